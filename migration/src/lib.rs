@@ -1,0 +1,17 @@
+//! Database migrations, run at start-up by `regauth serve` and by `regauth migrate`.
+//! One file per change, each with `up` and `down`; never edit a migration that has shipped.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_namespaces_and_deploy_tokens;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261122_000001_create_namespaces_and_deploy_tokens::Migration,
+        )]
+    }
+}

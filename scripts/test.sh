@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The project's test command. Run from anywhere: `bash scripts/test.sh`.
+#
+# 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
+#    docker-registry, skopeo, and a PostgreSQL server (initdb/pg_ctl).
+# 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
+#    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
+# 3. Runs all tests (SQLite, the default), then the integration tests again against
+#    PostgreSQL (REGAUTH_TEST_DATABASE=postgres). Both runs always happen; the script fails
+#    if either fails.
+#
+# Environment:
+#   REGAUTH_TEST_POSTGRES_URL   use this PostgreSQL instead of starting one
+#   REGAUTH_TEST_SKIP_CARGO=1   only install + start PostgreSQL, run no tests (debugging)
+#   REGAUTH_TEST_NO_INSTALL=1   never call apt-get; fail if something is missing
+#   extra arguments             passed to both test runs (e.g. a test name filter)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- 1. dependencies
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+    # no stdin in CI: never wait for a password prompt
+    if [ -n "${CI:-}" ] || [ ! -t 0 ]; then SUDO=(sudo -n); fi
+else
+    SUDO=()
+fi
+
+pg_bindir() {
+    # newest /usr/lib/postgresql/<version>/bin holding both initdb and pg_ctl
+    local d best=""
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
+        if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then best="$d"; fi
+    done
+    printf '%s' "$best"
+}
+
+missing=()
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+if [ -z "${REGAUTH_TEST_POSTGRES_URL:-}" ] && [ -z "$(pg_bindir)" ]; then
+    missing+=(postgresql)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ -n "${REGAUTH_TEST_NO_INSTALL:-}" ]; then
+        die "missing packages: ${missing[*]} (REGAUTH_TEST_NO_INSTALL is set)"
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing: ${missing[*]}; no apt-get here, install them by hand"
+    if [ "$(id -u)" -ne 0 ] && [ "${#SUDO[@]}" -eq 0 ]; then
+        die "missing: ${missing[*]}; not root and no sudo: run 'apt-get install ${missing[*]}' as root"
+    fi
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt_opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=300)
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "${missing[@]}"
+    command -v docker-registry >/dev/null 2>&1 || die "docker-registry still missing after install"
+    command -v skopeo >/dev/null 2>&1 || die "skopeo still missing after install"
+fi
+
+# ---------------------------------------------------------------- 2. PostgreSQL
+PG_TMP=""
+PG_BIN=""
+PG_STARTED=""
+
+as_pg() {
+    # postgres refuses to run as root: run the server tools as the `postgres` user then
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd "$PG_TMP" && runuser -u postgres -- "$@")
+    else
+        (cd "$PG_TMP" && "$@")
+    fi
+}
+
+cleanup() {
+    local status=$?
+    set +e
+    if [ -n "$PG_STARTED" ]; then
+        log "stopping PostgreSQL"
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w stop >/dev/null 2>&1 ||
+            as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w stop >/dev/null 2>&1
+    fi
+    if [ -n "$PG_TMP" ]; then rm -rf "$PG_TMP"; fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [ -z "${REGAUTH_TEST_POSTGRES_URL:-}" ]; then
+    PG_BIN="$(pg_bindir)"
+    [ -n "$PG_BIN" ] || die "no initdb/pg_ctl under /usr/lib/postgresql/*/bin"
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 ||
+            die "running as root but there is no 'postgres' user (apt-get install postgresql creates it)"
+    fi
+    # under /tmp, not $TMPDIR: the postgres user must be able to reach it
+    PG_TMP="$(mktemp -d /tmp/regauth-pg.XXXXXX)"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$PG_TMP"; fi
+    log "initdb in $PG_TMP"
+    as_pg "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres -A trust -E UTF8 --locale=C \
+        --no-sync >"$PG_TMP/initdb.log" 2>&1 || { cat "$PG_TMP/initdb.log" >&2; die "initdb failed"; }
+
+    PG_PORT=""
+    for _ in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 30000))
+        port_in_use "$port" && continue
+        if as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/postgres.log" -w -t 60 \
+            -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            start >/dev/null; then
+            PG_PORT="$port"
+            PG_STARTED=1
+            break
+        fi
+        log "PostgreSQL did not start on port $port, retrying"
+    done
+    if [ -z "$PG_PORT" ]; then
+        cat "$PG_TMP/postgres.log" >&2 || true
+        die "could not start PostgreSQL"
+    fi
+    export REGAUTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+    log "PostgreSQL running: $REGAUTH_TEST_POSTGRES_URL"
+    if command -v psql >/dev/null 2>&1; then
+        psql "$REGAUTH_TEST_POSTGRES_URL" -Atqc 'select 1' >/dev/null ||
+            die "PostgreSQL started but 'select 1' failed"
+    fi
+else
+    log "using REGAUTH_TEST_POSTGRES_URL from the environment"
+fi
+
+# ---------------------------------------------------------------- versions
+first_line() { "$@" 2>&1 | head -n1 || true; }
+if [ -n "$PG_BIN" ]; then
+    V_PG="$(first_line "$PG_BIN/postgres" --version) (throwaway, $REGAUTH_TEST_POSTGRES_URL)"
+elif command -v psql >/dev/null 2>&1; then
+    V_PG="$(psql "$REGAUTH_TEST_POSTGRES_URL" -Atc 'select version()' 2>&1 | head -n1 || true) (external)"
+else
+    V_PG="external, version unknown (no psql)"
+fi
+V_REG="$(first_line docker-registry --version)"
+V_SKOPEO="$(first_line skopeo --version)"
+print_versions() {
+    log "PostgreSQL: $V_PG"
+    log "registry:   $V_REG"
+    log "skopeo:     $V_SKOPEO"
+}
+print_versions
+
+if [ -n "${REGAUTH_TEST_SKIP_CARGO:-}" ]; then
+    log "REGAUTH_TEST_SKIP_CARGO is set: running no tests"
+    exit 0
+fi
+
+# ---------------------------------------------------------------- 3. tests
+command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
+
+if cargo nextest --version >/dev/null 2>&1; then
+    RUNNER=nextest
+    run_all() { cargo nextest run --workspace --no-fail-fast "$@"; }
+    run_integration() { cargo nextest run --workspace --no-fail-fast --no-tests=warn -E 'kind(test)' "$@"; }
+else
+    RUNNER="cargo test"
+    log "cargo-nextest not found: falling back to cargo test (cargo install cargo-nextest --locked for nicer output)"
+    run_all() { cargo test --workspace --no-fail-fast "$@"; }
+    run_integration() { cargo test --workspace --no-fail-fast --test '*' "$@"; }
+fi
+
+log "run 1/2: all tests, SQLite ($RUNNER)"
+sqlite_status=0
+run_all "$@" || sqlite_status=$?
+
+log "run 2/2: integration tests, PostgreSQL ($RUNNER)"
+pg_status=0
+REGAUTH_TEST_DATABASE=postgres run_integration "$@" || pg_status=$?
+
+verdict() { if [ "$1" -eq 0 ]; then echo "passed"; else echo "FAILED (exit $1)"; fi; }
+echo
+log "summary"
+log "SQLite run (all tests):             $(verdict "$sqlite_status")"
+log "PostgreSQL run (integration tests): $(verdict "$pg_status")"
+print_versions
+if [ "$sqlite_status" -ne 0 ] || [ "$pg_status" -ne 0 ]; then
+    exit 1
+fi

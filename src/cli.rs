@@ -1,0 +1,316 @@
+//! The `regauth` command line. Command and flag names are a contract: scripts and docs rely
+//! on them. Every command uses the same settings and database as `serve`.
+
+use std::sync::Arc;
+
+use chrono::{SecondsFormat, Utc};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{redact_url_password, Settings};
+use crate::domain::deploy_token::DeployTokenRequest;
+use crate::domain::expiry::parse_expires_at;
+use crate::domain::{DeployToken, NamespaceKind};
+use crate::jwt::{self, KeyAlgorithm};
+use crate::service::{deploy_tokens, namespaces};
+use crate::startup::Application;
+use crate::store::{self, SeaStore, Store};
+
+#[derive(Debug, Parser)]
+#[command(name = "regauth", version, about = "Token server for container registries, built around deploy tokens")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the token server (migrates the database and creates a signing key when missing).
+    Serve,
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Deploy tokens.
+    #[command(subcommand, name = "deploy-token")]
+    DeployToken(DeployTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new private key and self-signed certificate into the keys directory; the
+    /// newest key signs, older ones stay published until removed.
+    Generate {
+        #[arg(long, value_name = "es256|rs256")]
+        alg: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group; for a subgroup the parent group must exist (`acme/platform`).
+    Create { path: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project in an existing group (`acme/web`).
+    Create { path: String },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Owner {
+    /// Full path of the owning project.
+    #[arg(long)]
+    project: Option<String>,
+    /// Full path of the owning group.
+    #[arg(long)]
+    group: Option<String>,
+}
+
+impl Owner {
+    fn kind_and_path(&self) -> (NamespaceKind, &str) {
+        match (&self.project, &self.group) {
+            (Some(project), _) => (NamespaceKind::Project, project),
+            (None, Some(group)) => (NamespaceKind::Group, group),
+            // clap's group guarantees one of them; an empty path fails the lookup cleanly.
+            (None, None) => (NamespaceKind::Project, ""),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployTokenCommand {
+    /// Create a deploy token; prints its username and its secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read_repository, read_registry, write_registry,
+        /// read_virtual_registry, write_virtual_registry, read_package_registry,
+        /// write_package_registry.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// A date (YYYY-MM-DD, meaning 00:00 UTC) or an RFC 3339 date-time.
+        #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
+        expires_at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the deploy tokens of a project or group.
+    List {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a deploy token at once and for good.
+    Revoke { id: i64 },
+}
+
+/// Runs a command; the error is one line for the user.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            store::connect(&settings.database_url, 1, true).await?;
+            println!(
+                "database {} is up to date",
+                redact_url_password(&settings.database_url)
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Generate { alg }) => {
+            let alg = match alg {
+                Some(text) => text
+                    .parse::<KeyAlgorithm>()
+                    .map_err(|_| anyhow::anyhow!("--alg must be es256 or rs256, got {text:?}"))?,
+                None => settings.key_algorithm,
+            };
+            let generated = jwt::generate_key(&settings.keys_dir, alg, &settings.issuer)?;
+            println!("private key: {}", generated.key_path.display());
+            println!("certificate: {}", generated.cert_path.display());
+            println!(
+                "certificate bundle for the registry's rootcertbundle: {}",
+                generated.bundle_path.display()
+            );
+            Ok(())
+        }
+        Command::Group(GroupCommand::Create { path }) => {
+            create_namespace(&settings, NamespaceKind::Group, &path).await
+        }
+        Command::Project(ProjectCommand::Create { path }) => {
+            create_namespace(&settings, NamespaceKind::Project, &path).await
+        }
+        Command::DeployToken(command) => deploy_token(&settings, command).await,
+    }
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let db = store::connect(&settings.database_url, 2, true).await?;
+    Ok(Arc::new(SeaStore::new(db)))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let application = Application::build(settings.clone()).await?;
+    if let Some(generated) = application.generated_key() {
+        println!(
+            "created a signing key: {} (certificate {})",
+            generated.key_path.display(),
+            generated.cert_path.display()
+        );
+    }
+    let bundle = settings.keys_dir.join("bundle.crt");
+    println!(
+        "regauth listening on {} (database {})",
+        settings
+            .listen
+            .to_string()
+            .replace(&format!(":{}", settings.listen.port()), &format!(":{}", application.port())),
+        redact_url_password(&settings.database_url)
+    );
+    println!("{}", registry_config_block(&settings, &bundle));
+    application.run_until_stopped().await?;
+    Ok(())
+}
+
+/// The `auth.token` block a registry needs, ready to paste.
+pub fn registry_config_block(settings: &Settings, bundle: &std::path::Path) -> String {
+    let bundle = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
+    format!(
+        "# registry config.yml (CNCF distribution):\nauth:\n  token:\n    realm: {}/jwt/auth\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n# registry 3.x may use instead: jwks: <file with {}/.well-known/jwks.json>",
+        settings.public_url,
+        settings.registry_service,
+        settings.issuer,
+        bundle.display(),
+        settings.public_url
+    )
+}
+
+async fn create_namespace(
+    settings: &Settings,
+    kind: NamespaceKind,
+    path: &str,
+) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let namespace = namespaces::create(store.as_ref(), kind, path, Utc::now()).await?;
+    println!(
+        "created {} {} (id {})",
+        kind,
+        namespace.full_path.as_str(),
+        namespace.id
+    );
+    Ok(())
+}
+
+fn token_json(token: &DeployToken, now: chrono::DateTime<Utc>) -> serde_json::Value {
+    json!({
+        "id": token.id,
+        "name": token.name,
+        "username": token.username,
+        "scopes": token.scopes.names(),
+        "expires_at": token.expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "revoked": token.revoked,
+        "expired": token.is_expired(now),
+    })
+}
+
+async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let now = Utc::now();
+    match command {
+        DeployTokenCommand::Create {
+            owner,
+            name,
+            scopes,
+            username,
+            expires_at,
+            json,
+        } => {
+            let (kind, path) = owner.kind_and_path();
+            let owner = namespaces::find(store.as_ref(), kind, path).await?;
+            let expires_at = expires_at
+                .map(|text| parse_expires_at(&text))
+                .transpose()?;
+            let request = DeployTokenRequest {
+                name,
+                username,
+                scopes: vec![scopes],
+                expires_at,
+            };
+            let created = deploy_tokens::create(
+                store.as_ref(),
+                &owner,
+                request,
+                &settings.token_prefix,
+                "cli",
+                now,
+            )
+            .await?;
+            for warning in &created.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if json {
+                let mut value = token_json(&created.token, now);
+                value["token"] = json!(created.secret.expose());
+                println!("{value}");
+            } else {
+                println!("id:       {}", created.token.id);
+                println!("username: {}", created.token.username);
+                println!("token:    {}", created.secret.expose());
+                println!("scopes:   {}", created.token.scopes.names().join(","));
+                println!("This is the only time the token is shown; store it now.");
+            }
+        }
+        DeployTokenCommand::List { owner, json } => {
+            let (kind, path) = owner.kind_and_path();
+            let owner = namespaces::find(store.as_ref(), kind, path).await?;
+            let tokens = deploy_tokens::list(store.as_ref(), &owner).await?;
+            if json {
+                let list: Vec<_> = tokens.iter().map(|t| token_json(t, now)).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                println!("{:<6} {:<24} {:<32} {:<10} {:<20} SCOPES", "ID", "NAME", "USERNAME", "STATE", "EXPIRES");
+                for token in &tokens {
+                    let state = if token.revoked {
+                        "revoked"
+                    } else if token.is_expired(now) {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    let expires = token
+                        .expires_at
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "never".into());
+                    println!(
+                        "{:<6} {:<24} {:<32} {:<10} {:<20} {}",
+                        token.id,
+                        token.name,
+                        token.username,
+                        state,
+                        expires,
+                        token.scopes.names().join(",")
+                    );
+                }
+            }
+        }
+        DeployTokenCommand::Revoke { id } => {
+            let token = deploy_tokens::revoke(store.as_ref(), id, now).await?;
+            println!("revoked deploy token {} ({})", token.id, token.username);
+        }
+    }
+    Ok(())
+}

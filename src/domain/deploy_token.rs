@@ -1,0 +1,306 @@
+//! Deploy tokens as the rest of the code sees them, and the validation of a new one
+//! (DOMAIN.md "Deploy tokens").
+
+use chrono::{DateTime, Utc};
+
+use super::expiry::is_expired;
+use super::namespace::{Namespace, NamespaceKind};
+use super::scope::{DeployTokenScope, ScopeSet};
+
+/// The name that a CI system injects into jobs as `CI_DEPLOY_USER` / `CI_DEPLOY_PASSWORD`.
+pub const GITLAB_DEPLOY_TOKEN_NAME: &str = "gitlab-deploy-token";
+
+/// A stored deploy token with its owner resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployToken {
+    pub id: i64,
+    pub name: String,
+    /// The effective username: the custom one, or `gitlab+deploy-token-{id}`.
+    pub username: String,
+    pub owner: Namespace,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl DeployToken {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        is_expired(self.expires_at, now)
+    }
+
+    /// Active = may authenticate: neither revoked nor expired.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        !self.revoked && !self.is_expired(now)
+    }
+}
+
+/// The username a token without a custom one answers to.
+pub fn default_username(id: i64) -> String {
+    format!("gitlab+deploy-token-{id}")
+}
+
+/// A validation failure that names the field and the rule, as GitLab's API does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {message}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> ValidationError {
+        ValidationError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A deploy token request that passed every rule; only [`NewDeployToken::validate`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeployToken {
+    name: String,
+    username: Option<String>,
+    scopes: ScopeSet,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a caller asks for, before validation (scopes still as text).
+#[derive(Debug, Clone, Default)]
+pub struct DeployTokenRequest {
+    pub name: String,
+    pub username: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewDeployToken {
+    pub fn validate(
+        request: DeployTokenRequest,
+        owner_kind: NamespaceKind,
+        now: DateTime<Utc>,
+    ) -> Result<NewDeployToken, ValidationError> {
+        let name = request.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(ValidationError::new("name", "can't be blank"));
+        }
+        if name.chars().count() > 255 {
+            return Err(ValidationError::new(
+                "name",
+                "is too long (maximum is 255 characters)",
+            ));
+        }
+        let username = match request.username.map(|u| u.trim().to_owned()) {
+            Some(username) if !username.is_empty() => Some(parse_username(&username)?),
+            _ => None,
+        };
+        let scopes = parse_scopes(&request.scopes)?;
+        if owner_kind == NamespaceKind::Project {
+            if let Some(scope) = scopes.iter().find(|scope| scope.is_group_only()) {
+                return Err(ValidationError::new(
+                    "scopes",
+                    format!("{scope} is only available for group deploy tokens"),
+                ));
+            }
+        }
+        if let Some(expires_at) = request.expires_at {
+            if expires_at <= now {
+                return Err(ValidationError::new("expires_at", "must be in the future"));
+            }
+        }
+        Ok(NewDeployToken {
+            name,
+            username,
+            scopes,
+            expires_at: request.expires_at,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+    pub fn scopes(&self) -> ScopeSet {
+        self.scopes
+    }
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+
+    /// GitLab documents that pushing needs both registry scopes (the registry asks for
+    /// `pull` on every upload); a write-only token is allowed but almost always a mistake.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.scopes.contains(DeployTokenScope::WriteRegistry)
+            && !self.scopes.contains(DeployTokenScope::ReadRegistry)
+        {
+            warnings.push(
+                "write_registry without read_registry cannot push: the registry also requires pull for uploads"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
+}
+
+/// Custom usernames: "can contain only letters, digits, '_', '-', '+', and '.'", ≤255.
+pub fn parse_username(username: &str) -> Result<String, ValidationError> {
+    if username.chars().count() > 255 {
+        return Err(ValidationError::new(
+            "username",
+            "is too long (maximum is 255 characters)",
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.');
+    if username.is_empty() || !username.chars().all(allowed) {
+        return Err(ValidationError::new(
+            "username",
+            "can contain only letters, digits, '_', '-', '+', and '.'",
+        ));
+    }
+    Ok(username.to_owned())
+}
+
+/// Parses scope names (each entry may itself be a comma-separated list).
+pub fn parse_scopes(names: &[String]) -> Result<ScopeSet, ValidationError> {
+    let mut scopes = ScopeSet::empty();
+    for name in names
+        .iter()
+        .flat_map(|entry| entry.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        let scope = DeployTokenScope::parse(name).ok_or_else(|| {
+            let valid: Vec<&str> = DeployTokenScope::ALL.iter().map(|s| s.as_str()).collect();
+            ValidationError::new(
+                "scopes",
+                format!(
+                    "does not have a valid value: {name:?} (valid scopes: {})",
+                    valid.join(", ")
+                ),
+            )
+        })?;
+        scopes.insert(scope);
+    }
+    if scopes.is_empty() {
+        return Err(ValidationError::new("scopes", "can't be blank"));
+    }
+    Ok(scopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn request(scopes: &[&str]) -> DeployTokenRequest {
+        DeployTokenRequest {
+            name: "ci".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn scopes_may_be_an_array_or_a_comma_list() {
+        let scopes = parse_scopes(&["read_registry,write_registry".into(), "read_repository".into()])
+            .unwrap();
+        assert_eq!(
+            scopes.names(),
+            vec!["read_repository", "read_registry", "write_registry"]
+        );
+    }
+
+    #[test]
+    fn empty_scopes_cannot_be_blank() {
+        let error = parse_scopes(&[]).unwrap_err();
+        assert_eq!(error.to_string(), "scopes can't be blank");
+        assert!(parse_scopes(&[" , ".into()]).is_err());
+    }
+
+    #[test]
+    fn an_unknown_scope_is_named_with_the_valid_ones() {
+        let error = parse_scopes(&["read_regsitry".into()]).unwrap_err().to_string();
+        assert!(error.contains("read_regsitry"), "{error}");
+        assert!(error.contains("write_package_registry"), "{error}");
+    }
+
+    #[test]
+    fn virtual_registry_scopes_are_only_for_group_tokens() {
+        let project = NewDeployToken::validate(
+            request(&["read_virtual_registry"]),
+            NamespaceKind::Project,
+            now(),
+        );
+        assert_eq!(project.unwrap_err().field, "scopes");
+        assert!(NewDeployToken::validate(
+            request(&["read_virtual_registry"]),
+            NamespaceKind::Group,
+            now()
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_blank_or_too_long_name_is_refused() {
+        let mut blank = request(&["read_registry"]);
+        blank.name = "  ".into();
+        assert_eq!(
+            NewDeployToken::validate(blank, NamespaceKind::Project, now())
+                .unwrap_err()
+                .to_string(),
+            "name can't be blank"
+        );
+        let mut long = request(&["read_registry"]);
+        long.name = "x".repeat(256);
+        assert!(NewDeployToken::validate(long, NamespaceKind::Project, now()).is_err());
+    }
+
+    #[test]
+    fn custom_usernames_follow_gitlabs_character_rule() {
+        assert!(parse_username("deployer+ci.1_a-b").is_ok());
+        assert!(parse_username("bad name").is_err());
+        assert!(parse_username("bad/name").is_err());
+        assert!(parse_username(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn an_expiry_in_the_past_or_now_is_refused() {
+        let mut past = request(&["read_registry"]);
+        past.expires_at = Some(now());
+        assert_eq!(
+            NewDeployToken::validate(past, NamespaceKind::Project, now())
+                .unwrap_err()
+                .field,
+            "expires_at"
+        );
+    }
+
+    #[test]
+    fn a_write_only_registry_token_gets_a_warning() {
+        let token =
+            NewDeployToken::validate(request(&["write_registry"]), NamespaceKind::Project, now())
+                .unwrap();
+        assert_eq!(token.warnings().len(), 1);
+        let both = NewDeployToken::validate(
+            request(&["read_registry", "write_registry"]),
+            NamespaceKind::Project,
+            now(),
+        )
+        .unwrap();
+        assert!(both.warnings().is_empty());
+    }
+
+    #[test]
+    fn the_default_username_carries_the_id() {
+        assert_eq!(default_username(42), "gitlab+deploy-token-42");
+    }
+}

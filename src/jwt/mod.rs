@@ -1,0 +1,46 @@
+//! Token signing for container registries (CNCF distribution / docker-registry
+//! 2.8 and 3.x).
+//!
+//! The registry's `auth.token` configuration trusts tokens through two
+//! mechanisms, and every token produced here satisfies both:
+//!
+//! * `rootcertbundle` (2.8 and 3.x): the JWS header carries `x5c` (the
+//!   self-signed certificate of the signing key, standard base64 DER) and the
+//!   registry checks it against the PEM bundle written by [`generate_key`]
+//!   (`<dir>/bundle.crt`).
+//! * `jwks` (3.x): the header's `kid` is looked up in a JWK set. We publish
+//!   [`KeyRing::jwks`] with `kid` = RFC 7638 thumbprint, which 3.x matches.
+//!
+//! The header `kid` itself is the libtrust key ID ([`libtrust_key_id`]), which
+//! is what registry 2.8 expects when it resolves keys without `x5c`.
+//!
+//! Supported algorithms are ES256 (ECDSA P-256, raw `r||s` signature) and RS256
+//! (RSA PKCS#1 v1.5 with SHA-256, keys of at least 2048 bits). Ed25519 is
+//! rejected because registry 2.8 refuses `EdDSA` tokens.
+//!
+//! Keys are parsed once into `ring` key pairs when loaded; signing a token is a
+//! JSON serialisation plus one signature. We build the JWS ourselves instead of
+//! calling `jsonwebtoken::encode`, whose backends re-parse the key on each call.
+//!
+//! Key rotation: [`generate_key`] adds a new `<stem>.key`/`<stem>.crt` pair to
+//! the key directory and rewrites `bundle.crt` with the certificates of all
+//! keys; [`KeyRing`] signs with the newest key (stems are UTC timestamps and
+//! sort by age) and publishes all of them. Retire a key by deleting its two
+//! files and calling [`write_certificate_bundle`].
+
+mod claims;
+mod der;
+mod error;
+mod key;
+mod keyring;
+
+#[cfg(test)]
+mod testdata;
+
+pub use claims::{AccessEntry, RegistryClaims};
+pub use error::{KeyError, SignError};
+pub use key::{libtrust_key_id, rfc7638_thumbprint, KeyAlgorithm, SigningKey};
+pub use keyring::{
+    generate_key, load_or_generate, write_certificate_bundle, GeneratedKey, KeyRing,
+    BUNDLE_FILE_NAME,
+};

@@ -1,0 +1,17 @@
+//! regauth: a token server for container registries, built around deploy tokens.
+
+// Request paths must never panic a worker; tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
+
+pub mod access;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod jwt;
+pub mod routes;
+pub mod service;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,19 @@
+//! Thin actix handlers, one file per resource, and the one function that registers them all
+//! (used by `serve` and by the tests alike).
+
+pub mod health;
+pub mod jwks;
+pub mod token;
+
+use actix_web::web;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/jwt/auth")
+                .route(web::get().to(token::get_token))
+                .route(web::post().to(token::post_token)),
+        )
+        .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
+        .route("/-/health", web::get().to(health::health));
+}

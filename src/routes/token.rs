@@ -1,0 +1,124 @@
+//! `GET /jwt/auth` (docker token protocol, Basic credentials) and `POST /jwt/auth` (OAuth2
+//! password grant, used by containerd and by docker with an identity token) — PROTOCOL.md §3–§4.
+//! Both exist because clients pick one or the other; they share everything after parsing.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{SecondsFormat, Utc};
+use serde_json::json;
+
+use crate::auth::{authenticate_deploy_token, BasicCredentials};
+use crate::domain::TokenSecret;
+use crate::error::Error;
+use crate::service::registry_token::{self, IssuedToken};
+use crate::startup::AppState;
+
+/// The query or form as ordered pairs: `scope` repeats, so a map will not do.
+fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
+    serde_urlencoded::from_str(encoded)
+        .map_err(|_| Error::InvalidRequest("the request parameters are not valid URL encoding".into()))
+}
+
+fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn all(pairs: &[(String, String)], key: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn required<'a>(pairs: &'a [(String, String)], key: &str) -> Result<&'a str, Error> {
+    first(pairs, key)
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| Error::InvalidRequest(format!("{key} is required")))
+}
+
+pub async fn get_token(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let params = pairs(request.query_string())?;
+    let credentials = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(BasicCredentials::from_header)
+        .ok_or(Error::Unauthorized)?;
+    let issued = issue(
+        &state,
+        &credentials.username,
+        &credentials.secret,
+        first(&params, "service").unwrap_or_default(),
+        &all(&params, "scope"),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": issued.jwt,
+        "access_token": issued.jwt,
+        "expires_in": issued.expires_in,
+        "issued_at": issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })))
+}
+
+pub async fn post_token(
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let form = std::str::from_utf8(&body)
+        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))?;
+    let params = pairs(form)?;
+    let grant_type = required(&params, "grant_type")?;
+    if grant_type != "password" {
+        return Err(Error::UnsupportedGrantType(grant_type.to_owned()));
+    }
+    let username = required(&params, "username")?;
+    let secret = TokenSecret::from_presented(required(&params, "password")?.to_owned());
+    let issued = issue(
+        &state,
+        username,
+        &secret,
+        first(&params, "service").unwrap_or_default(),
+        &all(&params, "scope"),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "access_token": issued.jwt,
+        "token": issued.jwt,
+        "scope": issued.scope,
+        "expires_in": issued.expires_in,
+        "issued_at": issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })))
+}
+
+/// Credentials are checked before the service, so an unknown service tells nothing to a
+/// caller without valid credentials.
+async fn issue(
+    state: &AppState,
+    username: &str,
+    secret: &TokenSecret,
+    service: &str,
+    scopes: &[String],
+) -> Result<IssuedToken, Error> {
+    let now = Utc::now();
+    let token = authenticate_deploy_token(state.store.as_ref(), username, secret, now).await?;
+    tracing::Span::current().record("token_id", token.id);
+    let issued = registry_token::issue(
+        state.store.as_ref(),
+        &state.keys,
+        &state.settings,
+        &token,
+        service,
+        scopes,
+        now,
+    )
+    .await?;
+    tracing::info!(token_id = token.id, username = %token.username, service, granted = %issued.scope, "registry token issued");
+    Ok(issued)
+}

@@ -1,0 +1,151 @@
+//! Exchanging an authenticated deploy token for a registry JWT (PROTOCOL.md §3, §6; DOMAIN.md
+//! "Scopes → actions"). Two queries at most: the token lookup (done by the caller) and one
+//! lookup of all candidate projects for all requested repositories.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+
+use crate::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwner};
+use crate::access::repository::{resolve_project, RepositoryPath};
+use crate::access::scope::parse_requested_scopes;
+use crate::config::Settings;
+use crate::domain::{DeployToken, NamespaceKind};
+use crate::error::Error;
+use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims};
+use crate::store::Store;
+
+/// A signed token and what the response reports about it.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub jwt: String,
+    pub expires_in: u64,
+    pub issued_at: DateTime<Utc>,
+    /// The granted scopes, space-separated (the OAuth2 `scope` field).
+    pub scope: String,
+}
+
+/// Maps a configured service name to the service it stands for.
+pub fn service_named(settings: &Settings, name: &str) -> Result<Service, Error> {
+    if name == settings.registry_service {
+        Ok(Service::ContainerRegistry)
+    } else if name == settings.virtual_registry_service {
+        Ok(Service::DependencyProxy)
+    } else {
+        Err(Error::UnknownService(name.to_owned()))
+    }
+}
+
+pub async fn issue(
+    store: &dyn Store,
+    keys: &Arc<KeyRing>,
+    settings: &Settings,
+    token: &DeployToken,
+    service_name: &str,
+    scope_values: &[String],
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, Error> {
+    let service = service_named(settings, service_name)?;
+    if !policy::may_use_service(service, token.scopes) {
+        return Err(Error::Denied);
+    }
+    let parsed = parse_requested_scopes(scope_values.iter().map(String::as_str));
+    for (scope, reason) in &parsed.rejected {
+        tracing::debug!(scope = %scope, reason = %reason, "malformed scope dropped");
+    }
+    let resolved = resolve_scopes(store, service, parsed.scopes).await?;
+    let owner = match token.owner.kind {
+        NamespaceKind::Project => TokenOwner::Project(token.owner.full_path.clone()),
+        NamespaceKind::Group => TokenOwner::Group(token.owner.full_path.clone()),
+    };
+    let access = TokenAccess {
+        scopes: token.scopes,
+        owner,
+    };
+    let granted = policy::authorize(service, &access, &resolved).map_err(|_| Error::Denied)?;
+    let access_entries: Vec<AccessEntry> = granted
+        .entries()
+        .iter()
+        .map(|entry| AccessEntry {
+            resource_type: entry.resource_type().to_owned(),
+            name: entry.name().to_owned(),
+            actions: entry.actions().iter().map(|a| (*a).to_owned()).collect(),
+        })
+        .collect();
+    let issued_at = now.trunc_subsecs(0);
+    let claims = RegistryClaims::new(
+        &settings.issuer,
+        &token.username,
+        service_name,
+        access_entries,
+        issued_at,
+        settings.token_ttl,
+    )
+    .map_err(|error| Error::Internal(format!("cannot build claims: {error}")))?;
+    let jwt = sign(keys, claims).await?;
+    Ok(IssuedToken {
+        jwt,
+        expires_in: settings.token_ttl.as_secs(),
+        issued_at,
+        scope: granted.scope_string(),
+    })
+}
+
+/// ES256 costs ~20 µs and runs inline; RSA costs ~0.6 ms, which is too long to hold an
+/// executor thread, so it goes to the blocking pool.
+async fn sign(keys: &Arc<KeyRing>, claims: RegistryClaims) -> Result<String, Error> {
+    let signing_error = |error: String| Error::Internal(format!("signing failed: {error}"));
+    if keys.signing_key().algorithm() == KeyAlgorithm::Es256 {
+        return keys
+            .signing_key()
+            .sign_jwt(&claims)
+            .map_err(|e| signing_error(e.to_string()));
+    }
+    let keys = Arc::clone(keys);
+    tokio::task::spawn_blocking(move || keys.signing_key().sign_jwt(&claims))
+        .await
+        .map_err(|e| signing_error(e.to_string()))?
+        .map_err(|e| signing_error(e.to_string()))
+}
+
+/// Resolves every repository scope to its project with one store query in all.
+async fn resolve_scopes(
+    store: &dyn Store,
+    service: Service,
+    scopes: Vec<crate::access::scope::RequestedScope>,
+) -> Result<Vec<ResolvedScope>, Error> {
+    if service != Service::ContainerRegistry {
+        return Ok(scopes
+            .into_iter()
+            .map(|requested| ResolvedScope {
+                requested,
+                project: None,
+            })
+            .collect());
+    }
+    let repositories: Vec<Option<RepositoryPath>> = scopes
+        .iter()
+        .map(|scope| {
+            (scope.resource_type == "repository")
+                .then(|| RepositoryPath::parse(&scope.name).ok())
+                .flatten()
+        })
+        .collect();
+    let mut candidates: Vec<_> = repositories
+        .iter()
+        .flatten()
+        .flat_map(RepositoryPath::candidate_project_paths)
+        .collect();
+    candidates.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    candidates.dedup();
+    let existing = store.existing_projects(&candidates).await?;
+    Ok(scopes
+        .into_iter()
+        .zip(repositories)
+        .map(|(requested, repository)| {
+            let project = repository
+                .and_then(|repository| resolve_project(&repository, &existing).cloned());
+            ResolvedScope { requested, project }
+        })
+        .collect())
+}

@@ -1,0 +1,167 @@
+//! The `regauth` command line, run as a user would run it, against the same database the
+//! server uses.
+
+use std::process::{Command, Output};
+
+use chrono::Utc;
+
+use crate::helpers::{fresh_database_url, spawn_app_with};
+
+struct Cli {
+    dir: tempfile::TempDir,
+    database_url: String,
+}
+
+impl Cli {
+    async fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database_url(dir.path()).await;
+        Cli { dir, database_url }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_regauth"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("REGAUTH_DATABASE_URL", &self.database_url)
+            .env("REGAUTH_KEYS_DIR", self.dir.path().join("keys"))
+            .env_remove("REGAUTH_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "regauth {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs a command expected to fail; returns its one-line error.
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(!output.status.success(), "regauth {args:?} should fail");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+        assert_eq!(lines.len(), 1, "one clear error line, got: {stderr}");
+        lines[0].to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_token_created_on_the_command_line_is_listed_and_revoked() {
+    let cli = Cli::new().await;
+    cli.ok(&["migrate"]);
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "deploy-token", "create", "--project", "acme/web", "--name", "ci",
+        "--scopes", "read_registry,write_registry", "--expires-at", "2099-01-01", "--json",
+    ]))
+    .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["name"], "ci");
+    assert_eq!(created["username"], format!("gitlab+deploy-token-{id}"));
+    assert!(created["token"].as_str().unwrap().starts_with("gldt-"));
+    assert_eq!(created["scopes"], serde_json::json!(["read_registry", "write_registry"]));
+    assert_eq!(created["expires_at"], "2099-01-01T00:00:00Z");
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"])).unwrap();
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["revoked"], false);
+    assert!(listed[0].get("token").is_none(), "the secret is shown only once");
+
+    cli.ok(&["deploy-token", "revoke", &id.to_string()]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"])).unwrap();
+    assert_eq!(listed[0]["revoked"], true);
+}
+
+#[tokio::test]
+async fn the_plain_output_shows_username_and_secret_once() {
+    let cli = Cli::new().await;
+    cli.ok(&["group", "create", "acme"]);
+    let out = cli.ok(&[
+        "deploy-token", "create", "--group", "acme", "--name", "ci", "--scopes", "read_registry",
+        "--username", "acme-ci",
+    ]);
+    assert!(out.contains("username: acme-ci"), "{out}");
+    assert!(out.contains("token:    gldt-"), "{out}");
+    let list = cli.ok(&["deploy-token", "list", "--group", "acme"]);
+    assert!(list.contains("acme-ci") && !list.contains("gldt-"), "{list}");
+}
+
+#[tokio::test]
+async fn command_line_mistakes_get_one_clear_line_and_a_non_zero_exit() {
+    let cli = Cli::new().await;
+    cli.ok(&["group", "create", "acme"]);
+    assert!(cli.fails(&["project", "create", "nope/web"]).contains("parent group nope"));
+    assert!(cli.fails(&["project", "create", "web"]).contains("group"));
+    assert!(cli.fails(&["group", "create", "acme"]).contains("already taken"));
+    assert!(cli.fails(&["group", "create", "Acme/Bad"]).contains("path"));
+    cli.ok(&["project", "create", "acme/web"]);
+    let bad_scope = cli.fails(&[
+        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_regsitry",
+    ]);
+    assert!(bad_scope.contains("read_regsitry") && bad_scope.contains("read_registry"), "{bad_scope}");
+    let past = cli.fails(&[
+        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_registry",
+        "--expires-at", "2001-01-01",
+    ]);
+    assert!(past.contains("expires_at"), "{past}");
+    let garbage_date = cli.fails(&[
+        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_registry",
+        "--expires-at", "tomorrow",
+    ]);
+    assert!(garbage_date.contains("tomorrow"), "{garbage_date}");
+    assert!(cli.fails(&["deploy-token", "list", "--project", "acme/none"]).contains("not found"));
+    assert!(cli.fails(&["deploy-token", "revoke", "999"]).contains("not found"));
+    let virtual_on_project = cli.fails(&[
+        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_virtual_registry",
+    ]);
+    assert!(virtual_on_project.contains("group"), "{virtual_on_project}");
+}
+
+#[tokio::test]
+async fn keys_generate_writes_a_key_a_certificate_and_the_bundle() {
+    let cli = Cli::new().await;
+    let out = cli.ok(&["keys", "generate", "--alg", "rs256"]);
+    assert!(out.contains("bundle.crt"), "{out}");
+    let keys = cli.dir.path().join("keys");
+    let bundle = std::fs::read_to_string(keys.join("bundle.crt")).unwrap();
+    assert!(bundle.contains("BEGIN CERTIFICATE") && !bundle.contains("PRIVATE KEY"));
+    assert!(cli.fails(&["keys", "generate", "--alg", "ed25519"]).contains("es256"));
+}
+
+#[tokio::test]
+async fn a_token_made_by_the_cli_works_against_a_running_server() {
+    let cli = Cli::new().await;
+    let database_url = cli.database_url.clone();
+    let keys_dir = cli.dir.path().join("keys");
+    let app = spawn_app_with(move |settings| {
+        settings.database_url = database_url;
+        settings.keys_dir = keys_dir;
+    })
+    .await;
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "deploy-token", "create", "--project", "acme/web", "--name", "ci", "--scopes", "read_registry", "--json",
+    ]))
+    .unwrap();
+    let username = created["username"].as_str().unwrap();
+    let secret = created["token"].as_str().unwrap();
+    let response = app
+        .get_token(Some((username, secret)), &[("service", "container_registry"), ("scope", "repository:acme/web:pull")])
+        .await;
+    assert_eq!(response.status(), 200);
+    cli.ok(&["deploy-token", "revoke", &created["id"].to_string()]);
+    let response = app
+        .get_token(Some((username, secret)), &[("service", "container_registry")])
+        .await;
+    assert_eq!(response.status(), 401, "revoked at {}", Utc::now());
+}

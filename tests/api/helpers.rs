@@ -1,0 +1,219 @@
+//! `spawn_app()`: a fresh database (SQLite by default, PostgreSQL when
+//! `REGAUTH_TEST_DATABASE=postgres`), fresh keys, the app on port 0, and request helpers.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use regauth::config::Settings;
+use regauth::domain::deploy_token::DeployTokenRequest;
+use regauth::domain::{DeployToken, NamespaceKind};
+use regauth::service::{deploy_tokens, namespaces};
+use regauth::startup::Application;
+use regauth::store::{self, SeaStore, Store};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+
+pub struct TestApp {
+    pub address: String,
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A database URL for one test: a file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    if std::env::var("REGAUTH_TEST_DATABASE").as_deref() == Ok("postgres") {
+        let admin_url = std::env::var("REGAUTH_TEST_POSTGRES_URL")
+            .expect("REGAUTH_TEST_DATABASE=postgres needs REGAUTH_TEST_POSTGRES_URL");
+        let name = format!(
+            "regauth_test_{}",
+            dir.file_name().unwrap().to_string_lossy().to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        let admin = sea_orm::Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("database name in URL");
+        format!("{base}/{name}")
+    } else {
+        format!("sqlite://{}?mode=rwc", dir.join("regauth.db").display())
+    }
+}
+
+pub async fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = fresh_database_url(dir).await;
+    settings.keys_dir = dir.join("keys");
+    settings.database_max_connections = 5;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    regauth::telemetry::init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path()).await;
+    customise(&mut settings);
+    let application = Application::build(settings.clone()).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    settings.public_url = address.clone();
+    tokio::spawn(application.run_until_stopped());
+    let db = store::connect(&settings.database_url, 2, false).await.unwrap();
+    TestApp {
+        address,
+        settings,
+        store: Arc::new(SeaStore::new(db.clone())),
+        db,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+pub struct CreatedToken {
+    pub token: DeployToken,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub async fn create_group(&self, path: &str) {
+        namespaces::create(self.store.as_ref(), NamespaceKind::Group, path, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    pub async fn create_project(&self, path: &str) {
+        namespaces::create(self.store.as_ref(), NamespaceKind::Project, path, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    /// Creates the groups and the project along `path` (`a/b/c` → groups a, a/b; project a/b/c).
+    pub async fn create_project_with_groups(&self, path: &str) {
+        let components: Vec<&str> = path.split('/').collect();
+        for depth in 1..components.len() {
+            let group = components[..depth].join("/");
+            let exists = namespaces::find(self.store.as_ref(), NamespaceKind::Group, &group)
+                .await
+                .is_ok();
+            if !exists {
+                self.create_group(&group).await;
+            }
+        }
+        self.create_project(path).await;
+    }
+
+    pub async fn create_token(&self, kind: NamespaceKind, owner: &str, scopes: &[&str]) -> CreatedToken {
+        self.create_token_with(kind, owner, scopes, None).await
+    }
+
+    pub async fn create_token_with(
+        &self,
+        kind: NamespaceKind,
+        owner: &str,
+        scopes: &[&str],
+        username: Option<&str>,
+    ) -> CreatedToken {
+        let owner = namespaces::find(self.store.as_ref(), kind, owner).await.unwrap();
+        let request = DeployTokenRequest {
+            name: "test token".into(),
+            username: username.map(str::to_owned),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_at: None,
+        };
+        let created = deploy_tokens::create(
+            self.store.as_ref(),
+            &owner,
+            request,
+            &self.settings.token_prefix,
+            "test",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        CreatedToken {
+            secret: created.secret.expose().to_owned(),
+            token: created.token,
+        }
+    }
+
+    /// Sets a token's expiry directly in the database (the service refuses past dates).
+    pub async fn set_expiry(&self, token_id: i64, expires_at: DateTime<Utc>) {
+        let row = entity::deploy_token::Entity::find_by_id(token_id)
+            .one(&self.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut row: entity::deploy_token::ActiveModel = row.into();
+        row.expires_at = Set(Some(expires_at));
+        row.update(&self.db).await.unwrap();
+    }
+
+    pub async fn revoke(&self, token_id: i64) {
+        deploy_tokens::revoke(self.store.as_ref(), token_id, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    /// `GET /jwt/auth` with Basic credentials.
+    pub async fn get_token(
+        &self,
+        credentials: Option<(&str, &str)>,
+        query: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .get(format!("{}/jwt/auth", self.address))
+            .query(query);
+        if let Some((username, password)) = credentials {
+            request = request.basic_auth(username, Some(password));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `POST /jwt/auth` with a form body, as containerd sends it.
+    pub async fn post_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/jwt/auth", self.address))
+            .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_access(&self, token: &CreatedToken, service: &str, scopes: &[&str]) -> serde_json::Value {
+        let mut query = vec![("service", service)];
+        query.extend(scopes.iter().map(|s| ("scope", *s)));
+        let response = self
+            .get_token(Some((&token.token.username, &token.secret)), &query)
+            .await;
+        assert_eq!(response.status(), 200, "token request failed");
+        let body: serde_json::Value = response.json().await.unwrap();
+        jwt_claims(body["token"].as_str().unwrap())["access"].clone()
+    }
+}
+
+/// The claims of a JWT, unverified (the registry end-to-end tests verify signatures).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    jwt_part(jwt, 1)
+}
+
+pub fn jwt_header(jwt: &str) -> serde_json::Value {
+    jwt_part(jwt, 0)
+}
+
+fn jwt_part(jwt: &str, index: usize) -> serde_json::Value {
+    let part = jwt.split('.').nth(index).expect("JWT part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}

@@ -1,0 +1,5 @@
+//! API tests: each test spawns the app on port 0 with a fresh database.
+
+mod cli;
+mod helpers;
+mod token;

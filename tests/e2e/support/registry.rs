@@ -1,0 +1,192 @@
+//! A real `docker-registry serve config.yml` (CNCF distribution 2.8) in its own temp dir,
+//! listening on a free 127.0.0.1 port, killed by PID on `stop()` / `Drop`.
+
+use std::fs::{self, File};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::free_loopback_port;
+
+/// How the registry is configured. An empty `realm` means **no `auth` section** (an open
+/// registry); then `service`, `issuer` and `root_cert_bundle` are ignored.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `auth.token.realm`, e.g. `http://127.0.0.1:5001/jwt/auth`. Empty: no auth.
+    pub realm: String,
+    /// `auth.token.service` (= the JWT `aud`).
+    pub service: String,
+    /// `auth.token.issuer` (= the JWT `iss`).
+    pub issuer: String,
+    /// `auth.token.rootcertbundle`: PEM file with CERTIFICATE blocks.
+    pub root_cert_bundle: PathBuf,
+    /// `proxy.remoteurl`: makes this registry a pull-through cache of that upstream.
+    pub proxy_remote_url: Option<String>,
+}
+
+impl RegistryOptions {
+    /// An open registry (no token auth).
+    pub fn without_auth() -> Self {
+        Self::default()
+    }
+}
+
+pub struct Registry {
+    child: Option<Child>,
+    port: u16,
+    log_path: PathBuf,
+    config_path: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// Quotes a string for YAML (double-quoted style, JSON escaping is valid YAML).
+fn yq(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+impl Registry {
+    /// Writes the config, spawns the registry (stdout+stderr to `registry.log` in its temp
+    /// dir) and waits (≤ 10 s) until its port accepts connections. Panics with the log if
+    /// it exits or never listens.
+    pub fn start(opts: RegistryOptions) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("regauth-registry-")
+            .tempdir()
+            .expect("registry tempdir");
+        let storage = dir.path().join("storage");
+        fs::create_dir_all(&storage).expect("storage dir");
+        let port = free_loopback_port();
+
+        let mut yaml = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n\
+             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
+             maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: {secret}\n",
+            storage = yq(&storage.to_string_lossy()),
+            secret = yq(&format!("regauth-e2e-secret-{port}")),
+        );
+        if !opts.realm.is_empty() {
+            yaml.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                yq(&opts.realm),
+                yq(&opts.service),
+                yq(&opts.issuer),
+                yq(&opts.root_cert_bundle.to_string_lossy()),
+            ));
+        }
+        if let Some(remote) = &opts.proxy_remote_url {
+            yaml.push_str(&format!("proxy:\n  remoteurl: {}\n", yq(remote)));
+        }
+        let config_path = dir.path().join("config.yml");
+        fs::write(&config_path, &yaml).expect("write registry config");
+
+        let log_path = dir.path().join("registry.log");
+        let log = File::create(&log_path).expect("create registry log");
+        let log_err = log.try_clone().expect("clone log handle");
+
+        let mut cmd = Command::new("docker-registry");
+        cmd.arg("serve")
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        // REGISTRY_* variables override the config file: never inherit them.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("REGISTRY_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot spawn `docker-registry` (apt-get install docker-registry): {e}")
+        });
+
+        let mut reg = Registry {
+            child: Some(child),
+            port,
+            log_path,
+            config_path,
+            dir,
+        };
+        reg.wait_ready(Duration::from_secs(10));
+        reg
+    }
+
+    fn wait_ready(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    panic!(
+                        "docker-registry exited early ({status}).\nconfig:\n{}\nlog:\n{}",
+                        self.config(),
+                        self.log()
+                    );
+                }
+            }
+            let addr = ([127, 0, 0, 1], self.port).into();
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                panic!(
+                    "docker-registry did not listen on 127.0.0.1:{} within {:?}.\nconfig:\n{}\nlog:\n{}",
+                    self.port,
+                    limit,
+                    self.config(),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT` (e.g. as another registry's `proxy_remote_url`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// The whole log so far (stdout and stderr interleaved).
+    pub fn log(&self) -> String {
+        fs::read(&self.log_path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
+    }
+
+    /// The config file as written.
+    pub fn config(&self) -> String {
+        fs::read_to_string(&self.config_path).unwrap_or_default()
+    }
+
+    /// The registry's private temp dir (config, log, `storage/`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Kills the process (SIGKILL by PID) and reaps it. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

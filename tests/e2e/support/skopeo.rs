@@ -1,0 +1,191 @@
+//! `skopeo` (no daemon) with a private authfile, talking plain HTTP to 127.0.0.1.
+//! Every call runs to completion (≤ `COMMAND_TIMEOUT`, then killed by PID).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::oci::OciImage;
+use super::{run_command, CommandOutcome, COMMAND_TIMEOUT};
+
+pub struct Skopeo {
+    authfile: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Default for Skopeo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Skopeo {
+    /// A client with its own empty authfile (`{"auths":{}}`) in a fresh temp dir: anonymous
+    /// until `login`.
+    pub fn new() -> Skopeo {
+        let dir = tempfile::Builder::new()
+            .prefix("regauth-skopeo-")
+            .tempdir()
+            .expect("skopeo tempdir");
+        let authfile = dir.path().join("auth.json");
+        fs::write(&authfile, b"{\"auths\":{}}").expect("write authfile");
+        Skopeo { authfile, dir }
+    }
+
+    pub fn authfile(&self) -> &Path {
+        &self.authfile
+    }
+
+    /// The authfile's current content (what `login` stored).
+    pub fn authfile_content(&self) -> String {
+        fs::read_to_string(&self.authfile).unwrap_or_default()
+    }
+
+    fn cmd(&self, sub: &str) -> Command {
+        let mut c = Command::new("skopeo");
+        c.arg(sub)
+            .arg("--authfile")
+            .arg(&self.authfile)
+            // keep the client away from the user's config/caches as far as possible
+            .env("HOME", self.dir.path())
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG");
+        c
+    }
+
+    fn run(&self, cmd: Command, stdin: Option<&str>, secrets: &[&str]) -> CommandOutcome {
+        run_command(cmd, stdin, secrets, COMMAND_TIMEOUT)
+    }
+
+    /// `skopeo login --tls-verify=false -u USER --password-stdin HOST` (password on stdin).
+    /// The registry answers the login with a scope-less token: success only proves the
+    /// credentials (and that the registry accepted our JWT for `GET /v2/`).
+    pub fn login(&self, host: &str, username: &str, password: &str) -> CommandOutcome {
+        let mut c = self.cmd("login");
+        c.args([
+            "--tls-verify=false",
+            "-u",
+            username,
+            "--password-stdin",
+            host,
+        ]);
+        self.run(c, Some(password), &[password])
+    }
+
+    /// `skopeo logout HOST`
+    pub fn logout(&self, host: &str) -> CommandOutcome {
+        let mut c = self.cmd("logout");
+        c.arg(host);
+        self.run(c, None, &[])
+    }
+
+    /// `skopeo copy oci:<layout>:<tag> docker://HOST/REPO:TAG --dest-tls-verify=false`
+    /// with the authfile's credentials.
+    pub fn push(&self, image: &OciImage, host: &str, repo: &str, tag: &str) -> CommandOutcome {
+        let mut c = self.cmd("copy");
+        c.args(["--dest-tls-verify=false", "--quiet", "--preserve-digests"])
+            .arg(image.skopeo_ref())
+            .arg(format!("docker://{host}/{repo}:{tag}"));
+        self.run(c, None, &[])
+    }
+
+    /// Like `push`, but with `--dest-creds USER:PASS` (bypasses the authfile). The password
+    /// is redacted from the outcome.
+    pub fn push_with_credentials(
+        &self,
+        image: &OciImage,
+        host: &str,
+        repo: &str,
+        tag: &str,
+        username: &str,
+        password: &str,
+    ) -> CommandOutcome {
+        let mut c = self.cmd("copy");
+        c.args([
+            "--dest-tls-verify=false",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-creds",
+        ])
+        .arg(format!("{username}:{password}"))
+        .arg(image.skopeo_ref())
+        .arg(format!("docker://{host}/{repo}:{tag}"));
+        self.run(c, None, &[password])
+    }
+
+    /// `skopeo copy docker://HOST/REPO:TAG oci:<dest_dir>:<TAG> --src-tls-verify=false`.
+    pub fn pull(&self, host: &str, repo: &str, tag: &str, dest_dir: &Path) -> CommandOutcome {
+        let mut c = self.cmd("copy");
+        c.args(["--src-tls-verify=false", "--quiet", "--preserve-digests"])
+            .arg(format!("docker://{host}/{repo}:{tag}"))
+            .arg(format!("oci:{}:{tag}", dest_dir.display()));
+        self.run(c, None, &[])
+    }
+
+    /// Like `pull`, but with `--src-creds USER:PASS`.
+    pub fn pull_with_credentials(
+        &self,
+        host: &str,
+        repo: &str,
+        tag: &str,
+        dest_dir: &Path,
+        username: &str,
+        password: &str,
+    ) -> CommandOutcome {
+        let mut c = self.cmd("copy");
+        c.args([
+            "--src-tls-verify=false",
+            "--quiet",
+            "--preserve-digests",
+            "--src-creds",
+        ])
+        .arg(format!("{username}:{password}"))
+        .arg(format!("docker://{host}/{repo}:{tag}"))
+        .arg(format!("oci:{}:{tag}", dest_dir.display()));
+        self.run(c, None, &[password])
+    }
+
+    /// `skopeo inspect --tls-verify=false docker://HOST/REPO:TAG` (full JSON on stdout).
+    pub fn inspect(&self, host: &str, repo: &str, tag: &str) -> CommandOutcome {
+        let mut c = self.cmd("inspect");
+        c.arg("--tls-verify=false")
+            .arg(format!("docker://{host}/{repo}:{tag}"));
+        self.run(c, None, &[])
+    }
+
+    /// The `Digest` (`sha256:...`) from `skopeo inspect`; the outcome on failure.
+    pub fn inspect_digest(
+        &self,
+        host: &str,
+        repo: &str,
+        tag: &str,
+    ) -> Result<String, CommandOutcome> {
+        let mut out = self.inspect(host, repo, tag);
+        if !out.success {
+            return Err(out);
+        }
+        match serde_json::from_str::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v.get("Digest").and_then(|d| d.as_str()).map(str::to_string))
+        {
+            Some(d) => Ok(d),
+            None => {
+                out.success = false;
+                out.stderr
+                    .push_str("\n<no \"Digest\" in skopeo inspect output>");
+                Err(out)
+            }
+        }
+    }
+
+    /// `skopeo delete --tls-verify=false docker://HOST/REPO:TAG` (needs `storage.delete`
+    /// enabled and the `delete` action; skopeo first asks for `repository:R:*`).
+    pub fn delete(&self, host: &str, repo: &str, tag: &str) -> CommandOutcome {
+        let mut c = self.cmd("delete");
+        c.arg("--tls-verify=false")
+            .arg(format!("docker://{host}/{repo}:{tag}"));
+        self.run(c, None, &[])
+    }
+}
