@@ -172,30 +172,42 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             generated.cert_path.display()
         );
     }
-    let bundle = settings.keys_dir.join("bundle.crt");
+    let signing = application.keys().signing_key();
     println!(
-        "regauth listening on {} (database {})",
-        settings
-            .listen
-            .to_string()
-            .replace(&format!(":{}", settings.listen.port()), &format!(":{}", application.port())),
+        "signing with {} key {} from {} ({} key(s) published)",
+        signing.algorithm(),
+        signing.libtrust_kid(),
+        settings.keys_dir.display(),
+        application.keys().keys().len()
+    );
+    let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
+    let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
+    println!(
+        "regauth listening on {bound} (database {})",
         redact_url_password(&settings.database_url)
     );
-    println!("{}", registry_config_block(&settings, &bundle));
+    println!(
+        "{}",
+        registry_config_block(&settings, &settings.public_url(application.port()), &bundle)
+    );
     application.run_until_stopped().await?;
     Ok(())
 }
 
 /// The `auth.token` block a registry needs, ready to paste.
-pub fn registry_config_block(settings: &Settings, bundle: &std::path::Path) -> String {
+pub fn registry_config_block(
+    settings: &Settings,
+    public_url: &str,
+    bundle: &std::path::Path,
+) -> String {
     let bundle = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
     format!(
         "# registry config.yml (CNCF distribution):\nauth:\n  token:\n    realm: {}/jwt/auth\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n# registry 3.x may use instead: jwks: <file with {}/.well-known/jwks.json>",
-        settings.public_url,
+        public_url,
         settings.registry_service,
         settings.issuer,
         bundle.display(),
-        settings.public_url
+        public_url
     )
 }
 

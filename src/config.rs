@@ -68,8 +68,9 @@ pub struct Settings {
     pub registry_service: String,
     pub virtual_registry_service: String,
     pub token_prefix: String,
-    /// The URL registries and clients reach regauth at; `http://{listen}` by default.
-    pub public_url: String,
+    /// The URL registries and clients reach regauth at; `None` means `http://{listen}`
+    /// with the port actually bound (see [`Settings::public_url`]).
+    pub public_url: Option<String>,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
 }
@@ -210,9 +211,12 @@ impl Settings {
         let public_url = raw
             .public_url
             .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| format!("http://{listen}"))
-            .trim_end_matches('/')
-            .to_owned();
+            .map(|url| url.trim().trim_end_matches('/').to_owned());
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("public_url", format!("{url:?} must start with http:// or https://")));
+            }
+        }
         Ok(Settings {
             listen,
             database_url: raw.database_url,
@@ -227,6 +231,16 @@ impl Settings {
             log_format,
             database_max_connections: raw.database_max_connections,
         })
+    }
+}
+
+impl Settings {
+    /// Where clients reach regauth, given the port the server actually bound.
+    pub fn public_url(&self, bound_port: u16) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}:{bound_port}", self.listen.ip()),
+        }
     }
 }
 
@@ -257,7 +271,7 @@ mod tests {
     fn the_defaults_work_on_a_laptop() {
         let settings = Settings::defaults();
         assert_eq!(settings.listen.to_string(), "127.0.0.1:5001");
-        assert_eq!(settings.public_url, "http://127.0.0.1:5001");
+        assert_eq!(settings.public_url(5001), "http://127.0.0.1:5001");
         assert_eq!(settings.token_ttl, Duration::from_secs(300));
         assert_eq!(settings.registry_service, "container_registry");
     }
