@@ -10,9 +10,13 @@ use serde_json::json;
 use crate::config::{redact_url_password, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
-use crate::domain::{DeployToken, NamespaceKind};
+use crate::domain::{Namespace, NamespaceKind, Role};
 use crate::jwt::{self, KeyAlgorithm};
-use crate::service::{deploy_tokens, namespaces};
+use crate::service::caller::Caller;
+use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::namespaces::{self, NamespaceRef};
+use crate::service::users;
+use crate::views;
 use crate::startup::Application;
 use crate::store::{self, SeaStore, Store};
 
@@ -41,6 +45,67 @@ pub enum Command {
     /// Deploy tokens.
     #[command(subcommand, name = "deploy-token")]
     DeployToken(DeployTokenCommand),
+    /// Users of the management API.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Instance administrator: may manage every token.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Block a user: their personal access tokens stop working at once.
+    Block { username: String },
+    /// Unblock a user.
+    Unblock { username: String },
+    /// Personal access tokens for the REST API.
+    #[command(subcommand)]
+    Token(UserTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserTokenCommand {
+    /// Create a personal access token; prints the secret (prefix glpat-) once.
+    Create {
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// `api` (read and write) and/or `read_api` (read only).
+        #[arg(long, default_value = "api")]
+        scopes: String,
+        #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
+        expires_at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Give a user a role in a group or project (changes it if they have one).
+    Add {
+        username: String,
+        #[command(flatten)]
+        namespace: Owner,
+        #[arg(long, value_name = "guest|reporter|developer|maintainer|owner")]
+        role: String,
+    },
+    /// Remove a user's membership of a group or project.
+    Remove {
+        username: String,
+        #[command(flatten)]
+        namespace: Owner,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,15 +133,20 @@ pub enum ProjectCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct Owner {
-    /// Full path of the owning project.
+    /// Full path of the project.
     #[arg(long)]
     project: Option<String>,
-    /// Full path of the owning group.
+    /// Full path of the group.
     #[arg(long)]
     group: Option<String>,
 }
 
 impl Owner {
+    async fn find(&self, store: &dyn Store) -> Result<Namespace, crate::error::Error> {
+        let (kind, path) = self.kind_and_path();
+        namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await
+    }
+
     fn kind_and_path(&self) -> (NamespaceKind, &str) {
         match (&self.project, &self.group) {
             (Some(project), _) => (NamespaceKind::Project, project),
@@ -155,7 +225,105 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_namespace(&settings, NamespaceKind::Project, &path).await
         }
         Command::DeployToken(command) => deploy_token(&settings, command).await,
+        Command::User(command) => user(&settings, command).await,
+        Command::Member(command) => member(&settings, command).await,
     }
+}
+
+async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let now = Utc::now();
+    match command {
+        UserCommand::Create {
+            username,
+            email,
+            admin,
+        } => {
+            let user = users::create(store.as_ref(), &username, &email, admin, now).await?;
+            println!(
+                "created user {} (id {}{})",
+                user.username,
+                user.id,
+                if user.admin { ", admin" } else { "" }
+            );
+        }
+        UserCommand::Block { username } => {
+            users::set_blocked(store.as_ref(), &username, true).await?;
+            println!("blocked {username}: their tokens no longer work");
+        }
+        UserCommand::Unblock { username } => {
+            users::set_blocked(store.as_ref(), &username, false).await?;
+            println!("unblocked {username}");
+        }
+        UserCommand::Token(UserTokenCommand::Create {
+            username,
+            name,
+            scopes,
+            expires_at,
+            json,
+        }) => {
+            let scopes = users::parse_api_scopes(&scopes)?;
+            let expires_at = expires_at.map(|text| parse_expires_at(&text)).transpose()?;
+            let (token, secret) = users::create_personal_access_token(
+                store.as_ref(),
+                &username,
+                &name,
+                scopes,
+                expires_at,
+                now,
+            )
+            .await?;
+            let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "id": token.id,
+                        "name": token.name,
+                        "username": username,
+                        "token": secret.expose(),
+                        "scopes": scopes,
+                        "expires_at": token.expires_at.map(views::timestamp),
+                    })
+                );
+            } else {
+                println!("id:     {}", token.id);
+                println!("token:  {}", secret.expose());
+                println!("scopes: {}", scopes.join(","));
+                println!("This is the only time the token is shown; store it now.");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match command {
+        MemberCommand::Add {
+            username,
+            namespace,
+            role,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--role must be one of guest, reporter, developer, maintainer, owner; got {role:?}"
+                )
+            })?;
+            let (kind, path) = namespace.kind_and_path();
+            users::add_member(store.as_ref(), &username, kind, path, role, Utc::now()).await?;
+            println!("{username} is now {role} of {kind} {path}");
+        }
+        MemberCommand::Remove {
+            username,
+            namespace,
+        } => {
+            let (kind, path) = namespace.kind_and_path();
+            users::remove_member(store.as_ref(), &username, kind, path).await?;
+            println!("removed {username} from {kind} {path}");
+        }
+    }
+    Ok(())
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
@@ -227,21 +395,10 @@ async fn create_namespace(
     Ok(())
 }
 
-fn token_json(token: &DeployToken, now: chrono::DateTime<Utc>) -> serde_json::Value {
-    json!({
-        "id": token.id,
-        "name": token.name,
-        "username": token.username,
-        "scopes": token.scopes.names(),
-        "expires_at": token.expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        "revoked": token.revoked,
-        "expired": token.is_expired(now),
-    })
-}
-
 async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     let now = Utc::now();
+    let caller = Caller::operator();
     match command {
         DeployTokenCommand::Create {
             owner,
@@ -251,8 +408,7 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
             expires_at,
             json,
         } => {
-            let (kind, path) = owner.kind_and_path();
-            let owner = namespaces::find(store.as_ref(), kind, path).await?;
+            let owner = owner.find(store.as_ref()).await?;
             let expires_at = expires_at
                 .map(|text| parse_expires_at(&text))
                 .transpose()?;
@@ -264,10 +420,10 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
             };
             let created = deploy_tokens::create(
                 store.as_ref(),
+                &caller,
                 &owner,
                 request,
                 &settings.token_prefix,
-                "cli",
                 now,
             )
             .await?;
@@ -275,8 +431,8 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                 eprintln!("warning: {warning}");
             }
             if json {
-                let mut value = token_json(&created.token, now);
-                value["token"] = json!(created.secret.expose());
+                let value =
+                    views::created_deploy_token(&created.token, created.secret.expose(), now);
                 println!("{value}");
             } else {
                 println!("id:       {}", created.token.id);
@@ -287,11 +443,18 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
             }
         }
         DeployTokenCommand::List { owner, json } => {
-            let (kind, path) = owner.kind_and_path();
-            let owner = namespaces::find(store.as_ref(), kind, path).await?;
-            let tokens = deploy_tokens::list(store.as_ref(), &owner).await?;
+            let owner = owner.find(store.as_ref()).await?;
+            let tokens = deploy_tokens::list(
+                store.as_ref(),
+                &caller,
+                &owner,
+                ListOptions::default(),
+                now,
+            )
+            .await?
+            .items;
             if json {
-                let list: Vec<_> = tokens.iter().map(|t| token_json(t, now)).collect();
+                let list: Vec<_> = tokens.iter().map(|t| views::deploy_token(t, now)).collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
                 println!("{:<6} {:<24} {:<32} {:<10} {:<20} SCOPES", "ID", "NAME", "USERNAME", "STATE", "EXPIRES");
@@ -320,7 +483,7 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
             }
         }
         DeployTokenCommand::Revoke { id } => {
-            let token = deploy_tokens::revoke(store.as_ref(), id, now).await?;
+            let token = deploy_tokens::revoke(store.as_ref(), &caller, id, now).await?;
             println!("revoked deploy token {} ({})", token.id, token.username);
         }
     }

@@ -10,6 +10,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::jwt::{self, GeneratedKey, KeyRing};
+use crate::service::usage::UsageRecorder;
 use crate::store::{self, SeaStore, Store};
 
 /// What every handler can reach.
@@ -17,6 +18,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
     pub settings: Settings,
+    pub usage: UsageRecorder,
 }
 
 pub struct Application {
@@ -24,7 +26,11 @@ pub struct Application {
     server: Server,
     keys: Arc<KeyRing>,
     generated_key: Option<GeneratedKey>,
+    usage_writer: tokio::task::JoinHandle<()>,
 }
+
+/// How often recorded token use is written to the database.
+const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -70,10 +76,13 @@ impl Application {
                 source,
             })?
             .port();
+        let store: Arc<dyn Store> = Arc::new(SeaStore::new(db));
+        let (usage, usage_writer) = UsageRecorder::start(Arc::clone(&store), USAGE_FLUSH_INTERVAL);
         let state = web::Data::new(AppState {
-            store: Arc::new(SeaStore::new(db)),
+            store,
             keys: Arc::clone(&keys),
             settings,
+            usage,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -92,6 +101,7 @@ impl Application {
             server,
             keys,
             generated_key,
+            usage_writer,
         })
     }
 
@@ -108,7 +118,16 @@ impl Application {
         self.generated_key.as_ref()
     }
 
+    /// Serves until stopped (SIGTERM / SIGINT), then writes the recorded token use that is
+    /// still in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        // The server's workers held the last recorders; with them gone the writer flushes
+        // and ends. Bounded, so that a dead database cannot hold the stop forever.
+        let flushed = tokio::time::timeout(std::time::Duration::from_secs(10), self.usage_writer).await;
+        if flushed.is_err() {
+            tracing::warn!("gave up writing recorded token use after 10 s");
+        }
+        result
     }
 }

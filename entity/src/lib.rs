@@ -1,10 +1,9 @@
 //! sea-orm entities of regauth. Behaviour lives in the `regauth` crate's store and domain
 //! modules; these are the table shapes only.
 
+pub mod audit_event;
 pub mod deploy_token;
+pub mod membership;
 pub mod namespace;
-
-pub mod prelude {
-    pub use super::deploy_token::Entity as DeployToken;
-    pub use super::namespace::Entity as Namespace;
-}
+pub mod personal_access_token;
+pub mod user;

@@ -4,14 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_namespaces_and_deploy_tokens;
+mod m20261122_000002_users_memberships_tokens_audit;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261122_000001_create_namespaces_and_deploy_tokens::Migration,
-        )]
+        vec![
+            Box::new(m20261122_000001_create_namespaces_and_deploy_tokens::Migration),
+            Box::new(m20261122_000002_users_memberships_tokens_audit::Migration),
+        ]
     }
 }

@@ -13,7 +13,9 @@
 //! - [`repository`]: registry names and namespace paths (PROTOCOL.md §5 name grammar,
 //!   DOMAIN.md "Namespaces" and "Which repositories a token reaches").
 //! - [`policy`]: requested → granted (DOMAIN.md "Scopes → actions", PROTOCOL.md §2 and §8).
+//! - [`permissions`]: who may manage deploy tokens (DOMAIN.md "Roles and who may manage tokens").
 
+pub mod permissions;
 pub mod policy;
 pub mod repository;
 pub mod scope;

@@ -28,3 +28,42 @@ pub async fn authenticate_deploy_token(
     }
     Ok(token)
 }
+
+/// The credentials of a management API request: a personal access token in `PRIVATE-TOKEN`
+/// or `Authorization: Bearer`, as GitLab accepts them.
+pub fn api_token_from_headers(headers: &actix_web::http::header::HeaderMap) -> Option<TokenSecret> {
+    let private_token = headers
+        .get("PRIVATE-TOKEN")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty());
+    let bearer = || {
+        headers
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
+    };
+    private_token
+        .or_else(bearer)
+        .map(|token| TokenSecret::from_presented(token.to_owned()))
+}
+
+/// Resolves a personal access token to its user. Revoked or expired tokens, tokens of
+/// blocked users, and anything else (deploy tokens included) are `Unauthorized`.
+pub async fn authenticate_personal_access_token(
+    store: &dyn Store,
+    secret: &TokenSecret,
+    now: DateTime<Utc>,
+) -> Result<(crate::domain::User, crate::domain::PersonalAccessToken), Error> {
+    let (token, user) = store
+        .find_usable_personal_access_token(&secret.digest())
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if !token.is_active(now) || user.blocked || !token.can_read() {
+        return Err(Error::Unauthorized);
+    }
+    Ok((user, token))
+}

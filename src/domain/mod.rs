@@ -1,12 +1,16 @@
-//! Plain domain types: deploy tokens, scopes, secrets, expiry, namespaces.
+//! Plain domain types: deploy tokens, scopes, secrets, expiry, namespaces, users and roles.
 
+pub mod audit;
 pub mod deploy_token;
 pub mod expiry;
 pub mod namespace;
 pub mod scope;
 pub mod secret;
+pub mod user;
 
+pub use audit::{ActorKind, AuditAction, AuditEvent};
 pub use deploy_token::{DeployToken, NewDeployToken, ValidationError};
 pub use namespace::{Namespace, NamespaceKind};
 pub use scope::{DeployTokenScope, ScopeSet};
 pub use secret::{SecretDigest, TokenSecret};
+pub use user::{ApiScope, PersonalAccessToken, Role, User};

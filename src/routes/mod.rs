@@ -1,6 +1,7 @@
 //! Thin actix handlers, one file per resource, and the one function that registers them all
 //! (used by `serve` and by the tests alike).
 
+pub mod api;
 pub mod health;
 pub mod jwks;
 pub mod token;
@@ -15,5 +16,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::post().to(token::post_token)),
         )
         .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
-        .route("/-/health", web::get().to(health::health));
+        .route("/-/health", web::get().to(health::health))
+        .configure(api::configure);
 }

@@ -11,6 +11,7 @@ use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::domain::TokenSecret;
 use crate::error::Error;
 use crate::service::registry_token::{self, IssuedToken};
+use crate::service::usage::TokenUse;
 use crate::startup::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
@@ -44,6 +45,7 @@ pub async fn get_token(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
+    let peer = peer_address(&request);
     let params = pairs(request.query_string())?;
     let credentials = request
         .headers()
@@ -57,6 +59,7 @@ pub async fn get_token(
         &credentials.secret,
         first(&params, "service").unwrap_or_default(),
         &all(&params, "scope"),
+        peer,
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -68,6 +71,7 @@ pub async fn get_token(
 }
 
 pub async fn post_token(
+    request: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
@@ -86,6 +90,7 @@ pub async fn post_token(
         &secret,
         first(&params, "service").unwrap_or_default(),
         &all(&params, "scope"),
+        peer_address(&request),
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -97,6 +102,11 @@ pub async fn post_token(
     })))
 }
 
+/// The TCP peer: forwarded-for headers are not trusted, since anyone can send them.
+pub fn peer_address(request: &HttpRequest) -> Option<String> {
+    request.peer_addr().map(|address| address.ip().to_string())
+}
+
 /// Credentials are checked before the service, so an unknown service tells nothing to a
 /// caller without valid credentials.
 async fn issue(
@@ -105,6 +115,7 @@ async fn issue(
     secret: &TokenSecret,
     service: &str,
     scopes: &[String],
+    peer: Option<String>,
 ) -> Result<IssuedToken, Error> {
     let now = Utc::now();
     let token = authenticate_deploy_token(state.store.as_ref(), username, secret, now).await?;
@@ -120,5 +131,14 @@ async fn issue(
     )
     .await?;
     tracing::info!(token_id = token.id, username = %token.username, service, granted = %issued.scope, "registry token issued");
+    state.usage.record(TokenUse {
+        deploy_token_id: token.id,
+        namespace_id: token.owner.id,
+        username: token.username.clone(),
+        at: now,
+        ip_address: peer,
+        service: service.to_owned(),
+        granted: issued.scope.clone(),
+    });
     Ok(issued)
 }

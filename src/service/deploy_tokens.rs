@@ -1,11 +1,18 @@
-//! Creating, listing and revoking deploy tokens.
+//! Creating, listing, revoking and deleting deploy tokens: one set of functions for the CLI
+//! and the API, each checking permissions (access::permissions) and writing the audit trail.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 
+use super::caller::Caller;
+use super::namespaces::kind_label;
+use crate::access::permissions::{self, TokenOperation};
 use crate::domain::deploy_token::DeployTokenRequest;
-use crate::domain::{DeployToken, Namespace, NewDeployToken, TokenSecret};
+use crate::domain::{
+    AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret,
+};
 use crate::error::Error;
-use crate::store::Store;
+use crate::store::{Page, Store, TokenQuery};
 
 /// A freshly created token: the only moment its secret exists in clear.
 #[derive(Debug)]
@@ -15,25 +22,95 @@ pub struct CreatedDeployToken {
     pub warnings: Vec<String>,
 }
 
+/// Which tokens and which page.
+#[derive(Debug, Clone, Copy)]
+pub struct ListOptions {
+    pub active_only: bool,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+impl Default for ListOptions {
+    /// Everything on one page, for the command line.
+    fn default() -> Self {
+        ListOptions {
+            active_only: false,
+            page: 1,
+            per_page: u64::MAX / 2,
+        }
+    }
+}
+
+/// Checks the caller's role on the token owner for `operation`. A caller who may not even
+/// see the owner gets the owner's 404, not a 403.
+pub async fn authorize(
+    store: &dyn Store,
+    caller: &Caller,
+    operation: TokenOperation,
+    owner: &Namespace,
+) -> Result<(), Error> {
+    let role = super::namespaces::role_of(store, caller, owner).await?;
+    let permissions = caller.permissions();
+    if !permissions::may_see_namespace(permissions, role) {
+        return Err(Error::not_found(
+            kind_label(owner.kind),
+            owner.full_path.as_str(),
+        ));
+    }
+    if !permissions::may_manage_tokens(permissions, operation, owner.kind, role) {
+        return Err(Error::Forbidden);
+    }
+    Ok(())
+}
+
+fn audit(
+    caller: &Caller,
+    action: AuditAction,
+    token: &DeployToken,
+    now: DateTime<Utc>,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        created_at: now,
+        actor_kind: caller.actor_kind(),
+        actor: caller.actor_name().to_owned(),
+        action,
+        deploy_token_id: Some(token.id),
+        namespace_id: Some(token.owner.id),
+        ip_address: caller.ip_address.clone(),
+        details,
+    }
+}
+
 pub async fn create(
     store: &dyn Store,
+    caller: &Caller,
     owner: &Namespace,
     request: DeployTokenRequest,
     token_prefix: &str,
-    created_by: &str,
     now: DateTime<Utc>,
 ) -> Result<CreatedDeployToken, Error> {
+    authorize(store, caller, TokenOperation::Create, owner).await?;
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
     let secret = TokenSecret::generate(token_prefix)
         .map_err(|_| Error::Internal("the system random generator failed".into()))?;
     let token = store
-        .create_deploy_token(owner, &new_token, &secret.digest(), created_by, now)
+        .create_deploy_token(owner, &new_token, &secret.digest(), caller.actor_name(), now)
+        .await?;
+    let details = json!({
+        "name": token.name,
+        "username": token.username,
+        "scopes": token.scopes.names(),
+        "expires_at": token.expires_at,
+    });
+    store
+        .record_audit_events(&[audit(caller, AuditAction::DeployTokenCreate, &token, now, details)])
         .await?;
     tracing::info!(
         token_id = token.id,
         owner = owner.full_path.as_str(),
         scopes = ?token.scopes.names(),
-        created_by,
+        actor = caller.actor_name(),
         "deploy token created"
     );
     Ok(CreatedDeployToken {
@@ -43,16 +120,107 @@ pub async fn create(
     })
 }
 
-pub async fn list(store: &dyn Store, owner: &Namespace) -> Result<Vec<DeployToken>, Error> {
-    Ok(store.list_deploy_tokens(owner).await?)
+pub async fn list(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    options: ListOptions,
+    now: DateTime<Utc>,
+) -> Result<Page<DeployToken>, Error> {
+    authorize(store, caller, TokenOperation::List, owner).await?;
+    query(store, Some(owner.id), options, now).await
+}
+
+/// Every token of the instance (admins only).
+pub async fn list_all(
+    store: &dyn Store,
+    caller: &Caller,
+    options: ListOptions,
+    now: DateTime<Utc>,
+) -> Result<Page<DeployToken>, Error> {
+    if !permissions::may_list_instance_tokens(caller.permissions()) {
+        return Err(Error::Forbidden);
+    }
+    query(store, None, options, now).await
+}
+
+async fn query(
+    store: &dyn Store,
+    owner_id: Option<i64>,
+    options: ListOptions,
+    now: DateTime<Utc>,
+) -> Result<Page<DeployToken>, Error> {
+    let query = TokenQuery {
+        owner_id,
+        active_at: options.active_only.then_some(now),
+        page: options.page.max(1),
+        per_page: options.per_page.max(1),
+    };
+    Ok(store.list_deploy_tokens(&query).await?)
+}
+
+/// One token of `owner`; a token of another owner is reported as absent.
+pub async fn get(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    token_id: i64,
+) -> Result<DeployToken, Error> {
+    authorize(store, caller, TokenOperation::Read, owner).await?;
+    owned_token(store, owner, token_id).await
+}
+
+async fn owned_token(
+    store: &dyn Store,
+    owner: &Namespace,
+    token_id: i64,
+) -> Result<DeployToken, Error> {
+    match store.find_deploy_token(token_id).await? {
+        Some(token) if token.owner.id == owner.id => Ok(token),
+        _ => Err(Error::not_found("Deploy token", token_id)),
+    }
 }
 
 /// Revokes at once and for good; revoking a revoked token is not an error.
-pub async fn revoke(store: &dyn Store, id: i64, now: DateTime<Utc>) -> Result<DeployToken, Error> {
+pub async fn revoke(
+    store: &dyn Store,
+    caller: &Caller,
+    token_id: i64,
+    now: DateTime<Utc>,
+) -> Result<DeployToken, Error> {
     let token = store
-        .revoke_deploy_token(id, now)
+        .find_deploy_token(token_id)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("Deploy token {id}")))?;
-    tracing::info!(token_id = token.id, "deploy token revoked");
+        .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
+    authorize(store, caller, TokenOperation::Revoke, &token.owner).await?;
+    let token = store
+        .revoke_deploy_token(token_id, now)
+        .await?
+        .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
+    store
+        .record_audit_events(&[audit(caller, AuditAction::DeployTokenRevoke, &token, now, json!({}))])
+        .await?;
+    tracing::info!(token_id = token.id, actor = caller.actor_name(), "deploy token revoked");
     Ok(token)
+}
+
+/// Revokes and deletes a token of `owner` (GitLab's DELETE); the row stays for the audit trail.
+pub async fn delete(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    token_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    authorize(store, caller, TokenOperation::Revoke, owner).await?;
+    let token = owned_token(store, owner, token_id).await?;
+    if !store.delete_deploy_token(token_id, now).await? {
+        return Err(Error::not_found("Deploy token", token_id));
+    }
+    let details = json!({ "name": token.name, "scopes": token.scopes.names() });
+    store
+        .record_audit_events(&[audit(caller, AuditAction::DeployTokenDelete, &token, now, details)])
+        .await?;
+    tracing::info!(token_id, actor = caller.actor_name(), "deploy token deleted");
+    Ok(())
 }

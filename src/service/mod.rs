@@ -1,6 +1,9 @@
 //! The operations people and registries perform, shared by the CLI and the HTTP routes so
 //! that no rule is written twice.
 
+pub mod caller;
 pub mod deploy_tokens;
 pub mod namespaces;
 pub mod registry_token;
+pub mod usage;
+pub mod users;

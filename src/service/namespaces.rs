@@ -1,16 +1,51 @@
-//! Creating groups and projects (DOMAIN.md "Namespaces"): groups nest, projects live in a
-//! group, parents must exist, and one path names at most one of them.
+//! Groups and projects (DOMAIN.md "Namespaces"): groups nest, projects live in a group,
+//! parents must exist, and one path names at most one of them.
 
 use chrono::{DateTime, Utc};
 
+use super::caller::Caller;
+use crate::access::permissions;
 use crate::access::repository::NamespacePath;
-use crate::domain::{Namespace, NamespaceKind, ValidationError};
+use crate::domain::{Namespace, NamespaceKind, Role, ValidationError};
 use crate::error::Error;
 use crate::store::Store;
 
 pub fn parse_path(text: &str) -> Result<NamespacePath, Error> {
     NamespacePath::parse(text.trim())
         .map_err(|error| ValidationError::new("path", error.to_string()).into())
+}
+
+/// How a caller names a namespace: the API takes a numeric id or a full path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceRef {
+    Id(i64),
+    Path(String),
+}
+
+impl NamespaceRef {
+    /// `42` is an id, anything else a (URL-decoded) full path.
+    pub fn parse(text: &str) -> NamespaceRef {
+        match text.parse::<i64>() {
+            Ok(id) => NamespaceRef::Id(id),
+            Err(_) => NamespaceRef::Path(text.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for NamespaceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NamespaceRef::Id(id) => write!(f, "{id}"),
+            NamespaceRef::Path(path) => f.write_str(path),
+        }
+    }
+}
+
+pub fn kind_label(kind: NamespaceKind) -> &'static str {
+    match kind {
+        NamespaceKind::Group => "Group",
+        NamespaceKind::Project => "Project",
+    }
 }
 
 pub async fn create(
@@ -22,9 +57,10 @@ pub async fn create(
     let path = parse_path(path)?;
     let parent = match path.parent() {
         Some(parent_path) => {
-            let parent = store.find_namespace(&parent_path).await?.ok_or_else(|| {
-                Error::NotFound(format!("parent group {}", parent_path.as_str()))
-            })?;
+            let parent = store
+                .find_namespace(&parent_path)
+                .await?
+                .ok_or_else(|| Error::not_found("parent group", parent_path.as_str()))?;
             if parent.kind != NamespaceKind::Group {
                 return Err(ValidationError::new(
                     "path",
@@ -49,22 +85,50 @@ pub async fn create(
         .await?)
 }
 
-/// Finds a namespace of the given kind by full path.
+/// Finds a namespace of the given kind; 404 when absent or of the other kind.
 pub async fn find(
     store: &dyn Store,
     kind: NamespaceKind,
-    path: &str,
+    reference: &NamespaceRef,
 ) -> Result<Namespace, Error> {
-    let not_found = || {
-        let label = match kind {
-            NamespaceKind::Group => "Group",
-            NamespaceKind::Project => "Project",
-        };
-        Error::NotFound(format!("{label} {}", path.trim()))
+    let not_found = || Error::not_found(kind_label(kind), reference);
+    let found = match reference {
+        NamespaceRef::Id(id) => store.find_namespace_by_id(*id).await?,
+        NamespaceRef::Path(path) => match NamespacePath::parse(path.trim()) {
+            Ok(path) => store.find_namespace(&path).await?,
+            Err(_) => None,
+        },
     };
-    let path = NamespacePath::parse(path.trim()).map_err(|_| not_found())?;
-    match store.find_namespace(&path).await? {
+    match found {
         Some(namespace) if namespace.kind == kind => Ok(namespace),
         _ => Err(not_found()),
     }
+}
+
+/// The caller's role on a namespace (inherited from ancestor groups, highest wins).
+pub async fn role_of(
+    store: &dyn Store,
+    caller: &Caller,
+    namespace: &Namespace,
+) -> Result<Option<Role>, Error> {
+    match caller.user_id() {
+        Some(user_id) => Ok(store.highest_role(user_id, namespace).await?),
+        None => Ok(None),
+    }
+}
+
+/// Finds a namespace the caller may see; a namespace they may not see is reported as absent,
+/// as GitLab does, so that its existence does not leak.
+pub async fn find_visible(
+    store: &dyn Store,
+    caller: &Caller,
+    kind: NamespaceKind,
+    reference: &NamespaceRef,
+) -> Result<(Namespace, Option<Role>), Error> {
+    let namespace = find(store, kind, reference).await?;
+    let role = role_of(store, caller, &namespace).await?;
+    if !permissions::may_see_namespace(caller.permissions(), role) {
+        return Err(Error::not_found(kind_label(kind), reference));
+    }
+    Ok((namespace, role))
 }

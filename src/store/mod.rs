@@ -1,5 +1,5 @@
-//! Persistence behind one small async trait, so the services above it can be tested with a
-//! fake; [`SeaStore`] is the sea-orm implementation used everywhere else.
+//! Persistence behind small async traits, so the services above can be tested with a fake;
+//! [`SeaStore`] is the sea-orm implementation of all of them, for SQLite and PostgreSQL.
 
 mod sea;
 
@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::access::repository::NamespacePath;
-use crate::domain::{DeployToken, Namespace, NamespaceKind, NewDeployToken, SecretDigest};
+use crate::domain::{
+    AuditEvent, DeployToken, Namespace, NamespaceKind, NewDeployToken, PersonalAccessToken,
+    Role, SecretDigest, User,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,26 +26,32 @@ pub enum StoreError {
         message: String,
     },
     #[error("{0} is already taken")]
-    PathTaken(String),
+    Taken(String),
+}
+
+/// Which deploy tokens to list, and which page.
+#[derive(Debug, Clone)]
+pub struct TokenQuery {
+    /// `None`: every token of the instance.
+    pub owner_id: Option<i64>,
+    /// Only tokens neither revoked nor expired at this instant.
+    pub active_at: Option<DateTime<Utc>>,
+    /// 1-based.
+    pub page: u64,
+    pub per_page: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// The hot path of every token request: one indexed lookup by digest, owner joined in.
-    /// Returns tokens that are neither revoked nor deleted; expiry is the caller's check
-    /// (it owns the clock).
-    async fn find_usable_deploy_token(
-        &self,
-        digest: &SecretDigest,
-    ) -> Result<Option<DeployToken>, StoreError>;
-
-    /// The projects among `full_paths` that exist (one query, whatever the count).
-    async fn existing_projects(
-        &self,
-        full_paths: &[NamespacePath],
-    ) -> Result<Vec<NamespacePath>, StoreError>;
-
+pub trait NamespaceStore: Send + Sync {
     async fn find_namespace(&self, path: &NamespacePath) -> Result<Option<Namespace>, StoreError>;
+
+    async fn find_namespace_by_id(&self, id: i64) -> Result<Option<Namespace>, StoreError>;
 
     /// Creates a group or project; the parent (if any) must be given.
     async fn create_namespace(
@@ -54,6 +63,23 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Namespace, StoreError>;
 
+    /// The projects among `full_paths` that exist (one query, whatever the count).
+    async fn existing_projects(
+        &self,
+        full_paths: &[NamespacePath],
+    ) -> Result<Vec<NamespacePath>, StoreError>;
+}
+
+#[async_trait]
+pub trait DeployTokenStore: Send + Sync {
+    /// The hot path of every token request: one indexed lookup by digest, owner joined in.
+    /// Returns tokens that are neither revoked nor deleted; expiry is the caller's check
+    /// (it owns the clock).
+    async fn find_usable_deploy_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<DeployToken>, StoreError>;
+
     async fn create_deploy_token(
         &self,
         owner: &Namespace,
@@ -63,18 +89,93 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<DeployToken, StoreError>;
 
-    /// Tokens of one namespace, not deleted, oldest first.
-    async fn list_deploy_tokens(&self, owner: &Namespace) -> Result<Vec<DeployToken>, StoreError>;
+    /// Tokens that are not deleted, oldest first, one page of them.
+    async fn list_deploy_tokens(&self, query: &TokenQuery) -> Result<Page<DeployToken>, StoreError>;
 
+    /// A token that is not deleted.
     async fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, StoreError>;
 
-    /// Revokes; returns the token as it is afterwards, `None` when there is no such token.
+    /// Revokes (the first revocation time is kept); the token as it is afterwards.
     async fn revoke_deploy_token(
         &self,
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<DeployToken>, StoreError>;
 
+    /// Revokes and soft-deletes: the row stays for the audit trail.
+    async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Sets `last_used_at` for several tokens at once.
+    async fn record_deploy_token_usage(
+        &self,
+        usage: &[(i64, DateTime<Utc>)],
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(
+        &self,
+        username: &str,
+        email: &str,
+        admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError>;
+
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+
+    async fn set_user_blocked(&self, user_id: i64, blocked: bool) -> Result<(), StoreError>;
+
+    /// Adds or changes a membership.
+    async fn set_membership(
+        &self,
+        user_id: i64,
+        namespace_id: i64,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes a membership; false when there was none.
+    async fn remove_membership(&self, user_id: i64, namespace_id: i64) -> Result<bool, StoreError>;
+
+    /// The highest role of the user on the namespace or any of its ancestors (one query).
+    async fn highest_role(
+        &self,
+        user_id: i64,
+        namespace: &Namespace,
+    ) -> Result<Option<Role>, StoreError>;
+
+    async fn create_personal_access_token(
+        &self,
+        user: &User,
+        name: &str,
+        scopes: &[crate::domain::ApiScope],
+        expires_at: Option<DateTime<Utc>>,
+        digest: &SecretDigest,
+        now: DateTime<Utc>,
+    ) -> Result<PersonalAccessToken, StoreError>;
+
+    /// A personal access token that is not revoked, with its user (one query).
+    async fn find_usable_personal_access_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<(PersonalAccessToken, User)>, StoreError>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// The events about one deploy token, oldest first.
+    async fn audit_events_for_deploy_token(
+        &self,
+        deploy_token_id: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Everything the application needs from its database.
+#[async_trait]
+pub trait Store: NamespaceStore + DeployTokenStore + UserStore + AuditStore {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 }

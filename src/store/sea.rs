@@ -4,19 +4,23 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{deploy_token, namespace};
+use entity::{audit_event, deploy_token, membership, namespace, personal_access_token, user};
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, Database, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    TransactionTrait,
 };
 
-use super::{Store, StoreError};
+use super::{
+    AuditStore, DeployTokenStore, NamespaceStore, Page, Store, StoreError, TokenQuery, UserStore,
+};
 use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
 use crate::domain::{
-    DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken, ScopeSet,
-    SecretDigest,
+    ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
+    NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
 };
 
 /// Opens the database (creating a SQLite file when asked by `mode=rwc`) and, when `migrate`,
@@ -133,47 +137,81 @@ fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-#[async_trait]
-impl Store for SeaStore {
-    async fn find_usable_deploy_token(
-        &self,
-        digest: &SecretDigest,
-    ) -> Result<Option<DeployToken>, StoreError> {
-        let found = deploy_token::Entity::find()
-            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
-            .filter(deploy_token::Column::Revoked.eq(false))
-            .filter(deploy_token::Column::DeletedAt.is_null())
-            .find_also_related(namespace::Entity)
-            .one(&self.db)
-            .await?;
-        found
-            .map(|(row, owner)| deploy_token_from_rows(row, owner))
-            .transpose()
-    }
 
-    async fn existing_projects(
-        &self,
-        full_paths: &[NamespacePath],
-    ) -> Result<Vec<NamespacePath>, StoreError> {
-        if full_paths.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = namespace::Entity::find()
-            .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
-            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
-            .all(&self.db)
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                NamespacePath::parse(&row.full_path)
-                    .map_err(|error| corrupt("namespaces", row.id, error.to_string()))
+fn user_from_row(row: user::Model) -> User {
+    User {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        admin: row.admin,
+        blocked: row.blocked,
+        created_at: row.created_at,
+    }
+}
+
+fn personal_access_token_from_row(
+    row: personal_access_token::Model,
+) -> Result<PersonalAccessToken, StoreError> {
+    let scopes = row
+        .scopes
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            ApiScope::parse(name).ok_or_else(|| {
+                corrupt("personal_access_tokens", row.id, format!("unknown scope {name:?}"))
             })
-            .collect()
-    }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PersonalAccessToken {
+        id: row.id,
+        user_id: row.user_id,
+        name: row.name,
+        scopes,
+        expires_at: row.expires_at,
+        revoked: row.revoked,
+        created_at: row.created_at,
+    })
+}
 
+fn audit_event_from_row(row: audit_event::Model) -> Result<AuditEvent, StoreError> {
+    let actor_kind = [ActorKind::User, ActorKind::Cli, ActorKind::DeployToken]
+        .into_iter()
+        .find(|kind| kind.as_str() == row.actor_kind)
+        .ok_or_else(|| corrupt("audit_events", row.id, "unknown actor kind"))?;
+    let action = [
+        AuditAction::DeployTokenCreate,
+        AuditAction::DeployTokenRevoke,
+        AuditAction::DeployTokenDelete,
+        AuditAction::RegistryTokenIssue,
+    ]
+    .into_iter()
+    .find(|action| action.as_str() == row.action)
+    .ok_or_else(|| corrupt("audit_events", row.id, "unknown action"))?;
+    Ok(AuditEvent {
+        created_at: row.created_at,
+        actor_kind,
+        actor: row.actor,
+        action,
+        deploy_token_id: row.deploy_token_id,
+        namespace_id: row.namespace_id,
+        ip_address: row.ip_address,
+        details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+#[async_trait]
+impl NamespaceStore for SeaStore {
     async fn find_namespace(&self, path: &NamespacePath) -> Result<Option<Namespace>, StoreError> {
         namespace::Entity::find()
             .filter(namespace::Column::FullPath.eq(path.as_str()))
+            .one(&self.db)
+            .await?
+            .map(namespace_from_row)
+            .transpose()
+    }
+
+    async fn find_namespace_by_id(&self, id: i64) -> Result<Option<Namespace>, StoreError> {
+        namespace::Entity::find_by_id(id)
             .one(&self.db)
             .await?
             .map(namespace_from_row)
@@ -201,10 +239,49 @@ impl Store for SeaStore {
         match row.insert(&self.db).await {
             Ok(row) => namespace_from_row(row),
             Err(error) if is_unique_violation(&error) => {
-                Err(StoreError::PathTaken(path.as_str().to_owned()))
+                Err(StoreError::Taken(path.as_str().to_owned()))
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    async fn existing_projects(
+        &self,
+        full_paths: &[NamespacePath],
+    ) -> Result<Vec<NamespacePath>, StoreError> {
+        if full_paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = namespace::Entity::find()
+            .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
+            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                NamespacePath::parse(&row.full_path)
+                    .map_err(|error| corrupt("namespaces", row.id, error.to_string()))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DeployTokenStore for SeaStore {
+    async fn find_usable_deploy_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<DeployToken>, StoreError> {
+        let found = deploy_token::Entity::find()
+            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
+            .filter(deploy_token::Column::Revoked.eq(false))
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .find_also_related(namespace::Entity)
+            .one(&self.db)
+            .await?;
+        found
+            .map(|(row, owner)| deploy_token_from_rows(row, owner))
+            .transpose()
     }
 
     async fn create_deploy_token(
@@ -241,16 +318,33 @@ impl Store for SeaStore {
         deploy_token_from_row(row, owner.clone())
     }
 
-    async fn list_deploy_tokens(&self, owner: &Namespace) -> Result<Vec<DeployToken>, StoreError> {
-        let rows = deploy_token::Entity::find()
-            .filter(deploy_token::Column::NamespaceId.eq(owner.id))
+    async fn list_deploy_tokens(&self, query: &TokenQuery) -> Result<Page<DeployToken>, StoreError> {
+        let mut select = deploy_token::Entity::find()
             .filter(deploy_token::Column::DeletedAt.is_null())
-            .order_by_asc(deploy_token::Column::Id)
+            .order_by_asc(deploy_token::Column::Id);
+        if let Some(owner_id) = query.owner_id {
+            select = select.filter(deploy_token::Column::NamespaceId.eq(owner_id));
+        }
+        if let Some(now) = query.active_at {
+            select = select.filter(deploy_token::Column::Revoked.eq(false)).filter(
+                Condition::any()
+                    .add(deploy_token::Column::ExpiresAt.is_null())
+                    .add(deploy_token::Column::ExpiresAt.gt(now)),
+            );
+        }
+        let total = select.clone().count(&self.db).await?;
+        let per_page = query.per_page.max(1);
+        let rows = select
+            .find_also_related(namespace::Entity)
+            .offset(query.page.saturating_sub(1).saturating_mul(per_page))
+            .limit(per_page)
             .all(&self.db)
             .await?;
-        rows.into_iter()
-            .map(|row| deploy_token_from_row(row, owner.clone()))
-            .collect()
+        let items = rows
+            .into_iter()
+            .map(|(row, owner)| deploy_token_from_rows(row, owner))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, total })
     }
 
     async fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, StoreError> {
@@ -270,8 +364,8 @@ impl Store for SeaStore {
     ) -> Result<Option<DeployToken>, StoreError> {
         // Only the first revocation sets revoked_at: revoking twice keeps the original time.
         deploy_token::Entity::update_many()
-            .col_expr(deploy_token::Column::Revoked, true.into())
-            .col_expr(deploy_token::Column::RevokedAt, now.into())
+            .col_expr(deploy_token::Column::Revoked, Expr::value(true))
+            .col_expr(deploy_token::Column::RevokedAt, Expr::value(now))
             .filter(deploy_token::Column::Id.eq(id))
             .filter(deploy_token::Column::Revoked.eq(false))
             .filter(deploy_token::Column::DeletedAt.is_null())
@@ -280,6 +374,243 @@ impl Store for SeaStore {
         self.find_deploy_token(id).await
     }
 
+    async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let transaction = self.db.begin().await?;
+        deploy_token::Entity::update_many()
+            .col_expr(deploy_token::Column::Revoked, Expr::value(true))
+            .col_expr(deploy_token::Column::RevokedAt, Expr::value(now))
+            .filter(deploy_token::Column::Id.eq(id))
+            .filter(deploy_token::Column::Revoked.eq(false))
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .exec(&transaction)
+            .await?;
+        let deleted = deploy_token::Entity::update_many()
+            .col_expr(deploy_token::Column::DeletedAt, Expr::value(now))
+            .filter(deploy_token::Column::Id.eq(id))
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn record_deploy_token_usage(
+        &self,
+        usage: &[(i64, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.db.begin().await?;
+        for (id, used_at) in usage {
+            deploy_token::Entity::update_many()
+                .col_expr(deploy_token::Column::LastUsedAt, Expr::value(*used_at))
+                .filter(deploy_token::Column::Id.eq(*id))
+                .exec(&transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for SeaStore {
+    async fn create_user(
+        &self,
+        username: &str,
+        email: &str,
+        admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let row = user::ActiveModel {
+            username: Set(username.to_owned()),
+            email: Set(email.to_owned()),
+            admin: Set(admin),
+            blocked: Set(false),
+            created_at: Set(now),
+            ..Default::default()
+        };
+        match row.insert(&self.db).await {
+            Ok(row) => Ok(user_from_row(row)),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::Taken(format!("username {username}")))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?
+            .map(user_from_row))
+    }
+
+    async fn set_user_blocked(&self, user_id: i64, blocked: bool) -> Result<(), StoreError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::Blocked, Expr::value(blocked))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_membership(
+        &self,
+        user_id: i64,
+        namespace_id: i64,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let transaction = self.db.begin().await?;
+        let existing = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(membership::Column::NamespaceId.eq(namespace_id))
+            .one(&transaction)
+            .await?;
+        match existing {
+            Some(row) => {
+                let mut row: membership::ActiveModel = row.into();
+                row.access_level = Set(role.access_level());
+                row.update(&transaction).await?;
+            }
+            None => {
+                membership::ActiveModel {
+                    user_id: Set(user_id),
+                    namespace_id: Set(namespace_id),
+                    access_level: Set(role.access_level()),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&transaction)
+                .await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_membership(&self, user_id: i64, namespace_id: i64) -> Result<bool, StoreError> {
+        let result = membership::Entity::delete_many()
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(membership::Column::NamespaceId.eq(namespace_id))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn highest_role(
+        &self,
+        user_id: i64,
+        namespace: &Namespace,
+    ) -> Result<Option<Role>, StoreError> {
+        // Memberships are inherited down the tree: look at the namespace and every ancestor,
+        // found by the prefixes of its full path, in one query.
+        let mut paths = vec![namespace.full_path.clone()];
+        let mut current = namespace.full_path.parent();
+        while let Some(parent) = current {
+            current = parent.parent();
+            paths.push(parent);
+        }
+        let levels: Vec<i32> = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::AccessLevel)
+            .inner_join(namespace::Entity)
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(namespace::Column::FullPath.is_in(paths.iter().map(|p| p.as_str())))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(levels.into_iter().filter_map(Role::from_access_level).max())
+    }
+
+    async fn create_personal_access_token(
+        &self,
+        user: &User,
+        name: &str,
+        scopes: &[ApiScope],
+        expires_at: Option<DateTime<Utc>>,
+        digest: &SecretDigest,
+        now: DateTime<Utc>,
+    ) -> Result<PersonalAccessToken, StoreError> {
+        let scopes: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
+        let row = personal_access_token::ActiveModel {
+            user_id: Set(user.id),
+            name: Set(name.to_owned()),
+            token_digest: Set(digest.as_hex().to_owned()),
+            scopes: Set(scopes.join(",")),
+            expires_at: Set(expires_at),
+            revoked: Set(false),
+            created_at: Set(now),
+            last_used_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await?;
+        personal_access_token_from_row(row)
+    }
+
+    async fn find_usable_personal_access_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<(PersonalAccessToken, User)>, StoreError> {
+        let found = personal_access_token::Entity::find()
+            .filter(personal_access_token::Column::TokenDigest.eq(digest.as_hex()))
+            .filter(personal_access_token::Column::Revoked.eq(false))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        match found {
+            Some((token, Some(user))) => Ok(Some((
+                personal_access_token_from_row(token)?,
+                user_from_row(user),
+            ))),
+            Some((token, None)) => Err(corrupt("personal_access_tokens", token.id, "user missing")),
+            None => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl AuditStore for SeaStore {
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = events.iter().map(|event| audit_event::ActiveModel {
+            created_at: Set(event.created_at),
+            actor_kind: Set(event.actor_kind.as_str().to_owned()),
+            actor: Set(event.actor.clone()),
+            action: Set(event.action.as_str().to_owned()),
+            deploy_token_id: Set(event.deploy_token_id),
+            namespace_id: Set(event.namespace_id),
+            ip_address: Set(event.ip_address.clone()),
+            details: Set(event.details.to_string()),
+            ..Default::default()
+        });
+        audit_event::Entity::insert_many(rows).exec(&self.db).await?;
+        Ok(())
+    }
+
+    async fn audit_events_for_deploy_token(
+        &self,
+        deploy_token_id: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::DeployTokenId.eq(deploy_token_id))
+            .order_by_asc(audit_event::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(audit_event_from_row)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for SeaStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(StoreError::from)
     }

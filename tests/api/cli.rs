@@ -67,7 +67,7 @@ async fn a_token_created_on_the_command_line_is_listed_and_revoked() {
     assert_eq!(created["username"], format!("gitlab+deploy-token-{id}"));
     assert!(created["token"].as_str().unwrap().starts_with("gldt-"));
     assert_eq!(created["scopes"], serde_json::json!(["read_registry", "write_registry"]));
-    assert_eq!(created["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(created["expires_at"], "2099-01-01T00:00:00.000Z");
 
     let listed: serde_json::Value =
         serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"])).unwrap();

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use regauth::config::Settings;
 use regauth::domain::deploy_token::DeployTokenRequest;
 use regauth::domain::{DeployToken, NamespaceKind};
-use regauth::service::{deploy_tokens, namespaces};
+use regauth::service::caller::Caller;
+use regauth::service::namespaces::NamespaceRef;
+use regauth::service::{deploy_tokens, namespaces, users};
 use regauth::startup::Application;
 use regauth::store::{self, SeaStore, Store};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
@@ -100,9 +102,13 @@ impl TestApp {
         let components: Vec<&str> = path.split('/').collect();
         for depth in 1..components.len() {
             let group = components[..depth].join("/");
-            let exists = namespaces::find(self.store.as_ref(), NamespaceKind::Group, &group)
-                .await
-                .is_ok();
+            let exists = namespaces::find(
+                self.store.as_ref(),
+                NamespaceKind::Group,
+                &NamespaceRef::Path(group.clone()),
+            )
+            .await
+            .is_ok();
             if !exists {
                 self.create_group(&group).await;
             }
@@ -121,7 +127,9 @@ impl TestApp {
         scopes: &[&str],
         username: Option<&str>,
     ) -> CreatedToken {
-        let owner = namespaces::find(self.store.as_ref(), kind, owner).await.unwrap();
+        let owner = namespaces::find(self.store.as_ref(), kind, &NamespaceRef::Path(owner.into()))
+            .await
+            .unwrap();
         let request = DeployTokenRequest {
             name: "test token".into(),
             username: username.map(str::to_owned),
@@ -130,10 +138,10 @@ impl TestApp {
         };
         let created = deploy_tokens::create(
             self.store.as_ref(),
+            &Caller::operator(),
             &owner,
             request,
             &self.settings.token_prefix,
-            "test",
             Utc::now(),
         )
         .await
@@ -157,7 +165,7 @@ impl TestApp {
     }
 
     pub async fn revoke(&self, token_id: i64) {
-        deploy_tokens::revoke(self.store.as_ref(), token_id, Utc::now())
+        deploy_tokens::revoke(self.store.as_ref(), &Caller::operator(), token_id, Utc::now())
             .await
             .unwrap();
     }
@@ -198,6 +206,39 @@ impl TestApp {
         assert_eq!(response.status(), 200, "token request failed");
         let body: serde_json::Value = response.json().await.unwrap();
         jwt_claims(body["token"].as_str().unwrap())["access"].clone()
+    }
+}
+
+impl TestApp {
+    /// Creates a user with a personal access token; returns the token's secret.
+    pub async fn create_user(&self, username: &str, admin: bool, scopes: &str) -> String {
+        users::create(self.store.as_ref(), username, &format!("{username}@example.com"), admin, Utc::now())
+            .await
+            .unwrap();
+        let (_, secret) = users::create_personal_access_token(
+            self.store.as_ref(),
+            username,
+            "test",
+            users::parse_api_scopes(scopes).unwrap(),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        secret.expose().to_owned()
+    }
+
+    pub async fn add_member(&self, username: &str, kind: NamespaceKind, path: &str, role: regauth::domain::Role) {
+        users::add_member(self.store.as_ref(), username, kind, path, role, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    /// A request to the management API with a personal access token.
+    pub fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}/api/v4{path}", self.address))
+            .header("PRIVATE-TOKEN", token)
     }
 }
 

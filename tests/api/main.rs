@@ -2,4 +2,5 @@
 
 mod cli;
 mod helpers;
+mod management_api;
 mod token;

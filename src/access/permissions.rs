@@ -1,0 +1,185 @@
+//! Who may manage deploy tokens (DOMAIN.md "Roles and who may manage tokens"), as one pure
+//! function tested as a table. GitLab's own history has mistakes here (group Maintainers
+//! creating group tokens, Developers creating project tokens); the table pins each one.
+
+use crate::domain::{NamespaceKind, Role};
+
+/// What is being done to deploy tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOperation {
+    List,
+    Read,
+    Create,
+    /// Revoke or delete.
+    Revoke,
+}
+
+impl TokenOperation {
+    pub fn writes(self) -> bool {
+        matches!(self, TokenOperation::Create | TokenOperation::Revoke)
+    }
+}
+
+/// The caller of a management operation, as far as permissions care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The operator at the command line: has database access, so may do everything.
+    Operator,
+    /// A person through the API.
+    User {
+        admin: bool,
+        blocked: bool,
+        /// False for a `read_api` personal access token.
+        token_may_write: bool,
+    },
+}
+
+/// May `caller`, holding `role` (inherited, highest wins) on the owner, perform `operation`
+/// on the tokens of an owner of `owner_kind`?
+pub fn may_manage_tokens(
+    caller: Caller,
+    operation: TokenOperation,
+    owner_kind: NamespaceKind,
+    role: Option<Role>,
+) -> bool {
+    let (admin, blocked, token_may_write) = match caller {
+        Caller::Operator => return true,
+        Caller::User {
+            admin,
+            blocked,
+            token_may_write,
+        } => (admin, blocked, token_may_write),
+    };
+    if blocked || (operation.writes() && !token_may_write) {
+        return false;
+    }
+    if admin {
+        return true;
+    }
+    let needed = match (owner_kind, operation) {
+        (NamespaceKind::Project, _) => Role::Maintainer,
+        (NamespaceKind::Group, TokenOperation::List | TokenOperation::Read) => Role::Maintainer,
+        (NamespaceKind::Group, TokenOperation::Create | TokenOperation::Revoke) => Role::Owner,
+    };
+    role.is_some_and(|role| role >= needed)
+}
+
+/// Only admins (and the operator) list every token of the instance.
+pub fn may_list_instance_tokens(caller: Caller) -> bool {
+    match caller {
+        Caller::Operator => true,
+        Caller::User { admin, blocked, .. } => admin && !blocked,
+    }
+}
+
+/// Whether the caller may see that a group or project exists at all (any membership, or
+/// admin); others get 404, as GitLab answers for private namespaces.
+pub fn may_see_namespace(caller: Caller, role: Option<Role>) -> bool {
+    match caller {
+        Caller::Operator => true,
+        Caller::User { admin, blocked, .. } => !blocked && (admin || role.is_some()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use NamespaceKind::{Group, Project};
+    use TokenOperation::{Create, List, Read, Revoke};
+
+    fn user(role_admin: bool) -> Caller {
+        Caller::User {
+            admin: role_admin,
+            blocked: false,
+            token_may_write: true,
+        }
+    }
+
+    /// (owner kind, operation, minimum role that may)
+    const TABLE: [(NamespaceKind, TokenOperation, Role); 8] = [
+        (Project, List, Role::Maintainer),
+        (Project, Read, Role::Maintainer),
+        (Project, Create, Role::Maintainer),
+        (Project, Revoke, Role::Maintainer),
+        (Group, List, Role::Maintainer),
+        (Group, Read, Role::Maintainer),
+        (Group, Create, Role::Owner),
+        (Group, Revoke, Role::Owner),
+    ];
+
+    #[test]
+    fn every_role_operation_and_owner_kind_follows_the_table() {
+        for (kind, operation, minimum) in TABLE {
+            assert!(!may_manage_tokens(user(false), operation, kind, None), "{kind} {operation:?} without a role");
+            for role in Role::ALL {
+                assert_eq!(
+                    may_manage_tokens(user(false), operation, kind, Some(role)),
+                    role >= minimum,
+                    "{role} {operation:?} on {kind} tokens"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_maintainer_cannot_create_or_delete_group_tokens() {
+        assert!(may_manage_tokens(user(false), List, Group, Some(Role::Maintainer)));
+        assert!(!may_manage_tokens(user(false), Create, Group, Some(Role::Maintainer)));
+        assert!(!may_manage_tokens(user(false), Revoke, Group, Some(Role::Maintainer)));
+    }
+
+    #[test]
+    fn a_developer_cannot_create_project_tokens() {
+        assert!(!may_manage_tokens(user(false), Create, Project, Some(Role::Developer)));
+        assert!(!may_manage_tokens(user(false), List, Project, Some(Role::Developer)));
+    }
+
+    #[test]
+    fn admins_may_do_everything_but_a_blocked_admin_nothing() {
+        let blocked_admin = Caller::User {
+            admin: true,
+            blocked: true,
+            token_may_write: true,
+        };
+        for (kind, operation, _) in TABLE {
+            assert!(may_manage_tokens(user(true), operation, kind, None));
+            assert!(!may_manage_tokens(blocked_admin, operation, kind, Some(Role::Owner)));
+        }
+        assert!(may_list_instance_tokens(user(true)));
+        assert!(!may_list_instance_tokens(blocked_admin));
+        assert!(!may_list_instance_tokens(user(false)));
+        assert!(!may_see_namespace(blocked_admin, Some(Role::Owner)));
+    }
+
+    #[test]
+    fn a_read_api_token_reads_but_never_writes_even_for_an_owner_or_admin() {
+        for admin in [false, true] {
+            let reader = Caller::User {
+                admin,
+                blocked: false,
+                token_may_write: false,
+            };
+            for (kind, operation, _) in TABLE {
+                assert_eq!(
+                    may_manage_tokens(reader, operation, kind, Some(Role::Owner)),
+                    !operation.writes(),
+                    "admin={admin} {operation:?} {kind}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_operator_at_the_command_line_may_do_everything() {
+        for (kind, operation, _) in TABLE {
+            assert!(may_manage_tokens(Caller::Operator, operation, kind, None));
+        }
+    }
+
+    #[test]
+    fn seeing_a_namespace_needs_a_membership_or_admin() {
+        assert!(may_see_namespace(user(false), Some(Role::Guest)));
+        assert!(!may_see_namespace(user(false), None));
+        assert!(may_see_namespace(user(true), None));
+    }
+}

@@ -1,0 +1,348 @@
+//! The GitLab-compatible management API under `/api/v4` (DOMAIN.md "GitLab-compatible REST
+//! API"), so that scripts written against GitLab move over unchanged. Handlers only parse and
+//! render; permissions and rules live in `service` and `access::permissions`.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::auth::{api_token_from_headers, authenticate_personal_access_token};
+use crate::domain::deploy_token::DeployTokenRequest;
+use crate::domain::expiry::parse_expires_at;
+use crate::domain::{NamespaceKind, ValidationError};
+use crate::error::{ApiError, Error};
+use crate::routes::token::peer_address;
+use crate::service::caller::Caller;
+use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::namespaces::{self, NamespaceRef};
+use crate::startup::AppState;
+use crate::store::Page;
+use crate::views;
+
+type ApiResult = Result<HttpResponse, ApiError>;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::scope("/api/v4")
+            .route("/user", web::get().to(current_user))
+            .route("/deploy_tokens", web::get().to(list_instance_tokens))
+            .route("/{kind}/{id}", web::get().to(get_namespace))
+            .route("/{kind}/{id}/deploy_tokens", web::get().to(list_tokens))
+            .route("/{kind}/{id}/deploy_tokens", web::post().to(create_token))
+            .route("/{kind}/{id}/deploy_tokens/{token_id}", web::get().to(get_token))
+            .route("/{kind}/{id}/deploy_tokens/{token_id}", web::delete().to(delete_token))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError(Error::not_found("Route", "")))
+            })),
+    );
+}
+
+/// The authenticated person behind a request.
+async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+    let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
+    let (user, token) =
+        authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()).await?;
+    Ok(Caller::user(user, token.can_write(), peer_address(request)))
+}
+
+fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
+    match segment {
+        "projects" => Ok(NamespaceKind::Project),
+        "groups" => Ok(NamespaceKind::Group),
+        _ => Err(Error::not_found("Route", segment).into()),
+    }
+}
+
+/// `:id` is a number or a URL-encoded full path (`acme%2Fweb`).
+fn namespace_ref(raw: &str) -> NamespaceRef {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    NamespaceRef::parse(&decoded)
+}
+
+fn public_url(state: &AppState, request: &HttpRequest) -> String {
+    match &state.settings.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let info = request.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+async fn current_user(request: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    let caller = caller(&request, &state).await?;
+    match &caller.identity {
+        crate::service::caller::Identity::User { user, .. } => {
+            Ok(HttpResponse::Ok().json(views::user(user)))
+        }
+        crate::service::caller::Identity::Operator { .. } => Err(Error::Unauthorized.into()),
+    }
+}
+
+async fn get_namespace(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (kind, id) = path.into_inner();
+    let kind = namespace_kind(&kind)?;
+    let caller = caller(&request, &state).await?;
+    let (namespace, _) =
+        namespaces::find_visible(state.store.as_ref(), &caller, kind, &namespace_ref(&id)).await?;
+    Ok(HttpResponse::Ok().json(views::namespace(&namespace, &public_url(&state, &request))))
+}
+
+/// GitLab's pagination parameters.
+fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
+        .map_err(|_| Error::InvalidRequest("the query string is not valid URL encoding".into()))?;
+    let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let number = |key: &'static str, default: u64| -> Result<u64, ApiError> {
+        match get(key) {
+            None | Some("") => Ok(default),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| Error::InvalidRequest(format!("{key} is invalid")).into()),
+        }
+    };
+    let active_only = match get("active") {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(Error::InvalidRequest("active is invalid".into()).into()),
+    };
+    Ok(ListOptions {
+        active_only,
+        page: number("page", 1)?,
+        // GitLab clamps per_page to 100 rather than refusing larger values.
+        per_page: number("per_page", 20)?.min(100),
+    })
+}
+
+/// The list as JSON with GitLab's pagination headers.
+fn paginated(
+    request: &HttpRequest,
+    base_url: &str,
+    options: ListOptions,
+    page: Page<Value>,
+) -> HttpResponse {
+    let total_pages = page.total.div_ceil(options.per_page).max(1);
+    let next = (options.page < total_pages).then_some(options.page + 1);
+    let prev = (options.page > 1).then(|| (options.page - 1).min(total_pages));
+    let link_to = |number: u64, rel: &str| {
+        let mut params: Vec<(String, String)> =
+            serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
+        params.retain(|(key, _)| key != "page" && key != "per_page");
+        params.push(("page".into(), number.to_string()));
+        params.push(("per_page".into(), options.per_page.to_string()));
+        let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+        format!("<{base_url}{}?{query}>; rel=\"{rel}\"", request.path())
+    };
+    let mut links = Vec::new();
+    if let Some(prev) = prev {
+        links.push(link_to(prev, "prev"));
+    }
+    if let Some(next) = next {
+        links.push(link_to(next, "next"));
+    }
+    links.push(link_to(1, "first"));
+    links.push(link_to(total_pages, "last"));
+    let optional = |value: Option<u64>| value.map(|n| n.to_string()).unwrap_or_default();
+    HttpResponse::Ok()
+        .insert_header(("x-page", options.page.to_string()))
+        .insert_header(("x-per-page", options.per_page.to_string()))
+        .insert_header(("x-total", page.total.to_string()))
+        .insert_header(("x-total-pages", total_pages.to_string()))
+        .insert_header(("x-next-page", optional(next)))
+        .insert_header(("x-prev-page", optional(prev)))
+        .insert_header((header::LINK, links.join(", ")))
+        .json(page.items)
+}
+
+fn token_page(page: Page<crate::domain::DeployToken>) -> Page<Value> {
+    let now = Utc::now();
+    Page {
+        total: page.total,
+        items: page.items.iter().map(|t| views::deploy_token(t, now)).collect(),
+    }
+}
+
+async fn list_instance_tokens(request: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    let caller = caller(&request, &state).await?;
+    let options = list_options(&request)?;
+    let page = deploy_tokens::list_all(state.store.as_ref(), &caller, options, Utc::now()).await?;
+    Ok(paginated(&request, &public_url(&state, &request), options, token_page(page)))
+}
+
+async fn list_tokens(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (kind, id) = path.into_inner();
+    let kind = namespace_kind(&kind)?;
+    let caller = caller(&request, &state).await?;
+    let options = list_options(&request)?;
+    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    let page =
+        deploy_tokens::list(state.store.as_ref(), &caller, &owner, options, Utc::now()).await?;
+    Ok(paginated(&request, &public_url(&state, &request), options, token_page(page)))
+}
+
+async fn get_token(
+    request: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (kind, id, token_id) = path.into_inner();
+    let kind = namespace_kind(&kind)?;
+    let token_id = parse_token_id(&token_id)?;
+    let caller = caller(&request, &state).await?;
+    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    let token = deploy_tokens::get(state.store.as_ref(), &caller, &owner, token_id).await?;
+    Ok(HttpResponse::Ok().json(views::deploy_token(&token, Utc::now())))
+}
+
+async fn delete_token(
+    request: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (kind, id, token_id) = path.into_inner();
+    let kind = namespace_kind(&kind)?;
+    let token_id = parse_token_id(&token_id)?;
+    let caller = caller(&request, &state).await?;
+    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    deploy_tokens::delete(state.store.as_ref(), &caller, &owner, token_id, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn parse_token_id(text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>()
+        .map_err(|_| Error::not_found("Deploy token", text).into())
+}
+
+async fn create_token(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (kind, id) = path.into_inner();
+    let kind = namespace_kind(&kind)?;
+    let caller = caller(&request, &state).await?;
+    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    // Permission before validation: a caller without the role learns nothing from errors.
+    deploy_tokens::authorize(
+        state.store.as_ref(),
+        &caller,
+        crate::access::permissions::TokenOperation::Create,
+        &owner,
+    )
+    .await?;
+    let token_request = parse_create_body(&request, &body)?;
+    let now = Utc::now();
+    let created = deploy_tokens::create(
+        state.store.as_ref(),
+        &caller,
+        &owner,
+        token_request,
+        &state.settings.token_prefix,
+        now,
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .content_type(ContentType::json())
+        .json(views::created_deploy_token(&created.token, created.secret.expose(), now)))
+}
+
+/// The create body, as JSON or as a form; `scopes` as an array, `scopes[]` repeated, or a
+/// comma list; `expires_at` as a date or a date-time.
+fn parse_create_body(request: &HttpRequest, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let fields = if content_type.starts_with("application/json") {
+        json_fields(body)?
+    } else {
+        // curl --data sends a form; an absent Content-Type is treated the same way.
+        form_fields(body)?
+    };
+    let name = fields.name.filter(|n| !n.trim().is_empty()).ok_or(Error::MissingParameter("name"))?;
+    if fields.scopes.is_empty() {
+        return Err(Error::MissingParameter("scopes").into());
+    }
+    let expires_at = match fields.expires_at.filter(|text| !text.trim().is_empty()) {
+        Some(text) => Some(
+            parse_expires_at(&text)
+                .map_err(|_| Error::from(ValidationError::new("expires_at", "is invalid: use YYYY-MM-DD or an ISO 8601 date-time")))?,
+        ),
+        None => None,
+    };
+    Ok(DeployTokenRequest {
+        name,
+        username: fields.username,
+        scopes: fields.scopes,
+        expires_at,
+    })
+}
+
+#[derive(Default)]
+struct CreateFields {
+    name: Option<String>,
+    username: Option<String>,
+    scopes: Vec<String>,
+    expires_at: Option<String>,
+}
+
+fn json_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| Error::InvalidRequest(format!("the body is not valid JSON: {error}")))?;
+    let text = |key: &str| -> Result<Option<String>, ApiError> {
+        match value.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(Error::InvalidRequest(format!("{key} is invalid")).into()),
+        }
+    };
+    let scopes = match value.get("scopes") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(list)) => vec![list.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError(Error::InvalidRequest("scopes is invalid".into())))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(Error::InvalidRequest("scopes is invalid".into()).into()),
+    };
+    Ok(CreateFields {
+        name: text("name")?,
+        username: text("username")?,
+        scopes,
+        expires_at: text("expires_at")?,
+    })
+}
+
+fn form_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| Error::InvalidRequest("the form is not valid URL encoding".into()))?;
+    let mut fields = CreateFields::default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "name" => fields.name = Some(value),
+            "username" => fields.username = Some(value),
+            "expires_at" => fields.expires_at = Some(value),
+            "scopes" | "scopes[]" => fields.scopes.push(value),
+            _ => {}
+        }
+    }
+    Ok(fields)
+}

@@ -1,0 +1,79 @@
+//! Who performs a management operation, and from where: the CLI operator or a person through
+//! the API. Services take a [`Caller`] so that permission checks and the audit trail are the
+//! same for both.
+
+use crate::access::permissions;
+use crate::domain::{ActorKind, User};
+
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// The operator at the command line (database access means full control).
+    Operator { name: String },
+    /// A person through the API, with what their personal access token allows.
+    User { user: User, token_may_write: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    pub ip_address: Option<String>,
+}
+
+impl Caller {
+    /// The command-line operator, named after the operating-system user when known.
+    pub fn operator() -> Caller {
+        let name = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .map(|user| format!("cli:{user}"))
+            .unwrap_or_else(|_| "cli".to_owned());
+        Caller {
+            identity: Identity::Operator { name },
+            ip_address: None,
+        }
+    }
+
+    pub fn user(user: User, token_may_write: bool, ip_address: Option<String>) -> Caller {
+        Caller {
+            identity: Identity::User {
+                user,
+                token_may_write,
+            },
+            ip_address,
+        }
+    }
+
+    pub fn permissions(&self) -> permissions::Caller {
+        match &self.identity {
+            Identity::Operator { .. } => permissions::Caller::Operator,
+            Identity::User {
+                user,
+                token_may_write,
+            } => permissions::Caller::User {
+                admin: user.admin,
+                blocked: user.blocked,
+                token_may_write: *token_may_write,
+            },
+        }
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        match &self.identity {
+            Identity::Operator { .. } => None,
+            Identity::User { user, .. } => Some(user.id),
+        }
+    }
+
+    pub fn actor_name(&self) -> &str {
+        match &self.identity {
+            Identity::Operator { name } => name,
+            Identity::User { user, .. } => &user.username,
+        }
+    }
+
+    pub fn actor_kind(&self) -> ActorKind {
+        match &self.identity {
+            Identity::Operator { .. } => ActorKind::Cli,
+            Identity::User { .. } => ActorKind::User,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Recording deploy-token use without a database write per token request: each issued
+//! registry token goes into a channel; a background task writes the audit events in batches
+//! and `last_used_at` at most once per token per minute (per replica).
+//!
+//! The trade-off: events still in memory are lost if the process is killed hard; a graceful
+//! stop flushes them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::domain::{ActorKind, AuditAction, AuditEvent};
+use crate::store::Store;
+
+/// Events buffered before the channel refuses more (and they are dropped, with a warning).
+const CHANNEL_CAPACITY: usize = 16_384;
+/// A batch this large is written at once, without waiting for the interval.
+const BATCH_SIZE: usize = 512;
+/// `last_used_at` is written at most this often per token.
+const LAST_USED_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// One successful registry token issue.
+#[derive(Debug, Clone)]
+pub struct TokenUse {
+    pub deploy_token_id: i64,
+    pub namespace_id: i64,
+    pub username: String,
+    pub at: DateTime<Utc>,
+    pub ip_address: Option<String>,
+    pub service: String,
+    pub granted: String,
+}
+
+#[derive(Clone)]
+pub struct UsageRecorder {
+    sender: mpsc::Sender<TokenUse>,
+}
+
+impl UsageRecorder {
+    /// Starts the writer task; it ends (after a last flush) when every recorder is dropped.
+    pub fn start(store: Arc<dyn Store>, flush_every: Duration) -> (UsageRecorder, JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let task = tokio::spawn(write_batches(store, receiver, flush_every));
+        (UsageRecorder { sender }, task)
+    }
+
+    /// Never blocks the request: a full channel drops the record and says so.
+    pub fn record(&self, usage: TokenUse) {
+        if self.sender.try_send(usage).is_err() {
+            tracing::warn!("token usage channel full or closed; an audit record was dropped");
+        }
+    }
+}
+
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut receiver: mpsc::Receiver<TokenUse>,
+    flush_every: Duration,
+) {
+    let mut batch: Vec<TokenUse> = Vec::new();
+    let mut last_written: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    let mut ticker = tokio::time::interval(flush_every);
+    loop {
+        tokio::select! {
+            received = receiver.recv() => match received {
+                Some(usage) => {
+                    batch.push(usage);
+                    if batch.len() >= BATCH_SIZE {
+                        flush(store.as_ref(), &mut batch, &mut last_written).await;
+                    }
+                }
+                None => {
+                    flush(store.as_ref(), &mut batch, &mut last_written).await;
+                    return;
+                }
+            },
+            _ = ticker.tick() => flush(store.as_ref(), &mut batch, &mut last_written).await,
+        }
+    }
+}
+
+async fn flush(
+    store: &dyn Store,
+    batch: &mut Vec<TokenUse>,
+    last_written: &mut HashMap<i64, DateTime<Utc>>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let events: Vec<AuditEvent> = batch
+        .iter()
+        .map(|usage| AuditEvent {
+            created_at: usage.at,
+            actor_kind: ActorKind::DeployToken,
+            actor: usage.username.clone(),
+            action: AuditAction::RegistryTokenIssue,
+            deploy_token_id: Some(usage.deploy_token_id),
+            namespace_id: Some(usage.namespace_id),
+            ip_address: usage.ip_address.clone(),
+            details: serde_json::json!({ "service": usage.service, "granted": usage.granted }),
+        })
+        .collect();
+    let mut last_used: Vec<(i64, DateTime<Utc>)> = Vec::new();
+    for usage in batch.iter() {
+        let due = last_written
+            .get(&usage.deploy_token_id)
+            .is_none_or(|written| usage.at - *written >= LAST_USED_RESOLUTION);
+        if due {
+            last_written.insert(usage.deploy_token_id, usage.at);
+            last_used.retain(|(id, _)| *id != usage.deploy_token_id);
+            last_used.push((usage.deploy_token_id, usage.at));
+        }
+    }
+    batch.clear();
+    if let Err(error) = store.record_audit_events(&events).await {
+        tracing::error!(%error, count = events.len(), "writing registry token audit events failed");
+    }
+    if let Err(error) = store.record_deploy_token_usage(&last_used).await {
+        tracing::error!(%error, "writing last_used_at failed");
+    }
+}

@@ -1,0 +1,112 @@
+//! Users, memberships and personal access tokens (operator commands).
+
+use chrono::{DateTime, Utc};
+
+use super::namespaces::{self, NamespaceRef};
+use crate::domain::user::parse_username;
+use crate::domain::{ApiScope, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User, ValidationError};
+use crate::error::Error;
+use crate::store::Store;
+
+/// Secrets of personal access tokens carry GitLab's prefix, so secret scanners know them.
+pub const PERSONAL_ACCESS_TOKEN_PREFIX: &str = "glpat-";
+
+pub async fn create(
+    store: &dyn Store,
+    username: &str,
+    email: &str,
+    admin: bool,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    let username = parse_username(username)?;
+    let email = email.trim();
+    let valid_email = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace));
+    if !valid_email {
+        return Err(ValidationError::new("email", "is invalid").into());
+    }
+    Ok(store.create_user(&username, email, admin, now).await?)
+}
+
+pub async fn find(store: &dyn Store, username: &str) -> Result<User, Error> {
+    store
+        .find_user_by_username(username.trim())
+        .await?
+        .ok_or_else(|| Error::not_found("User", username.trim()))
+}
+
+/// Blocking takes effect at once: every API request re-reads the user with its token.
+pub async fn set_blocked(store: &dyn Store, username: &str, blocked: bool) -> Result<User, Error> {
+    let user = find(store, username).await?;
+    store.set_user_blocked(user.id, blocked).await?;
+    Ok(User { blocked, ..user })
+}
+
+pub async fn add_member(
+    store: &dyn Store,
+    username: &str,
+    kind: NamespaceKind,
+    path: &str,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let user = find(store, username).await?;
+    let namespace = namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await?;
+    store.set_membership(user.id, namespace.id, role, now).await?;
+    Ok(())
+}
+
+pub async fn remove_member(
+    store: &dyn Store,
+    username: &str,
+    kind: NamespaceKind,
+    path: &str,
+) -> Result<(), Error> {
+    let user = find(store, username).await?;
+    let namespace = namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await?;
+    if !store.remove_membership(user.id, namespace.id).await? {
+        return Err(Error::not_found("Membership", format!("of {username} in {path}")));
+    }
+    Ok(())
+}
+
+pub fn parse_api_scopes(text: &str) -> Result<Vec<ApiScope>, Error> {
+    let mut scopes = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let scope = ApiScope::parse(name).ok_or_else(|| {
+            ValidationError::new("scopes", format!("does not have a valid value: {name:?} (valid scopes: api, read_api)"))
+        })?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if scopes.is_empty() {
+        return Err(ValidationError::new("scopes", "can't be blank").into());
+    }
+    Ok(scopes)
+}
+
+pub async fn create_personal_access_token(
+    store: &dyn Store,
+    username: &str,
+    name: &str,
+    scopes: Vec<ApiScope>,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(PersonalAccessToken, TokenSecret), Error> {
+    let user = find(store, username).await?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(ValidationError::new("name", "must be 1 to 255 characters").into());
+    }
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(ValidationError::new("expires_at", "must be in the future").into());
+    }
+    let secret = TokenSecret::generate(PERSONAL_ACCESS_TOKEN_PREFIX)
+        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+    let token = store
+        .create_personal_access_token(&user, name, &scopes, expires_at, &secret.digest(), now)
+        .await?;
+    Ok((token, secret))
+}

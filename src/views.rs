@@ -1,0 +1,69 @@
+//! JSON representations in GitLab's API shapes, shared by the REST API and the CLI's
+//! `--json` output so that both print the same thing.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use crate::domain::{DeployToken, Namespace, NamespaceKind, User};
+
+/// ISO 8601 with milliseconds, as GitLab prints times.
+pub fn timestamp(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A deploy token as GitLab's API returns it (never the secret; see [`created_deploy_token`]).
+pub fn deploy_token(token: &DeployToken, now: DateTime<Utc>) -> Value {
+    json!({
+        "id": token.id,
+        "name": token.name,
+        "username": token.username,
+        "expires_at": token.expires_at.map(timestamp),
+        "scopes": token.scopes.names(),
+        "revoked": token.revoked,
+        "expired": token.is_expired(now),
+    })
+}
+
+/// The create response: the one place a secret is ever rendered.
+pub fn created_deploy_token(token: &DeployToken, secret: &str, now: DateTime<Utc>) -> Value {
+    let mut value = deploy_token(token, now);
+    value["token"] = json!(secret);
+    value
+}
+
+pub fn namespace(namespace: &Namespace, public_url: &str) -> Value {
+    let full_path = namespace.full_path.as_str();
+    let web_url = format!("{public_url}/{full_path}");
+    match namespace.kind {
+        NamespaceKind::Project => json!({
+            "id": namespace.id,
+            "name": namespace.name,
+            "path": namespace.full_path.last_component(),
+            "path_with_namespace": full_path,
+            "namespace": { "id": namespace.parent_id, "full_path": namespace.full_path.parent().map(|p| p.as_str().to_owned()) },
+            "web_url": web_url,
+            "created_at": timestamp(namespace.created_at),
+        }),
+        NamespaceKind::Group => json!({
+            "id": namespace.id,
+            "name": namespace.name,
+            "path": namespace.full_path.last_component(),
+            "full_path": full_path,
+            "parent_id": namespace.parent_id,
+            "web_url": web_url,
+            "created_at": timestamp(namespace.created_at),
+        }),
+    }
+}
+
+pub fn user(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "name": user.username,
+        "email": user.email,
+        "is_admin": user.admin,
+        "state": if user.blocked { "blocked" } else { "active" },
+        "created_at": timestamp(user.created_at),
+    })
+}
