@@ -2,7 +2,7 @@
 # The project's test command. Run from anywhere: `bash scripts/test.sh`.
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
-#    docker-registry, skopeo, and a PostgreSQL server (initdb/pg_ctl).
+#    docker-registry, skopeo, curl, and a PostgreSQL server (initdb/pg_ctl).
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
 # 3. Runs all tests (SQLite, the default), then the integration tests again against
@@ -44,6 +44,7 @@ pg_bindir() {
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ -z "${REGAUTH_TEST_POSTGRES_URL:-}" ] && [ -z "$(pg_bindir)" ]; then
     missing+=(postgresql)
 fi

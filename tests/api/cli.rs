@@ -165,3 +165,39 @@ async fn a_token_made_by_the_cli_works_against_a_running_server() {
         .await;
     assert_eq!(response.status(), 401, "revoked at {}", Utc::now());
 }
+
+#[tokio::test]
+async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
+    let cli = Cli::new().await;
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    cli.ok(&["user", "create", "alice", "--email", "alice@example.com"]);
+    assert!(cli.fails(&["user", "create", "alice", "--email", "a@example.com"]).contains("already taken"));
+    assert!(cli.fails(&["user", "create", "bob", "--email", "not-an-email"]).contains("email"));
+    cli.ok(&["member", "add", "alice", "--project", "acme/web", "--role", "maintainer"]);
+    assert!(cli.fails(&["member", "add", "alice", "--group", "acme", "--role", "boss"]).contains("--role"));
+    assert!(cli.fails(&["member", "add", "nobody", "--group", "acme", "--role", "owner"]).contains("User nobody not found"));
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "user", "token", "create", "alice", "--name", "laptop", "--scopes", "api", "--json",
+    ]))
+    .unwrap();
+    let secret = created["token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("glpat-"));
+    assert!(cli.fails(&["user", "token", "create", "alice", "--name", "x", "--scopes", "sudo"]).contains("sudo"));
+
+    let database_url = cli.database_url.clone();
+    let keys_dir = cli.dir.path().join("keys");
+    let app = spawn_app_with(move |settings| {
+        settings.database_url = database_url;
+        settings.keys_dir = keys_dir;
+    })
+    .await;
+    let list = |app: &crate::helpers::TestApp| {
+        app.api(reqwest::Method::GET, "/projects/acme%2Fweb/deploy_tokens", &secret).send()
+    };
+    assert_eq!(list(&app).await.unwrap().status(), 200);
+    cli.ok(&["member", "remove", "alice", "--project", "acme/web"]);
+    assert_eq!(list(&app).await.unwrap().status(), 404);
+    cli.ok(&["user", "block", "alice"]);
+    assert_eq!(list(&app).await.unwrap().status(), 401);
+}

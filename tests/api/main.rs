@@ -1,6 +1,7 @@
 //! API tests: each test spawns the app on port 0 with a fresh database.
 
 mod cli;
+mod curl;
 mod helpers;
 mod management_api;
 mod token;
