@@ -20,6 +20,7 @@ struct RawSettings {
     database_url: String,
     issuer: String,
     token_ttl: u64,
+    refresh_token_ttl: u64,
     keys_dir: PathBuf,
     key_algorithm: String,
     registry_service: String,
@@ -37,6 +38,7 @@ impl Default for RawSettings {
             database_url: "sqlite://regauth.db?mode=rwc".into(),
             issuer: "regauth".into(),
             token_ttl: 300,
+            refresh_token_ttl: 30 * 86_400,
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
             registry_service: "container_registry".into(),
@@ -62,6 +64,9 @@ pub struct Settings {
     pub database_url: String,
     pub issuer: String,
     pub token_ttl: Duration,
+    /// Lifetime of refresh tokens (docker identity tokens); the deploy token's own expiry
+    /// and revocation still end them earlier.
+    pub refresh_token_ttl: Duration,
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
@@ -116,6 +121,7 @@ impl Settings {
                     "database_url",
                     "issuer",
                     "token_ttl",
+                    "refresh_token_ttl",
                     "keys_dir",
                     "key_algorithm",
                     "registry_service",
@@ -171,6 +177,15 @@ impl Settings {
                 format!("{} is out of range: seconds between 10 and 86400", raw.token_ttl),
             ));
         }
+        if !(60..=366 * 86_400).contains(&raw.refresh_token_ttl) {
+            return Err(invalid(
+                "refresh_token_ttl",
+                format!(
+                    "{} is out of range: seconds between 60 and 31622400 (366 days)",
+                    raw.refresh_token_ttl
+                ),
+            ));
+        }
         let key_algorithm: KeyAlgorithm = raw
             .key_algorithm
             .parse()
@@ -222,6 +237,7 @@ impl Settings {
             database_url: raw.database_url,
             issuer: raw.issuer,
             token_ttl: Duration::from_secs(raw.token_ttl),
+            refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl),
             keys_dir: raw.keys_dir,
             key_algorithm,
             registry_service: raw.registry_service,

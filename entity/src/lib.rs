@@ -6,4 +6,5 @@ pub mod deploy_token;
 pub mod membership;
 pub mod namespace;
 pub mod personal_access_token;
+pub mod refresh_token;
 pub mod user;

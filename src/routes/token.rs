@@ -1,6 +1,7 @@
 //! `GET /jwt/auth` (docker token protocol, Basic credentials) and `POST /jwt/auth` (OAuth2
-//! password grant, used by containerd and by docker with an identity token) — PROTOCOL.md §3–§4.
-//! Both exist because clients pick one or the other; they share everything after parsing.
+//! password and refresh_token grants, used by containerd and by docker with an identity
+//! token) — PROTOCOL.md §3–§4. Both exist because clients pick one or the other; they share
+//! everything after parsing.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -8,7 +9,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
-use crate::domain::TokenSecret;
+use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
@@ -16,8 +17,9 @@ use crate::startup::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
 fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
-    serde_urlencoded::from_str(encoded)
-        .map_err(|_| Error::InvalidRequest("the request parameters are not valid URL encoding".into()))
+    serde_urlencoded::from_str(encoded).map_err(|_| {
+        Error::InvalidRequest("the request parameters are not valid URL encoding".into())
+    })
 }
 
 fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -35,17 +37,25 @@ fn all(pairs: &[(String, String)], key: &str) -> Vec<String> {
         .collect()
 }
 
-fn required<'a>(pairs: &'a [(String, String)], key: &str) -> Result<&'a str, Error> {
+fn required<'a>(pairs: &'a [(String, String)], key: &'static str) -> Result<&'a str, Error> {
     first(pairs, key)
         .filter(|value| !value.is_empty())
-        .ok_or_else(|| Error::InvalidRequest(format!("{key} is required")))
+        .ok_or(Error::MissingParameter(key))
+}
+
+/// The TCP peer: forwarded-for headers are not trusted, since anyone can send them.
+pub fn peer_address(request: &HttpRequest) -> Option<String> {
+    request.peer_addr().map(|address| address.ip().to_string())
+}
+
+fn rfc3339(issued: &IssuedToken) -> String {
+    issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 pub async fn get_token(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let peer = peer_address(&request);
     let params = pairs(request.query_string())?;
     let credentials = request
         .headers()
@@ -53,21 +63,29 @@ pub async fn get_token(
         .and_then(|value| value.to_str().ok())
         .and_then(BasicCredentials::from_header)
         .ok_or(Error::Unauthorized)?;
-    let issued = issue(
-        &state,
+    let service = first(&params, "service").unwrap_or_default();
+    let now = Utc::now();
+    let token = authenticate_deploy_token(
+        state.store.as_ref(),
         &credentials.username,
         &credentials.secret,
-        first(&params, "service").unwrap_or_default(),
-        &all(&params, "scope"),
-        peer,
+        now,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let issued = issue(&state, &request, &token, service, &all(&params, "scope")).await?;
+    let mut body = json!({
         "token": issued.jwt,
         "access_token": issued.jwt,
         "expires_in": issued.expires_in,
-        "issued_at": issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })))
+        "issued_at": rfc3339(&issued),
+    });
+    if first(&params, "offline_token") == Some("true") {
+        let refresh =
+            registry_token::create_refresh_token(state.store.as_ref(), &state.settings, &token, service, now)
+                .await?;
+        body["refresh_token"] = json!(refresh.expose());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn post_token(
@@ -78,53 +96,75 @@ pub async fn post_token(
     let form = std::str::from_utf8(&body)
         .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))?;
     let params = pairs(form)?;
-    let grant_type = required(&params, "grant_type")?;
-    if grant_type != "password" {
-        return Err(Error::UnsupportedGrantType(grant_type.to_owned()));
-    }
-    let username = required(&params, "username")?;
-    let secret = TokenSecret::from_presented(required(&params, "password")?.to_owned());
-    let issued = issue(
-        &state,
-        username,
-        &secret,
-        first(&params, "service").unwrap_or_default(),
-        &all(&params, "scope"),
-        peer_address(&request),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let service = first(&params, "service").unwrap_or_default();
+    let now = Utc::now();
+    // Which deploy token, and the refresh token to hand back (if any).
+    let (token, refresh) = match required(&params, "grant_type")? {
+        "password" => {
+            let username = required(&params, "username")?;
+            let secret = TokenSecret::from_presented(required(&params, "password")?.to_owned());
+            let token =
+                authenticate_deploy_token(state.store.as_ref(), username, &secret, now).await?;
+            let refresh = if first(&params, "access_type") == Some("offline") {
+                Some(
+                    registry_token::create_refresh_token(
+                        state.store.as_ref(),
+                        &state.settings,
+                        &token,
+                        service,
+                        now,
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
+            (token, refresh)
+        }
+        "refresh_token" => {
+            let secret =
+                TokenSecret::from_presented(required(&params, "refresh_token")?.to_owned());
+            let token = registry_token::authenticate_refresh_token(
+                state.store.as_ref(),
+                &secret,
+                service,
+                now,
+            )
+            .await?;
+            // The client keeps using the same refresh token.
+            (token, Some(secret))
+        }
+        other => return Err(Error::UnsupportedGrantType(other.to_owned())),
+    };
+    let issued = issue(&state, &request, &token, service, &all(&params, "scope")).await?;
+    let mut body = json!({
         "access_token": issued.jwt,
         "token": issued.jwt,
         "scope": issued.scope,
         "expires_in": issued.expires_in,
-        "issued_at": issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })))
+        "issued_at": rfc3339(&issued),
+    });
+    if let Some(refresh) = refresh {
+        body["refresh_token"] = json!(refresh.expose());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
-/// The TCP peer: forwarded-for headers are not trusted, since anyone can send them.
-pub fn peer_address(request: &HttpRequest) -> Option<String> {
-    request.peer_addr().map(|address| address.ip().to_string())
-}
-
-/// Credentials are checked before the service, so an unknown service tells nothing to a
-/// caller without valid credentials.
+/// Credentials were checked by the caller before the service is looked at, so an unknown
+/// service tells nothing to a caller without valid credentials.
 async fn issue(
     state: &AppState,
-    username: &str,
-    secret: &TokenSecret,
+    request: &HttpRequest,
+    token: &DeployToken,
     service: &str,
     scopes: &[String],
-    peer: Option<String>,
 ) -> Result<IssuedToken, Error> {
     let now = Utc::now();
-    let token = authenticate_deploy_token(state.store.as_ref(), username, secret, now).await?;
-    tracing::Span::current().record("token_id", token.id);
     let issued = registry_token::issue(
         state.store.as_ref(),
         &state.keys,
         &state.settings,
-        &token,
+        token,
         service,
         scopes,
         now,
@@ -136,7 +176,7 @@ async fn issue(
         namespace_id: token.owner.id,
         username: token.username.clone(),
         at: now,
-        ip_address: peer,
+        ip_address: peer_address(request),
         service: service.to_owned(),
         granted: issued.scope.clone(),
     });

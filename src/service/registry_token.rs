@@ -10,7 +10,7 @@ use crate::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwne
 use crate::access::repository::{resolve_project, RepositoryPath};
 use crate::access::scope::parse_requested_scopes;
 use crate::config::Settings;
-use crate::domain::{DeployToken, NamespaceKind};
+use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
 use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims};
 use crate::store::Store;
@@ -23,6 +23,51 @@ pub struct IssuedToken {
     pub issued_at: DateTime<Utc>,
     /// The granted scopes, space-separated (the OAuth2 `scope` field).
     pub scope: String,
+}
+
+/// Secrets of refresh tokens carry this prefix so that scanners can recognise them.
+pub const REFRESH_TOKEN_PREFIX: &str = "regauth-rt-";
+
+/// Creates a refresh token bound to `token` and `service_name` (PROTOCOL.md §3–§4: docker
+/// keeps it as its identity token and forgets the password).
+pub async fn create_refresh_token(
+    store: &dyn Store,
+    settings: &Settings,
+    token: &DeployToken,
+    service_name: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenSecret, Error> {
+    let secret = TokenSecret::generate(REFRESH_TOKEN_PREFIX)
+        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+    let lifetime = chrono::Duration::from_std(settings.refresh_token_ttl)
+        .map_err(|_| Error::Internal("refresh_token_ttl out of range".into()))?;
+    // Never outlive the deploy token itself.
+    let expires_at = match token.expires_at {
+        Some(token_expiry) => token_expiry.min(now + lifetime),
+        None => now + lifetime,
+    };
+    store
+        .create_refresh_token(token.id, service_name, &secret.digest(), expires_at, now)
+        .await?;
+    Ok(secret)
+}
+
+/// The deploy token behind a refresh token, if the refresh token is known, unexpired, bound
+/// to this service, and its deploy token is still active. Anything else is `Unauthorized`.
+pub async fn authenticate_refresh_token(
+    store: &dyn Store,
+    secret: &TokenSecret,
+    service_name: &str,
+    now: DateTime<Utc>,
+) -> Result<DeployToken, Error> {
+    let grant = store
+        .find_refresh_token(&secret.digest())
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if now >= grant.expires_at || grant.service != service_name || !grant.deploy_token.is_active(now) {
+        return Err(Error::Unauthorized);
+    }
+    Ok(grant.deploy_token)
 }
 
 /// Maps a configured service name to the service it stands for.

@@ -47,6 +47,14 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+/// A stored refresh token and the deploy token it stands for.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenGrant {
+    pub service: String,
+    pub expires_at: DateTime<Utc>,
+    pub deploy_token: DeployToken,
+}
+
 #[async_trait]
 pub trait NamespaceStore: Send + Sync {
     async fn find_namespace(&self, path: &NamespacePath) -> Result<Option<Namespace>, StoreError>;
@@ -104,6 +112,23 @@ pub trait DeployTokenStore: Send + Sync {
 
     /// Revokes and soft-deletes: the row stays for the audit trail.
     async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Stores a refresh token bound to a deploy token and a service.
+    async fn create_refresh_token(
+        &self,
+        deploy_token_id: i64,
+        service: &str,
+        digest: &SecretDigest,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The refresh token's service and expiry, with its deploy token if that is still
+    /// neither revoked nor deleted.
+    async fn find_refresh_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<RefreshTokenGrant>, StoreError>;
 
     /// Sets `last_used_at` for several tokens at once.
     async fn record_deploy_token_usage(

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{audit_event, deploy_token, membership, namespace, personal_access_token, user};
+use entity::{
+    audit_event, deploy_token, membership, namespace, personal_access_token, refresh_token, user,
+};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,7 +16,8 @@ use sea_orm::{
 };
 
 use super::{
-    AuditStore, DeployTokenStore, NamespaceStore, Page, Store, StoreError, TokenQuery, UserStore,
+    AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, Store, StoreError,
+    TokenQuery, UserStore,
 };
 use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
@@ -392,6 +395,50 @@ impl DeployTokenStore for SeaStore {
             .await?;
         transaction.commit().await?;
         Ok(deleted.rows_affected > 0)
+    }
+
+    async fn create_refresh_token(
+        &self,
+        deploy_token_id: i64,
+        service: &str,
+        digest: &SecretDigest,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        refresh_token::ActiveModel {
+            deploy_token_id: Set(deploy_token_id),
+            service: Set(service.to_owned()),
+            token_digest: Set(digest.as_hex().to_owned()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_refresh_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<RefreshTokenGrant>, StoreError> {
+        let Some((refresh, Some(token))) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenDigest.eq(digest.as_hex()))
+            .find_also_related(deploy_token::Entity)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if token.revoked || token.deleted_at.is_some() {
+            return Ok(None);
+        }
+        let owner = namespace::Entity::find_by_id(token.namespace_id).one(&self.db).await?;
+        Ok(Some(RefreshTokenGrant {
+            service: refresh.service,
+            expires_at: refresh.expires_at,
+            deploy_token: deploy_token_from_rows(token, owner)?,
+        }))
     }
 
     async fn record_deploy_token_usage(

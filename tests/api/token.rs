@@ -26,7 +26,7 @@ async fn a_login_without_scope_gets_a_token_with_empty_access() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["token"], body["access_token"]);
     assert_eq!(body["expires_in"], 300);
-    assert!(body.get("refresh_token").is_none(), "no refresh tokens yet");
+    assert!(body["refresh_token"].as_str().unwrap().starts_with("regauth-rt-"), "offline_token=true asks for one");
     let issued_at = body["issued_at"].as_str().unwrap();
     chrono::DateTime::parse_from_rfc3339(issued_at).expect("issued_at is RFC 3339");
     let claims = jwt_claims(body["token"].as_str().unwrap());
@@ -340,11 +340,15 @@ async fn the_oauth2_endpoint_never_answers_403_415_or_422_to_containerd() {
         .post_token(&[("grant_type", "password"), ("username", &token.token.username), ("password", "x"), ("service", REGISTRY)])
         .await;
     assert_eq!(bad_password.status(), 401);
-    let refresh = app
+    let unknown_refresh = app
         .post_token(&[("grant_type", "refresh_token"), ("refresh_token", "x"), ("service", REGISTRY)])
         .await;
-    assert_eq!(refresh.status(), 400);
-    let body: serde_json::Value = refresh.json().await.unwrap();
+    assert_eq!(unknown_refresh.status(), 401);
+    let unsupported = app
+        .post_token(&[("grant_type", "client_credentials"), ("service", REGISTRY)])
+        .await;
+    assert_eq!(unsupported.status(), 400);
+    let body: serde_json::Value = unsupported.json().await.unwrap();
     assert_eq!(body["error"], "unsupported_grant_type");
     let no_grant = app.post_token(&[("username", "u")]).await;
     assert_eq!(no_grant.status(), 400);
@@ -374,4 +378,122 @@ async fn health_answers_ok() {
     let app = spawn_app().await;
     let response = app.client.get(format!("{}/-/health", app.address)).send().await.unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// Logs in as docker does and returns the refresh (identity) token.
+async fn docker_login(app: &crate::helpers::TestApp, token: &crate::helpers::CreatedToken, service: &str) -> String {
+    let response = app
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[("account", &token.token.username), ("client_id", "docker"), ("offline_token", "true"), ("service", service)],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+async fn refresh(app: &crate::helpers::TestApp, refresh_token: &str, service: &str, scope: &str) -> reqwest::Response {
+    app.post_token(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", "docker"),
+        ("refresh_token", refresh_token),
+        ("service", service),
+        ("scope", scope),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn a_refresh_token_grants_what_the_deploy_token_may_and_is_kept() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let refresh_token = docker_login(&app, &token, REGISTRY).await;
+
+    let response = refresh(&app, &refresh_token, REGISTRY, "repository:acme/web:pull,push").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["refresh_token"], refresh_token.as_str());
+    assert_eq!(body["scope"], "repository:acme/web:pull");
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], token.token.username.as_str());
+    assert_eq!(claims["access"], json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}]));
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_bound_to_its_service() {
+    let app = spawn_app().await;
+    app.create_group("acme").await;
+    let token = app.create_token(Group, "acme", &["read_registry", "write_registry"]).await;
+    let refresh_token = docker_login(&app, &token, REGISTRY).await;
+    assert_eq!(refresh(&app, &refresh_token, PROXY, "repository:acme/x:pull").await.status(), 401);
+    assert_eq!(refresh(&app, &refresh_token, REGISTRY, "").await.status(), 200);
+}
+
+#[tokio::test]
+async fn revoking_or_expiring_the_deploy_token_ends_its_refresh_tokens_at_once() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let revoked = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let expired = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let revoked_refresh = docker_login(&app, &revoked, REGISTRY).await;
+    let expired_refresh = docker_login(&app, &expired, REGISTRY).await;
+    app.revoke(revoked.token.id).await;
+    app.set_expiry(expired.token.id, Utc::now()).await;
+    assert_eq!(refresh(&app, &revoked_refresh, REGISTRY, "").await.status(), 401);
+    assert_eq!(refresh(&app, &expired_refresh, REGISTRY, "").await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_refresh_token_expires_after_its_own_lifetime() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let refresh_token = docker_login(&app, &token, REGISTRY).await;
+    use sea_orm::{EntityTrait, QueryFilter, ColumnTrait, sea_query::Expr};
+    entity::refresh_token::Entity::update_many()
+        .col_expr(entity::refresh_token::Column::ExpiresAt, Expr::value(Utc::now()))
+        .filter(entity::refresh_token::Column::DeployTokenId.eq(token.token.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(refresh(&app, &refresh_token, REGISTRY, "").await.status(), 401);
+}
+
+#[tokio::test]
+async fn the_password_grant_returns_a_refresh_token_only_for_offline_access() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let form = |offline: bool| {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", token.token.username.as_str()),
+            ("password", token.secret.as_str()),
+            ("service", REGISTRY),
+        ];
+        if offline {
+            form.push(("access_type", "offline"));
+        }
+        form
+    };
+    let online: serde_json::Value = app.post_token(&form(false)).await.json().await.unwrap();
+    assert!(online.get("refresh_token").is_none());
+    let offline: serde_json::Value = app.post_token(&form(true)).await.json().await.unwrap();
+    let refresh_token = offline["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&app, refresh_token, REGISTRY, "repository:acme/web:pull").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_stored_only_as_a_digest() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let refresh_token = docker_login(&app, &token, REGISTRY).await;
+    use sea_orm::EntityTrait;
+    let rows = entity::refresh_token::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_ne!(rows[0].token_digest, refresh_token);
+    assert!(!rows[0].token_digest.contains("regauth-rt-"));
 }
