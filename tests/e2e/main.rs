@@ -5,7 +5,9 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod rotation;
 mod support;
+mod virtual_registry;
 
 use helpers::{spawn_app, CreatedToken, TestApp};
 use regauth::domain::NamespaceKind::{Group, Project};
@@ -22,13 +24,7 @@ struct Stack {
 impl Stack {
     async fn start() -> Stack {
         let app = spawn_app().await;
-        let registry = Registry::start(RegistryOptions {
-            realm: format!("{}/jwt/auth", app.address),
-            service: "container_registry".into(),
-            issuer: app.settings.issuer.clone(),
-            root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
-            proxy_remote_url: None,
-        });
+        let registry = registry_for(&app, "container_registry", None);
         let images = tempfile::tempdir().unwrap();
         let image = write_oci_image(images.path(), "regauth e2e", "v1");
         Stack {
@@ -78,6 +74,23 @@ impl Stack {
         self.expect(&outcome, true, "login");
         skopeo
     }
+}
+
+/// A registry that trusts `app` for `service`, optionally a pull-through cache of `upstream`
+/// (url, username, password).
+fn registry_for(app: &TestApp, service: &str, upstream: Option<(String, String, String)>) -> Registry {
+    let (proxy_remote_url, proxy_credentials) = match upstream {
+        Some((url, username, password)) => (Some(url), Some((username, password))),
+        None => (None, None),
+    };
+    Registry::start(RegistryOptions {
+        realm: format!("{}/jwt/auth", app.address),
+        service: service.into(),
+        issuer: app.settings.issuer.clone(),
+        root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
+        proxy_remote_url,
+        proxy_credentials,
+    })
 }
 
 /// The clients block; the server runs on the same multi-threaded runtime.

@@ -23,6 +23,8 @@ pub struct RegistryOptions {
     pub root_cert_bundle: PathBuf,
     /// `proxy.remoteurl`: makes this registry a pull-through cache of that upstream.
     pub proxy_remote_url: Option<String>,
+    /// `proxy.username` / `proxy.password`: how the cache authenticates to its upstream.
+    pub proxy_credentials: Option<(String, String)>,
 }
 
 impl RegistryOptions {
@@ -78,6 +80,13 @@ impl Registry {
         }
         if let Some(remote) = &opts.proxy_remote_url {
             yaml.push_str(&format!("proxy:\n  remoteurl: {}\n", yq(remote)));
+            if let Some((username, password)) = &opts.proxy_credentials {
+                yaml.push_str(&format!(
+                    "  username: {}\n  password: {}\n",
+                    yq(username),
+                    yq(password)
+                ));
+            }
         }
         let config_path = dir.path().join("config.yml");
         fs::write(&config_path, &yaml).expect("write registry config");
