@@ -190,8 +190,7 @@ pub enum DeployTokenCommand {
 }
 
 /// Runs a command; the error is one line for the user.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load()?;
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {

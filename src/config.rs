@@ -29,6 +29,7 @@ struct RawSettings {
     public_url: Option<String>,
     log_format: String,
     database_max_connections: u32,
+    shutdown_timeout: u64,
 }
 
 impl Default for RawSettings {
@@ -47,6 +48,7 @@ impl Default for RawSettings {
             public_url: None,
             log_format: "text".into(),
             database_max_connections: 10,
+            shutdown_timeout: 30,
         }
     }
 }
@@ -78,6 +80,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
+    /// How long a stopping server lets in-flight requests finish.
+    pub shutdown_timeout: Duration,
 }
 
 // The database URL may hold a password.
@@ -130,6 +134,7 @@ impl Settings {
                     "public_url",
                     "log_format",
                     "database_max_connections",
+                    "shutdown_timeout",
                 ]),
             );
         let mut raw: RawSettings = figment
@@ -223,6 +228,9 @@ impl Settings {
         if raw.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
+        if raw.shutdown_timeout > 3600 {
+            return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
+        }
         let public_url = raw
             .public_url
             .filter(|url| !url.trim().is_empty())
@@ -246,6 +254,7 @@ impl Settings {
             public_url,
             log_format,
             database_max_connections: raw.database_max_connections,
+            shutdown_timeout: Duration::from_secs(raw.shutdown_timeout),
         })
     }
 }

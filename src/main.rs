@@ -3,8 +3,15 @@ use clap::Parser as _;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = regauth::cli::Cli::parse();
-    regauth::telemetry::init();
-    match regauth::cli::run(cli).await {
+    let settings = match regauth::config::Settings::load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    regauth::telemetry::init(settings.log_format);
+    match regauth::cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

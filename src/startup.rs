@@ -5,11 +5,14 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::jwt::{self, GeneratedKey, KeyRing};
+use crate::metrics::Metrics;
 use crate::service::usage::UsageRecorder;
 use crate::store::{self, SeaStore, Store};
 
@@ -19,6 +22,7 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub settings: Settings,
     pub usage: UsageRecorder,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Application {
@@ -27,6 +31,7 @@ pub struct Application {
     keys: Arc<KeyRing>,
     generated_key: Option<GeneratedKey>,
     usage_writer: tokio::task::JoinHandle<()>,
+    db: DatabaseConnection,
 }
 
 /// How often recorded token use is written to the database.
@@ -76,20 +81,24 @@ impl Application {
                 source,
             })?
             .port();
-        let store: Arc<dyn Store> = Arc::new(SeaStore::new(db));
+        let store: Arc<dyn Store> = Arc::new(SeaStore::new(db.clone()));
         let (usage, usage_writer) = UsageRecorder::start(Arc::clone(&store), USAGE_FLUSH_INTERVAL);
         let state = web::Data::new(AppState {
             store,
             keys: Arc::clone(&keys),
-            settings,
+            settings: settings.clone(),
             usage,
+            metrics: Arc::new(Metrics::new()),
         });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(crate::routes::observe::observe))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .configure(crate::routes::configure)
         })
+        // SIGTERM/SIGINT stop accepting at once; in-flight requests get this long to finish.
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .listen(listener)
         .map_err(|source| StartupError::Listen {
             address: format!("port {port}"),
@@ -102,6 +111,7 @@ impl Application {
             keys,
             generated_key,
             usage_writer,
+            db,
         })
     }
 
@@ -118,8 +128,13 @@ impl Application {
         self.generated_key.as_ref()
     }
 
+    /// The application's database pool (tests use it to simulate an outage).
+    pub fn database(&self) -> DatabaseConnection {
+        self.db.clone()
+    }
+
     /// Serves until stopped (SIGTERM / SIGINT), then writes the recorded token use that is
-    /// still in memory.
+    /// still in memory and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         // The server's workers held the last recorders; with them gone the writer flushes
@@ -128,6 +143,11 @@ impl Application {
         if flushed.is_err() {
             tracing::warn!("gave up writing recorded token use after 10 s");
         }
+        // Closing the pool lets SQLite checkpoint its WAL and PostgreSQL end sessions cleanly.
+        if let Err(error) = self.db.close().await {
+            tracing::warn!(%error, "closing the database failed");
+        }
+        tracing::info!("stopped");
         result
     }
 }

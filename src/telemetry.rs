@@ -1,18 +1,20 @@
-//! Logging set-up: `tracing` to stderr, filtered by `RUST_LOG` (default `info`), JSON when
-//! `REGAUTH_LOG_FORMAT=json`.
+//! Logging set-up: `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as text or
+//! as one JSON object per line (`log_format = "json"` / `REGAUTH_LOG_FORMAT=json`).
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+use crate::config::LogFormat;
+
+pub fn init(format: LogFormat) {
+    // sqlx logs every statement at info level; that is noise for operators.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm_migration=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let json = std::env::var("REGAUTH_LOG_FORMAT").is_ok_and(|format| format == "json");
     // A second initialisation (tests) is harmless; ignore it.
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder.try_init(),
     };
 }

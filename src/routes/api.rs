@@ -43,6 +43,7 @@ async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
     let (user, token) =
         authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()).await?;
+    crate::routes::observe::identify(request, Some(token.id), &user.username);
     Ok(Caller::user(user, token.can_write(), peer_address(request)))
 }
 

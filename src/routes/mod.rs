@@ -4,6 +4,8 @@
 pub mod api;
 pub mod health;
 pub mod jwks;
+pub mod metrics;
+pub mod observe;
 pub mod token;
 
 use actix_web::web;
@@ -17,5 +19,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
         .route("/-/health", web::get().to(health::health))
+        .route("/-/readiness", web::get().to(health::readiness))
+        .route("/metrics", web::get().to(metrics::metrics))
         .configure(api::configure);
 }

@@ -11,6 +11,8 @@ use serde_json::json;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
+use crate::metrics::TokenOutcome;
+use crate::routes::observe::identify;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
 use crate::startup::AppState;
@@ -52,10 +54,63 @@ fn rfc3339(issued: &IssuedToken) -> String {
     issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The service label for metrics: a configured name or `unknown`, never caller text.
+fn service_label<'a>(state: &'a AppState, service: &str) -> &'a str {
+    let settings = &state.settings;
+    if service == settings.registry_service {
+        &settings.registry_service
+    } else if service == settings.virtual_registry_service {
+        &settings.virtual_registry_service
+    } else {
+        "unknown"
+    }
+}
+
+fn record_outcome(state: &AppState, service: &str, result: &Result<(HttpResponse, bool), Error>) {
+    let outcome = match result {
+        Ok((_, true)) => TokenOutcome::Issued,
+        Ok((_, false)) => TokenOutcome::Partial,
+        Err(Error::Unauthorized) => TokenOutcome::Unauthorized,
+        Err(Error::Denied) => TokenOutcome::Denied,
+        Err(_) => TokenOutcome::Error,
+    };
+    state
+        .metrics
+        .record_token_request(service_label(state, service), outcome);
+}
+
+fn service_param(encoded: &str) -> String {
+    pairs(encoded)
+        .ok()
+        .and_then(|params| first(&params, "service").map(str::to_owned))
+        .unwrap_or_default()
+}
+
 pub async fn get_token(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
+    let result = get_token_inner(&request, &state).await;
+    record_outcome(&state, &service_param(request.query_string()), &result);
+    result.map(|(response, _)| response)
+}
+
+pub async fn post_token(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let result = post_token_inner(&request, &body, &state).await;
+    let form = std::str::from_utf8(&body).unwrap_or_default();
+    record_outcome(&state, &service_param(form), &result);
+    result.map(|(response, _)| response)
+}
+
+/// The response, and whether everything requested was granted.
+async fn get_token_inner(
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<(HttpResponse, bool), Error> {
     let params = pairs(request.query_string())?;
     let credentials = request
         .headers()
@@ -72,7 +127,7 @@ pub async fn get_token(
         now,
     )
     .await?;
-    let issued = issue(&state, &request, &token, service, &all(&params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(&params, "scope")).await?;
     let mut body = json!({
         "token": issued.jwt,
         "access_token": issued.jwt,
@@ -85,15 +140,15 @@ pub async fn get_token(
                 .await?;
         body["refresh_token"] = json!(refresh.expose());
     }
-    Ok(HttpResponse::Ok().json(body))
+    Ok((HttpResponse::Ok().json(body), issued.complete))
 }
 
-pub async fn post_token(
-    request: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Error> {
-    let form = std::str::from_utf8(&body)
+async fn post_token_inner(
+    request: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<(HttpResponse, bool), Error> {
+    let form = std::str::from_utf8(body)
         .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))?;
     let params = pairs(form)?;
     let service = first(&params, "service").unwrap_or_default();
@@ -136,7 +191,7 @@ pub async fn post_token(
         }
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
-    let issued = issue(&state, &request, &token, service, &all(&params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(&params, "scope")).await?;
     let mut body = json!({
         "access_token": issued.jwt,
         "token": issued.jwt,
@@ -147,7 +202,7 @@ pub async fn post_token(
     if let Some(refresh) = refresh {
         body["refresh_token"] = json!(refresh.expose());
     }
-    Ok(HttpResponse::Ok().json(body))
+    Ok((HttpResponse::Ok().json(body), issued.complete))
 }
 
 /// Credentials were checked by the caller before the service is looked at, so an unknown
@@ -159,6 +214,7 @@ async fn issue(
     service: &str,
     scopes: &[String],
 ) -> Result<IssuedToken, Error> {
+    identify(request, Some(token.id), &token.username);
     let now = Utc::now();
     let issued = registry_token::issue(
         state.store.as_ref(),

@@ -23,6 +23,8 @@ pub struct IssuedToken {
     pub issued_at: DateTime<Utc>,
     /// The granted scopes, space-separated (the OAuth2 `scope` field).
     pub scope: String,
+    /// False when some requested action (or a malformed scope) was left out.
+    pub complete: bool,
 }
 
 /// Secrets of refresh tokens carry this prefix so that scanners can recognise them.
@@ -98,6 +100,8 @@ pub async fn issue(
     for (scope, reason) in &parsed.rejected {
         tracing::debug!(scope = %scope, reason = %reason, "malformed scope dropped");
     }
+    let requested_actions: usize =
+        parsed.scopes.iter().map(|scope| scope.actions.len()).sum::<usize>() + parsed.rejected.len();
     let resolved = resolve_scopes(store, service, parsed.scopes).await?;
     let owner = match token.owner.kind {
         NamespaceKind::Project => TokenOwner::Project(token.owner.full_path.clone()),
@@ -117,6 +121,7 @@ pub async fn issue(
             actions: entry.actions().iter().map(|a| (*a).to_owned()).collect(),
         })
         .collect();
+    let granted_actions: usize = access_entries.iter().map(|entry| entry.actions.len()).sum();
     let issued_at = now.trunc_subsecs(0);
     let claims = RegistryClaims::new(
         &settings.issuer,
@@ -133,6 +138,7 @@ pub async fn issue(
         expires_in: settings.token_ttl.as_secs(),
         issued_at,
         scope: granted.scope_string(),
+        complete: granted_actions >= requested_actions,
     })
 }
 

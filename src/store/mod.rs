@@ -5,19 +5,28 @@ mod sea;
 
 pub use sea::{connect, SeaStore};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::access::repository::NamespacePath;
 use crate::domain::{
-    AuditEvent, DeployToken, Namespace, NamespaceKind, NewDeployToken, PersonalAccessToken,
+    DeployTokenScope, ScopeSet, AuditEvent, DeployToken, Namespace, NamespaceKind, NewDeployToken, PersonalAccessToken,
     Role, SecretDigest, User,
 };
+
+/// Database errors seen by this process, for `regauth_database_errors_total`.
+static DATABASE_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+pub fn database_errors() -> u64 {
+    DATABASE_ERRORS.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sea_orm::DbErr),
+    Database(sea_orm::DbErr),
     /// A row holds something the domain cannot represent (edited by hand, or a bug).
     #[error("corrupt row in {table} (id {id}): {message}")]
     Corrupt {
@@ -27,6 +36,39 @@ pub enum StoreError {
     },
     #[error("{0} is already taken")]
     Taken(String),
+}
+
+impl From<sea_orm::DbErr> for StoreError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        DATABASE_ERRORS.fetch_add(1, Ordering::Relaxed);
+        StoreError::Database(error)
+    }
+}
+
+/// How many deploy tokens ever had a scope, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub created: u64,
+    pub revoked: u64,
+    pub deleted: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeCounts([StateCounts; 7]);
+
+impl ScopeCounts {
+    pub fn get(&self, scope: DeployTokenScope) -> StateCounts {
+        self.0[scope as usize]
+    }
+
+    pub fn add(&mut self, scopes: ScopeSet, revoked: bool, deleted: bool) {
+        for scope in scopes.iter() {
+            let counts = &mut self.0[scope as usize];
+            counts.created += 1;
+            counts.revoked += u64::from(revoked);
+            counts.deleted += u64::from(deleted);
+        }
+    }
 }
 
 /// Which deploy tokens to list, and which page.
@@ -112,6 +154,9 @@ pub trait DeployTokenStore: Send + Sync {
 
     /// Revokes and soft-deletes: the row stays for the audit trail.
     async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Per-scope counts of every token ever created (deleted ones included).
+    async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError>;
 
     /// Stores a refresh token bound to a deploy token and a service.
     async fn create_refresh_token(

@@ -16,8 +16,8 @@ use sea_orm::{
 };
 
 use super::{
-    AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, Store, StoreError,
-    TokenQuery, UserStore,
+    AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, ScopeCounts, Store,
+    StoreError, TokenQuery, UserStore,
 };
 use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
@@ -395,6 +395,20 @@ impl DeployTokenStore for SeaStore {
             .await?;
         transaction.commit().await?;
         Ok(deleted.rows_affected > 0)
+    }
+
+    async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError> {
+        // Only the flags, streamed in pages: counting in Rust keeps the SQL portable.
+        let mut counts = ScopeCounts::default();
+        let mut pages = deploy_token::Entity::find()
+            .order_by_asc(deploy_token::Column::Id)
+            .paginate(&self.db, 1000);
+        while let Some(rows) = pages.fetch_and_next().await? {
+            for row in rows {
+                counts.add(scopes_of(&row), row.revoked, row.deleted_at.is_some());
+            }
+        }
+        Ok(counts)
     }
 
     async fn create_refresh_token(

@@ -7,19 +7,19 @@ use chrono::Utc;
 
 use crate::helpers::{fresh_database_url, spawn_app_with};
 
-struct Cli {
-    dir: tempfile::TempDir,
-    database_url: String,
+pub struct Cli {
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
 }
 
 impl Cli {
-    async fn new() -> Cli {
+    pub async fn new() -> Cli {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database_url(dir.path()).await;
         Cli { dir, database_url }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_regauth"))
             .args(args)
             .current_dir(self.dir.path())
@@ -30,7 +30,7 @@ impl Cli {
             .unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);
         assert!(
             output.status.success(),
@@ -41,7 +41,7 @@ impl Cli {
     }
 
     /// Runs a command expected to fail; returns its one-line error.
-    fn fails(&self, args: &[&str]) -> String {
+    pub fn fails(&self, args: &[&str]) -> String {
         let output = self.run(args);
         assert!(!output.status.success(), "regauth {args:?} should fail");
         let stderr = String::from_utf8(output.stderr).unwrap();

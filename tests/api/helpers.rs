@@ -60,7 +60,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
-    regauth::telemetry::init();
+    regauth::telemetry::init(regauth::config::LogFormat::Text);
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path()).await;
     customise(&mut settings);

@@ -1,0 +1,20 @@
+//! `GET /metrics`: Prometheus text exposition (see `crate::metrics`).
+
+use actix_web::{web, HttpResponse};
+
+use crate::startup::AppState;
+use crate::store::{database_errors, ScopeCounts};
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // A failing database must not hide the other metrics: the error counter shows it.
+    let scope_counts = match state.store.deploy_token_scope_counts().await {
+        Ok(counts) => counts,
+        Err(error) => {
+            tracing::warn!(%error, "deploy token counts unavailable for /metrics");
+            ScopeCounts::default()
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&scope_counts, database_errors()))
+}
