@@ -192,16 +192,28 @@ async fn list_tokens(
     Ok(paginated(&request, &public_url(&state, &request), options, token_page(page)))
 }
 
+/// `/{kind}/{id}/deploy_tokens/{token_id}`: the caller, the owner and the token id.
+async fn token_route(
+    request: &HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: &AppState,
+) -> Result<(Caller, crate::domain::Namespace, i64), ApiError> {
+    let (kind, id, token_id) = path.into_inner();
+    let kind = namespace_kind(&kind)?;
+    let token_id = token_id
+        .parse::<i64>()
+        .map_err(|_| Error::not_found("Deploy token", &token_id))?;
+    let caller = caller(request, state).await?;
+    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    Ok((caller, owner, token_id))
+}
+
 async fn get_token(
     request: HttpRequest,
     path: web::Path<(String, String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult {
-    let (kind, id, token_id) = path.into_inner();
-    let kind = namespace_kind(&kind)?;
-    let token_id = parse_token_id(&token_id)?;
-    let caller = caller(&request, &state).await?;
-    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    let (caller, owner, token_id) = token_route(&request, path, &state).await?;
     let token = deploy_tokens::get(state.store.as_ref(), &caller, &owner, token_id).await?;
     Ok(HttpResponse::Ok().json(views::deploy_token(&token, Utc::now())))
 }
@@ -211,18 +223,9 @@ async fn delete_token(
     path: web::Path<(String, String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult {
-    let (kind, id, token_id) = path.into_inner();
-    let kind = namespace_kind(&kind)?;
-    let token_id = parse_token_id(&token_id)?;
-    let caller = caller(&request, &state).await?;
-    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    let (caller, owner, token_id) = token_route(&request, path, &state).await?;
     deploy_tokens::delete(state.store.as_ref(), &caller, &owner, token_id, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn parse_token_id(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .map_err(|_| Error::not_found("Deploy token", text).into())
 }
 
 async fn create_token(

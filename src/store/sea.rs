@@ -136,6 +136,17 @@ fn deploy_token_from_row(row: deploy_token::Model, owner: Namespace) -> Result<D
     })
 }
 
+/// Revokes a live token. Only the first revocation sets `revoked_at`: revoking twice keeps
+/// the original time.
+fn revoke_statement(id: i64, now: DateTime<Utc>) -> sea_orm::UpdateMany<deploy_token::Entity> {
+    deploy_token::Entity::update_many()
+        .col_expr(deploy_token::Column::Revoked, Expr::value(true))
+        .col_expr(deploy_token::Column::RevokedAt, Expr::value(now))
+        .filter(deploy_token::Column::Id.eq(id))
+        .filter(deploy_token::Column::Revoked.eq(false))
+        .filter(deploy_token::Column::DeletedAt.is_null())
+}
+
 fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
@@ -365,28 +376,13 @@ impl DeployTokenStore for SeaStore {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<DeployToken>, StoreError> {
-        // Only the first revocation sets revoked_at: revoking twice keeps the original time.
-        deploy_token::Entity::update_many()
-            .col_expr(deploy_token::Column::Revoked, Expr::value(true))
-            .col_expr(deploy_token::Column::RevokedAt, Expr::value(now))
-            .filter(deploy_token::Column::Id.eq(id))
-            .filter(deploy_token::Column::Revoked.eq(false))
-            .filter(deploy_token::Column::DeletedAt.is_null())
-            .exec(&self.db)
-            .await?;
+        revoke_statement(id, now).exec(&self.db).await?;
         self.find_deploy_token(id).await
     }
 
     async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let transaction = self.db.begin().await?;
-        deploy_token::Entity::update_many()
-            .col_expr(deploy_token::Column::Revoked, Expr::value(true))
-            .col_expr(deploy_token::Column::RevokedAt, Expr::value(now))
-            .filter(deploy_token::Column::Id.eq(id))
-            .filter(deploy_token::Column::Revoked.eq(false))
-            .filter(deploy_token::Column::DeletedAt.is_null())
-            .exec(&transaction)
-            .await?;
+        revoke_statement(id, now).exec(&transaction).await?;
         let deleted = deploy_token::Entity::update_many()
             .col_expr(deploy_token::Column::DeletedAt, Expr::value(now))
             .filter(deploy_token::Column::Id.eq(id))

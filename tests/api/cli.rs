@@ -19,6 +19,17 @@ impl Cli {
         Cli { dir, database_url }
     }
 
+    /// A server on the same database and keys as this command line.
+    pub async fn spawn_app(&self) -> crate::helpers::TestApp {
+        let database_url = self.database_url.clone();
+        let keys_dir = self.dir.path().join("keys");
+        spawn_app_with(move |settings| {
+            settings.database_url = database_url;
+            settings.keys_dir = keys_dir;
+        })
+        .await
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_regauth"))
             .args(args)
@@ -140,13 +151,7 @@ async fn keys_generate_writes_a_key_a_certificate_and_the_bundle() {
 #[tokio::test]
 async fn a_token_made_by_the_cli_works_against_a_running_server() {
     let cli = Cli::new().await;
-    let database_url = cli.database_url.clone();
-    let keys_dir = cli.dir.path().join("keys");
-    let app = spawn_app_with(move |settings| {
-        settings.database_url = database_url;
-        settings.keys_dir = keys_dir;
-    })
-    .await;
+    let app = cli.spawn_app().await;
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
@@ -185,13 +190,7 @@ async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
     assert!(secret.starts_with("glpat-"));
     assert!(cli.fails(&["user", "token", "create", "alice", "--name", "x", "--scopes", "sudo"]).contains("sudo"));
 
-    let database_url = cli.database_url.clone();
-    let keys_dir = cli.dir.path().join("keys");
-    let app = spawn_app_with(move |settings| {
-        settings.database_url = database_url;
-        settings.keys_dir = keys_dir;
-    })
-    .await;
+    let app = cli.spawn_app().await;
     let list = |app: &crate::helpers::TestApp| {
         app.api(reqwest::Method::GET, "/projects/acme%2Fweb/deploy_tokens", &secret).send()
     };
