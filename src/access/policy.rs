@@ -38,6 +38,9 @@ pub enum TokenOwner {
     Project(NamespacePath),
     /// A group token; reaches every project in the group and its subgroups.
     Group(NamespacePath),
+    /// A group's `gitlab-deploy-token` (the one CI injects into jobs): reaches only the
+    /// group's immediate child projects (DOMAIN.md "The gitlab-deploy-token name").
+    GroupChildren(NamespacePath),
 }
 
 /// The facts about an authenticated deploy token that the policy needs.
@@ -246,6 +249,7 @@ fn registry_actions(token: &TokenAccess, request: &ResolvedScope) -> Actions {
     let reached = match &token.owner {
         TokenOwner::Project(own) => own == project,
         TokenOwner::Group(group) => group.is_same_or_ancestor_of(project),
+        TokenOwner::GroupChildren(group) => project.parent().as_ref() == Some(group),
     };
     if !reached {
         return Actions::default();
@@ -263,7 +267,7 @@ fn registry_actions(token: &TokenAccess, request: &ResolvedScope) -> Actions {
 /// `dependency_proxy`: only under the token's group; pull with any virtual-registry scope or
 /// the legacy pair, push and delete with write_virtual_registry; `*` adds nothing.
 fn virtual_registry_actions(token: &TokenAccess, requested: &RequestedScope) -> Actions {
-    let TokenOwner::Group(group) = &token.owner else {
+    let (TokenOwner::Group(group) | TokenOwner::GroupChildren(group)) = &token.owner else {
         return Actions::default();
     };
     let Ok(repo) = RepositoryPath::parse(&requested.name) else {
@@ -911,5 +915,23 @@ mod tests {
             };
             assert_eq!(got, Ok(want), "{repo}");
         }
+    }
+
+    #[test]
+    fn a_groups_gitlab_deploy_token_reaches_only_its_immediate_child_projects() {
+        let token = TokenAccess {
+            scopes: [DeployTokenScope::ReadRegistry].into_iter().collect(),
+            owner: TokenOwner::GroupChildren(ns("acme")),
+        };
+        let pull = |project: &str| {
+            let request = ResolvedScope {
+                requested: RequestedScope::parse(&format!("repository:{project}:pull")).unwrap(),
+                project: Some(ns(project)),
+            };
+            !authorize(Service::ContainerRegistry, &token, &[request]).unwrap().is_empty()
+        };
+        assert!(pull("acme/web"));
+        assert!(!pull("acme/platform/infra"));
+        assert!(!pull("other/web"));
     }
 }

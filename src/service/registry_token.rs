@@ -10,6 +10,7 @@ use crate::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwne
 use crate::access::repository::{resolve_project, RepositoryPath};
 use crate::access::scope::parse_requested_scopes;
 use crate::config::Settings;
+use crate::domain::deploy_token::GITLAB_DEPLOY_TOKEN_NAME;
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
 use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims};
@@ -103,9 +104,13 @@ pub async fn issue(
     let requested_actions: usize =
         parsed.scopes.iter().map(|scope| scope.actions.len()).sum::<usize>() + parsed.rejected.len();
     let resolved = resolve_scopes(store, service, parsed.scopes).await?;
+    let path = token.owner.full_path.clone();
     let owner = match token.owner.kind {
-        NamespaceKind::Project => TokenOwner::Project(token.owner.full_path.clone()),
-        NamespaceKind::Group => TokenOwner::Group(token.owner.full_path.clone()),
+        NamespaceKind::Project => TokenOwner::Project(path),
+        NamespaceKind::Group if token.name == GITLAB_DEPLOY_TOKEN_NAME => {
+            TokenOwner::GroupChildren(path)
+        }
+        NamespaceKind::Group => TokenOwner::Group(path),
     };
     let access = TokenAccess {
         scopes: token.scopes,

@@ -127,11 +127,22 @@ impl TestApp {
         scopes: &[&str],
         username: Option<&str>,
     ) -> CreatedToken {
+        self.create_named_token(kind, owner, "test token", scopes, username).await
+    }
+
+    pub async fn create_named_token(
+        &self,
+        kind: NamespaceKind,
+        owner: &str,
+        name: &str,
+        scopes: &[&str],
+        username: Option<&str>,
+    ) -> CreatedToken {
         let owner = namespaces::find(self.store.as_ref(), kind, &NamespaceRef::Path(owner.into()))
             .await
             .unwrap();
         let request = DeployTokenRequest {
-            name: "test token".into(),
+            name: name.into(),
             username: username.map(str::to_owned),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             expires_at: None,

@@ -497,3 +497,17 @@ async fn a_refresh_token_is_stored_only_as_a_digest() {
     assert_ne!(rows[0].token_digest, refresh_token);
     assert!(!rows[0].token_digest.contains("regauth-rt-"));
 }
+
+#[tokio::test]
+async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    app.create_project_with_groups("acme/platform/infra").await;
+    let token = app
+        .create_named_token(Group, "acme", "gitlab-deploy-token", &["read_registry"], None)
+        .await;
+    let access = app
+        .token_access(&token, REGISTRY, &["repository:acme/web:pull", "repository:acme/platform/infra:pull"])
+        .await;
+    assert_eq!(access, json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}]));
+}
