@@ -7,15 +7,20 @@
 //! process is killed by PID when its owner is dropped (also on panic).
 #![allow(dead_code, unused_imports)]
 
+pub mod buildah;
 pub mod client;
+pub mod containers;
 pub mod oci;
+pub mod podman;
 pub mod process;
 pub mod registry;
 pub mod skopeo;
 pub mod stack;
 
+pub use buildah::Buildah;
 pub use client::{Client, ImageRef, Transfer, User};
 pub use oci::{sha256_hex, tar_one_file, write_oci_archive, write_oci_image, write_rootfs_tar, OciImage};
+pub use podman::Podman;
 pub use registry::{Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoClient};
 pub use stack::{blocking, Stack};
