@@ -9,7 +9,9 @@
 
 pub mod buildah;
 pub mod client;
+pub mod containerd;
 pub mod containers;
+pub mod docker;
 pub mod oci;
 pub mod podman;
 pub mod process;
@@ -19,6 +21,8 @@ pub mod stack;
 
 pub use buildah::Buildah;
 pub use client::{Client, ImageRef, Transfer, User};
+pub use containerd::{Containerd, Ctr};
+pub use docker::Docker;
 pub use oci::{sha256_hex, tar_one_file, write_oci_archive, write_oci_image, write_rootfs_tar, OciImage};
 pub use podman::Podman;
 pub use registry::{Registry, RegistryOptions};
