@@ -9,6 +9,8 @@
 mod helpers;
 mod support;
 
+mod clients;
+
 use helpers::CreatedToken;
 use regauth::domain::NamespaceKind::{Group, Project};
 use support::{Skopeo, Stack};
