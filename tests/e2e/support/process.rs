@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 /// Panics with an install hint unless `binary` is on `PATH`. A client that cannot start is a
 /// test failure, never a skip.
+#[track_caller]
 pub fn require_binary(binary: &str, package: &str) {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
