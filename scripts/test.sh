@@ -2,7 +2,11 @@
 # The project's test command. Run from anywhere: `bash scripts/test.sh`.
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
-#    docker-registry, skopeo, curl, and a PostgreSQL server (initdb/pg_ctl).
+#    docker-registry, skopeo, curl, the other real clients (podman, buildah, containerd + ctr,
+#    docker.io's dockerd + docker; apt brings runc, crun, uidmap, conmon, iptables and a
+#    container network stack as their dependencies) and a PostgreSQL server (initdb/pg_ctl).
+#    The e2e tests start their own containerd and dockerd on private sockets; nothing here
+#    starts or enables a system service.
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
 # 3. Runs all tests (SQLite, the default), then the integration tests again against
@@ -41,10 +45,28 @@ pg_bindir() {
     printf '%s' "$best"
 }
 
+# binary the e2e tests run -> Debian package that provides it
+E2E_BINARIES=(
+    docker-registry:docker-registry
+    skopeo:skopeo
+    podman:podman
+    buildah:buildah
+    containerd:containerd
+    ctr:containerd
+    dockerd:docker.io
+    docker:docker.io
+    curl:curl
+)
+
 missing=()
-command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
-command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
+add_missing() {
+    local p
+    for p in "${missing[@]}"; do [ "$p" = "$1" ] && return 0; done
+    missing+=("$1")
+}
+for entry in "${E2E_BINARIES[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || add_missing "${entry#*:}"
+done
 if [ -z "${REGAUTH_TEST_POSTGRES_URL:-}" ] && [ -z "$(pg_bindir)" ]; then
     missing+=(postgresql)
 fi
@@ -63,8 +85,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=300)
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "${missing[@]}"
-    command -v docker-registry >/dev/null 2>&1 || die "docker-registry still missing after install"
-    command -v skopeo >/dev/null 2>&1 || die "skopeo still missing after install"
+    for entry in "${E2E_BINARIES[@]}"; do
+        command -v "${entry%%:*}" >/dev/null 2>&1 ||
+            die "${entry%%:*} still missing after installing ${entry#*:}"
+    done
 fi
 
 # ---------------------------------------------------------------- 2. PostgreSQL
@@ -150,10 +174,20 @@ else
 fi
 V_REG="$(first_line docker-registry --version)"
 V_SKOPEO="$(first_line skopeo --version)"
+V_PODMAN="$(first_line podman --version)"
+V_BUILDAH="$(first_line buildah --version)"
+V_CONTAINERD="$(first_line containerd --version)"
+V_DOCKERD="$(first_line dockerd --version)"
+V_DOCKER="$(first_line docker --version) ($(command -v docker))"
 print_versions() {
     log "PostgreSQL: $V_PG"
     log "registry:   $V_REG"
     log "skopeo:     $V_SKOPEO"
+    log "podman:     $V_PODMAN"
+    log "buildah:    $V_BUILDAH"
+    log "containerd: $V_CONTAINERD"
+    log "dockerd:    $V_DOCKERD"
+    log "docker CLI: $V_DOCKER"
 }
 print_versions
 

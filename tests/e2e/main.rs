@@ -1,6 +1,8 @@
 //! End to end: the real registry (Debian's `docker-registry`, CNCF distribution 2.8) with
-//! regauth as its token realm, driven by the real `skopeo`. Every failure message carries the
-//! registry's log, since clients report any rejected JWT as "invalid username/password".
+//! regauth as its token realm, driven by the real `skopeo` (this file) and by every real
+//! client — skopeo, podman, buildah, `ctr` and docker — through the checks in `clients.rs`.
+//! Every failure message carries the registry's log, since clients report any rejected JWT as
+//! "invalid username/password".
 
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
@@ -9,94 +11,11 @@ mod rotation;
 mod support;
 mod virtual_registry;
 
-use helpers::{spawn_app, CreatedToken, TestApp};
+mod clients;
+
+use helpers::CreatedToken;
 use regauth::domain::NamespaceKind::{Group, Project};
-use support::{write_oci_image, CommandOutcome, OciImage, Registry, RegistryOptions, Skopeo};
-
-/// A registry pointed at a fresh regauth, plus an image to push.
-struct Stack {
-    app: TestApp,
-    registry: Registry,
-    image: OciImage,
-    _images: tempfile::TempDir,
-}
-
-impl Stack {
-    async fn start() -> Stack {
-        let app = spawn_app().await;
-        let registry = registry_for(&app, "container_registry", None);
-        let images = tempfile::tempdir().unwrap();
-        let image = write_oci_image(images.path(), "regauth e2e", "v1");
-        Stack {
-            app,
-            registry,
-            image,
-            _images: images,
-        }
-    }
-
-    fn host(&self) -> String {
-        self.registry.host()
-    }
-
-    /// Asserts with the registry log in the message.
-    fn expect(&self, outcome: &CommandOutcome, success: bool, what: &str) {
-        assert_eq!(
-            outcome.success,
-            success,
-            "{what}: expected {}\n{outcome}\n--- registry log ---\n{}",
-            if success { "success" } else { "failure" },
-            self.registry.log()
-        );
-    }
-
-    fn login(&self, skopeo: &Skopeo, token: &CreatedToken) -> CommandOutcome {
-        blocking(|| skopeo.login(&self.host(), &token.token.username, &token.secret))
-    }
-
-    fn push(&self, skopeo: &Skopeo, repo: &str) -> CommandOutcome {
-        blocking(|| skopeo.push(&self.image, &self.host(), repo, "v1"))
-    }
-
-    fn pull(&self, skopeo: &Skopeo, repo: &str) -> CommandOutcome {
-        let dest = tempfile::tempdir().unwrap();
-        blocking(|| skopeo.pull(&self.host(), repo, "v1", dest.path()))
-    }
-
-    fn digest(&self, skopeo: &Skopeo, repo: &str) -> Result<String, CommandOutcome> {
-        blocking(|| skopeo.inspect_digest(&self.host(), repo, "v1"))
-    }
-
-    /// A skopeo logged in with `token` (the login must succeed).
-    fn logged_in(&self, token: &CreatedToken) -> Skopeo {
-        let skopeo = Skopeo::new();
-        let outcome = self.login(&skopeo, token);
-        self.expect(&outcome, true, "login");
-        skopeo
-    }
-}
-
-/// A registry that trusts `app` for `service`, optionally a pull-through cache of `upstream`
-/// (url, username, password).
-fn registry_for(app: &TestApp, service: &str, upstream: Option<(String, String, String)>) -> Registry {
-    let (proxy_remote_url, proxy_credentials) = match upstream {
-        Some((url, username, password)) => (Some(url), Some((username, password))),
-        None => (None, None),
-    };
-    Registry::start(RegistryOptions {
-        realm: format!("{}/jwt/auth", app.address),
-        service: service.into(),
-        issuer: app.settings.issuer.clone(),
-        root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
-        proxy_remote_url,
-        proxy_credentials,
-    })
-}
-
-/// The clients block; the server runs on the same multi-threaded runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
+use support::{Skopeo, Stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_with_a_read_write_token_and_pull_back_with_a_read_only_token() {

@@ -5,8 +5,7 @@ use regauth::domain::NamespaceKind::Project;
 use regauth::jwt::{self, KeyAlgorithm};
 
 use crate::helpers::{jwt_header, spawn_app, spawn_app_with};
-use crate::support::{Registry, RegistryOptions, Skopeo};
-use crate::{blocking, registry_for};
+use crate::support::{blocking, registry_for, Registry, RegistryOptions, Skopeo};
 
 async fn registry_token(app: &crate::helpers::TestApp, username: &str, secret: &str, scope: &str) -> String {
     let response = app

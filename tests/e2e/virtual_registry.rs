@@ -5,8 +5,7 @@
 use regauth::domain::NamespaceKind::{Group, Project};
 
 use crate::helpers::CreatedToken;
-use crate::support::{Registry, Skopeo};
-use crate::{blocking, registry_for, Stack};
+use crate::support::{blocking, registry_for, Registry, Skopeo, Stack};
 
 /// The upstream (`Stack`, container_registry) holds `acme/team/alpine:v1`; `proxy` caches it
 /// for the `dependency_proxy` service.

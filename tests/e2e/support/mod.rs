@@ -1,17 +1,33 @@
 //! Test support for end-to-end tests: a real `docker-registry` (CNCF distribution 2.8),
-//! hand-written OCI image fixtures and a `skopeo` client with a private authfile.
+//! hand-written OCI image fixtures, a `skopeo` client with a private authfile, and every real
+//! client (skopeo, podman, buildah, `ctr` on a private containerd, docker on a private
+//! dockerd) behind one [`Client`] trait.
 //!
 //! Everything listens on 127.0.0.1 only, lives in its own temp dir and every spawned
 //! process is killed by PID when its owner is dropped (also on panic).
 #![allow(dead_code, unused_imports)]
 
+pub mod buildah;
+pub mod client;
+pub mod containerd;
+pub mod containers;
+pub mod docker;
 pub mod oci;
+pub mod podman;
+pub mod process;
 pub mod registry;
 pub mod skopeo;
+pub mod stack;
 
-pub use oci::{sha256_hex, write_oci_image, OciImage};
+pub use buildah::Buildah;
+pub use client::{Client, ImageRef, Transfer, User};
+pub use containerd::{Containerd, Ctr};
+pub use docker::Docker;
+pub use oci::{sha256_hex, tar_one_file, write_oci_archive, write_oci_image, write_rootfs_tar, OciImage};
+pub use podman::Podman;
 pub use registry::{Registry, RegistryOptions};
-pub use skopeo::Skopeo;
+pub use skopeo::{Skopeo, SkopeoClient};
+pub use stack::{blocking, registry_for, Stack};
 
 use std::fmt;
 use std::io::Read;

@@ -95,7 +95,26 @@ pub fn write_oci_image(dir: &Path, seed: &str, tag: &str) -> OciImage {
 
 /// A deterministic ustar archive with one regular file (mode 0644, uid/gid 0, mtime 0).
 pub fn tar_one_file(name: &str, content: &[u8]) -> Vec<u8> {
-    assert!(name.len() < 100, "tar name too long");
+    tar_files(&[(name, content)])
+}
+
+/// A deterministic ustar archive of regular files (mode 0644, uid/gid 0, mtime 0), in the
+/// given order. Names must be shorter than 100 bytes; parent directories get no entries of
+/// their own (tar readers create them).
+pub fn tar_files(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, content) in files {
+        out.extend_from_slice(&ustar_header(name, content.len()));
+        out.extend_from_slice(content);
+        let pad = (512 - content.len() % 512) % 512;
+        out.resize(out.len() + pad, 0);
+    }
+    out.resize(out.len() + 1024, 0); // end-of-archive marker
+    out
+}
+
+fn ustar_header(name: &str, size: usize) -> [u8; 512] {
+    assert!(name.len() < 100, "tar name too long: {name}");
     let mut h = [0u8; 512];
     let field = |h: &mut [u8; 512], off: usize, bytes: &[u8]| {
         h[off..off + bytes.len()].copy_from_slice(bytes);
@@ -104,7 +123,7 @@ pub fn tar_one_file(name: &str, content: &[u8]) -> Vec<u8> {
     field(&mut h, 100, b"0000644\0"); // mode
     field(&mut h, 108, b"0000000\0"); // uid
     field(&mut h, 116, b"0000000\0"); // gid
-    field(&mut h, 124, format!("{:011o}\0", content.len()).as_bytes()); // size
+    field(&mut h, 124, format!("{:011o}\0", size).as_bytes()); // size
     field(&mut h, 136, b"00000000000\0"); // mtime
     field(&mut h, 148, b"        "); // checksum placeholder (spaces)
     h[156] = b'0'; // regular file
@@ -114,13 +133,43 @@ pub fn tar_one_file(name: &str, content: &[u8]) -> Vec<u8> {
     field(&mut h, 297, b"root");
     let sum: u32 = h.iter().map(|&b| b as u32).sum();
     field(&mut h, 148, format!("{:06o}\0 ", sum).as_bytes());
+    h
+}
 
-    let mut out = h.to_vec();
-    out.extend_from_slice(content);
-    let pad = (512 - content.len() % 512) % 512;
-    out.resize(out.len() + pad, 0);
-    out.resize(out.len() + 1024, 0); // end-of-archive marker
-    out
+/// A root filesystem for `podman import`, `docker import` and `buildah add`: a tar holding
+/// one file, `seed.txt`, whose content includes `seed`. Written to `path`.
+pub fn write_rootfs_tar(path: &Path, seed: &str) {
+    let content = format!("regauth e2e rootfs\nseed: {seed}\n");
+    fs::write(path, tar_one_file("seed.txt", content.as_bytes())).expect("write rootfs tar");
+}
+
+/// An OCI image archive (`ctr images import`, `skopeo copy oci-archive:`): the layout that
+/// [`write_oci_image`] writes into `layout_dir`, tarred into `archive`.
+pub fn write_oci_archive(layout_dir: &Path, archive: &Path, seed: &str, tag: &str) -> OciImage {
+    let image = write_oci_image(layout_dir, seed, tag);
+    let mut names = vec!["oci-layout".to_string(), "index.json".to_string()];
+    let mut blobs: Vec<String> = fs::read_dir(layout_dir.join("blobs").join("sha256"))
+        .expect("read blobs dir")
+        .map(|e| {
+            format!(
+                "blobs/sha256/{}",
+                e.expect("dir entry").file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    blobs.sort();
+    names.extend(blobs);
+    let contents: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| fs::read(layout_dir.join(n)).expect("read layout file"))
+        .collect();
+    let files: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| (n.as_str(), c.as_slice()))
+        .collect();
+    fs::write(archive, tar_files(&files)).expect("write OCI archive");
+    image
 }
 
 /// SHA-256 of `data`, lowercase hex (FIPS 180-4; small and dependency-free).

@@ -1,11 +1,14 @@
 //! `skopeo` (no daemon) with a private authfile, talking plain HTTP to 127.0.0.1.
 //! Every call runs to completion (≤ `COMMAND_TIMEOUT`, then killed by PID).
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::oci::OciImage;
+use super::client::{parse_digest, Client, ImageRef, Steps, Transfer, User};
+use super::oci::{write_oci_image, OciImage};
 use super::{run_command, CommandOutcome, COMMAND_TIMEOUT};
 
 pub struct Skopeo {
@@ -187,5 +190,131 @@ impl Skopeo {
         c.arg("--tls-verify=false")
             .arg(format!("docker://{host}/{repo}:{tag}"));
         self.run(c, None, &[])
+    }
+}
+
+/// skopeo as a [`Client`] for the shared client checks: `build` writes the hand-made OCI
+/// layout, `push` copies it to the registry, `pull` copies back into a fresh OCI layout.
+pub struct SkopeoClient {
+    dir: tempfile::TempDir,
+    built: RefCell<HashMap<String, OciImage>>,
+    pulls: Cell<u32>,
+}
+
+impl SkopeoClient {
+    pub fn start() -> SkopeoClient {
+        super::process::require_binary("skopeo", "skopeo");
+        SkopeoClient {
+            dir: tempfile::Builder::new()
+                .prefix("regauth-skopeo-client-")
+                .tempdir()
+                .expect("skopeo tempdir"),
+            built: RefCell::new(HashMap::new()),
+            pulls: Cell::new(0),
+        }
+    }
+
+    fn cmd(&self, sub: &str, user: &User) -> Command {
+        let mut c = Command::new("skopeo");
+        c.arg(sub)
+            .arg("--authfile")
+            .arg(user.authfile())
+            .env("HOME", self.dir.path())
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG");
+        c
+    }
+}
+
+/// The manifest digest of the only image in an OCI layout's `index.json`.
+fn layout_manifest_digest(layout: &Path) -> Option<String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).ok()?).ok()?;
+    let digest = index["manifests"][0]["digest"].as_str()?;
+    parse_digest(digest)
+}
+
+impl Client for SkopeoClient {
+    fn name(&self) -> &'static str {
+        "skopeo"
+    }
+
+    /// `skopeo login --authfile A --tls-verify=false -u U --password-stdin HOST`
+    fn login(&self, user: &User, host: &str) -> Option<CommandOutcome> {
+        let mut steps = Steps::new(&[&user.password]);
+        let mut c = self.cmd("login", user);
+        c.args([
+            "--tls-verify=false",
+            "-u",
+            &user.username,
+            "--password-stdin",
+            host,
+        ]);
+        steps.run(c, Some(&user.password));
+        Some(steps.finish())
+    }
+
+    /// Writes the hand-made OCI layout (ref name = TAG) for `seed`.
+    fn build(&self, image: &ImageRef, seed: &str) -> CommandOutcome {
+        let layout = self
+            .dir
+            .path()
+            .join(format!("image-{}", super::sha256_hex(seed.as_bytes())));
+        let built = write_oci_image(&layout, seed, &image.tag);
+        self.built.borrow_mut().insert(image.to_string(), built);
+        Steps::new(&[]).finish()
+    }
+
+    /// `skopeo copy --dest-tls-verify=false --digestfile F oci:LAYOUT:TAG docker://REF`
+    fn push(&self, user: &User, image: &ImageRef) -> Transfer {
+        let source = self
+            .built
+            .borrow()
+            .get(&image.to_string())
+            .map(OciImage::skopeo_ref)
+            .unwrap_or_else(|| panic!("skopeo: {image} was never built"));
+        let digest_file = user.dir().join("skopeo-push.digest");
+        let _ = fs::remove_file(&digest_file);
+        let mut steps = Steps::new(&[&user.password]);
+        let mut c = self.cmd("copy", user);
+        c.args([
+            "--dest-tls-verify=false",
+            "--quiet",
+            "--preserve-digests",
+            "--digestfile",
+        ])
+        .arg(&digest_file)
+        .arg(source)
+        .arg(image.docker_transport());
+        steps.run(c, None);
+        let digest = fs::read_to_string(&digest_file)
+            .ok()
+            .and_then(|d| parse_digest(d.trim()));
+        steps.transfer(digest)
+    }
+
+    /// `skopeo copy --src-tls-verify=false docker://REF oci:<fresh dir>:TAG`; the digest from
+    /// the copied layout's `index.json`.
+    fn pull(&self, user: &User, image: &ImageRef) -> Transfer {
+        self.pulls.set(self.pulls.get() + 1);
+        let dest = self.dir.path().join(format!("pull-{}", self.pulls.get()));
+        let mut steps = Steps::new(&[&user.password]);
+        let mut c = self.cmd("copy", user);
+        c.args(["--src-tls-verify=false", "--quiet", "--preserve-digests"])
+            .arg(image.docker_transport())
+            .arg(format!("oci:{}:{}", dest.display(), image.tag));
+        steps.run(c, None);
+        let digest = if steps.ok() {
+            layout_manifest_digest(&dest)
+        } else {
+            None
+        };
+        steps.transfer(digest)
+    }
+
+    fn diagnostics(&self) -> String {
+        super::process::version_of("skopeo")
     }
 }
