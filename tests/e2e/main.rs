@@ -7,6 +7,7 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod identity_token;
 mod rotation;
 mod support;
 mod virtual_registry;
