@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod jwt;
+pub mod mail;
 pub mod routes;
 pub mod service;
 pub mod startup;
