@@ -2,7 +2,8 @@
 # The project's test command. Run from anywhere: `bash scripts/test.sh`.
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
-#    docker-registry, skopeo, curl, and a PostgreSQL server (initdb/pg_ctl).
+#    docker-registry, skopeo, curl, python3, and a PostgreSQL server (initdb/pg_ctl); and
+#    the Python SMTP server aiosmtpd (via pip) for the expiry-notification tests.
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
 # 3. Runs all tests (SQLite, the default), then the integration tests again against
@@ -45,6 +46,7 @@ missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 if [ -z "${REGAUTH_TEST_POSTGRES_URL:-}" ] && [ -z "$(pg_bindir)" ]; then
     missing+=(postgresql)
 fi
@@ -65,6 +67,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "${missing[@]}"
     command -v docker-registry >/dev/null 2>&1 || die "docker-registry still missing after install"
     command -v skopeo >/dev/null 2>&1 || die "skopeo still missing after install"
+fi
+
+# The expiry-notification tests send mail to a real SMTP server: Python's aiosmtpd.
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    if [ -n "${REGAUTH_TEST_NO_INSTALL:-}" ]; then
+        die "missing Python module aiosmtpd (REGAUTH_TEST_NO_INSTALL is set)"
+    fi
+    log "installing aiosmtpd (pip)"
+    export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+    # a Debian system Python refuses plain pip installs (PEP 668): then into the user site
+    python3 -m pip install --quiet aiosmtpd ||
+        python3 -m pip install --quiet --user --break-system-packages aiosmtpd ||
+        die "could not install aiosmtpd: run 'python3 -m pip install aiosmtpd' (or apt-get install python3-aiosmtpd)"
+    python3 -c 'import aiosmtpd' || die "aiosmtpd still cannot be imported after installing it"
 fi
 
 # ---------------------------------------------------------------- 2. PostgreSQL
@@ -150,10 +166,12 @@ else
 fi
 V_REG="$(first_line docker-registry --version)"
 V_SKOPEO="$(first_line skopeo --version)"
+V_SMTP="aiosmtpd $(python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>&1 | head -n1 || true)"
 print_versions() {
     log "PostgreSQL: $V_PG"
     log "registry:   $V_REG"
     log "skopeo:     $V_SKOPEO"
+    log "SMTP:       $V_SMTP"
 }
 print_versions
 

@@ -127,11 +127,32 @@ impl TestApp {
         scopes: &[&str],
         username: Option<&str>,
     ) -> CreatedToken {
+        self.create_token_full(kind, owner, "test token", scopes, username).await
+    }
+
+    pub async fn create_named_token(
+        &self,
+        kind: NamespaceKind,
+        owner: &str,
+        name: &str,
+        scopes: &[&str],
+    ) -> CreatedToken {
+        self.create_token_full(kind, owner, name, scopes, None).await
+    }
+
+    async fn create_token_full(
+        &self,
+        kind: NamespaceKind,
+        owner: &str,
+        name: &str,
+        scopes: &[&str],
+        username: Option<&str>,
+    ) -> CreatedToken {
         let owner = namespaces::find(self.store.as_ref(), kind, &NamespaceRef::Path(owner.into()))
             .await
             .unwrap();
         let request = DeployTokenRequest {
-            name: "test token".into(),
+            name: name.into(),
             username: username.map(str::to_owned),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             expires_at: None,
@@ -232,6 +253,10 @@ impl TestApp {
         users::add_member(self.store.as_ref(), username, kind, path, role, Utc::now())
             .await
             .unwrap();
+    }
+
+    pub async fn block_user(&self, username: &str) {
+        users::set_blocked(self.store.as_ref(), username, true).await.unwrap();
     }
 
     /// A request to the management API with a personal access token.

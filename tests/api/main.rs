@@ -4,4 +4,6 @@ mod cli;
 mod curl;
 mod helpers;
 mod management_api;
+mod notifications;
+mod smtp_sink;
 mod token;
