@@ -102,10 +102,12 @@ impl std::fmt::Debug for SmtpSettings {
 
 /// Parses the sender (`regauth@example.com` or `regauth <regauth@example.com>`).
 pub fn parse_from(from: &str) -> Result<Mailbox, SmtpSettingsError> {
-    from.trim().parse::<Mailbox>().map_err(|error| SmtpSettingsError {
-        setting: "smtp_from",
-        message: format!("{from:?} is not a mail address ({error})"),
-    })
+    from.trim()
+        .parse::<Mailbox>()
+        .map_err(|error| SmtpSettingsError {
+            setting: "smtp_from",
+            message: format!("{from:?} is not a mail address ({error})"),
+        })
 }
 
 /// `smtp://user:secret@host` → `smtp://user:***@host`. Uses the URL parser, so a password
@@ -193,11 +195,16 @@ mod tests {
 
     #[test]
     fn a_bad_url_or_sender_is_named_and_the_password_not_repeated() {
-        let error = SmtpSettings::parse("http://user:hunter2@mail.example.com", "regauth@localhost").unwrap_err();
+        let error =
+            SmtpSettings::parse("http://user:hunter2@mail.example.com", "regauth@localhost")
+                .unwrap_err();
         assert_eq!(error.setting, "smtp_url");
         assert!(!error.to_string().contains("hunter2"), "{error}");
-        let error = SmtpSettings::parse("smtp://user:hunter2@mail.example.com?tls=sometimes", "regauth@localhost")
-            .unwrap_err();
+        let error = SmtpSettings::parse(
+            "smtp://user:hunter2@mail.example.com?tls=sometimes",
+            "regauth@localhost",
+        )
+        .unwrap_err();
         assert_eq!(error.setting, "smtp_url");
         assert!(!error.to_string().contains("hunter2"), "{error}");
         let error = SmtpSettings::parse("smtp://mail.example.com", "not an address").unwrap_err();
@@ -206,11 +213,16 @@ mod tests {
 
     #[test]
     fn the_password_never_reaches_debug_output() {
-        let settings =
-            SmtpSettings::parse("smtp://user:hunter2@mail.example.com:587?tls=required", "regauth@localhost")
-                .unwrap();
+        let settings = SmtpSettings::parse(
+            "smtp://user:hunter2@mail.example.com:587?tls=required",
+            "regauth@localhost",
+        )
+        .unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
-        assert_eq!(settings.redacted_url(), "smtp://user:***@mail.example.com:587?tls=required");
+        assert_eq!(
+            settings.redacted_url(),
+            "smtp://user:***@mail.example.com:587?tls=required"
+        );
         let mailer = SmtpMailer::new(&settings).unwrap();
         let debug = format!("{mailer:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
@@ -221,7 +233,10 @@ mod tests {
     fn a_password_with_special_characters_is_hidden_whole() {
         let redacted = redact_password("smtp://user:p%40ss%3Aw0rd@mail.example.com");
         assert_eq!(redacted, "smtp://user:***@mail.example.com");
-        assert_eq!(redact_password("smtp://mail.example.com:25"), "smtp://mail.example.com:25");
+        assert_eq!(
+            redact_password("smtp://mail.example.com:25"),
+            "smtp://mail.example.com:25"
+        );
         assert!(!redact_password("not a url hunter2").contains("hunter2"));
     }
 

@@ -50,7 +50,10 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_expiry_notifications_deploy_token")
-                            .from(ExpiryNotifications::Table, ExpiryNotifications::DeployTokenId)
+                            .from(
+                                ExpiryNotifications::Table,
+                                ExpiryNotifications::DeployTokenId,
+                            )
                             .to(DeployTokens::Table, DeployTokens::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )

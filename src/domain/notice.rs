@@ -25,7 +25,11 @@ pub enum NoticeWindow {
 }
 
 impl NoticeWindow {
-    pub const ALL: [NoticeWindow; 3] = [NoticeWindow::Days60, NoticeWindow::Days30, NoticeWindow::Days7];
+    pub const ALL: [NoticeWindow; 3] = [
+        NoticeWindow::Days60,
+        NoticeWindow::Days30,
+        NoticeWindow::Days7,
+    ];
 
     /// The window's name in days, as stored (`window_days`) and shown.
     pub fn days(self) -> i32 {
@@ -37,7 +41,9 @@ impl NoticeWindow {
     }
 
     pub fn from_days(days: i32) -> Option<NoticeWindow> {
-        NoticeWindow::ALL.into_iter().find(|window| window.days() == days)
+        NoticeWindow::ALL
+            .into_iter()
+            .find(|window| window.days() == days)
     }
 
     /// The window for a number of days left; none beyond 60 days (or below 0).
@@ -77,14 +83,21 @@ pub fn days_left(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Optio
 /// The window a token expiring at `expires_at` is in at `now`, if any. Only the current
 /// window counts: a token first seen with 20 days left gets the 30-day notice, never a
 /// late 60-day one.
-pub fn notice_window(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<NoticeWindow> {
+pub fn notice_window(
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<NoticeWindow> {
     days_left(expires_at, now).and_then(NoticeWindow::for_days_left)
 }
 
 /// Who is told about a token: for a project token its Maintainers and Owners, for a group
 /// token its Owners; `highest_role` is the user's highest role on the owner or any ancestor
 /// group (inherited, as everywhere). Blocked users get nothing.
-pub fn is_notice_recipient(owner_kind: NamespaceKind, highest_role: Option<Role>, blocked: bool) -> bool {
+pub fn is_notice_recipient(
+    owner_kind: NamespaceKind,
+    highest_role: Option<Role>,
+    blocked: bool,
+) -> bool {
     let needed = match owner_kind {
         NamespaceKind::Project => Role::Maintainer,
         NamespaceKind::Group => Role::Owner,
@@ -127,7 +140,11 @@ mod tests {
             (i64::MAX, None),
         ];
         for (days, window) in table {
-            assert_eq!(NoticeWindow::for_days_left(days), window, "{days} days left");
+            assert_eq!(
+                NoticeWindow::for_days_left(days),
+                window,
+                "{days} days left"
+            );
         }
     }
 
@@ -147,7 +164,11 @@ mod tests {
             (-3, None),
         ];
         for (days, window) in table {
-            assert_eq!(notice_window(Some(midnight_in(days)), run_at()), window, "expiring in {days} days");
+            assert_eq!(
+                notice_window(Some(midnight_in(days)), run_at()),
+                window,
+                "expiring in {days} days"
+            );
         }
     }
 
@@ -155,14 +176,20 @@ mod tests {
     fn a_token_expiring_later_today_has_zero_days_left_and_gets_the_7_day_notice() {
         let later_today = run_at() + Duration::hours(5);
         assert_eq!(days_left(Some(later_today), run_at()), Some(0));
-        assert_eq!(notice_window(Some(later_today), run_at()), Some(NoticeWindow::Days7));
+        assert_eq!(
+            notice_window(Some(later_today), run_at()),
+            Some(NoticeWindow::Days7)
+        );
     }
 
     #[test]
     fn exactly_at_expiry_and_after_there_is_no_window() {
         let expiry = run_at();
         assert_eq!(notice_window(Some(expiry), expiry), None);
-        assert_eq!(notice_window(Some(expiry), expiry + Duration::seconds(1)), None);
+        assert_eq!(
+            notice_window(Some(expiry), expiry + Duration::seconds(1)),
+            None
+        );
         assert_eq!(
             notice_window(Some(expiry), expiry - Duration::seconds(1)),
             Some(NoticeWindow::Days7),
@@ -223,8 +250,15 @@ mod tests {
             (Group, Some(Role::Owner), true),
         ];
         for (kind, role, told) in table {
-            assert_eq!(is_notice_recipient(kind, role, false), told, "{kind} {role:?}");
-            assert!(!is_notice_recipient(kind, role, true), "blocked {kind} {role:?}");
+            assert_eq!(
+                is_notice_recipient(kind, role, false),
+                told,
+                "{kind} {role:?}"
+            );
+            assert!(
+                !is_notice_recipient(kind, role, true),
+                "blocked {kind} {role:?}"
+            );
         }
     }
 }

@@ -79,7 +79,9 @@ impl SmtpSink {
             .spawn()
             .expect("python3 is needed for the SMTP tests");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let Ok(port) = line.trim().parse::<u16>() else {
             let _ = child.kill();
             let output = child.wait_with_output().unwrap();
@@ -115,7 +117,8 @@ impl SmtpSink {
         paths
             .iter()
             .map(|path| {
-                let value: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+                let value: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
                 let text = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
                 ReceivedMail {
                     rcpt_to: value["rcpt_to"]

@@ -32,7 +32,11 @@ pub fn expiry_notice(
     let when = in_days(days_left);
     let subject = format!("Deploy token {} of {path} expires {when}", token.name);
     let (flag, api, role) = match kind {
-        NamespaceKind::Project => ("--project", "projects", "a Maintainer or Owner of the project"),
+        NamespaceKind::Project => (
+            "--project",
+            "projects",
+            "a Maintainer or Owner of the project",
+        ),
         NamespaceKind::Group => ("--group", "groups", "an Owner of the group"),
     };
     let encoded_path = path.replace('/', "%2F");
@@ -109,9 +113,12 @@ mod tests {
                 name: "web".into(),
                 created_at: expires_at,
             },
-            scopes: [DeployTokenScope::ReadRegistry, DeployTokenScope::WriteRegistry]
-                .into_iter()
-                .collect::<ScopeSet>(),
+            scopes: [
+                DeployTokenScope::ReadRegistry,
+                DeployTokenScope::WriteRegistry,
+            ]
+            .into_iter()
+            .collect::<ScopeSet>(),
             expires_at: Some(expires_at),
             revoked: false,
             created_at: expires_at,
@@ -135,7 +142,10 @@ mod tests {
         let token = token(NamespaceKind::Project, "acme/web");
         let expires_at = token.expires_at.unwrap();
         let mail = expiry_notice(&token, NoticeWindow::Days7, 7, expires_at, &alice());
-        assert_eq!(mail.subject, "Deploy token ci pusher of acme/web expires in 7 days");
+        assert_eq!(
+            mail.subject,
+            "Deploy token ci pusher of acme/web expires in 7 days"
+        );
         assert_eq!(mail.to_email, "alice@example.com");
         for needle in [
             "ci pusher",
@@ -157,7 +167,10 @@ mod tests {
         let token = token(NamespaceKind::Group, "acme/platform");
         let expires_at = token.expires_at.unwrap();
         let mail = expiry_notice(&token, NoticeWindow::Days7, 0, expires_at, &alice());
-        assert_eq!(mail.subject, "Deploy token ci pusher of acme/platform expires today");
+        assert_eq!(
+            mail.subject,
+            "Deploy token ci pusher of acme/platform expires today"
+        );
         assert!(mail.body.contains("--group acme/platform"));
         assert!(mail.body.contains("an Owner of the group"));
         let mail = expiry_notice(&token, NoticeWindow::Days7, 1, expires_at, &alice());

@@ -47,12 +47,18 @@ impl std::fmt::Display for Summary {
 /// Sends every notice due at `now` that has not been sent. `now` decides the windows (tests
 /// and `notify-expiring --now` simulate a day with it); the claims record the wall clock.
 /// A database error stops the run (the notices not reached are sent by the next one).
-pub async fn run_once<S>(store: &S, mailer: &dyn Mailer, now: DateTime<Utc>) -> Result<Summary, StoreError>
+pub async fn run_once<S>(
+    store: &S,
+    mailer: &dyn Mailer,
+    now: DateTime<Utc>,
+) -> Result<Summary, StoreError>
 where
     S: NotificationStore + ?Sized,
 {
     let mut summary = Summary::default();
-    let tokens = store.deploy_tokens_expiring(now, notice_horizon(now)).await?;
+    let tokens = store
+        .deploy_tokens_expiring(now, notice_horizon(now))
+        .await?;
     for token in tokens {
         let (Some(expires_at), Some(window), Some(days)) = (
             token.expires_at,
@@ -66,7 +72,9 @@ where
             .namespace_members(&token.owner)
             .await?
             .into_iter()
-            .filter(|member| is_notice_recipient(token.owner.kind, Some(member.role), member.user.blocked))
+            .filter(|member| {
+                is_notice_recipient(token.owner.kind, Some(member.role), member.user.blocked)
+            })
             .map(|member| member.user)
             .collect();
         if recipients.is_empty() {
@@ -84,7 +92,10 @@ where
                 user_id: user.id,
             };
             let clock = Utc::now();
-            if !store.claim_notice(&key, &user.email, clock, clock - STALE_CLAIM).await? {
+            if !store
+                .claim_notice(&key, &user.email, clock, clock - STALE_CLAIM)
+                .await?
+            {
                 summary.skipped += 1;
                 continue;
             }
@@ -128,7 +139,9 @@ mod tests {
 
     use super::*;
     use crate::access::repository::NamespacePath;
-    use crate::domain::{DeployToken, DeployTokenScope, Namespace, NamespaceKind, NoticeWindow, Role, User};
+    use crate::domain::{
+        DeployToken, DeployTokenScope, Namespace, NamespaceKind, NoticeWindow, Role, User,
+    };
     use crate::mail::{Mail, MailError};
     use crate::store::Member;
 
@@ -172,7 +185,11 @@ mod tests {
             notices.insert(*key, false);
             Ok(true)
         }
-        async fn mark_notice_sent(&self, key: &NoticeKey, _: DateTime<Utc>) -> Result<(), StoreError> {
+        async fn mark_notice_sent(
+            &self,
+            key: &NoticeKey,
+            _: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
             self.notices.lock().unwrap().insert(*key, true);
             Ok(())
         }
@@ -301,9 +318,14 @@ mod tests {
         run_once(&store, &mailer, day(0)).await.unwrap();
         let sent = mailer.take();
         assert_eq!(sent.len(), 2);
-        assert!(sent.iter().all(|(_, subject)| subject.ends_with("expires in 20 days")));
+        assert!(sent
+            .iter()
+            .all(|(_, subject)| subject.ends_with("expires in 20 days")));
         let notices = store.notices.lock().unwrap();
-        assert!(notices.keys().all(|key| key.window == NoticeWindow::Days30), "{notices:?}");
+        assert!(
+            notices.keys().all(|key| key.window == NoticeWindow::Days30),
+            "{notices:?}"
+        );
     }
 
     #[tokio::test]
@@ -315,8 +337,23 @@ mod tests {
         };
         let mailer = FakeMailer::default();
         let summary = run_once(&store, &mailer, day(0)).await.unwrap();
-        assert_eq!(mailer.take().into_iter().map(|(to, _)| to).collect::<Vec<_>>(), vec!["owner@example.com"]);
-        assert_eq!(summary, Summary { tokens: 1, sent: 1, failed: 0, skipped: 0 });
+        assert_eq!(
+            mailer
+                .take()
+                .into_iter()
+                .map(|(to, _)| to)
+                .collect::<Vec<_>>(),
+            vec!["owner@example.com"]
+        );
+        assert_eq!(
+            summary,
+            Summary {
+                tokens: 1,
+                sent: 1,
+                failed: 0,
+                skipped: 0
+            }
+        );
     }
 
     #[tokio::test]
@@ -327,17 +364,51 @@ mod tests {
             ..Default::default()
         };
         let mailer = FakeMailer::default();
-        mailer.failing.lock().unwrap().push("maintainer@example.com".into());
+        mailer
+            .failing
+            .lock()
+            .unwrap()
+            .push("maintainer@example.com".into());
         let summary = run_once(&store, &mailer, day(0)).await.unwrap();
-        assert_eq!(summary, Summary { tokens: 1, sent: 1, failed: 1, skipped: 0 });
+        assert_eq!(
+            summary,
+            Summary {
+                tokens: 1,
+                sent: 1,
+                failed: 1,
+                skipped: 0
+            }
+        );
         assert_eq!(mailer.take().len(), 1);
 
         mailer.failing.lock().unwrap().clear();
         let summary = run_once(&store, &mailer, day(1)).await.unwrap();
-        assert_eq!(summary, Summary { tokens: 1, sent: 1, failed: 0, skipped: 1 });
-        assert_eq!(mailer.take(), vec![("maintainer@example.com".to_owned(), "Deploy token token1 of acme/web expires in 29 days".to_owned())]);
+        assert_eq!(
+            summary,
+            Summary {
+                tokens: 1,
+                sent: 1,
+                failed: 0,
+                skipped: 1
+            }
+        );
+        assert_eq!(
+            mailer.take(),
+            vec![(
+                "maintainer@example.com".to_owned(),
+                "Deploy token token1 of acme/web expires in 29 days".to_owned()
+            )]
+        );
         let summary = run_once(&store, &mailer, day(2)).await.unwrap();
-        assert_eq!(summary, Summary { tokens: 1, sent: 0, failed: 0, skipped: 2 });
+        assert_eq!(
+            summary,
+            Summary {
+                tokens: 1,
+                sent: 0,
+                failed: 0,
+                skipped: 2
+            }
+        );
     }
 
     #[tokio::test]

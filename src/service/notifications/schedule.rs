@@ -26,7 +26,8 @@ impl NotifyAt {
     pub fn parse(text: &str) -> Result<NotifyAt, String> {
         let text = text.trim();
         let parsed = text.split_once(':').and_then(|(hours, minutes)| {
-            let two_digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+            let two_digits =
+                |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
             if !(two_digits(hours) && two_digits(minutes)) {
                 return None;
             }
@@ -63,7 +64,9 @@ pub fn start(
     at: NotifyAt,
 ) -> Option<JoinHandle<()>> {
     let Some(smtp) = smtp else {
-        tracing::info!("expiry notifications are off: no SMTP server configured (smtp_url / REGAUTH_SMTP_URL)");
+        tracing::info!(
+            "expiry notifications are off: no SMTP server configured (smtp_url / REGAUTH_SMTP_URL)"
+        );
         return None;
     };
     let mailer = match SmtpMailer::new(smtp) {
@@ -120,7 +123,9 @@ mod tests {
         assert_eq!(at("01:00"), NotifyAt::default());
         assert_eq!(at("23:59").to_string(), "23:59");
         assert_eq!(at(" 00:00 ").to_string(), "00:00");
-        for bad in ["1:00", "24:00", "12:60", "noon", "01:00:00", "", "01-00", "+1:00", "0a:00"] {
+        for bad in [
+            "1:00", "24:00", "12:60", "noon", "01:00:00", "", "01-00", "+1:00", "0a:00",
+        ] {
             let error = NotifyAt::parse(bad).unwrap_err();
             assert!(error.contains("HH:MM"), "{bad:?}: {error}");
         }
@@ -135,6 +140,9 @@ mod tests {
         let tomorrow_one = Utc.with_ymd_and_hms(2027, 1, 1, 1, 0, 0).unwrap();
         assert_eq!(one.next_after(utc(1, 0, 0)), tomorrow_one);
         assert_eq!(one.next_after(utc(13, 0, 0)), tomorrow_one);
-        assert_eq!(at("00:00").next_after(utc(23, 59, 59)), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            at("00:00").next_after(utc(23, 59, 59)),
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
     }
 }

@@ -128,7 +128,11 @@ impl NotificationStore for SeaStore {
         Ok(taken_over.rows_affected == 1)
     }
 
-    async fn mark_notice_sent(&self, key: &NoticeKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_notice_sent(
+        &self,
+        key: &NoticeKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         expiry_notification::Entity::update_many()
             .col_expr(expiry_notification::Column::SentAt, Expr::value(now))
             .filter(matches_key(key))
