@@ -2,11 +2,12 @@
 # The project's test command. Run from anywhere: `bash scripts/test.sh`.
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
-#    docker-registry, skopeo, curl, the other real clients (podman, buildah, containerd + ctr,
+#    docker-registry, skopeo, curl, python3, the other real clients (podman, buildah, containerd + ctr,
 #    docker.io's dockerd + docker; apt brings runc, crun, uidmap, conmon, iptables and a
 #    container network stack as their dependencies) and a PostgreSQL server (initdb/pg_ctl).
 #    The e2e tests start their own containerd and dockerd on private sockets; nothing here
-#    starts or enables a system service.
+#    starts or enables a system service. The Python SMTP server aiosmtpd (via pip) serves the
+#    expiry-notification tests.
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
 # 3. Runs all tests (SQLite, the default), then the integration tests again against
@@ -67,6 +68,8 @@ add_missing() {
 for entry in "${E2E_BINARIES[@]}"; do
     command -v "${entry%%:*}" >/dev/null 2>&1 || add_missing "${entry#*:}"
 done
+command -v python3 >/dev/null 2>&1 || add_missing python3
+python3 -m pip --version >/dev/null 2>&1 || add_missing python3-pip
 if [ -z "${REGAUTH_TEST_POSTGRES_URL:-}" ] && [ -z "$(pg_bindir)" ]; then
     missing+=(postgresql)
 fi
@@ -89,6 +92,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
         command -v "${entry%%:*}" >/dev/null 2>&1 ||
             die "${entry%%:*} still missing after installing ${entry#*:}"
     done
+fi
+
+# The expiry-notification tests send mail to a real SMTP server: Python's aiosmtpd.
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    if [ -n "${REGAUTH_TEST_NO_INSTALL:-}" ]; then
+        die "missing Python module aiosmtpd (REGAUTH_TEST_NO_INSTALL is set)"
+    fi
+    log "installing aiosmtpd (pip)"
+    export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+    # a Debian system Python refuses plain pip installs (PEP 668): then into the user site
+    python3 -m pip install --quiet aiosmtpd ||
+        python3 -m pip install --quiet --user --break-system-packages aiosmtpd ||
+        die "could not install aiosmtpd: run 'python3 -m pip install aiosmtpd' (or apt-get install python3-aiosmtpd)"
+    python3 -c 'import aiosmtpd' || die "aiosmtpd still cannot be imported after installing it"
 fi
 
 # ---------------------------------------------------------------- 2. PostgreSQL
@@ -179,6 +196,7 @@ V_BUILDAH="$(first_line buildah --version)"
 V_CONTAINERD="$(first_line containerd --version)"
 V_DOCKERD="$(first_line dockerd --version)"
 V_DOCKER="$(first_line docker --version) ($(command -v docker))"
+V_SMTP="aiosmtpd $(python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>&1 | head -n1 || true)"
 print_versions() {
     log "PostgreSQL: $V_PG"
     log "registry:   $V_REG"
@@ -188,6 +206,7 @@ print_versions() {
     log "containerd: $V_CONTAINERD"
     log "dockerd:    $V_DOCKERD"
     log "docker CLI: $V_DOCKER"
+    log "SMTP:       $V_SMTP"
 }
 print_versions
 

@@ -1,6 +1,8 @@
 //! The `regauth` command line. Command and flag names are a contract: scripts and docs rely
 //! on them. Every command uses the same settings and database as `serve`.
 
+mod notify;
+
 use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
@@ -51,6 +53,13 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Send the deploy-token expiry notices that are due (what `serve` does daily), once.
+    #[command(name = "notify-expiring")]
+    NotifyExpiring {
+        /// Act as if it were this instant (RFC 3339), to simulate a day.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +235,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::DeployToken(command) => deploy_token(&settings, command).await,
         Command::User(command) => user(&settings, command).await,
         Command::Member(command) => member(&settings, command).await,
+        Command::NotifyExpiring { now } => notify::notify_expiring(&settings, now.as_deref()).await,
     }
 }
 

@@ -11,6 +11,8 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::jwt::KeyAlgorithm;
+use crate::mail::SmtpSettings;
+use crate::service::notifications::schedule::NotifyAt;
 
 /// Settings as written in the file and the environment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +32,9 @@ struct RawSettings {
     log_format: String,
     database_max_connections: u32,
     shutdown_timeout: u64,
+    notify_at: String,
+    smtp_url: Option<String>,
+    smtp_from: String,
 }
 
 impl Default for RawSettings {
@@ -49,6 +54,9 @@ impl Default for RawSettings {
             log_format: "text".into(),
             database_max_connections: 10,
             shutdown_timeout: 30,
+            notify_at: "01:00".into(),
+            smtp_url: None,
+            smtp_from: "regauth@localhost".into(),
         }
     }
 }
@@ -82,6 +90,10 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
+    /// When the daily expiry notification run starts (UTC).
+    pub notify_at: NotifyAt,
+    /// Where expiry notices are sent through; `None` turns them off.
+    pub smtp: Option<SmtpSettings>,
 }
 
 // The database URL may hold a password.
@@ -135,6 +147,9 @@ impl Settings {
                     "log_format",
                     "database_max_connections",
                     "shutdown_timeout",
+                    "notify_at",
+                    "smtp_url",
+                    "smtp_from",
                 ]),
             );
         let mut raw: RawSettings = figment
@@ -146,6 +161,11 @@ impl Settings {
                 .map_err(|error| invalid("REGAUTH_DATABASE_URL_FILE", format!("{path}: {error}")))?
                 .trim()
                 .to_owned();
+        }
+        if let Ok(path) = std::env::var("REGAUTH_SMTP_URL_FILE") {
+            let url = std::fs::read_to_string(&path)
+                .map_err(|error| invalid("REGAUTH_SMTP_URL_FILE", format!("{path}: {error}")))?;
+            raw.smtp_url = Some(url.trim().to_owned());
         }
         Settings::validate(raw)
     }
@@ -240,6 +260,12 @@ impl Settings {
                 return Err(invalid("public_url", format!("{url:?} must start with http:// or https://")));
             }
         }
+        let notify_at = NotifyAt::parse(&raw.notify_at).map_err(|message| invalid("notify_at", message))?;
+        let smtp = match raw.smtp_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
+            Some(url) => SmtpSettings::parse(url, &raw.smtp_from).map(Some),
+            None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
+        }
+        .map_err(|error| invalid(error.setting, error.message))?;
         Ok(Settings {
             listen,
             database_url: raw.database_url,
@@ -255,6 +281,8 @@ impl Settings {
             log_format,
             database_max_connections: raw.database_max_connections,
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout),
+            notify_at,
+            smtp,
         })
     }
 }
@@ -324,5 +352,30 @@ mod tests {
         };
         let settings = Settings::validate(raw).unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn notification_settings_are_validated_and_named() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.notify_at.to_string(), "01:00");
+        assert!(settings.smtp.is_none(), "notifications are off without an SMTP server");
+        for (raw, name) in [
+            (RawSettings { notify_at: "25:00".into(), ..RawSettings::default() }, "notify_at"),
+            (RawSettings { smtp_url: Some("mail.example.com".into()), ..RawSettings::default() }, "smtp_url"),
+            (RawSettings { smtp_from: "nobody".into(), ..RawSettings::default() }, "smtp_from"),
+        ] {
+            let error = Settings::validate(raw).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
+        let raw = RawSettings {
+            smtp_url: Some("smtp://regauth:hunter2@mail.example.com:587?tls=required".into()),
+            notify_at: "06:30".into(),
+            ..RawSettings::default()
+        };
+        let settings = Settings::validate(raw).unwrap();
+        assert_eq!(settings.notify_at.to_string(), "06:30");
+        let smtp = settings.smtp.as_ref().unwrap();
+        assert_eq!(smtp.redacted_url(), "smtp://regauth:***@mail.example.com:587?tls=required");
+        assert!(!format!("{settings:?} {smtp:?}").contains("hunter2"));
     }
 }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod jwt;
 pub mod metrics;
+pub mod mail;
 pub mod routes;
 pub mod service;
 pub mod startup;

@@ -83,6 +83,8 @@ impl Application {
             .port();
         let store: Arc<dyn Store> = Arc::new(SeaStore::new(db.clone()));
         let (usage, usage_writer) = UsageRecorder::start(Arc::clone(&store), USAGE_FLUSH_INTERVAL);
+        // Detached: it sleeps until the daily run and ends with the runtime.
+        crate::service::notifications::schedule::start(Arc::clone(&store), settings.smtp.as_ref(), settings.notify_at);
         let state = web::Data::new(AppState {
             store,
             keys: Arc::clone(&keys),

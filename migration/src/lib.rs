@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_namespaces_and_deploy_tokens;
 mod m20261122_000002_users_memberships_tokens_audit;
 mod m20261122_000003_refresh_tokens;
+mod m20261122_000004_expiry_notifications;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_namespaces_and_deploy_tokens::Migration),
             Box::new(m20261122_000002_users_memberships_tokens_audit::Migration),
             Box::new(m20261122_000003_refresh_tokens::Migration),
+            Box::new(m20261122_000004_expiry_notifications::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 pub mod caller;
 pub mod deploy_tokens;
 pub mod namespaces;
+pub mod notifications;
 pub mod registry_token;
 pub mod usage;
 pub mod users;

@@ -116,10 +116,11 @@ async fn flush(
         }
     }
     batch.clear();
-    if let Err(error) = store.record_audit_events(&events).await {
-        tracing::error!(%error, count = events.len(), "writing registry token audit events failed");
-    }
+    // last_used_at first: whoever sees an audit event also sees the use it records.
     if let Err(error) = store.record_deploy_token_usage(&last_used).await {
         tracing::error!(%error, "writing last_used_at failed");
+    }
+    if let Err(error) = store.record_audit_events(&events).await {
+        tracing::error!(%error, count = events.len(), "writing registry token audit events failed");
     }
 }

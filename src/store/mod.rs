@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::access::repository::NamespacePath;
 use crate::domain::{
-    DeployTokenScope, ScopeSet, AuditEvent, DeployToken, Namespace, NamespaceKind, NewDeployToken, PersonalAccessToken,
-    Role, SecretDigest, User,
+    AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
+    NoticeWindow, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
 };
 
 /// Database errors seen by this process, for `regauth_database_errors_total`.
@@ -243,9 +243,57 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
+/// A user with a role on a namespace: their highest, direct or inherited from an ancestor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user: User,
+    pub role: Role,
+}
+
+/// One expiry notice: about one deploy token, in one window, to one user. Sent at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NoticeKey {
+    pub deploy_token_id: i64,
+    pub window: NoticeWindow,
+    pub user_id: i64,
+}
+
+/// What the expiry notifications need (DOMAIN.md "Expiry notifications").
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Tokens neither revoked nor deleted that expire after `after` and before `before`,
+    /// owner joined in, oldest first.
+    async fn deploy_tokens_expiring(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<DeployToken>, StoreError>;
+
+    /// Everyone with a membership on the namespace or one of its ancestors, each once with
+    /// their highest role there.
+    async fn namespace_members(&self, namespace: &Namespace) -> Result<Vec<Member>, StoreError>;
+
+    /// Claims a notice before sending it: true when this run should send it; false when it
+    /// was sent already, or another run holds a claim newer than `stale_before` (a claim
+    /// older than that belonged to a run that died while sending, and is taken over).
+    async fn claim_notice(
+        &self,
+        key: &NoticeKey,
+        email: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that the claimed notice was delivered.
+    async fn mark_notice_sent(&self, key: &NoticeKey, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Gives up a claim whose delivery failed, so that the next run tries again.
+    async fn release_notice(&self, key: &NoticeKey) -> Result<(), StoreError>;
+}
+
 /// Everything the application needs from its database.
 #[async_trait]
-pub trait Store: NamespaceStore + DeployTokenStore + UserStore + AuditStore {
+pub trait Store: NamespaceStore + DeployTokenStore + UserStore + AuditStore + NotificationStore {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -1,5 +1,7 @@
 //! The sea-orm implementation of [`Store`], for SQLite and PostgreSQL alike.
 
+mod notifications;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

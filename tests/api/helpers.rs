@@ -127,10 +127,20 @@ impl TestApp {
         scopes: &[&str],
         username: Option<&str>,
     ) -> CreatedToken {
-        self.create_named_token(kind, owner, "test token", scopes, username).await
+        self.create_token_full(kind, owner, "test token", scopes, username).await
     }
 
     pub async fn create_named_token(
+        &self,
+        kind: NamespaceKind,
+        owner: &str,
+        name: &str,
+        scopes: &[&str],
+    ) -> CreatedToken {
+        self.create_token_full(kind, owner, name, scopes, None).await
+    }
+
+    async fn create_token_full(
         &self,
         kind: NamespaceKind,
         owner: &str,
@@ -243,6 +253,10 @@ impl TestApp {
         users::add_member(self.store.as_ref(), username, kind, path, role, Utc::now())
             .await
             .unwrap();
+    }
+
+    pub async fn block_user(&self, username: &str) {
+        users::set_blocked(self.store.as_ref(), username, true).await.unwrap();
     }
 
     /// A request to the management API with a personal access token.

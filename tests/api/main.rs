@@ -6,4 +6,6 @@ mod helpers;
 mod management_api;
 mod operations;
 mod server;
+mod notifications;
+mod smtp_sink;
 mod token;

@@ -365,7 +365,8 @@ async fn each_registry_token_issue_is_audited_and_last_used_is_kept() {
     for _ in 0..100 {
         let events = app.store.audit_events_for_deploy_token(token.token.id).await.unwrap();
         issued = events.iter().filter(|e| e.action.as_str() == "registry_token.issue").count();
-        if issued == 3 {
+        let used = app.store.find_deploy_token(token.token.id).await.unwrap().unwrap().last_used_at;
+        if issued == 3 && used.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -504,7 +504,7 @@ async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects()
     app.create_project_with_groups("acme/web").await;
     app.create_project_with_groups("acme/platform/infra").await;
     let token = app
-        .create_named_token(Group, "acme", "gitlab-deploy-token", &["read_registry"], None)
+        .create_named_token(Group, "acme", "gitlab-deploy-token", &["read_registry"])
         .await;
     let access = app
         .token_access(&token, REGISTRY, &["repository:acme/web:pull", "repository:acme/platform/infra:pull"])
