@@ -31,7 +31,7 @@ run_case() {
     local dir="$WORK/$label"
     mkdir -p "$dir"
     export REGAUTH_DATABASE_URL="$database_url" REGAUTH_KEYS_DIR="$dir/keys" REGAUTH_KEY_ALGORITHM="$alg"
-    export REGAUTH_LISTEN=127.0.0.1:0 RUST_LOG=warn
+    export REGAUTH_LISTEN=127.0.0.1:0 RUST_LOG=${RUST_LOG:-warn}
     (cd "$dir" && "$BIN" migrate >/dev/null)
     local suffix; suffix="$(date +%s%N)"
     (cd "$dir" && "$BIN" group create "bench$suffix" >/dev/null && "$BIN" project create "bench$suffix/web" >/dev/null)
