@@ -61,6 +61,18 @@ fn namespace_ref(raw: &str) -> NamespaceRef {
     NamespaceRef::parse(&decoded)
 }
 
+/// `/{kind}/{id}...`: the caller, the kind of namespace and how it is named.
+async fn namespace_route(
+    request: &HttpRequest,
+    path: web::Path<(String, String)>,
+    state: &AppState,
+) -> Result<(Caller, NamespaceKind, NamespaceRef), ApiError> {
+    let (kind, id) = path.into_inner();
+    let kind = namespace_kind(&kind)?;
+    let caller = caller(request, state).await?;
+    Ok((caller, kind, namespace_ref(&id)))
+}
+
 fn public_url(state: &AppState, request: &HttpRequest) -> String {
     match &state.settings.public_url {
         Some(url) => url.clone(),
@@ -86,11 +98,9 @@ async fn get_namespace(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult {
-    let (kind, id) = path.into_inner();
-    let kind = namespace_kind(&kind)?;
-    let caller = caller(&request, &state).await?;
+    let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let (namespace, _) =
-        namespaces::find_visible(state.store.as_ref(), &caller, kind, &namespace_ref(&id)).await?;
+        namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
     Ok(HttpResponse::Ok().json(views::namespace(&namespace, &public_url(&state, &request))))
 }
 
@@ -182,11 +192,9 @@ async fn list_tokens(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> ApiResult {
-    let (kind, id) = path.into_inner();
-    let kind = namespace_kind(&kind)?;
-    let caller = caller(&request, &state).await?;
+    let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let options = list_options(&request)?;
-    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    let owner = namespaces::find(state.store.as_ref(), kind, &reference).await?;
     let page =
         deploy_tokens::list(state.store.as_ref(), &caller, &owner, options, Utc::now()).await?;
     Ok(paginated(&request, &public_url(&state, &request), options, token_page(page)))
@@ -234,10 +242,8 @@ async fn create_token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> ApiResult {
-    let (kind, id) = path.into_inner();
-    let kind = namespace_kind(&kind)?;
-    let caller = caller(&request, &state).await?;
-    let owner = namespaces::find(state.store.as_ref(), kind, &namespace_ref(&id)).await?;
+    let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
+    let owner = namespaces::find(state.store.as_ref(), kind, &reference).await?;
     // Permission before validation: a caller without the role learns nothing from errors.
     deploy_tokens::authorize(
         state.store.as_ref(),

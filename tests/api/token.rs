@@ -15,15 +15,7 @@ async fn a_login_without_scope_gets_a_token_with_empty_access() {
     app.create_project_with_groups("acme/web").await;
     let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
 
-    let response = app
-        .get_token(
-            Some((&token.token.username, &token.secret)),
-            &[("account", &token.token.username), ("client_id", "docker"), ("offline_token", "true"), ("service", REGISTRY)],
-        )
-        .await;
-
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let body = docker_login_response(&app, &token, REGISTRY).await;
     assert_eq!(body["token"], body["access_token"]);
     assert_eq!(body["expires_in"], 300);
     assert!(body["refresh_token"].as_str().unwrap().starts_with("regauth-rt-"), "offline_token=true asks for one");
@@ -380,8 +372,12 @@ async fn health_answers_ok() {
     assert_eq!(response.status(), 200);
 }
 
-/// Logs in as docker does and returns the refresh (identity) token.
-async fn docker_login(app: &crate::helpers::TestApp, token: &crate::helpers::CreatedToken, service: &str) -> String {
+/// Logs in as docker does (no scope, offline_token=true); the 200 body.
+async fn docker_login_response(
+    app: &crate::helpers::TestApp,
+    token: &crate::helpers::CreatedToken,
+    service: &str,
+) -> serde_json::Value {
     let response = app
         .get_token(
             Some((&token.token.username, &token.secret)),
@@ -389,8 +385,15 @@ async fn docker_login(app: &crate::helpers::TestApp, token: &crate::helpers::Cre
         )
         .await;
     assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["refresh_token"].as_str().unwrap().to_owned()
+    response.json().await.unwrap()
+}
+
+/// Logs in as docker does and returns the refresh (identity) token.
+async fn docker_login(app: &crate::helpers::TestApp, token: &crate::helpers::CreatedToken, service: &str) -> String {
+    docker_login_response(app, token, service).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn refresh(app: &crate::helpers::TestApp, refresh_token: &str, service: &str, scope: &str) -> reqwest::Response {
