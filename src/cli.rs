@@ -84,6 +84,8 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserTokenCommand {
+    /// Revoke a personal access token (by the id printed at creation) at once.
+    Revoke { id: i64 },
     /// Create a personal access token; prints the secret (prefix glpat-) once.
     Create {
         username: String,
@@ -263,6 +265,10 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Unblock { username } => {
             users::set_blocked(store.as_ref(), &username, false).await?;
             println!("unblocked {username}");
+        }
+        UserCommand::Token(UserTokenCommand::Revoke { id }) => {
+            users::revoke_personal_access_token(store.as_ref(), id).await?;
+            println!("revoked personal access token {id}");
         }
         UserCommand::Token(UserTokenCommand::Create {
             username,

@@ -934,4 +934,24 @@ mod tests {
         assert!(!pull("acme/platform/infra"));
         assert!(!pull("other/web"));
     }
+
+    /// The immediate-children rule is about projects; the virtual registry belongs to the
+    /// group itself, so there a `gitlab-deploy-token` acts as its group's token. Decided here.
+    #[test]
+    fn a_groups_gitlab_deploy_token_uses_the_whole_group_on_the_virtual_registry() {
+        let token = TokenAccess {
+            scopes: [DeployTokenScope::ReadVirtualRegistry].into_iter().collect(),
+            owner: TokenOwner::GroupChildren(ns("acme")),
+        };
+        let pull = |name: &str| {
+            let request = ResolvedScope {
+                requested: RequestedScope::parse(&format!("repository:{name}:pull")).unwrap(),
+                project: None,
+            };
+            !authorize(Service::DependencyProxy, &token, &[request]).unwrap().is_empty()
+        };
+        assert!(pull("acme/alpine"));
+        assert!(pull("acme/team/sub/alpine"));
+        assert!(!pull("acme-evil/alpine"));
+    }
 }

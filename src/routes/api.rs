@@ -124,11 +124,17 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
         Some("true") => true,
         Some(_) => return Err(Error::InvalidRequest("active is invalid".into()).into()),
     };
+    let page = number("page", 1)?;
+    // GitLab clamps per_page to 100 rather than refusing larger values.
+    let per_page = number("per_page", 20)?.min(100);
+    // The offset must fit the database's signed 64-bit integers.
+    if (page - 1).checked_mul(per_page).is_none_or(|offset| offset > i64::MAX as u64) {
+        return Err(Error::InvalidRequest("page is invalid".into()).into());
+    }
     Ok(ListOptions {
         active_only,
-        page: number("page", 1)?,
-        // GitLab clamps per_page to 100 rather than refusing larger values.
-        per_page: number("per_page", 20)?.min(100),
+        page,
+        per_page,
     })
 }
 

@@ -33,7 +33,12 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = request.method().to_string();
+    // actix accepts any method name: only standard ones become metric labels.
+    let method = match request.method().as_str() {
+        known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => known,
+        _ => "other",
+    }
+    .to_owned();
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(request).await?;
     let elapsed = started.elapsed();

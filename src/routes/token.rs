@@ -160,21 +160,7 @@ async fn post_token_inner(
             let secret = TokenSecret::from_presented(required(&params, "password")?.to_owned());
             let token =
                 authenticate_deploy_token(state.store.as_ref(), username, &secret, now).await?;
-            let refresh = if first(&params, "access_type") == Some("offline") {
-                Some(
-                    registry_token::create_refresh_token(
-                        state.store.as_ref(),
-                        &state.settings,
-                        &token,
-                        service,
-                        now,
-                    )
-                    .await?,
-                )
-            } else {
-                None
-            };
-            (token, refresh)
+            (token, None)
         }
         "refresh_token" => {
             let secret =
@@ -192,6 +178,15 @@ async fn post_token_inner(
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
     let issued = issue(state, request, &token, service, &all(&params, "scope")).await?;
+    // Only once the service was accepted: a refresh token is bound to a real service.
+    let refresh = match refresh {
+        Some(kept) => Some(kept),
+        None if first(&params, "access_type") == Some("offline") => Some(
+            registry_token::create_refresh_token(state.store.as_ref(), &state.settings, &token, service, now)
+                .await?,
+        ),
+        None => None,
+    };
     let mut body = json!({
         "access_token": issued.jwt,
         "token": issued.jwt,

@@ -113,10 +113,14 @@ pub async fn create(
         actor = caller.actor_name(),
         "deploy token created"
     );
+    let warnings = new_token.warnings();
+    for warning in &warnings {
+        tracing::warn!(token_id = token.id, "{warning}");
+    }
     Ok(CreatedDeployToken {
         token,
         secret,
-        warnings: new_token.warnings(),
+        warnings,
     })
 }
 

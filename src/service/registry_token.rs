@@ -16,8 +16,7 @@ use crate::error::Error;
 use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims};
 use crate::store::Store;
 
-/// A signed token and what the response reports about it.
-#[derive(Debug)]
+/// A signed token and what the response reports about it. `Debug` leaves the JWT out.
 pub struct IssuedToken {
     pub jwt: String,
     pub expires_in: u64,
@@ -71,6 +70,18 @@ pub async fn authenticate_refresh_token(
         return Err(Error::Unauthorized);
     }
     Ok(grant.deploy_token)
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("jwt", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("issued_at", &self.issued_at)
+            .field("scope", &self.scope)
+            .field("complete", &self.complete)
+            .finish()
+    }
 }
 
 /// Maps a configured service name to the service it stands for.
@@ -128,19 +139,27 @@ pub async fn issue(
         .collect();
     let granted_actions: usize = access_entries.iter().map(|entry| entry.actions.len()).sum();
     let issued_at = now.trunc_subsecs(0);
+    // A JWT never outlives its deploy token: the token is invalid from its expiry on.
+    let ttl = match token.expires_at {
+        Some(expires_at) => (expires_at - issued_at)
+            .to_std()
+            .unwrap_or_default()
+            .min(settings.token_ttl),
+        None => settings.token_ttl,
+    };
     let claims = RegistryClaims::new(
         &settings.issuer,
         &token.username,
         service_name,
         access_entries,
         issued_at,
-        settings.token_ttl,
+        ttl,
     )
     .map_err(|error| Error::Internal(format!("cannot build claims: {error}")))?;
     let jwt = sign(keys, claims).await?;
     Ok(IssuedToken {
         jwt,
-        expires_in: settings.token_ttl.as_secs(),
+        expires_in: ttl.as_secs(),
         issued_at,
         scope: granted.scope_string(),
         complete: granted_actions >= requested_actions,
@@ -149,7 +168,7 @@ pub async fn issue(
 
 /// ES256 costs ~20 µs and runs inline; RSA costs ~0.6 ms, which is too long to hold an
 /// executor thread, so it goes to the blocking pool.
-async fn sign(keys: &Arc<KeyRing>, claims: RegistryClaims) -> Result<String, Error> {
+pub async fn sign<C: serde::Serialize + Send + 'static>(keys: &Arc<KeyRing>, claims: C) -> Result<String, Error> {
     let signing_error = |error: String| Error::Internal(format!("signing failed: {error}"));
     if keys.signing_key().algorithm() == KeyAlgorithm::Es256 {
         return keys

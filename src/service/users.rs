@@ -110,3 +110,12 @@ pub async fn create_personal_access_token(
         .await?;
     Ok((token, secret))
 }
+
+/// Revokes a personal access token at once.
+pub async fn revoke_personal_access_token(store: &dyn Store, id: i64) -> Result<(), Error> {
+    if !store.revoke_personal_access_token(id).await? {
+        return Err(Error::not_found("Personal access token", id));
+    }
+    tracing::info!(personal_access_token_id = id, "personal access token revoked");
+    Ok(())
+}

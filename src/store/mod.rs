@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::access::repository::NamespacePath;
 use crate::domain::{
     AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
-    NoticeWindow, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
+    NoticeWindow, PersonalAccessToken, Role, SecretDigest, User,
 };
 
 /// Database errors seen by this process, for `regauth_database_errors_total`.
@@ -61,13 +61,8 @@ impl ScopeCounts {
         self.0[scope as usize]
     }
 
-    pub fn add(&mut self, scopes: ScopeSet, revoked: bool, deleted: bool) {
-        for scope in scopes.iter() {
-            let counts = &mut self.0[scope as usize];
-            counts.created += 1;
-            counts.revoked += u64::from(revoked);
-            counts.deleted += u64::from(deleted);
-        }
+    pub fn set(&mut self, scope: DeployTokenScope, counts: StateCounts) {
+        self.0[scope as usize] = counts;
     }
 }
 
@@ -224,6 +219,9 @@ pub trait UserStore: Send + Sync {
         digest: &SecretDigest,
         now: DateTime<Utc>,
     ) -> Result<PersonalAccessToken, StoreError>;
+
+    /// Revokes a personal access token; false when there is no such token.
+    async fn revoke_personal_access_token(&self, id: i64) -> Result<bool, StoreError>;
 
     /// A personal access token that is not revoked, with its user (one query).
     async fn find_usable_personal_access_token(

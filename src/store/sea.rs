@@ -12,14 +12,15 @@ use entity::{
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, Database, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
+    DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement,
     TransactionTrait,
 };
 
 use super::{
-    AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, ScopeCounts, Store,
-    StoreError, TokenQuery, UserStore,
+    AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, ScopeCounts,
+    StateCounts, Store, StoreError, TokenQuery, UserStore,
 };
 use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
@@ -147,6 +148,12 @@ fn revoke_statement(id: i64, now: DateTime<Utc>) -> sea_orm::UpdateMany<deploy_t
         .filter(deploy_token::Column::Id.eq(id))
         .filter(deploy_token::Column::Revoked.eq(false))
         .filter(deploy_token::Column::DeletedAt.is_null())
+}
+
+/// A revoked token's refresh tokens are dead already (checked on use); this removes them.
+fn delete_refresh_tokens(deploy_token_id: i64) -> sea_orm::DeleteMany<refresh_token::Entity> {
+    refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::DeployTokenId.eq(deploy_token_id))
 }
 
 fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
@@ -378,13 +385,17 @@ impl DeployTokenStore for SeaStore {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<DeployToken>, StoreError> {
-        revoke_statement(id, now).exec(&self.db).await?;
+        let transaction = self.db.begin().await?;
+        revoke_statement(id, now).exec(&transaction).await?;
+        delete_refresh_tokens(id).exec(&transaction).await?;
+        transaction.commit().await?;
         self.find_deploy_token(id).await
     }
 
     async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let transaction = self.db.begin().await?;
         revoke_statement(id, now).exec(&transaction).await?;
+        delete_refresh_tokens(id).exec(&transaction).await?;
         let deleted = deploy_token::Entity::update_many()
             .col_expr(deploy_token::Column::DeletedAt, Expr::value(now))
             .filter(deploy_token::Column::Id.eq(id))
@@ -396,15 +407,38 @@ impl DeployTokenStore for SeaStore {
     }
 
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError> {
-        // Only the flags, streamed in pages: counting in Rust keeps the SQL portable.
+        // One aggregate over the table, portable between SQLite (booleans as 0/1) and
+        // PostgreSQL; column names come from the fixed scope list, never from input.
+        let mut columns = Vec::new();
+        for (index, scope) in DeployTokenScope::ALL.iter().enumerate() {
+            let column = scope.as_str();
+            columns.push(format!(
+                "COALESCE(SUM(CASE WHEN {column} THEN 1 ELSE 0 END), 0) AS created_{index}, \
+                 COALESCE(SUM(CASE WHEN {column} AND revoked THEN 1 ELSE 0 END), 0) AS revoked_{index}, \
+                 COALESCE(SUM(CASE WHEN {column} AND deleted_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS deleted_{index}"
+            ));
+        }
+        let sql = format!("SELECT {} FROM deploy_tokens", columns.join(", "));
+        let statement = Statement::from_string(self.db.get_database_backend(), sql);
+        let row = self
+            .db
+            .query_one_raw(statement)
+            .await?
+            .ok_or_else(|| corrupt("deploy_tokens", 0, "aggregate returned no row"))?;
         let mut counts = ScopeCounts::default();
-        let mut pages = deploy_token::Entity::find()
-            .order_by_asc(deploy_token::Column::Id)
-            .paginate(&self.db, 1000);
-        while let Some(rows) = pages.fetch_and_next().await? {
-            for row in rows {
-                counts.add(scopes_of(&row), row.revoked, row.deleted_at.is_some());
-            }
+        for (index, scope) in DeployTokenScope::ALL.into_iter().enumerate() {
+            let get = |prefix: &str| -> Result<u64, StoreError> {
+                let value: i64 = row.try_get("", &format!("{prefix}_{index}"))?;
+                Ok(u64::try_from(value).unwrap_or(0))
+            };
+            counts.set(
+                scope,
+                StateCounts {
+                    created: get("created")?,
+                    revoked: get("revoked")?,
+                    deleted: get("deleted")?,
+                },
+            );
         }
         Ok(counts)
     }
@@ -417,6 +451,12 @@ impl DeployTokenStore for SeaStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // Every login with offline_token adds one; the expired ones of this token go now.
+        refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::DeployTokenId.eq(deploy_token_id))
+            .filter(refresh_token::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?;
         refresh_token::ActiveModel {
             deploy_token_id: Set(deploy_token_id),
             service: Set(service.to_owned()),
@@ -609,6 +649,15 @@ impl UserStore for SeaStore {
         .insert(&self.db)
         .await?;
         personal_access_token_from_row(row)
+    }
+
+    async fn revoke_personal_access_token(&self, id: i64) -> Result<bool, StoreError> {
+        let result = personal_access_token::Entity::update_many()
+            .col_expr(personal_access_token::Column::Revoked, Expr::value(true))
+            .filter(personal_access_token::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
     }
 
     async fn find_usable_personal_access_token(

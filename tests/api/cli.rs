@@ -199,4 +199,9 @@ async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
     assert_eq!(list(&app).await.unwrap().status(), 404);
     cli.ok(&["user", "block", "alice"]);
     assert_eq!(list(&app).await.unwrap().status(), 401);
+    cli.ok(&["user", "unblock", "alice"]);
+    assert_eq!(list(&app).await.unwrap().status(), 404, "unblocked: authenticated again");
+    cli.ok(&["user", "token", "revoke", &created["id"].to_string()]);
+    assert_eq!(list(&app).await.unwrap().status(), 401, "a revoked personal token gets 401");
+    assert!(cli.fails(&["user", "token", "revoke", "999"]).contains("not found"));
 }

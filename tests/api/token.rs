@@ -324,7 +324,7 @@ async fn the_oauth2_password_grant_answers_with_access_token_and_granted_scope()
 }
 
 #[tokio::test]
-async fn the_oauth2_endpoint_never_answers_403_415_or_422_to_containerd() {
+async fn the_oauth2_endpoint_answers_401_or_400_where_containerd_must_fall_back() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
     let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
@@ -513,4 +513,71 @@ async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects()
         .token_access(&token, REGISTRY, &["repository:acme/web:pull", "repository:acme/platform/infra:pull"])
         .await;
     assert_eq!(access, json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}]));
+}
+
+// PROTOCOL.md §4 warns that a 403 on the POST is fatal to containerd (no fallback to GET).
+// Issue 2 asks for 403 DENIED for a token without any registry scope; the fallback would be
+// refused the same way, so the POST answers 403 too: decided here, pinned by this test.
+#[tokio::test]
+async fn the_password_grant_denies_a_token_without_registry_scopes_with_403() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_repository"]).await;
+    let response = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", &token.token.username),
+            ("password", &token.secret),
+            ("service", REGISTRY),
+        ])
+        .await;
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn no_refresh_token_is_stored_when_the_service_is_refused() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let response = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", &token.token.username),
+            ("password", &token.secret),
+            ("service", &"x".repeat(300)),
+            ("access_type", "offline"),
+        ])
+        .await;
+    assert_eq!(response.status(), 404);
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(entity::refresh_token::Entity::find().count(&app.db).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_jwt_never_outlives_its_deploy_token() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let expires_at = Utc::now() + Duration::seconds(90);
+    app.set_expiry(token.token.id, expires_at).await;
+    let response = app
+        .get_token(Some((&token.token.username, &token.secret)), &[("service", REGISTRY)])
+        .await;
+    let body: serde_json::Value = response.json().await.unwrap();
+    let claims = jwt_claims(body["token"].as_str().unwrap());
+    assert!(claims["exp"].as_i64().unwrap() <= expires_at.timestamp(), "{claims}");
+    assert!(body["expires_in"].as_u64().unwrap() <= 90);
+}
+
+#[tokio::test]
+async fn revoking_a_deploy_token_removes_its_refresh_tokens() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    docker_login(&app, &token, REGISTRY).await;
+    docker_login(&app, &token, REGISTRY).await;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(entity::refresh_token::Entity::find().count(&app.db).await.unwrap(), 2);
+    app.revoke(token.token.id).await;
+    assert_eq!(entity::refresh_token::Entity::find().count(&app.db).await.unwrap(), 0);
 }
