@@ -114,7 +114,7 @@ pub async fn issue(
     }
     let requested_actions: usize =
         parsed.scopes.iter().map(|scope| scope.actions.len()).sum::<usize>() + parsed.rejected.len();
-    let resolved = resolve_scopes(store, service, parsed.scopes).await?;
+    let resolved = resolve_scopes(store, service, &token.owner, parsed.scopes).await?;
     let path = token.owner.full_path.clone();
     let owner = match token.owner.kind {
         NamespaceKind::Project => TokenOwner::Project(path),
@@ -183,10 +183,12 @@ pub async fn sign<C: serde::Serialize + Send + 'static>(keys: &Arc<KeyRing>, cla
         .map_err(|e| signing_error(e.to_string()))
 }
 
-/// Resolves every repository scope to its project with one store query in all.
+/// Resolves every repository scope to its project with one store query in all, or none for
+/// a project token.
 async fn resolve_scopes(
     store: &dyn Store,
     service: Service,
+    owner: &crate::domain::Namespace,
     scopes: Vec<crate::access::scope::RequestedScope>,
 ) -> Result<Vec<ResolvedScope>, Error> {
     if service != Service::ContainerRegistry {
@@ -213,7 +215,13 @@ async fn resolve_scopes(
         .collect();
     candidates.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     candidates.dedup();
-    let existing = store.existing_projects(&candidates).await?;
+    // A project token reaches only its own project, and nothing below a project can be a
+    // project (namespaces nest under groups only), so no longer prefix can win over it: the
+    // lookup is needed for group tokens alone.
+    let existing = match owner.kind {
+        NamespaceKind::Project => vec![owner.full_path.clone()],
+        NamespaceKind::Group => store.existing_projects(&candidates).await?,
+    };
     Ok(scopes
         .into_iter()
         .zip(repositories)

@@ -50,6 +50,8 @@ pub async fn connect(
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
+                // Reads straight from the page cache: the token lookup is read-mostly.
+                .pragma("mmap_size", "268435456")
         });
     }
     let db = Database::connect(options).await?;
