@@ -121,6 +121,9 @@ pub enum MemberCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// Rewrite bundle.crt from the certificates of the keys in the keys directory (after
+    /// retiring an old key by deleting its .key/.crt pair).
+    Bundle,
     /// Write a new private key and self-signed certificate into the keys directory; the
     /// newest key signs, older ones stay published until removed.
     Generate {
@@ -210,6 +213,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 "database {} is up to date",
                 redact_url_password(&settings.database_url)
             );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Bundle) => {
+            let bundle = jwt::write_certificate_bundle(&settings.keys_dir)?;
+            println!("certificate bundle for the registry's rootcertbundle: {}", bundle.display());
             Ok(())
         }
         Command::Keys(KeysCommand::Generate { alg }) => {

@@ -146,6 +146,21 @@ async fn keys_generate_writes_a_key_a_certificate_and_the_bundle() {
     let bundle = std::fs::read_to_string(keys.join("bundle.crt")).unwrap();
     assert!(bundle.contains("BEGIN CERTIFICATE") && !bundle.contains("PRIVATE KEY"));
     assert!(cli.fails(&["keys", "generate", "--alg", "ed25519"]).contains("es256"));
+
+    // Rotation: a second key joins the bundle; retiring the first and rebundling drops it.
+    let first_key = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "key"))
+        .unwrap();
+    cli.ok(&["keys", "generate"]);
+    let bundle = std::fs::read_to_string(keys.join("bundle.crt")).unwrap();
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2);
+    std::fs::remove_file(&first_key).unwrap();
+    std::fs::remove_file(first_key.with_extension("crt")).unwrap();
+    cli.ok(&["keys", "bundle"]);
+    let bundle = std::fs::read_to_string(keys.join("bundle.crt")).unwrap();
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 1);
 }
 
 #[tokio::test]
