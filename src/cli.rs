@@ -18,12 +18,16 @@ use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::users;
-use crate::views;
 use crate::startup::Application;
 use crate::store::{self, SeaStore, Store};
+use crate::views;
 
 #[derive(Debug, Parser)]
-#[command(name = "regauth", version, about = "Token server for container registries, built around deploy tokens")]
+#[command(
+    name = "regauth",
+    version,
+    about = "Token server for container registries, built around deploy tokens"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -217,7 +221,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Bundle) => {
             let bundle = jwt::write_certificate_bundle(&settings.keys_dir)?;
-            println!("certificate bundle for the registry's rootcertbundle: {}", bundle.display());
+            println!(
+                "certificate bundle for the registry's rootcertbundle: {}",
+                bundle.display()
+            );
             Ok(())
         }
         Command::Keys(KeysCommand::Generate { alg }) => {
@@ -432,9 +439,7 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
             json,
         } => {
             let owner = owner.find(store.as_ref()).await?;
-            let expires_at = expires_at
-                .map(|text| parse_expires_at(&text))
-                .transpose()?;
+            let expires_at = expires_at.map(|text| parse_expires_at(&text)).transpose()?;
             let request = DeployTokenRequest {
                 name,
                 username,
@@ -467,20 +472,18 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
         }
         DeployTokenCommand::List { owner, json } => {
             let owner = owner.find(store.as_ref()).await?;
-            let tokens = deploy_tokens::list(
-                store.as_ref(),
-                &caller,
-                &owner,
-                ListOptions::default(),
-                now,
-            )
-            .await?
-            .items;
+            let tokens =
+                deploy_tokens::list(store.as_ref(), &caller, &owner, ListOptions::default(), now)
+                    .await?
+                    .items;
             if json {
                 let list: Vec<_> = tokens.iter().map(|t| views::deploy_token(t, now)).collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
-                println!("{:<6} {:<24} {:<32} {:<10} {:<20} SCOPES", "ID", "NAME", "USERNAME", "STATE", "EXPIRES");
+                println!(
+                    "{:<6} {:<24} {:<32} {:<10} {:<20} SCOPES",
+                    "ID", "NAME", "USERNAME", "STATE", "EXPIRES"
+                );
                 for token in &tokens {
                     let state = if token.revoked {
                         "revoked"

@@ -183,11 +183,13 @@ impl Settings {
         let listen: SocketAddr = raw.listen.parse().map_err(|_| {
             invalid(
                 "listen",
-                format!("{:?} is not an address:port such as 127.0.0.1:5001", raw.listen),
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:5001",
+                    raw.listen
+                ),
             )
         })?;
-        if !(raw.database_url.starts_with("sqlite:") || raw.database_url.starts_with("postgres"))
-        {
+        if !(raw.database_url.starts_with("sqlite:") || raw.database_url.starts_with("postgres")) {
             return Err(invalid(
                 "database_url",
                 "must start with sqlite: or postgres:// (or postgresql://)",
@@ -199,7 +201,10 @@ impl Settings {
         if !(10..=86_400).contains(&raw.token_ttl) {
             return Err(invalid(
                 "token_ttl",
-                format!("{} is out of range: seconds between 10 and 86400", raw.token_ttl),
+                format!(
+                    "{} is out of range: seconds between 10 and 86400",
+                    raw.token_ttl
+                ),
             ));
         }
         if !(60..=366 * 86_400).contains(&raw.refresh_token_ttl) {
@@ -243,7 +248,12 @@ impl Settings {
         let log_format = match raw.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(invalid("log_format", format!("{other:?}: use text or json"))),
+            other => {
+                return Err(invalid(
+                    "log_format",
+                    format!("{other:?}: use text or json"),
+                ))
+            }
         };
         if raw.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
@@ -257,11 +267,20 @@ impl Settings {
             .map(|url| url.trim().trim_end_matches('/').to_owned());
         if let Some(url) = &public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid("public_url", format!("{url:?} must start with http:// or https://")));
+                return Err(invalid(
+                    "public_url",
+                    format!("{url:?} must start with http:// or https://"),
+                ));
             }
         }
-        let notify_at = NotifyAt::parse(&raw.notify_at).map_err(|message| invalid("notify_at", message))?;
-        let smtp = match raw.smtp_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
+        let notify_at =
+            NotifyAt::parse(&raw.notify_at).map_err(|message| invalid("notify_at", message))?;
+        let smtp = match raw
+            .smtp_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+        {
             Some(url) => SmtpSettings::parse(url, &raw.smtp_from).map(Some),
             None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
         }
@@ -341,7 +360,10 @@ mod tests {
             listen: "localhost".into(),
             ..RawSettings::default()
         };
-        assert!(Settings::validate(raw).unwrap_err().to_string().contains("listen"));
+        assert!(Settings::validate(raw)
+            .unwrap_err()
+            .to_string()
+            .contains("listen"));
     }
 
     #[test]
@@ -358,11 +380,32 @@ mod tests {
     fn notification_settings_are_validated_and_named() {
         let settings = Settings::defaults();
         assert_eq!(settings.notify_at.to_string(), "01:00");
-        assert!(settings.smtp.is_none(), "notifications are off without an SMTP server");
+        assert!(
+            settings.smtp.is_none(),
+            "notifications are off without an SMTP server"
+        );
         for (raw, name) in [
-            (RawSettings { notify_at: "25:00".into(), ..RawSettings::default() }, "notify_at"),
-            (RawSettings { smtp_url: Some("mail.example.com".into()), ..RawSettings::default() }, "smtp_url"),
-            (RawSettings { smtp_from: "nobody".into(), ..RawSettings::default() }, "smtp_from"),
+            (
+                RawSettings {
+                    notify_at: "25:00".into(),
+                    ..RawSettings::default()
+                },
+                "notify_at",
+            ),
+            (
+                RawSettings {
+                    smtp_url: Some("mail.example.com".into()),
+                    ..RawSettings::default()
+                },
+                "smtp_url",
+            ),
+            (
+                RawSettings {
+                    smtp_from: "nobody".into(),
+                    ..RawSettings::default()
+                },
+                "smtp_from",
+            ),
         ] {
             let error = Settings::validate(raw).unwrap_err().to_string();
             assert!(error.contains(name), "{error}");
@@ -375,7 +418,10 @@ mod tests {
         let settings = Settings::validate(raw).unwrap();
         assert_eq!(settings.notify_at.to_string(), "06:30");
         let smtp = settings.smtp.as_ref().unwrap();
-        assert_eq!(smtp.redacted_url(), "smtp://regauth:***@mail.example.com:587?tls=required");
+        assert_eq!(
+            smtp.redacted_url(),
+            "smtp://regauth:***@mail.example.com:587?tls=required"
+        );
         assert!(!format!("{settings:?} {smtp:?}").contains("hunter2"));
     }
 }

@@ -167,7 +167,9 @@ mod tests {
     use super::*;
 
     async fn body_of(response: HttpResponse) -> serde_json::Value {
-        let bytes = actix_web::body::to_bytes(response.into_body()).await.unwrap();
+        let bytes = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -199,11 +201,18 @@ mod tests {
     async fn api_errors_use_gitlabs_bodies() {
         let not_found = ApiError(Error::not_found("Project", "acme/x")).error_response();
         assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
-        assert_eq!(body_of(not_found).await, json!({"message": "404 Project Not Found"}));
+        assert_eq!(
+            body_of(not_found).await,
+            json!({"message": "404 Project Not Found"})
+        );
         let missing = ApiError(Error::MissingParameter("name")).error_response();
         assert_eq!(body_of(missing).await, json!({"error": "name is missing"}));
-        let invalid = ApiError(ValidationError::new("scopes", "can't be blank").into()).error_response();
-        assert_eq!(body_of(invalid).await, json!({"message": {"scopes": ["can't be blank"]}}));
+        let invalid =
+            ApiError(ValidationError::new("scopes", "can't be blank").into()).error_response();
+        assert_eq!(
+            body_of(invalid).await,
+            json!({"message": {"scopes": ["can't be blank"]}})
+        );
         let internal = ApiError(Error::Internal("db password in here".into())).error_response();
         assert!(!body_of(internal).await.to_string().contains("password"));
     }

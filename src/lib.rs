@@ -1,7 +1,10 @@
 //! regauth: a token server for container registries, built around deploy tokens.
 
 // Request paths must never panic a worker; tests may.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
+)]
 
 pub mod access;
 pub mod auth;
@@ -10,8 +13,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod jwt;
-pub mod metrics;
 pub mod mail;
+pub mod metrics;
 pub mod routes;
 pub mod service;
 pub mod startup;

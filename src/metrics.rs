@@ -109,7 +109,9 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP regauth_http_request_duration_seconds HTTP request latency by route.\n");
+        out.push_str(
+            "# HELP regauth_http_request_duration_seconds HTTP request latency by route.\n",
+        );
         out.push_str("# TYPE regauth_http_request_duration_seconds histogram\n");
         if let Ok(histograms) = self.request_durations.lock() {
             for ((method, route), histogram) in histograms.iter() {
@@ -125,16 +127,30 @@ impl Metrics {
                     "regauth_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                     histogram.count
                 );
-                let _ = writeln!(out, "regauth_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
-                let _ = writeln!(out, "regauth_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
+                let _ = writeln!(
+                    out,
+                    "regauth_http_request_duration_seconds_sum{{{labels}}} {}",
+                    histogram.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "regauth_http_request_duration_seconds_count{{{labels}}} {}",
+                    histogram.count
+                );
             }
         }
-        out.push_str("# HELP regauth_database_errors_total Database errors seen by this process.\n");
+        out.push_str(
+            "# HELP regauth_database_errors_total Database errors seen by this process.\n",
+        );
         out.push_str("# TYPE regauth_database_errors_total counter\n");
         let _ = writeln!(out, "regauth_database_errors_total {database_errors}");
         for (state, help, pick) in [
             ("created", "Deploy tokens created, by scope.", 0usize),
-            ("revoked", "Deploy tokens revoked (deleted ones included), by scope.", 1),
+            (
+                "revoked",
+                "Deploy tokens revoked (deleted ones included), by scope.",
+                1,
+            ),
             ("deleted", "Deploy tokens deleted, by scope.", 2),
         ] {
             let name = format!("regauth_deploy_tokens_{state}_total");
@@ -170,7 +186,10 @@ mod tests {
         assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"0.005\"}").ends_with(" 1"));
         assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"5\"}").ends_with(" 1"));
         assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"+Inf\"}").ends_with(" 2"));
-        assert!(line("regauth_http_request_duration_seconds_count{method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 2"));
+        assert!(line(
+            "regauth_http_request_duration_seconds_count{method=\"GET\",route=\"/jwt/auth\"}"
+        )
+        .ends_with(" 2"));
     }
 
     #[test]

@@ -70,10 +70,11 @@ impl Application {
         .await?;
         let (keys, generated_key) = load_keys(&settings)?;
         let keys = Arc::new(keys);
-        let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Listen {
-            address: settings.listen.to_string(),
-            source,
-        })?;
+        let listener =
+            TcpListener::bind(settings.listen).map_err(|source| StartupError::Listen {
+                address: settings.listen.to_string(),
+                source,
+            })?;
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Listen {
@@ -84,7 +85,11 @@ impl Application {
         let store: Arc<dyn Store> = Arc::new(SeaStore::new(db.clone()));
         let (usage, usage_writer) = UsageRecorder::start(Arc::clone(&store), USAGE_FLUSH_INTERVAL);
         // Detached: it sleeps until the daily run and ends with the runtime.
-        crate::service::notifications::schedule::start(Arc::clone(&store), settings.smtp.as_ref(), settings.notify_at);
+        crate::service::notifications::schedule::start(
+            Arc::clone(&store),
+            settings.smtp.as_ref(),
+            settings.notify_at,
+        );
         let state = web::Data::new(AppState {
             store,
             keys: Arc::clone(&keys),
@@ -141,7 +146,8 @@ impl Application {
         let result = self.server.await;
         // The server's workers held the last recorders; with them gone the writer flushes
         // and ends. Bounded, so that a dead database cannot hold the stop forever.
-        let flushed = tokio::time::timeout(std::time::Duration::from_secs(10), self.usage_writer).await;
+        let flushed =
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.usage_writer).await;
         if flushed.is_err() {
             tracing::warn!("gave up writing recorded token use after 10 s");
         }

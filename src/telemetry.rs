@@ -14,7 +14,11 @@ pub fn init(format: LogFormat) {
         .with_writer(std::io::stderr);
     // A second initialisation (tests) is harmless; ignore it.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

@@ -126,10 +126,14 @@ impl MigrationTrait for Migration {
                     .col(string_len(PersonalAccessTokens::Name, 255))
                     .col(string_len_uniq(PersonalAccessTokens::TokenDigest, 64))
                     .col(string_len(PersonalAccessTokens::Scopes, 255))
-                    .col(timestamp_with_time_zone_null(PersonalAccessTokens::ExpiresAt))
+                    .col(timestamp_with_time_zone_null(
+                        PersonalAccessTokens::ExpiresAt,
+                    ))
                     .col(boolean(PersonalAccessTokens::Revoked).default(false))
                     .col(timestamp_with_time_zone(PersonalAccessTokens::CreatedAt))
-                    .col(timestamp_with_time_zone_null(PersonalAccessTokens::LastUsedAt))
+                    .col(timestamp_with_time_zone_null(
+                        PersonalAccessTokens::LastUsedAt,
+                    ))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_personal_access_tokens_user")

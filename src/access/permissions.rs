@@ -110,7 +110,10 @@ mod tests {
     #[test]
     fn every_role_operation_and_owner_kind_follows_the_table() {
         for (kind, operation, minimum) in TABLE {
-            assert!(!may_manage_tokens(user(false), operation, kind, None), "{kind} {operation:?} without a role");
+            assert!(
+                !may_manage_tokens(user(false), operation, kind, None),
+                "{kind} {operation:?} without a role"
+            );
             for role in Role::ALL {
                 assert_eq!(
                     may_manage_tokens(user(false), operation, kind, Some(role)),
@@ -123,15 +126,40 @@ mod tests {
 
     #[test]
     fn a_group_maintainer_cannot_create_or_delete_group_tokens() {
-        assert!(may_manage_tokens(user(false), List, Group, Some(Role::Maintainer)));
-        assert!(!may_manage_tokens(user(false), Create, Group, Some(Role::Maintainer)));
-        assert!(!may_manage_tokens(user(false), Revoke, Group, Some(Role::Maintainer)));
+        assert!(may_manage_tokens(
+            user(false),
+            List,
+            Group,
+            Some(Role::Maintainer)
+        ));
+        assert!(!may_manage_tokens(
+            user(false),
+            Create,
+            Group,
+            Some(Role::Maintainer)
+        ));
+        assert!(!may_manage_tokens(
+            user(false),
+            Revoke,
+            Group,
+            Some(Role::Maintainer)
+        ));
     }
 
     #[test]
     fn a_developer_cannot_create_project_tokens() {
-        assert!(!may_manage_tokens(user(false), Create, Project, Some(Role::Developer)));
-        assert!(!may_manage_tokens(user(false), List, Project, Some(Role::Developer)));
+        assert!(!may_manage_tokens(
+            user(false),
+            Create,
+            Project,
+            Some(Role::Developer)
+        ));
+        assert!(!may_manage_tokens(
+            user(false),
+            List,
+            Project,
+            Some(Role::Developer)
+        ));
     }
 
     #[test]
@@ -143,7 +171,12 @@ mod tests {
         };
         for (kind, operation, _) in TABLE {
             assert!(may_manage_tokens(user(true), operation, kind, None));
-            assert!(!may_manage_tokens(blocked_admin, operation, kind, Some(Role::Owner)));
+            assert!(!may_manage_tokens(
+                blocked_admin,
+                operation,
+                kind,
+                Some(Role::Owner)
+            ));
         }
         assert!(may_list_instance_tokens(user(true)));
         assert!(!may_list_instance_tokens(blocked_admin));

@@ -928,7 +928,9 @@ mod tests {
                 requested: RequestedScope::parse(&format!("repository:{project}:pull")).unwrap(),
                 project: Some(ns(project)),
             };
-            !authorize(Service::ContainerRegistry, &token, &[request]).unwrap().is_empty()
+            !authorize(Service::ContainerRegistry, &token, &[request])
+                .unwrap()
+                .is_empty()
         };
         assert!(pull("acme/web"));
         assert!(!pull("acme/platform/infra"));
@@ -940,7 +942,9 @@ mod tests {
     #[test]
     fn a_groups_gitlab_deploy_token_uses_the_whole_group_on_the_virtual_registry() {
         let token = TokenAccess {
-            scopes: [DeployTokenScope::ReadVirtualRegistry].into_iter().collect(),
+            scopes: [DeployTokenScope::ReadVirtualRegistry]
+                .into_iter()
+                .collect(),
             owner: TokenOwner::GroupChildren(ns("acme")),
         };
         let pull = |name: &str| {
@@ -948,7 +952,9 @@ mod tests {
                 requested: RequestedScope::parse(&format!("repository:{name}:pull")).unwrap(),
                 project: None,
             };
-            !authorize(Service::DependencyProxy, &token, &[request]).unwrap().is_empty()
+            !authorize(Service::DependencyProxy, &token, &[request])
+                .unwrap()
+                .is_empty()
         };
         assert!(pull("acme/alpine"));
         assert!(pull("acme/team/sub/alpine"));

@@ -48,7 +48,8 @@ mod tests {
 
     #[test]
     fn a_basic_header_yields_username_and_secret() {
-        let credentials = BasicCredentials::from_header(&header("gitlab+deploy-token-1:gldt-a:b")).unwrap();
+        let credentials =
+            BasicCredentials::from_header(&header("gitlab+deploy-token-1:gldt-a:b")).unwrap();
         assert_eq!(credentials.username, "gitlab+deploy-token-1");
         assert_eq!(credentials.secret.expose(), "gldt-a:b");
     }

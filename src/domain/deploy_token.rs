@@ -211,8 +211,11 @@ mod tests {
 
     #[test]
     fn scopes_may_be_an_array_or_a_comma_list() {
-        let scopes = parse_scopes(&["read_registry,write_registry".into(), "read_repository".into()])
-            .unwrap();
+        let scopes = parse_scopes(&[
+            "read_registry,write_registry".into(),
+            "read_repository".into(),
+        ])
+        .unwrap();
         assert_eq!(
             scopes.names(),
             vec!["read_repository", "read_registry", "write_registry"]
@@ -228,7 +231,9 @@ mod tests {
 
     #[test]
     fn an_unknown_scope_is_named_with_the_valid_ones() {
-        let error = parse_scopes(&["read_regsitry".into()]).unwrap_err().to_string();
+        let error = parse_scopes(&["read_regsitry".into()])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("read_regsitry"), "{error}");
         assert!(error.contains("write_package_registry"), "{error}");
     }

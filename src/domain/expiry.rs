@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn a_token_is_expired_at_the_instant_and_not_a_nanosecond_before() {
         let instant = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
-        assert!(!is_expired(Some(instant), instant - Duration::nanoseconds(1)));
+        assert!(!is_expired(
+            Some(instant),
+            instant - Duration::nanoseconds(1)
+        ));
         assert!(is_expired(Some(instant), instant));
         assert!(is_expired(Some(instant), instant + Duration::seconds(1)));
         assert!(!is_expired(None, instant));

@@ -28,7 +28,9 @@ impl Role {
     }
 
     pub fn from_access_level(level: i32) -> Option<Role> {
-        Role::ALL.into_iter().find(|role| role.access_level() == level)
+        Role::ALL
+            .into_iter()
+            .find(|role| role.access_level() == level)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -30,8 +30,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .route("/{kind}/{id}", web::get().to(get_namespace))
             .route("/{kind}/{id}/deploy_tokens", web::get().to(list_tokens))
             .route("/{kind}/{id}/deploy_tokens", web::post().to(create_token))
-            .route("/{kind}/{id}/deploy_tokens/{token_id}", web::get().to(get_token))
-            .route("/{kind}/{id}/deploy_tokens/{token_id}", web::delete().to(delete_token))
+            .route(
+                "/{kind}/{id}/deploy_tokens/{token_id}",
+                web::get().to(get_token),
+            )
+            .route(
+                "/{kind}/{id}/deploy_tokens/{token_id}",
+                web::delete().to(delete_token),
+            )
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError(Error::not_found("Route", "")))
             })),
@@ -108,7 +114,12 @@ async fn get_namespace(
 fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
     let params: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
         .map_err(|_| Error::InvalidRequest("the query string is not valid URL encoding".into()))?;
-    let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let get = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
     let number = |key: &'static str, default: u64| -> Result<u64, ApiError> {
         match get(key) {
             None | Some("") => Ok(default),
@@ -128,7 +139,10 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
     // GitLab clamps per_page to 100 rather than refusing larger values.
     let per_page = number("per_page", 20)?.min(100);
     // The offset must fit the database's signed 64-bit integers.
-    if (page - 1).checked_mul(per_page).is_none_or(|offset| offset > i64::MAX as u64) {
+    if (page - 1)
+        .checked_mul(per_page)
+        .is_none_or(|offset| offset > i64::MAX as u64)
+    {
         return Err(Error::InvalidRequest("page is invalid".into()).into());
     }
     Ok(ListOptions {
@@ -182,7 +196,11 @@ fn token_page(page: Page<crate::domain::DeployToken>) -> Page<Value> {
     let now = Utc::now();
     Page {
         total: page.total,
-        items: page.items.iter().map(|t| views::deploy_token(t, now)).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|t| views::deploy_token(t, now))
+            .collect(),
     }
 }
 
@@ -190,7 +208,12 @@ async fn list_instance_tokens(request: HttpRequest, state: web::Data<AppState>) 
     let caller = caller(&request, &state).await?;
     let options = list_options(&request)?;
     let page = deploy_tokens::list_all(state.store.as_ref(), &caller, options, Utc::now()).await?;
-    Ok(paginated(&request, &public_url(&state, &request), options, token_page(page)))
+    Ok(paginated(
+        &request,
+        &public_url(&state, &request),
+        options,
+        token_page(page),
+    ))
 }
 
 async fn list_tokens(
@@ -203,7 +226,12 @@ async fn list_tokens(
     let owner = namespaces::find(state.store.as_ref(), kind, &reference).await?;
     let page =
         deploy_tokens::list(state.store.as_ref(), &caller, &owner, options, Utc::now()).await?;
-    Ok(paginated(&request, &public_url(&state, &request), options, token_page(page)))
+    Ok(paginated(
+        &request,
+        &public_url(&state, &request),
+        options,
+        token_page(page),
+    ))
 }
 
 /// `/{kind}/{id}/deploy_tokens/{token_id}`: the caller, the owner and the token id.
@@ -271,7 +299,11 @@ async fn create_token(
     .await?;
     Ok(HttpResponse::Created()
         .content_type(ContentType::json())
-        .json(views::created_deploy_token(&created.token, created.secret.expose(), now)))
+        .json(views::created_deploy_token(
+            &created.token,
+            created.secret.expose(),
+            now,
+        )))
 }
 
 /// The create body, as JSON or as a form; `scopes` as an array, `scopes[]` repeated, or a
@@ -289,15 +321,20 @@ fn parse_create_body(request: &HttpRequest, body: &[u8]) -> Result<DeployTokenRe
         // curl --data sends a form; an absent Content-Type is treated the same way.
         form_fields(body)?
     };
-    let name = fields.name.filter(|n| !n.trim().is_empty()).ok_or(Error::MissingParameter("name"))?;
+    let name = fields
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or(Error::MissingParameter("name"))?;
     if fields.scopes.is_empty() {
         return Err(Error::MissingParameter("scopes").into());
     }
     let expires_at = match fields.expires_at.filter(|text| !text.trim().is_empty()) {
-        Some(text) => Some(
-            parse_expires_at(&text)
-                .map_err(|_| Error::from(ValidationError::new("expires_at", "is invalid: use YYYY-MM-DD or an ISO 8601 date-time")))?,
-        ),
+        Some(text) => Some(parse_expires_at(&text).map_err(|_| {
+            Error::from(ValidationError::new(
+                "expires_at",
+                "is invalid: use YYYY-MM-DD or an ISO 8601 date-time",
+            ))
+        })?),
         None => None,
     };
     Ok(DeployTokenRequest {

@@ -50,7 +50,11 @@ pub async fn observe(
     if let Some(state) = state {
         state.metrics.observe_request(&method, &route, elapsed);
     }
-    let identity = response.request().extensions().get::<RequestIdentity>().cloned();
+    let identity = response
+        .request()
+        .extensions()
+        .get::<RequestIdentity>()
+        .cloned();
     tracing::info!(
         target: "regauth::access",
         method,

@@ -135,9 +135,14 @@ async fn get_token_inner(
         "issued_at": rfc3339(&issued),
     });
     if first(&params, "offline_token") == Some("true") {
-        let refresh =
-            registry_token::create_refresh_token(state.store.as_ref(), &state.settings, &token, service, now)
-                .await?;
+        let refresh = registry_token::create_refresh_token(
+            state.store.as_ref(),
+            &state.settings,
+            &token,
+            service,
+            now,
+        )
+        .await?;
         body["refresh_token"] = json!(refresh.expose());
     }
     Ok((HttpResponse::Ok().json(body), issued.complete))
@@ -182,8 +187,14 @@ async fn post_token_inner(
     let refresh = match refresh {
         Some(kept) => Some(kept),
         None if first(&params, "access_type") == Some("offline") => Some(
-            registry_token::create_refresh_token(state.store.as_ref(), &state.settings, &token, service, now)
-                .await?,
+            registry_token::create_refresh_token(
+                state.store.as_ref(),
+                &state.settings,
+                &token,
+                service,
+                now,
+            )
+            .await?,
         ),
         None => None,
     };

@@ -8,9 +8,7 @@ use super::caller::Caller;
 use super::namespaces::kind_label;
 use crate::access::permissions::{self, TokenOperation};
 use crate::domain::deploy_token::DeployTokenRequest;
-use crate::domain::{
-    AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret,
-};
+use crate::domain::{AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret};
 use crate::error::Error;
 use crate::store::{Page, Store, TokenQuery};
 
@@ -95,7 +93,13 @@ pub async fn create(
     let secret = TokenSecret::generate(token_prefix)
         .map_err(|_| Error::Internal("the system random generator failed".into()))?;
     let token = store
-        .create_deploy_token(owner, &new_token, &secret.digest(), caller.actor_name(), now)
+        .create_deploy_token(
+            owner,
+            &new_token,
+            &secret.digest(),
+            caller.actor_name(),
+            now,
+        )
         .await?;
     let details = json!({
         "name": token.name,
@@ -104,7 +108,13 @@ pub async fn create(
         "expires_at": token.expires_at,
     });
     store
-        .record_audit_events(&[audit(caller, AuditAction::DeployTokenCreate, &token, now, details)])
+        .record_audit_events(&[audit(
+            caller,
+            AuditAction::DeployTokenCreate,
+            &token,
+            now,
+            details,
+        )])
         .await?;
     tracing::info!(
         token_id = token.id,
@@ -202,9 +212,19 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
     store
-        .record_audit_events(&[audit(caller, AuditAction::DeployTokenRevoke, &token, now, json!({}))])
+        .record_audit_events(&[audit(
+            caller,
+            AuditAction::DeployTokenRevoke,
+            &token,
+            now,
+            json!({}),
+        )])
         .await?;
-    tracing::info!(token_id = token.id, actor = caller.actor_name(), "deploy token revoked");
+    tracing::info!(
+        token_id = token.id,
+        actor = caller.actor_name(),
+        "deploy token revoked"
+    );
     Ok(token)
 }
 
@@ -223,8 +243,18 @@ pub async fn delete(
     }
     let details = json!({ "name": token.name, "scopes": token.scopes.names() });
     store
-        .record_audit_events(&[audit(caller, AuditAction::DeployTokenDelete, &token, now, details)])
+        .record_audit_events(&[audit(
+            caller,
+            AuditAction::DeployTokenDelete,
+            &token,
+            now,
+            details,
+        )])
         .await?;
-    tracing::info!(token_id, actor = caller.actor_name(), "deploy token deleted");
+    tracing::info!(
+        token_id,
+        actor = caller.actor_name(),
+        "deploy token deleted"
+    );
     Ok(())
 }

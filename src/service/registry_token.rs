@@ -66,7 +66,10 @@ pub async fn authenticate_refresh_token(
         .find_refresh_token(&secret.digest())
         .await?
         .ok_or(Error::Unauthorized)?;
-    if now >= grant.expires_at || grant.service != service_name || !grant.deploy_token.is_active(now) {
+    if now >= grant.expires_at
+        || grant.service != service_name
+        || !grant.deploy_token.is_active(now)
+    {
         return Err(Error::Unauthorized);
     }
     Ok(grant.deploy_token)
@@ -112,8 +115,12 @@ pub async fn issue(
     for (scope, reason) in &parsed.rejected {
         tracing::debug!(scope = %scope, reason = %reason, "malformed scope dropped");
     }
-    let requested_actions: usize =
-        parsed.scopes.iter().map(|scope| scope.actions.len()).sum::<usize>() + parsed.rejected.len();
+    let requested_actions: usize = parsed
+        .scopes
+        .iter()
+        .map(|scope| scope.actions.len())
+        .sum::<usize>()
+        + parsed.rejected.len();
     let resolved = resolve_scopes(store, service, &token.owner, parsed.scopes).await?;
     let path = token.owner.full_path.clone();
     let owner = match token.owner.kind {
@@ -168,7 +175,10 @@ pub async fn issue(
 
 /// ES256 costs ~20 µs and runs inline; RSA costs ~0.6 ms, which is too long to hold an
 /// executor thread, so it goes to the blocking pool.
-pub async fn sign<C: serde::Serialize + Send + 'static>(keys: &Arc<KeyRing>, claims: C) -> Result<String, Error> {
+pub async fn sign<C: serde::Serialize + Send + 'static>(
+    keys: &Arc<KeyRing>,
+    claims: C,
+) -> Result<String, Error> {
     let signing_error = |error: String| Error::Internal(format!("signing failed: {error}"));
     if keys.signing_key().algorithm() == KeyAlgorithm::Es256 {
         return keys
@@ -226,8 +236,8 @@ async fn resolve_scopes(
         .into_iter()
         .zip(repositories)
         .map(|(requested, repository)| {
-            let project = repository
-                .and_then(|repository| resolve_project(&repository, &existing).cloned());
+            let project =
+                repository.and_then(|repository| resolve_project(&repository, &existing).cloned());
             ResolvedScope { requested, project }
         })
         .collect())

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::namespaces::{self, NamespaceRef};
 use crate::domain::user::parse_username;
-use crate::domain::{ApiScope, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User, ValidationError};
+use crate::domain::{
+    ApiScope, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User, ValidationError,
+};
 use crate::error::Error;
 use crate::store::Store;
 
@@ -20,9 +22,9 @@ pub async fn create(
 ) -> Result<User, Error> {
     let username = parse_username(username)?;
     let email = email.trim();
-    let valid_email = email
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace));
+    let valid_email = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
+    });
     if !valid_email {
         return Err(ValidationError::new("email", "is invalid").into());
     }
@@ -53,7 +55,9 @@ pub async fn add_member(
 ) -> Result<(), Error> {
     let user = find(store, username).await?;
     let namespace = namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await?;
-    store.set_membership(user.id, namespace.id, role, now).await?;
+    store
+        .set_membership(user.id, namespace.id, role, now)
+        .await?;
     Ok(())
 }
 
@@ -66,7 +70,10 @@ pub async fn remove_member(
     let user = find(store, username).await?;
     let namespace = namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await?;
     if !store.remove_membership(user.id, namespace.id).await? {
-        return Err(Error::not_found("Membership", format!("of {username} in {path}")));
+        return Err(Error::not_found(
+            "Membership",
+            format!("of {username} in {path}"),
+        ));
     }
     Ok(())
 }
@@ -75,7 +82,10 @@ pub fn parse_api_scopes(text: &str) -> Result<Vec<ApiScope>, Error> {
     let mut scopes = Vec::new();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let scope = ApiScope::parse(name).ok_or_else(|| {
-            ValidationError::new("scopes", format!("does not have a valid value: {name:?} (valid scopes: api, read_api)"))
+            ValidationError::new(
+                "scopes",
+                format!("does not have a valid value: {name:?} (valid scopes: api, read_api)"),
+            )
         })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
@@ -116,6 +126,9 @@ pub async fn revoke_personal_access_token(store: &dyn Store, id: i64) -> Result<
     if !store.revoke_personal_access_token(id).await? {
         return Err(Error::not_found("Personal access token", id));
     }
-    tracing::info!(personal_access_token_id = id, "personal access token revoked");
+    tracing::info!(
+        personal_access_token_id = id,
+        "personal access token revoked"
+    );
     Ok(())
 }

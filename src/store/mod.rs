@@ -135,7 +135,8 @@ pub trait DeployTokenStore: Send + Sync {
     ) -> Result<DeployToken, StoreError>;
 
     /// Tokens that are not deleted, oldest first, one page of them.
-    async fn list_deploy_tokens(&self, query: &TokenQuery) -> Result<Page<DeployToken>, StoreError>;
+    async fn list_deploy_tokens(&self, query: &TokenQuery)
+        -> Result<Page<DeployToken>, StoreError>;
 
     /// A token that is not deleted.
     async fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, StoreError>;
@@ -283,7 +284,8 @@ pub trait NotificationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Records that the claimed notice was delivered.
-    async fn mark_notice_sent(&self, key: &NoticeKey, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn mark_notice_sent(&self, key: &NoticeKey, now: DateTime<Utc>)
+        -> Result<(), StoreError>;
 
     /// Gives up a claim whose delivery failed, so that the next run tries again.
     async fn release_notice(&self, key: &NoticeKey) -> Result<(), StoreError>;
@@ -291,7 +293,9 @@ pub trait NotificationStore: Send + Sync {
 
 /// Everything the application needs from its database.
 #[async_trait]
-pub trait Store: NamespaceStore + DeployTokenStore + UserStore + AuditStore + NotificationStore {
+pub trait Store:
+    NamespaceStore + DeployTokenStore + UserStore + AuditStore + NotificationStore
+{
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -13,9 +13,8 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement,
-    TransactionTrait,
+    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    SqlErr, Statement, TransactionTrait,
 };
 
 use super::{
@@ -104,10 +103,22 @@ fn scopes_of(row: &deploy_token::Model) -> ScopeSet {
         (row.read_repository, DeployTokenScope::ReadRepository),
         (row.read_registry, DeployTokenScope::ReadRegistry),
         (row.write_registry, DeployTokenScope::WriteRegistry),
-        (row.read_virtual_registry, DeployTokenScope::ReadVirtualRegistry),
-        (row.write_virtual_registry, DeployTokenScope::WriteVirtualRegistry),
-        (row.read_package_registry, DeployTokenScope::ReadPackageRegistry),
-        (row.write_package_registry, DeployTokenScope::WritePackageRegistry),
+        (
+            row.read_virtual_registry,
+            DeployTokenScope::ReadVirtualRegistry,
+        ),
+        (
+            row.write_virtual_registry,
+            DeployTokenScope::WriteVirtualRegistry,
+        ),
+        (
+            row.read_package_registry,
+            DeployTokenScope::ReadPackageRegistry,
+        ),
+        (
+            row.write_package_registry,
+            DeployTokenScope::WritePackageRegistry,
+        ),
     ]
     .into_iter()
     .filter_map(|(held, scope)| held.then_some(scope))
@@ -123,7 +134,10 @@ fn deploy_token_from_rows(
     deploy_token_from_row(row, namespace_from_row(owner)?)
 }
 
-fn deploy_token_from_row(row: deploy_token::Model, owner: Namespace) -> Result<DeployToken, StoreError> {
+fn deploy_token_from_row(
+    row: deploy_token::Model,
+    owner: Namespace,
+) -> Result<DeployToken, StoreError> {
     let username = row
         .username
         .clone()
@@ -162,7 +176,6 @@ fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-
 fn user_from_row(row: user::Model) -> User {
     User {
         id: row.id,
@@ -183,7 +196,11 @@ fn personal_access_token_from_row(
         .filter(|name| !name.is_empty())
         .map(|name| {
             ApiScope::parse(name).ok_or_else(|| {
-                corrupt("personal_access_tokens", row.id, format!("unknown scope {name:?}"))
+                corrupt(
+                    "personal_access_tokens",
+                    row.id,
+                    format!("unknown scope {name:?}"),
+                )
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -343,7 +360,10 @@ impl DeployTokenStore for SeaStore {
         deploy_token_from_row(row, owner.clone())
     }
 
-    async fn list_deploy_tokens(&self, query: &TokenQuery) -> Result<Page<DeployToken>, StoreError> {
+    async fn list_deploy_tokens(
+        &self,
+        query: &TokenQuery,
+    ) -> Result<Page<DeployToken>, StoreError> {
         let mut select = deploy_token::Entity::find()
             .filter(deploy_token::Column::DeletedAt.is_null())
             .order_by_asc(deploy_token::Column::Id);
@@ -351,11 +371,13 @@ impl DeployTokenStore for SeaStore {
             select = select.filter(deploy_token::Column::NamespaceId.eq(owner_id));
         }
         if let Some(now) = query.active_at {
-            select = select.filter(deploy_token::Column::Revoked.eq(false)).filter(
-                Condition::any()
-                    .add(deploy_token::Column::ExpiresAt.is_null())
-                    .add(deploy_token::Column::ExpiresAt.gt(now)),
-            );
+            select = select
+                .filter(deploy_token::Column::Revoked.eq(false))
+                .filter(
+                    Condition::any()
+                        .add(deploy_token::Column::ExpiresAt.is_null())
+                        .add(deploy_token::Column::ExpiresAt.gt(now)),
+                );
         }
         let total = select.clone().count(&self.db).await?;
         let per_page = query.per_page.max(1);
@@ -487,7 +509,9 @@ impl DeployTokenStore for SeaStore {
         if token.revoked || token.deleted_at.is_some() {
             return Ok(None);
         }
-        let owner = namespace::Entity::find_by_id(token.namespace_id).one(&self.db).await?;
+        let owner = namespace::Entity::find_by_id(token.namespace_id)
+            .one(&self.db)
+            .await?;
         Ok(Some(RefreshTokenGrant {
             service: refresh.service,
             expires_at: refresh.expires_at,
@@ -700,7 +724,9 @@ impl AuditStore for SeaStore {
             details: Set(event.details.to_string()),
             ..Default::default()
         });
-        audit_event::Entity::insert_many(rows).exec(&self.db).await?;
+        audit_event::Entity::insert_many(rows)
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 

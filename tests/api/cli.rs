@@ -69,26 +69,43 @@ async fn a_token_created_on_the_command_line_is_listed_and_revoked() {
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "ci",
-        "--scopes", "read_registry,write_registry", "--expires-at", "2099-01-01", "--json",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry,write_registry",
+        "--expires-at",
+        "2099-01-01",
+        "--json",
     ]))
     .unwrap();
     let id = created["id"].as_i64().unwrap();
     assert_eq!(created["name"], "ci");
     assert_eq!(created["username"], format!("gitlab+deploy-token-{id}"));
     assert!(created["token"].as_str().unwrap().starts_with("gldt-"));
-    assert_eq!(created["scopes"], serde_json::json!(["read_registry", "write_registry"]));
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["read_registry", "write_registry"])
+    );
     assert_eq!(created["expires_at"], "2099-01-01T00:00:00.000Z");
 
     let listed: serde_json::Value =
-        serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"])).unwrap();
+        serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"]))
+            .unwrap();
     assert_eq!(listed[0]["id"], id);
     assert_eq!(listed[0]["revoked"], false);
-    assert!(listed[0].get("token").is_none(), "the secret is shown only once");
+    assert!(
+        listed[0].get("token").is_none(),
+        "the secret is shown only once"
+    );
 
     cli.ok(&["deploy-token", "revoke", &id.to_string()]);
     let listed: serde_json::Value =
-        serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"])).unwrap();
+        serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"]))
+            .unwrap();
     assert_eq!(listed[0]["revoked"], true);
 }
 
@@ -97,42 +114,94 @@ async fn the_plain_output_shows_username_and_secret_once() {
     let cli = Cli::new().await;
     cli.ok(&["group", "create", "acme"]);
     let out = cli.ok(&[
-        "deploy-token", "create", "--group", "acme", "--name", "ci", "--scopes", "read_registry",
-        "--username", "acme-ci",
+        "deploy-token",
+        "create",
+        "--group",
+        "acme",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry",
+        "--username",
+        "acme-ci",
     ]);
     assert!(out.contains("username: acme-ci"), "{out}");
     assert!(out.contains("token:    gldt-"), "{out}");
     let list = cli.ok(&["deploy-token", "list", "--group", "acme"]);
-    assert!(list.contains("acme-ci") && !list.contains("gldt-"), "{list}");
+    assert!(
+        list.contains("acme-ci") && !list.contains("gldt-"),
+        "{list}"
+    );
 }
 
 #[tokio::test]
 async fn command_line_mistakes_get_one_clear_line_and_a_non_zero_exit() {
     let cli = Cli::new().await;
     cli.ok(&["group", "create", "acme"]);
-    assert!(cli.fails(&["project", "create", "nope/web"]).contains("parent group nope"));
+    assert!(cli
+        .fails(&["project", "create", "nope/web"])
+        .contains("parent group nope"));
     assert!(cli.fails(&["project", "create", "web"]).contains("group"));
-    assert!(cli.fails(&["group", "create", "acme"]).contains("already taken"));
+    assert!(cli
+        .fails(&["group", "create", "acme"])
+        .contains("already taken"));
     assert!(cli.fails(&["group", "create", "Acme/Bad"]).contains("path"));
     cli.ok(&["project", "create", "acme/web"]);
     let bad_scope = cli.fails(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_regsitry",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "x",
+        "--scopes",
+        "read_regsitry",
     ]);
-    assert!(bad_scope.contains("read_regsitry") && bad_scope.contains("read_registry"), "{bad_scope}");
+    assert!(
+        bad_scope.contains("read_regsitry") && bad_scope.contains("read_registry"),
+        "{bad_scope}"
+    );
     let past = cli.fails(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_registry",
-        "--expires-at", "2001-01-01",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "x",
+        "--scopes",
+        "read_registry",
+        "--expires-at",
+        "2001-01-01",
     ]);
     assert!(past.contains("expires_at"), "{past}");
     let garbage_date = cli.fails(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_registry",
-        "--expires-at", "tomorrow",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "x",
+        "--scopes",
+        "read_registry",
+        "--expires-at",
+        "tomorrow",
     ]);
     assert!(garbage_date.contains("tomorrow"), "{garbage_date}");
-    assert!(cli.fails(&["deploy-token", "list", "--project", "acme/none"]).contains("not found"));
-    assert!(cli.fails(&["deploy-token", "revoke", "999"]).contains("not found"));
+    assert!(cli
+        .fails(&["deploy-token", "list", "--project", "acme/none"])
+        .contains("not found"));
+    assert!(cli
+        .fails(&["deploy-token", "revoke", "999"])
+        .contains("not found"));
     let virtual_on_project = cli.fails(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "x", "--scopes", "read_virtual_registry",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "x",
+        "--scopes",
+        "read_virtual_registry",
     ]);
     assert!(virtual_on_project.contains("group"), "{virtual_on_project}");
 }
@@ -145,7 +214,9 @@ async fn keys_generate_writes_a_key_a_certificate_and_the_bundle() {
     let keys = cli.dir.path().join("keys");
     let bundle = std::fs::read_to_string(keys.join("bundle.crt")).unwrap();
     assert!(bundle.contains("BEGIN CERTIFICATE") && !bundle.contains("PRIVATE KEY"));
-    assert!(cli.fails(&["keys", "generate", "--alg", "ed25519"]).contains("es256"));
+    assert!(cli
+        .fails(&["keys", "generate", "--alg", "ed25519"])
+        .contains("es256"));
 
     // Rotation: a second key joins the bundle; retiring the first and rebundling drops it.
     let first_key = std::fs::read_dir(&keys)
@@ -170,18 +241,35 @@ async fn a_token_made_by_the_cli_works_against_a_running_server() {
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "ci", "--scopes", "read_registry", "--json",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry",
+        "--json",
     ]))
     .unwrap();
     let username = created["username"].as_str().unwrap();
     let secret = created["token"].as_str().unwrap();
     let response = app
-        .get_token(Some((username, secret)), &[("service", "container_registry"), ("scope", "repository:acme/web:pull")])
+        .get_token(
+            Some((username, secret)),
+            &[
+                ("service", "container_registry"),
+                ("scope", "repository:acme/web:pull"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), 200);
     cli.ok(&["deploy-token", "revoke", &created["id"].to_string()]);
     let response = app
-        .get_token(Some((username, secret)), &[("service", "container_registry")])
+        .get_token(
+            Some((username, secret)),
+            &[("service", "container_registry")],
+        )
         .await;
     assert_eq!(response.status(), 401, "revoked at {}", Utc::now());
 }
@@ -192,22 +280,45 @@ async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     cli.ok(&["user", "create", "alice", "--email", "alice@example.com"]);
-    assert!(cli.fails(&["user", "create", "alice", "--email", "a@example.com"]).contains("already taken"));
-    assert!(cli.fails(&["user", "create", "bob", "--email", "not-an-email"]).contains("email"));
-    cli.ok(&["member", "add", "alice", "--project", "acme/web", "--role", "maintainer"]);
-    assert!(cli.fails(&["member", "add", "alice", "--group", "acme", "--role", "boss"]).contains("--role"));
-    assert!(cli.fails(&["member", "add", "nobody", "--group", "acme", "--role", "owner"]).contains("User nobody not found"));
+    assert!(cli
+        .fails(&["user", "create", "alice", "--email", "a@example.com"])
+        .contains("already taken"));
+    assert!(cli
+        .fails(&["user", "create", "bob", "--email", "not-an-email"])
+        .contains("email"));
+    cli.ok(&[
+        "member",
+        "add",
+        "alice",
+        "--project",
+        "acme/web",
+        "--role",
+        "maintainer",
+    ]);
+    assert!(cli
+        .fails(&["member", "add", "alice", "--group", "acme", "--role", "boss"])
+        .contains("--role"));
+    assert!(cli
+        .fails(&["member", "add", "nobody", "--group", "acme", "--role", "owner"])
+        .contains("User nobody not found"));
     let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
         "user", "token", "create", "alice", "--name", "laptop", "--scopes", "api", "--json",
     ]))
     .unwrap();
     let secret = created["token"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("glpat-"));
-    assert!(cli.fails(&["user", "token", "create", "alice", "--name", "x", "--scopes", "sudo"]).contains("sudo"));
+    assert!(cli
+        .fails(&["user", "token", "create", "alice", "--name", "x", "--scopes", "sudo"])
+        .contains("sudo"));
 
     let app = cli.spawn_app().await;
     let list = |app: &crate::helpers::TestApp| {
-        app.api(reqwest::Method::GET, "/projects/acme%2Fweb/deploy_tokens", &secret).send()
+        app.api(
+            reqwest::Method::GET,
+            "/projects/acme%2Fweb/deploy_tokens",
+            &secret,
+        )
+        .send()
     };
     assert_eq!(list(&app).await.unwrap().status(), 200);
     cli.ok(&["member", "remove", "alice", "--project", "acme/web"]);
@@ -215,8 +326,18 @@ async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
     cli.ok(&["user", "block", "alice"]);
     assert_eq!(list(&app).await.unwrap().status(), 401);
     cli.ok(&["user", "unblock", "alice"]);
-    assert_eq!(list(&app).await.unwrap().status(), 404, "unblocked: authenticated again");
+    assert_eq!(
+        list(&app).await.unwrap().status(),
+        404,
+        "unblocked: authenticated again"
+    );
     cli.ok(&["user", "token", "revoke", &created["id"].to_string()]);
-    assert_eq!(list(&app).await.unwrap().status(), 401, "a revoked personal token gets 401");
-    assert!(cli.fails(&["user", "token", "revoke", "999"]).contains("not found"));
+    assert_eq!(
+        list(&app).await.unwrap().status(),
+        401,
+        "a revoked personal token gets 401"
+    );
+    assert!(cli
+        .fails(&["user", "token", "revoke", "999"])
+        .contains("not found"));
 }

@@ -14,7 +14,11 @@ fn curl(args: &[&str]) -> (String, String) {
         .args(args)
         .output()
         .expect("curl is installed (scripts/test.sh installs it)");
-    assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).unwrap();
     let (body, status) = text.rsplit_once('\n').unwrap();
     (body.to_owned(), status.to_owned())
@@ -25,7 +29,8 @@ async fn the_gitlab_documentation_curl_commands_work_unchanged() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
     let token = app.create_user("alice", false, "api").await;
-    app.add_member("alice", Project, "acme/web", Role::Maintainer).await;
+    app.add_member("alice", Project, "acme/web", Role::Maintainer)
+        .await;
     let base = format!("{}/api/v4/projects/acme%2Fweb/deploy_tokens", app.address);
     let header = format!("PRIVATE-TOKEN: {token}");
 
@@ -42,7 +47,10 @@ async fn the_gitlab_documentation_curl_commands_work_unchanged() {
     let created: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(created["name"], "My deploy token");
     assert_eq!(created["username"], "custom-user");
-    assert_eq!(created["scopes"], serde_json::json!(["read_repository", "read_registry"]));
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["read_repository", "read_registry"])
+    );
     assert!(created["token"].as_str().unwrap().starts_with("gldt-"));
 
     // curl --header "PRIVATE-TOKEN: <token>" ".../deploy_tokens"
@@ -53,6 +61,7 @@ async fn the_gitlab_documentation_curl_commands_work_unchanged() {
 
     // curl --request DELETE --header "PRIVATE-TOKEN: <token>" ".../deploy_tokens/:id"
     let url = format!("{base}/{}", created["id"]);
-    let (_, status) = tokio::task::block_in_place(|| curl(&["--request", "DELETE", "--header", &header, &url]));
+    let (_, status) =
+        tokio::task::block_in_place(|| curl(&["--request", "DELETE", "--header", &header, &url]));
     assert_eq!(status, "204");
 }

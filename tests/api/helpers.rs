@@ -31,9 +31,15 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
             .expect("REGAUTH_TEST_DATABASE=postgres needs REGAUTH_TEST_POSTGRES_URL");
         let name = format!(
             "regauth_test_{}",
-            dir.file_name().unwrap().to_string_lossy().to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "")
+            dir.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
         );
-        let admin = sea_orm::Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+        let admin = sea_orm::Database::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await
@@ -64,11 +70,15 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path()).await;
     customise(&mut settings);
-    let application = Application::build(settings.clone()).await.expect("build app");
+    let application = Application::build(settings.clone())
+        .await
+        .expect("build app");
     let address = format!("http://127.0.0.1:{}", application.port());
     settings.public_url = Some(address.clone());
     tokio::spawn(application.run_until_stopped());
-    let db = store::connect(&settings.database_url, 2, false).await.unwrap();
+    let db = store::connect(&settings.database_url, 2, false)
+        .await
+        .unwrap();
     TestApp {
         address,
         settings,
@@ -92,9 +102,14 @@ impl TestApp {
     }
 
     pub async fn create_project(&self, path: &str) {
-        namespaces::create(self.store.as_ref(), NamespaceKind::Project, path, Utc::now())
-            .await
-            .unwrap();
+        namespaces::create(
+            self.store.as_ref(),
+            NamespaceKind::Project,
+            path,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     }
 
     /// Creates the groups and the project along `path` (`a/b/c` → groups a, a/b; project a/b/c).
@@ -116,7 +131,12 @@ impl TestApp {
         self.create_project(path).await;
     }
 
-    pub async fn create_token(&self, kind: NamespaceKind, owner: &str, scopes: &[&str]) -> CreatedToken {
+    pub async fn create_token(
+        &self,
+        kind: NamespaceKind,
+        owner: &str,
+        scopes: &[&str],
+    ) -> CreatedToken {
         self.create_token_with(kind, owner, scopes, None).await
     }
 
@@ -127,7 +147,8 @@ impl TestApp {
         scopes: &[&str],
         username: Option<&str>,
     ) -> CreatedToken {
-        self.create_token_full(kind, owner, "test token", scopes, username).await
+        self.create_token_full(kind, owner, "test token", scopes, username)
+            .await
     }
 
     pub async fn create_named_token(
@@ -137,7 +158,8 @@ impl TestApp {
         name: &str,
         scopes: &[&str],
     ) -> CreatedToken {
-        self.create_token_full(kind, owner, name, scopes, None).await
+        self.create_token_full(kind, owner, name, scopes, None)
+            .await
     }
 
     async fn create_token_full(
@@ -186,9 +208,14 @@ impl TestApp {
     }
 
     pub async fn revoke(&self, token_id: i64) {
-        deploy_tokens::revoke(self.store.as_ref(), &Caller::operator(), token_id, Utc::now())
-            .await
-            .unwrap();
+        deploy_tokens::revoke(
+            self.store.as_ref(),
+            &Caller::operator(),
+            token_id,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     }
 
     /// `GET /jwt/auth` with Basic credentials.
@@ -211,14 +238,22 @@ impl TestApp {
     pub async fn post_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(format!("{}/jwt/auth", self.address))
-            .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header(
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
             .body(serde_urlencoded::to_string(form).unwrap())
             .send()
             .await
             .unwrap()
     }
 
-    pub async fn token_access(&self, token: &CreatedToken, service: &str, scopes: &[&str]) -> serde_json::Value {
+    pub async fn token_access(
+        &self,
+        token: &CreatedToken,
+        service: &str,
+        scopes: &[&str],
+    ) -> serde_json::Value {
         let mut query = vec![("service", service)];
         query.extend(scopes.iter().map(|s| ("scope", *s)));
         let response = self
@@ -233,9 +268,15 @@ impl TestApp {
 impl TestApp {
     /// Creates a user with a personal access token; returns the token's secret.
     pub async fn create_user(&self, username: &str, admin: bool, scopes: &str) -> String {
-        users::create(self.store.as_ref(), username, &format!("{username}@example.com"), admin, Utc::now())
-            .await
-            .unwrap();
+        users::create(
+            self.store.as_ref(),
+            username,
+            &format!("{username}@example.com"),
+            admin,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
         let (_, secret) = users::create_personal_access_token(
             self.store.as_ref(),
             username,
@@ -249,14 +290,22 @@ impl TestApp {
         secret.expose().to_owned()
     }
 
-    pub async fn add_member(&self, username: &str, kind: NamespaceKind, path: &str, role: regauth::domain::Role) {
+    pub async fn add_member(
+        &self,
+        username: &str,
+        kind: NamespaceKind,
+        path: &str,
+        role: regauth::domain::Role,
+    ) {
         users::add_member(self.store.as_ref(), username, kind, path, role, Utc::now())
             .await
             .unwrap();
     }
 
     pub async fn block_user(&self, username: &str) {
-        users::set_blocked(self.store.as_ref(), username, true).await.unwrap();
+        users::set_blocked(self.store.as_ref(), username, true)
+            .await
+            .unwrap();
     }
 
     /// A request to the management API with a personal access token.

@@ -26,7 +26,8 @@ async fn json_of(response: reqwest::Response) -> Value {
 async fn a_maintainer_creates_a_project_token_with_a_json_body_and_gets_the_secret_once() {
     let (app, _) = world().await;
     let alice = app.create_user("alice", false, "api").await;
-    app.add_member("alice", Project, "acme/web", Role::Maintainer).await;
+    app.add_member("alice", Project, "acme/web", Role::Maintainer)
+        .await;
 
     let response = app
         .api(Method::POST, "/projects/acme%2Fweb/deploy_tokens", &alice)
@@ -39,20 +40,39 @@ async fn a_maintainer_creates_a_project_token_with_a_json_body_and_gets_the_secr
     let id = created["id"].as_i64().unwrap();
     assert_eq!(created["name"], "ci");
     assert_eq!(created["username"], format!("gitlab+deploy-token-{id}"));
-    assert_eq!(created["scopes"], json!(["read_registry", "write_registry"]));
+    assert_eq!(
+        created["scopes"],
+        json!(["read_registry", "write_registry"])
+    );
     assert_eq!(created["expires_at"], "2099-01-01T00:00:00.000Z");
     assert_eq!(created["revoked"], false);
     assert_eq!(created["expired"], false);
     let secret = created["token"].as_str().unwrap();
     assert!(secret.starts_with("gldt-"));
 
-    let fetched = json_of(app.api(Method::GET, &format!("/projects/acme%2Fweb/deploy_tokens/{id}"), &alice).send().await.unwrap()).await;
-    assert!(fetched.get("token").is_none(), "the secret is never shown again");
+    let fetched = json_of(
+        app.api(
+            Method::GET,
+            &format!("/projects/acme%2Fweb/deploy_tokens/{id}"),
+            &alice,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert!(
+        fetched.get("token").is_none(),
+        "the secret is never shown again"
+    );
     assert_eq!(fetched["id"], id);
 
     // The new token works at the registry realm.
     let status = app
-        .get_token(Some((created["username"].as_str().unwrap(), secret)), &[("service", "container_registry")])
+        .get_token(
+            Some((created["username"].as_str().unwrap(), secret)),
+            &[("service", "container_registry")],
+        )
         .await
         .status();
     assert_eq!(status, 200);
@@ -76,7 +96,13 @@ async fn a_form_body_with_scopes_array_and_a_comma_list_both_work() {
         let created = json_of(response).await;
         assert_eq!(created["scopes"], expected, "{body}");
     }
-    let list = json_of(app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens", &admin).send().await.unwrap()).await;
+    let list = json_of(
+        app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens", &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(list[1]["username"], "deployer");
     assert_eq!(list[1]["expires_at"], "2099-02-03T04:05:06.000Z");
 }
@@ -84,20 +110,45 @@ async fn a_form_body_with_scopes_array_and_a_comma_list_both_work() {
 #[tokio::test]
 async fn numeric_ids_and_url_encoded_paths_name_the_same_project_and_group() {
     let (app, admin) = world().await;
-    let project = json_of(app.api(Method::GET, "/projects/acme%2Fweb", &admin).send().await.unwrap()).await;
+    let project = json_of(
+        app.api(Method::GET, "/projects/acme%2Fweb", &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(project["path_with_namespace"], "acme/web");
     assert_eq!(project["path"], "web");
     assert!(project["web_url"].as_str().unwrap().ends_with("/acme/web"));
-    let by_id = json_of(app.api(Method::GET, &format!("/projects/{}", project["id"]), &admin).send().await.unwrap()).await;
+    let by_id = json_of(
+        app.api(Method::GET, &format!("/projects/{}", project["id"]), &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(by_id, project);
 
-    let group = json_of(app.api(Method::GET, "/groups/acme%2Fplatform", &admin).send().await.unwrap()).await;
+    let group = json_of(
+        app.api(Method::GET, "/groups/acme%2Fplatform", &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(group["full_path"], "acme/platform");
     assert_eq!(group["path"], "platform");
     // A project is not a group and vice versa.
-    let wrong_kind = app.api(Method::GET, "/groups/acme%2Fweb", &admin).send().await.unwrap();
+    let wrong_kind = app
+        .api(Method::GET, "/groups/acme%2Fweb", &admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_kind.status(), 404);
-    assert_eq!(json_of(wrong_kind).await, json!({"message": "404 Group Not Found"}));
+    assert_eq!(
+        json_of(wrong_kind).await,
+        json!({"message": "404 Group Not Found"})
+    );
 }
 
 #[tokio::test]
@@ -112,10 +163,20 @@ async fn get_user_tells_who_the_token_belongs_to() {
 #[tokio::test]
 async fn missing_wrong_or_deploy_token_credentials_get_401() {
     let (app, _) = world().await;
-    let deploy = app.create_token(Project, "acme/web", &["read_registry"]).await;
-    let no_token = app.client.get(format!("{}/api/v4/user", app.address)).send().await.unwrap();
+    let deploy = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let no_token = app
+        .client
+        .get(format!("{}/api/v4/user", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_token.status(), 401);
-    assert_eq!(json_of(no_token).await, json!({"message": "401 Unauthorized"}));
+    assert_eq!(
+        json_of(no_token).await,
+        json!({"message": "401 Unauthorized"})
+    );
     for token in ["glpat-nonsense", deploy.secret.as_str()] {
         let response = app.api(Method::GET, "/user", token).send().await.unwrap();
         assert_eq!(response.status(), 401, "{token}");
@@ -147,32 +208,66 @@ async fn bearer_authorization_is_accepted_like_private_token() {
 async fn an_expired_personal_token_or_a_blocked_user_gets_401_at_once() {
     let (app, _) = world().await;
     let alice = app.create_user("alice", true, "api").await;
-    assert_eq!(app.api(Method::GET, "/user", &alice).send().await.unwrap().status(), 200);
-    regauth::service::users::set_blocked(app.store.as_ref(), "alice", true).await.unwrap();
-    assert_eq!(app.api(Method::GET, "/user", &alice).send().await.unwrap().status(), 401);
-    let list = app.api(Method::GET, "/deploy_tokens", &alice).send().await.unwrap();
+    assert_eq!(
+        app.api(Method::GET, "/user", &alice)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    regauth::service::users::set_blocked(app.store.as_ref(), "alice", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api(Method::GET, "/user", &alice)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let list = app
+        .api(Method::GET, "/deploy_tokens", &alice)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(list.status(), 401, "a blocked admin can do nothing");
 
     use sea_orm::{ActiveModelTrait, EntityTrait, Set};
     let bob = app.create_user("bob", false, "api").await;
-    let row = entity::personal_access_token::Entity::find().all(&app.db).await.unwrap().pop().unwrap();
+    let row = entity::personal_access_token::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     let mut row: entity::personal_access_token::ActiveModel = row.into();
     row.expires_at = Set(Some(chrono::Utc::now()));
     row.update(&app.db).await.unwrap();
-    assert_eq!(app.api(Method::GET, "/user", &bob).send().await.unwrap().status(), 401);
+    assert_eq!(
+        app.api(Method::GET, "/user", &bob)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn roles_decide_who_may_manage_which_tokens() {
     let (app, admin) = world().await;
     let developer = app.create_user("dev", false, "api").await;
-    app.add_member("dev", Project, "acme/web", Role::Developer).await;
+    app.add_member("dev", Project, "acme/web", Role::Developer)
+        .await;
     let group_maintainer = app.create_user("gm", false, "api").await;
     app.add_member("gm", Group, "acme", Role::Maintainer).await;
     let group_owner = app.create_user("go", false, "api").await;
     app.add_member("go", Group, "acme", Role::Owner).await;
     let project_maintainer = app.create_user("pm", false, "api").await;
-    app.add_member("pm", Project, "acme/web", Role::Maintainer).await;
+    app.add_member("pm", Project, "acme/web", Role::Maintainer)
+        .await;
     let stranger = app.create_user("stranger", false, "api").await;
     let reader = app.create_user("reader", false, "read_api").await;
     app.add_member("reader", Group, "acme", Role::Owner).await;
@@ -187,11 +282,31 @@ async fn roles_decide_who_may_manage_which_tokens() {
     // (who, path, expected status)
     let cases = [
         ("developer on project", project, developer.as_str(), 403),
-        ("project maintainer on project", project, project_maintainer.as_str(), 201),
+        (
+            "project maintainer on project",
+            project,
+            project_maintainer.as_str(),
+            201,
+        ),
         // No role on the group at all: the group is hidden, as for any non-member.
-        ("project maintainer on parent group", group, project_maintainer.as_str(), 404),
-        ("group maintainer on group", group, group_maintainer.as_str(), 403),
-        ("group maintainer on a project below (inherited)", project, group_maintainer.as_str(), 201),
+        (
+            "project maintainer on parent group",
+            group,
+            project_maintainer.as_str(),
+            404,
+        ),
+        (
+            "group maintainer on group",
+            group,
+            group_maintainer.as_str(),
+            403,
+        ),
+        (
+            "group maintainer on a project below (inherited)",
+            project,
+            group_maintainer.as_str(),
+            201,
+        ),
         ("group owner on group", group, group_owner.as_str(), 201),
         ("read_api owner on group", group, reader.as_str(), 403),
         ("stranger on project", project, stranger.as_str(), 404),
@@ -201,21 +316,52 @@ async fn roles_decide_who_may_manage_which_tokens() {
         let response = create(path, token).await.unwrap();
         assert_eq!(response.status(), expected, "{who}");
         if expected == 403 {
-            assert_eq!(json_of(response).await, json!({"message": "403 Forbidden"}), "{who}");
+            assert_eq!(
+                json_of(response).await,
+                json!({"message": "403 Forbidden"}),
+                "{who}"
+            );
         } else if expected == 404 {
             let kind = if path == group { "Group" } else { "Project" };
-            assert_eq!(json_of(response).await, json!({"message": format!("404 {kind} Not Found")}), "{who}");
+            assert_eq!(
+                json_of(response).await,
+                json!({"message": format!("404 {kind} Not Found")}),
+                "{who}"
+            );
         }
     }
     // A group maintainer may list group tokens but not delete them.
-    let listed = app.api(Method::GET, group, &group_maintainer).send().await.unwrap();
+    let listed = app
+        .api(Method::GET, group, &group_maintainer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.status(), 200);
     let first_id = json_of(listed).await[0]["id"].as_i64().unwrap();
-    let delete = app.api(Method::DELETE, &format!("{group}/{first_id}"), &group_maintainer).send().await.unwrap();
+    let delete = app
+        .api(
+            Method::DELETE,
+            &format!("{group}/{first_id}"),
+            &group_maintainer,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(delete.status(), 403);
     // Only admins list the whole instance.
-    assert_eq!(app.api(Method::GET, "/deploy_tokens", &group_owner).send().await.unwrap().status(), 403);
-    let all = app.api(Method::GET, "/deploy_tokens", &admin).send().await.unwrap();
+    assert_eq!(
+        app.api(Method::GET, "/deploy_tokens", &group_owner)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let all = app
+        .api(Method::GET, "/deploy_tokens", &admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(all.status(), 200);
     assert_eq!(json_of(all).await.as_array().unwrap().len(), 4);
 }
@@ -226,14 +372,35 @@ async fn validation_errors_name_the_field_and_the_rule() {
     let path = "/projects/acme%2Fweb/deploy_tokens";
     let post = |body: Value| app.api(Method::POST, path, &admin).json(&body).send();
     let cases = [
-        (json!({"scopes": ["read_registry"]}), json!({"error": "name is missing"})),
+        (
+            json!({"scopes": ["read_registry"]}),
+            json!({"error": "name is missing"}),
+        ),
         (json!({"name": "x"}), json!({"error": "scopes is missing"})),
-        (json!({"name": "x", "scopes": ["read_regsitry"]}), json!("scopes")),
-        (json!({"name": "x", "scopes": ["read_virtual_registry"]}), json!("scopes")),
-        (json!({"name": "x", "scopes": ["read_registry"], "expires_at": "2001-01-01"}), json!("expires_at")),
-        (json!({"name": "x", "scopes": ["read_registry"], "expires_at": "soon"}), json!("expires_at")),
-        (json!({"name": "x", "scopes": ["read_registry"], "username": "bad name"}), json!("username")),
-        (json!({"name": "x".repeat(256), "scopes": ["read_registry"]}), json!("name")),
+        (
+            json!({"name": "x", "scopes": ["read_regsitry"]}),
+            json!("scopes"),
+        ),
+        (
+            json!({"name": "x", "scopes": ["read_virtual_registry"]}),
+            json!("scopes"),
+        ),
+        (
+            json!({"name": "x", "scopes": ["read_registry"], "expires_at": "2001-01-01"}),
+            json!("expires_at"),
+        ),
+        (
+            json!({"name": "x", "scopes": ["read_registry"], "expires_at": "soon"}),
+            json!("expires_at"),
+        ),
+        (
+            json!({"name": "x", "scopes": ["read_registry"], "username": "bad name"}),
+            json!("username"),
+        ),
+        (
+            json!({"name": "x".repeat(256), "scopes": ["read_registry"]}),
+            json!("name"),
+        ),
     ];
     for (body, expected) in cases {
         let response = post(body.clone()).await.unwrap();
@@ -264,20 +431,36 @@ async fn validation_errors_name_the_field_and_the_rule() {
 async fn unknown_projects_groups_and_tokens_get_gitlabs_404s() {
     let (app, admin) = world().await;
     let cases = [
-        ("/projects/acme%2Fnope/deploy_tokens", "404 Project Not Found"),
+        (
+            "/projects/acme%2Fnope/deploy_tokens",
+            "404 Project Not Found",
+        ),
         ("/groups/nope/deploy_tokens", "404 Group Not Found"),
         ("/projects/999999", "404 Project Not Found"),
-        ("/projects/acme%2Fweb/deploy_tokens/424242", "404 Deploy token Not Found"),
+        (
+            "/projects/acme%2Fweb/deploy_tokens/424242",
+            "404 Deploy token Not Found",
+        ),
     ];
     for (path, message) in cases {
         let response = app.api(Method::GET, path, &admin).send().await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(json_of(response).await, json!({"message": message}), "{path}");
+        assert_eq!(
+            json_of(response).await,
+            json!({"message": message}),
+            "{path}"
+        );
     }
     // A token of another project is not reachable through this project's URL.
-    let other = app.create_token(Project, "acme/platform/infra", &["read_registry"]).await;
+    let other = app
+        .create_token(Project, "acme/platform/infra", &["read_registry"])
+        .await;
     let response = app
-        .api(Method::DELETE, &format!("/projects/acme%2Fweb/deploy_tokens/{}", other.token.id), &admin)
+        .api(
+            Method::DELETE,
+            &format!("/projects/acme%2Fweb/deploy_tokens/{}", other.token.id),
+            &admin,
+        )
         .send()
         .await
         .unwrap();
@@ -287,26 +470,63 @@ async fn unknown_projects_groups_and_tokens_get_gitlabs_404s() {
 #[tokio::test]
 async fn delete_answers_204_revokes_at_once_and_keeps_an_audit_record() {
     let (app, admin) = world().await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let credentials = Some((token.token.username.as_str(), token.secret.as_str()));
-    assert_eq!(app.get_token(credentials, &[("service", "container_registry")]).await.status(), 200);
+    assert_eq!(
+        app.get_token(credentials, &[("service", "container_registry")])
+            .await
+            .status(),
+        200
+    );
 
     let path = format!("/projects/acme%2Fweb/deploy_tokens/{}", token.token.id);
     let response = app.api(Method::DELETE, &path, &admin).send().await.unwrap();
     assert_eq!(response.status(), 204);
-    assert_eq!(app.get_token(credentials, &[("service", "container_registry")]).await.status(), 401);
-    assert_eq!(app.api(Method::GET, &path, &admin).send().await.unwrap().status(), 404);
-    assert_eq!(app.api(Method::DELETE, &path, &admin).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.get_token(credentials, &[("service", "container_registry")])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.api(Method::GET, &path, &admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.api(Method::DELETE, &path, &admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
-    let events = app.store.audit_events_for_deploy_token(token.token.id).await.unwrap();
+    let events = app
+        .store
+        .audit_events_for_deploy_token(token.token.id)
+        .await
+        .unwrap();
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.starts_with(&["deploy_token.create"]), "{actions:?}");
-    let deletion = events.iter().find(|e| e.action.as_str() == "deploy_token.delete").unwrap();
+    let deletion = events
+        .iter()
+        .find(|e| e.action.as_str() == "deploy_token.delete")
+        .unwrap();
     assert_eq!(deletion.actor, "root");
     assert_eq!(deletion.ip_address.as_deref(), Some("127.0.0.1"));
     // The row itself is still there (soft delete).
     use sea_orm::EntityTrait;
-    let row = entity::deploy_token::Entity::find_by_id(token.token.id).one(&app.db).await.unwrap().unwrap();
+    let row = entity::deploy_token::Entity::find_by_id(token.token.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(row.deleted_at.is_some() && row.revoked);
 }
 
@@ -315,13 +535,22 @@ async fn lists_paginate_with_gitlabs_headers_and_filter_active_tokens() {
     let (app, admin) = world().await;
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(app.create_token(Project, "acme/web", &["read_registry"]).await.token.id);
+        ids.push(
+            app.create_token(Project, "acme/web", &["read_registry"])
+                .await
+                .token
+                .id,
+        );
     }
     app.revoke(ids[1]).await;
     app.set_expiry(ids[2], chrono::Utc::now()).await;
 
     let response = app
-        .api(Method::GET, "/projects/acme%2Fweb/deploy_tokens?per_page=2&page=2", &admin)
+        .api(
+            Method::GET,
+            "/projects/acme%2Fweb/deploy_tokens?per_page=2&page=2",
+            &admin,
+        )
         .send()
         .await
         .unwrap();
@@ -336,22 +565,64 @@ async fn lists_paginate_with_gitlabs_headers_and_filter_active_tokens() {
     let link = header("link");
     assert!(link.contains("page=3&per_page=2>; rel=\"next\""), "{link}");
     assert!(link.contains("page=1&per_page=2>; rel=\"prev\""), "{link}");
-    assert!(link.contains("rel=\"first\"") && link.contains("rel=\"last\""), "{link}");
-    let page: Vec<i64> = json_of(response).await.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert!(
+        link.contains("rel=\"first\"") && link.contains("rel=\"last\""),
+        "{link}"
+    );
+    let page: Vec<i64> = json_of(response)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(page, ids[2..4]);
 
-    let active = json_of(app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens?active=true", &admin).send().await.unwrap()).await;
-    let active: Vec<i64> = active.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    let active = json_of(
+        app.api(
+            Method::GET,
+            "/projects/acme%2Fweb/deploy_tokens?active=true",
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let active: Vec<i64> = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(active, vec![ids[0], ids[3], ids[4]]);
-    let all = json_of(app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens", &admin).send().await.unwrap()).await;
+    let all = json_of(
+        app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens", &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(all[1]["revoked"], true);
     assert_eq!(all[2]["expired"], true);
 
-    let last = app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens?per_page=2&page=3", &admin).send().await.unwrap();
+    let last = app
+        .api(
+            Method::GET,
+            "/projects/acme%2Fweb/deploy_tokens?per_page=2&page=3",
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(last.headers()["x-next-page"], "");
     for bad_page in ["zero", "0", "1000000000000000000"] {
         let bad = app
-            .api(Method::GET, &format!("/projects/acme%2Fweb/deploy_tokens?page={bad_page}"), &admin)
+            .api(
+                Method::GET,
+                &format!("/projects/acme%2Fweb/deploy_tokens?page={bad_page}"),
+                &admin,
+            )
             .send()
             .await
             .unwrap();
@@ -362,27 +633,55 @@ async fn lists_paginate_with_gitlabs_headers_and_filter_active_tokens() {
 #[tokio::test]
 async fn each_registry_token_issue_is_audited_and_last_used_is_kept() {
     let (app, _) = world().await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     for _ in 0..3 {
-        app.token_access(&token, "container_registry", &["repository:acme/web:pull"]).await;
+        app.token_access(&token, "container_registry", &["repository:acme/web:pull"])
+            .await;
     }
     // The usage writer flushes in the background (every second): wait for it, bounded.
     let mut issued = 0;
     for _ in 0..100 {
-        let events = app.store.audit_events_for_deploy_token(token.token.id).await.unwrap();
-        issued = events.iter().filter(|e| e.action.as_str() == "registry_token.issue").count();
-        let used = app.store.find_deploy_token(token.token.id).await.unwrap().unwrap().last_used_at;
+        let events = app
+            .store
+            .audit_events_for_deploy_token(token.token.id)
+            .await
+            .unwrap();
+        issued = events
+            .iter()
+            .filter(|e| e.action.as_str() == "registry_token.issue")
+            .count();
+        let used = app
+            .store
+            .find_deploy_token(token.token.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at;
         if issued == 3 && used.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(issued, 3);
-    let events = app.store.audit_events_for_deploy_token(token.token.id).await.unwrap();
-    let issue = events.iter().find(|e| e.action.as_str() == "registry_token.issue").unwrap();
+    let events = app
+        .store
+        .audit_events_for_deploy_token(token.token.id)
+        .await
+        .unwrap();
+    let issue = events
+        .iter()
+        .find(|e| e.action.as_str() == "registry_token.issue")
+        .unwrap();
     assert_eq!(issue.actor, token.token.username);
     assert_eq!(issue.ip_address.as_deref(), Some("127.0.0.1"));
     assert_eq!(issue.details["granted"], "repository:acme/web:pull");
-    let stored = app.store.find_deploy_token(token.token.id).await.unwrap().unwrap();
+    let stored = app
+        .store
+        .find_deploy_token(token.token.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored.last_used_at.is_some());
 }

@@ -21,21 +21,34 @@ fn parse_metrics(text: &str) -> Vec<(String, String, f64)> {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut parts = rest.split(' ');
             typed.insert(parts.next().unwrap().to_owned());
-            assert!(matches!(parts.next(), Some("counter" | "histogram" | "gauge")), "{line}");
+            assert!(
+                matches!(parts.next(), Some("counter" | "histogram" | "gauge")),
+                "{line}"
+            );
             continue;
         }
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
         let (name, labels) = match series.split_once('{') {
-            Some((name, labels)) => (name, labels.strip_suffix('}').unwrap_or_else(|| panic!("{line}"))),
+            Some((name, labels)) => (
+                name,
+                labels.strip_suffix('}').unwrap_or_else(|| panic!("{line}")),
+            ),
             None => (series, ""),
         };
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|suffix| name.strip_suffix(suffix).filter(|base| typed.contains(*base)))
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|base| typed.contains(*base))
+            })
             .unwrap_or(name);
         assert!(typed.contains(family), "no TYPE before {line:?}");
         samples.push((name.to_owned(), labels.to_owned(), value));
@@ -56,57 +69,154 @@ async fn metrics_count_tokens_per_scope_and_token_requests_by_outcome() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
     let admin = app.create_user("root", true, "api").await;
-    let rw = app.create_token(Project, "acme/web", &["read_registry", "write_registry"]).await;
-    let ro = app.create_token(Project, "acme/web", &["read_registry"]).await;
-    let repo_only = app.create_token(Project, "acme/web", &["read_repository"]).await;
-    app.create_token(Group, "acme", &["read_virtual_registry"]).await;
+    let rw = app
+        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
+        .await;
+    let ro = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let repo_only = app
+        .create_token(Project, "acme/web", &["read_repository"])
+        .await;
+    app.create_token(Group, "acme", &["read_virtual_registry"])
+        .await;
     app.revoke(ro.token.id).await;
     let deleted = app
-        .api(reqwest::Method::DELETE, &format!("/projects/acme%2Fweb/deploy_tokens/{}", repo_only.token.id), &admin)
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/projects/acme%2Fweb/deploy_tokens/{}", repo_only.token.id),
+            &admin,
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
 
     let rw_auth = Some((rw.token.username.as_str(), rw.secret.as_str()));
-    let pull_push = [("service", "container_registry"), ("scope", "repository:acme/web:pull,push")];
-    let pull_delete = [("service", "container_registry"), ("scope", "repository:acme/web:pull,delete")];
+    let pull_push = [
+        ("service", "container_registry"),
+        ("scope", "repository:acme/web:pull,push"),
+    ];
+    let pull_delete = [
+        ("service", "container_registry"),
+        ("scope", "repository:acme/web:pull,delete"),
+    ];
     assert_eq!(app.get_token(rw_auth, &pull_push).await.status(), 200); // issued
     assert_eq!(app.get_token(rw_auth, &pull_delete).await.status(), 200); // partial
-    assert_eq!(app.get_token(Some((&rw.token.username, "nope")), &pull_push).await.status(), 401);
-    assert_eq!(app.get_token(rw_auth, &[("service", "somewhere")]).await.status(), 404); // error
+    assert_eq!(
+        app.get_token(Some((&rw.token.username, "nope")), &pull_push)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.get_token(rw_auth, &[("service", "somewhere")])
+            .await
+            .status(),
+        404
+    ); // error
     let vr = app.create_token(Group, "acme", &["read_repository"]).await;
-    let denied = app.get_token(Some((&vr.token.username, &vr.secret)), &[("service", "container_registry")]).await;
+    let denied = app
+        .get_token(
+            Some((&vr.token.username, &vr.secret)),
+            &[("service", "container_registry")],
+        )
+        .await;
     assert_eq!(denied.status(), 403);
 
-    let response = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
     let samples = parse_metrics(&response.text().await.unwrap());
 
-    let created = |scope: &str| sample(&samples, "regauth_deploy_tokens_created_total", &format!("scope=\"{scope}\""));
+    let created = |scope: &str| {
+        sample(
+            &samples,
+            "regauth_deploy_tokens_created_total",
+            &format!("scope=\"{scope}\""),
+        )
+    };
     assert_eq!(created("read_registry"), 2.0);
     assert_eq!(created("write_registry"), 1.0);
     assert_eq!(created("read_repository"), 2.0);
     assert_eq!(created("read_virtual_registry"), 1.0);
     assert_eq!(created("write_package_registry"), 0.0);
-    assert_eq!(sample(&samples, "regauth_deploy_tokens_revoked_total", "scope=\"read_registry\""), 1.0);
-    assert_eq!(sample(&samples, "regauth_deploy_tokens_deleted_total", "scope=\"read_repository\""), 1.0);
-    assert_eq!(sample(&samples, "regauth_deploy_tokens_deleted_total", "scope=\"read_registry\""), 0.0);
+    assert_eq!(
+        sample(
+            &samples,
+            "regauth_deploy_tokens_revoked_total",
+            "scope=\"read_registry\""
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "regauth_deploy_tokens_deleted_total",
+            "scope=\"read_repository\""
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "regauth_deploy_tokens_deleted_total",
+            "scope=\"read_registry\""
+        ),
+        0.0
+    );
 
     let requests = |service: &str, outcome: &str| {
-        sample(&samples, "regauth_registry_token_requests_total", &format!("service=\"{service}\",outcome=\"{outcome}\""))
+        sample(
+            &samples,
+            "regauth_registry_token_requests_total",
+            &format!("service=\"{service}\",outcome=\"{outcome}\""),
+        )
     };
     assert_eq!(requests("container_registry", "issued"), 1.0);
     assert_eq!(requests("container_registry", "partial"), 1.0);
     assert_eq!(requests("container_registry", "unauthorized"), 1.0);
     assert_eq!(requests("container_registry", "denied"), 1.0);
-    assert_eq!(requests("unknown", "error"), 1.0, "caller text never becomes a label");
+    assert_eq!(
+        requests("unknown", "error"),
+        1.0,
+        "caller text never becomes a label"
+    );
     let route = "method=\"GET\",route=\"/jwt/auth\"";
-    assert_eq!(sample(&samples, "regauth_http_request_duration_seconds_count", route), 5.0);
-    assert_eq!(sample(&samples, "regauth_http_request_duration_seconds_bucket", &format!("{route},le=\"+Inf\"")), 5.0);
+    assert_eq!(
+        sample(
+            &samples,
+            "regauth_http_request_duration_seconds_count",
+            route
+        ),
+        5.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "regauth_http_request_duration_seconds_bucket",
+            &format!("{route},le=\"+Inf\"")
+        ),
+        5.0
+    );
     // Healthy traffic adds no database errors.
-    let again = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    let again = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(
         sample(&parse_metrics(&again), "regauth_database_errors_total", ""),
         sample(&samples, "regauth_database_errors_total", "")
@@ -117,8 +227,20 @@ async fn metrics_count_tokens_per_scope_and_token_requests_by_outcome() {
 async fn invented_http_methods_do_not_become_metric_labels() {
     let app = spawn_app().await;
     let method = reqwest::Method::from_bytes(b"BREW").unwrap();
-    app.client.request(method, format!("{}/-/health", app.address)).send().await.unwrap();
-    let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    app.client
+        .request(method, format!("{}/-/health", app.address))
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!text.contains("BREW"), "{text}");
     assert!(text.contains("method=\"other\""), "{text}");
 }
@@ -126,9 +248,19 @@ async fn invented_http_methods_do_not_become_metric_labels() {
 #[tokio::test]
 async fn health_and_readiness_answer_ok_when_all_is_well() {
     let app = spawn_app().await;
-    let health = app.client.get(format!("{}/-/health", app.address)).send().await.unwrap();
+    let health = app
+        .client
+        .get(format!("{}/-/health", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let ready = app.client.get(format!("{}/-/readiness", app.address)).send().await.unwrap();
+    let ready = app
+        .client
+        .get(format!("{}/-/readiness", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
@@ -139,23 +271,50 @@ async fn health_and_readiness_answer_ok_when_all_is_well() {
 async fn readiness_is_503_naming_the_database_when_it_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(dir.path()).await;
-    let application = regauth::startup::Application::build(settings).await.unwrap();
+    let application = regauth::startup::Application::build(settings)
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());
     let database = application.database();
     tokio::spawn(application.run_until_stopped());
     database.close().await.unwrap();
 
     let client = reqwest::Client::new();
-    let ready = client.get(format!("{address}/-/readiness")).send().await.unwrap();
+    let ready = client
+        .get(format!("{address}/-/readiness"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
-    assert!(body["checks"]["database"].as_str().unwrap().starts_with("failing"), "{body}");
+    assert!(
+        body["checks"]["database"]
+            .as_str()
+            .unwrap()
+            .starts_with("failing"),
+        "{body}"
+    );
     assert_eq!(body["checks"]["signing_key"], "ok");
-    let health = client.get(format!("{address}/-/health")).send().await.unwrap();
+    let health = client
+        .get(format!("{address}/-/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200, "alive, though not ready");
-    let metrics = client.get(format!("{address}/metrics")).send().await.unwrap().text().await.unwrap();
-    let errors = sample(&parse_metrics(&metrics), "regauth_database_errors_total", "");
+    let metrics = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let errors = sample(
+        &parse_metrics(&metrics),
+        "regauth_database_errors_total",
+        "",
+    );
     assert!(errors >= 1.0, "the failed queries are counted: {errors}");
 }
 
@@ -165,17 +324,41 @@ async fn json_logs_have_one_line_per_request_and_never_a_secret() {
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     let created: Value = serde_json::from_str(&cli.ok(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "ci", "--scopes", "read_registry,write_registry", "--json",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry,write_registry",
+        "--json",
     ]))
     .unwrap();
-    let (username, secret) = (created["username"].as_str().unwrap(), created["token"].as_str().unwrap());
-    cli.ok(&["user", "create", "root", "--email", "root@example.com", "--admin"]);
-    let pat: Value = serde_json::from_str(&cli.ok(&["user", "token", "create", "root", "--name", "t", "--json"])).unwrap();
+    let (username, secret) = (
+        created["username"].as_str().unwrap(),
+        created["token"].as_str().unwrap(),
+    );
+    cli.ok(&[
+        "user",
+        "create",
+        "root",
+        "--email",
+        "root@example.com",
+        "--admin",
+    ]);
+    let pat: Value = serde_json::from_str(
+        &cli.ok(&["user", "token", "create", "root", "--name", "t", "--json"]),
+    )
+    .unwrap();
     let pat = pat["token"].as_str().unwrap();
 
     let mut server = ServerProcess::start(
         cli.dir.path(),
-        &[("REGAUTH_DATABASE_URL", &cli.database_url), ("REGAUTH_LOG_FORMAT", "json")],
+        &[
+            ("REGAUTH_DATABASE_URL", &cli.database_url),
+            ("REGAUTH_LOG_FORMAT", "json"),
+        ],
     );
     let client = reqwest::Client::new();
     let url = format!("{}/jwt/auth", server.address);
@@ -184,26 +367,61 @@ async fn json_logs_have_one_line_per_request_and_never_a_secret() {
     let login: Value = client
         .get(&url)
         .basic_auth(username, Some(secret))
-        .query(&[("service", "container_registry"), ("offline_token", "true"), ("client_id", "docker"), ("account", username)])
-        .send().await.unwrap().json().await.unwrap();
+        .query(&[
+            ("service", "container_registry"),
+            ("offline_token", "true"),
+            ("client_id", "docker"),
+            ("account", username),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let refresh = login["refresh_token"].as_str().unwrap().to_owned();
     let jwt = login["token"].as_str().unwrap().to_owned();
     let refreshed = client
         .post(&url)
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("service", "container_registry"), ("scope", "repository:acme/web:pull,push")])
-        .send().await.unwrap();
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("service", "container_registry"),
+            ("scope", "repository:acme/web:pull,push"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refreshed.status(), 200);
     let password = client
         .post(&url)
-        .form(&[("grant_type", "password"), ("username", username), ("password", secret), ("service", "container_registry")])
-        .send().await.unwrap();
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", secret),
+            ("service", "container_registry"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(password.status(), 200);
-    let wrong = client.get(&url).basic_auth(username, Some("gldt-wrong-secret")).query(&[("service", "container_registry")]).send().await.unwrap();
+    let wrong = client
+        .get(&url)
+        .basic_auth(username, Some("gldt-wrong-secret"))
+        .query(&[("service", "container_registry")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
     let api = client
-        .get(format!("{}/api/v4/projects/acme%2Fweb/deploy_tokens", server.address))
+        .get(format!(
+            "{}/api/v4/projects/acme%2Fweb/deploy_tokens",
+            server.address
+        ))
         .header("PRIVATE-TOKEN", pat)
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api.status(), 200);
 
     server.terminate();
@@ -218,13 +436,19 @@ async fn json_logs_have_one_line_per_request_and_never_a_secret() {
         ("a Basic header", "Basic "),
         ("the wrong secret", "gldt-wrong-secret"),
     ] {
-        assert!(!log.contains(secret_text), "{what} leaked into the log:\n{log}");
+        assert!(
+            !log.contains(secret_text),
+            "{what} leaked into the log:\n{log}"
+        );
     }
     let lines: Vec<Value> = log
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
         .collect();
-    let access: Vec<&Value> = lines.iter().filter(|l| l["target"] == "regauth::access").collect();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "regauth::access")
+        .collect();
     assert_eq!(access.len(), 5, "one line per request:\n{log}");
     let first = access[0];
     assert_eq!(first["route"], "/jwt/auth");
@@ -248,12 +472,23 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_closes_the_dat
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     let created: Value = serde_json::from_str(&cli.ok(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "ci", "--scopes", "read_registry", "--json",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry",
+        "--json",
     ]))
     .unwrap();
     let mut server = ServerProcess::start(
         cli.dir.path(),
-        &[("REGAUTH_DATABASE_URL", &cli.database_url), ("REGAUTH_SHUTDOWN_TIMEOUT", "20")],
+        &[
+            ("REGAUTH_DATABASE_URL", &cli.database_url),
+            ("REGAUTH_SHUTDOWN_TIMEOUT", "20"),
+        ],
     );
     let body = serde_urlencoded::to_string([
         ("grant_type", "password"),
@@ -279,18 +514,35 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_closes_the_dat
     // New connections are refused once the stop began.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", server.port)).is_ok() {
-        assert!(std::time::Instant::now() < deadline, "still accepting after SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // The in-flight request completes.
     in_flight.write_all(tail.as_bytes()).unwrap();
     let mut response = String::new();
     in_flight.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}\n{}", server.stderr());
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "{response}\n{}",
+        server.stderr()
+    );
     assert!(response.contains("access_token"));
 
-    assert!(server.wait(Duration::from_secs(30)).success(), "{}", server.stderr());
-    let database = cli.database_url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+    assert!(
+        server.wait(Duration::from_secs(30)).success(),
+        "{}",
+        server.stderr()
+    );
+    let database = cli
+        .database_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let wal = std::path::PathBuf::from(format!("{database}-wal"));
     assert!(
         !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,

@@ -80,7 +80,11 @@ impl ServerProcess {
                 self.child = None;
                 return status;
             }
-            assert!(Instant::now() < deadline, "regauth did not stop within {limit:?}\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "regauth did not stop within {limit:?}\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -13,12 +13,20 @@ const PROXY: &str = "dependency_proxy";
 async fn a_login_without_scope_gets_a_token_with_empty_access() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
 
     let body = docker_login_response(&app, &token, REGISTRY).await;
     assert_eq!(body["token"], body["access_token"]);
     assert_eq!(body["expires_in"], 300);
-    assert!(body["refresh_token"].as_str().unwrap().starts_with("regauth-rt-"), "offline_token=true asks for one");
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("regauth-rt-"),
+        "offline_token=true asks for one"
+    );
     let issued_at = body["issued_at"].as_str().unwrap();
     chrono::DateTime::parse_from_rfc3339(issued_at).expect("issued_at is RFC 3339");
     let claims = jwt_claims(body["token"].as_str().unwrap());
@@ -31,7 +39,10 @@ async fn a_login_without_scope_gets_a_token_with_empty_access() {
         claims["nbf"].as_i64().unwrap(),
         claims["exp"].as_i64().unwrap(),
     );
-    assert!(nbf < iat && exp == iat + 300, "nbf {nbf} iat {iat} exp {exp}");
+    assert!(
+        nbf < iat && exp == iat + 300,
+        "nbf {nbf} iat {iat} exp {exp}"
+    );
     assert!(claims["jti"].as_str().unwrap().len() >= 16);
 }
 
@@ -39,9 +50,14 @@ async fn a_login_without_scope_gets_a_token_with_empty_access() {
 async fn the_jwt_header_carries_x5c_and_a_libtrust_kid() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let response = app
-        .get_token(Some((&token.token.username, &token.secret)), &[("service", REGISTRY)])
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[("service", REGISTRY)],
+        )
         .await;
     let body: serde_json::Value = response.json().await.unwrap();
     let header = jwt_header(body["token"].as_str().unwrap());
@@ -72,26 +88,42 @@ async fn read_and_write_scopes_grant_pull_and_push_on_the_own_project() {
 async fn a_read_only_token_is_not_granted_push() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let access = app
         .token_access(&token, REGISTRY, &["repository:acme/web:pull,push"])
         .await;
-    assert_eq!(access, json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}]));
+    assert_eq!(
+        access,
+        json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}])
+    );
 }
 
 #[tokio::test]
 async fn images_below_the_project_resolve_to_it_up_to_two_levels() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let access = app
         .token_access(
             &token,
             REGISTRY,
-            &["repository:acme/web/api:pull", "repository:acme/web/api/v2:pull", "repository:acme/web/a/b/c:pull"],
+            &[
+                "repository:acme/web/api:pull",
+                "repository:acme/web/api/v2:pull",
+                "repository:acme/web/a/b/c:pull",
+            ],
         )
         .await;
-    let names: Vec<&str> = access.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = access
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["acme/web/api", "acme/web/api/v2"]);
 }
 
@@ -101,12 +133,18 @@ async fn a_project_token_does_not_reach_another_project_or_a_lookalike() {
     app.create_project_with_groups("acme/web").await;
     app.create_project_with_groups("acme/other").await;
     app.create_project_with_groups("acme-evil/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry", "write_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
+        .await;
     let access = app
         .token_access(
             &token,
             REGISTRY,
-            &["repository:acme/other:pull,push", "repository:acme-evil/web:pull", "repository:acme/web-evil:pull"],
+            &[
+                "repository:acme/other:pull,push",
+                "repository:acme-evil/web:pull",
+                "repository:acme/web-evil:pull",
+            ],
         )
         .await;
     assert_eq!(access, json!([]));
@@ -115,11 +153,14 @@ async fn a_project_token_does_not_reach_another_project_or_a_lookalike() {
 #[tokio::test]
 async fn a_group_token_reaches_projects_in_subgroups_but_never_a_sibling_group() {
     let app = spawn_app().await;
-    app.create_project_with_groups("acme/platform/infra/deploy").await;
+    app.create_project_with_groups("acme/platform/infra/deploy")
+        .await;
     app.create_project_with_groups("acme/web").await;
     app.create_project_with_groups("acmeco/web").await;
     app.create_project_with_groups("other/web").await;
-    let token = app.create_token(Group, "acme/platform", &["read_registry"]).await;
+    let token = app
+        .create_token(Group, "acme/platform", &["read_registry"])
+        .await;
     let access = app
         .token_access(
             &token,
@@ -144,8 +185,13 @@ async fn a_group_token_reaches_projects_created_after_it() {
     app.create_group("acme").await;
     let token = app.create_token(Group, "acme", &["read_registry"]).await;
     app.create_project("acme/late").await;
-    let access = app.token_access(&token, REGISTRY, &["repository:acme/late:pull"]).await;
-    assert_eq!(access, json!([{"type": "repository", "name": "acme/late", "actions": ["pull"]}]));
+    let access = app
+        .token_access(&token, REGISTRY, &["repository:acme/late:pull"])
+        .await;
+    assert_eq!(
+        access,
+        json!([{"type": "repository", "name": "acme/late", "actions": ["pull"]}])
+    );
 }
 
 #[tokio::test]
@@ -156,7 +202,15 @@ async fn delete_star_and_catalog_are_never_granted_to_deploy_tokens() {
         .create_token(Project, "acme/web", &["read_registry", "write_registry"])
         .await;
     let access = app
-        .token_access(&token, REGISTRY, &["repository:acme/web:*", "repository:acme/web:delete", "registry:catalog:*"])
+        .token_access(
+            &token,
+            REGISTRY,
+            &[
+                "repository:acme/web:*",
+                "repository:acme/web:delete",
+                "registry:catalog:*",
+            ],
+        )
         .await;
     assert_eq!(access, json!([]));
 }
@@ -165,22 +219,34 @@ async fn delete_star_and_catalog_are_never_granted_to_deploy_tokens() {
 async fn repeated_and_space_separated_scopes_are_merged_and_garbage_dropped() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry", "write_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
+        .await;
     let access = app
         .token_access(
             &token,
             REGISTRY,
-            &["repository:acme/web:pull", "repository:acme/web:push repository:acme/web:pull", "garbage", "repository:ACME/web:pull"],
+            &[
+                "repository:acme/web:pull",
+                "repository:acme/web:push repository:acme/web:pull",
+                "garbage",
+                "repository:ACME/web:pull",
+            ],
         )
         .await;
-    assert_eq!(access, json!([{"type": "repository", "name": "acme/web", "actions": ["pull", "push"]}]));
+    assert_eq!(
+        access,
+        json!([{"type": "repository", "name": "acme/web", "actions": ["pull", "push"]}])
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_secret_an_unknown_username_or_no_credentials_get_the_same_401() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let cases = [
         Some((token.token.username.as_str(), "gldt-wrong")),
         Some(("someone-else", token.secret.as_str())),
@@ -189,8 +255,14 @@ async fn a_wrong_secret_an_unknown_username_or_no_credentials_get_the_same_401()
     for credentials in cases {
         let response = app.get_token(credentials, &[("service", REGISTRY)]).await;
         assert_eq!(response.status(), 401);
-        assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"regauth\"");
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"regauth\""
+        );
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
         assert!(!body.to_string().contains(&token.secret));
@@ -201,32 +273,66 @@ async fn a_wrong_secret_an_unknown_username_or_no_credentials_get_the_same_401()
 async fn a_revoked_token_is_refused_at_once() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let credentials = Some((token.token.username.as_str(), token.secret.as_str()));
-    assert_eq!(app.get_token(credentials, &[("service", REGISTRY)]).await.status(), 200);
+    assert_eq!(
+        app.get_token(credentials, &[("service", REGISTRY)])
+            .await
+            .status(),
+        200
+    );
     app.revoke(token.token.id).await;
-    assert_eq!(app.get_token(credentials, &[("service", REGISTRY)]).await.status(), 401);
+    assert_eq!(
+        app.get_token(credentials, &[("service", REGISTRY)])
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn a_token_is_refused_from_its_expiry_instant_on() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let credentials = Some((token.token.username.as_str(), token.secret.as_str()));
-    app.set_expiry(token.token.id, Utc::now() + Duration::hours(1)).await;
-    assert_eq!(app.get_token(credentials, &[("service", REGISTRY)]).await.status(), 200);
+    app.set_expiry(token.token.id, Utc::now() + Duration::hours(1))
+        .await;
+    assert_eq!(
+        app.get_token(credentials, &[("service", REGISTRY)])
+            .await
+            .status(),
+        200
+    );
     app.set_expiry(token.token.id, Utc::now()).await;
-    assert_eq!(app.get_token(credentials, &[("service", REGISTRY)]).await.status(), 401);
+    assert_eq!(
+        app.get_token(credentials, &[("service", REGISTRY)])
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn a_token_without_registry_scopes_is_denied_with_403() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_repository", "read_package_registry"]).await;
+    let token = app
+        .create_token(
+            Project,
+            "acme/web",
+            &["read_repository", "read_package_registry"],
+        )
+        .await;
     let response = app
-        .get_token(Some((&token.token.username, &token.secret)), &[("service", REGISTRY)])
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[("service", REGISTRY)],
+        )
         .await;
     assert_eq!(response.status(), 403);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -238,13 +344,21 @@ async fn a_token_without_registry_scopes_is_denied_with_403() {
 async fn an_unknown_service_is_404_but_only_after_the_credentials_were_checked() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let good = app
-        .get_token(Some((&token.token.username, &token.secret)), &[("service", "elsewhere")])
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[("service", "elsewhere")],
+        )
         .await;
     assert_eq!(good.status(), 404);
     let bad = app
-        .get_token(Some((&token.token.username, "gldt-nope")), &[("service", "elsewhere")])
+        .get_token(
+            Some((&token.token.username, "gldt-nope")),
+            &[("service", "elsewhere")],
+        )
         .await;
     assert_eq!(bad.status(), 401);
 }
@@ -257,9 +371,13 @@ async fn a_custom_username_must_match_exactly() {
         .create_token_with(Project, "acme/web", &["read_registry"], Some("Deployer"))
         .await;
     assert_eq!(token.token.username, "Deployer");
-    let ok = app.get_token(Some(("Deployer", &token.secret)), &[("service", REGISTRY)]).await;
+    let ok = app
+        .get_token(Some(("Deployer", &token.secret)), &[("service", REGISTRY)])
+        .await;
     assert_eq!(ok.status(), 200);
-    let wrong_case = app.get_token(Some(("deployer", &token.secret)), &[("service", REGISTRY)]).await;
+    let wrong_case = app
+        .get_token(Some(("deployer", &token.secret)), &[("service", REGISTRY)])
+        .await;
     assert_eq!(wrong_case.status(), 401);
 }
 
@@ -269,9 +387,15 @@ async fn the_virtual_registry_follows_its_own_scope_table() {
     app.create_group("acme").await;
     app.create_group("acme/team").await;
     app.create_group("other").await;
-    let read = app.create_token(Group, "acme", &["read_virtual_registry"]).await;
-    let write = app.create_token(Group, "acme", &["write_virtual_registry"]).await;
-    let legacy = app.create_token(Group, "acme", &["read_registry", "write_registry"]).await;
+    let read = app
+        .create_token(Group, "acme", &["read_virtual_registry"])
+        .await;
+    let write = app
+        .create_token(Group, "acme", &["write_virtual_registry"])
+        .await;
+    let legacy = app
+        .create_token(Group, "acme", &["read_registry", "write_registry"])
+        .await;
     let scope = "repository:acme/team/alpine:pull,push,delete";
 
     assert_eq!(
@@ -286,12 +410,19 @@ async fn the_virtual_registry_follows_its_own_scope_table() {
         app.token_access(&legacy, PROXY, &[scope]).await,
         json!([{"type": "repository", "name": "acme/team/alpine", "actions": ["pull"]}])
     );
-    assert_eq!(app.token_access(&write, PROXY, &["repository:other/alpine:pull"]).await, json!([]));
+    assert_eq!(
+        app.token_access(&write, PROXY, &["repository:other/alpine:pull"])
+            .await,
+        json!([])
+    );
 
     let read_registry_only = app.create_token(Group, "acme", &["read_registry"]).await;
     let response = app
         .get_token(
-            Some((&read_registry_only.token.username, &read_registry_only.secret)),
+            Some((
+                &read_registry_only.token.username,
+                &read_registry_only.secret,
+            )),
             &[("service", PROXY), ("scope", scope)],
         )
         .await;
@@ -302,7 +433,9 @@ async fn the_virtual_registry_follows_its_own_scope_table() {
 async fn the_oauth2_password_grant_answers_with_access_token_and_granted_scope() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let response = app
         .post_token(&[
             ("client_id", "containerd-client"),
@@ -310,7 +443,10 @@ async fn the_oauth2_password_grant_answers_with_access_token_and_granted_scope()
             ("username", &token.token.username),
             ("password", &token.secret),
             ("service", REGISTRY),
-            ("scope", "repository:acme/web:pull,push repository:acme/other:pull"),
+            (
+                "scope",
+                "repository:acme/web:pull,push repository:acme/other:pull",
+            ),
         ])
         .await;
     assert_eq!(response.status(), 200);
@@ -327,13 +463,24 @@ async fn the_oauth2_password_grant_answers_with_access_token_and_granted_scope()
 async fn the_oauth2_endpoint_answers_401_or_400_where_containerd_must_fall_back() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let bad_password = app
-        .post_token(&[("grant_type", "password"), ("username", &token.token.username), ("password", "x"), ("service", REGISTRY)])
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", &token.token.username),
+            ("password", "x"),
+            ("service", REGISTRY),
+        ])
         .await;
     assert_eq!(bad_password.status(), 401);
     let unknown_refresh = app
-        .post_token(&[("grant_type", "refresh_token"), ("refresh_token", "x"), ("service", REGISTRY)])
+        .post_token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("service", REGISTRY),
+        ])
         .await;
     assert_eq!(unknown_refresh.status(), 401);
     let unsupported = app
@@ -361,14 +508,23 @@ async fn jwks_publishes_the_signing_key_with_its_thumbprint() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kty"], "EC");
     assert_eq!(keys[0]["crv"], "P-256");
-    assert_eq!(keys[0]["kid"].as_str().unwrap().len(), 43, "base64url SHA-256");
+    assert_eq!(
+        keys[0]["kid"].as_str().unwrap().len(),
+        43,
+        "base64url SHA-256"
+    );
     assert!(keys[0].get("d").is_none(), "never the private part");
 }
 
 #[tokio::test]
 async fn health_answers_ok() {
     let app = spawn_app().await;
-    let response = app.client.get(format!("{}/-/health", app.address)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/-/health", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -381,7 +537,12 @@ async fn docker_login_response(
     let response = app
         .get_token(
             Some((&token.token.username, &token.secret)),
-            &[("account", &token.token.username), ("client_id", "docker"), ("offline_token", "true"), ("service", service)],
+            &[
+                ("account", &token.token.username),
+                ("client_id", "docker"),
+                ("offline_token", "true"),
+                ("service", service),
+            ],
         )
         .await;
     assert_eq!(response.status(), 200);
@@ -389,14 +550,23 @@ async fn docker_login_response(
 }
 
 /// Logs in as docker does and returns the refresh (identity) token.
-async fn docker_login(app: &crate::helpers::TestApp, token: &crate::helpers::CreatedToken, service: &str) -> String {
+async fn docker_login(
+    app: &crate::helpers::TestApp,
+    token: &crate::helpers::CreatedToken,
+    service: &str,
+) -> String {
     docker_login_response(app, token, service).await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned()
 }
 
-async fn refresh(app: &crate::helpers::TestApp, refresh_token: &str, service: &str, scope: &str) -> reqwest::Response {
+async fn refresh(
+    app: &crate::helpers::TestApp,
+    refresh_token: &str,
+    service: &str,
+    scope: &str,
+) -> reqwest::Response {
     app.post_token(&[
         ("grant_type", "refresh_token"),
         ("client_id", "docker"),
@@ -411,64 +581,105 @@ async fn refresh(app: &crate::helpers::TestApp, refresh_token: &str, service: &s
 async fn a_refresh_token_grants_what_the_deploy_token_may_and_is_kept() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let refresh_token = docker_login(&app, &token, REGISTRY).await;
 
-    let response = refresh(&app, &refresh_token, REGISTRY, "repository:acme/web:pull,push").await;
+    let response = refresh(
+        &app,
+        &refresh_token,
+        REGISTRY,
+        "repository:acme/web:pull,push",
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["refresh_token"], refresh_token.as_str());
     assert_eq!(body["scope"], "repository:acme/web:pull");
     let claims = jwt_claims(body["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], token.token.username.as_str());
-    assert_eq!(claims["access"], json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}]));
+    assert_eq!(
+        claims["access"],
+        json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}])
+    );
 }
 
 #[tokio::test]
 async fn a_refresh_token_is_bound_to_its_service() {
     let app = spawn_app().await;
     app.create_group("acme").await;
-    let token = app.create_token(Group, "acme", &["read_registry", "write_registry"]).await;
+    let token = app
+        .create_token(Group, "acme", &["read_registry", "write_registry"])
+        .await;
     let refresh_token = docker_login(&app, &token, REGISTRY).await;
-    assert_eq!(refresh(&app, &refresh_token, PROXY, "repository:acme/x:pull").await.status(), 401);
-    assert_eq!(refresh(&app, &refresh_token, REGISTRY, "").await.status(), 200);
+    assert_eq!(
+        refresh(&app, &refresh_token, PROXY, "repository:acme/x:pull")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        refresh(&app, &refresh_token, REGISTRY, "").await.status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn revoking_or_expiring_the_deploy_token_ends_its_refresh_tokens_at_once() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let revoked = app.create_token(Project, "acme/web", &["read_registry"]).await;
-    let expired = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let revoked = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let expired = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let revoked_refresh = docker_login(&app, &revoked, REGISTRY).await;
     let expired_refresh = docker_login(&app, &expired, REGISTRY).await;
     app.revoke(revoked.token.id).await;
     app.set_expiry(expired.token.id, Utc::now()).await;
-    assert_eq!(refresh(&app, &revoked_refresh, REGISTRY, "").await.status(), 401);
-    assert_eq!(refresh(&app, &expired_refresh, REGISTRY, "").await.status(), 401);
+    assert_eq!(
+        refresh(&app, &revoked_refresh, REGISTRY, "").await.status(),
+        401
+    );
+    assert_eq!(
+        refresh(&app, &expired_refresh, REGISTRY, "").await.status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn a_refresh_token_expires_after_its_own_lifetime() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let refresh_token = docker_login(&app, &token, REGISTRY).await;
-    use sea_orm::{EntityTrait, QueryFilter, ColumnTrait, sea_query::Expr};
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
     entity::refresh_token::Entity::update_many()
-        .col_expr(entity::refresh_token::Column::ExpiresAt, Expr::value(Utc::now()))
+        .col_expr(
+            entity::refresh_token::Column::ExpiresAt,
+            Expr::value(Utc::now()),
+        )
         .filter(entity::refresh_token::Column::DeployTokenId.eq(token.token.id))
         .exec(&app.db)
         .await
         .unwrap();
-    assert_eq!(refresh(&app, &refresh_token, REGISTRY, "").await.status(), 401);
+    assert_eq!(
+        refresh(&app, &refresh_token, REGISTRY, "").await.status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn the_password_grant_returns_a_refresh_token_only_for_offline_access() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let form = |offline: bool| {
         let mut form = vec![
             ("grant_type", "password"),
@@ -485,17 +696,27 @@ async fn the_password_grant_returns_a_refresh_token_only_for_offline_access() {
     assert!(online.get("refresh_token").is_none());
     let offline: serde_json::Value = app.post_token(&form(true)).await.json().await.unwrap();
     let refresh_token = offline["refresh_token"].as_str().unwrap();
-    assert_eq!(refresh(&app, refresh_token, REGISTRY, "repository:acme/web:pull").await.status(), 200);
+    assert_eq!(
+        refresh(&app, refresh_token, REGISTRY, "repository:acme/web:pull")
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_refresh_token_is_stored_only_as_a_digest() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let refresh_token = docker_login(&app, &token, REGISTRY).await;
     use sea_orm::EntityTrait;
-    let rows = entity::refresh_token::Entity::find().all(&app.db).await.unwrap();
+    let rows = entity::refresh_token::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_ne!(rows[0].token_digest, refresh_token);
     assert!(!rows[0].token_digest.contains("regauth-rt-"));
@@ -510,9 +731,19 @@ async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects()
         .create_named_token(Group, "acme", "gitlab-deploy-token", &["read_registry"])
         .await;
     let access = app
-        .token_access(&token, REGISTRY, &["repository:acme/web:pull", "repository:acme/platform/infra:pull"])
+        .token_access(
+            &token,
+            REGISTRY,
+            &[
+                "repository:acme/web:pull",
+                "repository:acme/platform/infra:pull",
+            ],
+        )
         .await;
-    assert_eq!(access, json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}]));
+    assert_eq!(
+        access,
+        json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}])
+    );
 }
 
 // PROTOCOL.md §4 warns that a 403 on the POST is fatal to containerd (no fallback to GET).
@@ -522,7 +753,9 @@ async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects()
 async fn the_password_grant_denies_a_token_without_registry_scopes_with_403() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_repository"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_repository"])
+        .await;
     let response = app
         .post_token(&[
             ("grant_type", "password"),
@@ -538,7 +771,9 @@ async fn the_password_grant_denies_a_token_without_registry_scopes_with_403() {
 async fn no_refresh_token_is_stored_when_the_service_is_refused() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let response = app
         .post_token(&[
             ("grant_type", "password"),
@@ -550,22 +785,36 @@ async fn no_refresh_token_is_stored_when_the_service_is_refused() {
         .await;
     assert_eq!(response.status(), 404);
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(entity::refresh_token::Entity::find().count(&app.db).await.unwrap(), 0);
+    assert_eq!(
+        entity::refresh_token::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
 async fn a_jwt_never_outlives_its_deploy_token() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     let expires_at = Utc::now() + Duration::seconds(90);
     app.set_expiry(token.token.id, expires_at).await;
     let response = app
-        .get_token(Some((&token.token.username, &token.secret)), &[("service", REGISTRY)])
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[("service", REGISTRY)],
+        )
         .await;
     let body: serde_json::Value = response.json().await.unwrap();
     let claims = jwt_claims(body["token"].as_str().unwrap());
-    assert!(claims["exp"].as_i64().unwrap() <= expires_at.timestamp(), "{claims}");
+    assert!(
+        claims["exp"].as_i64().unwrap() <= expires_at.timestamp(),
+        "{claims}"
+    );
     assert!(body["expires_in"].as_u64().unwrap() <= 90);
 }
 
@@ -573,11 +822,25 @@ async fn a_jwt_never_outlives_its_deploy_token() {
 async fn revoking_a_deploy_token_removes_its_refresh_tokens() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
-    let token = app.create_token(Project, "acme/web", &["read_registry"]).await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
     docker_login(&app, &token, REGISTRY).await;
     docker_login(&app, &token, REGISTRY).await;
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(entity::refresh_token::Entity::find().count(&app.db).await.unwrap(), 2);
+    assert_eq!(
+        entity::refresh_token::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        2
+    );
     app.revoke(token.token.id).await;
-    assert_eq!(entity::refresh_token::Entity::find().count(&app.db).await.unwrap(), 0);
+    assert_eq!(
+        entity::refresh_token::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
 }

@@ -19,15 +19,25 @@ impl VirtualRegistry {
         let stack = Stack::start().await;
         stack.app.create_project_with_groups("acme/team").await;
         stack.app.create_group("other").await;
-        let pusher = stack.app.create_token(Group, "acme", &["read_registry", "write_registry"]).await;
+        let pusher = stack
+            .app
+            .create_token(Group, "acme", &["read_registry", "write_registry"])
+            .await;
         let pushed = stack.push(&stack.logged_in(&pusher), "acme/team/alpine");
         stack.expect(&pushed, true, "push to the upstream");
         // The cache authenticates upstream with a read-only group token.
-        let upstream = stack.app.create_token(Group, "acme", &["read_registry"]).await;
+        let upstream = stack
+            .app
+            .create_token(Group, "acme", &["read_registry"])
+            .await;
         let proxy = registry_for(
             &stack.app,
             "dependency_proxy",
-            Some((stack.registry.url(), upstream.token.username.clone(), upstream.secret.clone())),
+            Some((
+                stack.registry.url(),
+                upstream.token.username.clone(),
+                upstream.secret.clone(),
+            )),
         );
         VirtualRegistry { stack, proxy }
     }
@@ -36,7 +46,8 @@ impl VirtualRegistry {
     /// failure.
     fn pull_through(&self, token: &CreatedToken) -> Result<String, String> {
         let skopeo = Skopeo::new();
-        let login = blocking(|| skopeo.login(&self.proxy.host(), &token.token.username, &token.secret));
+        let login =
+            blocking(|| skopeo.login(&self.proxy.host(), &token.token.username, &token.secret));
         if !login.success {
             return Err(format!("login refused\n{login}"));
         }
@@ -55,13 +66,19 @@ impl VirtualRegistry {
     fn assert_pulls(&self, token: &CreatedToken, what: &str) {
         match self.pull_through(token) {
             Ok(digest) => assert_eq!(digest, self.stack.image.manifest_digest, "{what}"),
-            Err(failure) => panic!("{what}: expected a pull through the cache\n{failure}\n{}", self.logs()),
+            Err(failure) => panic!(
+                "{what}: expected a pull through the cache\n{failure}\n{}",
+                self.logs()
+            ),
         }
     }
 
     fn assert_refused(&self, token: &CreatedToken, what: &str) {
         if let Ok(digest) = self.pull_through(token) {
-            panic!("{what}: expected a refusal, pulled {digest}\n{}", self.logs());
+            panic!(
+                "{what}: expected a refusal, pulled {digest}\n{}",
+                self.logs()
+            );
         }
     }
 }
@@ -70,12 +87,26 @@ impl VirtualRegistry {
 async fn virtual_registry_scopes_pull_through_the_cache_and_others_are_refused() {
     let vr = VirtualRegistry::start().await;
     let app = &vr.stack.app;
-    let read = app.create_token(Group, "acme", &["read_virtual_registry"]).await;
-    let write = app.create_token(Group, "acme", &["write_virtual_registry"]).await;
-    let legacy = app.create_token(Group, "acme", &["read_registry", "write_registry"]).await;
+    let read = app
+        .create_token(Group, "acme", &["read_virtual_registry"])
+        .await;
+    let write = app
+        .create_token(Group, "acme", &["write_virtual_registry"])
+        .await;
+    let legacy = app
+        .create_token(Group, "acme", &["read_registry", "write_registry"])
+        .await;
     let read_registry_only = app.create_token(Group, "acme", &["read_registry"]).await;
-    let project_token = app.create_token(Project, "acme/team", &["read_registry", "write_registry"]).await;
-    let other_group = app.create_token(Group, "other", &["read_virtual_registry", "write_virtual_registry"]).await;
+    let project_token = app
+        .create_token(Project, "acme/team", &["read_registry", "write_registry"])
+        .await;
+    let other_group = app
+        .create_token(
+            Group,
+            "other",
+            &["read_virtual_registry", "write_virtual_registry"],
+        )
+        .await;
 
     vr.assert_pulls(&read, "read_virtual_registry");
     vr.assert_pulls(&write, "write_virtual_registry");
@@ -86,16 +117,26 @@ async fn virtual_registry_scopes_pull_through_the_cache_and_others_are_refused()
 
     // write_virtual_registry is granted push and delete in the JWT as well.
     let access = app
-        .token_access(&write, "dependency_proxy", &["repository:acme/team/alpine:pull,push,delete"])
+        .token_access(
+            &write,
+            "dependency_proxy",
+            &["repository:acme/team/alpine:pull,push,delete"],
+        )
         .await;
-    assert_eq!(access[0]["actions"], serde_json::json!(["pull", "push", "delete"]));
+    assert_eq!(
+        access[0]["actions"],
+        serde_json::json!(["pull", "push", "delete"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_deploy_token_can_delete_on_the_container_registry() {
     let stack = Stack::start().await;
     stack.app.create_project_with_groups("acme/web").await;
-    let writer = stack.app.create_token(Project, "acme/web", &["read_registry", "write_registry"]).await;
+    let writer = stack
+        .app
+        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
+        .await;
     let client = stack.logged_in(&writer);
     stack.expect(&stack.push(&client, "acme/web"), true, "push");
     let deleted = blocking(|| client.delete(&stack.host(), "acme/web", "v1"));
@@ -113,12 +154,16 @@ async fn a_write_virtual_registry_token_deletes_a_manifest_on_a_dependency_proxy
     let stack = Stack::start().await;
     stack.app.create_group("acme").await;
     let registry = registry_for(&stack.app, "dependency_proxy", None);
-    let token = stack.app.create_token(Group, "acme", &["write_virtual_registry"]).await;
+    let token = stack
+        .app
+        .create_token(Group, "acme", &["write_virtual_registry"])
+        .await;
     let skopeo = Skopeo::new();
     let log = || registry.log();
     let login = blocking(|| skopeo.login(&registry.host(), &token.token.username, &token.secret));
     assert!(login.success, "{login}\n{}", log());
-    let pushed = blocking(|| skopeo.push(&stack.image, &registry.host(), "acme/cache/alpine", "v1"));
+    let pushed =
+        blocking(|| skopeo.push(&stack.image, &registry.host(), "acme/cache/alpine", "v1"));
     assert!(pushed.success, "{pushed}\n{}", log());
 
     // DELETE /v2/<name>/manifests/<digest> with a token asking for delete, as the API does it.
@@ -126,7 +171,10 @@ async fn a_write_virtual_registry_token_deletes_a_manifest_on_a_dependency_proxy
     let response = client
         .get(format!("{}/jwt/auth", stack.app.address))
         .basic_auth(&token.token.username, Some(&token.secret))
-        .query(&[("service", "dependency_proxy"), ("scope", "repository:acme/cache/alpine:delete")])
+        .query(&[
+            ("service", "dependency_proxy"),
+            ("scope", "repository:acme/cache/alpine:delete"),
+        ])
         .send()
         .await
         .unwrap();
@@ -137,17 +185,28 @@ async fn a_write_virtual_registry_token_deletes_a_manifest_on_a_dependency_proxy
         registry.url(),
         stack.image.manifest_digest
     );
-    let deleted = client.delete(&manifest).bearer_auth(jwt).send().await.unwrap();
+    let deleted = client
+        .delete(&manifest)
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 202, "{}", log());
     let gone = blocking(|| skopeo.inspect_digest(&registry.host(), "acme/cache/alpine", "v1"));
     assert!(gone.is_err(), "the manifest is gone\n{}", log());
 
     // A read-only virtual-registry token gets no delete: the registry refuses it.
-    let reader = stack.app.create_token(Group, "acme", &["read_virtual_registry"]).await;
+    let reader = stack
+        .app
+        .create_token(Group, "acme", &["read_virtual_registry"])
+        .await;
     let response = client
         .get(format!("{}/jwt/auth", stack.app.address))
         .basic_auth(&reader.token.username, Some(&reader.secret))
-        .query(&[("service", "dependency_proxy"), ("scope", "repository:acme/cache/alpine:delete")])
+        .query(&[
+            ("service", "dependency_proxy"),
+            ("scope", "repository:acme/cache/alpine:delete"),
+        ])
         .send()
         .await
         .unwrap();

@@ -23,7 +23,9 @@ pub use buildah::Buildah;
 pub use client::{Client, ImageRef, Transfer, User};
 pub use containerd::{Containerd, Ctr};
 pub use docker::Docker;
-pub use oci::{sha256_hex, tar_one_file, write_oci_archive, write_oci_image, write_rootfs_tar, OciImage};
+pub use oci::{
+    sha256_hex, tar_one_file, write_oci_archive, write_oci_image, write_rootfs_tar, OciImage,
+};
 pub use podman::Podman;
 pub use registry::{Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoClient};
