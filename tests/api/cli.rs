@@ -341,3 +341,27 @@ async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
         .fails(&["user", "token", "revoke", "999"])
         .contains("not found"));
 }
+
+#[tokio::test]
+async fn settings_come_from_regauth_toml_and_the_environment_overrides_them() {
+    let cli = Cli::new().await;
+    std::fs::write(
+        cli.dir.path().join("regauth.toml"),
+        "issuer = \"from-toml\"\nregistry_service = \"toml_registry\"\n",
+    )
+    .unwrap();
+    let mut server = crate::server::ServerProcess::start(
+        cli.dir.path(),
+        &[("REGAUTH_DATABASE_URL", &cli.database_url), ("REGAUTH_REGISTRY_SERVICE", "env_registry")],
+    );
+    server.terminate();
+    server.wait(std::time::Duration::from_secs(30));
+    let printed = std::fs::read_to_string(cli.dir.path().join("serve.stdout")).unwrap();
+    assert!(printed.contains("issuer: from-toml"), "{printed}");
+    assert!(printed.contains("service: env_registry"), "the environment wins:\n{printed}");
+
+    std::fs::write(cli.dir.path().join("regauth.toml"), "isuer = \"typo\"\n").unwrap();
+    assert!(cli.fails(&["migrate"]).contains("isuer"));
+    std::fs::write(cli.dir.path().join("regauth.toml"), "token_ttl = 5\n").unwrap();
+    assert!(cli.fails(&["migrate"]).contains("token_ttl"));
+}
