@@ -32,6 +32,7 @@ struct RawSettings {
     log_format: String,
     database_max_connections: u32,
     shutdown_timeout: u64,
+    audit_retention_days: u32,
     notify_at: String,
     smtp_url: Option<String>,
     smtp_from: String,
@@ -54,6 +55,7 @@ impl Default for RawSettings {
             log_format: "text".into(),
             database_max_connections: 10,
             shutdown_timeout: 30,
+            audit_retention_days: 90,
             notify_at: "01:00".into(),
             smtp_url: None,
             smtp_from: "regauth@localhost".into(),
@@ -90,6 +92,9 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
+    /// Days that audit records of registry token issues are kept (0: forever). Records of
+    /// token creation, revocation and deletion are always kept.
+    pub audit_retention_days: u32,
     /// When the daily expiry notification run starts (UTC).
     pub notify_at: NotifyAt,
     /// Where expiry notices are sent through; `None` turns them off.
@@ -147,6 +152,7 @@ impl Settings {
                     "log_format",
                     "database_max_connections",
                     "shutdown_timeout",
+                    "audit_retention_days",
                     "notify_at",
                     "smtp_url",
                     "smtp_from",
@@ -258,6 +264,12 @@ impl Settings {
         if raw.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
+        if raw.audit_retention_days > 36_500 {
+            return Err(invalid(
+                "audit_retention_days",
+                "at most 36500 (0 keeps records forever)",
+            ));
+        }
         if raw.shutdown_timeout > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
@@ -300,6 +312,7 @@ impl Settings {
             log_format,
             database_max_connections: raw.database_max_connections,
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout),
+            audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
         })

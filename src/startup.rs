@@ -83,7 +83,11 @@ impl Application {
             })?
             .port();
         let store: Arc<dyn Store> = Arc::new(SeaStore::new(db.clone()));
-        let (usage, usage_writer) = UsageRecorder::start(Arc::clone(&store), USAGE_FLUSH_INTERVAL);
+        let (usage, usage_writer) = UsageRecorder::start(
+            Arc::clone(&store),
+            USAGE_FLUSH_INTERVAL,
+            settings.audit_retention_days,
+        );
         // Detached: it sleeps until the daily run and ends with the runtime.
         crate::service::notifications::schedule::start(
             Arc::clone(&store),

@@ -235,6 +235,9 @@ pub trait UserStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
 
+    /// Deletes registry-token-issue events older than `before`; how many went.
+    async fn prune_registry_token_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// The events about one deploy token, oldest first.
     async fn audit_events_for_deploy_token(
         &self,

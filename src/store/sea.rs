@@ -730,6 +730,15 @@ impl AuditStore for SeaStore {
         Ok(())
     }
 
+    async fn prune_registry_token_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = audit_event::Entity::delete_many()
+            .filter(audit_event::Column::Action.eq(AuditAction::RegistryTokenIssue.as_str()))
+            .filter(audit_event::Column::CreatedAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     async fn audit_events_for_deploy_token(
         &self,
         deploy_token_id: i64,

@@ -352,13 +352,19 @@ async fn settings_come_from_regauth_toml_and_the_environment_overrides_them() {
     .unwrap();
     let mut server = crate::server::ServerProcess::start(
         cli.dir.path(),
-        &[("REGAUTH_DATABASE_URL", &cli.database_url), ("REGAUTH_REGISTRY_SERVICE", "env_registry")],
+        &[
+            ("REGAUTH_DATABASE_URL", &cli.database_url),
+            ("REGAUTH_REGISTRY_SERVICE", "env_registry"),
+        ],
     );
     server.terminate();
     server.wait(std::time::Duration::from_secs(30));
     let printed = std::fs::read_to_string(cli.dir.path().join("serve.stdout")).unwrap();
     assert!(printed.contains("issuer: from-toml"), "{printed}");
-    assert!(printed.contains("service: env_registry"), "the environment wins:\n{printed}");
+    assert!(
+        printed.contains("service: env_registry"),
+        "the environment wins:\n{printed}"
+    );
 
     std::fs::write(cli.dir.path().join("regauth.toml"), "isuer = \"typo\"\n").unwrap();
     assert!(cli.fails(&["migrate"]).contains("isuer"));

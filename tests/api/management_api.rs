@@ -685,3 +685,63 @@ async fn each_registry_token_issue_is_audited_and_last_used_is_kept() {
         .unwrap();
     assert!(stored.last_used_at.is_some());
 }
+
+#[tokio::test]
+async fn token_issue_records_past_the_retention_are_pruned_and_management_records_kept() {
+    use chrono::{Duration, Utc};
+    use regauth::domain::{ActorKind, AuditAction, AuditEvent};
+    let (app, _) = world().await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let event = |action, days_ago: i64| AuditEvent {
+        created_at: Utc::now() - Duration::days(days_ago),
+        actor_kind: ActorKind::DeployToken,
+        actor: token.token.username.clone(),
+        action,
+        deploy_token_id: Some(token.token.id),
+        namespace_id: Some(token.token.owner.id),
+        ip_address: None,
+        details: json!({}),
+    };
+    app.store
+        .record_audit_events(&[
+            event(AuditAction::RegistryTokenIssue, 100),
+            event(AuditAction::RegistryTokenIssue, 10),
+            event(AuditAction::DeployTokenRevoke, 100),
+        ])
+        .await
+        .unwrap();
+    let prune = regauth::service::usage::prune_issue_records;
+    assert_eq!(
+        prune(app.store.as_ref(), 0, Utc::now()).await.unwrap(),
+        0,
+        "0 keeps everything"
+    );
+    assert_eq!(prune(app.store.as_ref(), 90, Utc::now()).await.unwrap(), 1);
+    let left: Vec<(String, i64)> = app
+        .store
+        .audit_events_for_deploy_token(token.token.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str().to_owned(),
+                (Utc::now() - e.created_at).num_days(),
+            )
+        })
+        .collect();
+    assert!(
+        left.contains(&("registry_token.issue".into(), 10)),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&("deploy_token.revoke".into(), 100)),
+        "{left:?}"
+    );
+    assert!(
+        !left.contains(&("registry_token.issue".into(), 100)),
+        "{left:?}"
+    );
+}
