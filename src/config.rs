@@ -334,17 +334,18 @@ fn unreachable_defaults() -> ! {
     panic!("built-in default settings are invalid")
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs (database and
+/// SMTP URLs alike). Uses the URL parser, so a password holding `@` or `:` is hidden whole; a
+/// URL that does not parse is hidden entirely.
 pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+                return "<URL>".into();
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<URL that does not parse>".into(),
     }
 }
 

@@ -14,6 +14,8 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use crate::config::redact_url_password;
+
 /// One plain-text mail to one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
@@ -73,7 +75,7 @@ impl SmtpSettings {
         }
         AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|error| SmtpSettingsError {
             setting: "smtp_url",
-            message: format!("{error} (URL {})", redact_password(url)),
+            message: format!("{error} (URL {})", redact_url_password(url)),
         })?;
         Ok(SmtpSettings {
             url: url.to_owned(),
@@ -83,7 +85,7 @@ impl SmtpSettings {
 
     /// The URL with the password replaced by `***`, for logs.
     pub fn redacted_url(&self) -> String {
-        redact_password(&self.url)
+        redact_url_password(&self.url)
     }
 
     pub fn from(&self) -> &Mailbox {
@@ -108,20 +110,6 @@ pub fn parse_from(from: &str) -> Result<Mailbox, SmtpSettingsError> {
             setting: "smtp_from",
             message: format!("{from:?} is not a mail address ({error})"),
         })
-}
-
-/// `smtp://user:secret@host` → `smtp://user:***@host`. Uses the URL parser, so a password
-/// holding `@` or `:` is hidden whole; a URL that does not parse is hidden entirely.
-pub fn redact_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
-                return "<SMTP URL>".into();
-            }
-            parsed.to_string()
-        }
-        Err(_) => "<SMTP URL that does not parse>".into(),
-    }
 }
 
 /// Sends through one SMTP server, a new connection per mail (the notices are few, once a
@@ -231,13 +219,13 @@ mod tests {
 
     #[test]
     fn a_password_with_special_characters_is_hidden_whole() {
-        let redacted = redact_password("smtp://user:p%40ss%3Aw0rd@mail.example.com");
+        let redacted = redact_url_password("smtp://user:p%40ss%3Aw0rd@mail.example.com");
         assert_eq!(redacted, "smtp://user:***@mail.example.com");
         assert_eq!(
-            redact_password("smtp://mail.example.com:25"),
+            redact_url_password("smtp://mail.example.com:25"),
             "smtp://mail.example.com:25"
         );
-        assert!(!redact_password("not a url hunter2").contains("hunter2"));
+        assert!(!redact_url_password("not a url hunter2").contains("hunter2"));
     }
 
     #[test]

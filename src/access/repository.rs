@@ -167,6 +167,12 @@ impl NamespacePath {
             .map(|(parent, _)| NamespacePath(parent.to_owned()))
     }
 
+    /// This path and every ancestor, longest first (`acme/platform/web`, `acme/platform`,
+    /// `acme`): the namespaces whose memberships apply here.
+    pub fn self_and_ancestors(&self) -> Vec<NamespacePath> {
+        std::iter::successors(Some(self.clone()), NamespacePath::parent).collect()
+    }
+
     /// True when `self` is `other` or one of its ancestors, by whole components
     /// (`acme` is an ancestor of `acme/web`, not of `acme-evil`).
     pub fn is_same_or_ancestor_of(&self, other: &NamespacePath) -> bool {
@@ -388,6 +394,17 @@ mod tests {
         assert_eq!(path.parent(), Some(ns("acme/platform")));
         assert_eq!(ns("acme").parent(), None);
         assert_eq!(ns("acme").last_component(), "acme");
+    }
+
+    #[test]
+    fn self_and_ancestors_go_up_to_the_top_level_group() {
+        let path = NamespacePath::parse("acme/platform/web").unwrap();
+        let names: Vec<String> = path
+            .self_and_ancestors()
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        assert_eq!(names, vec!["acme/platform/web", "acme/platform", "acme"]);
     }
 
     #[test]

@@ -79,20 +79,16 @@ fn record_outcome(state: &AppState, service: &str, result: &Result<(HttpResponse
         .record_token_request(service_label(state, service), outcome);
 }
 
-fn service_param(encoded: &str) -> String {
-    pairs(encoded)
-        .ok()
-        .and_then(|params| first(&params, "service").map(str::to_owned))
-        .unwrap_or_default()
-}
-
 pub async fn get_token(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let result = get_token_inner(&request, &state).await;
-    record_outcome(&state, &service_param(request.query_string()), &result);
-    result.map(|(response, _)| response)
+    let params = pairs(request.query_string());
+    let result = match &params {
+        Ok(params) => get_token_inner(&request, &state, params).await,
+        Err(error) => Err(Error::InvalidRequest(error.to_string())),
+    };
+    finish(&state, params.as_deref(), result)
 }
 
 pub async fn post_token(
@@ -100,9 +96,27 @@ pub async fn post_token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let result = post_token_inner(&request, &body, &state).await;
-    let form = std::str::from_utf8(&body).unwrap_or_default();
-    record_outcome(&state, &service_param(form), &result);
+    let params = std::str::from_utf8(&body)
+        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
+        .and_then(pairs);
+    let result = match &params {
+        Ok(params) => post_token_inner(&request, &state, params).await,
+        Err(error) => Err(Error::InvalidRequest(error.to_string())),
+    };
+    finish(&state, params.as_deref(), result)
+}
+
+/// Counts the outcome under the requested service, then answers.
+fn finish(
+    state: &AppState,
+    params: Result<&[(String, String)], &Error>,
+    result: Result<(HttpResponse, bool), Error>,
+) -> Result<HttpResponse, Error> {
+    let service = params
+        .ok()
+        .and_then(|params| first(params, "service"))
+        .unwrap_or_default();
+    record_outcome(state, service, &result);
     result.map(|(response, _)| response)
 }
 
@@ -110,15 +124,15 @@ pub async fn post_token(
 async fn get_token_inner(
     request: &HttpRequest,
     state: &AppState,
+    params: &[(String, String)],
 ) -> Result<(HttpResponse, bool), Error> {
-    let params = pairs(request.query_string())?;
     let credentials = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(BasicCredentials::from_header)
         .ok_or(Error::Unauthorized)?;
-    let service = first(&params, "service").unwrap_or_default();
+    let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
     let token = authenticate_deploy_token(
         state.store.as_ref(),
@@ -127,14 +141,14 @@ async fn get_token_inner(
         now,
     )
     .await?;
-    let issued = issue(state, request, &token, service, &all(&params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
     let mut body = json!({
         "token": issued.jwt,
         "access_token": issued.jwt,
         "expires_in": issued.expires_in,
         "issued_at": rfc3339(&issued),
     });
-    if first(&params, "offline_token") == Some("true") {
+    if first(params, "offline_token") == Some("true") {
         let refresh = registry_token::create_refresh_token(
             state.store.as_ref(),
             &state.settings,
@@ -150,26 +164,22 @@ async fn get_token_inner(
 
 async fn post_token_inner(
     request: &HttpRequest,
-    body: &[u8],
     state: &AppState,
+    params: &[(String, String)],
 ) -> Result<(HttpResponse, bool), Error> {
-    let form = std::str::from_utf8(body)
-        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))?;
-    let params = pairs(form)?;
-    let service = first(&params, "service").unwrap_or_default();
+    let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
     // Which deploy token, and the refresh token to hand back (if any).
-    let (token, refresh) = match required(&params, "grant_type")? {
+    let (token, refresh) = match required(params, "grant_type")? {
         "password" => {
-            let username = required(&params, "username")?;
-            let secret = TokenSecret::from_presented(required(&params, "password")?.to_owned());
+            let username = required(params, "username")?;
+            let secret = TokenSecret::from_presented(required(params, "password")?.to_owned());
             let token =
                 authenticate_deploy_token(state.store.as_ref(), username, &secret, now).await?;
             (token, None)
         }
         "refresh_token" => {
-            let secret =
-                TokenSecret::from_presented(required(&params, "refresh_token")?.to_owned());
+            let secret = TokenSecret::from_presented(required(params, "refresh_token")?.to_owned());
             let token = registry_token::authenticate_refresh_token(
                 state.store.as_ref(),
                 &secret,
@@ -182,11 +192,11 @@ async fn post_token_inner(
         }
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
-    let issued = issue(state, request, &token, service, &all(&params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
     // Only once the service was accepted: a refresh token is bound to a real service.
     let refresh = match refresh {
         Some(kept) => Some(kept),
-        None if first(&params, "access_type") == Some("offline") => Some(
+        None if first(params, "access_type") == Some("offline") => Some(
             registry_token::create_refresh_token(
                 state.store.as_ref(),
                 &state.settings,

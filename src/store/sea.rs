@@ -69,10 +69,6 @@ impl SeaStore {
     pub fn new(db: DatabaseConnection) -> SeaStore {
         SeaStore { db }
     }
-
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
 }
 
 fn corrupt(table: &'static str, id: i64, message: impl Into<String>) -> StoreError {
@@ -633,12 +629,7 @@ impl UserStore for SeaStore {
     ) -> Result<Option<Role>, StoreError> {
         // Memberships are inherited down the tree: look at the namespace and every ancestor,
         // found by the prefixes of its full path, in one query.
-        let mut paths = vec![namespace.full_path.clone()];
-        let mut current = namespace.full_path.parent();
-        while let Some(parent) = current {
-            current = parent.parent();
-            paths.push(parent);
-        }
+        let paths = namespace.full_path.self_and_ancestors();
         let levels: Vec<i32> = membership::Entity::find()
             .select_only()
             .column(membership::Column::AccessLevel)

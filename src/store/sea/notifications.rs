@@ -43,12 +43,7 @@ impl NotificationStore for SeaStore {
 
     async fn namespace_members(&self, namespace: &Namespace) -> Result<Vec<Member>, StoreError> {
         // The namespace and its ancestors, by the prefixes of its full path (as highest_role).
-        let mut paths = vec![namespace.full_path.clone()];
-        let mut current = namespace.full_path.parent();
-        while let Some(parent) = current {
-            current = parent.parent();
-            paths.push(parent);
-        }
+        let paths = namespace.full_path.self_and_ancestors();
         let levels: Vec<(i64, i32)> = membership::Entity::find()
             .select_only()
             .column(membership::Column::UserId)
