@@ -125,6 +125,8 @@ pub trait DeployTokenStore: Send + Sync {
         digest: &SecretDigest,
     ) -> Result<Option<DeployToken>, StoreError>;
 
+    /// Creates the token and its audit record (`audit` composes it from the stored token)
+    /// in one transaction: both or neither.
     async fn create_deploy_token(
         &self,
         owner: &Namespace,
@@ -132,6 +134,7 @@ pub trait DeployTokenStore: Send + Sync {
         digest: &SecretDigest,
         created_by: &str,
         now: DateTime<Utc>,
+        audit: &(dyn for<'t> Fn(&'t DeployToken) -> AuditEvent + Send + Sync),
     ) -> Result<DeployToken, StoreError>;
 
     /// Tokens that are not deleted, oldest first, one page of them.
@@ -141,15 +144,23 @@ pub trait DeployTokenStore: Send + Sync {
     /// A token that is not deleted.
     async fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, StoreError>;
 
-    /// Revokes (the first revocation time is kept); the token as it is afterwards.
+    /// Revokes (the first revocation time is kept), removes its refresh tokens and records
+    /// `audit`, in one transaction; the token as it is afterwards.
     async fn revoke_deploy_token(
         &self,
         id: i64,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<Option<DeployToken>, StoreError>;
 
-    /// Revokes and soft-deletes: the row stays for the audit trail.
-    async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Revokes and soft-deletes (the row stays for the audit trail) and records `audit`, in
+    /// one transaction; false (and nothing recorded) when there was no such token.
+    async fn delete_deploy_token(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     /// Per-scope counts of every token ever created (deleted ones included).
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError>;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod curl;
+mod faults;
 mod helpers;
 mod management_api;
 mod notifications;
