@@ -212,7 +212,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            store::connect(&settings.database_url, 1, true).await?;
+            store::connect_with(
+                &settings.database_url,
+                1,
+                settings.database_acquire_timeout,
+                true,
+            )
+            .await?;
             println!(
                 "database {} is up to date",
                 redact_url_password(&settings.database_url)
@@ -357,7 +363,13 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let db = store::connect(&settings.database_url, 2, true).await?;
+    let db = store::connect_with(
+        &settings.database_url,
+        2,
+        settings.database_acquire_timeout,
+        true,
+    )
+    .await?;
     Ok(Arc::new(SeaStore::new(db)))
 }
 

@@ -31,6 +31,7 @@ struct RawSettings {
     public_url: Option<String>,
     log_format: String,
     database_max_connections: u32,
+    database_acquire_timeout: u64,
     shutdown_timeout: u64,
     audit_retention_days: u32,
     notify_at: String,
@@ -54,6 +55,7 @@ impl Default for RawSettings {
             public_url: None,
             log_format: "text".into(),
             database_max_connections: 10,
+            database_acquire_timeout: 5,
             shutdown_timeout: 30,
             audit_retention_days: 90,
             notify_at: "01:00".into(),
@@ -90,6 +92,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection (and a start for the database to
+    /// answer) before it fails with 503: during an outage requests fail fast, they do not
+    /// pile up.
+    pub database_acquire_timeout: Duration,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
     /// Days that audit records of registry token issues are kept (0: forever). Records of
@@ -151,6 +157,7 @@ impl Settings {
                     "public_url",
                     "log_format",
                     "database_max_connections",
+                    "database_acquire_timeout",
                     "shutdown_timeout",
                     "audit_retention_days",
                     "notify_at",
@@ -264,6 +271,15 @@ impl Settings {
         if raw.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
+        if !(1..=300).contains(&raw.database_acquire_timeout) {
+            return Err(invalid(
+                "database_acquire_timeout",
+                format!(
+                    "{} is out of range: seconds between 1 and 300",
+                    raw.database_acquire_timeout
+                ),
+            ));
+        }
         if raw.audit_retention_days > 36_500 {
             return Err(invalid(
                 "audit_retention_days",
@@ -311,6 +327,7 @@ impl Settings {
             public_url,
             log_format,
             database_max_connections: raw.database_max_connections,
+            database_acquire_timeout: Duration::from_secs(raw.database_acquire_timeout),
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout),
             audit_retention_days: raw.audit_retention_days,
             notify_at,

@@ -42,6 +42,13 @@ pub enum Error {
     Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database cannot be reached or refuses writes: 503, worth a retry. `reason` is
+    /// shown to the client, `detail` only logged.
+    #[error("service unavailable: {reason}")]
+    Unavailable {
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 impl Error {
@@ -57,6 +64,14 @@ impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Taken(what) => Error::Conflict(format!("{what} is already taken")),
+            StoreError::Unavailable(detail) => Error::Unavailable {
+                reason: "the database is unavailable",
+                detail,
+            },
+            StoreError::ReadOnly(detail) => Error::Unavailable {
+                reason: "the database refuses writes (read-only file system or full disk)",
+                detail,
+            },
             other => Error::Internal(other.to_string()),
         }
     }
@@ -80,13 +95,20 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::Validation(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
+
+/// What a client is told to wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 fn log_internal(error: &Error) {
     if let Error::Internal(detail) = error {
         // The detail goes to the log only; a client learns nothing about internals.
         tracing::error!(error = %detail, "request failed");
+    }
+    if let Error::Unavailable { reason, detail } = error {
+        tracing::warn!(error = %detail, "{reason}");
     }
 }
 
@@ -121,6 +143,10 @@ impl ResponseError for Error {
             }),
             Error::Conflict(message) => errcode_body("CONFLICT", message),
             Error::Internal(_) => errcode_body("UNKNOWN", "internal server error"),
+            Error::Unavailable { reason, .. } => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+                errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
+            }
         };
         response.json(body)
     }
@@ -157,8 +183,15 @@ impl ResponseError for ApiError {
             Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
             Error::Conflict(message) => json!({ "message": message }),
             Error::Internal(_) => json!({ "message": "500 Internal Server Error" }),
+            Error::Unavailable { reason, .. } => {
+                json!({ "message": "503 Service Unavailable", "error": reason })
+            }
         };
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self.0, Error::Unavailable { .. }) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response.json(body)
     }
 }
 

@@ -62,9 +62,10 @@ pub fn load_keys(settings: &Settings) -> Result<(KeyRing, Option<GeneratedKey>),
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let db = store::connect(
+        let db = store::connect_with(
             &settings.database_url,
             settings.database_max_connections,
+            settings.database_acquire_timeout,
             true,
         )
         .await?;

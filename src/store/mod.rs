@@ -3,7 +3,7 @@
 
 mod sea;
 
-pub use sea::{connect, SeaStore};
+pub use sea::{connect, connect_with, SeaStore};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,12 +36,63 @@ pub enum StoreError {
     },
     #[error("{0} is already taken")]
     Taken(String),
+    /// The database cannot be reached: connection refused or lost, no pooled connection
+    /// within `database_acquire_timeout`, or the server is shutting down. Worth a retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database refuses writes: a read-only file or file system, or a full disk.
+    #[error("database refuses writes: {0}")]
+    ReadOnly(String),
 }
 
 impl From<sea_orm::DbErr> for StoreError {
     fn from(error: sea_orm::DbErr) -> Self {
         DATABASE_ERRORS.fetch_add(1, Ordering::Relaxed);
-        StoreError::Database(error)
+        classify(error)
+    }
+}
+
+/// Sorts database errors into "cannot reach it", "it refuses writes" and the rest.
+fn classify(error: sea_orm::DbErr) -> StoreError {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx = match &error {
+        DbErr::ConnectionAcquire(_) => return StoreError::Unavailable(error.to_string()),
+        DbErr::Conn(RuntimeErr::SqlxError(inner))
+        | DbErr::Exec(RuntimeErr::SqlxError(inner))
+        | DbErr::Query(RuntimeErr::SqlxError(inner)) => inner.as_ref(),
+        DbErr::Conn(_) => return StoreError::Unavailable(error.to_string()),
+        _ => return StoreError::Database(error),
+    };
+    match sqlx {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Protocol(_) => StoreError::Unavailable(sqlx.to_string()),
+        Sqlx::Database(database) => {
+            let code = database
+                .code()
+                .map(|code| code.into_owned())
+                .unwrap_or_default();
+            let message = database.message().to_owned();
+            match code.parse::<i32>() {
+                // SQLite: SQLITE_READONLY (8) and its extended codes, SQLITE_FULL (13).
+                Ok(sqlite) if matches!(sqlite & 0xff, 8 | 13) => StoreError::ReadOnly(message),
+                // SQLite: SQLITE_IOERR (10), SQLITE_CANTOPEN (14).
+                Ok(sqlite) if matches!(sqlite & 0xff, 10 | 14) => StoreError::Unavailable(message),
+                // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shutting down,
+                // cannot connect now), 53300 (too many connections).
+                _ if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
+                    StoreError::Unavailable(message)
+                }
+                // PostgreSQL: 25006 read-only transaction (a standby), 53100 disk full.
+                _ if code == "25006" || code == "53100" => StoreError::ReadOnly(message),
+                _ => StoreError::Database(error),
+            }
+        }
+        _ => StoreError::Database(error),
     }
 }
 

@@ -35,10 +35,21 @@ pub async fn connect(
     max_connections: u32,
     migrate: bool,
 ) -> Result<DatabaseConnection, StoreError> {
+    connect_with(url, max_connections, Duration::from_secs(10), migrate).await
+}
+
+/// [`connect`], with `acquire_timeout` bounding both the first connection and every later
+/// wait for a pooled one (`database_acquire_timeout`).
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    migrate: bool,
+) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
-        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         // sqlx pings before every query by default; that doubles the cost of a token lookup
         // (PERFORMANCE.md). A broken connection surfaces as a query error instead.
         .test_before_acquire(false)

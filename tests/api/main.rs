@@ -7,6 +7,8 @@ mod helpers;
 mod management_api;
 mod notifications;
 mod operations;
+mod outage;
+mod own_postgres;
 mod server;
 mod smtp_sink;
 mod token;
