@@ -1,6 +1,7 @@
 //! The `regauth` command line. Command and flag names are a contract: scripts and docs rely
 //! on them. Every command uses the same settings and database as `serve`.
 
+mod backup;
 mod notify;
 
 use std::sync::Arc;
@@ -57,6 +58,14 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Write a consistent copy of the live SQLite database to FILE, without stopping the
+    /// server (PostgreSQL: use pg_dump).
+    Backup {
+        file: std::path::PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Send the deploy-token expiry notices that are due (what `serve` does daily), once.
     #[command(name = "notify-expiring")]
     NotifyExpiring {
@@ -258,6 +267,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::DeployToken(command) => deploy_token(&settings, command).await,
         Command::User(command) => user(&settings, command).await,
         Command::Member(command) => member(&settings, command).await,
+        Command::Backup { file, force } => backup::backup(&settings, &file, force).await,
         Command::NotifyExpiring { now } => notify::notify_expiring(&settings, now.as_deref()).await,
     }
 }

@@ -3,7 +3,7 @@
 
 mod sea;
 
-pub use sea::{connect, connect_with, SeaStore};
+pub use sea::{connect, connect_with, vacuum_into, SeaStore};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

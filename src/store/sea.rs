@@ -71,6 +71,18 @@ pub async fn connect_with(
     Ok(db)
 }
 
+/// Writes a consistent copy of a SQLite database to `target` (which must not exist) while
+/// others keep reading and writing: `VACUUM INTO` copies one read snapshot.
+pub async fn vacuum_into(
+    db: &DatabaseConnection,
+    target: &std::path::Path,
+) -> Result<(), StoreError> {
+    let path = target.to_string_lossy().replace('\'', "''");
+    db.execute_unprepared(&format!("VACUUM INTO '{path}'"))
+        .await?;
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct SeaStore {
     db: DatabaseConnection,

@@ -1,5 +1,6 @@
 //! API tests: each test spawns the app on port 0 with a fresh database.
 
+mod backup;
 mod cli;
 mod curl;
 mod faults;
