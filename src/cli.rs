@@ -19,7 +19,7 @@ use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::users;
-use crate::startup::Application;
+use crate::startup::{Application, StartupError};
 use crate::store::{self, SeaStore, Store};
 use crate::views;
 
@@ -227,7 +227,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 settings.database_acquire_timeout,
                 true,
             )
-            .await?;
+            .await
+            .map_err(|source| StartupError::database(&settings, source))?;
             println!(
                 "database {} is up to date",
                 redact_url_password(&settings.database_url)
@@ -379,7 +380,8 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         settings.database_acquire_timeout,
         true,
     )
-    .await?;
+    .await
+    .map_err(|source| StartupError::database(settings, source))?;
     Ok(Arc::new(SeaStore::new(db)))
 }
 

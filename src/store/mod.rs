@@ -40,6 +40,9 @@ pub enum StoreError {
     /// within `database_acquire_timeout`, or the server is shutting down. Worth a retry.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database was migrated by a newer regauth (the migrations named are unknown here).
+    #[error("the database schema is newer than this regauth (unknown migrations: {0}); run the newer regauth, or restore the backup taken before the upgrade")]
+    SchemaTooNew(String),
     /// The database refuses writes: a read-only file or file system, or a full disk.
     #[error("database refuses writes: {0}")]
     ReadOnly(String),

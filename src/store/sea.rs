@@ -66,9 +66,40 @@ pub async fn connect_with(
     }
     let db = Database::connect(options).await?;
     if migrate {
+        refuse_newer_schema(&db).await?;
         Migrator::up(&db, None).await?;
     }
     Ok(db)
+}
+
+/// A database migrated by a newer regauth holds migrations this binary does not know: running
+/// on it could misread rows, so the start stops (a downgrade needs the backup taken before the
+/// upgrade).
+async fn refuse_newer_schema(db: &DatabaseConnection) -> Result<(), StoreError> {
+    let statement = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT version FROM seaql_migrations",
+    );
+    // No table yet: a new database.
+    let Ok(rows) = db.query_all_raw(statement).await else {
+        return Ok(());
+    };
+    let known: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    let mut unknown = Vec::new();
+    for row in rows {
+        let version: String = row.try_get("", "version")?;
+        if !known.contains(&version) {
+            unknown.push(version);
+        }
+    }
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::SchemaTooNew(unknown.join(", ")))
+    }
 }
 
 /// Writes a consistent copy of a SQLite database to `target` (which must not exist) while
