@@ -58,7 +58,9 @@ pub enum StartupError {
 impl StartupError {
     pub fn database(settings: &Settings, source: store::StoreError) -> StartupError {
         let hint = match source {
-            store::StoreError::Unavailable(_) => ", waited database_acquire_timeout",
+            store::StoreError::Unavailable(ref detail) if detail.contains("timed out") => {
+                ", waited database_acquire_timeout"
+            }
             _ => "",
         };
         StartupError::Database {

@@ -2,7 +2,7 @@
 //! 127.0.0.1), which the test may stop and start again. As root, the server tools run as the
 //! `postgres` user (PostgreSQL refuses to run as root), as scripts/test.sh does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub struct OwnPostgres {
@@ -76,10 +76,6 @@ impl OwnPostgres {
 
     fn data(&self) -> String {
         self.dir.path().join("data").display().to_string()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     fn tool(&self, name: &str) -> Command {

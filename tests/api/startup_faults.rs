@@ -63,7 +63,8 @@ async fn bad_signing_keys_stop_the_start_naming_the_file_and_keys_dir() {
     let cli = Cli::new().await;
     let dir = cli.dir.path();
     let keys = dir.join("keys");
-    let mut cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
+    let mut cases: Vec<Case> = vec![
         (
             "malformed",
             Box::new(|| std::fs::write(keys.join("a.key"), "not a key").unwrap()),
