@@ -14,7 +14,8 @@ async fn main() -> std::process::ExitCode {
     match regauth::cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            // `{:#}` prints anyhow's whole chain of causes.
+            eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }

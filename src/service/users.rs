@@ -114,7 +114,7 @@ pub async fn create_personal_access_token(
         return Err(ValidationError::new("expires_at", "must be in the future").into());
     }
     let secret = TokenSecret::generate(PERSONAL_ACCESS_TOKEN_PREFIX)
-        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+        .map_err(|_| Error::internal("the system random generator failed"))?;
     let token = store
         .create_personal_access_token(&user, name, &scopes, expires_at, &secret.digest(), now)
         .await?;

@@ -25,8 +25,8 @@ pub fn database_errors() -> u64 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(sea_orm::DbErr),
+    #[error("database error")]
+    Database(#[source] sea_orm::DbErr),
     /// A row holds something the domain cannot represent (edited by hand, or a bug).
     #[error("corrupt row in {table} (id {id}): {message}")]
     Corrupt {
