@@ -283,9 +283,17 @@ async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
     assert!(cli
         .fails(&["user", "create", "alice", "--email", "a@example.com"])
         .contains("already taken"));
-    assert!(cli
-        .fails(&["user", "create", "bob", "--email", "not-an-email"])
-        .contains("email"));
+    for bad in [
+        "not-an-email",
+        "@example.com",
+        "bob@",
+        "bob@exa mple.com",
+        "bob@@example.com",
+        "bob@example..com",
+    ] {
+        let error = cli.fails(&["user", "create", "bob", "--email", bad]);
+        assert!(error.contains("email"), "{bad}: {error}");
+    }
     cli.ok(&[
         "member",
         "add",
