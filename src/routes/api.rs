@@ -131,9 +131,9 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
         }
     };
     let active_only = match get("active") {
-        None | Some("") | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(Error::InvalidRequest("active is invalid".into()).into()),
+        None | Some("") => false,
+        Some(text) => parse_gitlab_bool(text)
+            .ok_or_else(|| Error::InvalidRequest("active is invalid".into()))?,
     };
     let page = number("page", 1)?;
     // GitLab clamps per_page to 100 rather than refusing larger values.
@@ -150,6 +150,21 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
         page,
         per_page,
     })
+}
+
+/// A boolean parameter as GitLab (Grape) reads it: `true`/`false`, `1`/`0`, `t`/`f`,
+/// `yes`/`no`, `y`/`n`, `on`/`off`, in any case. python-gitlab sends `True`.
+fn parse_gitlab_bool(text: &str) -> Option<bool> {
+    const TRUE: [&str; 6] = ["true", "1", "t", "yes", "y", "on"];
+    const FALSE: [&str; 6] = ["false", "0", "f", "no", "n", "off"];
+    let text = text.trim();
+    if TRUE.iter().any(|word| word.eq_ignore_ascii_case(text)) {
+        Some(true)
+    } else if FALSE.iter().any(|word| word.eq_ignore_ascii_case(text)) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// The list as JSON with GitLab's pagination headers.
@@ -398,4 +413,24 @@ fn form_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
         }
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_gitlab_bool;
+
+    #[test]
+    fn booleans_are_read_as_gitlab_reads_them() {
+        for text in [
+            "true", "True", "TRUE", "1", "t", "T", "yes", "Yes", "y", "on",
+        ] {
+            assert_eq!(parse_gitlab_bool(text), Some(true), "{text}");
+        }
+        for text in ["false", "False", "0", "f", "F", "no", "NO", "n", "off"] {
+            assert_eq!(parse_gitlab_bool(text), Some(false), "{text}");
+        }
+        for text in ["", "2", "yes please", "truee", "nil"] {
+            assert_eq!(parse_gitlab_bool(text), None, "{text}");
+        }
+    }
 }
