@@ -18,6 +18,7 @@ use helpers::CreatedToken;
 use regauth::domain::NamespaceKind::{Group, Project};
 use support::{Skopeo, Stack};
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_with_a_read_write_token_and_pull_back_with_a_read_only_token() {
     let stack = Stack::start().await;
@@ -49,6 +50,7 @@ async fn push_with_a_read_write_token_and_pull_back_with_a_read_only_token() {
     assert_eq!(digest, stack.image.manifest_digest, "same image back");
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_token_cannot_push_and_nothing_is_written() {
     let stack = Stack::start().await;
@@ -66,6 +68,7 @@ async fn a_read_only_token_cannot_push_and_nothing_is_written() {
     );
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_of_another_project_is_refused() {
     let stack = Stack::start().await;
@@ -98,6 +101,7 @@ async fn a_token_of_another_project_is_refused() {
     );
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_token_reaches_a_project_two_subgroups_down_but_not_a_sibling_group() {
     let stack = Stack::start().await;
@@ -128,6 +132,7 @@ async fn a_group_token_reaches_a_project_two_subgroups_down_but_not_a_sibling_gr
     );
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_fails_login() {
     let stack = Stack::start().await;
@@ -144,6 +149,7 @@ async fn a_wrong_secret_fails_login() {
     stack.expect(&outcome, false, "login with a wrong secret");
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_fails_at_once() {
     let stack = Stack::start().await;
@@ -171,6 +177,7 @@ async fn a_revoked_token_fails_at_once() {
     );
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_fails() {
     let stack = Stack::start().await;
