@@ -1,6 +1,9 @@
 //! The GitLab-compatible management API under `/api/v4` (DOMAIN.md "GitLab-compatible REST
-//! API"), so that scripts written against GitLab move over unchanged. Handlers only parse and
-//! render; permissions and rules live in `service` and `access::permissions`.
+//! API"), so that scripts written against GitLab move over unchanged. Handlers authenticate
+//! the caller (a personal access token), parse and render; the rules live in `service` and
+//! `access::permissions`. One handler also orders the checks: `create_token` asks
+//! `deploy_tokens::authorize` before it parses the body, so that a caller without the role
+//! learns nothing from validation errors.
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
