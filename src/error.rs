@@ -88,16 +88,21 @@ impl From<StoreError> for Error {
 }
 
 /// Displays an error and every cause below it, `outer: inner: innermost`, for log lines and
-/// the CLI. Our error types keep causes as `#[source]` rather than in their own message, so
-/// the chain is printed once, in order.
+/// the CLI. A cause whose text its parent's message already quotes (`"read x: {source}"`
+/// style) is not repeated.
 pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut parent = self.0.to_string();
+        f.write_str(&parent)?;
         let mut cause = self.0.source();
         while let Some(error) = cause {
-            write!(f, ": {error}")?;
+            let text = error.to_string();
+            if !parent.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            parent = text;
             cause = error.source();
         }
         Ok(())
@@ -272,6 +277,16 @@ mod tests {
         assert_eq!(
             Report(&error).to_string(),
             "the store failed: database error: Custom Error: connection reset"
+        );
+        // A message that already quotes its cause does not get it twice.
+        let quoting = crate::jwt::KeyError::Io {
+            action: "read",
+            path: "keys/a.key".into(),
+            source: std::io::Error::other("permission denied"),
+        };
+        assert_eq!(
+            Report(&quoting).to_string(),
+            "read keys/a.key: permission denied"
         );
     }
 }
