@@ -25,6 +25,7 @@ use crate::service::notifications::schedule::NotifyAt;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
+    #[serde(deserialize_with = "socket_address")]
     listen: SocketAddr,
     database_url: String,
     issuer: String,
@@ -205,6 +206,18 @@ impl<'de> Deserialize<'de> for Seconds {
         }
         deserializer.deserialize_any(Visitor)
     }
+}
+
+/// `address:port` with the example a person needs when it is not one.
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an IP address:port such as 127.0.0.1:5001 or [::]:5001"
+        ))
+    })
 }
 
 /// An optional URL where an empty string (`REGAUTH_PUBLIC_URL=`) means "not set".
