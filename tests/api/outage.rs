@@ -39,6 +39,7 @@ async fn readiness(app: &TestApp) -> (u16, Duration) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL's initdb and pg_ctl (as root: the postgres user): run by scripts/test.sh"]
 async fn a_postgres_outage_gives_fast_503s_no_stale_tokens_and_recovers_without_restart() {
     if std::env::var("REGAUTH_TEST_DATABASE").as_deref() == Ok("postgres") {
         // This test brings its own PostgreSQL; it runs once, in the first pass.
@@ -295,6 +296,7 @@ async fn assert_writes_refused(app: &TestApp, admin: &str, token: &crate::helper
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root to mount a tmpfs: run by scripts/test.sh"]
 async fn sqlite_on_a_full_disk_refuses_writes_clearly_and_keeps_issuing_tokens() {
     if std::env::var("REGAUTH_TEST_DATABASE").as_deref() == Ok("postgres") {
         return;
