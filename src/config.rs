@@ -10,7 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::jwt::KeyAlgorithm;
+use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::mail::SmtpSettings;
 use crate::service::notifications::schedule::NotifyAt;
 
@@ -25,6 +25,7 @@ struct RawSettings {
     refresh_token_ttl: u64,
     keys_dir: PathBuf,
     key_algorithm: String,
+    token_header: String,
     registry_service: String,
     virtual_registry_service: String,
     token_prefix: String,
@@ -48,6 +49,7 @@ impl Default for RawSettings {
             refresh_token_ttl: 30 * 86_400,
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
+            token_header: "x5c".into(),
             registry_service: "container_registry".into(),
             virtual_registry_service: "dependency_proxy".into(),
             token_prefix: "gldt-".into(),
@@ -82,6 +84,9 @@ pub struct Settings {
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
+    /// How tokens name their signing key: `x5c` (certificate chain; registry 2.8 and 3.x with
+    /// `rootcertbundle`) or `jwks` (thumbprint `kid` only; registry 3.x with `jwks`).
+    pub token_header: TokenHeader,
     pub registry_service: String,
     pub virtual_registry_service: String,
     pub token_prefix: String,
@@ -145,6 +150,7 @@ impl Settings {
                     "refresh_token_ttl",
                     "keys_dir",
                     "key_algorithm",
+                    "token_header",
                     "registry_service",
                     "virtual_registry_service",
                     "token_prefix",
@@ -226,6 +232,12 @@ impl Settings {
             .key_algorithm
             .parse()
             .map_err(|_| invalid("key_algorithm", "must be es256 or rs256"))?;
+        let token_header: TokenHeader = raw.token_header.parse().map_err(|message: String| {
+            invalid(
+                "token_header",
+                format!("{message} (x5c: registry 2.8/3.x with rootcertbundle; jwks: registry 3.x with jwks)"),
+            )
+        })?;
         for (name, value) in [
             ("registry_service", &raw.registry_service),
             ("virtual_registry_service", &raw.virtual_registry_service),
@@ -305,6 +317,7 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl),
             keys_dir: raw.keys_dir,
             key_algorithm,
+            token_header,
             registry_service: raw.registry_service,
             virtual_registry_service: raw.virtual_registry_service,
             token_prefix: raw.token_prefix,

@@ -52,12 +52,12 @@ pub enum StartupError {
 
 /// Loads the signing keys from the configured directory, creating one on first start.
 pub fn load_keys(settings: &Settings) -> Result<(KeyRing, Option<GeneratedKey>), StartupError> {
-    jwt::load_or_generate(&settings.keys_dir, settings.key_algorithm, &settings.issuer).map_err(
-        |error| StartupError::Keys {
+    jwt::load_or_generate(&settings.keys_dir, settings.key_algorithm, &settings.issuer)
+        .map(|(ring, generated)| (ring.with_token_header(settings.token_header), generated))
+        .map_err(|error| StartupError::Keys {
             dir: settings.keys_dir.display().to_string(),
             message: error.to_string(),
-        },
-    )
+        })
 }
 
 impl Application {
