@@ -19,8 +19,13 @@ pub struct RegistryOptions {
     pub service: String,
     /// `auth.token.issuer` (= the JWT `iss`).
     pub issuer: String,
-    /// `auth.token.rootcertbundle`: PEM file with CERTIFICATE blocks.
+    /// `auth.token.rootcertbundle`: PEM file with CERTIFICATE blocks. Empty: left out.
     pub root_cert_bundle: PathBuf,
+    /// `auth.token.jwks` (registry 3.x): a JWK set file.
+    pub jwks: Option<PathBuf>,
+    /// The registry binary; `None` is Debian's `docker-registry` (2.8). Any binary taking
+    /// `serve config.yml` works, e.g. distribution 3.x's `registry`.
+    pub binary: Option<PathBuf>,
     /// `proxy.remoteurl`: makes this registry a pull-through cache of that upstream.
     pub proxy_remote_url: Option<String>,
     /// `proxy.username` / `proxy.password`: how the cache authenticates to its upstream.
@@ -71,12 +76,20 @@ impl Registry {
         );
         if !opts.realm.is_empty() {
             yaml.push_str(&format!(
-                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n",
                 yq(&opts.realm),
                 yq(&opts.service),
                 yq(&opts.issuer),
-                yq(&opts.root_cert_bundle.to_string_lossy()),
             ));
+            if !opts.root_cert_bundle.as_os_str().is_empty() {
+                yaml.push_str(&format!(
+                    "    rootcertbundle: {}\n",
+                    yq(&opts.root_cert_bundle.to_string_lossy())
+                ));
+            }
+            if let Some(jwks) = &opts.jwks {
+                yaml.push_str(&format!("    jwks: {}\n", yq(&jwks.to_string_lossy())));
+            }
         }
         if let Some(remote) = &opts.proxy_remote_url {
             yaml.push_str(&format!("proxy:\n  remoteurl: {}\n", yq(remote)));
@@ -95,7 +108,11 @@ impl Registry {
         let log = File::create(&log_path).expect("create registry log");
         let log_err = log.try_clone().expect("clone log handle");
 
-        let mut cmd = Command::new("docker-registry");
+        let binary = opts
+            .binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("docker-registry"));
+        let mut cmd = Command::new(&binary);
         cmd.arg("serve")
             .arg(&config_path)
             .current_dir(dir.path())
@@ -109,7 +126,10 @@ impl Registry {
             }
         }
         let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot spawn `docker-registry` (apt-get install docker-registry): {e}")
+            panic!(
+                "cannot spawn `{}` (apt-get install docker-registry): {e}",
+                binary.display()
+            )
         });
 
         let mut reg = Registry {
