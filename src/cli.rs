@@ -134,6 +134,10 @@ pub enum KeysCommand {
         #[arg(long, value_name = "es256|rs256")]
         alg: Option<String>,
     },
+    /// Create the key that seals gitlab-deploy-token secrets for the CI credentials endpoint
+    /// (ci_secret_key_file) if it does not exist; print its file and key id. `serve` creates
+    /// it on first start too.
+    CiSecret,
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +232,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!(
                 "JWK set for the registry's jwks: {}",
                 settings.keys_dir.join(jwt::JWKS_FILE_NAME).display()
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::CiSecret) => {
+            let path = settings.ci_secret_key_file();
+            let (key, generated) = crate::ci_secret::CiSecretKey::load_or_generate(&path)?;
+            println!(
+                "{} CI secret key {} (id {})",
+                if generated { "created" } else { "existing" },
+                path.display(),
+                key.id()
             );
             Ok(())
         }
@@ -483,12 +498,15 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                 scopes: vec![scopes],
                 expires_at,
             };
+            let (ci_key, _) =
+                crate::ci_secret::CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
             let created = deploy_tokens::create(
                 store.as_ref(),
                 &caller,
                 &owner,
                 request,
                 &settings.token_prefix,
+                &ci_key,
                 now,
             )
             .await?;

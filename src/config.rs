@@ -26,6 +26,7 @@ struct RawSettings {
     keys_dir: PathBuf,
     key_algorithm: String,
     token_header: String,
+    ci_secret_key_file: Option<PathBuf>,
     registry_service: String,
     virtual_registry_service: String,
     token_prefix: String,
@@ -50,6 +51,7 @@ impl Default for RawSettings {
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
             token_header: "x5c".into(),
+            ci_secret_key_file: None,
             registry_service: "container_registry".into(),
             virtual_registry_service: "dependency_proxy".into(),
             token_prefix: "gldt-".into(),
@@ -87,6 +89,10 @@ pub struct Settings {
     /// How tokens name their signing key: `x5c` (certificate chain; registry 2.8 and 3.x with
     /// `rootcertbundle`) or `jwks` (thumbprint `kid` only; registry 3.x with `jwks`).
     pub token_header: TokenHeader,
+    /// The AES-256 key file that seals the secrets of `gitlab-deploy-token` tokens for the
+    /// CI credentials endpoint; `None` means `<keys_dir>/ci-secret.aes256` (see
+    /// [`Settings::ci_secret_key_file`]). Generated on first start.
+    pub ci_secret_key_file: Option<PathBuf>,
     pub registry_service: String,
     pub virtual_registry_service: String,
     pub token_prefix: String,
@@ -151,6 +157,7 @@ impl Settings {
                     "keys_dir",
                     "key_algorithm",
                     "token_header",
+                    "ci_secret_key_file",
                     "registry_service",
                     "virtual_registry_service",
                     "token_prefix",
@@ -309,6 +316,22 @@ impl Settings {
             None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
         }
         .map_err(|error| invalid(error.setting, error.message))?;
+        let ci_secret_key_file = raw
+            .ci_secret_key_file
+            .filter(|path| !path.as_os_str().is_empty());
+        if let Some(path) = &ci_secret_key_file {
+            if path.extension().is_some_and(|ext| ext == "key")
+                && path.parent() == Some(raw.keys_dir.as_path())
+            {
+                return Err(invalid(
+                    "ci_secret_key_file",
+                    format!(
+                        "{} would be loaded as a signing key: every *.key in keys_dir is one; use another name or folder",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         Ok(Settings {
             listen,
             database_url: raw.database_url,
@@ -318,6 +341,7 @@ impl Settings {
             keys_dir: raw.keys_dir,
             key_algorithm,
             token_header,
+            ci_secret_key_file,
             registry_service: raw.registry_service,
             virtual_registry_service: raw.virtual_registry_service,
             token_prefix: raw.token_prefix,
@@ -333,6 +357,13 @@ impl Settings {
 }
 
 impl Settings {
+    /// The CI secret key file: the setting, else `<keys_dir>/ci-secret.aes256`.
+    pub fn ci_secret_key_file(&self) -> PathBuf {
+        self.ci_secret_key_file
+            .clone()
+            .unwrap_or_else(|| crate::ci_secret::default_key_file(&self.keys_dir))
+    }
+
     /// Where clients reach regauth, given the port the server actually bound.
     pub fn public_url(&self, bound_port: u16) -> String {
         match &self.public_url {
