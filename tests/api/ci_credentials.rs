@@ -275,3 +275,24 @@ async fn a_damaged_key_file_stops_the_start_naming_the_setting() {
     assert!(message.contains("ci_secret_key_file"), "{message}");
     assert!(message.contains("ci.key"), "{message}");
 }
+
+#[tokio::test]
+async fn the_ci_secret_migration_goes_down_and_up_again_keeping_the_tokens() {
+    use migration::{Migrator, MigratorTrait};
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_named_token(Project, "acme/web", CI_NAME, &["read_registry"])
+        .await;
+    Migrator::down(&app.db, Some(1)).await.expect("down");
+    Migrator::up(&app.db, None).await.expect("up again");
+    // The token still authenticates; its sealed secret is gone with the column.
+    let response = app
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[("service", "container_registry")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(stored_ci_secret(&app, &token).await, None);
+}
