@@ -93,7 +93,7 @@ pub async fn create(
     authorize(store, caller, TokenOperation::Create, owner).await?;
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
     let secret = TokenSecret::generate(token_prefix)
-        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+        .map_err(|_| Error::internal("the system random generator failed"))?;
     let digest = secret.digest();
     // Only a `gitlab-deploy-token` keeps a recoverable (sealed) secret, for CI.
     let ci_secret = super::ci_credentials::seal_for_ci(
