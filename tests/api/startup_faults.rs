@@ -177,6 +177,7 @@ async fn an_older_schema_with_data_is_migrated_whole_or_not_at_all() {
                 expires_at: None,
             },
             "gldt-",
+            &regauth::ci_secret::CiSecretKey::from_bytes(&[7; 32]).unwrap(),
             now,
         )
         .await
