@@ -14,7 +14,11 @@ async fn main() -> std::process::ExitCode {
     match regauth::cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            // Errors may quote what was typed or stored: never let it drive the terminal.
+            eprintln!(
+                "error: {}",
+                regauth::domain::text::printable(&error.to_string())
+            );
             std::process::ExitCode::FAILURE
         }
     }

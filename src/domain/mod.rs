@@ -7,6 +7,7 @@ pub mod namespace;
 pub mod notice;
 pub mod scope;
 pub mod secret;
+pub mod text;
 pub mod user;
 
 pub use audit::{ActorKind, AuditAction, AuditEvent};
