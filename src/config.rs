@@ -23,6 +23,7 @@ struct RawSettings {
     issuer: String,
     token_ttl: u64,
     refresh_token_ttl: u64,
+    refresh_tokens_per_deploy_token: u32,
     keys_dir: PathBuf,
     key_algorithm: String,
     registry_service: String,
@@ -46,6 +47,7 @@ impl Default for RawSettings {
             issuer: "regauth".into(),
             token_ttl: 300,
             refresh_token_ttl: 30 * 86_400,
+            refresh_tokens_per_deploy_token: 10,
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
             registry_service: "container_registry".into(),
@@ -79,6 +81,8 @@ pub struct Settings {
     /// Lifetime of refresh tokens (docker identity tokens); the deploy token's own expiry
     /// and revocation still end them earlier.
     pub refresh_token_ttl: Duration,
+    /// Live refresh tokens kept per deploy token; creating one more removes the oldest.
+    pub refresh_tokens_per_deploy_token: u32,
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
@@ -143,6 +147,7 @@ impl Settings {
                     "issuer",
                     "token_ttl",
                     "refresh_token_ttl",
+                    "refresh_tokens_per_deploy_token",
                     "keys_dir",
                     "key_algorithm",
                     "registry_service",
@@ -219,6 +224,15 @@ impl Settings {
                 format!(
                     "{} is out of range: seconds between 60 and 31622400 (366 days)",
                     raw.refresh_token_ttl
+                ),
+            ));
+        }
+        if !(1..=1000).contains(&raw.refresh_tokens_per_deploy_token) {
+            return Err(invalid(
+                "refresh_tokens_per_deploy_token",
+                format!(
+                    "{} is out of range: between 1 and 1000",
+                    raw.refresh_tokens_per_deploy_token
                 ),
             ));
         }
@@ -303,6 +317,7 @@ impl Settings {
             issuer: raw.issuer,
             token_ttl: Duration::from_secs(raw.token_ttl),
             refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl),
+            refresh_tokens_per_deploy_token: raw.refresh_tokens_per_deploy_token,
             keys_dir: raw.keys_dir,
             key_algorithm,
             registry_service: raw.registry_service,
@@ -370,6 +385,12 @@ mod tests {
         };
         let error = Settings::validate(raw).unwrap_err().to_string();
         assert!(error.contains("token_ttl"), "{error}");
+        let raw = RawSettings {
+            refresh_tokens_per_deploy_token: 0,
+            ..RawSettings::default()
+        };
+        let error = Settings::validate(raw).unwrap_err().to_string();
+        assert!(error.contains("refresh_tokens_per_deploy_token"), "{error}");
         let raw = RawSettings {
             listen: "localhost".into(),
             ..RawSettings::default()

@@ -88,6 +88,10 @@ impl Application {
             USAGE_FLUSH_INTERVAL,
             settings.audit_retention_days,
         );
+        crate::service::registry_token::start_refresh_token_sweep(
+            Arc::clone(&store),
+            crate::service::registry_token::REFRESH_TOKEN_SWEEP_EVERY,
+        );
         // Detached: it sleeps until the daily run and ends with the runtime.
         crate::service::notifications::schedule::start(
             Arc::clone(&store),

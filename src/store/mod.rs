@@ -154,7 +154,8 @@ pub trait DeployTokenStore: Send + Sync {
     /// Per-scope counts of every token ever created (deleted ones included).
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError>;
 
-    /// Stores a refresh token bound to a deploy token and a service.
+    /// Stores a refresh token bound to a deploy token and a service, then keeps only the
+    /// `keep` newest of that deploy token (expired ones of it are removed as well).
     async fn create_refresh_token(
         &self,
         deploy_token_id: i64,
@@ -162,7 +163,11 @@ pub trait DeployTokenStore: Send + Sync {
         digest: &SecretDigest,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
+        keep: u32,
     ) -> Result<(), StoreError>;
+
+    /// Deletes every refresh token expired at `now`; how many went.
+    async fn delete_expired_refresh_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The refresh token's service and expiry, with its deploy token if that is still
     /// neither revoked nor deleted.

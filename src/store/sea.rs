@@ -470,6 +470,7 @@ impl DeployTokenStore for SeaStore {
         digest: &SecretDigest,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
+        keep: u32,
     ) -> Result<(), StoreError> {
         // Every login with offline_token adds one; the expired ones of this token go now.
         refresh_token::Entity::delete_many()
@@ -487,7 +488,36 @@ impl DeployTokenStore for SeaStore {
         }
         .insert(&self.db)
         .await?;
+        // At most `keep` live per deploy token: the oldest beyond that go.
+        let beyond: Vec<i64> = refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::Id)
+            .filter(refresh_token::Column::DeployTokenId.eq(deploy_token_id))
+            .order_by_desc(refresh_token::Column::CreatedAt)
+            .order_by_desc(refresh_token::Column::Id)
+            .into_tuple::<i64>()
+            .all(&self.db)
+            .await?
+            // In Rust, not OFFSET: SQLite accepts OFFSET only after a LIMIT. The list is
+            // short, since every insert trims it back to `keep`.
+            .into_iter()
+            .skip(keep as usize)
+            .collect();
+        if !beyond.is_empty() {
+            refresh_token::Entity::delete_many()
+                .filter(refresh_token::Column::Id.is_in(beyond))
+                .exec(&self.db)
+                .await?;
+        }
         Ok(())
+    }
+
+    async fn delete_expired_refresh_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
     }
 
     async fn find_refresh_token(
