@@ -37,6 +37,11 @@ struct RawSettings {
     notify_at: String,
     smtp_url: Option<String>,
     smtp_from: String,
+    login_failure_window: u64,
+    login_lockout: u64,
+    login_max_failures_per_address: u32,
+    login_max_failures_per_username: u32,
+    login_max_delayed: u32,
 }
 
 impl Default for RawSettings {
@@ -61,6 +66,11 @@ impl Default for RawSettings {
             notify_at: "01:00".into(),
             smtp_url: None,
             smtp_from: "regauth@localhost".into(),
+            login_failure_window: 600,
+            login_lockout: 300,
+            login_max_failures_per_address: 20,
+            login_max_failures_per_username: 20,
+            login_max_delayed: 100,
         }
     }
 }
@@ -69,6 +79,27 @@ impl Default for RawSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Brute-force protection (see `service::login_guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottleSettings {
+    /// Failures are counted over this sliding window.
+    pub window: Duration,
+    /// How long a locked address or username stays locked after its last failure.
+    pub lockout: Duration,
+    /// Failures within the window that lock a client address; 0: addresses are not counted.
+    pub max_failures_per_address: u32,
+    /// Failures within the window that lock a username; 0: usernames are not counted.
+    pub max_failures_per_username: u32,
+    /// Attempts that may wait out their delay at once (per process); beyond, 429 at once.
+    pub max_delayed: u32,
+}
+
+impl LoginThrottleSettings {
+    pub fn enabled(&self) -> bool {
+        self.max_failures_per_address > 0 || self.max_failures_per_username > 0
+    }
 }
 
 /// Validated settings.
@@ -103,6 +134,7 @@ pub struct Settings {
     pub notify_at: NotifyAt,
     /// Where expiry notices are sent through; `None` turns them off.
     pub smtp: Option<SmtpSettings>,
+    pub login_throttle: LoginThrottleSettings,
 }
 
 // The database URL may hold a password.
@@ -161,6 +193,11 @@ impl Settings {
                     "notify_at",
                     "smtp_url",
                     "smtp_from",
+                    "login_failure_window",
+                    "login_lockout",
+                    "login_max_failures_per_address",
+                    "login_max_failures_per_username",
+                    "login_max_delayed",
                 ]),
             );
         let mut raw: RawSettings = figment
@@ -299,6 +336,34 @@ impl Settings {
                 ));
             }
         }
+        if !(10..=86_400).contains(&raw.login_failure_window) {
+            return Err(invalid(
+                "login_failure_window",
+                format!(
+                    "{} is out of range: seconds between 10 and 86400",
+                    raw.login_failure_window
+                ),
+            ));
+        }
+        if raw.login_lockout == 0 || raw.login_lockout > raw.login_failure_window {
+            return Err(invalid(
+                "login_lockout",
+                format!(
+                    "{} is out of range: at least 1 second and at most login_failure_window ({})",
+                    raw.login_lockout, raw.login_failure_window
+                ),
+            ));
+        }
+        if raw.login_max_delayed == 0 || raw.login_max_delayed > 100_000 {
+            return Err(invalid("login_max_delayed", "between 1 and 100000"));
+        }
+        let login_throttle = LoginThrottleSettings {
+            window: Duration::from_secs(raw.login_failure_window),
+            lockout: Duration::from_secs(raw.login_lockout),
+            max_failures_per_address: raw.login_max_failures_per_address,
+            max_failures_per_username: raw.login_max_failures_per_username,
+            max_delayed: raw.login_max_delayed,
+        };
         let notify_at =
             NotifyAt::parse(&raw.notify_at).map_err(|message| invalid("notify_at", message))?;
         let smtp = match raw
@@ -330,6 +395,7 @@ impl Settings {
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
+            login_throttle,
         })
     }
 }
@@ -385,6 +451,12 @@ mod tests {
         };
         let error = Settings::validate(raw).unwrap_err().to_string();
         assert!(error.contains("token_ttl"), "{error}");
+        let raw = RawSettings {
+            login_lockout: 601,
+            ..RawSettings::default()
+        };
+        let error = Settings::validate(raw).unwrap_err().to_string();
+        assert!(error.contains("login_lockout"), "{error}");
         let raw = RawSettings {
             refresh_tokens_per_deploy_token: 0,
             ..RawSettings::default()

@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::jwt::{self, GeneratedKey, KeyRing};
 use crate::metrics::Metrics;
+use crate::service::login_guard::LoginGuard;
 use crate::service::usage::UsageRecorder;
 use crate::store::{self, SeaStore, Store};
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub settings: Settings,
     pub usage: UsageRecorder,
     pub metrics: Arc<Metrics>,
+    /// Brute-force protection around every credential check.
+    pub logins: LoginGuard,
 }
 
 pub struct Application {
@@ -98,12 +101,20 @@ impl Application {
             settings.smtp.as_ref(),
             settings.notify_at,
         );
+        let metrics = Arc::new(Metrics::new());
+        let logins = LoginGuard::start(
+            Arc::clone(&store),
+            settings.login_throttle,
+            Arc::clone(&metrics),
+            usage.clone(),
+        );
         let state = web::Data::new(AppState {
             store,
             keys: Arc::clone(&keys),
             settings: settings.clone(),
             usage,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            logins,
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -10,6 +10,8 @@ pub enum ActorKind {
     Cli,
     /// A deploy token (registry token issues).
     DeployToken,
+    /// Someone whose login was refused: `actor` is the username tried, if any.
+    Anonymous,
 }
 
 impl ActorKind {
@@ -18,6 +20,7 @@ impl ActorKind {
             ActorKind::User => "user",
             ActorKind::Cli => "cli",
             ActorKind::DeployToken => "deploy_token",
+            ActorKind::Anonymous => "anonymous",
         }
     }
 }
@@ -28,6 +31,10 @@ pub enum AuditAction {
     DeployTokenRevoke,
     DeployTokenDelete,
     RegistryTokenIssue,
+    /// A credential check failed (never recording the secret).
+    LoginFailure,
+    /// Failed logins locked a client address or a username.
+    LoginLockout,
 }
 
 impl AuditAction {
@@ -37,6 +44,8 @@ impl AuditAction {
             AuditAction::DeployTokenRevoke => "deploy_token.revoke",
             AuditAction::DeployTokenDelete => "deploy_token.delete",
             AuditAction::RegistryTokenIssue => "registry_token.issue",
+            AuditAction::LoginFailure => "login.failure",
+            AuditAction::LoginLockout => "login.lockout",
         }
     }
 }
@@ -51,4 +60,32 @@ pub struct AuditEvent {
     pub namespace_id: Option<i64>,
     pub ip_address: Option<String>,
     pub details: serde_json::Value,
+}
+
+impl ActorKind {
+    pub const ALL: [ActorKind; 4] = [
+        ActorKind::User,
+        ActorKind::Cli,
+        ActorKind::DeployToken,
+        ActorKind::Anonymous,
+    ];
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 6] = [
+        AuditAction::DeployTokenCreate,
+        AuditAction::DeployTokenRevoke,
+        AuditAction::DeployTokenDelete,
+        AuditAction::RegistryTokenIssue,
+        AuditAction::LoginFailure,
+        AuditAction::LoginLockout,
+    ];
+
+    /// Actions recorded per request (not per management operation): pruned after
+    /// `audit_retention_days`.
+    pub const HIGH_VOLUME: [AuditAction; 3] = [
+        AuditAction::RegistryTokenIssue,
+        AuditAction::LoginFailure,
+        AuditAction::LoginLockout,
+    ];
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod deploy_token;
 pub mod expiry;
+pub mod login_throttle;
 pub mod namespace;
 pub mod notice;
 pub mod scope;

@@ -12,9 +12,11 @@ use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, ValidationError};
 use crate::error::{ApiError, Error};
+use crate::metrics::LoginRoute;
 use crate::routes::token::peer_address;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::login_guard::Attempt;
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::startup::AppState;
 use crate::store::Page;
@@ -47,8 +49,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// The authenticated person behind a request.
 async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
-    let (user, token) =
-        authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()).await?;
+    let attempt = Attempt::new(peer_address(request), None, LoginRoute::Api);
+    let (user, token) = state
+        .logins
+        .check(
+            &attempt,
+            authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()),
+        )
+        .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
     Ok(Caller::user(user, token.can_write(), peer_address(request)))
 }

@@ -11,8 +11,9 @@ use serde_json::json;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
-use crate::metrics::TokenOutcome;
+use crate::metrics::{LoginRoute, TokenOutcome};
 use crate::routes::observe::identify;
+use crate::service::login_guard::Attempt;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
 use crate::startup::AppState;
@@ -72,6 +73,7 @@ fn record_outcome(state: &AppState, service: &str, result: &Result<(HttpResponse
         Ok((_, false)) => TokenOutcome::Partial,
         Err(Error::Unauthorized) => TokenOutcome::Unauthorized,
         Err(Error::Denied) => TokenOutcome::Denied,
+        Err(Error::TooManyRequests { .. }) => TokenOutcome::Throttled,
         Err(_) => TokenOutcome::Error,
     };
     state
@@ -134,13 +136,23 @@ async fn get_token_inner(
         .ok_or(Error::Unauthorized)?;
     let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
-    let token = authenticate_deploy_token(
-        state.store.as_ref(),
-        &credentials.username,
-        &credentials.secret,
-        now,
-    )
-    .await?;
+    let attempt = Attempt::new(
+        peer_address(request),
+        Some(&credentials.username),
+        LoginRoute::Registry,
+    );
+    let token = state
+        .logins
+        .check(
+            &attempt,
+            authenticate_deploy_token(
+                state.store.as_ref(),
+                &credentials.username,
+                &credentials.secret,
+                now,
+            ),
+        )
+        .await?;
     let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
     let mut body = json!({
         "token": issued.jwt,
@@ -174,19 +186,31 @@ async fn post_token_inner(
         "password" => {
             let username = required(params, "username")?;
             let secret = TokenSecret::from_presented(required(params, "password")?.to_owned());
-            let token =
-                authenticate_deploy_token(state.store.as_ref(), username, &secret, now).await?;
+            let attempt = Attempt::new(peer_address(request), Some(username), LoginRoute::Registry);
+            let token = state
+                .logins
+                .check(
+                    &attempt,
+                    authenticate_deploy_token(state.store.as_ref(), username, &secret, now),
+                )
+                .await?;
             (token, None)
         }
         "refresh_token" => {
             let secret = TokenSecret::from_presented(required(params, "refresh_token")?.to_owned());
-            let token = registry_token::authenticate_refresh_token(
-                state.store.as_ref(),
-                &secret,
-                service,
-                now,
-            )
-            .await?;
+            let attempt = Attempt::new(peer_address(request), None, LoginRoute::RefreshToken);
+            let token = state
+                .logins
+                .check(
+                    &attempt,
+                    registry_token::authenticate_refresh_token(
+                        state.store.as_ref(),
+                        &secret,
+                        service,
+                        now,
+                    ),
+                )
+                .await?;
             // The client keeps using the same refresh token.
             (token, Some(secret))
         }
