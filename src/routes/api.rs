@@ -294,7 +294,12 @@ async fn create_token(
         &owner,
     )
     .await?;
-    let token_request = parse_create_body(&request, &body)?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let token_request = parse_create_body(content_type, &body)?;
     let now = Utc::now();
     let created = deploy_tokens::create(
         state.store.as_ref(),
@@ -316,13 +321,8 @@ async fn create_token(
 
 /// The create body, as JSON or as a form; `scopes` as an array, `scopes[]` repeated, or a
 /// comma list; `expires_at` as a date or a date-time.
-fn parse_create_body(request: &HttpRequest, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+pub fn parse_create_body(content_type: &str, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
+    let content_type = content_type.to_ascii_lowercase();
     let fields = if content_type.starts_with("application/json") {
         json_fields(body)?
     } else {

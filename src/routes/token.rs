@@ -19,10 +19,17 @@ use crate::service::usage::TokenUse;
 use crate::startup::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
-fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
+pub fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
     serde_urlencoded::from_str(encoded).map_err(|_| {
         Error::InvalidRequest("the request parameters are not valid URL encoding".into())
     })
+}
+
+/// The OAuth2 form body (`application/x-www-form-urlencoded`) as ordered pairs.
+pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
+    std::str::from_utf8(body)
+        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
+        .and_then(pairs)
 }
 
 fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -98,9 +105,7 @@ pub async fn post_token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let params = std::str::from_utf8(&body)
-        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
-        .and_then(pairs);
+    let params = form_pairs(&body);
     let result = match &params {
         Ok(params) => post_token_inner(&request, &state, params).await,
         Err(error) => Err(Error::InvalidRequest(error.to_string())),
