@@ -6,7 +6,7 @@ async fn main() -> std::process::ExitCode {
     let settings = match regauth::config::Settings::load() {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", regauth::error::Report(&error));
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -14,11 +14,10 @@ async fn main() -> std::process::ExitCode {
     match regauth::cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // Errors may quote what was typed or stored: never let it drive the terminal.
-            eprintln!(
-                "error: {}",
-                regauth::domain::text::printable(&error.to_string())
-            );
+            // The whole chain of causes, each once; errors may quote what was typed or
+            // stored, so control characters are escaped: they never drive the terminal.
+            let report = regauth::error::Report(error.as_ref()).to_string();
+            eprintln!("error: {}", regauth::domain::text::printable(&report));
             std::process::ExitCode::FAILURE
         }
     }
