@@ -494,8 +494,7 @@ mod tests {
         bytes[1147] = b'A';
         let damaged = String::from_utf8(bytes).unwrap();
         let error = SigningKey::from_pem(&damaged, td::RSA_CRT)
-            .err()
-            .expect("a key that cannot sign must not load")
+            .expect_err("a key that cannot sign must not load")
             .to_string();
         assert!(
             error.contains("does not produce valid signatures"),
