@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::config::{redact_url_password, LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
+use crate::domain::text::printable;
 use crate::domain::{Namespace, NamespaceKind, Role};
 use crate::jwt::{self, KeyAlgorithm};
 use crate::service::caller::Caller;
@@ -304,18 +305,21 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             let user = users::create(store.as_ref(), &username, &email, admin, now).await?;
             println!(
                 "created user {} (id {}{})",
-                user.username,
+                printable(&user.username),
                 user.id,
                 if user.admin { ", admin" } else { "" }
             );
         }
         UserCommand::Block { username } => {
             users::set_blocked(store.as_ref(), &username, true).await?;
-            println!("blocked {username}: their tokens no longer work");
+            println!(
+                "blocked {}: their tokens no longer work",
+                printable(&username)
+            );
         }
         UserCommand::Unblock { username } => {
             users::set_blocked(store.as_ref(), &username, false).await?;
-            println!("unblocked {username}");
+            println!("unblocked {}", printable(&username));
         }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
             users::revoke_personal_access_token(store.as_ref(), id).await?;
@@ -378,7 +382,11 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
             })?;
             let (kind, path) = namespace.kind_and_path();
             users::add_member(store.as_ref(), &username, kind, path, role, Utc::now()).await?;
-            println!("{username} is now {role} of {kind} {path}");
+            println!(
+                "{} is now {role} of {kind} {}",
+                printable(&username),
+                printable(path)
+            );
         }
         MemberCommand::Remove {
             username,
@@ -386,7 +394,11 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
         } => {
             let (kind, path) = namespace.kind_and_path();
             users::remove_member(store.as_ref(), &username, kind, path).await?;
-            println!("removed {username} from {kind} {path}");
+            println!(
+                "removed {} from {kind} {}",
+                printable(&username),
+                printable(path)
+            );
         }
     }
     Ok(())
@@ -524,7 +536,7 @@ async fn create_namespace(
     println!(
         "created {} {} (id {})",
         kind,
-        namespace.full_path.as_str(),
+        printable(namespace.full_path.as_str()),
         namespace.id
     );
     Ok(())
@@ -572,7 +584,7 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                 println!("{value}");
             } else {
                 println!("id:       {}", created.token.id);
-                println!("username: {}", created.token.username);
+                println!("username: {}", printable(&created.token.username));
                 println!("token:    {}", created.secret.expose());
                 println!("scopes:   {}", created.token.scopes.names().join(","));
                 println!("This is the only time the token is shown; store it now.");
@@ -607,8 +619,8 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                     println!(
                         "{:<6} {:<24} {:<32} {:<10} {:<20} {}",
                         token.id,
-                        token.name,
-                        token.username,
+                        printable(&token.name),
+                        printable(&token.username),
                         state,
                         expires,
                         token.scopes.names().join(",")
@@ -618,7 +630,11 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
         }
         DeployTokenCommand::Revoke { id } => {
             let token = deploy_tokens::revoke(store.as_ref(), &caller, id, now).await?;
-            println!("revoked deploy token {} ({})", token.id, token.username);
+            println!(
+                "revoked deploy token {} ({})",
+                token.id,
+                printable(&token.username)
+            );
         }
     }
     Ok(())

@@ -31,6 +31,7 @@ struct RawSettings {
     issuer: String,
     token_ttl: Seconds,
     refresh_token_ttl: Seconds,
+    refresh_tokens_per_deploy_token: u32,
     keys_dir: PathBuf,
     key_algorithm: String,
     token_header: String,
@@ -49,6 +50,11 @@ struct RawSettings {
     #[serde(with = "optional_url")]
     smtp_url: Option<Url>,
     smtp_from: String,
+    login_failure_window: Seconds,
+    login_lockout: Seconds,
+    login_max_failures_per_address: u32,
+    login_max_failures_per_username: u32,
+    login_max_delayed: u32,
 }
 
 impl Default for RawSettings {
@@ -59,6 +65,7 @@ impl Default for RawSettings {
             issuer: "regauth".into(),
             token_ttl: Seconds(300),
             refresh_token_ttl: Seconds(30 * 86_400),
+            refresh_tokens_per_deploy_token: 10,
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
             token_header: "x5c".into(),
@@ -75,6 +82,11 @@ impl Default for RawSettings {
             notify_at: "01:00".into(),
             smtp_url: None,
             smtp_from: "regauth@localhost".into(),
+            login_failure_window: Seconds(600),
+            login_lockout: Seconds(300),
+            login_max_failures_per_address: 20,
+            login_max_failures_per_username: 20,
+            login_max_delayed: 100,
         }
     }
 }
@@ -83,6 +95,27 @@ impl Default for RawSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Brute-force protection (see `service::login_guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottleSettings {
+    /// Failures are counted over this sliding window.
+    pub window: Duration,
+    /// How long a locked address or username stays locked after its last failure.
+    pub lockout: Duration,
+    /// Failures within the window that lock a client address; 0: addresses are not limited.
+    pub max_failures_per_address: u32,
+    /// Failures within the window that lock a username; 0: usernames are not limited.
+    pub max_failures_per_username: u32,
+    /// Attempts that may wait out their delay at once (per process); beyond, 429 at once.
+    pub max_delayed: u32,
+}
+
+impl LoginThrottleSettings {
+    pub fn enabled(&self) -> bool {
+        self.max_failures_per_address > 0 || self.max_failures_per_username > 0
+    }
 }
 
 /// Validated settings.
@@ -95,6 +128,8 @@ pub struct Settings {
     /// Lifetime of refresh tokens (docker identity tokens); the deploy token's own expiry
     /// and revocation still end them earlier.
     pub refresh_token_ttl: Duration,
+    /// Live refresh tokens kept per deploy token; creating one more removes the oldest.
+    pub refresh_tokens_per_deploy_token: u32,
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
@@ -126,6 +161,7 @@ pub struct Settings {
     pub notify_at: NotifyAt,
     /// Where expiry notices are sent through; `None` turns them off.
     pub smtp: Option<SmtpSettings>,
+    pub login_throttle: LoginThrottleSettings,
 }
 
 // The database URL may hold a password.
@@ -429,6 +465,41 @@ impl Settings {
                 ),
             ));
         }
+        if !(1..=1000).contains(&raw.refresh_tokens_per_deploy_token) {
+            return Err(invalid(
+                "refresh_tokens_per_deploy_token",
+                format!(
+                    "{} is out of range: between 1 and 1000",
+                    raw.refresh_tokens_per_deploy_token
+                ),
+            ));
+        }
+        let window = raw.login_failure_window.0;
+        if !(10..=86_400).contains(&window) {
+            return Err(invalid(
+                "login_failure_window",
+                format!("{window} is out of range: seconds between 10 and 86400"),
+            ));
+        }
+        if raw.login_lockout.0 == 0 || raw.login_lockout.0 > window {
+            return Err(invalid(
+                "login_lockout",
+                format!(
+                    "{} is out of range: at least 1 second and at most login_failure_window ({window})",
+                    raw.login_lockout.0
+                ),
+            ));
+        }
+        if raw.login_max_delayed == 0 || raw.login_max_delayed > 100_000 {
+            return Err(invalid("login_max_delayed", "between 1 and 100000"));
+        }
+        let login_throttle = LoginThrottleSettings {
+            window: raw.login_failure_window.duration(),
+            lockout: raw.login_lockout.duration(),
+            max_failures_per_address: raw.login_max_failures_per_address,
+            max_failures_per_username: raw.login_max_failures_per_username,
+            max_delayed: raw.login_max_delayed,
+        };
         if raw.shutdown_timeout.0 > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
@@ -473,6 +544,7 @@ impl Settings {
             issuer: raw.issuer,
             token_ttl: raw.token_ttl.duration(),
             refresh_token_ttl: raw.refresh_token_ttl.duration(),
+            refresh_tokens_per_deploy_token: raw.refresh_tokens_per_deploy_token,
             keys_dir: raw.keys_dir,
             key_algorithm,
             token_header,
@@ -488,6 +560,7 @@ impl Settings {
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
+            login_throttle,
         })
     }
 }
@@ -575,6 +648,10 @@ mod tests {
         assert!(error.contains("public_url"), "{error}");
         let error = error_of("public_url = \"ftp://registry.example.com\"");
         assert!(error.contains("public_url"), "{error}");
+        let error = error_of("refresh_tokens_per_deploy_token = 0");
+        assert!(error.contains("refresh_tokens_per_deploy_token"), "{error}");
+        let error = error_of("login_lockout = \"11m\"");
+        assert!(error.contains("login_lockout"), "{error}");
     }
 
     #[test]

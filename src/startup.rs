@@ -14,6 +14,7 @@ use crate::ci_secret::CiSecretKey;
 use crate::config::Settings;
 use crate::jwt::{self, GeneratedKey, KeyRing};
 use crate::metrics::Metrics;
+use crate::service::login_guard::LoginGuard;
 use crate::service::usage::UsageRecorder;
 use crate::store::{self, SeaStore, Store};
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub settings: Settings,
     pub usage: UsageRecorder,
     pub metrics: Arc<Metrics>,
+    /// Brute-force protection around every credential check.
+    pub logins: LoginGuard,
 }
 
 pub struct Application {
@@ -126,11 +129,22 @@ impl Application {
             USAGE_FLUSH_INTERVAL,
             settings.audit_retention_days,
         );
+        crate::service::registry_token::start_refresh_token_sweep(
+            Arc::clone(&store),
+            crate::service::registry_token::REFRESH_TOKEN_SWEEP_EVERY,
+        );
         // Detached: it sleeps until the daily run and ends with the runtime.
         crate::service::notifications::schedule::start(
             Arc::clone(&store),
             settings.smtp.as_ref(),
             settings.notify_at,
+        );
+        let metrics = Arc::new(Metrics::new());
+        let logins = LoginGuard::start(
+            Arc::clone(&store),
+            settings.login_throttle,
+            Arc::clone(&metrics),
+            usage.clone(),
         );
         let state = web::Data::new(AppState {
             store,
@@ -138,7 +152,8 @@ impl Application {
             ci_key,
             settings: settings.clone(),
             usage,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            logins,
         });
         let server = HttpServer::new(move || {
             App::new()

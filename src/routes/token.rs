@@ -11,17 +11,25 @@ use serde_json::json;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
-use crate::metrics::TokenOutcome;
+use crate::metrics::{LoginRoute, TokenOutcome};
 use crate::routes::observe::identify;
+use crate::service::login_guard::Attempt;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
 use crate::startup::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
-fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
+pub fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
     serde_urlencoded::from_str(encoded).map_err(|_| {
         Error::InvalidRequest("the request parameters are not valid URL encoding".into())
     })
+}
+
+/// The OAuth2 form body (`application/x-www-form-urlencoded`) as ordered pairs.
+pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
+    std::str::from_utf8(body)
+        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
+        .and_then(pairs)
 }
 
 fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -72,6 +80,7 @@ fn record_outcome(state: &AppState, service: &str, result: &Result<(HttpResponse
         Ok((_, false)) => TokenOutcome::Partial,
         Err(Error::Unauthorized) => TokenOutcome::Unauthorized,
         Err(Error::Denied) => TokenOutcome::Denied,
+        Err(Error::TooManyRequests { .. }) => TokenOutcome::Throttled,
         Err(_) => TokenOutcome::Error,
     };
     state
@@ -96,9 +105,7 @@ pub async fn post_token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let params = std::str::from_utf8(&body)
-        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
-        .and_then(pairs);
+    let params = form_pairs(&body);
     let result = match &params {
         Ok(params) => post_token_inner(&request, &state, params).await,
         Err(error) => Err(Error::InvalidRequest(error.to_string())),
@@ -134,13 +141,23 @@ async fn get_token_inner(
         .ok_or(Error::Unauthorized)?;
     let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
-    let token = authenticate_deploy_token(
-        state.store.as_ref(),
-        &credentials.username,
-        &credentials.secret,
-        now,
-    )
-    .await?;
+    let attempt = Attempt::new(
+        peer_address(request),
+        Some(&credentials.username),
+        LoginRoute::Registry,
+    );
+    let token = state
+        .logins
+        .check(
+            &attempt,
+            authenticate_deploy_token(
+                state.store.as_ref(),
+                &credentials.username,
+                &credentials.secret,
+                now,
+            ),
+        )
+        .await?;
     let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
     let mut body = json!({
         "token": issued.jwt,
@@ -174,19 +191,31 @@ async fn post_token_inner(
         "password" => {
             let username = required(params, "username")?;
             let secret = TokenSecret::from_presented(required(params, "password")?.to_owned());
-            let token =
-                authenticate_deploy_token(state.store.as_ref(), username, &secret, now).await?;
+            let attempt = Attempt::new(peer_address(request), Some(username), LoginRoute::Registry);
+            let token = state
+                .logins
+                .check(
+                    &attempt,
+                    authenticate_deploy_token(state.store.as_ref(), username, &secret, now),
+                )
+                .await?;
             (token, None)
         }
         "refresh_token" => {
             let secret = TokenSecret::from_presented(required(params, "refresh_token")?.to_owned());
-            let token = registry_token::authenticate_refresh_token(
-                state.store.as_ref(),
-                &secret,
-                service,
-                now,
-            )
-            .await?;
+            let attempt = Attempt::new(peer_address(request), None, LoginRoute::RefreshToken);
+            let token = state
+                .logins
+                .check(
+                    &attempt,
+                    registry_token::authenticate_refresh_token(
+                        state.store.as_ref(),
+                        &secret,
+                        service,
+                        now,
+                    ),
+                )
+                .await?;
             // The client keeps using the same refresh token.
             (token, Some(secret))
         }
