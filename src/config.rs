@@ -17,7 +17,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::jwt::KeyAlgorithm;
+use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::mail::SmtpSettings;
 use crate::service::notifications::schedule::NotifyAt;
 
@@ -33,6 +33,8 @@ struct RawSettings {
     refresh_token_ttl: Seconds,
     keys_dir: PathBuf,
     key_algorithm: String,
+    token_header: String,
+    ci_secret_key_file: Option<PathBuf>,
     registry_service: String,
     virtual_registry_service: String,
     token_prefix: String,
@@ -59,6 +61,8 @@ impl Default for RawSettings {
             refresh_token_ttl: Seconds(30 * 86_400),
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
+            token_header: "x5c".into(),
+            ci_secret_key_file: None,
             registry_service: "container_registry".into(),
             virtual_registry_service: "dependency_proxy".into(),
             token_prefix: "gldt-".into(),
@@ -94,6 +98,13 @@ pub struct Settings {
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
+    /// How tokens name their signing key: `x5c` (certificate chain; registry 2.8 and 3.x with
+    /// `rootcertbundle`) or `jwks` (thumbprint `kid` only; registry 3.x with `jwks`).
+    pub token_header: TokenHeader,
+    /// The AES-256 key file that seals the secrets of `gitlab-deploy-token` tokens for the
+    /// CI credentials endpoint; `None` means `<keys_dir>/ci-secret.aes256` (see
+    /// [`Settings::ci_secret_key_file`]). Generated on first start.
+    pub ci_secret_key_file: Option<PathBuf>,
     pub registry_service: String,
     pub virtual_registry_service: String,
     pub token_prefix: String,
@@ -359,6 +370,12 @@ impl Settings {
             .key_algorithm
             .parse()
             .map_err(|_| invalid("key_algorithm", "must be es256 or rs256"))?;
+        let token_header: TokenHeader = raw.token_header.parse().map_err(|message: String| {
+            invalid(
+                "token_header",
+                format!("{message} (x5c: registry 2.8/3.x with rootcertbundle; jwks: registry 3.x with jwks)"),
+            )
+        })?;
         for (name, value) in [
             ("registry_service", &raw.registry_service),
             ("virtual_registry_service", &raw.virtual_registry_service),
@@ -434,6 +451,22 @@ impl Settings {
             None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
         }
         .map_err(|error| invalid(error.setting, error.message))?;
+        let ci_secret_key_file = raw
+            .ci_secret_key_file
+            .filter(|path| !path.as_os_str().is_empty());
+        if let Some(path) = &ci_secret_key_file {
+            if path.extension().is_some_and(|ext| ext == "key")
+                && path.parent() == Some(raw.keys_dir.as_path())
+            {
+                return Err(invalid(
+                    "ci_secret_key_file",
+                    format!(
+                        "{} would be loaded as a signing key: every *.key in keys_dir is one; use another name or folder",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         Ok(Settings {
             listen: raw.listen,
             database_url: raw.database_url,
@@ -442,6 +475,8 @@ impl Settings {
             refresh_token_ttl: raw.refresh_token_ttl.duration(),
             keys_dir: raw.keys_dir,
             key_algorithm,
+            token_header,
+            ci_secret_key_file,
             registry_service: raw.registry_service,
             virtual_registry_service: raw.virtual_registry_service,
             token_prefix: raw.token_prefix,
@@ -458,6 +493,13 @@ impl Settings {
 }
 
 impl Settings {
+    /// The CI secret key file: the setting, else `<keys_dir>/ci-secret.aes256`.
+    pub fn ci_secret_key_file(&self) -> PathBuf {
+        self.ci_secret_key_file
+            .clone()
+            .unwrap_or_else(|| crate::ci_secret::default_key_file(&self.keys_dir))
+    }
+
     /// Where clients reach regauth, given the port the server actually bound.
     pub fn public_url(&self, bound_port: u16) -> String {
         match &self.public_url {

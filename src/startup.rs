@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
+use crate::ci_secret::CiSecretKey;
 use crate::config::Settings;
 use crate::jwt::{self, GeneratedKey, KeyRing};
 use crate::metrics::Metrics;
@@ -20,6 +21,8 @@ use crate::store::{self, SeaStore, Store};
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
+    /// Seals and opens the secrets of `gitlab-deploy-token` tokens.
+    pub ci_key: Arc<CiSecretKey>,
     pub settings: Settings,
     pub usage: UsageRecorder,
     pub metrics: Arc<Metrics>,
@@ -48,6 +51,8 @@ pub enum StartupError {
     },
     #[error("signing keys in {dir} (keys_dir): {message}")]
     Keys { dir: String, message: String },
+    #[error("{0}")]
+    CiSecretKey(#[from] crate::ci_secret::CiSecretError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -73,12 +78,12 @@ impl StartupError {
 
 /// Loads the signing keys from the configured directory, creating one on first start.
 pub fn load_keys(settings: &Settings) -> Result<(KeyRing, Option<GeneratedKey>), StartupError> {
-    jwt::load_or_generate(&settings.keys_dir, settings.key_algorithm, &settings.issuer).map_err(
-        |error| StartupError::Keys {
+    jwt::load_or_generate(&settings.keys_dir, settings.key_algorithm, &settings.issuer)
+        .map(|(ring, generated)| (ring.with_token_header(settings.token_header), generated))
+        .map_err(|error| StartupError::Keys {
             dir: settings.keys_dir.display().to_string(),
             message: error.to_string(),
-        },
-    )
+        })
 }
 
 impl Application {
@@ -93,6 +98,16 @@ impl Application {
         .map_err(|source| StartupError::database(&settings, source))?;
         let (keys, generated_key) = load_keys(&settings)?;
         let keys = Arc::new(keys);
+        let (ci_key, ci_key_generated) =
+            CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
+        if ci_key_generated {
+            tracing::info!(
+                file = %settings.ci_secret_key_file().display(),
+                key_id = ci_key.id(),
+                "created the CI secret key"
+            );
+        }
+        let ci_key = Arc::new(ci_key);
         let listener =
             TcpListener::bind(settings.listen).map_err(|source| StartupError::Listen {
                 address: settings.listen.to_string(),
@@ -120,6 +135,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             keys: Arc::clone(&keys),
+            ci_key,
             settings: settings.clone(),
             usage,
             metrics: Arc::new(Metrics::new()),

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::caller::Caller;
 use super::namespaces::kind_label;
 use crate::access::permissions::{self, TokenOperation};
+use crate::ci_secret::CiSecretKey;
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::{AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret};
 use crate::error::Error;
@@ -86,6 +87,7 @@ pub async fn create(
     owner: &Namespace,
     request: DeployTokenRequest,
     token_prefix: &str,
+    ci_key: &CiSecretKey,
     now: DateTime<Utc>,
 ) -> Result<CreatedDeployToken, Error> {
     authorize(store, caller, TokenOperation::Create, owner).await?;
@@ -102,11 +104,20 @@ pub async fn create(
         });
         audit(caller, AuditAction::DeployTokenCreate, token, now, details)
     };
+    let digest = secret.digest();
+    // Only a `gitlab-deploy-token` keeps a recoverable (sealed) secret, for CI.
+    let ci_secret = super::ci_credentials::seal_for_ci(
+        ci_key,
+        new_token.name(),
+        secret.expose(),
+        digest.as_hex(),
+    )?;
     let token = store
         .create_deploy_token(
             owner,
             &new_token,
-            &secret.digest(),
+            &digest,
+            ci_secret.as_deref(),
             caller.actor_name(),
             now,
             &record,

@@ -171,6 +171,23 @@ pub trait NamespaceStore: Send + Sync {
     ) -> Result<Vec<NamespacePath>, StoreError>;
 }
 
+/// A deploy token with what the CI credentials endpoint needs. `Debug` leaves the sealed
+/// value and the digest out.
+pub struct SealedDeployToken {
+    pub token: DeployToken,
+    pub digest_hex: String,
+    pub ci_secret: Option<String>,
+}
+
+impl std::fmt::Debug for SealedDeployToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedDeployToken")
+            .field("token", &self.token)
+            .field("ci_secret", &self.ci_secret.as_ref().map(|_| "<sealed>"))
+            .finish_non_exhaustive()
+    }
+}
+
 #[async_trait]
 pub trait DeployTokenStore: Send + Sync {
     /// The hot path of every token request: one indexed lookup by digest, owner joined in.
@@ -183,15 +200,26 @@ pub trait DeployTokenStore: Send + Sync {
 
     /// Creates the token and its audit record (`audit` composes it from the stored token)
     /// in one transaction: both or neither.
+    /// `ci_secret`: the sealed secret, only for tokens named `gitlab-deploy-token`.
     async fn create_deploy_token(
         &self,
         owner: &Namespace,
         token: &NewDeployToken,
         digest: &SecretDigest,
+        ci_secret: Option<&str>,
         created_by: &str,
         now: DateTime<Utc>,
         audit: &(dyn for<'t> Fn(&'t DeployToken) -> AuditEvent + Send + Sync),
     ) -> Result<DeployToken, StoreError>;
+
+    /// The newest active (not revoked, not deleted, unexpired at `now`) token named `name`
+    /// owned by the namespace `owner_id`, with its digest (hex) and sealed CI secret.
+    async fn find_active_named_token(
+        &self,
+        owner_id: i64,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SealedDeployToken>, StoreError>;
 
     /// Tokens that are not deleted, oldest first, one page of them.
     async fn list_deploy_tokens(&self, query: &TokenQuery)

@@ -19,7 +19,7 @@ use sea_orm::{
 
 use super::{
     AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, ScopeCounts,
-    StateCounts, Store, StoreError, TokenQuery, UserStore,
+    SealedDeployToken, StateCounts, Store, StoreError, TokenQuery, UserStore,
 };
 use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
@@ -275,6 +275,7 @@ fn audit_event_from_row(row: audit_event::Model) -> Result<AuditEvent, StoreErro
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
         AuditAction::RegistryTokenIssue,
+        AuditAction::CiCredentialsRead,
     ]
     .into_iter()
     .find(|action| action.as_str() == row.action)
@@ -381,6 +382,7 @@ impl DeployTokenStore for SeaStore {
         owner: &Namespace,
         token: &NewDeployToken,
         digest: &SecretDigest,
+        ci_secret: Option<&str>,
         created_by: &str,
         now: DateTime<Utc>,
         audit: &(dyn for<'t> Fn(&'t DeployToken) -> AuditEvent + Send + Sync),
@@ -405,6 +407,7 @@ impl DeployTokenStore for SeaStore {
             created_by: Set(Some(created_by.to_owned())),
             last_used_at: Set(None),
             deleted_at: Set(None),
+            ci_secret: Set(ci_secret.map(str::to_owned)),
             ..Default::default()
         };
         let transaction = self.db.begin().await?;
@@ -413,6 +416,39 @@ impl DeployTokenStore for SeaStore {
         insert_audit_events(&transaction, &[audit(&created)]).await?;
         transaction.commit().await?;
         Ok(created)
+    }
+
+    async fn find_active_named_token(
+        &self,
+        owner_id: i64,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SealedDeployToken>, StoreError> {
+        let found = deploy_token::Entity::find()
+            .filter(deploy_token::Column::NamespaceId.eq(owner_id))
+            .filter(deploy_token::Column::Name.eq(name))
+            .filter(deploy_token::Column::Revoked.eq(false))
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(deploy_token::Column::ExpiresAt.is_null())
+                    .add(deploy_token::Column::ExpiresAt.gt(now)),
+            )
+            .order_by_desc(deploy_token::Column::Id)
+            .find_also_related(namespace::Entity)
+            .one(&self.db)
+            .await?;
+        found
+            .map(|(row, owner)| {
+                let digest_hex = row.token_digest.clone();
+                let ci_secret = row.ci_secret.clone();
+                deploy_token_from_rows(row, owner).map(|token| SealedDeployToken {
+                    token,
+                    digest_hex,
+                    ci_secret,
+                })
+            })
+            .transpose()
     }
 
     async fn list_deploy_tokens(

@@ -1,6 +1,7 @@
 //! API tests: each test spawns the app on port 0 with a fresh database.
 
 mod backup;
+mod ci_credentials;
 mod cli;
 mod curl;
 mod faults;
