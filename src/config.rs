@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::client_address::TrustedProxies;
 use crate::jwt::KeyAlgorithm;
 use crate::mail::SmtpSettings;
 use crate::service::notifications::schedule::NotifyAt;
@@ -36,6 +37,39 @@ struct RawSettings {
     notify_at: String,
     smtp_url: Option<String>,
     smtp_from: String,
+    request_head_timeout: u64,
+    request_body_timeout: u64,
+    keep_alive: u64,
+    client_disconnect_timeout: u64,
+    max_connections: usize,
+    max_connection_rate: usize,
+    token_body_limit: usize,
+    api_body_limit: usize,
+    trusted_proxies: ProxyList,
+    tls_certificate: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    metrics_listen: Option<String>,
+}
+
+/// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ProxyList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl ProxyList {
+    fn entries(&self) -> Vec<String> {
+        match self {
+            ProxyList::List(items) => items.clone(),
+            ProxyList::Text(text) => text
+                .split([',', ' '])
+                .filter(|item| !item.trim().is_empty())
+                .map(|item| item.trim().to_owned())
+                .collect(),
+        }
+    }
 }
 
 impl Default for RawSettings {
@@ -59,6 +93,18 @@ impl Default for RawSettings {
             notify_at: "01:00".into(),
             smtp_url: None,
             smtp_from: "regauth@localhost".into(),
+            request_head_timeout: 5,
+            request_body_timeout: 10,
+            keep_alive: 5,
+            client_disconnect_timeout: 1,
+            max_connections: 4096,
+            max_connection_rate: 256,
+            token_body_limit: 16 * 1024,
+            api_body_limit: 16 * 1024,
+            trusted_proxies: ProxyList::List(Vec::new()),
+            tls_certificate: None,
+            tls_key: None,
+            metrics_listen: None,
         }
     }
 }
@@ -99,6 +145,42 @@ pub struct Settings {
     pub notify_at: NotifyAt,
     /// Where expiry notices are sent through; `None` turns them off.
     pub smtp: Option<SmtpSettings>,
+    /// Limits that keep slow or numerous clients from holding the server.
+    pub limits: ConnectionLimits,
+    /// Peers whose `X-Forwarded-For` is believed (see `crate::client_address`).
+    pub trusted_proxies: TrustedProxies,
+    /// HTTPS for the main listener: certificate chain and key files (PEM).
+    pub tls: Option<TlsFiles>,
+    /// When set, `/metrics` is served only on this address, not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Time and size limits for client connections (all per server process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send the request line and headers.
+    pub request_head_timeout: Duration,
+    /// How long a client may take to send a request body, once its handler reads it.
+    pub request_body_timeout: Duration,
+    /// How long an idle keep-alive connection stays open (zero: no keep-alive).
+    pub keep_alive: Duration,
+    /// How long the server waits for a client to close after the server ended the connection.
+    pub client_disconnect_timeout: Duration,
+    /// Open connections, all workers together.
+    pub max_connections: usize,
+    /// TLS handshakes in progress, all workers together.
+    pub max_connection_rate: usize,
+    /// The largest `POST /jwt/auth` form body, in bytes.
+    pub token_body_limit: usize,
+    /// The largest management API body, in bytes.
+    pub api_body_limit: usize,
+}
+
+/// The certificate chain and private key of the HTTPS listener, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 // The database URL may hold a password.
@@ -156,6 +238,18 @@ impl Settings {
                     "notify_at",
                     "smtp_url",
                     "smtp_from",
+                    "request_head_timeout",
+                    "request_body_timeout",
+                    "keep_alive",
+                    "client_disconnect_timeout",
+                    "max_connections",
+                    "max_connection_rate",
+                    "token_body_limit",
+                    "api_body_limit",
+                    "trusted_proxies",
+                    "tls_certificate",
+                    "tls_key",
+                    "metrics_listen",
                 ]),
             );
         let mut raw: RawSettings = figment
@@ -273,6 +367,7 @@ impl Settings {
         if raw.shutdown_timeout > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
+        let limits = validate_limits(&raw)?;
         let public_url = raw
             .public_url
             .filter(|url| !url.trim().is_empty())
@@ -297,6 +392,26 @@ impl Settings {
             None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
         }
         .map_err(|error| invalid(error.setting, error.message))?;
+        let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies.entries())
+            .map_err(|message| invalid("trusted_proxies", message))?;
+        let tls = match (&raw.tls_certificate, &raw.tls_key) {
+            (None, None) => None,
+            (Some(certificate), Some(key)) => Some(TlsFiles {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            }),
+            (Some(_), None) => return Err(invalid("tls_key", "is needed with tls_certificate")),
+            (None, Some(_)) => return Err(invalid("tls_certificate", "is needed with tls_key")),
+        };
+        let metrics_listen = match raw.metrics_listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics_listen",
+                    format!("{text:?} is not an address:port such as 127.0.0.1:9090"),
+                )
+            })?),
+        };
         Ok(Settings {
             listen,
             database_url: raw.database_url,
@@ -315,8 +430,56 @@ impl Settings {
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
+            limits,
+            trusted_proxies,
+            tls,
+            metrics_listen,
         })
     }
+}
+
+fn validate_limits(raw: &RawSettings) -> Result<ConnectionLimits, SettingsError> {
+    for (name, value, low, high) in [
+        ("request_head_timeout", raw.request_head_timeout, 1, 300),
+        ("request_body_timeout", raw.request_body_timeout, 1, 300),
+        ("keep_alive", raw.keep_alive, 0, 3600),
+        (
+            "client_disconnect_timeout",
+            raw.client_disconnect_timeout,
+            0,
+            60,
+        ),
+    ] {
+        if !(low..=high).contains(&value) {
+            return Err(invalid(
+                name,
+                format!("{value} is out of range: seconds between {low} and {high}"),
+            ));
+        }
+    }
+    for (name, value, low, high) in [
+        ("max_connections", raw.max_connections, 1, 1_000_000),
+        ("max_connection_rate", raw.max_connection_rate, 1, 100_000),
+        ("token_body_limit", raw.token_body_limit, 1024, 1024 * 1024),
+        ("api_body_limit", raw.api_body_limit, 1024, 1024 * 1024),
+    ] {
+        if !(low..=high).contains(&value) {
+            return Err(invalid(
+                name,
+                format!("{value} is out of range: between {low} and {high}"),
+            ));
+        }
+    }
+    Ok(ConnectionLimits {
+        request_head_timeout: Duration::from_secs(raw.request_head_timeout),
+        request_body_timeout: Duration::from_secs(raw.request_body_timeout),
+        keep_alive: Duration::from_secs(raw.keep_alive),
+        client_disconnect_timeout: Duration::from_secs(raw.client_disconnect_timeout),
+        max_connections: raw.max_connections,
+        max_connection_rate: raw.max_connection_rate,
+        token_body_limit: raw.token_body_limit,
+        api_body_limit: raw.api_body_limit,
+    })
 }
 
 impl Settings {
@@ -324,7 +487,10 @@ impl Settings {
     pub fn public_url(&self, bound_port: u16) -> String {
         match &self.public_url {
             Some(url) => url.clone(),
-            None => format!("http://{}:{bound_port}", self.listen.ip()),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}:{bound_port}", self.listen.ip())
+            }
         }
     }
 }

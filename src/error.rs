@@ -40,6 +40,10 @@ pub enum Error {
     Validation(#[from] ValidationError),
     #[error("{0}")]
     Conflict(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    RequestTimeout(std::time::Duration),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -79,6 +83,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::MissingParameter(_)
         | Error::Validation(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -120,8 +126,16 @@ impl ResponseError for Error {
                 "error_description": self.to_string(),
             }),
             Error::Conflict(message) => errcode_body("CONFLICT", message),
+            Error::PayloadTooLarge(_) | Error::RequestTimeout(_) => json!({
+                "error": "invalid_request",
+                "error_description": self.to_string(),
+            }),
             Error::Internal(_) => errcode_body("UNKNOWN", "internal server error"),
         };
+        if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            response.insert_header((header::CONNECTION, "close"));
+        }
         response.json(body)
     }
 }
@@ -156,9 +170,15 @@ impl ResponseError for ApiError {
             // GitLab's model-validation shape: the field and the rule it broke.
             Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
             Error::Conflict(message) => json!({ "message": message }),
+            Error::PayloadTooLarge(_) => json!({ "message": "413 Request Entity Too Large" }),
+            Error::RequestTimeout(_) => json!({ "message": "408 Request Timeout" }),
             Error::Internal(_) => json!({ "message": "500 Internal Server Error" }),
         };
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            response.insert_header((header::CONNECTION, "close"));
+        }
+        response.json(body)
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod auth;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -20,4 +21,5 @@ pub mod service;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod views;

@@ -12,7 +12,6 @@ use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, ValidationError};
 use crate::error::{ApiError, Error};
-use crate::routes::token::peer_address;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::namespaces::{self, NamespaceRef};
@@ -50,7 +49,11 @@ async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
     let (user, token) =
         authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()).await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
-    Ok(Caller::user(user, token.can_write(), peer_address(request)))
+    Ok(Caller::user(
+        user,
+        token.can_write(),
+        crate::client_address::text_of_request(request),
+    ))
 }
 
 fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
@@ -273,7 +276,7 @@ async fn delete_token(
 async fn create_token(
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
@@ -284,6 +287,15 @@ async fn create_token(
         &caller,
         crate::access::permissions::TokenOperation::Create,
         &owner,
+    )
+    .await?;
+    // Only now the body: a caller without credentials or the role cannot make us read one.
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
     )
     .await?;
     let token_request = parse_create_body(&request, &body)?;

@@ -45,11 +45,6 @@ fn required<'a>(pairs: &'a [(String, String)], key: &'static str) -> Result<&'a 
         .ok_or(Error::MissingParameter(key))
 }
 
-/// The TCP peer: forwarded-for headers are not trusted, since anyone can send them.
-pub fn peer_address(request: &HttpRequest) -> Option<String> {
-    request.peer_addr().map(|address| address.ip().to_string())
-}
-
 fn rfc3339(issued: &IssuedToken) -> String {
     issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -91,19 +86,32 @@ pub async fn get_token(
     finish(&state, params.as_deref(), result)
 }
 
+/// The OAuth2 form carries the credentials, so its body is read before anything is checked:
+/// bounded by `token_body_limit` and `request_body_timeout`.
 pub async fn post_token(
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let params = std::str::from_utf8(&body)
-        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
-        .and_then(pairs);
-    let result = match &params {
-        Ok(params) => post_token_inner(&request, &state, params).await,
-        Err(error) => Err(Error::InvalidRequest(error.to_string())),
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.token_body_limit,
+        limits.request_body_timeout,
+    )
+    .await;
+    let params = body.and_then(|body| {
+        std::str::from_utf8(&body)
+            .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
+            .and_then(pairs)
+    });
+    let params = match params {
+        Ok(params) => params,
+        Err(error) => return finish(&state, Ok(&[]), Err(error)),
     };
-    finish(&state, params.as_deref(), result)
+    let result = post_token_inner(&request, &state, &params).await;
+    finish(&state, Ok(&params), result)
 }
 
 /// Counts the outcome under the requested service, then answers.
@@ -248,7 +256,7 @@ async fn issue(
         namespace_id: token.owner.id,
         username: token.username.clone(),
         at: now,
-        ip_address: peer_address(request),
+        ip_address: crate::client_address::text_of_request(request),
         service: service.to_owned(),
         granted: issued.scope.clone(),
     });
