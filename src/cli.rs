@@ -381,9 +381,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
     println!(
-        "regauth listening on {bound} (database {})",
+        "regauth listening on {bound}{} (database {})",
+        if settings.tls.is_some() {
+            " (https)"
+        } else {
+            ""
+        },
         redact_url_password(&settings.database_url)
     );
+    if let (Some(address), Some(port)) = (settings.metrics_listen, application.metrics_port()) {
+        let bound = std::net::SocketAddr::new(address.ip(), port);
+        println!(
+            "metrics on {bound} (/metrics; not served on {})",
+            settings.listen
+        );
+    }
     println!(
         "{}",
         registry_config_block(&settings, &settings.public_url(application.port()), &bundle)

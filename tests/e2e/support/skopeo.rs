@@ -14,6 +14,8 @@ use super::{run_command, CommandOutcome, COMMAND_TIMEOUT};
 pub struct Skopeo {
     authfile: PathBuf,
     dir: tempfile::TempDir,
+    /// Extra environment for every command (e.g. `SSL_CERT_FILE`).
+    env: Vec<(String, PathBuf)>,
 }
 
 impl Default for Skopeo {
@@ -32,7 +34,24 @@ impl Skopeo {
             .expect("skopeo tempdir");
         let authfile = dir.path().join("auth.json");
         fs::write(&authfile, b"{\"auths\":{}}").expect("write authfile");
-        Skopeo { authfile, dir }
+        Skopeo {
+            authfile,
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    /// A client that trusts only the CA certificates in `ca_file` for HTTPS: Go reads its
+    /// roots from `SSL_CERT_FILE`, and the token realm is fetched with them.
+    pub fn trusting(ca_file: &Path) -> Skopeo {
+        let mut skopeo = Skopeo::new();
+        skopeo
+            .env
+            .push(("SSL_CERT_FILE".into(), ca_file.to_path_buf()));
+        skopeo
+            .env
+            .push(("SSL_CERT_DIR".into(), skopeo.dir.path().join("no-certs")));
+        skopeo
     }
 
     pub fn authfile(&self) -> &Path {
@@ -55,6 +74,9 @@ impl Skopeo {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("DOCKER_CONFIG");
+        for (key, value) in &self.env {
+            c.env(key, value);
+        }
         c
     }
 

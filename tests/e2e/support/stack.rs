@@ -30,6 +30,27 @@ impl Stack {
         }
     }
 
+    /// A registry whose token realm is `realm` (e.g. a separate `regauth serve` process over
+    /// `app`'s database and keys) instead of `app`'s own server.
+    pub fn for_realm(app: TestApp, realm: &str) -> Stack {
+        let registry = Registry::start(RegistryOptions {
+            realm: realm.to_owned(),
+            service: "container_registry".into(),
+            issuer: app.settings.issuer.clone(),
+            root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
+            proxy_remote_url: None,
+            proxy_credentials: None,
+        });
+        let images = tempfile::tempdir().unwrap();
+        let image = write_oci_image(images.path(), "regauth e2e", "v1");
+        Stack {
+            app,
+            registry,
+            image,
+            _images: images,
+        }
+    }
+
     pub fn host(&self) -> String {
         self.registry.host()
     }
