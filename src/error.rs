@@ -134,7 +134,7 @@ impl ResponseError for Error {
         };
         if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
-            response.insert_header((header::CONNECTION, "close"));
+            response.force_close();
         }
         response.json(body)
     }
@@ -176,7 +176,7 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
-            response.insert_header((header::CONNECTION, "close"));
+            response.force_close();
         }
         response.json(body)
     }

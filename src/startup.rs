@@ -149,6 +149,7 @@ impl Application {
         let server = limited!(
             HttpServer::new(move || {
                 App::new()
+                    .wrap(from_fn(crate::routes::body::close_after_unread_body))
                     .wrap(from_fn(crate::routes::observe::observe))
                     .wrap(TracingLogger::<RequestSpan>::new())
                     .app_data(main_state.clone())
@@ -182,6 +183,7 @@ impl Application {
                 let server = limited!(
                     HttpServer::new(move || {
                         App::new()
+                            .wrap(from_fn(crate::routes::body::close_after_unread_body))
                             .wrap(from_fn(crate::routes::observe::observe))
                             .wrap(TracingLogger::<RequestSpan>::new())
                             .app_data(state.clone())

@@ -99,6 +99,14 @@ async fn stalled_heads_and_bodies_are_cut_off_and_bodies_are_bounded_per_route()
     let answer = read_until_closed(&mut chunked, limit);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
+    // A chunked body to a route that reads none, then a stall: closed after the answer.
+    let mut unread = stall(
+        port,
+        "GET /-/health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
+    );
+    let answer = read_until_closed(&mut unread, limit);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
     // The management API authenticates by header before it reads a body: without
     // credentials the answer is 401 at once, not a wait for the body.
     let mut unauthenticated = stall(
