@@ -83,7 +83,7 @@ async fn skopeo_is_served_while_hundreds_of_stalled_connections_are_held() {
             ("REGAUTH_REQUEST_BODY_TIMEOUT", &BODY_DEADLINE.to_string()),
         ],
     );
-    let stack = Stack::for_realm(app, &format!("{}/jwt/auth", server.address));
+    let stack = Stack::for_realm(app, &format!("{}/jwt/auth", server.address), None);
     let port = server.port;
     let pid = server.pid();
     let rss_before = vm_rss_kib(pid);
@@ -192,7 +192,15 @@ async fn skopeo_logs_in_pushes_and_pulls_through_an_https_realm_it_verifies() {
         .create_token(Project, "acme/web", &["read_registry", "write_registry"])
         .await;
     let realm = format!("{}/jwt/auth", app.address.replace("127.0.0.1", "localhost"));
-    let stack = Stack::for_realm(app, &realm);
+    // The registry serves HTTPS too (its own certificate from the same CA), so that skopeo
+    // runs with --tls-verify=true: only then does it verify the realm.
+    let registry_dir = tempfile::tempdir().unwrap();
+    let registry_cert = ca.issue(registry_dir.path());
+    let stack = Stack::for_realm(
+        app,
+        &realm,
+        Some((registry_cert.cert_path, registry_cert.key_path)),
+    );
 
     let skopeo = Skopeo::trusting(&ca_file);
     stack.expect(&stack.login(&skopeo, &token), true, "login, https realm");
@@ -200,7 +208,9 @@ async fn skopeo_logs_in_pushes_and_pulls_through_an_https_realm_it_verifies() {
     stack.expect(&stack.pull(&skopeo, "acme/web"), true, "pull, https realm");
 
     // A client that does not trust the CA cannot get a token from the realm.
-    let stranger = Skopeo::trusting(&tls_dir.path().join("no-such-ca.pem"));
+    let other_ca = TestCa::new();
+    let other_dir = tempfile::tempdir().unwrap();
+    let stranger = Skopeo::trusting(&other_ca.write_ca(other_dir.path()));
     let refused = stack.login(&stranger, &token);
     stack.expect(
         &refused,

@@ -16,6 +16,8 @@ pub struct Skopeo {
     dir: tempfile::TempDir,
     /// Extra environment for every command (e.g. `SSL_CERT_FILE`).
     env: Vec<(String, PathBuf)>,
+    /// Verify TLS certificates (registry and token realm); plain HTTP registries need `false`.
+    verify_tls: bool,
 }
 
 impl Default for Skopeo {
@@ -38,13 +40,17 @@ impl Skopeo {
             authfile,
             dir,
             env: Vec::new(),
+            verify_tls: false,
         }
     }
 
-    /// A client that trusts only the CA certificates in `ca_file` for HTTPS: Go reads its
-    /// roots from `SSL_CERT_FILE`, and the token realm is fetched with them.
+    /// A client that verifies TLS (the registry must serve HTTPS) and trusts only the CA
+    /// certificates in `ca_file`: Go reads its roots from `SSL_CERT_FILE`. containers/image
+    /// fetches the token realm with the registry's TLS settings, so `--tls-verify=false` would
+    /// skip verifying the realm as well.
     pub fn trusting(ca_file: &Path) -> Skopeo {
         let mut skopeo = Skopeo::new();
+        skopeo.verify_tls = true;
         skopeo
             .env
             .push(("SSL_CERT_FILE".into(), ca_file.to_path_buf()));
@@ -81,6 +87,11 @@ impl Skopeo {
     }
 
     fn run(&self, cmd: Command, stdin: Option<&str>, secrets: &[&str]) -> CommandOutcome {
+        let cmd = if self.verify_tls {
+            verifying_tls(cmd)
+        } else {
+            cmd
+        };
         run_command(cmd, stdin, secrets, COMMAND_TIMEOUT)
     }
 
@@ -339,4 +350,26 @@ impl Client for SkopeoClient {
     fn diagnostics(&self) -> String {
         super::process::version_of("skopeo")
     }
+}
+
+/// The same command with every `--*tls-verify=false` turned to `=true`.
+fn verifying_tls(cmd: Command) -> Command {
+    let mut verifying = Command::new(cmd.get_program());
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        verifying.arg(match arg.strip_suffix("tls-verify=false") {
+            Some(prefix) => format!("{prefix}tls-verify=true"),
+            None => arg.into_owned(),
+        });
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => verifying.env(key, value),
+            None => verifying.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        verifying.current_dir(dir);
+    }
+    verifying
 }

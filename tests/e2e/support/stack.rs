@@ -32,7 +32,8 @@ impl Stack {
 
     /// A registry whose token realm is `realm` (e.g. a separate `regauth serve` process over
     /// `app`'s database and keys) instead of `app`'s own server.
-    pub fn for_realm(app: TestApp, realm: &str) -> Stack {
+    /// `registry_tls`: certificate and key files for a registry serving HTTPS.
+    pub fn for_realm(app: TestApp, realm: &str, registry_tls: Option<(PathBuf, PathBuf)>) -> Stack {
         let registry = Registry::start(RegistryOptions {
             realm: realm.to_owned(),
             service: "container_registry".into(),
@@ -40,6 +41,7 @@ impl Stack {
             root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
             proxy_remote_url: None,
             proxy_credentials: None,
+            tls: registry_tls,
         });
         let images = tempfile::tempdir().unwrap();
         let image = write_oci_image(images.path(), "regauth e2e", "v1");
@@ -173,6 +175,7 @@ pub fn registry_for(
         root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
         proxy_remote_url,
         proxy_credentials,
+        tls: None,
     })
 }
 
