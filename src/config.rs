@@ -604,4 +604,96 @@ mod tests {
         );
         assert!(!format!("{settings:?} {smtp:?}").contains("hunter2"));
     }
+
+    #[test]
+    fn connection_tls_proxy_and_metrics_settings_are_validated_and_named() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.limits.request_head_timeout, Duration::from_secs(5));
+        assert_eq!(
+            settings.limits.request_body_timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(settings.limits.token_body_limit, 16 * 1024);
+        assert!(settings.trusted_proxies.is_empty());
+        assert!(settings.tls.is_none() && settings.metrics_listen.is_none());
+
+        let raw = RawSettings {
+            trusted_proxies: ProxyList::Text("10.0.0.0/8, 192.168.1.1,fd00::/8".into()),
+            tls_certificate: Some("tls/cert.pem".into()),
+            tls_key: Some("tls/key.pem".into()),
+            metrics_listen: Some("127.0.0.1:9090".into()),
+            ..RawSettings::default()
+        };
+        let settings = Settings::validate(raw).unwrap();
+        assert!(settings
+            .trusted_proxies
+            .contains("192.168.1.1".parse().unwrap()));
+        assert!(settings
+            .trusted_proxies
+            .contains("10.9.8.7".parse().unwrap()));
+        assert_eq!(settings.public_url(5001), "https://127.0.0.1:5001");
+        assert_eq!(settings.metrics_listen.unwrap().port(), 9090);
+
+        for (raw, name) in [
+            (
+                RawSettings {
+                    trusted_proxies: ProxyList::List(vec!["10.0.0.0/33".into()]),
+                    ..RawSettings::default()
+                },
+                "trusted_proxies",
+            ),
+            (
+                RawSettings {
+                    tls_certificate: Some("cert.pem".into()),
+                    ..RawSettings::default()
+                },
+                "tls_key",
+            ),
+            (
+                RawSettings {
+                    tls_key: Some("key.pem".into()),
+                    ..RawSettings::default()
+                },
+                "tls_certificate",
+            ),
+            (
+                RawSettings {
+                    metrics_listen: Some("9090".into()),
+                    ..RawSettings::default()
+                },
+                "metrics_listen",
+            ),
+            (
+                RawSettings {
+                    request_head_timeout: 0,
+                    ..RawSettings::default()
+                },
+                "request_head_timeout",
+            ),
+            (
+                RawSettings {
+                    request_body_timeout: 10_000,
+                    ..RawSettings::default()
+                },
+                "request_body_timeout",
+            ),
+            (
+                RawSettings {
+                    max_connections: 0,
+                    ..RawSettings::default()
+                },
+                "max_connections",
+            ),
+            (
+                RawSettings {
+                    token_body_limit: 10,
+                    ..RawSettings::default()
+                },
+                "token_body_limit",
+            ),
+        ] {
+            let error = Settings::validate(raw).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
+    }
 }
