@@ -89,6 +89,8 @@ macro_rules! limited {
         $server
             .workers($workers)
             .client_request_timeout($limits.request_head_timeout)
+            // A TLS handshake gets as long as a request head.
+            .tls_handshake_timeout($limits.request_head_timeout)
             .client_disconnect_timeout($limits.client_disconnect_timeout)
             .keep_alive(keep_alive($limits))
             .max_connections(per_worker($limits.max_connections, $workers))

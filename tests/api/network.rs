@@ -261,3 +261,40 @@ async fn metrics_are_served_only_on_metrics_listen_when_it_is_set() {
     let token = get(format!("http://127.0.0.1:{metrics_port}/jwt/auth")).await;
     assert_eq!(token.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_max_connections_new_connections_wait_until_one_closes() {
+    let cli = Cli::new().await;
+    // One connection per worker thread; the server has one worker per core, as here.
+    let workers = std::thread::available_parallelism().unwrap().get();
+    let server = ServerProcess::start(
+        cli.dir.path(),
+        &[
+            ("REGAUTH_DATABASE_URL", &cli.database_url),
+            ("REGAUTH_MAX_CONNECTIONS", "1"),
+            ("REGAUTH_REQUEST_HEAD_TIMEOUT", "300"),
+        ],
+    );
+    let held: Vec<TcpStream> = (0..workers)
+        .map(|_| stall(server.port, "GET /-/health HTTP/1.1\r\n"))
+        .collect();
+    // Let the server take them in.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut waiting = stall(
+        server.port,
+        "GET /-/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buffer = [0u8; 64];
+    let early = waiting.read(&mut buffer);
+    assert!(
+        early.is_err(),
+        "served beyond max_connections: {:?}",
+        early.map(|n| String::from_utf8_lossy(&buffer[..n]).into_owned())
+    );
+    drop(held);
+    let answer = read_until_closed(&mut waiting, Duration::from_secs(30));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

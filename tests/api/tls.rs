@@ -107,8 +107,20 @@ async fn the_realm_serves_https_and_reloads_its_certificate_on_sighup_keeping_co
             ("REGAUTH_TLS_CERTIFICATE", first.cert_path.to_str().unwrap()),
             ("REGAUTH_TLS_KEY", first.key_path.to_str().unwrap()),
             ("REGAUTH_KEEP_ALIVE", "120"),
+            ("REGAUTH_REQUEST_HEAD_TIMEOUT", "2"),
         ],
     );
+    // A TCP connection that never starts the TLS handshake is closed at the head deadline.
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buffer = [0u8; 16];
+    match silent.read(&mut buffer) {
+        Ok(0) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a connection without a handshake is still open: {other:?}"),
+    }
     let port = server.port.to_string();
     let url = format!("https://localhost:{port}/-/health");
     let resolve = format!("localhost:{port}:127.0.0.1");
