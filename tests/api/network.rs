@@ -52,6 +52,7 @@ async fn stalled_heads_and_bodies_are_cut_off_and_bodies_are_bounded_per_route()
     let app = spawn_app_with(|settings| {
         settings.limits.request_head_timeout = Duration::from_secs(1);
         settings.limits.request_body_timeout = Duration::from_secs(2);
+        settings.limits.keep_alive = Duration::from_secs(1);
     })
     .await;
     app.create_project_with_groups("acme/web").await;
@@ -66,6 +67,11 @@ async fn stalled_heads_and_bodies_are_cut_off_and_bodies_are_bounded_per_route()
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
         "{answer}"
     );
+
+    // An idle keep-alive connection is closed after `keep_alive`.
+    let mut idle = stall(port, "GET /-/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let answer = read_until_closed(&mut idle, limit);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     // A connection that sends nothing at all.
     let mut silent = stall(port, "");
