@@ -9,7 +9,7 @@ use chrono::{SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::{redact_url_password, Settings};
+use crate::config::{redact_url_password, LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{Namespace, NamespaceKind, Role};
@@ -363,43 +363,73 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings.clone()).await?;
-    if let Some(generated) = application.generated_key() {
-        println!(
-            "created a signing key: {} (certificate {})",
-            generated.key_path.display(),
-            generated.cert_path.display()
-        );
-    }
     let signing = application.keys().signing_key();
-    println!(
-        "signing with {} key {} from {} ({} key(s) published)",
-        signing.algorithm(),
-        signing.libtrust_kid(),
-        settings.keys_dir.display(),
-        application.keys().keys().len()
-    );
     let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
-    println!(
-        "regauth listening on {bound}{} (database {})",
-        if settings.tls.is_some() {
-            " (https)"
-        } else {
-            ""
-        },
-        redact_url_password(&settings.database_url)
-    );
-    if let (Some(address), Some(port)) = (settings.metrics_listen, application.metrics_port()) {
-        let bound = std::net::SocketAddr::new(address.ip(), port);
-        println!(
-            "metrics on {bound} (/metrics; not served on {})",
-            settings.listen
-        );
+    let database = redact_url_password(&settings.database_url);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    // The separate /metrics listener, when `metrics_listen` is set.
+    let metrics = settings
+        .metrics_listen
+        .zip(application.metrics_port())
+        .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
+    let registry_config =
+        registry_config_block(&settings, &settings.public_url(application.port()), &bundle);
+    match settings.log_format {
+        // A person reads stdout: the banner and the block to paste into the registry config.
+        LogFormat::Text => {
+            if let Some(generated) = application.generated_key() {
+                println!(
+                    "created a signing key: {} (certificate {})",
+                    generated.key_path.display(),
+                    generated.cert_path.display()
+                );
+            }
+            println!(
+                "signing with {} key {} from {} ({} key(s) published)",
+                signing.algorithm(),
+                signing.libtrust_kid(),
+                settings.keys_dir.display(),
+                application.keys().keys().len()
+            );
+            println!("regauth listening on {bound} ({scheme}; database {database})");
+            if let Some(metrics) = metrics {
+                println!("metrics on {metrics} (/metrics; not served on {bound})");
+            }
+            println!("{registry_config}");
+        }
+        // A log collector reads the streams: the same facts as JSON events, nothing on stdout.
+        LogFormat::Json => {
+            if let Some(generated) = application.generated_key() {
+                tracing::info!(
+                    key = %generated.key_path.display(),
+                    certificate = %generated.cert_path.display(),
+                    "created a signing key"
+                );
+            }
+            tracing::info!(
+                algorithm = %signing.algorithm(),
+                kid = signing.libtrust_kid(),
+                keys_dir = %settings.keys_dir.display(),
+                published = application.keys().keys().len(),
+                "signing key loaded"
+            );
+            tracing::info!(
+                address = %bound,
+                scheme,
+                database = %database,
+                "regauth listening on {bound}"
+            );
+            if let Some(metrics) = metrics {
+                tracing::info!(address = %metrics, "metrics on {metrics}");
+            }
+            tracing::info!(registry_config = %registry_config, "registry configuration");
+        }
     }
-    println!(
-        "{}",
-        registry_config_block(&settings, &settings.public_url(application.port()), &bundle)
-    );
     application.run_until_stopped().await?;
     Ok(())
 }

@@ -94,6 +94,7 @@ fn curl(args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs curl: run by scripts/test.sh"]
 async fn the_realm_serves_https_and_reloads_its_certificate_on_sighup_keeping_connections() {
     let cli = Cli::new().await;
     let tls_dir = tempfile::tempdir().unwrap();
@@ -150,7 +151,7 @@ async fn the_realm_serves_https_and_reloads_its_certificate_on_sighup_keeping_co
         "plain HTTP must not be served on the TLS port"
     );
     assert!(
-        server.stdout().contains("(https)"),
+        server.stdout().contains("(https;"),
         "the start says it serves HTTPS:\n{}",
         server.stdout()
     );

@@ -66,6 +66,7 @@ fn closed(stalled: &mut Stalled) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 async fn skopeo_is_served_while_hundreds_of_stalled_connections_are_held() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
@@ -174,6 +175,7 @@ async fn skopeo_is_served_while_hundreds_of_stalled_connections_are_held() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 async fn skopeo_logs_in_pushes_and_pulls_through_an_https_realm_it_verifies() {
     let tls_dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new();
