@@ -431,6 +431,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
     let database = redact_url_password(&settings.database_url);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    // The separate /metrics listener, when `metrics_listen` is set.
+    let metrics = settings
+        .metrics_listen
+        .zip(application.metrics_port())
+        .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
     let registry_config = registry_config_block(
         &settings,
         &settings.public_url(application.port()),
@@ -461,7 +471,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 settings.keys_dir.display(),
                 application.keys().keys().len()
             );
-            println!("regauth listening on {bound} (database {database})");
+            println!("regauth listening on {bound} ({scheme}; database {database})");
+            if let Some(metrics) = metrics {
+                println!("metrics on {metrics} (/metrics; not served on {bound})");
+            }
             if let Some(warning) = jwks_warning {
                 println!("WARNING: {warning}");
             }
@@ -485,9 +498,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             );
             tracing::info!(
                 address = %bound,
+                scheme,
                 database = %database,
                 "regauth listening on {bound}"
             );
+            if let Some(metrics) = metrics {
+                tracing::info!(address = %metrics, "metrics on {metrics}");
+            }
             tracing::info!(registry_config = %registry_config, "registry configuration");
         }
     }

@@ -44,6 +44,10 @@ pub enum Error {
     /// attempts already waiting out their delay): try again after `retry_after` seconds.
     #[error("too many failed logins; retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    RequestTimeout(std::time::Duration),
     /// Something failed inside regauth. The client gets a bare 500; the log gets `context` and
     /// the whole chain of causes (see [`Report`]).
     #[error("{context}")]
@@ -147,6 +151,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::Validation(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -209,11 +215,19 @@ impl ResponseError for Error {
             Error::TooManyRequests { .. } => {
                 errcode_body("TOO_MANY_REQUESTS", "too many failed logins; retry later")
             }
+            Error::PayloadTooLarge(_) | Error::RequestTimeout(_) => json!({
+                "error": "invalid_request",
+                "error_description": self.to_string(),
+            }),
             Error::Internal { .. } => errcode_body("UNKNOWN", "internal server error"),
             Error::Unavailable { reason, .. } => {
                 errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
             }
         };
+        if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            response.force_close();
+        }
         response.json(body)
     }
 }
@@ -249,6 +263,8 @@ impl ResponseError for ApiError {
             Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
             Error::Conflict(message) => json!({ "message": message }),
             Error::TooManyRequests { .. } => json!({ "message": "429 Too Many Requests" }),
+            Error::PayloadTooLarge(_) => json!({ "message": "413 Request Entity Too Large" }),
+            Error::RequestTimeout(_) => json!({ "message": "408 Request Timeout" }),
             Error::Internal { .. } => json!({ "message": "500 Internal Server Error" }),
             Error::Unavailable { reason, .. } => {
                 json!({ "message": "503 Service Unavailable", "error": reason })
@@ -256,6 +272,9 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(self.status_code());
         retry_after(&mut response, &self.0);
+        if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            response.force_close();
+        }
         response.json(body)
     }
 }

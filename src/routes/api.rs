@@ -11,12 +11,12 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::auth::{api_token_from_headers, authenticate_personal_access_token};
+use crate::client_address;
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, ValidationError};
 use crate::error::{ApiError, Error};
 use crate::metrics::LoginRoute;
-use crate::routes::token::peer_address;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::login_guard::Attempt;
@@ -56,7 +56,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// The authenticated person behind a request.
 async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
-    let attempt = Attempt::new(peer_address(request), None, LoginRoute::Api);
+    let attempt = Attempt::new(
+        client_address::text_of_request(request),
+        None,
+        LoginRoute::Api,
+    );
     let (user, token) = state
         .logins
         .check(
@@ -65,7 +69,11 @@ async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
         )
         .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
-    Ok(Caller::user(user, token.can_write(), peer_address(request)))
+    Ok(Caller::user(
+        user,
+        token.can_write(),
+        crate::client_address::text_of_request(request),
+    ))
 }
 
 fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
@@ -327,7 +335,7 @@ async fn delete_token(
 async fn create_token(
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
@@ -338,6 +346,15 @@ async fn create_token(
         &caller,
         crate::access::permissions::TokenOperation::Create,
         &owner,
+    )
+    .await?;
+    // Only now the body: a caller without credentials or the role cannot make us read one.
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
     )
     .await?;
     let content_type = request

@@ -9,6 +9,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
+use crate::client_address;
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
 use crate::metrics::{LoginRoute, TokenOutcome};
@@ -53,11 +54,6 @@ fn required<'a>(pairs: &'a [(String, String)], key: &'static str) -> Result<&'a 
         .ok_or(Error::MissingParameter(key))
 }
 
-/// The TCP peer: forwarded-for headers are not trusted, since anyone can send them.
-pub fn peer_address(request: &HttpRequest) -> Option<String> {
-    request.peer_addr().map(|address| address.ip().to_string())
-}
-
 fn rfc3339(issued: &IssuedToken) -> String {
     issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -100,17 +96,28 @@ pub async fn get_token(
     finish(&state, params.as_deref(), result)
 }
 
+/// The OAuth2 form carries the credentials, so its body is read before anything is checked:
+/// bounded by `token_body_limit` and `request_body_timeout`.
 pub async fn post_token(
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let params = form_pairs(&body);
-    let result = match &params {
-        Ok(params) => post_token_inner(&request, &state, params).await,
-        Err(error) => Err(Error::InvalidRequest(error.to_string())),
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.token_body_limit,
+        limits.request_body_timeout,
+    )
+    .await;
+    let params = body.and_then(|body| form_pairs(&body));
+    let params = match params {
+        Ok(params) => params,
+        Err(error) => return finish(&state, Ok(&[]), Err(error)),
     };
-    finish(&state, params.as_deref(), result)
+    let result = post_token_inner(&request, &state, &params).await;
+    finish(&state, Ok(&params), result)
 }
 
 /// Counts the outcome under the requested service, then answers.
@@ -142,7 +149,7 @@ async fn get_token_inner(
     let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
     let attempt = Attempt::new(
-        peer_address(request),
+        client_address::text_of_request(request),
         Some(&credentials.username),
         LoginRoute::Registry,
     );
@@ -191,7 +198,11 @@ async fn post_token_inner(
         "password" => {
             let username = required(params, "username")?;
             let secret = TokenSecret::from_presented(required(params, "password")?.to_owned());
-            let attempt = Attempt::new(peer_address(request), Some(username), LoginRoute::Registry);
+            let attempt = Attempt::new(
+                client_address::text_of_request(request),
+                Some(username),
+                LoginRoute::Registry,
+            );
             let token = state
                 .logins
                 .check(
@@ -203,7 +214,11 @@ async fn post_token_inner(
         }
         "refresh_token" => {
             let secret = TokenSecret::from_presented(required(params, "refresh_token")?.to_owned());
-            let attempt = Attempt::new(peer_address(request), None, LoginRoute::RefreshToken);
+            let attempt = Attempt::new(
+                client_address::text_of_request(request),
+                None,
+                LoginRoute::RefreshToken,
+            );
             let token = state
                 .logins
                 .check(
@@ -277,7 +292,7 @@ async fn issue(
         namespace_id: token.owner.id,
         username: token.username.clone(),
         at: now,
-        ip_address: peer_address(request),
+        ip_address: client_address::text_of_request(request),
         service: service.to_owned(),
         granted: issued.scope.clone(),
     });

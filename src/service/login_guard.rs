@@ -60,7 +60,7 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// `address` comes from `routes::token::peer_address`; `username` is what the client
+    /// `address` comes from `client_address::text_of_request` (the TCP peer, or the forwarded address behind `trusted_proxies`); `username` is what the client
     /// sent (none for personal access tokens and refresh tokens).
     pub fn new(address: Option<String>, username: Option<&str>, route: LoginRoute) -> Attempt {
         Attempt {
