@@ -1,6 +1,7 @@
 //! The `regauth` command line. Command and flag names are a contract: scripts and docs rely
 //! on them. Every command uses the same settings and database as `serve`.
 
+mod backup;
 mod notify;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::users;
-use crate::startup::Application;
+use crate::startup::{Application, StartupError};
 use crate::store::{self, SeaStore, Store};
 use crate::views;
 
@@ -58,6 +59,14 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Write a consistent copy of the live SQLite database to FILE, without stopping the
+    /// server (PostgreSQL: use pg_dump).
+    Backup {
+        file: std::path::PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Send the deploy-token expiry notices that are due (what `serve` does daily), once.
     #[command(name = "notify-expiring")]
     NotifyExpiring {
@@ -213,7 +222,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            store::connect(&settings.database_url, 1, true).await?;
+            store::connect_with(
+                &settings.database_url,
+                1,
+                settings.database_acquire_timeout,
+                true,
+            )
+            .await
+            .map_err(|source| StartupError::database(&settings, source))?;
             println!(
                 "database {} is up to date",
                 redact_url_password(&settings.database_url)
@@ -253,6 +269,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::DeployToken(command) => deploy_token(&settings, command).await,
         Command::User(command) => user(&settings, command).await,
         Command::Member(command) => member(&settings, command).await,
+        Command::Backup { file, force } => backup::backup(&settings, &file, force).await,
         Command::NotifyExpiring { now } => notify::notify_expiring(&settings, now.as_deref()).await,
     }
 }
@@ -369,7 +386,14 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let db = store::connect(&settings.database_url, 2, true).await?;
+    let db = store::connect_with(
+        &settings.database_url,
+        2,
+        settings.database_acquire_timeout,
+        true,
+    )
+    .await
+    .map_err(|source| StartupError::database(settings, source))?;
     Ok(Arc::new(SeaStore::new(db)))
 }
 

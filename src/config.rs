@@ -41,6 +41,7 @@ struct RawSettings {
     public_url: Option<Url>,
     log_format: String,
     database_max_connections: u32,
+    database_acquire_timeout: Seconds,
     shutdown_timeout: Seconds,
     audit_retention_days: u32,
     notify_at: String,
@@ -71,6 +72,7 @@ impl Default for RawSettings {
             public_url: None,
             log_format: "text".into(),
             database_max_connections: 10,
+            database_acquire_timeout: Seconds(5),
             shutdown_timeout: Seconds(30),
             audit_retention_days: 90,
             notify_at: "01:00".into(),
@@ -135,6 +137,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection (and a start for the database to
+    /// answer) before it fails with 503: during an outage requests fail fast, they do not
+    /// pile up.
+    pub database_acquire_timeout: Duration,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
     /// Days that audit records of registry token issues are kept (0: forever). Records of
@@ -468,6 +474,15 @@ impl Settings {
             max_failures_per_username: raw.login_max_failures_per_username,
             max_delayed: raw.login_max_delayed,
         };
+        if !(1..=300).contains(&raw.database_acquire_timeout.0) {
+            return Err(invalid(
+                "database_acquire_timeout",
+                format!(
+                    "{} s is out of range: between 1 s and 300 s (5m)",
+                    raw.database_acquire_timeout.0
+                ),
+            ));
+        }
         if raw.shutdown_timeout.0 > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
@@ -505,6 +520,7 @@ impl Settings {
             public_url,
             log_format,
             database_max_connections: raw.database_max_connections,
+            database_acquire_timeout: raw.database_acquire_timeout.duration(),
             shutdown_timeout: raw.shutdown_timeout.duration(),
             audit_retention_days: raw.audit_retention_days,
             notify_at,
