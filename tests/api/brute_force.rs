@@ -123,7 +123,13 @@ async fn a_burst_of_wrong_secrets_gets_429_with_retry_after_and_a_valid_token_fr
 
 #[tokio::test]
 async fn a_ci_running_parallel_pulls_with_a_valid_token_is_never_counted_or_delayed() {
-    let (app, token) = world(limits(2, 2)).await;
+    // A generous wait for a pooled connection: this test is about the login guard, not about
+    // 200 requests sharing a test pool of 5 connections on a loaded machine.
+    let (app, token) = world(|settings| {
+        limits(2, 2)(settings);
+        settings.database_acquire_timeout = Duration::from_secs(120);
+    })
+    .await;
     let client = client_from(1);
     let mut pulls = tokio::task::JoinSet::new();
     for _ in 0..200 {
