@@ -13,8 +13,10 @@
 //! - [`repository`]: registry names and namespace paths (PROTOCOL.md §5 name grammar,
 //!   DOMAIN.md "Namespaces" and "Which repositories a token reaches").
 //! - [`policy`]: requested → granted (DOMAIN.md "Scopes → actions", PROTOCOL.md §2 and §8).
+//! - [`forward`]: which git or package operation a proxied request is, and on what.
 //! - [`permissions`]: who may manage deploy tokens (DOMAIN.md "Roles and who may manage tokens").
 
+pub mod forward;
 pub mod permissions;
 pub mod policy;
 pub mod repository;
