@@ -36,6 +36,9 @@ struct RawSettings {
     notify_at: String,
     smtp_url: Option<String>,
     smtp_from: String,
+    external_authorization: bool,
+    forward_auth_uri_headers: String,
+    forward_auth_method_headers: String,
 }
 
 impl Default for RawSettings {
@@ -59,6 +62,9 @@ impl Default for RawSettings {
             notify_at: "01:00".into(),
             smtp_url: None,
             smtp_from: "regauth@localhost".into(),
+            external_authorization: false,
+            forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
+            forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
         }
     }
 }
@@ -99,6 +105,14 @@ pub struct Settings {
     pub notify_at: NotifyAt,
     /// Where expiry notices are sent through; `None` turns them off.
     pub smtp: Option<SmtpSettings>,
+    /// GitLab's external authorization switch: deploy tokens are refused for git and
+    /// package operations (`/-/forward-auth`); the container registry is unaffected.
+    pub external_authorization: bool,
+    /// Headers that carry the original request URI to `/-/forward-auth`, first present wins.
+    pub forward_auth_uri_headers: Vec<String>,
+    /// Headers that carry the original method; without one, the sub-request's own method
+    /// (nginx's `auth_request` keeps the original method).
+    pub forward_auth_method_headers: Vec<String>,
 }
 
 // The database URL may hold a password.
@@ -156,6 +170,9 @@ impl Settings {
                     "notify_at",
                     "smtp_url",
                     "smtp_from",
+                    "external_authorization",
+                    "forward_auth_uri_headers",
+                    "forward_auth_method_headers",
                 ]),
             );
         let mut raw: RawSettings = figment
@@ -297,6 +314,18 @@ impl Settings {
             None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
         }
         .map_err(|error| invalid(error.setting, error.message))?;
+        let forward_auth_uri_headers =
+            header_list("forward_auth_uri_headers", &raw.forward_auth_uri_headers)?;
+        let forward_auth_method_headers = header_list(
+            "forward_auth_method_headers",
+            &raw.forward_auth_method_headers,
+        )?;
+        if forward_auth_uri_headers.is_empty() {
+            return Err(invalid(
+                "forward_auth_uri_headers",
+                "name at least one header, such as X-Original-URI",
+            ));
+        }
         Ok(Settings {
             listen,
             database_url: raw.database_url,
@@ -315,8 +344,32 @@ impl Settings {
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
+            external_authorization: raw.external_authorization,
+            forward_auth_uri_headers,
+            forward_auth_method_headers,
         })
     }
+}
+
+/// A comma-separated list of HTTP header names (RFC 9110 tokens), blanks ignored.
+fn header_list(name: &'static str, text: &str) -> Result<Vec<String>, SettingsError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|header| !header.is_empty())
+        .map(|header| {
+            let valid = header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if valid {
+                Ok(header.to_owned())
+            } else {
+                Err(invalid(
+                    name,
+                    format!("{header:?} is not an HTTP header name"),
+                ))
+            }
+        })
+        .collect()
 }
 
 impl Settings {
@@ -378,6 +431,54 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("listen"));
+    }
+
+    #[test]
+    fn forward_auth_headers_are_lists_of_header_names_and_external_authorization_is_off() {
+        let settings = Settings::defaults();
+        assert!(!settings.external_authorization);
+        assert_eq!(
+            settings.forward_auth_uri_headers,
+            ["X-Original-URI", "X-Forwarded-Uri"]
+        );
+        assert_eq!(
+            settings.forward_auth_method_headers,
+            ["X-Original-Method", "X-Forwarded-Method"]
+        );
+        let raw = RawSettings {
+            forward_auth_uri_headers: " X-Uri , ".into(),
+            external_authorization: true,
+            ..RawSettings::default()
+        };
+        let settings = Settings::validate(raw).unwrap();
+        assert_eq!(settings.forward_auth_uri_headers, ["X-Uri"]);
+        assert!(settings.external_authorization);
+        for (raw, name) in [
+            (
+                RawSettings {
+                    forward_auth_uri_headers: "X Original".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_uri_headers",
+            ),
+            (
+                RawSettings {
+                    forward_auth_uri_headers: " , ".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_uri_headers",
+            ),
+            (
+                RawSettings {
+                    forward_auth_method_headers: "X-Method:".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_method_headers",
+            ),
+        ] {
+            let error = Settings::validate(raw).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
     }
 
     #[test]

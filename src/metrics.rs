@@ -4,6 +4,9 @@
 //! - `regauth_registry_token_requests_total{service,outcome}`: token requests by outcome
 //!   (`issued`, `partial` — some requested actions left out —, `denied`, `unauthorized`,
 //!   `error`); the service label is the configured name or `unknown`, never free text.
+//! - `regauth_scope_family_requests_total{family,outcome}`: requests by scope family —
+//!   `registry` (`/jwt/auth`, outcomes as above), `repository` and `package`
+//!   (`/-/forward-auth`: `allowed`, `denied`, `unauthorized`, `error`).
 //! - `regauth_http_request_duration_seconds{method,route}`: latency histogram by route pattern.
 //! - `regauth_database_errors_total`: database errors seen by this process.
 //! - `regauth_deploy_tokens_{created,revoked,deleted}_total{scope}`: counted in the database at
@@ -15,6 +18,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::access::policy::ScopeFamily;
 use crate::domain::DeployTokenScope;
 use crate::store::ScopeCounts;
 
@@ -33,7 +37,7 @@ pub enum TokenOutcome {
 }
 
 impl TokenOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TokenOutcome::Issued => "issued",
             TokenOutcome::Partial => "partial",
@@ -54,6 +58,7 @@ struct Histogram {
 #[derive(Default)]
 pub struct Metrics {
     token_requests: Mutex<BTreeMap<(String, TokenOutcome), u64>>,
+    family_requests: Mutex<BTreeMap<(ScopeFamily, &'static str), u64>>,
     request_durations: Mutex<BTreeMap<(String, String), Histogram>>,
 }
 
@@ -74,6 +79,13 @@ impl Metrics {
     pub fn record_token_request(&self, service: &str, outcome: TokenOutcome) {
         if let Ok(mut counts) = self.token_requests.lock() {
             *counts.entry((service.to_owned(), outcome)).or_default() += 1;
+        }
+    }
+
+    /// One request of a scope family; `outcome` is one of a fixed set of names.
+    pub fn record_family_request(&self, family: ScopeFamily, outcome: &'static str) {
+        if let Ok(mut counts) = self.family_requests.lock() {
+            *counts.entry((family, outcome)).or_default() += 1;
         }
     }
 
@@ -106,6 +118,17 @@ impl Metrics {
                     "regauth_registry_token_requests_total{{service=\"{}\",outcome=\"{}\"}} {count}",
                     label(service),
                     outcome.as_str()
+                );
+            }
+        }
+        out.push_str("# HELP regauth_scope_family_requests_total Requests by scope family (registry, repository, package) and outcome.\n");
+        out.push_str("# TYPE regauth_scope_family_requests_total counter\n");
+        if let Ok(counts) = self.family_requests.lock() {
+            for ((family, outcome), count) in counts.iter() {
+                let _ = writeln!(
+                    out,
+                    "regauth_scope_family_requests_total{{family=\"{}\",outcome=\"{outcome}\"}} {count}",
+                    family.as_str()
                 );
             }
         }
@@ -190,6 +213,23 @@ mod tests {
             "regauth_http_request_duration_seconds_count{method=\"GET\",route=\"/jwt/auth\"}"
         )
         .ends_with(" 2"));
+    }
+
+    #[test]
+    fn requests_are_counted_by_scope_family_and_outcome() {
+        let metrics = Metrics::new();
+        metrics.record_family_request(ScopeFamily::Repository, "allowed");
+        metrics.record_family_request(ScopeFamily::Repository, "allowed");
+        metrics.record_family_request(ScopeFamily::Package, "denied");
+        metrics.record_family_request(ScopeFamily::Registry, "issued");
+        let text = metrics.render(&ScopeCounts::default(), 0);
+        for line in [
+            "regauth_scope_family_requests_total{family=\"repository\",outcome=\"allowed\"} 2",
+            "regauth_scope_family_requests_total{family=\"package\",outcome=\"denied\"} 1",
+            "regauth_scope_family_requests_total{family=\"registry\",outcome=\"issued\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod deploy_tokens;
+pub mod forward_auth;
 pub mod namespaces;
 pub mod notifications;
 pub mod registry_token;

@@ -1,0 +1,154 @@
+//! `/-/forward-auth`: the sub-request a reverse proxy sends before a git or package request
+//! (nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`). It answers 200
+//! (let it through), 401 with a Basic challenge (the proxy passes it on, and git or curl retry
+//! with credentials) or 403 — the only answers nginx's `auth_request` understands.
+//!
+//! The original URI comes from the configured headers (`X-Original-URI`, `X-Forwarded-Uri`),
+//! the method from `X-Original-Method` / `X-Forwarded-Method` or, failing those, from the
+//! sub-request itself (nginx keeps the original method). Every method is accepted for that
+//! reason.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+
+use crate::access::policy::Verdict;
+use crate::auth::BasicCredentials;
+use crate::domain::TokenSecret;
+use crate::error::Error;
+use crate::routes::observe::identify;
+use crate::routes::token::peer_address;
+use crate::service::forward_auth::{self, Presented};
+use crate::service::usage::TokenUse;
+use crate::startup::AppState;
+
+fn first_header<'a>(request: &'a HttpRequest, names: &[String]) -> Option<&'a str> {
+    names.iter().find_map(|name| {
+        request
+            .headers()
+            .get(name.as_str())
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    })
+}
+
+/// Basic credentials, else GitLab's `Deploy-Token` header, else none. A malformed
+/// `Authorization` header counts as bad credentials, not as none.
+fn presented(request: &HttpRequest) -> Result<Presented, Error> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let credentials = value
+            .to_str()
+            .ok()
+            .and_then(BasicCredentials::from_header)
+            .ok_or(Error::Unauthorized)?;
+        return Ok(Presented::Basic {
+            username: credentials.username,
+            secret: credentials.secret,
+        });
+    }
+    if let Some(value) = request.headers().get("Deploy-Token") {
+        let secret = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+            .ok_or(Error::Unauthorized)?;
+        return Ok(Presented::DeployTokenHeader(TokenSecret::from_presented(
+            secret.to_owned(),
+        )));
+    }
+    Ok(Presented::None)
+}
+
+pub async fn forward_auth(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let settings = &state.settings;
+    let Some(uri) = first_header(&request, &settings.forward_auth_uri_headers) else {
+        tracing::warn!(
+            headers = ?settings.forward_auth_uri_headers,
+            "forward-auth request without the original URI: set one of these headers in the proxy"
+        );
+        return Err(Error::Denied);
+    };
+    let method = first_header(&request, &settings.forward_auth_method_headers)
+        .unwrap_or_else(|| request.method().as_str());
+    let now = Utc::now();
+    let decision = match presented(&request) {
+        Ok(presented) => {
+            forward_auth::decide(
+                state.store.as_ref(),
+                settings.external_authorization,
+                method,
+                uri,
+                presented,
+                now,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(error) => {
+            // Which family a request with bad credentials belonged to is still worth counting.
+            if let Some(guarded) = crate::access::forward::classify(method, uri) {
+                let outcome = match error {
+                    Error::Unauthorized => "unauthorized",
+                    _ => "error",
+                };
+                state
+                    .metrics
+                    .record_family_request(guarded.operation.family(), outcome);
+            }
+            return Err(error);
+        }
+    };
+    let outcome = match decision.verdict {
+        Verdict::Allow => "allowed",
+        Verdict::Unauthenticated => "unauthorized",
+        Verdict::Forbidden => "denied",
+    };
+    if let Some(family) = decision.family() {
+        state.metrics.record_family_request(family, outcome);
+    }
+    // The path names a project, never a secret; the query is left out all the same.
+    let path = uri.split('?').next().unwrap_or_default();
+    let operation = decision.operation.map(|op| format!("{op:?}"));
+    match &decision.token {
+        Some(token) => {
+            identify(&request, Some(token.id), &token.username);
+            tracing::info!(token_id = token.id, username = %token.username, method, path, operation, outcome, "forward-auth decision");
+            if decision.verdict == Verdict::Allow {
+                state.usage.record(TokenUse {
+                    deploy_token_id: token.id,
+                    namespace_id: token.owner.id,
+                    username: token.username.clone(),
+                    at: now,
+                    ip_address: peer_address(&request),
+                    service: decision
+                        .family()
+                        .map(|family| family.as_str().to_owned())
+                        .unwrap_or_default(),
+                    granted: format!("{} {path}", operation.unwrap_or_default()),
+                });
+            }
+        }
+        None => {
+            tracing::info!(
+                method,
+                path,
+                operation,
+                outcome,
+                "forward-auth decision (anonymous)"
+            )
+        }
+    }
+    match decision.verdict {
+        Verdict::Allow => Ok(HttpResponse::Ok().finish()),
+        Verdict::Unauthenticated => Err(Error::Unauthorized),
+        Verdict::Forbidden => Err(Error::Denied),
+    }
+}
