@@ -2,6 +2,7 @@
 
 mod cli;
 mod curl;
+mod forward_auth;
 mod helpers;
 mod management_api;
 mod notifications;
