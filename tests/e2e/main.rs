@@ -195,3 +195,42 @@ async fn an_expired_token_fails() {
         "login with an expired token",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_project_is_pulled_without_a_login_and_nobody_pushes_anonymously() {
+    let stack = Stack::start().await;
+    stack.app.create_project_with_groups("acme/web").await;
+    let writer = stack
+        .app
+        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
+        .await;
+    stack.expect(
+        &stack.push(&stack.logged_in(&writer), "acme/web/app"),
+        true,
+        "push with a token",
+    );
+    let anonymous = Skopeo::new();
+    stack.expect(
+        &stack.pull(&anonymous, "acme/web/app"),
+        false,
+        "anonymous pull of a private project",
+    );
+    stack
+        .app
+        .set_visibility("acme/web", regauth::domain::Visibility::Public)
+        .await;
+    stack.expect(
+        &stack.pull(&anonymous, "acme/web/app"),
+        true,
+        "anonymous pull of a public project",
+    );
+    stack.expect(
+        &stack.push(&anonymous, "acme/web/other"),
+        false,
+        "anonymous push into a public project",
+    );
+    assert!(
+        stack.digest(&anonymous, "acme/web/other").is_err(),
+        "nothing was written by the anonymous push"
+    );
+}
