@@ -5,8 +5,9 @@
 //!
 //! The original URI comes from the configured headers (`X-Original-URI`, `X-Forwarded-Uri`),
 //! the method from `X-Original-Method` / `X-Forwarded-Method` or, failing those, from the
-//! sub-request itself (nginx keeps the original method). Every method is accepted for that
-//! reason.
+//! sub-request itself (nginx keeps the original method; every method is accepted for that
+//! reason). Headers that disagree are refused: the proxy sets one, the client may have sent
+//! another.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,15 +23,25 @@ use crate::service::forward_auth::{self, Presented};
 use crate::service::usage::TokenUse;
 use crate::startup::AppState;
 
-fn first_header<'a>(request: &'a HttpRequest, names: &[String]) -> Option<&'a str> {
-    names.iter().find_map(|name| {
-        request
-            .headers()
-            .get(name.as_str())
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-    })
+/// The one value the configured headers carry. `Err` when they carry different values: a
+/// proxy sets only the header it knows and passes the client's other headers through, so a
+/// client could otherwise send `X-Original-URI` to a Traefik (which sets `X-Forwarded-Uri`) and
+/// have regauth decide on a path other than the one served.
+fn sole_header<'a>(request: &'a HttpRequest, names: &[String]) -> Result<Option<&'a str>, ()> {
+    let mut found: Option<&str> = None;
+    for name in names {
+        for value in request.headers().get_all(name.as_str()) {
+            let value = value.to_str().map_err(|_| ())?.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match found {
+                Some(seen) if seen != value => return Err(()),
+                _ => found = Some(value),
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Basic credentials, else GitLab's `Deploy-Token` header, else none. A malformed
@@ -66,15 +77,23 @@ pub async fn forward_auth(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
     let settings = &state.settings;
-    let Some(uri) = first_header(&request, &settings.forward_auth_uri_headers) else {
+    let (Ok(uri), Ok(method)) = (
+        sole_header(&request, &settings.forward_auth_uri_headers),
+        sole_header(&request, &settings.forward_auth_method_headers),
+    ) else {
+        tracing::warn!(
+            "forward-auth request with conflicting original URI or method headers refused"
+        );
+        return Err(Error::Denied);
+    };
+    let Some(uri) = uri else {
         tracing::warn!(
             headers = ?settings.forward_auth_uri_headers,
             "forward-auth request without the original URI: set one of these headers in the proxy"
         );
         return Err(Error::Denied);
     };
-    let method = first_header(&request, &settings.forward_auth_method_headers)
-        .unwrap_or_else(|| request.method().as_str());
+    let method = method.unwrap_or_else(|| request.method().as_str());
     let now = Utc::now();
     let decision = match presented(&request) {
         Ok(presented) => {

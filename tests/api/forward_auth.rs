@@ -234,6 +234,54 @@ async fn the_method_and_uri_headers_of_traefik_and_caddy_work_too() {
 }
 
 #[tokio::test]
+async fn a_client_sent_uri_or_method_header_that_disagrees_with_the_proxys_is_refused() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    app.create_project_with_groups("acme/pub").await;
+    app.set_visibility("acme/pub", Visibility::Public).await;
+    let reader = app
+        .create_token(Project, "acme/web", &["read_package_registry"])
+        .await;
+    // Traefik sets X-Forwarded-*; a client adds X-Original-* of its own.
+    let ask = |uri_headers: Vec<(&'static str, &'static str)>,
+               method_headers: Vec<(&'static str, &'static str)>| {
+        let mut request = app
+            .client
+            .get(format!("{}/-/forward-auth", app.address))
+            .basic_auth(&reader.token.username, Some(&reader.secret));
+        for (name, value) in uri_headers.into_iter().chain(method_headers) {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let spoofed_uri = ask(
+        vec![
+            (
+                "X-Original-URI",
+                "/acme/pub.git/info/refs?service=git-upload-pack",
+            ),
+            (
+                "X-Forwarded-Uri",
+                "/acme/web.git/info/refs?service=git-upload-pack",
+            ),
+        ],
+        vec![],
+    );
+    assert_eq!(spoofed_uri.await.unwrap().status(), 403);
+    let spoofed_method = ask(
+        vec![("X-Forwarded-Uri", PACKAGE)],
+        vec![("X-Original-Method", "GET"), ("X-Forwarded-Method", "PUT")],
+    );
+    assert_eq!(spoofed_method.await.unwrap().status(), 403);
+    // The same value twice is no conflict.
+    let agreeing = ask(
+        vec![("X-Original-URI", PACKAGE), ("X-Forwarded-Uri", PACKAGE)],
+        vec![("X-Original-Method", "GET"), ("X-Forwarded-Method", "GET")],
+    );
+    assert_eq!(agreeing.await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn external_authorization_refuses_deploy_tokens_for_git_and_packages_but_not_the_registry() {
     let app = spawn_app_with(|settings| settings.external_authorization = true).await;
     app.create_project_with_groups("acme/web").await;
