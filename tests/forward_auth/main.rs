@@ -5,7 +5,8 @@
 //!   driven by the real `curl`.
 //!
 //! Each test starts its own regauth, fcgiwrap and nginx on free 127.0.0.1 ports in temp dirs,
-//! and stops them by PID when done (also on panic). The nginx configuration is
+//! and stops them by PID when done (also on panic). Like every test that needs tools beyond
+//! Rust they are `#[ignore = "needs ..."]`; `bash scripts/test.sh` runs them. The nginx configuration is
 //! [`NGINX_CONF`], the one README.md shows.
 
 #[path = "../api/helpers.rs"]
@@ -410,6 +411,7 @@ impl Drop for Proxy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nginx, fcgiwrap, git and curl: run by scripts/test.sh"]
 async fn git_clone_works_with_read_repository_and_fails_without_it_for_another_project_and_after_revoke(
 ) {
     let proxy = Proxy::start().await;
@@ -455,6 +457,7 @@ async fn git_clone_works_with_read_repository_and_fails_without_it_for_another_p
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nginx, fcgiwrap, git and curl: run by scripts/test.sh"]
 async fn a_public_project_is_cloned_anonymously_and_nobody_pushes_through_the_proxy() {
     let proxy = Proxy::start().await;
     proxy.app.create_project_with_groups("acme/web").await;
@@ -491,6 +494,7 @@ async fn a_public_project_is_cloned_anonymously_and_nobody_pushes_through_the_pr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nginx, fcgiwrap, git and curl: run by scripts/test.sh"]
 async fn generic_packages_are_uploaded_with_write_and_downloaded_with_read_package_registry() {
     let proxy = Proxy::start().await;
     proxy.app.create_project_with_groups("acme/web").await;
