@@ -48,6 +48,14 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// The database cannot be reached or refuses writes: 503, worth a retry. `reason` is
+    /// shown to the client, the cause only logged.
+    #[error("service unavailable: {reason}")]
+    Unavailable {
+        reason: &'static str,
+        #[source]
+        source: StoreError,
+    },
 }
 
 /// Any underlying error, kept whole so that its own causes stay reachable.
@@ -82,6 +90,14 @@ impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Taken(what) => Error::Conflict(format!("{what} is already taken")),
+            source @ StoreError::Unavailable(_) => Error::Unavailable {
+                reason: "the database is unavailable",
+                source,
+            },
+            source @ StoreError::ReadOnly(_) => Error::Unavailable {
+                reason: "the database refuses writes (read-only file system or full disk)",
+                source,
+            },
             other => Error::internal_from("the store failed", other),
         }
     }
@@ -127,13 +143,20 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::Validation(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
+
+/// What a client is told to wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 fn log_internal(error: &Error) {
     if let Error::Internal { .. } = error {
         // The chain goes to the log only; a client learns nothing about internals.
         tracing::error!(error = %Report(error), "request failed");
+    }
+    if let Error::Unavailable { reason, source } = error {
+        tracing::warn!(error = %source, "{reason}");
     }
 }
 
@@ -168,6 +191,10 @@ impl ResponseError for Error {
             }),
             Error::Conflict(message) => errcode_body("CONFLICT", message),
             Error::Internal { .. } => errcode_body("UNKNOWN", "internal server error"),
+            Error::Unavailable { reason, .. } => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+                errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
+            }
         };
         response.json(body)
     }
@@ -204,8 +231,15 @@ impl ResponseError for ApiError {
             Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
             Error::Conflict(message) => json!({ "message": message }),
             Error::Internal { .. } => json!({ "message": "500 Internal Server Error" }),
+            Error::Unavailable { reason, .. } => {
+                json!({ "message": "503 Service Unavailable", "error": reason })
+            }
         };
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self.0, Error::Unavailable { .. }) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response.json(body)
     }
 }
 

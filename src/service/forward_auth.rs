@@ -9,7 +9,6 @@ use crate::access::policy::{
     self, Operation, ScopeFamily, Target, TokenAccess, TokenOwner, Verdict,
 };
 use crate::auth::authenticate_deploy_token;
-use crate::domain::deploy_token::GITLAB_DEPLOY_TOKEN_NAME;
 use crate::domain::{DeployToken, Namespace, NamespaceKind, SecretDigest, TokenSecret};
 use crate::error::Error;
 use crate::store::Store;
@@ -99,14 +98,11 @@ async fn authenticate_by_secret(
         .ok_or(Error::Unauthorized)
 }
 
-/// The same owner mapping as the registry token path.
+/// The same owner mapping as the registry token path (a token's name never changes its reach).
 pub fn token_access(token: &DeployToken) -> TokenAccess {
     let path = token.owner.full_path.clone();
     let owner = match token.owner.kind {
         NamespaceKind::Project => TokenOwner::Project(path),
-        NamespaceKind::Group if token.name == GITLAB_DEPLOY_TOKEN_NAME => {
-            TokenOwner::GroupChildren(path)
-        }
         NamespaceKind::Group => TokenOwner::Group(path),
     };
     TokenAccess {
