@@ -14,7 +14,7 @@ use crate::config::{redact_url_password, LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::text::printable;
-use crate::domain::{Namespace, NamespaceKind, Role};
+use crate::domain::{Namespace, NamespaceKind, Role, Visibility};
 use crate::jwt::{self, KeyAlgorithm};
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
@@ -159,7 +159,23 @@ pub enum GroupCommand {
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
     /// Create a project in an existing group (`acme/web`).
-    Create { path: String },
+    Create {
+        path: String,
+        /// Who may read it without a token: `public` projects can be pulled, cloned and
+        /// downloaded from by anyone.
+        #[arg(
+            long,
+            value_name = "private|internal|public",
+            default_value = "private"
+        )]
+        visibility: String,
+    },
+    /// Change a project's settings.
+    Update {
+        path: String,
+        #[arg(long, value_name = "private|internal|public")]
+        visibility: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -280,10 +296,34 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Group(GroupCommand::Create { path }) => {
-            create_namespace(&settings, NamespaceKind::Group, &path).await
+            create_namespace(
+                &settings,
+                NamespaceKind::Group,
+                &path,
+                Visibility::default(),
+            )
+            .await
         }
-        Command::Project(ProjectCommand::Create { path }) => {
-            create_namespace(&settings, NamespaceKind::Project, &path).await
+        Command::Project(ProjectCommand::Create { path, visibility }) => {
+            let visibility = Visibility::parse(&visibility)?;
+            create_namespace(&settings, NamespaceKind::Project, &path, visibility).await
+        }
+        Command::Project(ProjectCommand::Update { path, visibility }) => {
+            let visibility = Visibility::parse(&visibility)?;
+            let store = open_store(&settings).await?;
+            let project = namespaces::set_visibility(
+                store.as_ref(),
+                &Caller::operator(),
+                &NamespaceRef::Path(path),
+                visibility,
+            )
+            .await?;
+            println!(
+                "project {} is now {}",
+                project.full_path.as_str(),
+                project.visibility
+            );
+            Ok(())
         }
         Command::DeployToken(command) => deploy_token(&settings, command).await,
         Command::User(command) => user(&settings, command).await,
@@ -547,15 +587,27 @@ async fn create_namespace(
     settings: &Settings,
     kind: NamespaceKind,
     path: &str,
+    visibility: Visibility,
 ) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let namespace = namespaces::create(store.as_ref(), kind, path, Utc::now()).await?;
-    println!(
-        "created {} {} (id {})",
-        kind,
-        printable(namespace.full_path.as_str()),
-        namespace.id
-    );
+    let namespace =
+        namespaces::create_with_visibility(store.as_ref(), kind, path, visibility, Utc::now())
+            .await?;
+    match kind {
+        NamespaceKind::Project => println!(
+            "created {} {} (id {}, {})",
+            kind,
+            printable(namespace.full_path.as_str()),
+            namespace.id,
+            namespace.visibility
+        ),
+        NamespaceKind::Group => println!(
+            "created {} {} (id {})",
+            kind,
+            printable(namespace.full_path.as_str()),
+            namespace.id
+        ),
+    }
     Ok(())
 }
 

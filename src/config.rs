@@ -69,6 +69,9 @@ struct RawSettings {
     tls_key: Option<PathBuf>,
     #[serde(deserialize_with = "optional_socket_address")]
     metrics_listen: Option<SocketAddr>,
+    external_authorization: bool,
+    forward_auth_uri_headers: String,
+    forward_auth_method_headers: String,
 }
 
 /// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
@@ -134,6 +137,9 @@ impl Default for RawSettings {
             tls_certificate: None,
             tls_key: None,
             metrics_listen: None,
+            external_authorization: false,
+            forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
+            forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
         }
     }
 }
@@ -217,6 +223,15 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// When set, `/metrics` is served only on this address, not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// GitLab's external authorization switch: deploy tokens are refused for git and
+    /// package operations (`/-/forward-auth`); the container registry is unaffected.
+    pub external_authorization: bool,
+    /// Headers that carry the original request URI to `/-/forward-auth`; those present must
+    /// carry the same value.
+    pub forward_auth_uri_headers: Vec<String>,
+    /// Headers that carry the original method; without one, the sub-request's own method
+    /// (nginx's `auth_request` keeps the original method).
+    pub forward_auth_method_headers: Vec<String>,
 }
 
 /// Time and size limits for client connections (all per server process).
@@ -645,6 +660,18 @@ impl Settings {
             (Some(_), None) => return Err(invalid("tls_key", "is needed with tls_certificate")),
             (None, Some(_)) => return Err(invalid("tls_certificate", "is needed with tls_key")),
         };
+        let forward_auth_uri_headers =
+            header_list("forward_auth_uri_headers", &raw.forward_auth_uri_headers)?;
+        let forward_auth_method_headers = header_list(
+            "forward_auth_method_headers",
+            &raw.forward_auth_method_headers,
+        )?;
+        if forward_auth_uri_headers.is_empty() {
+            return Err(invalid(
+                "forward_auth_uri_headers",
+                "name at least one header, such as X-Original-URI",
+            ));
+        }
         Ok(Settings {
             listen: raw.listen,
             database_url: raw.database_url,
@@ -672,6 +699,9 @@ impl Settings {
             trusted_proxies,
             tls,
             metrics_listen: raw.metrics_listen,
+            external_authorization: raw.external_authorization,
+            forward_auth_uri_headers,
+            forward_auth_method_headers,
         })
     }
 }
@@ -721,6 +751,27 @@ fn validate_limits(raw: &RawSettings) -> Result<ConnectionLimits, SettingsError>
         token_body_limit: raw.token_body_limit,
         api_body_limit: raw.api_body_limit,
     })
+}
+
+/// A comma-separated list of HTTP header names (RFC 9110 tokens), blanks ignored.
+fn header_list(name: &'static str, text: &str) -> Result<Vec<String>, SettingsError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|header| !header.is_empty())
+        .map(|header| {
+            let valid = header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if valid {
+                Ok(header.to_owned())
+            } else {
+                Err(invalid(
+                    name,
+                    format!("{header:?} is not an HTTP header name"),
+                ))
+            }
+        })
+        .collect()
 }
 
 impl Settings {
@@ -893,6 +944,54 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("not both"), "{error}");
+    }
+
+    #[test]
+    fn forward_auth_headers_are_lists_of_header_names_and_external_authorization_is_off() {
+        let settings = Settings::defaults();
+        assert!(!settings.external_authorization);
+        assert_eq!(
+            settings.forward_auth_uri_headers,
+            ["X-Original-URI", "X-Forwarded-Uri"]
+        );
+        assert_eq!(
+            settings.forward_auth_method_headers,
+            ["X-Original-Method", "X-Forwarded-Method"]
+        );
+        let raw = RawSettings {
+            forward_auth_uri_headers: " X-Uri , ".into(),
+            external_authorization: true,
+            ..RawSettings::default()
+        };
+        let settings = Settings::validate(raw).unwrap();
+        assert_eq!(settings.forward_auth_uri_headers, ["X-Uri"]);
+        assert!(settings.external_authorization);
+        for (raw, name) in [
+            (
+                RawSettings {
+                    forward_auth_uri_headers: "X Original".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_uri_headers",
+            ),
+            (
+                RawSettings {
+                    forward_auth_uri_headers: " , ".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_uri_headers",
+            ),
+            (
+                RawSettings {
+                    forward_auth_method_headers: "X-Method:".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_method_headers",
+            ),
+        ] {
+            let error = Settings::validate(raw).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
     }
 
     #[test]

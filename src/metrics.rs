@@ -4,6 +4,9 @@
 //! - `regauth_registry_token_requests_total{service,outcome}`: token requests by outcome
 //!   (`issued`, `partial` — some requested actions left out —, `denied`, `unauthorized`,
 //!   `error`); the service label is the configured name or `unknown`, never free text.
+//! - `regauth_scope_family_requests_total{family,outcome}`: requests by scope family —
+//!   `registry` (`/jwt/auth`, outcomes as above), `repository` and `package`
+//!   (`/-/forward-auth`: `allowed`, `denied`, `unauthorized`, `error`).
 //! - `regauth_http_request_duration_seconds{method,route}`: latency histogram by route pattern.
 //! - `regauth_database_errors_total`: database errors seen by this process.
 //! - `regauth_login_failures_total{route}`, `regauth_login_lockouts_total{key}`,
@@ -19,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::access::policy::ScopeFamily;
 use crate::domain::DeployTokenScope;
 use crate::store::ScopeCounts;
 
@@ -39,7 +43,7 @@ pub enum TokenOutcome {
 }
 
 impl TokenOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TokenOutcome::Issued => "issued",
             TokenOutcome::Partial => "partial",
@@ -67,13 +71,16 @@ pub enum LoginRoute {
     RefreshToken,
     /// `/api/v4` with a personal access token.
     Api,
+    /// `/-/forward-auth` with a deploy token (git and package clients behind a proxy).
+    ForwardAuth,
 }
 
 impl LoginRoute {
-    pub const ALL: [LoginRoute; 3] = [
+    pub const ALL: [LoginRoute; 4] = [
         LoginRoute::Registry,
         LoginRoute::RefreshToken,
         LoginRoute::Api,
+        LoginRoute::ForwardAuth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +88,7 @@ impl LoginRoute {
             LoginRoute::Registry => "registry",
             LoginRoute::RefreshToken => "refresh_token",
             LoginRoute::Api => "api",
+            LoginRoute::ForwardAuth => "forward_auth",
         }
     }
 }
@@ -112,7 +120,7 @@ pub enum Throttled {
 
 #[derive(Default)]
 struct LoginCounters {
-    failures: [AtomicU64; 3],
+    failures: [AtomicU64; 4],
     lockouts: [AtomicU64; 2],
     throttled: [AtomicU64; 2],
     delayed: AtomicU64,
@@ -121,6 +129,7 @@ struct LoginCounters {
 #[derive(Default)]
 pub struct Metrics {
     token_requests: Mutex<BTreeMap<(String, TokenOutcome), u64>>,
+    family_requests: Mutex<BTreeMap<(ScopeFamily, &'static str), u64>>,
     request_durations: Mutex<BTreeMap<(String, String), Histogram>>,
     logins: LoginCounters,
 }
@@ -161,6 +170,13 @@ impl Metrics {
         self.logins.delayed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One request of a scope family; `outcome` is one of a fixed set of names.
+    pub fn record_family_request(&self, family: ScopeFamily, outcome: &'static str) {
+        if let Ok(mut counts) = self.family_requests.lock() {
+            *counts.entry((family, outcome)).or_default() += 1;
+        }
+    }
+
     /// `route` is the matched route pattern (or `unmatched`), never the raw path.
     pub fn observe_request(&self, method: &str, route: &str, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
@@ -190,6 +206,17 @@ impl Metrics {
                     "regauth_registry_token_requests_total{{service=\"{}\",outcome=\"{}\"}} {count}",
                     label(service),
                     outcome.as_str()
+                );
+            }
+        }
+        out.push_str("# HELP regauth_scope_family_requests_total Requests by scope family (registry, repository, package) and outcome.\n");
+        out.push_str("# TYPE regauth_scope_family_requests_total counter\n");
+        if let Ok(counts) = self.family_requests.lock() {
+            for ((family, outcome), count) in counts.iter() {
+                let _ = writeln!(
+                    out,
+                    "regauth_scope_family_requests_total{{family=\"{}\",outcome=\"{outcome}\"}} {count}",
+                    family.as_str()
                 );
             }
         }
@@ -318,6 +345,23 @@ mod tests {
             "regauth_http_request_duration_seconds_count{method=\"GET\",route=\"/jwt/auth\"}"
         )
         .ends_with(" 2"));
+    }
+
+    #[test]
+    fn requests_are_counted_by_scope_family_and_outcome() {
+        let metrics = Metrics::new();
+        metrics.record_family_request(ScopeFamily::Repository, "allowed");
+        metrics.record_family_request(ScopeFamily::Repository, "allowed");
+        metrics.record_family_request(ScopeFamily::Package, "denied");
+        metrics.record_family_request(ScopeFamily::Registry, "issued");
+        let text = metrics.render(&ScopeCounts::default(), 0);
+        for line in [
+            "regauth_scope_family_requests_total{family=\"repository\",outcome=\"allowed\"} 2",
+            "regauth_scope_family_requests_total{family=\"package\",outcome=\"denied\"} 1",
+            "regauth_scope_family_requests_total{family=\"registry\",outcome=\"issued\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod m20261122_000003_refresh_tokens;
 mod m20261122_000004_expiry_notifications;
 mod m20261128_110000_login_failures;
 mod m20261128_130000_ci_deploy_secret;
+mod m20261128_150000_project_visibility;
 
 pub struct Migrator;
 
@@ -57,5 +58,6 @@ fn every_migration() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261122_000004_expiry_notifications::Migration),
         Box::new(m20261128_110000_login_failures::Migration),
         Box::new(m20261128_130000_ci_deploy_secret::Migration),
+        Box::new(m20261128_150000_project_visibility::Migration),
     ]
 }

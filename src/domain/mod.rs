@@ -13,7 +13,7 @@ pub mod user;
 
 pub use audit::{ActorKind, AuditAction, AuditEvent};
 pub use deploy_token::{DeployToken, NewDeployToken, ValidationError};
-pub use namespace::{Namespace, NamespaceKind};
+pub use namespace::{Namespace, NamespaceKind, Visibility};
 pub use notice::NoticeWindow;
 pub use scope::{DeployTokenScope, ScopeSet};
 pub use secret::{SecretDigest, TokenSecret};

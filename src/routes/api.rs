@@ -37,6 +37,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 web::get().to(ci_deploy_credentials),
             )
             .route("/{kind}/{id}", web::get().to(get_namespace))
+            .route("/{kind}/{id}", web::put().to(update_namespace))
             .route("/{kind}/{id}/deploy_tokens", web::get().to(list_tokens))
             .route("/{kind}/{id}/deploy_tokens", web::post().to(create_token))
             .route(
@@ -155,6 +156,62 @@ async fn get_namespace(
     let (namespace, _) =
         namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
     Ok(HttpResponse::Ok().json(views::namespace(&namespace, &public_url(&state, &request))))
+}
+
+/// `PUT /projects/:id` with `visibility` (GitLab's "Edit a project"; the one setting kept
+/// here), in the query string, a form or a JSON body.
+async fn update_namespace(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
+    if kind != NamespaceKind::Project {
+        return Err(Error::not_found("Route", "groups").into());
+    }
+    let visibility =
+        visibility_field(&request, &body)?.ok_or(Error::MissingParameter("visibility"))?;
+    let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;
+    let project =
+        namespaces::set_visibility(state.store.as_ref(), &caller, &reference, visibility).await?;
+    Ok(HttpResponse::Ok().json(views::namespace(&project, &public_url(&state, &request))))
+}
+
+/// `visibility` from the query string, else from a JSON or form body.
+fn visibility_field(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let from_pairs = |pairs: Vec<(String, String)>| {
+        pairs
+            .into_iter()
+            .find(|(key, _)| key == "visibility")
+            .map(|(_, value)| value)
+    };
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
+        .map_err(|_| Error::InvalidRequest("the query is not valid URL encoding".into()))?;
+    if let Some(value) = from_pairs(query) {
+        return Ok(Some(value));
+    }
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/json"));
+    if is_json {
+        let value: Value = serde_json::from_slice(body).map_err(|error| {
+            Error::InvalidRequest(format!("the body is not valid JSON: {error}"))
+        })?;
+        return match value.get("visibility") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(Error::InvalidRequest("visibility is invalid".into()).into()),
+        };
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| Error::InvalidRequest("the form is not valid URL encoding".into()))?;
+    Ok(from_pairs(pairs))
 }
 
 /// GitLab's pagination parameters.

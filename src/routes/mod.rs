@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod body;
+pub mod forward_auth;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
@@ -20,6 +21,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::post().to(token::post_token)),
         )
         .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
+        // Any method: nginx's auth_request sub-request keeps the original one.
+        .route(
+            "/-/forward-auth",
+            web::route().to(forward_auth::forward_auth),
+        )
         .route("/-/health", web::get().to(health::health))
         .route("/-/readiness", web::get().to(health::readiness))
         .configure(api::configure);

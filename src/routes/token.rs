@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
+use crate::access::policy::ScopeFamily;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::client_address;
 use crate::domain::{DeployToken, TokenSecret};
@@ -82,6 +83,9 @@ fn record_outcome(state: &AppState, service: &str, result: &Result<(HttpResponse
     state
         .metrics
         .record_token_request(service_label(state, service), outcome);
+    state
+        .metrics
+        .record_family_request(ScopeFamily::Registry, outcome.as_str());
 }
 
 pub async fn get_token(
@@ -140,14 +144,16 @@ async fn get_token_inner(
     state: &AppState,
     params: &[(String, String)],
 ) -> Result<(HttpResponse, bool), Error> {
-    let credentials = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(BasicCredentials::from_header)
-        .ok_or(Error::Unauthorized)?;
     let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
+    let Some(header_value) = request.headers().get(header::AUTHORIZATION) else {
+        return anonymous_token(request, state, service, &all(params, "scope"), now).await;
+    };
+    let credentials = header_value
+        .to_str()
+        .ok()
+        .and_then(BasicCredentials::from_header)
+        .ok_or(Error::Unauthorized)?;
     let attempt = Attempt::new(
         client_address::text_of_request(request),
         Some(&credentials.username),
@@ -183,6 +189,33 @@ async fn get_token_inner(
         .await?;
         body["refresh_token"] = json!(refresh.expose());
     }
+    Ok((HttpResponse::Ok().json(body), issued.complete))
+}
+
+/// No `Authorization` header at all: pulls of public projects (PROTOCOL.md §6, `sub` "").
+async fn anonymous_token(
+    request: &HttpRequest,
+    state: &AppState,
+    service: &str,
+    scopes: &[String],
+    now: chrono::DateTime<Utc>,
+) -> Result<(HttpResponse, bool), Error> {
+    let issued = registry_token::issue_anonymous(
+        state.store.as_ref(),
+        &state.keys,
+        &state.settings,
+        service,
+        scopes,
+        now,
+    )
+    .await?;
+    tracing::info!(service, granted = %issued.scope, ip = ?client_address::text_of_request(request), "anonymous registry token issued");
+    let body = json!({
+        "token": issued.jwt,
+        "access_token": issued.jwt,
+        "expires_in": issued.expires_in,
+        "issued_at": rfc3339(&issued),
+    });
     Ok((HttpResponse::Ok().json(body), issued.complete))
 }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::access::repository::NamespacePath;
 use crate::domain::{
     AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
-    NoticeWindow, PersonalAccessToken, Role, SecretDigest, User,
+    NoticeWindow, PersonalAccessToken, Role, SecretDigest, User, Visibility,
 };
 
 /// Database errors seen by this process, for `regauth_database_errors_total`.
@@ -161,8 +161,23 @@ pub trait NamespaceStore: Send + Sync {
         path: &NamespacePath,
         name: &str,
         parent_id: Option<i64>,
+        visibility: Visibility,
         now: DateTime<Utc>,
     ) -> Result<Namespace, StoreError>;
+
+    /// Changes a namespace's visibility; the namespace afterwards, `None` when there is none.
+    async fn set_visibility(
+        &self,
+        id: i64,
+        visibility: Visibility,
+    ) -> Result<Option<Namespace>, StoreError>;
+
+    /// The public projects among `full_paths` (one query, whatever the count): what an
+    /// anonymous caller may pull.
+    async fn public_projects(
+        &self,
+        full_paths: &[NamespacePath],
+    ) -> Result<Vec<NamespacePath>, StoreError>;
 
     /// The projects among `full_paths` that exist (one query, whatever the count).
     async fn existing_projects(

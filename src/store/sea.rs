@@ -28,6 +28,7 @@ use crate::domain::deploy_token::default_username;
 use crate::domain::{
     ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
+    Visibility,
 };
 
 /// Opens the database (creating a SQLite file when asked by `mode=rwc`) and, when `migrate`,
@@ -140,12 +141,15 @@ fn namespace_from_row(row: namespace::Model) -> Result<Namespace, StoreError> {
         .ok_or_else(|| corrupt("namespaces", row.id, format!("unknown kind {:?}", row.kind)))?;
     let full_path = NamespacePath::parse(&row.full_path)
         .map_err(|error| corrupt("namespaces", row.id, error.to_string()))?;
+    let visibility = Visibility::parse(&row.visibility)
+        .map_err(|error| corrupt("namespaces", row.id, error.to_string()))?;
     Ok(Namespace {
         id: row.id,
         kind,
         parent_id: row.parent_id,
         full_path,
         name: row.name,
+        visibility,
         created_at: row.created_at,
     })
 }
@@ -313,6 +317,7 @@ impl NamespaceStore for SeaStore {
         path: &NamespacePath,
         name: &str,
         parent_id: Option<i64>,
+        visibility: Visibility,
         now: DateTime<Utc>,
     ) -> Result<Namespace, StoreError> {
         let row = namespace::ActiveModel {
@@ -321,6 +326,7 @@ impl NamespaceStore for SeaStore {
             path: Set(path.last_component().to_owned()),
             full_path: Set(path.as_str().to_owned()),
             name: Set(name.to_owned()),
+            visibility: Set(visibility.as_str().to_owned()),
             created_at: Set(now),
             ..Default::default()
         };
@@ -332,6 +338,46 @@ impl NamespaceStore for SeaStore {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    async fn set_visibility(
+        &self,
+        id: i64,
+        visibility: Visibility,
+    ) -> Result<Option<Namespace>, StoreError> {
+        let updated = namespace::Entity::update_many()
+            .col_expr(
+                namespace::Column::Visibility,
+                Expr::value(visibility.as_str()),
+            )
+            .filter(namespace::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find_namespace_by_id(id).await
+    }
+
+    async fn public_projects(
+        &self,
+        full_paths: &[NamespacePath],
+    ) -> Result<Vec<NamespacePath>, StoreError> {
+        if full_paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = namespace::Entity::find()
+            .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
+            .filter(namespace::Column::Visibility.eq(namespace::VISIBILITY_PUBLIC))
+            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                NamespacePath::parse(&row.full_path)
+                    .map_err(|error| corrupt("namespaces", row.id, error.to_string()))
+            })
+            .collect()
     }
 
     async fn existing_projects(

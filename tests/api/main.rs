@@ -6,6 +6,7 @@ mod ci_credentials;
 mod cli;
 mod curl;
 mod faults;
+mod forward_auth;
 mod helpers;
 mod kill9;
 mod management_api;

@@ -114,6 +114,7 @@ mod tests {
                 parent_id: Some(1),
                 full_path: NamespacePath::parse(path).unwrap(),
                 name: "web".into(),
+                visibility: Default::default(),
                 created_at: expires_at,
             },
             scopes: [
