@@ -141,7 +141,8 @@ async fn a_postgres_outage_gives_fast_503s_no_stale_tokens_and_recovers_without_
         elapsed < Duration::from_secs(1),
         "readiness took {elapsed:?} to say 503"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Long enough for several whole requests even when each waits out the pool's bound.
+    tokio::time::sleep(Duration::from_secs(7)).await;
 
     phase.store(BETWEEN, Ordering::SeqCst);
     let mut postgres = tokio::task::spawn_blocking(move || {
