@@ -5,6 +5,7 @@ mod cli;
 mod curl;
 mod helpers;
 mod management_api;
+mod migrations;
 mod notifications;
 mod operations;
 mod server;
