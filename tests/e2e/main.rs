@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 mod helpers;
 mod identity_token;
+mod replicas;
 mod rotation;
 mod support;
 mod token_header;
