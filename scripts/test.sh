@@ -4,7 +4,9 @@
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
 #    docker-registry, skopeo, curl, python3, the other real clients (podman, buildah, containerd + ctr,
 #    docker.io's dockerd + docker; apt brings runc, crun, uidmap, conmon, iptables and a
-#    container network stack as their dependencies) and a PostgreSQL server (initdb/pg_ctl).
+#    container network stack as their dependencies), a PostgreSQL server (initdb/pg_ctl),
+#    nginx (the proxy in front of two replicas), docker-compose and debootstrap (the compose
+#    test builds its images from a local Debian base; cached under target/tmp/compose-cache).
 #    The e2e tests start their own containerd and dockerd on private sockets; nothing here
 #    starts or enables a system service. The Python SMTP server aiosmtpd (via pip) serves the
 #    expiry-notification tests.
@@ -57,6 +59,9 @@ E2E_BINARIES=(
     dockerd:docker.io
     docker:docker.io
     curl:curl
+    nginx:nginx
+    docker-compose:docker-compose
+    debootstrap:debootstrap
 )
 
 missing=()
