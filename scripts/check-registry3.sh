@@ -5,7 +5,8 @@
 #   scripts/check-registry3.sh /path/to/registry        # a distribution 3.x binary
 #   scripts/check-registry3.sh --build [TAG]             # build one first (default v3.1.1)
 #
-# Runs the ignored e2e tests `token_header::registry3_trust_matrix_with_{skopeo,podman}`:
+# Runs the e2e tests `token_header::registry3_trust_matrix_with_{skopeo,podman}`, compiled
+# only with the `registry3-check` feature:
 # for token_header = "x5c" and "jwks", a registry 3.x trusting regauth by `rootcertbundle`
 # only, by `jwks` only, and by both; login, push and pull with skopeo and with podman. The
 # expected matrix (README "Registry 3.x"): everything works except x5c-form tokens at a
@@ -52,8 +53,8 @@ done
 
 export REGAUTH_REGISTRY3_BIN="$binary"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --test e2e --run-ignored only --no-capture \
+  cargo nextest run --features registry3-check --test e2e --no-capture \
     -E 'test(registry3_trust_matrix)'
 else
-  cargo test --test e2e -- --ignored --nocapture --test-threads 1 registry3_trust_matrix
+  cargo test --features registry3-check --test e2e -- --nocapture --test-threads 1 registry3_trust_matrix
 fi

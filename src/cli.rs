@@ -1,6 +1,7 @@
 //! The `regauth` command line. Command and flag names are a contract: scripts and docs rely
 //! on them. Every command uses the same settings and database as `serve`.
 
+mod backup;
 mod notify;
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use chrono::{SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::{redact_url_password, Settings};
+use crate::config::{redact_url_password, LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{Namespace, NamespaceKind, Role};
@@ -18,7 +19,7 @@ use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::users;
-use crate::startup::Application;
+use crate::startup::{Application, StartupError};
 use crate::store::{self, SeaStore, Store};
 use crate::views;
 
@@ -57,6 +58,14 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Write a consistent copy of the live SQLite database to FILE, without stopping the
+    /// server (PostgreSQL: use pg_dump).
+    Backup {
+        file: std::path::PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Send the deploy-token expiry notices that are due (what `serve` does daily), once.
     #[command(name = "notify-expiring")]
     NotifyExpiring {
@@ -216,7 +225,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            store::connect(&settings.database_url, 1, true).await?;
+            store::connect_with(
+                &settings.database_url,
+                1,
+                settings.database_acquire_timeout,
+                true,
+            )
+            .await
+            .map_err(|source| StartupError::database(&settings, source))?;
             println!(
                 "database {} is up to date",
                 redact_url_password(&settings.database_url)
@@ -271,6 +287,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::DeployToken(command) => deploy_token(&settings, command).await,
         Command::User(command) => user(&settings, command).await,
         Command::Member(command) => member(&settings, command).await,
+        Command::Backup { file, force } => backup::backup(&settings, &file, force).await,
         Command::NotifyExpiring { now } => notify::notify_expiring(&settings, now.as_deref()).await,
     }
 }
@@ -376,27 +393,20 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let db = store::connect(&settings.database_url, 2, true).await?;
+    let db = store::connect_with(
+        &settings.database_url,
+        2,
+        settings.database_acquire_timeout,
+        true,
+    )
+    .await
+    .map_err(|source| StartupError::database(settings, source))?;
     Ok(Arc::new(SeaStore::new(db)))
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings.clone()).await?;
-    if let Some(generated) = application.generated_key() {
-        println!(
-            "created a signing key: {} (certificate {})",
-            generated.key_path.display(),
-            generated.cert_path.display()
-        );
-    }
     let signing = application.keys().signing_key();
-    println!(
-        "signing with {} key {} from {} ({} key(s) published)",
-        signing.algorithm(),
-        signing.libtrust_kid(),
-        settings.keys_dir.display(),
-        application.keys().keys().len()
-    );
     let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
     // The registry reads its `jwks` from a file: keep one next to the bundle. A read-only key
     // directory (a mounted secret) is fine as long as the token form does not need it.
@@ -408,24 +418,67 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
-    println!(
-        "regauth listening on {bound} (database {})",
-        redact_url_password(&settings.database_url)
+    let database = redact_url_password(&settings.database_url);
+    let registry_config = registry_config_block(
+        &settings,
+        &settings.public_url(application.port()),
+        &bundle,
+        &jwks_file,
     );
-    if settings.token_header == jwt::TokenHeader::Jwks {
-        let warning = "token_header = \"jwks\": tokens carry no x5c certificate and a thumbprint kid; registry 2.8 (Debian's docker-registry) refuses every one of them, registry 3.x accepts them; use token_header = \"x5c\" for registry 2.8";
+    // Registry 2.8 refuses every jwks-form token: say so however the logs are read.
+    let jwks_warning = (settings.token_header == jwt::TokenHeader::Jwks).then_some(
+        "token_header = \"jwks\": tokens carry no x5c certificate and a thumbprint kid; registry 2.8 (Debian's docker-registry) refuses every one of them, registry 3.x accepts them; use token_header = \"x5c\" for registry 2.8",
+    );
+    if let Some(warning) = jwks_warning {
         tracing::warn!("{warning}");
-        println!("WARNING: {warning}");
     }
-    println!(
-        "{}",
-        registry_config_block(
-            &settings,
-            &settings.public_url(application.port()),
-            &bundle,
-            &jwks_file
-        )
-    );
+    match settings.log_format {
+        // A person reads stdout: the banner and the block to paste into the registry config.
+        LogFormat::Text => {
+            if let Some(generated) = application.generated_key() {
+                println!(
+                    "created a signing key: {} (certificate {})",
+                    generated.key_path.display(),
+                    generated.cert_path.display()
+                );
+            }
+            println!(
+                "signing with {} key {} from {} ({} key(s) published)",
+                signing.algorithm(),
+                signing.libtrust_kid(),
+                settings.keys_dir.display(),
+                application.keys().keys().len()
+            );
+            println!("regauth listening on {bound} (database {database})");
+            if let Some(warning) = jwks_warning {
+                println!("WARNING: {warning}");
+            }
+            println!("{registry_config}");
+        }
+        // A log collector reads the streams: the same facts as JSON events, nothing on stdout.
+        LogFormat::Json => {
+            if let Some(generated) = application.generated_key() {
+                tracing::info!(
+                    key = %generated.key_path.display(),
+                    certificate = %generated.cert_path.display(),
+                    "created a signing key"
+                );
+            }
+            tracing::info!(
+                algorithm = %signing.algorithm(),
+                kid = signing.libtrust_kid(),
+                keys_dir = %settings.keys_dir.display(),
+                published = application.keys().keys().len(),
+                "signing key loaded"
+            );
+            tracing::info!(
+                address = %bound,
+                database = %database,
+                "regauth listening on {bound}"
+            );
+            tracing::info!(registry_config = %registry_config, "registry configuration");
+        }
+    }
     application.run_until_stopped().await?;
     Ok(())
 }

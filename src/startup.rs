@@ -42,9 +42,14 @@ const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot open the database: {0}")]
-    Database(#[from] store::StoreError),
-    #[error("signing keys in {dir}: {message}")]
+    #[error("cannot open the database {url} (database_url{hint}): {source}")]
+    Database {
+        /// Without its password.
+        url: String,
+        hint: &'static str,
+        source: store::StoreError,
+    },
+    #[error("signing keys in {dir} (keys_dir): {message}")]
     Keys { dir: String, message: String },
     #[error("{0}")]
     CiSecretKey(#[from] crate::ci_secret::CiSecretError),
@@ -53,6 +58,22 @@ pub enum StartupError {
         address: String,
         source: std::io::Error,
     },
+}
+
+impl StartupError {
+    pub fn database(settings: &Settings, source: store::StoreError) -> StartupError {
+        let hint = match source {
+            store::StoreError::Unavailable(ref detail) if detail.contains("timed out") => {
+                ", waited database_acquire_timeout"
+            }
+            _ => "",
+        };
+        StartupError::Database {
+            url: crate::config::redact_url_password(&settings.database_url),
+            hint,
+            source,
+        }
+    }
 }
 
 /// Loads the signing keys from the configured directory, creating one on first start.
@@ -67,12 +88,14 @@ pub fn load_keys(settings: &Settings) -> Result<(KeyRing, Option<GeneratedKey>),
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let db = store::connect(
+        let db = store::connect_with(
             &settings.database_url,
             settings.database_max_connections,
+            settings.database_acquire_timeout,
             true,
         )
-        .await?;
+        .await
+        .map_err(|source| StartupError::database(&settings, source))?;
         let (keys, generated_key) = load_keys(&settings)?;
         let keys = Arc::new(keys);
         let (ci_key, ci_key_generated) =

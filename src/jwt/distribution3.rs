@@ -20,7 +20,7 @@ use ring::signature::{
     ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
 };
 
-use super::der;
+use super::der as jwt_der;
 use super::key::rfc7638_thumbprint;
 
 /// Leeway on `exp` and `nbf`, as distribution's `token.Leeway`.
@@ -36,21 +36,18 @@ pub(crate) enum PublicKey {
 
 impl PublicKey {
     fn from_spki(spki: &[u8]) -> Result<PublicKey, String> {
-        let outer = der::expect_tlv(spki, der::TAG_SEQUENCE).ok_or("bad SPKI")?;
-        let alg_id = der::expect_tlv(outer.content, der::TAG_SEQUENCE).ok_or("bad SPKI alg")?;
-        let oid = der::expect_tlv(alg_id.content, der::TAG_OID).ok_or("bad SPKI oid")?;
-        let bits = der::expect_tlv(alg_id.rest, der::TAG_BIT_STRING).ok_or("bad SPKI key")?;
-        let key = bits.content.get(1..).ok_or("empty SPKI key")?;
-        if oid.content == der::OID_EC_PUBLIC_KEY {
+        use ::der::Decode as _;
+        let info = spki::SubjectPublicKeyInfoRef::from_der(spki).map_err(|e| e.to_string())?;
+        let key = info.subject_public_key.raw_bytes();
+        if info.algorithm.oid == jwt_der::OID_EC_PUBLIC_KEY {
             Ok(PublicKey::EcP256(key.to_vec()))
-        } else if oid.content == der::OID_RSA_ENCRYPTION {
-            let seq = der::expect_tlv(key, der::TAG_SEQUENCE).ok_or("bad RSAPublicKey")?;
-            let n = der::expect_tlv(seq.content, der::TAG_INTEGER).ok_or("bad n")?;
-            let e = der::expect_tlv(n.rest, der::TAG_INTEGER).ok_or("bad e")?;
-            let strip = |v: &[u8]| v.iter().skip_while(|b| **b == 0).copied().collect();
+        } else if info.algorithm.oid == jwt_der::OID_RSA_ENCRYPTION {
+            use rsa::pkcs1::DecodeRsaPublicKey as _;
+            use rsa::traits::PublicKeyParts as _;
+            let rsa = rsa::RsaPublicKey::from_pkcs1_der(key).map_err(|e| e.to_string())?;
             Ok(PublicKey::Rsa {
-                n: strip(n.content),
-                e: strip(e.content),
+                n: rsa.n().to_bytes_be(),
+                e: rsa.e().to_bytes_be(),
             })
         } else {
             Err("unsupported SPKI algorithm".into())
@@ -119,17 +116,17 @@ impl PublicKey {
     }
 
     /// Whether `cert` carries a signature of this (root) key over its TBS bytes.
-    fn signed(&self, cert: &der::CertificateInfo<'_>) -> bool {
+    fn signed(&self, cert: &jwt_der::CertificateInfo) -> bool {
         let alg: &dyn VerificationAlgorithm = match self {
             PublicKey::EcP256(_) => &ECDSA_P256_SHA256_ASN1,
             PublicKey::Rsa { .. } => &RSA_PKCS1_2048_8192_SHA256,
         };
         match self {
             PublicKey::EcP256(point) => UnparsedPublicKey::new(alg, point)
-                .verify(cert.tbs, cert.signature)
+                .verify(&cert.tbs, &cert.signature)
                 .is_ok(),
             PublicKey::Rsa { n, e } => RsaPublicKeyComponents { n, e }
-                .verify(&RSA_PKCS1_2048_8192_SHA256, cert.tbs, cert.signature)
+                .verify(&RSA_PKCS1_2048_8192_SHA256, &cert.tbs, &cert.signature)
                 .is_ok(),
         }
     }
@@ -157,8 +154,9 @@ impl Distribution3 {
         for block in
             pem::parse_many(rootcertbundle.unwrap_or_default()).map_err(|e| e.to_string())?
         {
-            let cert = der::parse_certificate(block.contents()).ok_or("bad bundle certificate")?;
-            let key = PublicKey::from_spki(cert.spki)?;
+            let cert = jwt_der::parse_certificate(block.contents())
+                .map_err(|e| format!("bad bundle certificate: {e}"))?;
+            let key = PublicKey::from_spki(&cert.spki)?;
             trusted_keys.insert(key.thumbprint(), key.clone());
             roots.push((block.contents().to_vec(), key));
         }
@@ -243,7 +241,8 @@ impl Distribution3 {
         if let Some(chain) = header.get("x5c") {
             let leaf_b64 = chain[0].as_str().ok_or("x5c: malformed")?;
             let leaf_der = STANDARD.decode(leaf_b64).map_err(|e| format!("x5c: {e}"))?;
-            let leaf = der::parse_certificate(&leaf_der).ok_or("x509: malformed certificate")?;
+            let leaf = jwt_der::parse_certificate(&leaf_der)
+                .map_err(|e| format!("x509: malformed certificate: {e}"))?;
             if now < leaf.not_before || now > leaf.not_after {
                 return Err("x509: certificate has expired or is not yet valid".into());
             }
@@ -254,7 +253,7 @@ impl Distribution3 {
             if !chains_to_root {
                 return Err("x509: certificate signed by unknown authority".into());
             }
-            return PublicKey::from_spki(leaf.spki);
+            return PublicKey::from_spki(&leaf.spki);
         }
         if header.get("jwk").is_some() {
             return Err("jwk headers are not produced by regauth".into());
@@ -385,9 +384,9 @@ mod tests {
             assert_eq!(listed["alg"], alg.jws_name());
             assert_eq!(header["kid"], key.thumbprint());
             // The same kid is what 3.x derives from the bundle certificate.
-            let cert = der::parse_certificate(key.certificate_der()).expect("cert");
+            let cert = jwt_der::parse_certificate(key.certificate_der()).expect("cert");
             assert_eq!(
-                PublicKey::from_spki(cert.spki).expect("spki").thumbprint(),
+                PublicKey::from_spki(&cert.spki).expect("spki").thumbprint(),
                 key.thumbprint()
             );
         }

@@ -46,7 +46,7 @@ pub fn seal_for_ci(
     }
     key.seal(secret, digest_hex)
         .map(Some)
-        .map_err(|error| Error::Internal(error.to_string()))
+        .map_err(|error| Error::internal_from("sealing a CI secret", error))
 }
 
 /// The credentials for the jobs of `project`: its active `gitlab-deploy-token`, else its
@@ -88,7 +88,7 @@ pub async fn for_project(
                 CiSecretError::OtherKey { .. } | CiSecretError::Undecryptable => {
                     Error::Conflict(error.to_string())
                 }
-                other => Error::Internal(other.to_string()),
+                other => Error::internal_from("opening a CI secret", other),
             })?;
         let event = AuditEvent {
             created_at: now,

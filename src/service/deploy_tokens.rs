@@ -93,7 +93,17 @@ pub async fn create(
     authorize(store, caller, TokenOperation::Create, owner).await?;
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
     let secret = TokenSecret::generate(token_prefix)
-        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+        .map_err(|_| Error::internal("the system random generator failed"))?;
+    // The audit record is written in the token's transaction: both or neither.
+    let record = |token: &DeployToken| {
+        let details = json!({
+            "name": token.name,
+            "username": token.username,
+            "scopes": token.scopes.names(),
+            "expires_at": token.expires_at,
+        });
+        audit(caller, AuditAction::DeployTokenCreate, token, now, details)
+    };
     let digest = secret.digest();
     // Only a `gitlab-deploy-token` keeps a recoverable (sealed) secret, for CI.
     let ci_secret = super::ci_credentials::seal_for_ci(
@@ -110,22 +120,8 @@ pub async fn create(
             ci_secret.as_deref(),
             caller.actor_name(),
             now,
+            &record,
         )
-        .await?;
-    let details = json!({
-        "name": token.name,
-        "username": token.username,
-        "scopes": token.scopes.names(),
-        "expires_at": token.expires_at,
-    });
-    store
-        .record_audit_events(&[audit(
-            caller,
-            AuditAction::DeployTokenCreate,
-            &token,
-            now,
-            details,
-        )])
         .await?;
     tracing::info!(
         token_id = token.id,
@@ -218,19 +214,17 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
     authorize(store, caller, TokenOperation::Revoke, &token.owner).await?;
+    let record = audit(
+        caller,
+        AuditAction::DeployTokenRevoke,
+        &token,
+        now,
+        json!({}),
+    );
     let token = store
-        .revoke_deploy_token(token_id, now)
+        .revoke_deploy_token(token_id, now, &record)
         .await?
         .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
-    store
-        .record_audit_events(&[audit(
-            caller,
-            AuditAction::DeployTokenRevoke,
-            &token,
-            now,
-            json!({}),
-        )])
-        .await?;
     tracing::info!(
         token_id = token.id,
         actor = caller.actor_name(),
@@ -249,19 +243,11 @@ pub async fn delete(
 ) -> Result<(), Error> {
     authorize(store, caller, TokenOperation::Revoke, owner).await?;
     let token = owned_token(store, owner, token_id).await?;
-    if !store.delete_deploy_token(token_id, now).await? {
+    let details = json!({ "name": token.name, "scopes": token.scopes.names() });
+    let record = audit(caller, AuditAction::DeployTokenDelete, &token, now, details);
+    if !store.delete_deploy_token(token_id, now, &record).await? {
         return Err(Error::not_found("Deploy token", token_id));
     }
-    let details = json!({ "name": token.name, "scopes": token.scopes.names() });
-    store
-        .record_audit_events(&[audit(
-            caller,
-            AuditAction::DeployTokenDelete,
-            &token,
-            now,
-            details,
-        )])
-        .await?;
     tracing::info!(
         token_id,
         actor = caller.actor_name(),
