@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use crate::helpers::fresh_postgres_url;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL (REGAUTH_TEST_POSTGRES_URL): run by scripts/test.sh"]
 async fn replicas_starting_together_on_a_fresh_database_all_start_and_migrate_once() {
     // Several rounds: a race between two `CREATE TABLE`s does not lose every time.
     for round in 0..4 {

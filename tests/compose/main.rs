@@ -399,6 +399,7 @@ fn push_and_pull(docker: &Docker, user: &User, image: &ImageRef, compose: &Compo
 }
 
 #[test]
+#[ignore = "needs root, docker.io, docker-compose, debootstrap, curl and Debian's package mirror: run by scripts/test.sh"]
 fn compose_up_a_token_from_exec_docker_push_and_pull_down_up_and_the_token_still_works() {
     if !root_user() {
         eprintln!("SKIPPED: no container engine can run here (a private dockerd needs root)");

@@ -289,6 +289,7 @@ impl Setup {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL (REGAUTH_TEST_POSTGRES_URL), nginx, docker-registry, skopeo and curl: run by scripts/test.sh"]
 async fn a_token_created_on_one_replica_works_on_the_other_and_a_revocation_reaches_it_within_a_second(
 ) {
     let Some(setup) = Setup::start().await else {
@@ -344,6 +345,7 @@ async fn a_token_created_on_one_replica_works_on_the_other_and_a_revocation_reac
 /// Token requests through nginx while replica B stops: a client that retries a failed
 /// request (up to 3 attempts, as docker and skopeo do on connection errors) loses none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL (REGAUTH_TEST_POSTGRES_URL), nginx, docker-registry, skopeo and curl: run by scripts/test.sh"]
 async fn stopping_one_replica_mid_load_loses_no_request_a_client_retries() {
     let Some(mut setup) = Setup::start().await else {
         return;
