@@ -77,7 +77,7 @@ pub async fn connect_with(
 }
 
 /// The key of the PostgreSQL advisory lock held while migrating ("regauth" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x7265_6761_7574_68;
+const MIGRATION_LOCK_KEY: i64 = 0x0072_6567_6175_7468;
 
 /// Brings a PostgreSQL schema up to date while holding an advisory lock, so that replicas
 /// started together never run the same migration twice (two concurrent `CREATE TABLE`s make

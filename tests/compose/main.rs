@@ -90,10 +90,7 @@ fn run(cmd: Command, what: &str, timeout: Duration) -> CommandOutcome {
 
 /// The Debian mirror apt uses here (debootstrap takes the same).
 fn debian_mirror() -> String {
-    let mut text = String::new();
-    for path in ["/etc/apt/sources.list"] {
-        text.push_str(&fs::read_to_string(path).unwrap_or_default());
-    }
+    let mut text = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
     if let Ok(entries) = fs::read_dir("/etc/apt/sources.list.d") {
         for entry in entries.flatten() {
             text.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
