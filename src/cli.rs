@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::config::{redact_url_password, LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
+use crate::domain::text::printable;
 use crate::domain::{Namespace, NamespaceKind, Role};
 use crate::jwt::{self, KeyAlgorithm};
 use crate::service::caller::Caller;
@@ -304,18 +305,21 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             let user = users::create(store.as_ref(), &username, &email, admin, now).await?;
             println!(
                 "created user {} (id {}{})",
-                user.username,
+                printable(&user.username),
                 user.id,
                 if user.admin { ", admin" } else { "" }
             );
         }
         UserCommand::Block { username } => {
             users::set_blocked(store.as_ref(), &username, true).await?;
-            println!("blocked {username}: their tokens no longer work");
+            println!(
+                "blocked {}: their tokens no longer work",
+                printable(&username)
+            );
         }
         UserCommand::Unblock { username } => {
             users::set_blocked(store.as_ref(), &username, false).await?;
-            println!("unblocked {username}");
+            println!("unblocked {}", printable(&username));
         }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
             users::revoke_personal_access_token(store.as_ref(), id).await?;
@@ -378,7 +382,11 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
             })?;
             let (kind, path) = namespace.kind_and_path();
             users::add_member(store.as_ref(), &username, kind, path, role, Utc::now()).await?;
-            println!("{username} is now {role} of {kind} {path}");
+            println!(
+                "{} is now {role} of {kind} {}",
+                printable(&username),
+                printable(path)
+            );
         }
         MemberCommand::Remove {
             username,
@@ -386,7 +394,11 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
         } => {
             let (kind, path) = namespace.kind_and_path();
             users::remove_member(store.as_ref(), &username, kind, path).await?;
-            println!("removed {username} from {kind} {path}");
+            println!(
+                "removed {} from {kind} {}",
+                printable(&username),
+                printable(path)
+            );
         }
     }
     Ok(())
@@ -419,6 +431,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
     let database = redact_url_password(&settings.database_url);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    // The separate /metrics listener, when `metrics_listen` is set.
+    let metrics = settings
+        .metrics_listen
+        .zip(application.metrics_port())
+        .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
     let registry_config = registry_config_block(
         &settings,
         &settings.public_url(application.port()),
@@ -449,7 +471,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 settings.keys_dir.display(),
                 application.keys().keys().len()
             );
-            println!("regauth listening on {bound} (database {database})");
+            println!("regauth listening on {bound} ({scheme}; database {database})");
+            if let Some(metrics) = metrics {
+                println!("metrics on {metrics} (/metrics; not served on {bound})");
+            }
             if let Some(warning) = jwks_warning {
                 println!("WARNING: {warning}");
             }
@@ -473,9 +498,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             );
             tracing::info!(
                 address = %bound,
+                scheme,
                 database = %database,
                 "regauth listening on {bound}"
             );
+            if let Some(metrics) = metrics {
+                tracing::info!(address = %metrics, "metrics on {metrics}");
+            }
             tracing::info!(registry_config = %registry_config, "registry configuration");
         }
     }
@@ -524,7 +553,7 @@ async fn create_namespace(
     println!(
         "created {} {} (id {})",
         kind,
-        namespace.full_path.as_str(),
+        printable(namespace.full_path.as_str()),
         namespace.id
     );
     Ok(())
@@ -572,7 +601,7 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                 println!("{value}");
             } else {
                 println!("id:       {}", created.token.id);
-                println!("username: {}", created.token.username);
+                println!("username: {}", printable(&created.token.username));
                 println!("token:    {}", created.secret.expose());
                 println!("scopes:   {}", created.token.scopes.names().join(","));
                 println!("This is the only time the token is shown; store it now.");
@@ -607,8 +636,8 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                     println!(
                         "{:<6} {:<24} {:<32} {:<10} {:<20} {}",
                         token.id,
-                        token.name,
-                        token.username,
+                        printable(&token.name),
+                        printable(&token.username),
                         state,
                         expires,
                         token.scopes.names().join(",")
@@ -618,7 +647,11 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
         }
         DeployTokenCommand::Revoke { id } => {
             let token = deploy_tokens::revoke(store.as_ref(), &caller, id, now).await?;
-            println!("revoked deploy token {} ({})", token.id, token.username);
+            println!(
+                "revoked deploy token {} ({})",
+                token.id,
+                printable(&token.username)
+            );
         }
     }
     Ok(())

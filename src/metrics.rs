@@ -6,12 +6,16 @@
 //!   `error`); the service label is the configured name or `unknown`, never free text.
 //! - `regauth_http_request_duration_seconds{method,route}`: latency histogram by route pattern.
 //! - `regauth_database_errors_total`: database errors seen by this process.
+//! - `regauth_login_failures_total{route}`, `regauth_login_lockouts_total{key}`,
+//!   `regauth_login_throttled_total{reason}`, `regauth_login_delayed_total`: brute-force
+//!   protection (failed credential checks; keys locked; 429 answers; attempts delayed).
 //! - `regauth_deploy_tokens_{created,revoked,deleted}_total{scope}`: counted in the database at
 //!   scrape time, so they include tokens made by the CLI or by other replicas (every replica
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,6 +33,8 @@ pub enum TokenOutcome {
     Partial,
     Denied,
     Unauthorized,
+    /// 429: too many failed logins.
+    Throttled,
     Error,
 }
 
@@ -39,6 +45,7 @@ impl TokenOutcome {
             TokenOutcome::Partial => "partial",
             TokenOutcome::Denied => "denied",
             TokenOutcome::Unauthorized => "unauthorized",
+            TokenOutcome::Throttled => "throttled",
             TokenOutcome::Error => "error",
         }
     }
@@ -51,10 +58,71 @@ struct Histogram {
     sum: f64,
 }
 
+/// Where a credential was checked (the `route` label of login failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRoute {
+    /// `/jwt/auth` with a deploy token (Basic or the OAuth2 password grant).
+    Registry,
+    /// `/jwt/auth` with the OAuth2 refresh_token grant.
+    RefreshToken,
+    /// `/api/v4` with a personal access token.
+    Api,
+}
+
+impl LoginRoute {
+    pub const ALL: [LoginRoute; 3] = [
+        LoginRoute::Registry,
+        LoginRoute::RefreshToken,
+        LoginRoute::Api,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginRoute::Registry => "registry",
+            LoginRoute::RefreshToken => "refresh_token",
+            LoginRoute::Api => "api",
+        }
+    }
+}
+
+/// What a brute-force lock is keyed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKey {
+    Address,
+    Username,
+}
+
+impl LockKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockKey::Address => "address",
+            LockKey::Username => "username",
+        }
+    }
+}
+
+/// Why an attempt was answered 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttled {
+    /// Its address or username is locked.
+    Locked,
+    /// It should have waited out a delay, but too many attempts were waiting already.
+    Overloaded,
+}
+
+#[derive(Default)]
+struct LoginCounters {
+    failures: [AtomicU64; 3],
+    lockouts: [AtomicU64; 2],
+    throttled: [AtomicU64; 2],
+    delayed: AtomicU64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     token_requests: Mutex<BTreeMap<(String, TokenOutcome), u64>>,
     request_durations: Mutex<BTreeMap<(String, String), Histogram>>,
+    logins: LoginCounters,
 }
 
 /// Escapes a label value for the text format.
@@ -75,6 +143,22 @@ impl Metrics {
         if let Ok(mut counts) = self.token_requests.lock() {
             *counts.entry((service.to_owned(), outcome)).or_default() += 1;
         }
+    }
+
+    pub fn record_login_failure(&self, route: LoginRoute) {
+        self.logins.failures[route as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_lockout(&self, key: LockKey) {
+        self.logins.lockouts[key as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_throttled(&self, reason: Throttled) {
+        self.logins.throttled[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_delayed(&self) {
+        self.logins.delayed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `route` is the matched route pattern (or `unmatched`), never the raw path.
@@ -144,6 +228,50 @@ impl Metrics {
         );
         out.push_str("# TYPE regauth_database_errors_total counter\n");
         let _ = writeln!(out, "regauth_database_errors_total {database_errors}");
+        let logins = &self.logins;
+        out.push_str("# HELP regauth_login_failures_total Failed credential checks, by where the credential was checked.\n");
+        out.push_str("# TYPE regauth_login_failures_total counter\n");
+        for route in LoginRoute::ALL {
+            let _ = writeln!(
+                out,
+                "regauth_login_failures_total{{route=\"{}\"}} {}",
+                route.as_str(),
+                logins.failures[route as usize].load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP regauth_login_lockouts_total Client addresses or usernames locked by failed logins.\n");
+        out.push_str("# TYPE regauth_login_lockouts_total counter\n");
+        for key in [LockKey::Address, LockKey::Username] {
+            let _ = writeln!(
+                out,
+                "regauth_login_lockouts_total{{key=\"{}\"}} {}",
+                key.as_str(),
+                logins.lockouts[key as usize].load(Ordering::Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP regauth_login_throttled_total Login attempts answered 429, by reason.\n",
+        );
+        out.push_str("# TYPE regauth_login_throttled_total counter\n");
+        for (reason, name) in [
+            (Throttled::Locked, "locked"),
+            (Throttled::Overloaded, "overloaded"),
+        ] {
+            let _ = writeln!(
+                out,
+                "regauth_login_throttled_total{{reason=\"{name}\"}} {}",
+                logins.throttled[reason as usize].load(Ordering::Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP regauth_login_delayed_total Login attempts delayed after earlier failures.\n",
+        );
+        out.push_str("# TYPE regauth_login_delayed_total counter\n");
+        let _ = writeln!(
+            out,
+            "regauth_login_delayed_total {}",
+            logins.delayed.load(Ordering::Relaxed)
+        );
         for (state, help, pick) in [
             ("created", "Deploy tokens created, by scope.", 0usize),
             (

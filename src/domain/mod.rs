@@ -3,10 +3,12 @@
 pub mod audit;
 pub mod deploy_token;
 pub mod expiry;
+pub mod login_throttle;
 pub mod namespace;
 pub mod notice;
 pub mod scope;
 pub mod secret;
+pub mod text;
 pub mod user;
 
 pub use audit::{ActorKind, AuditAction, AuditEvent};

@@ -11,13 +11,15 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::auth::{api_token_from_headers, authenticate_personal_access_token};
+use crate::client_address;
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, ValidationError};
 use crate::error::{ApiError, Error};
-use crate::routes::token::peer_address;
+use crate::metrics::LoginRoute;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::login_guard::Attempt;
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::startup::AppState;
 use crate::store::Page;
@@ -54,10 +56,24 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// The authenticated person behind a request.
 async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
-    let (user, token) =
-        authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()).await?;
+    let attempt = Attempt::new(
+        client_address::text_of_request(request),
+        None,
+        LoginRoute::Api,
+    );
+    let (user, token) = state
+        .logins
+        .check(
+            &attempt,
+            authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()),
+        )
+        .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
-    Ok(Caller::user(user, token.can_write(), peer_address(request)))
+    Ok(Caller::user(
+        user,
+        token.can_write(),
+        crate::client_address::text_of_request(request),
+    ))
 }
 
 fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
@@ -319,7 +335,7 @@ async fn delete_token(
 async fn create_token(
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
@@ -332,7 +348,21 @@ async fn create_token(
         &owner,
     )
     .await?;
-    let token_request = parse_create_body(&request, &body)?;
+    // Only now the body: a caller without credentials or the role cannot make us read one.
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
+    )
+    .await?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let token_request = parse_create_body(content_type, &body)?;
     let now = Utc::now();
     let created = deploy_tokens::create(
         state.store.as_ref(),
@@ -355,13 +385,8 @@ async fn create_token(
 
 /// The create body, as JSON or as a form; `scopes` as an array, `scopes[]` repeated, or a
 /// comma list; `expires_at` as a date or a date-time.
-fn parse_create_body(request: &HttpRequest, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+pub fn parse_create_body(content_type: &str, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
+    let content_type = content_type.to_ascii_lowercase();
     let fields = if content_type.starts_with("application/json") {
         json_fields(body)?
     } else {

@@ -2,6 +2,7 @@
 //! (used by `serve` and by the tests alike).
 
 pub mod api;
+pub mod body;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
@@ -10,6 +11,7 @@ pub mod token;
 
 use actix_web::web;
 
+/// Every route but `/metrics` (see [`configure_metrics`]).
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
@@ -20,6 +22,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
         .route("/-/health", web::get().to(health::health))
         .route("/-/readiness", web::get().to(health::readiness))
-        .route("/metrics", web::get().to(metrics::metrics))
         .configure(api::configure);
+}
+
+/// `/metrics`: on the main listener, or alone on `metrics_listen` when that is set.
+pub fn configure_metrics(config: &mut web::ServiceConfig) {
+    config.route("/metrics", web::get().to(metrics::metrics));
 }

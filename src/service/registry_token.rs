@@ -48,9 +48,45 @@ pub async fn create_refresh_token(
         None => now + lifetime,
     };
     store
-        .create_refresh_token(token.id, service_name, &secret.digest(), expires_at, now)
+        .create_refresh_token(
+            token.id,
+            service_name,
+            &secret.digest(),
+            expires_at,
+            now,
+            settings.refresh_tokens_per_deploy_token,
+        )
         .await?;
     Ok(secret)
+}
+
+/// How often expired refresh tokens are swept.
+pub const REFRESH_TOKEN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes the refresh tokens that expired by `now` (they can never be used again).
+pub async fn sweep_expired_refresh_tokens(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let swept = store.delete_expired_refresh_tokens(now).await?;
+    if swept > 0 {
+        tracing::info!(swept, "deleted expired refresh tokens");
+    }
+    Ok(swept)
+}
+
+/// Sweeps expired refresh tokens at start and then every `every`; detached, it ends with
+/// the runtime.
+pub fn start_refresh_token_sweep(store: Arc<dyn Store>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = sweep_expired_refresh_tokens(store.as_ref(), Utc::now()).await {
+                tracing::error!(%error, "sweeping expired refresh tokens failed");
+            }
+        }
+    });
 }
 
 /// The deploy token behind a refresh token, if the refresh token is known, unexpired, bound

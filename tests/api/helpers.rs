@@ -89,7 +89,12 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let application = Application::build(settings.clone())
         .await
         .expect("build app");
-    let address = format!("http://127.0.0.1:{}", application.port());
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let address = format!("{scheme}://127.0.0.1:{}", application.port());
     settings.public_url = Some(address.clone());
     tokio::spawn(application.run_until_stopped());
     let db = store::connect(&settings.database_url, 2, false)

@@ -1,6 +1,7 @@
 //! API tests: each test spawns the app on port 0 with a fresh database.
 
 mod backup;
+mod brute_force;
 mod ci_credentials;
 mod cli;
 mod curl;
@@ -9,6 +10,7 @@ mod helpers;
 mod kill9;
 mod management_api;
 mod migrations;
+mod network;
 mod notifications;
 mod operations;
 mod outage;
@@ -16,4 +18,6 @@ mod own_postgres;
 mod server;
 mod smtp_sink;
 mod startup_faults;
+mod test_ca;
+mod tls;
 mod token;
