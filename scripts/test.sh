@@ -4,8 +4,10 @@
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
 #    docker-registry, skopeo, curl, python3, the other real clients (podman, buildah, containerd + ctr,
 #    docker.io's dockerd + docker; apt brings runc, crun, uidmap, conmon, iptables and a
-#    container network stack as their dependencies), a PostgreSQL server (initdb/pg_ctl), and
-#    git, nginx and fcgiwrap for the forward-auth tests (nginx in front of git http-backend).
+#    container network stack as their dependencies), a PostgreSQL server (initdb/pg_ctl),
+#    git, nginx and fcgiwrap for the forward-auth tests (nginx in front of git http-backend;
+#    nginx also fronts two replicas), docker-compose and debootstrap (the compose test builds
+#    its images from a local Debian base; cached under target/tmp/compose-cache).
 #    The e2e tests start their own containerd and dockerd on private sockets; nothing here
 #    starts or enables a system service. The Python SMTP server aiosmtpd (via pip) serves the
 #    expiry-notification tests.
@@ -62,6 +64,8 @@ E2E_BINARIES=(
     git:git
     nginx:nginx
     fcgiwrap:fcgiwrap
+    docker-compose:docker-compose
+    debootstrap:debootstrap
 )
 
 # nginx and fcgiwrap live in /usr/sbin, which a non-root PATH often lacks

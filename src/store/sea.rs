@@ -70,9 +70,53 @@ pub async fn connect_with(
     let db = Database::connect(options).await?;
     if migrate {
         refuse_newer_schema(&db).await?;
-        Migrator::up(&db, None).await?;
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            migrate_postgres_exclusively(url).await?;
+        } else {
+            Migrator::up(&db, None).await?;
+        }
     }
     Ok(db)
+}
+
+/// The key of the PostgreSQL advisory lock held while migrating ("regauth" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x0072_6567_6175_7468;
+
+/// Brings a PostgreSQL schema up to date while holding an advisory lock, so that replicas
+/// started together never run the same migration twice (two concurrent `CREATE TABLE`s make
+/// one of them fail): the first replica migrates, the others wait for the lock, then find
+/// nothing pending. The lock belongs to a connection of its own (a pool of one), held for
+/// the whole run and released on unlock or when that connection closes, even if this process
+/// dies half-way.
+async fn migrate_postgres_exclusively(url: &str) -> Result<(), StoreError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let lock_db = Database::connect(options).await?;
+    let backend = lock_db.get_database_backend();
+    tracing::info!("waiting for the migration lock");
+    lock_db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_lock($1)",
+            [MIGRATION_LOCK_KEY.into()],
+        ))
+        .await?;
+    let migrated = Migrator::up(&lock_db, None).await;
+    let unlocked = lock_db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_unlock($1)",
+            [MIGRATION_LOCK_KEY.into()],
+        ))
+        .await;
+    lock_db.close().await.ok();
+    migrated?;
+    unlocked?;
+    Ok(())
 }
 
 /// A database migrated by a newer regauth holds migrations this binary does not know: running

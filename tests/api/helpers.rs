@@ -27,29 +27,41 @@ pub struct TestApp {
 /// A database URL for one test: a file in `dir`, or a new PostgreSQL database.
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
     if std::env::var("REGAUTH_TEST_DATABASE").as_deref() == Ok("postgres") {
-        let admin_url = std::env::var("REGAUTH_TEST_POSTGRES_URL")
-            .expect("REGAUTH_TEST_DATABASE=postgres needs REGAUTH_TEST_POSTGRES_URL");
-        let name = format!(
-            "regauth_test_{}",
-            dir.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .to_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        assert!(
+            std::env::var_os("REGAUTH_TEST_POSTGRES_URL").is_some(),
+            "REGAUTH_TEST_DATABASE=postgres needs REGAUTH_TEST_POSTGRES_URL"
         );
-        let admin = sea_orm::Database::connect(&admin_url)
+        fresh_postgres_url(dir)
             .await
-            .expect("connect to PostgreSQL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create test database");
-        admin.close().await.ok();
-        let (base, _) = admin_url.rsplit_once('/').expect("database name in URL");
-        format!("{base}/{name}")
+            .expect("REGAUTH_TEST_POSTGRES_URL is set")
     } else {
         format!("sqlite://{}?mode=rwc", dir.join("regauth.db").display())
     }
+}
+
+/// A new, empty PostgreSQL database named after `dir` on the server of
+/// `REGAUTH_TEST_POSTGRES_URL` (which `scripts/test.sh` provides), whatever
+/// `REGAUTH_TEST_DATABASE` says; `None` when that variable is unset.
+pub async fn fresh_postgres_url(dir: &std::path::Path) -> Option<String> {
+    let admin_url = std::env::var("REGAUTH_TEST_POSTGRES_URL").ok()?;
+    let name = format!(
+        "regauth_test_{}",
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
+    let admin = sea_orm::Database::connect(&admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let (base, _) = admin_url.rsplit_once('/').expect("database name in URL");
+    Some(format!("{base}/{name}"))
 }
 
 pub async fn test_settings(dir: &std::path::Path) -> Settings {

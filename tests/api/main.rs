@@ -10,6 +10,7 @@ mod forward_auth;
 mod helpers;
 mod kill9;
 mod management_api;
+mod migrations;
 mod network;
 mod notifications;
 mod operations;

@@ -9,6 +9,7 @@
 mod helpers;
 mod hostile;
 mod identity_token;
+mod replicas;
 mod rotation;
 #[path = "../api/server.rs"]
 #[allow(dead_code)]

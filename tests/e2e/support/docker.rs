@@ -48,6 +48,12 @@ impl Docker {
     /// Starts a private containerd and a dockerd on it; waits (≤ 30 s) until the engine
     /// answers. Panics (with the daemon log) if either cannot start.
     pub fn start() -> Docker {
+        Docker::start_with_storage("vfs")
+    }
+
+    /// As [`Docker::start`], with `driver` as dockerd's storage driver (`overlay2` builds
+    /// images far faster than `vfs`, which copies the whole tree for every layer and step).
+    pub fn start_with_storage(driver: &str) -> Docker {
         require_binary("dockerd", "docker.io");
         require_binary("docker", "docker.io");
         let containerd = Containerd::start();
@@ -80,7 +86,7 @@ impl Docker {
             .arg(containerd.socket())
             .args([
                 "--storage-driver",
-                "vfs",
+                driver,
                 "--iptables=false",
                 "--ip6tables=false",
                 "--ip-forward=false",
@@ -107,8 +113,13 @@ impl Docker {
         }
     }
 
+    /// The engine's socket (`DOCKER_HOST=unix://...` for other tools, e.g. docker-compose).
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// The docker CLI for `user` (their `DOCKER_CONFIG`), on this engine.
-    fn docker(&self, user: Option<&User>, args: &[&str]) -> Command {
+    pub fn docker(&self, user: Option<&User>, args: &[&str]) -> Command {
         let mut c = Command::new("docker");
         c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("HOME", self.dir.path())
