@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwner};
-use crate::access::repository::{resolve_project, RepositoryPath};
-use crate::access::scope::parse_requested_scopes;
+use crate::access::repository::{resolve_project, NamespacePath, RepositoryPath};
+use crate::access::scope::{parse_requested_scopes, RequestedScope};
 use crate::config::Settings;
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
@@ -240,21 +240,7 @@ async fn resolve_scopes(
             })
             .collect());
     }
-    let repositories: Vec<Option<RepositoryPath>> = scopes
-        .iter()
-        .map(|scope| {
-            (scope.resource_type == "repository")
-                .then(|| RepositoryPath::parse(&scope.name).ok())
-                .flatten()
-        })
-        .collect();
-    let mut candidates: Vec<_> = repositories
-        .iter()
-        .flatten()
-        .flat_map(RepositoryPath::candidate_project_paths)
-        .collect();
-    candidates.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    candidates.dedup();
+    let (repositories, candidates) = repositories_and_candidates(&scopes);
     // A project token reaches only its own project, and nothing below a project can be a
     // project (namespaces nest under groups only), so no longer prefix can win over it: the
     // lookup is needed for group tokens alone.
@@ -300,22 +286,7 @@ pub async fn issue_anonymous(
         .map(|scope| scope.actions.len())
         .sum::<usize>()
         + parsed.rejected.len();
-    let repositories: Vec<Option<RepositoryPath>> = parsed
-        .scopes
-        .iter()
-        .map(|scope| {
-            (scope.resource_type == "repository")
-                .then(|| RepositoryPath::parse(&scope.name).ok())
-                .flatten()
-        })
-        .collect();
-    let mut candidates: Vec<_> = repositories
-        .iter()
-        .flatten()
-        .flat_map(RepositoryPath::candidate_project_paths)
-        .collect();
-    candidates.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    candidates.dedup();
+    let (repositories, candidates) = repositories_and_candidates(&parsed.scopes);
     let public = store.public_projects(&candidates).await?;
     let resolved: Vec<ResolvedScope> = parsed
         .scopes
@@ -356,4 +327,27 @@ pub async fn issue_anonymous(
         scope: granted.scope_string(),
         complete: granted_actions >= requested_actions,
     })
+}
+
+/// Each scope's repository (if it names a valid one) and, for all of them together, the
+/// distinct paths that could be their project: one store query covers every scope.
+fn repositories_and_candidates(
+    scopes: &[RequestedScope],
+) -> (Vec<Option<RepositoryPath>>, Vec<NamespacePath>) {
+    let repositories: Vec<Option<RepositoryPath>> = scopes
+        .iter()
+        .map(|scope| {
+            (scope.resource_type == "repository")
+                .then(|| RepositoryPath::parse(&scope.name).ok())
+                .flatten()
+        })
+        .collect();
+    let mut candidates: Vec<_> = repositories
+        .iter()
+        .flatten()
+        .flat_map(RepositoryPath::candidate_project_paths)
+        .collect();
+    candidates.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    candidates.dedup();
+    (repositories, candidates)
 }
