@@ -41,6 +41,7 @@ struct RawSettings {
     log_format: String,
     database_max_connections: u32,
     shutdown_timeout: Seconds,
+    session_ttl: Seconds,
     audit_retention_days: u32,
     notify_at: String,
     #[serde(with = "optional_url")]
@@ -65,6 +66,7 @@ impl Default for RawSettings {
             log_format: "text".into(),
             database_max_connections: 10,
             shutdown_timeout: Seconds(30),
+            session_ttl: Seconds(8 * 3600),
             audit_retention_days: 90,
             notify_at: "01:00".into(),
             smtp_url: None,
@@ -102,6 +104,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
+    /// How long a web sign-in lasts before the user must sign in again.
+    pub session_ttl: Duration,
     /// Days that audit records of registry token issues are kept (0: forever). Records of
     /// token creation, revocation and deletion are always kept.
     pub audit_retention_days: u32,
@@ -400,6 +404,15 @@ impl Settings {
         if raw.shutdown_timeout.0 > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
+        if !(60..=31 * 86_400).contains(&raw.session_ttl.0) {
+            return Err(invalid(
+                "session_ttl",
+                format!(
+                    "{} s is out of range: between 60 s and 2678400 s (31d)",
+                    raw.session_ttl.0
+                ),
+            ));
+        }
         if let Some(url) = &raw.public_url {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(invalid(
@@ -434,6 +447,7 @@ impl Settings {
             log_format,
             database_max_connections: raw.database_max_connections,
             shutdown_timeout: raw.shutdown_timeout.duration(),
+            session_ttl: raw.session_ttl.duration(),
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,

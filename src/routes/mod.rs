@@ -7,6 +7,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod observe;
 pub mod token;
+pub mod ui;
 
 use actix_web::web;
 
@@ -21,5 +22,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/-/health", web::get().to(health::health))
         .route("/-/readiness", web::get().to(health::readiness))
         .route("/metrics", web::get().to(metrics::metrics))
-        .configure(api::configure);
+        .configure(api::configure)
+        // Last: its `/{project path}/-/...` patterns must not shadow anything above.
+        .configure(ui::configure);
 }
