@@ -2,6 +2,7 @@
 //! through chromedriver: start, open, find, type, click, read, run a script, screenshot.
 //! chromedriver runs on a free 127.0.0.1 port and is stopped by its PID when dropped.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-const ELEMENT_KEY: &str = "element-6066-11e4-a4ca-4d1d4d2eab38";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find_binary(candidates: &[&str]) -> String {
     for candidate in candidates {
@@ -56,7 +57,10 @@ impl Browser {
         let chromedriver = find_binary(&["chromedriver", "/usr/lib/chromium/chromedriver"]);
         let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"]);
         let port = free_port();
+        // Its own process group, so that stopping it by its PID also stops the chromium
+        // processes it started.
         let driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -130,7 +134,10 @@ impl Browser {
         }
         let response: Value = request.send().await.unwrap().json().await.unwrap();
         if let Some(error) = response["value"]["error"].as_str() {
-            panic!("WebDriver {path}: {error}: {}", response["value"]["message"]);
+            panic!(
+                "WebDriver {path}: {error}: {}",
+                response["value"]["message"]
+            );
         }
         response["value"].clone()
     }
@@ -169,8 +176,10 @@ impl Browser {
 
     /// The visible text of the page.
     pub async fn text(&self) -> String {
-        let body = self.find("body").await;
-        self.element_text(&body).await
+        match self.find_all("body").await.first() {
+            Some(body) => self.element_text(body).await,
+            None => String::new(),
+        }
     }
 
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
@@ -185,7 +194,14 @@ impl Browser {
             .as_array()
             .unwrap()
             .iter()
-            .map(|element| Element(element[ELEMENT_KEY].as_str().unwrap().to_owned()))
+            .map(|element| {
+                Element(
+                    element[ELEMENT_KEY]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("not an element: {element}"))
+                        .to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -224,6 +240,42 @@ impl Browser {
             Some(json!({})),
         )
         .await;
+    }
+
+    /// Clicks something that loads a new page (a submit button, a link) and waits until the
+    /// new page has loaded.
+    pub async fn click_and_wait(&self, css: &str) {
+        self.run_sync("window.__regauthOldPage = true; return true;")
+            .await;
+        self.click(css).await;
+        for _ in 0..400 {
+            let loaded = self
+                .run_sync(
+                    "return window.__regauthOldPage === undefined && document.readyState === 'complete';",
+                )
+                .await;
+            if loaded == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no new page after clicking {css} on {}", self.url().await);
+    }
+
+    pub async fn run_sync(&self, script: &str) -> Value {
+        let url = format!("{}/session/{}/execute/sync", self.base, self.session);
+        let response: Value = self
+            .http
+            .post(&url)
+            .json(&json!({"script": script, "args": []}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // During a navigation the old page may be gone: that is "not loaded yet".
+        response["value"].clone()
     }
 
     pub async fn element_text(&self, element: &Element) -> String {
@@ -277,20 +329,24 @@ impl Browser {
     }
 
     /// Ends the browser session, then chromedriver.
-    pub async fn quit(mut self) {
+    pub async fn quit(self) {
         let _ = self
             .http
             .delete(format!("{}/session/{}", self.base, self.session))
             .send()
             .await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Drop stops chromedriver.
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Stopped by its PID, also when a test fails halfway.
+        // Stopped by its PID (and its process group), also when a test fails halfway.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg("--")
+            .arg(format!("-{}", self.driver.id()))
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
