@@ -3,7 +3,7 @@
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
 #    docker-registry, skopeo, curl, python3, the other real clients (podman, buildah, containerd + ctr,
-#    docker.io's dockerd + docker; apt brings runc, crun, uidmap, conmon, iptables and a
+#    docker.io's dockerd + docker, chromium + chromedriver for the web-page tests; apt brings runc, crun, uidmap, conmon, iptables and a
 #    container network stack as their dependencies) and a PostgreSQL server (initdb/pg_ctl).
 #    The e2e tests start their own containerd and dockerd on private sockets; nothing here
 #    starts or enables a system service. The Python SMTP server aiosmtpd (via pip) serves the
@@ -58,6 +58,8 @@ E2E_BINARIES=(
     dockerd:docker.io
     docker:docker.io
     curl:curl
+    chromium:chromium
+    chromedriver:chromium-driver
 )
 
 missing=()
@@ -197,6 +199,7 @@ V_BUILDAH="$(first_line buildah --version)"
 V_CONTAINERD="$(first_line containerd --version)"
 V_DOCKERD="$(first_line dockerd --version)"
 V_DOCKER="$(first_line docker --version) ($(command -v docker))"
+V_CHROMIUM="$(first_line chromium --version) / $(first_line chromedriver --version)"
 V_SMTP="aiosmtpd $(python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>&1 | head -n1 || true)"
 print_versions() {
     log "PostgreSQL: $V_PG"
@@ -208,6 +211,7 @@ print_versions() {
     log "dockerd:    $V_DOCKERD"
     log "docker CLI: $V_DOCKER"
     log "SMTP:       $V_SMTP"
+    log "browser:    $V_CHROMIUM"
 }
 print_versions
 

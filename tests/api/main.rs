@@ -9,3 +9,4 @@ mod operations;
 mod server;
 mod smtp_sink;
 mod token;
+mod web_pages;
