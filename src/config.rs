@@ -509,6 +509,20 @@ mod tests {
     }
 
     #[test]
+    fn the_web_session_lifetime_has_a_unit_and_bounds() {
+        assert_eq!(
+            Settings::defaults().session_ttl,
+            Duration::from_secs(8 * 3600)
+        );
+        let settings = load("session_ttl = \"2d\"", &[]).unwrap();
+        assert_eq!(settings.session_ttl, Duration::from_secs(2 * 86_400));
+        let error = error_of("session_ttl = \"10s\"");
+        assert!(error.contains("session_ttl"), "{error}");
+        let error = error_of("session_ttl = \"90d\"");
+        assert!(error.contains("session_ttl"), "{error}");
+    }
+
+    #[test]
     fn the_defaults_work_on_a_laptop() {
         let settings = Settings::defaults();
         assert_eq!(settings.listen.to_string(), "127.0.0.1:5001");

@@ -136,7 +136,9 @@ pub async fn set_password(
     Ok(user)
 }
 
-/// The one place a failed web sign-in is reported, for the brute-force limits.
+/// The one place a failed web sign-in is reported. The brute-force limits (failed attempts
+/// counted per client address and username) are not on this branch yet: when they arrive,
+/// this is the single call site that must count toward them.
 fn record_failed_sign_in(username: &str, ip_address: Option<&str>) {
     tracing::warn!(
         username,
