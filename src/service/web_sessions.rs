@@ -200,6 +200,8 @@ pub async fn sign_in(
             now + ttl,
         )
         .await?;
+    // Expired sessions are swept here, where sessions are made: no extra job.
+    store.delete_expired_web_sessions(now).await?;
     tracing::info!(user = user.username, "signed in to the web pages");
     Ok(NewSession { id, session, user })
 }

@@ -300,3 +300,102 @@ async fn the_password_command_reads_standard_input_and_ends_the_users_sessions()
     assert_eq!(home.status(), 303);
     assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 401);
 }
+
+async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+    let response = client()
+        .get(format!("{}{path}", app.address))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_group_maintainer_sees_group_tokens_but_may_not_add_and_search_filters_by_path() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    app.create_project_with_groups("acme/api").await;
+    app.create_project_with_groups("other/site").await;
+    user_with_password(&app, "gm").await;
+    app.add_member(
+        "gm",
+        regauth::domain::NamespaceKind::Group,
+        "acme",
+        Role::Maintainer,
+    )
+    .await;
+    let cookie = signed_in(&app, "gm", PASSWORD).await;
+
+    let (status, home) = get_page(&app, &cookie, "/").await;
+    assert_eq!(status, 200);
+    for path in [
+        "/groups/acme/-/settings/repository",
+        "/acme/web/-/settings/repository",
+    ] {
+        assert!(home.contains(path), "{path} listed");
+    }
+    assert!(!home.contains("other/site"), "not a member there");
+    let (_, found) = get_page(&app, &cookie, "/?search=web").await;
+    assert!(found.contains("acme/web") && !found.contains("acme/api"));
+
+    let (status, group) = get_page(&app, &cookie, "/groups/acme/-/settings/repository").await;
+    assert_eq!(status, 200);
+    assert!(
+        !group.contains("id=\"new-deploy-token\""),
+        "group Maintainers only look"
+    );
+    let (status, project) = get_page(&app, &cookie, "/acme/web/-/settings/repository").await;
+    assert_eq!(status, 200);
+    assert!(
+        project.contains("id=\"new-deploy-token\""),
+        "project Maintainer by inheritance"
+    );
+    assert!(
+        !project.contains("read_virtual_registry"),
+        "group-only scopes not offered"
+    );
+    let (status, _) = get_page(&app, &cookie, "/other/site/-/settings/repository").await;
+    assert_eq!(
+        status, 404,
+        "a namespace the user may not see does not exist for them"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_returns_to_the_page_that_asked_for_it_and_never_to_another_site() {
+    let app = spawn_app().await;
+    user_with_password(&app, "alice").await;
+    for (asked, expected) in [
+        (
+            "/acme/web/-/settings/repository",
+            "/acme/web/-/settings/repository",
+        ),
+        ("//evil.example.com/", "/"),
+        ("https://evil.example.com/", "/"),
+    ] {
+        let client = client();
+        let page = client
+            .get(format!("{}/users/sign_in", app.address))
+            .query(&[("redirect_to", asked)])
+            .send()
+            .await
+            .unwrap();
+        let csrf_cookie = cookie_pair(&set_cookies(&page)[0]);
+        let html = page.text().await.unwrap();
+        let response = client
+            .post(format!("{}/users/sign_in", app.address))
+            .header("cookie", csrf_cookie)
+            .form(&[
+                ("authenticity_token", hidden_csrf(&html).as_str()),
+                ("redirect_to", asked),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], expected, "{asked}");
+    }
+}

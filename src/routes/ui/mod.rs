@@ -250,6 +250,7 @@ fn local_path(target: Option<&str>) -> &str {
 fn sign_in_form(
     state: &AppState,
     status: StatusCode,
+    redirect_to: &str,
     username: String,
     error: Option<String>,
     notice: Option<String>,
@@ -261,6 +262,7 @@ fn sign_in_form(
             user_name: None,
             csrf: csrf.clone(),
             username,
+            redirect_to: redirect_to.to_owned(),
             error,
             notice,
         },
@@ -272,25 +274,33 @@ fn sign_in_form(
     Ok(response)
 }
 
-async fn sign_in_page(request: HttpRequest, state: web::Data<AppState>) -> PageResult {
+async fn sign_in_page(
+    request: HttpRequest,
+    query: web::Query<SignInQuery>,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let redirect_to = local_path(query.redirect_to.as_deref());
     if let Some(id) = cookie_value(&request, SESSION_COOKIE) {
         if web_sessions::resume(state.store.as_ref(), &id, Utc::now())
             .await?
             .is_some()
         {
-            return Ok(see_other("/"));
+            return Ok(see_other(redirect_to));
         }
     }
-    sign_in_form(&state, StatusCode::OK, String::new(), None, None)
+    sign_in_form(
+        &state,
+        StatusCode::OK,
+        redirect_to,
+        String::new(),
+        None,
+        None,
+    )
 }
 
-async fn sign_in(
-    request: HttpRequest,
-    query: web::Query<SignInQuery>,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> PageResult {
+async fn sign_in(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> PageResult {
     let form = Form::parse(&body)?;
+    let redirect_to = local_path(Some(form.get("redirect_to")));
     let expected = cookie_value(&request, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
     if !web_sessions::csrf_matches(&expected, form.get(CSRF_FIELD)) {
         return Err(PageError::Csrf);
@@ -307,7 +317,7 @@ async fn sign_in(
     .await;
     match result {
         Ok(new) => {
-            let mut response = see_other(local_path(query.redirect_to.as_deref()));
+            let mut response = see_other(redirect_to);
             set_cookie(
                 &mut response,
                 cookie(
@@ -328,6 +338,7 @@ async fn sign_in(
         Err(Error::Unauthorized) => sign_in_form(
             &state,
             StatusCode::UNAUTHORIZED,
+            redirect_to,
             username,
             Some("Invalid username or password.".into()),
             None,

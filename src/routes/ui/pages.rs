@@ -12,6 +12,8 @@ pub struct SignInPage {
     pub user_name: Option<String>,
     pub csrf: String,
     pub username: String,
+    /// Where to go after signing in (a local path).
+    pub redirect_to: String,
     pub error: Option<String>,
     pub notice: Option<String>,
 }
