@@ -199,7 +199,7 @@ V_BUILDAH="$(first_line buildah --version)"
 V_CONTAINERD="$(first_line containerd --version)"
 V_DOCKERD="$(first_line dockerd --version)"
 V_DOCKER="$(first_line docker --version) ($(command -v docker))"
-V_CHROMIUM="$(first_line chromium --version) / $(first_line chromedriver --version)"
+V_CHROMIUM="$(chromium --version 2>/dev/null | head -n1 || true) / $(first_line chromedriver --version)"
 V_SMTP="aiosmtpd $(python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>&1 | head -n1 || true)"
 print_versions() {
     log "PostgreSQL: $V_PG"

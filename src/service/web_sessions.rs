@@ -227,6 +227,19 @@ pub async fn resume(
     Ok(Some((session, user)))
 }
 
+/// True the first time this session submits the form carrying `nonce`; false for a
+/// repeat (a reload re-posting it), which must neither act again nor show a secret again.
+pub async fn first_submission(
+    store: &dyn Store,
+    session: &WebSession,
+    nonce: &str,
+) -> Result<bool, Error> {
+    if nonce.is_empty() {
+        return Ok(false);
+    }
+    Ok(store.consume_form_nonce(session.id, nonce).await?)
+}
+
 pub async fn sign_out(store: &dyn Store, session: &WebSession) -> Result<(), Error> {
     store.delete_web_session(session.id).await?;
     Ok(())

@@ -297,7 +297,7 @@ pub trait NotificationStore: Send + Sync {
 }
 
 /// A signed-in browser session as stored (the session id itself is never stored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebSession {
     pub id: i64,
     pub user_id: i64,
@@ -307,6 +307,18 @@ pub struct WebSession {
     pub may_write: bool,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+// The CSRF token stays out of Debug output.
+impl std::fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSession")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("may_write", &self.may_write)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the web pages need: passwords, sessions, and the namespaces a user may reach.

@@ -566,13 +566,7 @@ async fn create_token(
         .await;
     }
     // A reload of the answer re-posts the form: create nothing, show no secret.
-    let nonce = form.get("form_nonce");
-    if nonce.is_empty()
-        || !store
-            .consume_form_nonce(session.session.id, nonce)
-            .await
-            .map_err(Error::from)?
-    {
+    if !web_sessions::first_submission(store, &session.session, form.get("form_nonce")).await? {
         return Ok(see_other(&format!(
             "{}?resubmitted=1",
             pages::settings_url(kind, namespace.full_path.as_str())
