@@ -1,6 +1,7 @@
 //! The `regauth` command line. Command and flag names are a contract: scripts and docs rely
 //! on them. Every command uses the same settings and database as `serve`.
 
+mod backup;
 mod notify;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::users;
-use crate::startup::Application;
+use crate::startup::{Application, StartupError};
 use crate::store::{self, SeaStore, Store};
 use crate::views;
 
@@ -57,6 +58,14 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Write a consistent copy of the live SQLite database to FILE, without stopping the
+    /// server (PostgreSQL: use pg_dump).
+    Backup {
+        file: std::path::PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Send the deploy-token expiry notices that are due (what `serve` does daily), once.
     #[command(name = "notify-expiring")]
     NotifyExpiring {
@@ -137,6 +146,10 @@ pub enum KeysCommand {
         #[arg(long, value_name = "es256|rs256")]
         alg: Option<String>,
     },
+    /// Create the key that seals gitlab-deploy-token secrets for the CI credentials endpoint
+    /// (ci_secret_key_file) if it does not exist; print its file and key id. `serve` creates
+    /// it on first start too.
+    CiSecret,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,7 +228,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            store::connect(&settings.database_url, 1, true).await?;
+            store::connect_with(
+                &settings.database_url,
+                1,
+                settings.database_acquire_timeout,
+                true,
+            )
+            .await
+            .map_err(|source| StartupError::database(&settings, source))?;
             println!(
                 "database {} is up to date",
                 redact_url_password(&settings.database_url)
@@ -227,6 +247,21 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!(
                 "certificate bundle for the registry's rootcertbundle: {}",
                 bundle.display()
+            );
+            println!(
+                "JWK set for the registry's jwks: {}",
+                settings.keys_dir.join(jwt::JWKS_FILE_NAME).display()
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::CiSecret) => {
+            let path = settings.ci_secret_key_file();
+            let (key, generated) = crate::ci_secret::CiSecretKey::load_or_generate(&path)?;
+            println!(
+                "{} CI secret key {} (id {})",
+                if generated { "created" } else { "existing" },
+                path.display(),
+                key.id()
             );
             Ok(())
         }
@@ -255,6 +290,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::DeployToken(command) => deploy_token(&settings, command).await,
         Command::User(command) => user(&settings, command).await,
         Command::Member(command) => member(&settings, command).await,
+        Command::Backup { file, force } => backup::backup(&settings, &file, force).await,
         Command::NotifyExpiring { now } => notify::notify_expiring(&settings, now.as_deref()).await,
     }
 }
@@ -386,7 +422,14 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let db = store::connect(&settings.database_url, 2, true).await?;
+    let db = store::connect_with(
+        &settings.database_url,
+        2,
+        settings.database_acquire_timeout,
+        true,
+    )
+    .await
+    .map_err(|source| StartupError::database(settings, source))?;
     Ok(Arc::new(SeaStore::new(db)))
 }
 
@@ -394,10 +437,30 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings.clone()).await?;
     let signing = application.keys().signing_key();
     let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
+    // The registry reads its `jwks` from a file: keep one next to the bundle. A read-only key
+    // directory (a mounted secret) is fine as long as the token form does not need it.
+    let jwks_file = match jwt::write_jwks_file(&settings.keys_dir, application.keys()) {
+        Ok(path) => path,
+        Err(error) => {
+            tracing::warn!(%error, "cannot write the JWK set file for the registry");
+            settings.keys_dir.join(jwt::JWKS_FILE_NAME)
+        }
+    };
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
     let database = redact_url_password(&settings.database_url);
-    let registry_config =
-        registry_config_block(&settings, &settings.public_url(application.port()), &bundle);
+    let registry_config = registry_config_block(
+        &settings,
+        &settings.public_url(application.port()),
+        &bundle,
+        &jwks_file,
+    );
+    // Registry 2.8 refuses every jwks-form token: say so however the logs are read.
+    let jwks_warning = (settings.token_header == jwt::TokenHeader::Jwks).then_some(
+        "token_header = \"jwks\": tokens carry no x5c certificate and a thumbprint kid; registry 2.8 (Debian's docker-registry) refuses every one of them, registry 3.x accepts them; use token_header = \"x5c\" for registry 2.8",
+    );
+    if let Some(warning) = jwks_warning {
+        tracing::warn!("{warning}");
+    }
     match settings.log_format {
         // A person reads stdout: the banner and the block to paste into the registry config.
         LogFormat::Text => {
@@ -416,6 +479,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 application.keys().keys().len()
             );
             println!("regauth listening on {bound} (database {database})");
+            if let Some(warning) = jwks_warning {
+                println!("WARNING: {warning}");
+            }
             println!("{registry_config}");
         }
         // A log collector reads the streams: the same facts as JSON events, nothing on stdout.
@@ -446,21 +512,35 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `auth.token` block a registry needs, ready to paste.
+/// The `auth.token` block a registry needs for the configured token header form, ready to
+/// paste.
 pub fn registry_config_block(
     settings: &Settings,
     public_url: &str,
     bundle: &std::path::Path,
+    jwks_file: &std::path::Path,
 ) -> String {
-    let bundle = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
-    format!(
-        "# registry config.yml (CNCF distribution):\nauth:\n  token:\n    realm: {}/jwt/auth\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n# registry 3.x may use instead: jwks: <file with {}/.well-known/jwks.json>",
-        public_url,
-        settings.registry_service,
-        settings.issuer,
-        bundle.display(),
-        public_url
-    )
+    let absolute = |path: &std::path::Path| {
+        std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let head = format!(
+        "auth:\n  token:\n    realm: {public_url}/jwt/auth\n    service: {}\n    issuer: {}\n",
+        settings.registry_service, settings.issuer,
+    );
+    match settings.token_header {
+        jwt::TokenHeader::X5c => format!(
+            "# registry config.yml (CNCF distribution 2.8 or 3.x; token_header = \"x5c\"):\n{head}    rootcertbundle: {}\n# a registry 3.x trusting regauth by jwks alone needs token_header = \"jwks\"",
+            absolute(bundle)
+        ),
+        jwt::TokenHeader::Jwks => format!(
+            "# registry config.yml (CNCF distribution 3.x only; token_header = \"jwks\"):\n{head}    jwks: {}\n# the same document is served at {public_url}/.well-known/jwks.json; rootcertbundle: {} works too",
+            absolute(jwks_file),
+            absolute(bundle)
+        ),
+    }
 }
 
 async fn create_namespace(
@@ -500,12 +580,15 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                 scopes: vec![scopes],
                 expires_at,
             };
+            let (ci_key, _) =
+                crate::ci_secret::CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
             let created = deploy_tokens::create(
                 store.as_ref(),
                 &caller,
                 &owner,
                 request,
                 &settings.token_prefix,
+                &ci_key,
                 now,
             )
             .await?;

@@ -17,7 +17,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::jwt::KeyAlgorithm;
+use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::mail::SmtpSettings;
 use crate::service::notifications::schedule::NotifyAt;
 
@@ -33,6 +33,8 @@ struct RawSettings {
     refresh_token_ttl: Seconds,
     keys_dir: PathBuf,
     key_algorithm: String,
+    token_header: String,
+    ci_secret_key_file: Option<PathBuf>,
     registry_service: String,
     virtual_registry_service: String,
     token_prefix: String,
@@ -40,6 +42,7 @@ struct RawSettings {
     public_url: Option<Url>,
     log_format: String,
     database_max_connections: u32,
+    database_acquire_timeout: Seconds,
     shutdown_timeout: Seconds,
     session_ttl: Seconds,
     audit_retention_days: u32,
@@ -59,12 +62,15 @@ impl Default for RawSettings {
             refresh_token_ttl: Seconds(30 * 86_400),
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
+            token_header: "x5c".into(),
+            ci_secret_key_file: None,
             registry_service: "container_registry".into(),
             virtual_registry_service: "dependency_proxy".into(),
             token_prefix: "gldt-".into(),
             public_url: None,
             log_format: "text".into(),
             database_max_connections: 10,
+            database_acquire_timeout: Seconds(5),
             shutdown_timeout: Seconds(30),
             session_ttl: Seconds(8 * 3600),
             audit_retention_days: 90,
@@ -94,6 +100,13 @@ pub struct Settings {
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
+    /// How tokens name their signing key: `x5c` (certificate chain; registry 2.8 and 3.x with
+    /// `rootcertbundle`) or `jwks` (thumbprint `kid` only; registry 3.x with `jwks`).
+    pub token_header: TokenHeader,
+    /// The AES-256 key file that seals the secrets of `gitlab-deploy-token` tokens for the
+    /// CI credentials endpoint; `None` means `<keys_dir>/ci-secret.aes256` (see
+    /// [`Settings::ci_secret_key_file`]). Generated on first start.
+    pub ci_secret_key_file: Option<PathBuf>,
     pub registry_service: String,
     pub virtual_registry_service: String,
     pub token_prefix: String,
@@ -102,6 +115,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection (and a start for the database to
+    /// answer) before it fails with 503: during an outage requests fail fast, they do not
+    /// pile up.
+    pub database_acquire_timeout: Duration,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
     /// How long a web sign-in lasts before the user must sign in again.
@@ -357,6 +374,12 @@ impl Settings {
             .key_algorithm
             .parse()
             .map_err(|_| invalid("key_algorithm", "must be es256 or rs256"))?;
+        let token_header: TokenHeader = raw.token_header.parse().map_err(|message: String| {
+            invalid(
+                "token_header",
+                format!("{message} (x5c: registry 2.8/3.x with rootcertbundle; jwks: registry 3.x with jwks)"),
+            )
+        })?;
         for (name, value) in [
             ("registry_service", &raw.registry_service),
             ("virtual_registry_service", &raw.virtual_registry_service),
@@ -401,6 +424,15 @@ impl Settings {
                 "at most 36500 (0 keeps records forever)",
             ));
         }
+        if !(1..=300).contains(&raw.database_acquire_timeout.0) {
+            return Err(invalid(
+                "database_acquire_timeout",
+                format!(
+                    "{} s is out of range: between 1 s and 300 s (5m)",
+                    raw.database_acquire_timeout.0
+                ),
+            ));
+        }
         if raw.shutdown_timeout.0 > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
@@ -432,6 +464,22 @@ impl Settings {
             None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
         }
         .map_err(|error| invalid(error.setting, error.message))?;
+        let ci_secret_key_file = raw
+            .ci_secret_key_file
+            .filter(|path| !path.as_os_str().is_empty());
+        if let Some(path) = &ci_secret_key_file {
+            if path.extension().is_some_and(|ext| ext == "key")
+                && path.parent() == Some(raw.keys_dir.as_path())
+            {
+                return Err(invalid(
+                    "ci_secret_key_file",
+                    format!(
+                        "{} would be loaded as a signing key: every *.key in keys_dir is one; use another name or folder",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         Ok(Settings {
             listen: raw.listen,
             database_url: raw.database_url,
@@ -440,12 +488,15 @@ impl Settings {
             refresh_token_ttl: raw.refresh_token_ttl.duration(),
             keys_dir: raw.keys_dir,
             key_algorithm,
+            token_header,
+            ci_secret_key_file,
             registry_service: raw.registry_service,
             virtual_registry_service: raw.virtual_registry_service,
             token_prefix: raw.token_prefix,
             public_url,
             log_format,
             database_max_connections: raw.database_max_connections,
+            database_acquire_timeout: raw.database_acquire_timeout.duration(),
             shutdown_timeout: raw.shutdown_timeout.duration(),
             session_ttl: raw.session_ttl.duration(),
             audit_retention_days: raw.audit_retention_days,
@@ -456,6 +507,13 @@ impl Settings {
 }
 
 impl Settings {
+    /// The CI secret key file: the setting, else `<keys_dir>/ci-secret.aes256`.
+    pub fn ci_secret_key_file(&self) -> PathBuf {
+        self.ci_secret_key_file
+            .clone()
+            .unwrap_or_else(|| crate::ci_secret::default_key_file(&self.keys_dir))
+    }
+
     /// Where clients reach regauth, given the port the server actually bound.
     pub fn public_url(&self, bound_port: u16) -> String {
         match &self.public_url {

@@ -48,6 +48,14 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// The database cannot be reached or refuses writes: 503, worth a retry. `reason` is
+    /// shown to the client, the cause only logged.
+    #[error("service unavailable: {reason}")]
+    Unavailable {
+        reason: &'static str,
+        #[source]
+        source: StoreError,
+    },
 }
 
 /// Any underlying error, kept whole so that its own causes stay reachable.
@@ -82,6 +90,14 @@ impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Taken(what) => Error::Conflict(format!("{what} is already taken")),
+            source @ StoreError::Unavailable(_) => Error::Unavailable {
+                reason: "the database is unavailable",
+                source,
+            },
+            source @ StoreError::ReadOnly(_) => Error::Unavailable {
+                reason: "the database refuses writes (read-only file system or full disk)",
+                source,
+            },
             other => Error::internal_from("the store failed", other),
         }
     }
@@ -127,13 +143,20 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::Validation(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
+
+/// What a client is told to wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 fn log_internal(error: &Error) {
     if let Error::Internal { .. } = error {
         // The chain goes to the log only; a client learns nothing about internals.
         tracing::error!(error = %Report(error), "request failed");
+    }
+    if let Error::Unavailable { reason, source } = error {
+        tracing::warn!(error = %source, "{reason}");
     }
 }
 
@@ -168,6 +191,10 @@ impl ResponseError for Error {
             }),
             Error::Conflict(message) => errcode_body("CONFLICT", message),
             Error::Internal { .. } => errcode_body("UNKNOWN", "internal server error"),
+            Error::Unavailable { reason, .. } => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+                errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
+            }
         };
         response.json(body)
     }
@@ -204,8 +231,15 @@ impl ResponseError for ApiError {
             Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
             Error::Conflict(message) => json!({ "message": message }),
             Error::Internal { .. } => json!({ "message": "500 Internal Server Error" }),
+            Error::Unavailable { reason, .. } => {
+                json!({ "message": "503 Service Unavailable", "error": reason })
+            }
         };
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self.0, Error::Unavailable { .. }) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response.json(body)
     }
 }
 
@@ -276,6 +310,10 @@ impl ResponseError for PageError {
                         format!("{kind} not found, or you do not have access to it."),
                     ),
                     Error::UnknownService(_) => ("Not found", "Page not found.".to_owned()),
+                    Error::Unavailable { reason, .. } => (
+                        "Temporarily unavailable",
+                        format!("{reason}. Nothing was changed; try again in a moment."),
+                    ),
                     Error::Internal { .. } => (
                         "Something went wrong",
                         "regauth could not complete this request; it has been logged.".to_owned(),
@@ -284,7 +322,7 @@ impl ResponseError for PageError {
                 }
             }
         };
-        crate::routes::ui::html(
+        let mut response = crate::routes::ui::html(
             self.status_code(),
             &crate::routes::ui::pages::ErrorPage {
                 user_name: None,
@@ -292,7 +330,14 @@ impl ResponseError for PageError {
                 heading,
                 message,
             },
-        )
+        );
+        if matches!(self, PageError::Error(Error::Unavailable { .. })) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 

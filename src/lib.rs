@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod ci_secret;
 pub mod cli;
 pub mod config;
 pub mod domain;

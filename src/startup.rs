@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
+use crate::ci_secret::CiSecretKey;
 use crate::config::Settings;
 use crate::jwt::{self, GeneratedKey, KeyRing};
 use crate::metrics::Metrics;
@@ -20,6 +21,8 @@ use crate::store::{self, SeaStore, Store};
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
+    /// Seals and opens the secrets of `gitlab-deploy-token` tokens.
+    pub ci_key: Arc<CiSecretKey>,
     pub settings: Settings,
     pub usage: UsageRecorder,
     pub metrics: Arc<Metrics>,
@@ -39,10 +42,17 @@ const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot open the database: {0}")]
-    Database(#[from] store::StoreError),
-    #[error("signing keys in {dir}: {message}")]
+    #[error("cannot open the database {url} (database_url{hint}): {source}")]
+    Database {
+        /// Without its password.
+        url: String,
+        hint: &'static str,
+        source: store::StoreError,
+    },
+    #[error("signing keys in {dir} (keys_dir): {message}")]
     Keys { dir: String, message: String },
+    #[error("{0}")]
+    CiSecretKey(#[from] crate::ci_secret::CiSecretError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -50,26 +60,54 @@ pub enum StartupError {
     },
 }
 
+impl StartupError {
+    pub fn database(settings: &Settings, source: store::StoreError) -> StartupError {
+        let hint = match source {
+            store::StoreError::Unavailable(ref detail) if detail.contains("timed out") => {
+                ", waited database_acquire_timeout"
+            }
+            _ => "",
+        };
+        StartupError::Database {
+            url: crate::config::redact_url_password(&settings.database_url),
+            hint,
+            source,
+        }
+    }
+}
+
 /// Loads the signing keys from the configured directory, creating one on first start.
 pub fn load_keys(settings: &Settings) -> Result<(KeyRing, Option<GeneratedKey>), StartupError> {
-    jwt::load_or_generate(&settings.keys_dir, settings.key_algorithm, &settings.issuer).map_err(
-        |error| StartupError::Keys {
+    jwt::load_or_generate(&settings.keys_dir, settings.key_algorithm, &settings.issuer)
+        .map(|(ring, generated)| (ring.with_token_header(settings.token_header), generated))
+        .map_err(|error| StartupError::Keys {
             dir: settings.keys_dir.display().to_string(),
             message: error.to_string(),
-        },
-    )
+        })
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let db = store::connect(
+        let db = store::connect_with(
             &settings.database_url,
             settings.database_max_connections,
+            settings.database_acquire_timeout,
             true,
         )
-        .await?;
+        .await
+        .map_err(|source| StartupError::database(&settings, source))?;
         let (keys, generated_key) = load_keys(&settings)?;
         let keys = Arc::new(keys);
+        let (ci_key, ci_key_generated) =
+            CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
+        if ci_key_generated {
+            tracing::info!(
+                file = %settings.ci_secret_key_file().display(),
+                key_id = ci_key.id(),
+                "created the CI secret key"
+            );
+        }
+        let ci_key = Arc::new(ci_key);
         let listener =
             TcpListener::bind(settings.listen).map_err(|source| StartupError::Listen {
                 address: settings.listen.to_string(),
@@ -97,6 +135,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             keys: Arc::clone(&keys),
+            ci_key,
             settings: settings.clone(),
             usage,
             metrics: Arc::new(Metrics::new()),

@@ -31,6 +31,23 @@ pub fn created_deploy_token(token: &DeployToken, secret: &str, now: DateTime<Utc
     value
 }
 
+/// The CI credentials response: the variables to inject, and which token they come from.
+pub fn ci_credentials(
+    credentials: &crate::service::ci_credentials::CiCredentials,
+    now: DateTime<Utc>,
+) -> Value {
+    let token = &credentials.token;
+    json!({
+        "CI_DEPLOY_USER": token.username,
+        "CI_DEPLOY_PASSWORD": credentials.password,
+        "deploy_token": deploy_token(token, now),
+        "owner": {
+            "kind": token.owner.kind.to_string(),
+            "full_path": token.owner.full_path.as_str(),
+        },
+    })
+}
+
 pub fn namespace(namespace: &Namespace, public_url: &str) -> Value {
     let full_path = namespace.full_path.as_str();
     let web_url = format!("{public_url}/{full_path}");

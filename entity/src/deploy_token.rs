@@ -32,6 +32,9 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     /// Soft delete: the row stays for the audit trail.
     pub deleted_at: Option<DateTimeUtc>,
+    /// Only for tokens named `gitlab-deploy-token`: the secret sealed with AES-256-GCM under
+    /// the `ci_secret_key_file` key (`v1.<key id>.<base64 nonce+ciphertext>`). NULL otherwise.
+    pub ci_secret: Option<String>,
 }
 
 // The digest is not a secret by itself, but it identifies one: keep it out of Debug output.

@@ -7,19 +7,55 @@ mod m20261122_000001_create_namespaces_and_deploy_tokens;
 mod m20261122_000002_users_memberships_tokens_audit;
 mod m20261122_000003_refresh_tokens;
 mod m20261122_000004_expiry_notifications;
+mod m20261128_130000_ci_deploy_secret;
 mod m20261128_170000_web_sign_in;
 
 pub struct Migrator;
 
+/// Runs a migration inside a transaction on every database (sea-orm-migration does so on
+/// PostgreSQL only by default; SQLite has transactional DDL too): a migration that fails
+/// half-way leaves nothing behind, and is not recorded as applied.
+struct Transactional(Box<dyn MigrationTrait>);
+
+impl MigrationName for Transactional {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Transactional {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.0.up(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.0.down(manager).await
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261122_000001_create_namespaces_and_deploy_tokens::Migration),
-            Box::new(m20261122_000002_users_memberships_tokens_audit::Migration),
-            Box::new(m20261122_000003_refresh_tokens::Migration),
-            Box::new(m20261122_000004_expiry_notifications::Migration),
-            Box::new(m20261128_170000_web_sign_in::Migration),
-        ]
+        every_migration()
+            .into_iter()
+            .map(|migration| Box::new(Transactional(migration)) as Box<dyn MigrationTrait>)
+            .collect()
     }
+}
+
+/// Every migration, oldest first. Register new ones at the end.
+fn every_migration() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(m20261122_000001_create_namespaces_and_deploy_tokens::Migration),
+        Box::new(m20261122_000002_users_memberships_tokens_audit::Migration),
+        Box::new(m20261122_000003_refresh_tokens::Migration),
+        Box::new(m20261122_000004_expiry_notifications::Migration),
+        Box::new(m20261128_130000_ci_deploy_secret::Migration),
+        Box::new(m20261128_170000_web_sign_in::Migration),
+    ]
 }

@@ -81,6 +81,21 @@ pub fn may_see_namespace(caller: Caller, role: Option<Role>) -> bool {
     }
 }
 
+/// May `caller` be handed the CI credentials (`CI_DEPLOY_USER` / `CI_DEPLOY_PASSWORD`) of a
+/// project's `gitlab-deploy-token`? Only the CLI operator and an unblocked instance admin
+/// whose personal access token has the full `api` scope: these are a CI system's
+/// credentials, and a password leaves the server.
+pub fn may_read_ci_credentials(caller: Caller) -> bool {
+    match caller {
+        Caller::Operator => true,
+        Caller::User {
+            admin,
+            blocked,
+            token_may_write,
+        } => admin && !blocked && token_may_write,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +229,25 @@ mod tests {
         assert!(may_see_namespace(user(false), Some(Role::Guest)));
         assert!(!may_see_namespace(user(false), None));
         assert!(may_see_namespace(user(true), None));
+    }
+
+    #[test]
+    fn only_an_api_scoped_admin_or_the_operator_may_read_ci_credentials() {
+        assert!(may_read_ci_credentials(Caller::Operator));
+        for admin in [false, true] {
+            for blocked in [false, true] {
+                for token_may_write in [false, true] {
+                    assert_eq!(
+                        may_read_ci_credentials(Caller::User {
+                            admin,
+                            blocked,
+                            token_may_write
+                        }),
+                        admin && !blocked && token_may_write,
+                        "admin {admin}, blocked {blocked}, api {token_may_write}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,12 @@
 //! - `dependency_proxy` (the group's virtual registry): a token needs `read_virtual_registry`,
 //!   `write_virtual_registry`, or the legacy pair `read_registry` + `write_registry`, else it is
 //!   denied. `pull` needs any of those; `push` and `delete` need `write_virtual_registry`; only
-//!   for repositories under the token's group (project tokens reach nothing here).
+//!   for repositories under the token's group. The virtual registry belongs to a group, so a
+//!   project token is denied outright (403 `DENIED` "access forbidden", as GitLab), which makes
+//!   `docker login` against it fail at once instead of succeeding with an empty grant.
+//! - A token's name never changes what it reaches: a group `gitlab-deploy-token` reaches every
+//!   project of its group and subgroups like any group token (DOMAIN.md "The
+//!   gitlab-deploy-token name"; GitLab's `GroupDeployToken#has_access_to?` ignores the name).
 //! - Valid credentials but disallowed actions: the actions are left out (PROTOCOL.md §8), never
 //!   an error; entries left with no action are omitted; scopes for the same type + name merge.
 
@@ -36,11 +41,9 @@ pub enum Service {
 pub enum TokenOwner {
     /// A project token; reaches exactly this project.
     Project(NamespacePath),
-    /// A group token; reaches every project in the group and its subgroups.
+    /// A group token (whatever its name, `gitlab-deploy-token` included); reaches every
+    /// project in the group and its subgroups.
     Group(NamespacePath),
-    /// A group's `gitlab-deploy-token` (the one CI injects into jobs): reaches only the
-    /// group's immediate child projects (DOMAIN.md "The gitlab-deploy-token name").
-    GroupChildren(NamespacePath),
 }
 
 /// The facts about an authenticated deploy token that the policy needs.
@@ -136,6 +139,10 @@ pub enum Denied {
     /// The token holds no scope that opens this service; the caller answers 403 `DENIED`.
     #[error("access forbidden")]
     NoScopeForService,
+    /// A project token asked for the group's virtual registry; the caller answers 403
+    /// `DENIED` as for a missing scope.
+    #[error("access forbidden")]
+    NotAGroupToken,
 }
 
 /// True when a token with `scopes` may obtain any token for `service` (otherwise 403).
@@ -202,6 +209,9 @@ pub fn authorize(
     if !may_use_service(service, token.scopes) {
         return Err(Denied::NoScopeForService);
     }
+    if service == Service::DependencyProxy && matches!(token.owner, TokenOwner::Project(_)) {
+        return Err(Denied::NotAGroupToken);
+    }
     // (name, actions) in first-requested order; only `repository` scopes are ever granted.
     let mut granted: Vec<(&str, Actions)> = Vec::new();
     for request in requests {
@@ -249,7 +259,6 @@ fn registry_actions(token: &TokenAccess, request: &ResolvedScope) -> Actions {
     let reached = match &token.owner {
         TokenOwner::Project(own) => own == project,
         TokenOwner::Group(group) => group.is_same_or_ancestor_of(project),
-        TokenOwner::GroupChildren(group) => project.parent().as_ref() == Some(group),
     };
     if !reached {
         return Actions::default();
@@ -267,7 +276,7 @@ fn registry_actions(token: &TokenAccess, request: &ResolvedScope) -> Actions {
 /// `dependency_proxy`: only under the token's group; pull with any virtual-registry scope or
 /// the legacy pair, push and delete with write_virtual_registry; `*` adds nothing.
 fn virtual_registry_actions(token: &TokenAccess, requested: &RequestedScope) -> Actions {
-    let (TokenOwner::Group(group) | TokenOwner::GroupChildren(group)) = &token.owner else {
+    let TokenOwner::Group(group) = &token.owner else {
         return Actions::default();
     };
     let Ok(repo) = RepositoryPath::parse(&requested.name) else {
@@ -520,48 +529,39 @@ mod tests {
                 DependencyProxy,
                 Grants(&["pull", "push", "delete"]),
             ),
-            // dependency_proxy, project token: may use the service, but reaches nothing there.
+            // dependency_proxy, project token: always denied, whatever its scopes (the virtual
+            // registry belongs to a group).
             (&[], Project, DependencyProxy, Denied),
             (&[ReadRepository], Project, DependencyProxy, Denied),
             (&[ReadRegistry], Project, DependencyProxy, Denied),
             (&[WriteRegistry], Project, DependencyProxy, Denied),
-            (
-                &[ReadVirtualRegistry],
-                Project,
-                DependencyProxy,
-                Grants(&[]),
-            ),
-            (
-                &[WriteVirtualRegistry],
-                Project,
-                DependencyProxy,
-                Grants(&[]),
-            ),
+            (&[ReadVirtualRegistry], Project, DependencyProxy, Denied),
+            (&[WriteVirtualRegistry], Project, DependencyProxy, Denied),
             (&[ReadPackageRegistry], Project, DependencyProxy, Denied),
             (&[WritePackageRegistry], Project, DependencyProxy, Denied),
             (
                 &[ReadRegistry, WriteRegistry],
                 Project,
                 DependencyProxy,
-                Grants(&[]),
+                Denied,
             ),
             (
                 &[ReadVirtualRegistry, WriteVirtualRegistry],
                 Project,
                 DependencyProxy,
-                Grants(&[]),
+                Denied,
             ),
             (
                 &[ReadRegistry, ReadVirtualRegistry],
                 Project,
                 DependencyProxy,
-                Grants(&[]),
+                Denied,
             ),
             (
                 &[WriteRegistry, WriteVirtualRegistry],
                 Project,
                 DependencyProxy,
-                Grants(&[]),
+                Denied,
             ),
             (
                 &[ReadRepository, ReadPackageRegistry, WritePackageRegistry],
@@ -569,7 +569,7 @@ mod tests {
                 DependencyProxy,
                 Denied,
             ),
-            (ALL, Project, DependencyProxy, Grants(&[])),
+            (ALL, Project, DependencyProxy, Denied),
         ]
     };
 
@@ -604,6 +604,9 @@ mod tests {
                     let scope = format!("repository:{repo}:{action}");
                     let got = scope_string(*service, &token, &[&scope]);
                     let want = match expect {
+                        Expect::Denied if may_use_service(*service, token.scopes) => {
+                            Err(Denied::NotAGroupToken)
+                        }
                         Expect::Denied => Err(Denied::NoScopeForService),
                         Expect::Grants(granted) if is_reached && granted.contains(&action) => {
                             Ok(format!("repository:{repo}:{action}"))
@@ -918,46 +921,23 @@ mod tests {
     }
 
     #[test]
-    fn a_groups_gitlab_deploy_token_reaches_only_its_immediate_child_projects() {
-        let token = TokenAccess {
-            scopes: [DeployTokenScope::ReadRegistry].into_iter().collect(),
-            owner: TokenOwner::GroupChildren(ns("acme")),
-        };
-        let pull = |project: &str| {
-            let request = ResolvedScope {
-                requested: RequestedScope::parse(&format!("repository:{project}:pull")).unwrap(),
-                project: Some(ns(project)),
-            };
-            !authorize(Service::ContainerRegistry, &token, &[request])
-                .unwrap()
-                .is_empty()
-        };
-        assert!(pull("acme/web"));
-        assert!(!pull("acme/platform/infra"));
-        assert!(!pull("other/web"));
-    }
-
-    /// The immediate-children rule is about projects; the virtual registry belongs to the
-    /// group itself, so there a `gitlab-deploy-token` acts as its group's token. Decided here.
-    #[test]
-    fn a_groups_gitlab_deploy_token_uses_the_whole_group_on_the_virtual_registry() {
-        let token = TokenAccess {
-            scopes: [DeployTokenScope::ReadVirtualRegistry]
-                .into_iter()
-                .collect(),
-            owner: TokenOwner::GroupChildren(ns("acme")),
-        };
-        let pull = |name: &str| {
-            let request = ResolvedScope {
-                requested: RequestedScope::parse(&format!("repository:{name}:pull")).unwrap(),
-                project: None,
-            };
-            !authorize(Service::DependencyProxy, &token, &[request])
-                .unwrap()
-                .is_empty()
-        };
-        assert!(pull("acme/alpine"));
-        assert!(pull("acme/team/sub/alpine"));
-        assert!(!pull("acme-evil/alpine"));
+    fn a_project_token_is_denied_on_the_virtual_registry_even_for_a_login() {
+        for scopes in [
+            &[ReadVirtualRegistry][..],
+            &[WriteVirtualRegistry],
+            &[ReadRegistry, WriteRegistry],
+        ] {
+            let token = project_token(scopes);
+            assert_eq!(
+                authorize(Service::DependencyProxy, &token, &[]),
+                Err(Denied::NotAGroupToken),
+                "{scopes:?}"
+            );
+            assert_eq!(Denied::NotAGroupToken.to_string(), "access forbidden");
+            // The same token still works on its project's container registry.
+            if scopes.contains(&ReadRegistry) {
+                assert!(authorize(Service::ContainerRegistry, &token, &[]).is_ok());
+            }
+        }
     }
 }

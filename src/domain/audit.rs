@@ -28,6 +28,8 @@ pub enum AuditAction {
     DeployTokenRevoke,
     DeployTokenDelete,
     RegistryTokenIssue,
+    /// A CI system was handed a `gitlab-deploy-token`'s credentials.
+    CiCredentialsRead,
 }
 
 impl AuditAction {
@@ -37,6 +39,7 @@ impl AuditAction {
             AuditAction::DeployTokenRevoke => "deploy_token.revoke",
             AuditAction::DeployTokenDelete => "deploy_token.delete",
             AuditAction::RegistryTokenIssue => "registry_token.issue",
+            AuditAction::CiCredentialsRead => "deploy_token.ci_credentials_read",
         }
     }
 }

@@ -62,6 +62,52 @@ impl FromStr for KeyAlgorithm {
     }
 }
 
+/// How a token's JWS header identifies the key that signed it (setting `token_header`).
+///
+/// Registry 3.x looks at `x5c` first whenever the header carries one and then requires the
+/// chain to reach its `rootcertbundle`; only without `x5c` does it look the `kid` up among
+/// the keys of its `jwks` file (and the thumbprints of the bundle's certificates). Registry
+/// 2.8 accepts `x5c`, or a `kid` equal to a bundle key's libtrust key ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TokenHeader {
+    /// `{"alg","typ","kid":<libtrust key ID>,"x5c":[<certificate>]}`: registry 2.8 and 3.x
+    /// trusting regauth through `rootcertbundle`.
+    #[default]
+    X5c,
+    /// `{"alg","typ","kid":<RFC 7638 thumbprint>}`, no `x5c`: registry 3.x trusting regauth
+    /// through `jwks` (or `rootcertbundle`). Registry 2.8 refuses these tokens.
+    Jwks,
+}
+
+impl TokenHeader {
+    /// The setting's value: `"x5c"` or `"jwks"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenHeader::X5c => "x5c",
+            TokenHeader::Jwks => "jwks",
+        }
+    }
+}
+
+impl fmt::Display for TokenHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TokenHeader {
+    type Err = String;
+
+    /// Parses `x5c` or `jwks`, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x5c" => Ok(TokenHeader::X5c),
+            "jwks" => Ok(TokenHeader::Jwks),
+            _ => Err(format!("{s:?}: expected x5c or jwks")),
+        }
+    }
+}
+
 /// The ring key pair, parsed once.
 enum Signer {
     Ec(EcdsaKeyPair),
@@ -85,8 +131,12 @@ pub struct SigningKey {
     cert_pem: String,
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
-    /// base64url(header JSON) followed by '.', the prefix of every token.
-    header_prefix: String,
+    /// The header form [`SigningKey::sign_jwt`] writes.
+    header: TokenHeader,
+    /// base64url(header JSON) followed by '.', the prefix of every token: `x5c` form.
+    x5c_header_prefix: String,
+    /// The same for the `jwks` form.
+    jwks_header_prefix: String,
 }
 
 impl fmt::Debug for SigningKey {
@@ -106,7 +156,17 @@ struct JwsHeader<'a> {
     alg: &'static str,
     typ: &'static str,
     kid: &'a str,
-    x5c: [&'a str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5c: Option<[&'a str; 1]>,
+}
+
+/// base64url of the header JSON followed by '.'.
+fn header_prefix(header: &JwsHeader<'_>) -> Result<String, KeyError> {
+    let header_json = serde_json::to_vec(header)
+        .map_err(|e| KeyError::InvalidKey(format!("cannot encode JWS header: {e}")))?;
+    let mut prefix = URL_SAFE_NO_PAD.encode(header_json);
+    prefix.push('.');
+    Ok(prefix)
 }
 
 impl SigningKey {
@@ -198,16 +258,18 @@ impl SigningKey {
         jwk.insert("use".into(), "sig".into());
 
         let x5c = STANDARD.encode(&cert_der);
-        let header = JwsHeader {
+        let x5c_header_prefix = header_prefix(&JwsHeader {
             alg: algorithm.jws_name(),
             typ: "JWT",
             kid: &libtrust_kid,
-            x5c: [&x5c],
-        };
-        let header_json = serde_json::to_vec(&header)
-            .map_err(|e| KeyError::InvalidKey(format!("cannot encode JWS header: {e}")))?;
-        let mut header_prefix = URL_SAFE_NO_PAD.encode(header_json);
-        header_prefix.push('.');
+            x5c: Some([&x5c]),
+        })?;
+        let jwks_header_prefix = header_prefix(&JwsHeader {
+            alg: algorithm.jws_name(),
+            typ: "JWT",
+            kid: &thumbprint,
+            x5c: None,
+        })?;
 
         let cert_pem = pem::encode_config(
             &pem::Pem::new("CERTIFICATE", cert_der.clone()),
@@ -226,8 +288,21 @@ impl SigningKey {
             cert_pem,
             not_before,
             not_after,
-            header_prefix,
+            header: TokenHeader::X5c,
+            x5c_header_prefix,
+            jwks_header_prefix,
         })
+    }
+
+    /// This key, writing `header` form JWS headers from now on.
+    pub fn with_token_header(mut self, header: TokenHeader) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// The header form this key writes.
+    pub fn token_header(&self) -> TokenHeader {
+        self.header
     }
 
     /// The JWS algorithm of this key.
@@ -278,7 +353,8 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact JWS with header
-    /// `{"alg","typ":"JWT","kid":<libtrust kid>,"x5c":[<cert>]}`.
+    /// `{"alg","typ":"JWT","kid":<libtrust kid>,"x5c":[<cert>]}` (form [`TokenHeader::X5c`])
+    /// or `{"alg","typ":"JWT","kid":<RFC 7638 thumbprint>}` (form [`TokenHeader::Jwks`]).
     ///
     /// # Errors
     ///
@@ -286,9 +362,13 @@ impl SigningKey {
     /// [`SignError::Crypto`] when the signature primitive fails.
     pub fn sign_jwt<C: Serialize + ?Sized>(&self, claims: &C) -> Result<String, SignError> {
         let claims_json = serde_json::to_vec(claims)?;
+        let header_prefix = match self.header {
+            TokenHeader::X5c => &self.x5c_header_prefix,
+            TokenHeader::Jwks => &self.jwks_header_prefix,
+        };
         let mut token =
-            String::with_capacity(self.header_prefix.len() + claims_json.len() * 4 / 3 + 8 + 350);
-        token.push_str(&self.header_prefix);
+            String::with_capacity(header_prefix.len() + claims_json.len() * 4 / 3 + 8 + 350);
+        token.push_str(header_prefix);
         URL_SAFE_NO_PAD.encode_string(&claims_json, &mut token);
         let signature = self.sign(token.as_bytes())?;
         token.push('.');

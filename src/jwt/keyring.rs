@@ -11,10 +11,13 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
 use super::error::KeyError;
-use super::key::{KeyAlgorithm, SigningKey};
+use super::key::{KeyAlgorithm, SigningKey, TokenHeader};
 
 /// File name of the certificate bundle written into the key directory.
 pub const BUNDLE_FILE_NAME: &str = "bundle.crt";
+
+/// File name of the JWK set written next to the bundle (registry 3.x `jwks`).
+pub const JWKS_FILE_NAME: &str = "jwks.json";
 
 /// Prefix of generated key file stems.
 const STEM_PREFIX: &str = "regauth-";
@@ -105,6 +108,17 @@ impl KeyRing {
             }
         }
         Ok(KeyRing { keys })
+    }
+
+    /// This ring, every key writing `header` form JWS headers.
+    pub fn with_token_header(self, header: TokenHeader) -> KeyRing {
+        KeyRing {
+            keys: self
+                .keys
+                .into_iter()
+                .map(|key| key.with_token_header(header))
+                .collect(),
+        }
     }
 
     /// The key that signs new tokens: the newest.
@@ -227,9 +241,10 @@ fn generate_then_load(
     Ok((KeyRing::load_dir(dir)?, Some(generated)))
 }
 
-/// Rewrites `<dir>/bundle.crt` (atomically, via a temporary file and rename)
-/// with the certificates of all keys in `dir`; returns its path. Call after
-/// removing a retired key.
+/// Rewrites `<dir>/bundle.crt` and `<dir>/jwks.json` (each atomically, via a
+/// temporary file and rename) with the certificates, respectively the public
+/// JWKs, of all keys in `dir`; returns the bundle's path. Call after removing a
+/// retired key.
 ///
 /// # Errors
 ///
@@ -237,16 +252,42 @@ fn generate_then_load(
 pub fn write_certificate_bundle(dir: &Path) -> Result<PathBuf, KeyError> {
     let ring = KeyRing::load_dir(dir)?;
     let bundle_path = dir.join(BUNDLE_FILE_NAME);
-    let tmp_path = dir.join(format!(".{BUNDLE_FILE_NAME}.tmp-{}", std::process::id()));
-    let result = fs::write(&tmp_path, ring.certificate_bundle_pem())
+    write_atomically(&bundle_path, ring.certificate_bundle_pem().as_bytes())?;
+    write_jwks_file(dir, &ring)?;
+    Ok(bundle_path)
+}
+
+/// Writes `<dir>/jwks.json` with the JWK set of `ring` unless it already holds exactly
+/// that; returns its path.
+///
+/// # Errors
+///
+/// [`KeyError::Io`] when writing fails.
+pub fn write_jwks_file(dir: &Path, ring: &KeyRing) -> Result<PathBuf, KeyError> {
+    let path = dir.join(JWKS_FILE_NAME);
+    let mut document = serde_json::to_vec_pretty(&ring.jwks())
+        .map_err(|e| KeyError::InvalidKey(format!("cannot encode the JWK set: {e}")))?;
+    document.push(b'\n');
+    if fs::read(&path).is_ok_and(|existing| existing == document) {
+        return Ok(path);
+    }
+    write_atomically(&path, &document)?;
+    Ok(path)
+}
+
+fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+    let name = path.file_name().map(OsString::from).unwrap_or_default();
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(&name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp_path = path.with_file_name(tmp_name);
+    let result = fs::write(&tmp_path, contents)
         .map_err(|e| KeyError::io("write", &tmp_path, e))
-        .and_then(|()| {
-            fs::rename(&tmp_path, &bundle_path).map_err(|e| KeyError::io("write", &bundle_path, e))
-        });
+        .and_then(|()| fs::rename(&tmp_path, path).map_err(|e| KeyError::io("write", path, e)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp_path);
     }
-    result.map(|()| bundle_path)
+    result
 }
 
 fn create_dir(dir: &Path) -> Result<(), KeyError> {

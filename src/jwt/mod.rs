@@ -1,18 +1,20 @@
 //! Token signing for container registries (CNCF distribution / docker-registry
 //! 2.8 and 3.x).
 //!
-//! The registry's `auth.token` configuration trusts tokens through two
-//! mechanisms, and every token produced here satisfies both:
+//! The registry's `auth.token` configuration trusts tokens through a
+//! certificate bundle (`rootcertbundle`, 2.8 and 3.x) or a JWK set (`jwks`,
+//! 3.x only). The JWS header comes in one of two forms ([`TokenHeader`],
+//! setting `token_header`):
 //!
-//! * `rootcertbundle` (2.8 and 3.x): the JWS header carries `x5c` (the
-//!   self-signed certificate of the signing key, standard base64 DER) and the
-//!   registry checks it against the PEM bundle written by [`generate_key`]
-//!   (`<dir>/bundle.crt`).
-//! * `jwks` (3.x): the header's `kid` is looked up in a JWK set. We publish
-//!   [`KeyRing::jwks`] with `kid` = RFC 7638 thumbprint, which 3.x matches.
-//!
-//! The header `kid` itself is the libtrust key ID ([`libtrust_key_id`]), which
-//! is what registry 2.8 expects when it resolves keys without `x5c`.
+//! * `x5c` (default): the header carries `x5c` (the self-signed certificate of
+//!   the signing key, standard base64 DER), which the registry checks against
+//!   the PEM bundle written by [`generate_key`] (`<dir>/bundle.crt`), and
+//!   `kid` = the libtrust key ID ([`libtrust_key_id`]) that 2.8 expects.
+//!   Registry 3.x verifies `x5c` whenever it is present, so a 3.x registry
+//!   trusting a JWKS alone refuses this form.
+//! * `jwks`: no `x5c`; `kid` = the RFC 7638 thumbprint that [`KeyRing::jwks`]
+//!   lists (and that 3.x also derives from the bundle's certificates). Registry
+//!   2.8 refuses this form: it knows only libtrust key IDs.
 //!
 //! Supported algorithms are ES256 (ECDSA P-256, raw `r||s` signature) and RS256
 //! (RSA PKCS#1 v1.5 with SHA-256, keys of at least 2048 bits). Ed25519 is
@@ -35,12 +37,14 @@ mod key;
 mod keyring;
 
 #[cfg(test)]
+mod distribution3;
+#[cfg(test)]
 mod testdata;
 
 pub use claims::{AccessEntry, RegistryClaims};
 pub use error::{KeyError, SignError};
-pub use key::{libtrust_key_id, rfc7638_thumbprint, KeyAlgorithm, SigningKey};
+pub use key::{libtrust_key_id, rfc7638_thumbprint, KeyAlgorithm, SigningKey, TokenHeader};
 pub use keyring::{
-    generate_key, load_or_generate, write_certificate_bundle, GeneratedKey, KeyRing,
-    BUNDLE_FILE_NAME,
+    generate_key, load_or_generate, write_certificate_bundle, write_jwks_file, GeneratedKey,
+    KeyRing, BUNDLE_FILE_NAME, JWKS_FILE_NAME,
 };

@@ -30,6 +30,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         web::scope("/api/v4")
             .route("/user", web::get().to(current_user))
             .route("/deploy_tokens", web::get().to(list_instance_tokens))
+            .route(
+                "/projects/{id}/ci_deploy_credentials",
+                web::get().to(ci_deploy_credentials),
+            )
             .route("/{kind}/{id}", web::get().to(get_namespace))
             .route("/{kind}/{id}/deploy_tokens", web::get().to(list_tokens))
             .route("/{kind}/{id}/deploy_tokens", web::post().to(create_token))
@@ -100,6 +104,30 @@ async fn current_user(request: HttpRequest, state: web::Data<AppState>) -> ApiRe
         }
         crate::service::caller::Identity::Operator { .. } => Err(Error::Unauthorized.into()),
     }
+}
+
+/// `GET /projects/:id/ci_deploy_credentials`: what a CI system injects into the project's
+/// jobs as `CI_DEPLOY_USER` / `CI_DEPLOY_PASSWORD` (the active `gitlab-deploy-token` of the
+/// project, else of its parent group). Admin personal access token with the `api` scope.
+async fn ci_deploy_credentials(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let caller = caller(&request, &state).await?;
+    let reference = namespace_ref(&path.into_inner());
+    let now = Utc::now();
+    let credentials = crate::service::ci_credentials::for_project(
+        state.store.as_ref(),
+        &state.ci_key,
+        &caller,
+        &reference,
+        now,
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(views::ci_credentials(&credentials, now)))
 }
 
 async fn get_namespace(
@@ -312,6 +340,7 @@ async fn create_token(
         &owner,
         token_request,
         &state.settings.token_prefix,
+        &state.ci_key,
         now,
     )
     .await?;

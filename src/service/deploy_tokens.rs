@@ -7,6 +7,7 @@ use serde_json::json;
 use super::caller::Caller;
 use super::namespaces::kind_label;
 use crate::access::permissions::{self, TokenOperation};
+use crate::ci_secret::CiSecretKey;
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::{AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret};
 use crate::error::Error;
@@ -86,35 +87,41 @@ pub async fn create(
     owner: &Namespace,
     request: DeployTokenRequest,
     token_prefix: &str,
+    ci_key: &CiSecretKey,
     now: DateTime<Utc>,
 ) -> Result<CreatedDeployToken, Error> {
     authorize(store, caller, TokenOperation::Create, owner).await?;
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
     let secret = TokenSecret::generate(token_prefix)
         .map_err(|_| Error::internal("the system random generator failed"))?;
+    // The audit record is written in the token's transaction: both or neither.
+    let record = |token: &DeployToken| {
+        let details = json!({
+            "name": token.name,
+            "username": token.username,
+            "scopes": token.scopes.names(),
+            "expires_at": token.expires_at,
+        });
+        audit(caller, AuditAction::DeployTokenCreate, token, now, details)
+    };
+    let digest = secret.digest();
+    // Only a `gitlab-deploy-token` keeps a recoverable (sealed) secret, for CI.
+    let ci_secret = super::ci_credentials::seal_for_ci(
+        ci_key,
+        new_token.name(),
+        secret.expose(),
+        digest.as_hex(),
+    )?;
     let token = store
         .create_deploy_token(
             owner,
             &new_token,
-            &secret.digest(),
+            &digest,
+            ci_secret.as_deref(),
             caller.actor_name(),
             now,
+            &record,
         )
-        .await?;
-    let details = json!({
-        "name": token.name,
-        "username": token.username,
-        "scopes": token.scopes.names(),
-        "expires_at": token.expires_at,
-    });
-    store
-        .record_audit_events(&[audit(
-            caller,
-            AuditAction::DeployTokenCreate,
-            &token,
-            now,
-            details,
-        )])
         .await?;
     tracing::info!(
         token_id = token.id,
@@ -219,19 +226,17 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
     authorize(store, caller, TokenOperation::Revoke, &token.owner).await?;
+    let record = audit(
+        caller,
+        AuditAction::DeployTokenRevoke,
+        &token,
+        now,
+        json!({}),
+    );
     let token = store
-        .revoke_deploy_token(token_id, now)
+        .revoke_deploy_token(token_id, now, &record)
         .await?
         .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
-    store
-        .record_audit_events(&[audit(
-            caller,
-            AuditAction::DeployTokenRevoke,
-            &token,
-            now,
-            json!({}),
-        )])
-        .await?;
     tracing::info!(
         token_id = token.id,
         actor = caller.actor_name(),
@@ -250,19 +255,11 @@ pub async fn delete(
 ) -> Result<(), Error> {
     authorize(store, caller, TokenOperation::Revoke, owner).await?;
     let token = owned_token(store, owner, token_id).await?;
-    if !store.delete_deploy_token(token_id, now).await? {
+    let details = json!({ "name": token.name, "scopes": token.scopes.names() });
+    let record = audit(caller, AuditAction::DeployTokenDelete, &token, now, details);
+    if !store.delete_deploy_token(token_id, now, &record).await? {
         return Err(Error::not_found("Deploy token", token_id));
     }
-    let details = json!({ "name": token.name, "scopes": token.scopes.names() });
-    store
-        .record_audit_events(&[audit(
-            caller,
-            AuditAction::DeployTokenDelete,
-            &token,
-            now,
-            details,
-        )])
-        .await?;
     tracing::info!(
         token_id,
         actor = caller.actor_name(),

@@ -2,6 +2,7 @@
 //! that no rule is written twice.
 
 pub mod caller;
+pub mod ci_credentials;
 pub mod deploy_tokens;
 pub mod namespaces;
 pub mod notifications;

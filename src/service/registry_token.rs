@@ -10,7 +10,6 @@ use crate::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwne
 use crate::access::repository::{resolve_project, RepositoryPath};
 use crate::access::scope::parse_requested_scopes;
 use crate::config::Settings;
-use crate::domain::deploy_token::GITLAB_DEPLOY_TOKEN_NAME;
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
 use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims, SignError};
@@ -123,11 +122,9 @@ pub async fn issue(
         + parsed.rejected.len();
     let resolved = resolve_scopes(store, service, &token.owner, parsed.scopes).await?;
     let path = token.owner.full_path.clone();
+    // The token's name never changes what it reaches (DOMAIN.md "The gitlab-deploy-token name").
     let owner = match token.owner.kind {
         NamespaceKind::Project => TokenOwner::Project(path),
-        NamespaceKind::Group if token.name == GITLAB_DEPLOY_TOKEN_NAME => {
-            TokenOwner::GroupChildren(path)
-        }
         NamespaceKind::Group => TokenOwner::Group(path),
     };
     let access = TokenAccess {

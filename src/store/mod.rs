@@ -5,7 +5,7 @@
 
 mod sea;
 
-pub use sea::{connect, SeaStore};
+pub use sea::{connect, connect_with, vacuum_into, SeaStore};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,12 +38,66 @@ pub enum StoreError {
     },
     #[error("{0} is already taken")]
     Taken(String),
+    /// The database cannot be reached: connection refused or lost, no pooled connection
+    /// within `database_acquire_timeout`, or the server is shutting down. Worth a retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database was migrated by a newer regauth (the migrations named are unknown here).
+    #[error("the database schema is newer than this regauth (unknown migrations: {0}); run the newer regauth, or restore the backup taken before the upgrade")]
+    SchemaTooNew(String),
+    /// The database refuses writes: a read-only file or file system, or a full disk.
+    #[error("database refuses writes: {0}")]
+    ReadOnly(String),
 }
 
 impl From<sea_orm::DbErr> for StoreError {
     fn from(error: sea_orm::DbErr) -> Self {
         DATABASE_ERRORS.fetch_add(1, Ordering::Relaxed);
-        StoreError::Database(error)
+        classify(error)
+    }
+}
+
+/// Sorts database errors into "cannot reach it", "it refuses writes" and the rest.
+fn classify(error: sea_orm::DbErr) -> StoreError {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx = match &error {
+        DbErr::ConnectionAcquire(_) => return StoreError::Unavailable(error.to_string()),
+        DbErr::Conn(RuntimeErr::SqlxError(inner))
+        | DbErr::Exec(RuntimeErr::SqlxError(inner))
+        | DbErr::Query(RuntimeErr::SqlxError(inner)) => inner.as_ref(),
+        DbErr::Conn(_) => return StoreError::Unavailable(error.to_string()),
+        _ => return StoreError::Database(error),
+    };
+    match sqlx {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Protocol(_) => StoreError::Unavailable(sqlx.to_string()),
+        Sqlx::Database(database) => {
+            let code = database
+                .code()
+                .map(|code| code.into_owned())
+                .unwrap_or_default();
+            let message = database.message().to_owned();
+            match code.parse::<i32>() {
+                // SQLite: SQLITE_READONLY (8) and its extended codes, SQLITE_FULL (13).
+                Ok(sqlite) if matches!(sqlite & 0xff, 8 | 13) => StoreError::ReadOnly(message),
+                // SQLite: SQLITE_IOERR (10), SQLITE_CANTOPEN (14).
+                Ok(sqlite) if matches!(sqlite & 0xff, 10 | 14) => StoreError::Unavailable(message),
+                // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shutting down,
+                // cannot connect now), 53300 (too many connections).
+                _ if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
+                    StoreError::Unavailable(message)
+                }
+                // PostgreSQL: 25006 read-only transaction (a standby), 53100 disk full.
+                _ if code == "25006" || code == "53100" => StoreError::ReadOnly(message),
+                _ => StoreError::Database(error),
+            }
+        }
+        _ => StoreError::Database(error),
     }
 }
 
@@ -117,6 +171,23 @@ pub trait NamespaceStore: Send + Sync {
     ) -> Result<Vec<NamespacePath>, StoreError>;
 }
 
+/// A deploy token with what the CI credentials endpoint needs. `Debug` leaves the sealed
+/// value and the digest out.
+pub struct SealedDeployToken {
+    pub token: DeployToken,
+    pub digest_hex: String,
+    pub ci_secret: Option<String>,
+}
+
+impl std::fmt::Debug for SealedDeployToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedDeployToken")
+            .field("token", &self.token)
+            .field("ci_secret", &self.ci_secret.as_ref().map(|_| "<sealed>"))
+            .finish_non_exhaustive()
+    }
+}
+
 #[async_trait]
 pub trait DeployTokenStore: Send + Sync {
     /// The hot path of every token request: one indexed lookup by digest, owner joined in.
@@ -127,14 +198,28 @@ pub trait DeployTokenStore: Send + Sync {
         digest: &SecretDigest,
     ) -> Result<Option<DeployToken>, StoreError>;
 
+    /// Creates the token and its audit record (`audit` composes it from the stored token)
+    /// in one transaction: both or neither.
+    /// `ci_secret`: the sealed secret, only for tokens named `gitlab-deploy-token`.
     async fn create_deploy_token(
         &self,
         owner: &Namespace,
         token: &NewDeployToken,
         digest: &SecretDigest,
+        ci_secret: Option<&str>,
         created_by: &str,
         now: DateTime<Utc>,
+        audit: &(dyn for<'t> Fn(&'t DeployToken) -> AuditEvent + Send + Sync),
     ) -> Result<DeployToken, StoreError>;
+
+    /// The newest active (not revoked, not deleted, unexpired at `now`) token named `name`
+    /// owned by the namespace `owner_id`, with its digest (hex) and sealed CI secret.
+    async fn find_active_named_token(
+        &self,
+        owner_id: i64,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SealedDeployToken>, StoreError>;
 
     /// Tokens that are not deleted, oldest first, one page of them.
     async fn list_deploy_tokens(&self, query: &TokenQuery)
@@ -143,15 +228,23 @@ pub trait DeployTokenStore: Send + Sync {
     /// A token that is not deleted.
     async fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, StoreError>;
 
-    /// Revokes (the first revocation time is kept); the token as it is afterwards.
+    /// Revokes (the first revocation time is kept), removes its refresh tokens and records
+    /// `audit`, in one transaction; the token as it is afterwards.
     async fn revoke_deploy_token(
         &self,
         id: i64,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<Option<DeployToken>, StoreError>;
 
-    /// Revokes and soft-deletes: the row stays for the audit trail.
-    async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Revokes and soft-deletes (the row stays for the audit trail) and records `audit`, in
+    /// one transaction; false (and nothing recorded) when there was no such token.
+    async fn delete_deploy_token(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     /// Per-scope counts of every token ever created (deleted ones included).
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError>;

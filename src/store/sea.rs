@@ -20,7 +20,7 @@ use sea_orm::{
 
 use super::{
     AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, ScopeCounts,
-    StateCounts, Store, StoreError, TokenQuery, UserStore,
+    SealedDeployToken, StateCounts, Store, StoreError, TokenQuery, UserStore,
 };
 use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
@@ -36,10 +36,21 @@ pub async fn connect(
     max_connections: u32,
     migrate: bool,
 ) -> Result<DatabaseConnection, StoreError> {
+    connect_with(url, max_connections, Duration::from_secs(10), migrate).await
+}
+
+/// [`connect`], with `acquire_timeout` bounding both the first connection and every later
+/// wait for a pooled one (`database_acquire_timeout`).
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    migrate: bool,
+) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
-        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         // sqlx pings before every query by default; that doubles the cost of a token lookup
         // (PERFORMANCE.md). A broken connection surfaces as a query error instead.
         .test_before_acquire(false)
@@ -56,9 +67,52 @@ pub async fn connect(
     }
     let db = Database::connect(options).await?;
     if migrate {
+        refuse_newer_schema(&db).await?;
         Migrator::up(&db, None).await?;
     }
     Ok(db)
+}
+
+/// A database migrated by a newer regauth holds migrations this binary does not know: running
+/// on it could misread rows, so the start stops (a downgrade needs the backup taken before the
+/// upgrade).
+async fn refuse_newer_schema(db: &DatabaseConnection) -> Result<(), StoreError> {
+    let statement = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT version FROM seaql_migrations",
+    );
+    // No table yet: a new database.
+    let Ok(rows) = db.query_all_raw(statement).await else {
+        return Ok(());
+    };
+    let known: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    let mut unknown = Vec::new();
+    for row in rows {
+        let version: String = row.try_get("", "version")?;
+        if !known.contains(&version) {
+            unknown.push(version);
+        }
+    }
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::SchemaTooNew(unknown.join(", ")))
+    }
+}
+
+/// Writes a consistent copy of a SQLite database to `target` (which must not exist) while
+/// others keep reading and writing: `VACUUM INTO` copies one read snapshot.
+pub async fn vacuum_into(
+    db: &DatabaseConnection,
+    target: &std::path::Path,
+) -> Result<(), StoreError> {
+    let path = target.to_string_lossy().replace('\'', "''");
+    db.execute_unprepared(&format!("VACUUM INTO '{path}'"))
+        .await?;
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -222,6 +276,7 @@ fn audit_event_from_row(row: audit_event::Model) -> Result<AuditEvent, StoreErro
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
         AuditAction::RegistryTokenIssue,
+        AuditAction::CiCredentialsRead,
     ]
     .into_iter()
     .find(|action| action.as_str() == row.action)
@@ -328,8 +383,10 @@ impl DeployTokenStore for SeaStore {
         owner: &Namespace,
         token: &NewDeployToken,
         digest: &SecretDigest,
+        ci_secret: Option<&str>,
         created_by: &str,
         now: DateTime<Utc>,
+        audit: &(dyn for<'t> Fn(&'t DeployToken) -> AuditEvent + Send + Sync),
     ) -> Result<DeployToken, StoreError> {
         let scopes = token.scopes();
         let row = deploy_token::ActiveModel {
@@ -351,10 +408,48 @@ impl DeployTokenStore for SeaStore {
             created_by: Set(Some(created_by.to_owned())),
             last_used_at: Set(None),
             deleted_at: Set(None),
+            ci_secret: Set(ci_secret.map(str::to_owned)),
             ..Default::default()
         };
-        let row = row.insert(&self.db).await?;
-        deploy_token_from_row(row, owner.clone())
+        let transaction = self.db.begin().await?;
+        let row = row.insert(&transaction).await?;
+        let created = deploy_token_from_row(row, owner.clone())?;
+        insert_audit_events(&transaction, &[audit(&created)]).await?;
+        transaction.commit().await?;
+        Ok(created)
+    }
+
+    async fn find_active_named_token(
+        &self,
+        owner_id: i64,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SealedDeployToken>, StoreError> {
+        let found = deploy_token::Entity::find()
+            .filter(deploy_token::Column::NamespaceId.eq(owner_id))
+            .filter(deploy_token::Column::Name.eq(name))
+            .filter(deploy_token::Column::Revoked.eq(false))
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(deploy_token::Column::ExpiresAt.is_null())
+                    .add(deploy_token::Column::ExpiresAt.gt(now)),
+            )
+            .order_by_desc(deploy_token::Column::Id)
+            .find_also_related(namespace::Entity)
+            .one(&self.db)
+            .await?;
+        found
+            .map(|(row, owner)| {
+                let digest_hex = row.token_digest.clone();
+                let ci_secret = row.ci_secret.clone();
+                deploy_token_from_rows(row, owner).map(|token| SealedDeployToken {
+                    token,
+                    digest_hex,
+                    ci_secret,
+                })
+            })
+            .transpose()
     }
 
     async fn list_deploy_tokens(
@@ -405,15 +500,33 @@ impl DeployTokenStore for SeaStore {
         &self,
         id: i64,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<Option<DeployToken>, StoreError> {
         let transaction = self.db.begin().await?;
         revoke_statement(id, now).exec(&transaction).await?;
         delete_refresh_tokens(id).exec(&transaction).await?;
+        let token = deploy_token::Entity::find_by_id(id)
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .find_also_related(namespace::Entity)
+            .one(&transaction)
+            .await?
+            .map(|(row, owner)| deploy_token_from_rows(row, owner))
+            .transpose()?;
+        if token.is_none() {
+            // Nothing to revoke: nothing changed, nothing to record.
+            return Ok(None);
+        }
+        insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         transaction.commit().await?;
-        self.find_deploy_token(id).await
+        Ok(token)
     }
 
-    async fn delete_deploy_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn delete_deploy_token(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let transaction = self.db.begin().await?;
         revoke_statement(id, now).exec(&transaction).await?;
         delete_refresh_tokens(id).exec(&transaction).await?;
@@ -423,8 +536,12 @@ impl DeployTokenStore for SeaStore {
             .filter(deploy_token::Column::DeletedAt.is_null())
             .exec(&transaction)
             .await?;
+        if deleted.rows_affected == 0 {
+            return Ok(false);
+        }
+        insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         transaction.commit().await?;
-        Ok(deleted.rows_affected > 0)
+        Ok(true)
     }
 
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError> {
@@ -473,10 +590,11 @@ impl DeployTokenStore for SeaStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // Every login with offline_token adds one; the expired ones of this token go now.
+        let transaction = self.db.begin().await?;
         refresh_token::Entity::delete_many()
             .filter(refresh_token::Column::DeployTokenId.eq(deploy_token_id))
             .filter(refresh_token::Column::ExpiresAt.lte(now))
-            .exec(&self.db)
+            .exec(&transaction)
             .await?;
         refresh_token::ActiveModel {
             deploy_token_id: Set(deploy_token_id),
@@ -486,8 +604,9 @@ impl DeployTokenStore for SeaStore {
             expires_at: Set(expires_at),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -699,27 +818,35 @@ impl UserStore for SeaStore {
     }
 }
 
+/// Audit records go in with the change they describe: `connection` is the change's transaction.
+async fn insert_audit_events<C: ConnectionTrait>(
+    connection: &C,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.iter().map(|event| audit_event::ActiveModel {
+        created_at: Set(event.created_at),
+        actor_kind: Set(event.actor_kind.as_str().to_owned()),
+        actor: Set(event.actor.clone()),
+        action: Set(event.action.as_str().to_owned()),
+        deploy_token_id: Set(event.deploy_token_id),
+        namespace_id: Set(event.namespace_id),
+        ip_address: Set(event.ip_address.clone()),
+        details: Set(event.details.to_string()),
+        ..Default::default()
+    });
+    audit_event::Entity::insert_many(rows)
+        .exec(connection)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for SeaStore {
     async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let rows = events.iter().map(|event| audit_event::ActiveModel {
-            created_at: Set(event.created_at),
-            actor_kind: Set(event.actor_kind.as_str().to_owned()),
-            actor: Set(event.actor.clone()),
-            action: Set(event.action.as_str().to_owned()),
-            deploy_token_id: Set(event.deploy_token_id),
-            namespace_id: Set(event.namespace_id),
-            ip_address: Set(event.ip_address.clone()),
-            details: Set(event.details.to_string()),
-            ..Default::default()
-        });
-        audit_event::Entity::insert_many(rows)
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        insert_audit_events(&self.db, events).await
     }
 
     async fn prune_registry_token_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

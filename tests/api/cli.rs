@@ -381,6 +381,60 @@ async fn settings_come_from_regauth_toml_and_the_environment_overrides_them() {
 }
 
 #[tokio::test]
+async fn serve_prints_the_registry_block_of_the_token_header_form() {
+    let cli = Cli::new().await;
+    let printed = |env: &[(&str, &str)]| {
+        let mut all = vec![("REGAUTH_DATABASE_URL", cli.database_url.as_str())];
+        all.extend_from_slice(env);
+        let mut server = crate::server::ServerProcess::start(cli.dir.path(), &all);
+        server.terminate();
+        server.wait(std::time::Duration::from_secs(30));
+        std::fs::read_to_string(cli.dir.path().join("serve.stdout")).unwrap()
+    };
+
+    let x5c = printed(&[]);
+    assert!(x5c.contains("token_header = \"x5c\""), "{x5c}");
+    assert!(x5c.contains("    rootcertbundle: /"), "{x5c}");
+    assert!(!x5c.contains("    jwks: "), "{x5c}");
+    assert!(!x5c.contains("WARNING"), "{x5c}");
+
+    let jwks = printed(&[("REGAUTH_TOKEN_HEADER", "jwks")]);
+    let jwks_file = cli.dir.path().join("keys/jwks.json");
+    assert!(
+        jwks.contains(&format!(
+            "    jwks: {}",
+            jwks_file.canonicalize().unwrap().display()
+        )),
+        "{jwks}"
+    );
+    assert!(!jwks.contains("    rootcertbundle: "), "{jwks}");
+    assert!(
+        jwks.contains("WARNING") && jwks.contains("registry 2.8"),
+        "serve warns that 2.8 refuses jwks-form tokens:\n{jwks}"
+    );
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&jwks_file).unwrap()).unwrap();
+    assert_eq!(document["keys"].as_array().map(Vec::len), Some(1));
+
+    let error = cli.run(&["migrate"]);
+    assert!(error.status.success());
+    let bad = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .arg("migrate")
+        .current_dir(cli.dir.path())
+        .env("REGAUTH_DATABASE_URL", &cli.database_url)
+        .env("REGAUTH_TOKEN_HEADER", "x5")
+        .env_remove("REGAUTH_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("token_header") && stderr.contains("jwks"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn any_setting_can_come_from_a_file_named_by_its_file_variable() {
     let cli = Cli::new().await;
     let secret = cli.dir.path().join("database_url.secret");

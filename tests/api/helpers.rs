@@ -183,12 +183,16 @@ impl TestApp {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             expires_at: None,
         };
+        let (ci_key, _) =
+            regauth::ci_secret::CiSecretKey::load_or_generate(&self.settings.ci_secret_key_file())
+                .unwrap();
         let created = deploy_tokens::create(
             self.store.as_ref(),
             &Caller::operator(),
             &owner,
             request,
             &self.settings.token_prefix,
+            &ci_key,
             Utc::now(),
         )
         .await

@@ -1,12 +1,19 @@
 //! API tests: each test spawns the app on port 0 with a fresh database.
 
+mod backup;
+mod ci_credentials;
 mod cli;
 mod curl;
+mod faults;
 mod helpers;
+mod kill9;
 mod management_api;
 mod notifications;
 mod operations;
+mod outage;
+mod own_postgres;
 mod server;
 mod smtp_sink;
+mod startup_faults;
 mod token;
 mod web_pages;

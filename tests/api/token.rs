@@ -723,10 +723,11 @@ async fn a_refresh_token_is_stored_only_as_a_digest() {
 }
 
 #[tokio::test]
-async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects() {
+async fn a_groups_gitlab_deploy_token_reaches_every_project_of_the_group_and_its_subgroups() {
     let app = spawn_app().await;
     app.create_project_with_groups("acme/web").await;
     app.create_project_with_groups("acme/platform/infra").await;
+    app.create_project_with_groups("other/web").await;
     let token = app
         .create_named_token(Group, "acme", "gitlab-deploy-token", &["read_registry"])
         .await;
@@ -737,13 +738,59 @@ async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects()
             &[
                 "repository:acme/web:pull",
                 "repository:acme/platform/infra:pull",
+                "repository:other/web:pull",
             ],
         )
         .await;
     assert_eq!(
         access,
-        json!([{"type": "repository", "name": "acme/web", "actions": ["pull"]}])
+        json!([
+            {"type": "repository", "name": "acme/web", "actions": ["pull"]},
+            {"type": "repository", "name": "acme/platform/infra", "actions": ["pull"]},
+        ])
     );
+}
+
+#[tokio::test]
+async fn a_project_token_is_refused_by_the_virtual_registry_with_403_denied() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
+        .await;
+    // A login (no scope) and a pull are both refused, on GET and on the OAuth2 POST.
+    for query in [
+        vec![("service", PROXY)],
+        vec![
+            ("service", PROXY),
+            ("scope", "repository:acme/web/alpine:pull"),
+        ],
+    ] {
+        let response = app
+            .get_token(Some((&token.token.username, &token.secret)), &query)
+            .await;
+        assert_eq!(response.status(), 403, "{query:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "DENIED", "{body}");
+        assert_eq!(body["errors"][0]["message"], "access forbidden", "{body}");
+    }
+    let response = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", &token.token.username),
+            ("password", &token.secret),
+            ("service", PROXY),
+        ])
+        .await;
+    assert_eq!(response.status(), 403);
+    // The same token still logs in to its container registry.
+    let response = app
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[("service", REGISTRY)],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
 }
 
 // PROTOCOL.md §4 warns that a 403 on the POST is fatal to containerd (no fallback to GET).

@@ -10,6 +10,7 @@ mod helpers;
 mod identity_token;
 mod rotation;
 mod support;
+mod token_header;
 mod virtual_registry;
 
 mod clients;

@@ -114,6 +114,22 @@ async fn virtual_registry_scopes_pull_through_the_cache_and_others_are_refused()
     vr.assert_pulls(&legacy, "legacy read_registry + write_registry");
     vr.assert_refused(&read_registry_only, "read_registry alone");
     vr.assert_refused(&project_token, "a project token");
+    // Refused already at login (403 DENIED), not only when pulling.
+    let skopeo = Skopeo::new();
+    let login = blocking(|| {
+        skopeo.login(
+            &vr.proxy.host(),
+            &project_token.token.username,
+            &project_token.secret,
+        )
+    });
+    assert!(
+        !login.success,
+        "a project token logged in to the virtual registry
+{login}
+{}",
+        vr.logs()
+    );
     vr.assert_refused(&other_group, "another group's token");
 
     // write_virtual_registry is granted push and delete in the JWT as well.

@@ -584,6 +584,7 @@ async fn create_token(
         &namespace,
         request_body,
         &state.settings.token_prefix,
+        &state.ci_key,
         now,
     )
     .await

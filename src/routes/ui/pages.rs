@@ -211,6 +211,7 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
             AuditAction::DeployTokenRevoke => "revoked",
             AuditAction::DeployTokenDelete => "deleted",
             AuditAction::RegistryTokenIssue => "used for a registry token",
+            AuditAction::CiCredentialsRead => "credentials handed to CI",
         },
         actor: event.actor.clone(),
         from: event.ip_address.clone().unwrap_or_else(|| "—".into()),

@@ -21,8 +21,13 @@ pub struct RegistryOptions {
     pub service: String,
     /// `auth.token.issuer` (= the JWT `iss`).
     pub issuer: String,
-    /// `auth.token.rootcertbundle`: PEM file with CERTIFICATE blocks.
+    /// `auth.token.rootcertbundle`: PEM file with CERTIFICATE blocks. Empty: left out.
     pub root_cert_bundle: PathBuf,
+    /// `auth.token.jwks` (registry 3.x): a JWK set file.
+    pub jwks: Option<PathBuf>,
+    /// The registry binary; `None` is Debian's `docker-registry` (2.8). Any binary taking
+    /// `serve config.yml` works, e.g. distribution 3.x's `registry`.
+    pub binary: Option<PathBuf>,
     /// `proxy.remoteurl`: makes this registry a pull-through cache of that upstream.
     pub proxy_remote_url: Option<String>,
     /// `proxy.username` / `proxy.password`: how the cache authenticates to its upstream.
@@ -73,12 +78,20 @@ impl Registry {
         );
         if !opts.realm.is_empty() {
             yaml.push_str(&format!(
-                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n",
                 yq(&opts.realm),
                 yq(&opts.service),
                 yq(&opts.issuer),
-                yq(&opts.root_cert_bundle.to_string_lossy()),
             ));
+            if !opts.root_cert_bundle.as_os_str().is_empty() {
+                yaml.push_str(&format!(
+                    "    rootcertbundle: {}\n",
+                    yq(&opts.root_cert_bundle.to_string_lossy())
+                ));
+            }
+            if let Some(jwks) = &opts.jwks {
+                yaml.push_str(&format!("    jwks: {}\n", yq(&jwks.to_string_lossy())));
+            }
         }
         if let Some(remote) = &opts.proxy_remote_url {
             yaml.push_str(&format!("proxy:\n  remoteurl: {}\n", yq(remote)));
@@ -93,7 +106,11 @@ impl Registry {
         let config_path = dir.path().join("config.yml");
         fs::write(&config_path, &yaml).expect("write registry config");
 
-        let mut cmd = Command::new("docker-registry");
+        let binary = opts
+            .binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("docker-registry"));
+        let mut cmd = Command::new(&binary);
         cmd.arg("serve").arg(&config_path).current_dir(dir.path());
         // REGISTRY_* variables override the config file: never inherit them.
         for (key, _) in std::env::vars_os() {
@@ -102,7 +119,11 @@ impl Registry {
             }
         }
         let daemon = Daemon::spawn(
-            "docker-registry",
+            if opts.binary.is_some() {
+                "registry (given binary)"
+            } else {
+                "docker-registry"
+            },
             cmd,
             dir.path().join("registry.log"),
             Duration::from_secs(5),

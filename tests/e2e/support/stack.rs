@@ -178,6 +178,7 @@ pub fn registry_for(
         root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
         proxy_remote_url,
         proxy_credentials,
+        ..RegistryOptions::default()
     })
 }
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Soak test (not part of CI): token requests on SQLite at 80% of the measured maximum rate for
+# 10 minutes, with an open-loop load generator (oha with -q and --latency-correction: requests
+# leave on schedule whether or not earlier ones have answered, so a slowdown shows up in the
+# latencies instead of lowering the load). Prints, minute by minute, the requests, errors,
+# p50/p99 and the server's resident memory, then checks:
+#   zero errors, p99 within 2x of the first minute's, RSS within +-10% of the first minute's.
+# Traffic goes to 127.0.0.1 only.
+#
+#   bash scripts/soak.sh                       # 10 min at 80% of max
+#   MINUTES=3 bash scripts/soak.sh             # shorter
+#   RATE=2000 bash scripts/soak.sh             # a fixed rate instead of 80% of the measured max
+#   PROFILE=debug bash scripts/soak.sh         # the debug build (no release build needed)
+#
+# Needs oha (cargo install oha --locked) and python3.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+MINUTES="${MINUTES:-10}"
+CONNECTIONS="${CONNECTIONS:-32}"
+PROFILE="${PROFILE:-release}"
+export PATH="$PATH:$HOME/.cargo/bin"
+
+command -v oha >/dev/null 2>&1 || { echo "error: oha not found: cargo install oha --locked" >&2; exit 1; }
+if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet --bin regauth
+    BIN="$PWD/target/release/regauth"
+else
+    cargo build --quiet --bin regauth
+    BIN="$PWD/target/debug/regauth"
+fi
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export REGAUTH_DATABASE_URL="sqlite://$WORK/regauth.db?mode=rwc" REGAUTH_KEYS_DIR="$WORK/keys"
+export REGAUTH_LISTEN=127.0.0.1:0 RUST_LOG="${RUST_LOG:-warn}"
+cd "$WORK"
+"$BIN" migrate >/dev/null
+"$BIN" group create soak >/dev/null
+"$BIN" project create soak/web >/dev/null
+created="$("$BIN" deploy-token create --project soak/web --name soak --scopes read_registry --json)"
+user="$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["username"])')"
+secret="$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+"$BIN" serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
+SERVER_PID=$!
+port=""
+for _ in $(seq 1 100); do
+    port="$(sed -n 's/^regauth listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/serve.out")"
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$WORK/serve.err"; echo "error: server did not start" >&2; exit 1; }
+url="http://127.0.0.1:$port/jwt/auth?service=container_registry&scope=repository:soak/web:pull"
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
+
+# oha's JSON report -> "requests errors rps p50_ms p99_ms"
+summarise() {
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+codes = r.get("statusCodeDistribution", {})
+total = sum(codes.values())
+errors = sum(n for code, n in codes.items() if code != "200") + sum(r.get("errorDistribution", {}).values())
+p = r.get("latencyPercentiles", {})
+ms = lambda v: (v or 0) * 1000
+print(total, errors, round(r["summary"].get("requestsPerSec", 0)), round(ms(p.get("p50")), 2), round(ms(p.get("p99")), 2))
+'
+}
+
+echo "regauth soak: $BIN ($PROFILE), SQLite, GET /jwt/auth (Basic, one pull scope), $(nproc) cores, load $(uptime | sed 's/.*load average: //') before start"
+if [ -z "${RATE:-}" ]; then
+    read -r _ _ max _ _ < <(oha -z 15s -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
+    RATE=$((max * 8 / 10))
+    echo "measured maximum: $max req/s (closed loop, $CONNECTIONS connections, 15 s); soak rate: $RATE req/s (80%)"
+else
+    echo "soak rate: $RATE req/s (given)"
+fi
+
+printf '%-6s %9s %7s %8s %9s %9s %10s\n' minute requests errors "req/s" "p50 ms" "p99 ms" "RSS MiB"
+first_p99="" first_rss="" total_errors=0 worst_ratio=0 worst_rss=0
+for minute in $(seq 1 "$MINUTES"); do
+    read -r total errors rps p50 p99 < <(oha -z 60s -q "$RATE" --latency-correction -c "$CONNECTIONS" \
+        --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
+    rss="$(rss_kib)"
+    printf '%-6s %9s %7s %8s %9s %9s %10s\n' "$minute" "$total" "$errors" "$rps" "$p50" "$p99" "$(awk -v k="$rss" 'BEGIN {printf "%.1f", k/1024}')"
+    total_errors=$((total_errors + errors))
+    if [ -z "$first_p99" ]; then first_p99="$p99"; first_rss="$rss"; continue; fi
+    worst_ratio="$(awk -v a="$p99" -v b="$first_p99" -v w="$worst_ratio" 'BEGIN {r = (b > 0) ? a / b : 0; print (r > w) ? r : w}')"
+    worst_rss="$(awk -v a="$rss" -v b="$first_rss" -v w="$worst_rss" 'BEGIN {d = (a - b) * 100 / b; if (d < 0) d = -d; print (d > w) ? d : w}')"
+done
+
+verdict=0
+echo
+printf 'errors: %s (want 0)\n' "$total_errors"
+printf 'worst p99 / first minute p99: %.2fx (want <= 2)\n' "$worst_ratio"
+printf 'largest RSS change vs first minute: %.1f%% (want <= 10%%)\n' "$worst_rss"
+[ "$total_errors" -eq 0 ] || verdict=1
+awk -v r="$worst_ratio" 'BEGIN {exit !(r <= 2)}' || verdict=1
+awk -v d="$worst_rss" 'BEGIN {exit !(d <= 10)}' || verdict=1
+if [ "$verdict" -eq 0 ]; then echo "soak: passed"; else echo "soak: FAILED"; fi
+exit "$verdict"
