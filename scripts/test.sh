@@ -3,8 +3,10 @@
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
 #    docker-registry, skopeo, curl, python3, the other real clients (podman, buildah, containerd + ctr,
-#    docker.io's dockerd + docker, chromium + chromedriver for the web-page tests; apt brings runc, crun, uidmap, conmon, iptables and a
-#    container network stack as their dependencies) and a PostgreSQL server (initdb/pg_ctl).
+#    docker.io's dockerd + docker, chromium + chromedriver for the web-page tests; apt brings
+#    runc, crun, uidmap, conmon, iptables and a container network stack as their
+#    dependencies), a PostgreSQL server (initdb/pg_ctl), and
+#    git, nginx and fcgiwrap for the forward-auth tests (nginx in front of git http-backend).
 #    The e2e tests start their own containerd and dockerd on private sockets; nothing here
 #    starts or enables a system service. The Python SMTP server aiosmtpd (via pip) serves the
 #    expiry-notification tests.
@@ -58,9 +60,15 @@ E2E_BINARIES=(
     dockerd:docker.io
     docker:docker.io
     curl:curl
+    git:git
+    nginx:nginx
+    fcgiwrap:fcgiwrap
     chromium:chromium
     chromedriver:chromium-driver
 )
+
+# nginx and fcgiwrap live in /usr/sbin, which a non-root PATH often lacks
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 
 missing=()
 add_missing() {
@@ -69,7 +77,7 @@ add_missing() {
     missing+=("$1")
 }
 for entry in "${E2E_BINARIES[@]}"; do
-    command -v "${entry%%:*}" >/dev/null 2>&1 || add_missing "${entry#*:}"
+    have "${entry%%:*}" || add_missing "${entry#*:}"
 done
 command -v python3 >/dev/null 2>&1 || add_missing python3
 python3 -m pip --version >/dev/null 2>&1 || add_missing python3-pip
@@ -92,7 +100,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "${missing[@]}"
     for entry in "${E2E_BINARIES[@]}"; do
-        command -v "${entry%%:*}" >/dev/null 2>&1 ||
+        have "${entry%%:*}" ||
             die "${entry%%:*} still missing after installing ${entry#*:}"
     done
 fi
@@ -199,6 +207,8 @@ V_BUILDAH="$(first_line buildah --version)"
 V_CONTAINERD="$(first_line containerd --version)"
 V_DOCKERD="$(first_line dockerd --version)"
 V_DOCKER="$(first_line docker --version) ($(command -v docker))"
+V_GIT="$(first_line git --version)"
+V_NGINX="$(first_line "$(command -v nginx || echo /usr/sbin/nginx)" -v)"
 V_CHROMIUM="$(chromium --version 2>/dev/null | head -n1 || true) / $(first_line chromedriver --version)"
 V_SMTP="aiosmtpd $(python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>&1 | head -n1 || true)"
 print_versions() {
@@ -210,6 +220,8 @@ print_versions() {
     log "containerd: $V_CONTAINERD"
     log "dockerd:    $V_DOCKERD"
     log "docker CLI: $V_DOCKER"
+    log "git:        $V_GIT"
+    log "nginx:      $V_NGINX"
     log "SMTP:       $V_SMTP"
     log "browser:    $V_CHROMIUM"
 }

@@ -13,7 +13,8 @@ use serde_json::json;
 use crate::config::{redact_url_password, LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
-use crate::domain::{Namespace, NamespaceKind, Role};
+use crate::domain::text::printable;
+use crate::domain::{Namespace, NamespaceKind, Role, Visibility};
 use crate::jwt::{self, KeyAlgorithm};
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
@@ -161,7 +162,23 @@ pub enum GroupCommand {
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
     /// Create a project in an existing group (`acme/web`).
-    Create { path: String },
+    Create {
+        path: String,
+        /// Who may read it without a token: `public` projects can be pulled, cloned and
+        /// downloaded from by anyone.
+        #[arg(
+            long,
+            value_name = "private|internal|public",
+            default_value = "private"
+        )]
+        visibility: String,
+    },
+    /// Change a project's settings.
+    Update {
+        path: String,
+        #[arg(long, value_name = "private|internal|public")]
+        visibility: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -282,10 +299,34 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Group(GroupCommand::Create { path }) => {
-            create_namespace(&settings, NamespaceKind::Group, &path).await
+            create_namespace(
+                &settings,
+                NamespaceKind::Group,
+                &path,
+                Visibility::default(),
+            )
+            .await
         }
-        Command::Project(ProjectCommand::Create { path }) => {
-            create_namespace(&settings, NamespaceKind::Project, &path).await
+        Command::Project(ProjectCommand::Create { path, visibility }) => {
+            let visibility = Visibility::parse(&visibility)?;
+            create_namespace(&settings, NamespaceKind::Project, &path, visibility).await
+        }
+        Command::Project(ProjectCommand::Update { path, visibility }) => {
+            let visibility = Visibility::parse(&visibility)?;
+            let store = open_store(&settings).await?;
+            let project = namespaces::set_visibility(
+                store.as_ref(),
+                &Caller::operator(),
+                &NamespaceRef::Path(path),
+                visibility,
+            )
+            .await?;
+            println!(
+                "project {} is now {}",
+                project.full_path.as_str(),
+                project.visibility
+            );
+            Ok(())
         }
         Command::DeployToken(command) => deploy_token(&settings, command).await,
         Command::User(command) => user(&settings, command).await,
@@ -322,18 +363,21 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             let user = users::create(store.as_ref(), &username, &email, admin, now).await?;
             println!(
                 "created user {} (id {}{})",
-                user.username,
+                printable(&user.username),
                 user.id,
                 if user.admin { ", admin" } else { "" }
             );
         }
         UserCommand::Block { username } => {
             users::set_blocked(store.as_ref(), &username, true).await?;
-            println!("blocked {username}: their tokens no longer work");
+            println!(
+                "blocked {}: their tokens no longer work",
+                printable(&username)
+            );
         }
         UserCommand::Unblock { username } => {
             users::set_blocked(store.as_ref(), &username, false).await?;
-            println!("unblocked {username}");
+            println!("unblocked {}", printable(&username));
         }
         UserCommand::Password { username } => {
             let password = tokio::task::spawn_blocking(read_password_line).await??;
@@ -407,7 +451,11 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
             })?;
             let (kind, path) = namespace.kind_and_path();
             users::add_member(store.as_ref(), &username, kind, path, role, Utc::now()).await?;
-            println!("{username} is now {role} of {kind} {path}");
+            println!(
+                "{} is now {role} of {kind} {}",
+                printable(&username),
+                printable(path)
+            );
         }
         MemberCommand::Remove {
             username,
@@ -415,7 +463,11 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<(
         } => {
             let (kind, path) = namespace.kind_and_path();
             users::remove_member(store.as_ref(), &username, kind, path).await?;
-            println!("removed {username} from {kind} {path}");
+            println!(
+                "removed {} from {kind} {}",
+                printable(&username),
+                printable(path)
+            );
         }
     }
     Ok(())
@@ -448,6 +500,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
     let database = redact_url_password(&settings.database_url);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    // The separate /metrics listener, when `metrics_listen` is set.
+    let metrics = settings
+        .metrics_listen
+        .zip(application.metrics_port())
+        .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
     let registry_config = registry_config_block(
         &settings,
         &settings.public_url(application.port()),
@@ -478,7 +540,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 settings.keys_dir.display(),
                 application.keys().keys().len()
             );
-            println!("regauth listening on {bound} (database {database})");
+            println!("regauth listening on {bound} ({scheme}; database {database})");
+            if let Some(metrics) = metrics {
+                println!("metrics on {metrics} (/metrics; not served on {bound})");
+            }
             if let Some(warning) = jwks_warning {
                 println!("WARNING: {warning}");
             }
@@ -502,9 +567,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             );
             tracing::info!(
                 address = %bound,
+                scheme,
                 database = %database,
                 "regauth listening on {bound}"
             );
+            if let Some(metrics) = metrics {
+                tracing::info!(address = %metrics, "metrics on {metrics}");
+            }
             tracing::info!(registry_config = %registry_config, "registry configuration");
         }
     }
@@ -547,15 +616,27 @@ async fn create_namespace(
     settings: &Settings,
     kind: NamespaceKind,
     path: &str,
+    visibility: Visibility,
 ) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let namespace = namespaces::create(store.as_ref(), kind, path, Utc::now()).await?;
-    println!(
-        "created {} {} (id {})",
-        kind,
-        namespace.full_path.as_str(),
-        namespace.id
-    );
+    let namespace =
+        namespaces::create_with_visibility(store.as_ref(), kind, path, visibility, Utc::now())
+            .await?;
+    match kind {
+        NamespaceKind::Project => println!(
+            "created {} {} (id {}, {})",
+            kind,
+            printable(namespace.full_path.as_str()),
+            namespace.id,
+            namespace.visibility
+        ),
+        NamespaceKind::Group => println!(
+            "created {} {} (id {})",
+            kind,
+            printable(namespace.full_path.as_str()),
+            namespace.id
+        ),
+    }
     Ok(())
 }
 
@@ -601,7 +682,7 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                 println!("{value}");
             } else {
                 println!("id:       {}", created.token.id);
-                println!("username: {}", created.token.username);
+                println!("username: {}", printable(&created.token.username));
                 println!("token:    {}", created.secret.expose());
                 println!("scopes:   {}", created.token.scopes.names().join(","));
                 println!("This is the only time the token is shown; store it now.");
@@ -636,8 +717,8 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
                     println!(
                         "{:<6} {:<24} {:<32} {:<10} {:<20} {}",
                         token.id,
-                        token.name,
-                        token.username,
+                        printable(&token.name),
+                        printable(&token.username),
                         state,
                         expires,
                         token.scopes.names().join(",")
@@ -647,7 +728,11 @@ async fn deploy_token(settings: &Settings, command: DeployTokenCommand) -> anyho
         }
         DeployTokenCommand::Revoke { id } => {
             let token = deploy_tokens::revoke(store.as_ref(), &caller, id, now).await?;
-            println!("revoked deploy token {} ({})", token.id, token.username);
+            println!(
+                "revoked deploy token {} ({})",
+                token.id,
+                printable(&token.username)
+            );
         }
     }
     Ok(())

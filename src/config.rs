@@ -17,6 +17,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::client_address::TrustedProxies;
 use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::mail::SmtpSettings;
 use crate::service::notifications::schedule::NotifyAt;
@@ -31,6 +32,7 @@ struct RawSettings {
     issuer: String,
     token_ttl: Seconds,
     refresh_token_ttl: Seconds,
+    refresh_tokens_per_deploy_token: u32,
     keys_dir: PathBuf,
     key_algorithm: String,
     token_header: String,
@@ -50,6 +52,48 @@ struct RawSettings {
     #[serde(with = "optional_url")]
     smtp_url: Option<Url>,
     smtp_from: String,
+    login_failure_window: Seconds,
+    login_lockout: Seconds,
+    login_max_failures_per_address: u32,
+    login_max_failures_per_username: u32,
+    login_max_delayed: u32,
+    request_head_timeout: Seconds,
+    request_body_timeout: Seconds,
+    keep_alive: Seconds,
+    client_disconnect_timeout: Seconds,
+    max_connections: usize,
+    max_connection_rate: usize,
+    token_body_limit: usize,
+    api_body_limit: usize,
+    trusted_proxies: ProxyList,
+    tls_certificate: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(deserialize_with = "optional_socket_address")]
+    metrics_listen: Option<SocketAddr>,
+    external_authorization: bool,
+    forward_auth_uri_headers: String,
+    forward_auth_method_headers: String,
+}
+
+/// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ProxyList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl ProxyList {
+    fn entries(&self) -> Vec<String> {
+        match self {
+            ProxyList::List(items) => items.clone(),
+            ProxyList::Text(text) => text
+                .split([',', ' '])
+                .filter(|item| !item.trim().is_empty())
+                .map(|item| item.trim().to_owned())
+                .collect(),
+        }
+    }
 }
 
 impl Default for RawSettings {
@@ -60,6 +104,7 @@ impl Default for RawSettings {
             issuer: "regauth".into(),
             token_ttl: Seconds(300),
             refresh_token_ttl: Seconds(30 * 86_400),
+            refresh_tokens_per_deploy_token: 10,
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
             token_header: "x5c".into(),
@@ -77,6 +122,26 @@ impl Default for RawSettings {
             notify_at: "01:00".into(),
             smtp_url: None,
             smtp_from: "regauth@localhost".into(),
+            login_failure_window: Seconds(600),
+            login_lockout: Seconds(300),
+            login_max_failures_per_address: 20,
+            login_max_failures_per_username: 20,
+            login_max_delayed: 100,
+            request_head_timeout: Seconds(5),
+            request_body_timeout: Seconds(10),
+            keep_alive: Seconds(5),
+            client_disconnect_timeout: Seconds(1),
+            max_connections: 4096,
+            max_connection_rate: 256,
+            token_body_limit: 16 * 1024,
+            api_body_limit: 16 * 1024,
+            trusted_proxies: ProxyList::List(Vec::new()),
+            tls_certificate: None,
+            tls_key: None,
+            metrics_listen: None,
+            external_authorization: false,
+            forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
+            forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
         }
     }
 }
@@ -85,6 +150,27 @@ impl Default for RawSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Brute-force protection (see `service::login_guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottleSettings {
+    /// Failures are counted over this sliding window.
+    pub window: Duration,
+    /// How long a locked address or username stays locked after its last failure.
+    pub lockout: Duration,
+    /// Failures within the window that lock a client address; 0: addresses are not limited.
+    pub max_failures_per_address: u32,
+    /// Failures within the window that lock a username; 0: usernames are not limited.
+    pub max_failures_per_username: u32,
+    /// Attempts that may wait out their delay at once (per process); beyond, 429 at once.
+    pub max_delayed: u32,
+}
+
+impl LoginThrottleSettings {
+    pub fn enabled(&self) -> bool {
+        self.max_failures_per_address > 0 || self.max_failures_per_username > 0
+    }
 }
 
 /// Validated settings.
@@ -97,6 +183,8 @@ pub struct Settings {
     /// Lifetime of refresh tokens (docker identity tokens); the deploy token's own expiry
     /// and revocation still end them earlier.
     pub refresh_token_ttl: Duration,
+    /// Live refresh tokens kept per deploy token; creating one more removes the oldest.
+    pub refresh_tokens_per_deploy_token: u32,
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
@@ -130,6 +218,52 @@ pub struct Settings {
     pub notify_at: NotifyAt,
     /// Where expiry notices are sent through; `None` turns them off.
     pub smtp: Option<SmtpSettings>,
+    pub login_throttle: LoginThrottleSettings,
+    /// Limits that keep slow or numerous clients from holding the server.
+    pub limits: ConnectionLimits,
+    /// Peers whose `X-Forwarded-For` is believed (see `crate::client_address`).
+    pub trusted_proxies: TrustedProxies,
+    /// HTTPS for the main listener: certificate chain and key files (PEM).
+    pub tls: Option<TlsFiles>,
+    /// When set, `/metrics` is served only on this address, not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// GitLab's external authorization switch: deploy tokens are refused for git and
+    /// package operations (`/-/forward-auth`); the container registry is unaffected.
+    pub external_authorization: bool,
+    /// Headers that carry the original request URI to `/-/forward-auth`; those present must
+    /// carry the same value.
+    pub forward_auth_uri_headers: Vec<String>,
+    /// Headers that carry the original method; without one, the sub-request's own method
+    /// (nginx's `auth_request` keeps the original method).
+    pub forward_auth_method_headers: Vec<String>,
+}
+
+/// Time and size limits for client connections (all per server process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send the request line and headers (and a TLS handshake).
+    pub request_head_timeout: Duration,
+    /// How long a client may take to send a request body, once its handler reads it.
+    pub request_body_timeout: Duration,
+    /// How long an idle keep-alive connection stays open (zero: no keep-alive).
+    pub keep_alive: Duration,
+    /// How long the server waits for a client to close after the server ended the connection.
+    pub client_disconnect_timeout: Duration,
+    /// Open connections, all workers together.
+    pub max_connections: usize,
+    /// TLS handshakes in progress, all workers together.
+    pub max_connection_rate: usize,
+    /// The largest `POST /jwt/auth` form body, in bytes.
+    pub token_body_limit: usize,
+    /// The largest management API body, in bytes.
+    pub api_body_limit: usize,
+}
+
+/// The certificate chain and private key of the HTTPS listener, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 // The database URL may hold a password.
@@ -239,6 +373,20 @@ fn socket_address<'de, D: serde::Deserializer<'de>>(
             "{text:?} is not an IP address:port such as 127.0.0.1:5001 or [::]:5001"
         ))
     })
+}
+
+/// An optional `address:port` where an empty string means "not set".
+fn optional_socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    match Option::<String>::deserialize(deserializer)? {
+        Some(text) if !text.trim().is_empty() => text.trim().parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not an IP address:port such as 127.0.0.1:9090"
+            ))
+        }),
+        _ => Ok(None),
+    }
 }
 
 /// An optional URL where an empty string (`REGAUTH_PUBLIC_URL=`) means "not set".
@@ -433,6 +581,41 @@ impl Settings {
                 ),
             ));
         }
+        if !(1..=1000).contains(&raw.refresh_tokens_per_deploy_token) {
+            return Err(invalid(
+                "refresh_tokens_per_deploy_token",
+                format!(
+                    "{} is out of range: between 1 and 1000",
+                    raw.refresh_tokens_per_deploy_token
+                ),
+            ));
+        }
+        let window = raw.login_failure_window.0;
+        if !(10..=86_400).contains(&window) {
+            return Err(invalid(
+                "login_failure_window",
+                format!("{window} is out of range: seconds between 10 and 86400"),
+            ));
+        }
+        if raw.login_lockout.0 == 0 || raw.login_lockout.0 > window {
+            return Err(invalid(
+                "login_lockout",
+                format!(
+                    "{} is out of range: at least 1 second and at most login_failure_window ({window})",
+                    raw.login_lockout.0
+                ),
+            ));
+        }
+        if raw.login_max_delayed == 0 || raw.login_max_delayed > 100_000 {
+            return Err(invalid("login_max_delayed", "between 1 and 100000"));
+        }
+        let login_throttle = LoginThrottleSettings {
+            window: raw.login_failure_window.duration(),
+            lockout: raw.login_lockout.duration(),
+            max_failures_per_address: raw.login_max_failures_per_address,
+            max_failures_per_username: raw.login_max_failures_per_username,
+            max_delayed: raw.login_max_delayed,
+        };
         if raw.shutdown_timeout.0 > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
@@ -453,6 +636,7 @@ impl Settings {
                 ));
             }
         }
+        let limits = validate_limits(&raw)?;
         // Stored without a trailing slash: routes append their paths to it.
         let public_url = raw
             .public_url
@@ -480,12 +664,34 @@ impl Settings {
                 ));
             }
         }
+        let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies.entries())
+            .map_err(|message| invalid("trusted_proxies", message))?;
+        let given = |path: &Option<PathBuf>| path.clone().filter(|p| !p.as_os_str().is_empty());
+        let tls = match (given(&raw.tls_certificate), given(&raw.tls_key)) {
+            (None, None) => None,
+            (Some(certificate), Some(key)) => Some(TlsFiles { certificate, key }),
+            (Some(_), None) => return Err(invalid("tls_key", "is needed with tls_certificate")),
+            (None, Some(_)) => return Err(invalid("tls_certificate", "is needed with tls_key")),
+        };
+        let forward_auth_uri_headers =
+            header_list("forward_auth_uri_headers", &raw.forward_auth_uri_headers)?;
+        let forward_auth_method_headers = header_list(
+            "forward_auth_method_headers",
+            &raw.forward_auth_method_headers,
+        )?;
+        if forward_auth_uri_headers.is_empty() {
+            return Err(invalid(
+                "forward_auth_uri_headers",
+                "name at least one header, such as X-Original-URI",
+            ));
+        }
         Ok(Settings {
             listen: raw.listen,
             database_url: raw.database_url,
             issuer: raw.issuer,
             token_ttl: raw.token_ttl.duration(),
             refresh_token_ttl: raw.refresh_token_ttl.duration(),
+            refresh_tokens_per_deploy_token: raw.refresh_tokens_per_deploy_token,
             keys_dir: raw.keys_dir,
             key_algorithm,
             token_header,
@@ -502,8 +708,84 @@ impl Settings {
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
+            login_throttle,
+            limits,
+            trusted_proxies,
+            tls,
+            metrics_listen: raw.metrics_listen,
+            external_authorization: raw.external_authorization,
+            forward_auth_uri_headers,
+            forward_auth_method_headers,
         })
     }
+}
+
+fn validate_limits(raw: &RawSettings) -> Result<ConnectionLimits, SettingsError> {
+    for (name, value, low, high) in [
+        ("request_head_timeout", raw.request_head_timeout, 1, 300),
+        ("request_body_timeout", raw.request_body_timeout, 1, 300),
+        ("keep_alive", raw.keep_alive, 0, 3600),
+        (
+            "client_disconnect_timeout",
+            raw.client_disconnect_timeout,
+            0,
+            60,
+        ),
+    ] {
+        if !(low..=high).contains(&value.0) {
+            return Err(invalid(
+                name,
+                format!(
+                    "{} s is out of range: between {low} s and {high} s",
+                    value.0
+                ),
+            ));
+        }
+    }
+    for (name, value, low, high) in [
+        ("max_connections", raw.max_connections, 1, 1_000_000),
+        ("max_connection_rate", raw.max_connection_rate, 1, 100_000),
+        ("token_body_limit", raw.token_body_limit, 1024, 1024 * 1024),
+        ("api_body_limit", raw.api_body_limit, 1024, 1024 * 1024),
+    ] {
+        if !(low..=high).contains(&value) {
+            return Err(invalid(
+                name,
+                format!("{value} is out of range: between {low} and {high}"),
+            ));
+        }
+    }
+    Ok(ConnectionLimits {
+        request_head_timeout: raw.request_head_timeout.duration(),
+        request_body_timeout: raw.request_body_timeout.duration(),
+        keep_alive: raw.keep_alive.duration(),
+        client_disconnect_timeout: raw.client_disconnect_timeout.duration(),
+        max_connections: raw.max_connections,
+        max_connection_rate: raw.max_connection_rate,
+        token_body_limit: raw.token_body_limit,
+        api_body_limit: raw.api_body_limit,
+    })
+}
+
+/// A comma-separated list of HTTP header names (RFC 9110 tokens), blanks ignored.
+fn header_list(name: &'static str, text: &str) -> Result<Vec<String>, SettingsError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|header| !header.is_empty())
+        .map(|header| {
+            let valid = header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if valid {
+                Ok(header.to_owned())
+            } else {
+                Err(invalid(
+                    name,
+                    format!("{header:?} is not an HTTP header name"),
+                ))
+            }
+        })
+        .collect()
 }
 
 impl Settings {
@@ -518,7 +800,10 @@ impl Settings {
     pub fn public_url(&self, bound_port: u16) -> String {
         match &self.public_url {
             Some(url) => url.clone(),
-            None => format!("http://{}:{bound_port}", self.listen.ip()),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}:{bound_port}", self.listen.ip())
+            }
         }
     }
 }
@@ -603,6 +888,10 @@ mod tests {
         assert!(error.contains("public_url"), "{error}");
         let error = error_of("public_url = \"ftp://registry.example.com\"");
         assert!(error.contains("public_url"), "{error}");
+        let error = error_of("refresh_tokens_per_deploy_token = 0");
+        assert!(error.contains("refresh_tokens_per_deploy_token"), "{error}");
+        let error = error_of("login_lockout = \"11m\"");
+        assert!(error.contains("login_lockout"), "{error}");
     }
 
     #[test]
@@ -686,6 +975,54 @@ mod tests {
     }
 
     #[test]
+    fn forward_auth_headers_are_lists_of_header_names_and_external_authorization_is_off() {
+        let settings = Settings::defaults();
+        assert!(!settings.external_authorization);
+        assert_eq!(
+            settings.forward_auth_uri_headers,
+            ["X-Original-URI", "X-Forwarded-Uri"]
+        );
+        assert_eq!(
+            settings.forward_auth_method_headers,
+            ["X-Original-Method", "X-Forwarded-Method"]
+        );
+        let raw = RawSettings {
+            forward_auth_uri_headers: " X-Uri , ".into(),
+            external_authorization: true,
+            ..RawSettings::default()
+        };
+        let settings = Settings::validate(raw).unwrap();
+        assert_eq!(settings.forward_auth_uri_headers, ["X-Uri"]);
+        assert!(settings.external_authorization);
+        for (raw, name) in [
+            (
+                RawSettings {
+                    forward_auth_uri_headers: "X Original".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_uri_headers",
+            ),
+            (
+                RawSettings {
+                    forward_auth_uri_headers: " , ".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_uri_headers",
+            ),
+            (
+                RawSettings {
+                    forward_auth_method_headers: "X-Method:".into(),
+                    ..RawSettings::default()
+                },
+                "forward_auth_method_headers",
+            ),
+        ] {
+            let error = Settings::validate(raw).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
+    }
+
+    #[test]
     fn a_database_password_never_reaches_debug_output() {
         let settings = load(
             "database_url = \"postgres://regauth:hunter2@db/regauth\"",
@@ -724,5 +1061,62 @@ mod tests {
             "smtp://regauth:***@mail.example.com:587?tls=required"
         );
         assert!(!format!("{settings:?} {smtp:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn connection_tls_proxy_and_metrics_settings_are_validated_and_named() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.limits.request_head_timeout, Duration::from_secs(5));
+        assert_eq!(
+            settings.limits.request_body_timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(settings.limits.token_body_limit, 16 * 1024);
+        assert!(settings.trusted_proxies.is_empty());
+        assert!(settings.tls.is_none() && settings.metrics_listen.is_none());
+
+        let settings = load(
+            "trusted_proxies = \"10.0.0.0/8, 192.168.1.1,fd00::/8\"\n\
+             tls_certificate = \"tls/cert.pem\"\ntls_key = \"tls/key.pem\"\n\
+             metrics_listen = \"127.0.0.1:9090\"\nrequest_body_timeout = \"1m\"",
+            &[],
+        )
+        .unwrap();
+        assert!(settings
+            .trusted_proxies
+            .contains("192.168.1.1".parse().unwrap()));
+        assert!(settings
+            .trusted_proxies
+            .contains("10.9.8.7".parse().unwrap()));
+        assert_eq!(settings.public_url(5001), "https://127.0.0.1:5001");
+        assert_eq!(settings.metrics_listen.unwrap().port(), 9090);
+        assert_eq!(
+            settings.limits.request_body_timeout,
+            Duration::from_secs(60)
+        );
+        let settings = load(
+            "trusted_proxies = [\"10.0.0.0/8\"]\nmetrics_listen = \"\"",
+            &[],
+        )
+        .unwrap();
+        assert!(settings
+            .trusted_proxies
+            .contains("10.0.0.1".parse().unwrap()));
+        assert!(settings.metrics_listen.is_none());
+
+        for (toml, name) in [
+            ("trusted_proxies = [\"10.0.0.0/33\"]", "trusted_proxies"),
+            ("trusted_proxies = \"proxy.local\"", "trusted_proxies"),
+            ("tls_certificate = \"cert.pem\"", "tls_key"),
+            ("tls_key = \"key.pem\"", "tls_certificate"),
+            ("metrics_listen = \"9090\"", "metrics_listen"),
+            ("request_head_timeout = 0", "request_head_timeout"),
+            ("request_body_timeout = \"1h\"", "request_body_timeout"),
+            ("max_connections = 0", "max_connections"),
+            ("token_body_limit = 10", "token_body_limit"),
+        ] {
+            let error = error_of(toml);
+            assert!(error.contains(name), "{toml}: {error}");
+        }
     }
 }

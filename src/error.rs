@@ -40,6 +40,14 @@ pub enum Error {
     Validation(#[from] ValidationError),
     #[error("{0}")]
     Conflict(String),
+    /// Too many failed logins from this address or for this username (or too many
+    /// attempts already waiting out their delay): try again after `retry_after` seconds.
+    #[error("too many failed logins; retry in {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    RequestTimeout(std::time::Duration),
     /// Something failed inside regauth. The client gets a bare 500; the log gets `context` and
     /// the whole chain of causes (see [`Report`]).
     #[error("{context}")]
@@ -142,13 +150,26 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::MissingParameter(_)
         | Error::Validation(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
 /// What a client is told to wait before retrying a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// `Retry-After` on 429 (RFC 6585) and 503, whichever family of client reads the error.
+fn retry_after(response: &mut actix_web::HttpResponseBuilder, error: &Error) {
+    let seconds = match error {
+        Error::TooManyRequests { retry_after } => *retry_after,
+        Error::Unavailable { .. } => UNAVAILABLE_RETRY_AFTER_SECONDS,
+        _ => return,
+    };
+    response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+}
 
 fn log_internal(error: &Error) {
     if let Error::Internal { .. } = error {
@@ -169,6 +190,7 @@ impl ResponseError for Error {
     fn error_response(&self) -> HttpResponse {
         log_internal(self);
         let mut response = HttpResponse::build(self.status_code());
+        retry_after(&mut response, self);
         let body = match self {
             Error::Unauthorized => {
                 response.insert_header((
@@ -190,12 +212,22 @@ impl ResponseError for Error {
                 "error_description": self.to_string(),
             }),
             Error::Conflict(message) => errcode_body("CONFLICT", message),
+            Error::TooManyRequests { .. } => {
+                errcode_body("TOO_MANY_REQUESTS", "too many failed logins; retry later")
+            }
+            Error::PayloadTooLarge(_) | Error::RequestTimeout(_) => json!({
+                "error": "invalid_request",
+                "error_description": self.to_string(),
+            }),
             Error::Internal { .. } => errcode_body("UNKNOWN", "internal server error"),
             Error::Unavailable { reason, .. } => {
-                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
                 errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
             }
         };
+        if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            response.force_close();
+        }
         response.json(body)
     }
 }
@@ -230,14 +262,18 @@ impl ResponseError for ApiError {
             // GitLab's model-validation shape: the field and the rule it broke.
             Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
             Error::Conflict(message) => json!({ "message": message }),
+            Error::TooManyRequests { .. } => json!({ "message": "429 Too Many Requests" }),
+            Error::PayloadTooLarge(_) => json!({ "message": "413 Request Entity Too Large" }),
+            Error::RequestTimeout(_) => json!({ "message": "408 Request Timeout" }),
             Error::Internal { .. } => json!({ "message": "500 Internal Server Error" }),
             Error::Unavailable { reason, .. } => {
                 json!({ "message": "503 Service Unavailable", "error": reason })
             }
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self.0, Error::Unavailable { .. }) {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        retry_after(&mut response, &self.0);
+        if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            response.force_close();
         }
         response.json(body)
     }
@@ -310,6 +346,12 @@ impl ResponseError for PageError {
                         format!("{kind} not found, or you do not have access to it."),
                     ),
                     Error::UnknownService(_) => ("Not found", "Page not found.".to_owned()),
+                    Error::TooManyRequests { retry_after } => (
+                        "Too many attempts",
+                        format!(
+                            "Too many failed sign-in attempts. Try again in {retry_after} seconds."
+                        ),
+                    ),
                     Error::Unavailable { reason, .. } => (
                         "Temporarily unavailable",
                         format!("{reason}. Nothing was changed; try again in a moment."),
@@ -331,11 +373,15 @@ impl ResponseError for PageError {
                 message,
             },
         );
-        if matches!(self, PageError::Error(Error::Unavailable { .. })) {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
+        let retry = match self {
+            PageError::Error(Error::TooManyRequests { retry_after }) => Some(*retry_after),
+            PageError::Error(Error::Unavailable { .. }) => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = retry {
+            if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
         }
         response
     }
@@ -373,6 +419,25 @@ mod tests {
         assert_eq!(
             Error::UnsupportedGrantType("x".into()).status_code(),
             StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[actix_web::test]
+    async fn too_many_requests_carries_retry_after_in_both_shapes() {
+        let error = Error::TooManyRequests { retry_after: 42 };
+        let registry = error.error_response();
+        assert_eq!(registry.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(registry.headers().get(header::RETRY_AFTER).unwrap(), "42");
+        assert_eq!(
+            body_of(registry).await["errors"][0]["code"],
+            "TOO_MANY_REQUESTS"
+        );
+        let api = ApiError(Error::TooManyRequests { retry_after: 7 }).error_response();
+        assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(api.headers().get(header::RETRY_AFTER).unwrap(), "7");
+        assert_eq!(
+            body_of(api).await,
+            json!({"message": "429 Too Many Requests"})
         );
     }
 

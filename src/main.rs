@@ -14,8 +14,10 @@ async fn main() -> std::process::ExitCode {
     match regauth::cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // The whole chain of causes, each once.
-            eprintln!("error: {}", regauth::error::Report(error.as_ref()));
+            // The whole chain of causes, each once; errors may quote what was typed or
+            // stored, so control characters are escaped: they never drive the terminal.
+            let report = regauth::error::Report(error.as_ref()).to_string();
+            eprintln!("error: {}", regauth::domain::text::printable(&report));
             std::process::ExitCode::FAILURE
         }
     }

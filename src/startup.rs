@@ -5,17 +5,21 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::http::KeepAlive;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::ci_secret::CiSecretKey;
-use crate::config::Settings;
+use crate::config::{ConnectionLimits, Settings};
 use crate::jwt::{self, GeneratedKey, KeyRing};
 use crate::metrics::Metrics;
+use crate::routes::observe::RequestSpan;
+use crate::service::login_guard::LoginGuard;
 use crate::service::usage::UsageRecorder;
 use crate::store::{self, SeaStore, Store};
+use crate::tls::ReloadingCertificate;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -26,11 +30,17 @@ pub struct AppState {
     pub settings: Settings,
     pub usage: UsageRecorder,
     pub metrics: Arc<Metrics>,
+    /// Brute-force protection around every credential check.
+    pub logins: LoginGuard,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The separate `/metrics` server, when `metrics_listen` is set.
+    metrics: Option<(u16, Server)>,
+    /// The HTTPS certificate, re-read on SIGHUP.
+    certificate: Option<Arc<ReloadingCertificate>>,
     keys: Arc<KeyRing>,
     generated_key: Option<GeneratedKey>,
     usage_writer: tokio::task::JoinHandle<()>,
@@ -58,6 +68,49 @@ pub enum StartupError {
         address: String,
         source: std::io::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+fn bind(address: std::net::SocketAddr) -> Result<(TcpListener, u16), StartupError> {
+    let listen_error = |source| StartupError::Listen {
+        address: address.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    Ok((listener, port))
+}
+
+/// actix-web counts connections per worker; the settings count them per process.
+fn per_worker(total: usize, workers: usize) -> usize {
+    total.div_ceil(workers.max(1)).max(1)
+}
+
+fn keep_alive(limits: &ConnectionLimits) -> KeepAlive {
+    if limits.keep_alive.is_zero() {
+        KeepAlive::Disabled
+    } else {
+        KeepAlive::Timeout(limits.keep_alive)
+    }
+}
+
+/// The connection limits of one server (see README "Security"). A macro: `HttpServer`'s
+/// type parameters carry bounds that would have to be repeated in full for a function.
+macro_rules! limited {
+    ($server:expr, $limits:expr, $workers:expr, $shutdown_timeout:expr) => {
+        $server
+            .workers($workers)
+            .client_request_timeout($limits.request_head_timeout)
+            // A TLS handshake gets as long as a request head.
+            .tls_handshake_timeout($limits.request_head_timeout)
+            .client_disconnect_timeout($limits.client_disconnect_timeout)
+            .keep_alive(keep_alive($limits))
+            .max_connections(per_worker($limits.max_connections, $workers))
+            .max_connection_rate(per_worker($limits.max_connection_rate, $workers))
+            // SIGTERM/SIGINT stop accepting at once; in-flight requests get this long to finish.
+            .shutdown_timeout($shutdown_timeout.as_secs())
+    };
 }
 
 impl StartupError {
@@ -108,23 +161,21 @@ impl Application {
             );
         }
         let ci_key = Arc::new(ci_key);
-        let listener =
-            TcpListener::bind(settings.listen).map_err(|source| StartupError::Listen {
-                address: settings.listen.to_string(),
-                source,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Listen {
-                address: settings.listen.to_string(),
-                source,
-            })?
-            .port();
+        let (listener, port) = bind(settings.listen)?;
+        let metrics_listener = settings.metrics_listen.map(bind).transpose()?;
+        let certificate = match &settings.tls {
+            Some(files) => Some(Arc::new(ReloadingCertificate::load(files).await?)),
+            None => None,
+        };
         let store: Arc<dyn Store> = Arc::new(SeaStore::new(db.clone()));
         let (usage, usage_writer) = UsageRecorder::start(
             Arc::clone(&store),
             USAGE_FLUSH_INTERVAL,
             settings.audit_retention_days,
+        );
+        crate::service::registry_token::start_refresh_token_sweep(
+            Arc::clone(&store),
+            crate::service::registry_token::REFRESH_TOKEN_SWEEP_EVERY,
         );
         // Detached: it sleeps until the daily run and ends with the runtime.
         crate::service::notifications::schedule::start(
@@ -132,32 +183,87 @@ impl Application {
             settings.smtp.as_ref(),
             settings.notify_at,
         );
+        let metrics = Arc::new(Metrics::new());
+        let logins = LoginGuard::start(
+            Arc::clone(&store),
+            settings.login_throttle,
+            Arc::clone(&metrics),
+            usage.clone(),
+        );
         let state = web::Data::new(AppState {
             store,
             keys: Arc::clone(&keys),
             ci_key,
             settings: settings.clone(),
             usage,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            logins,
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(crate::routes::observe::observe))
-                .wrap(TracingLogger::default())
-                .app_data(state.clone())
-                .configure(crate::routes::configure)
-        })
-        // SIGTERM/SIGINT stop accepting at once; in-flight requests get this long to finish.
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .listen(listener)
-        .map_err(|source| StartupError::Listen {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let metrics_elsewhere = metrics_listener.is_some();
+        let main_state = state.clone();
+        let server = limited!(
+            HttpServer::new(move || {
+                App::new()
+                    .wrap(from_fn(crate::routes::body::close_after_unread_body))
+                    .wrap(from_fn(crate::routes::observe::observe))
+                    .wrap(TracingLogger::<RequestSpan>::new())
+                    .app_data(main_state.clone())
+                    .configure(crate::routes::configure)
+                    .configure(|config| {
+                        if !metrics_elsewhere {
+                            crate::routes::configure_metrics(config);
+                        }
+                    })
+            }),
+            &settings.limits,
+            workers,
+            settings.shutdown_timeout
+        );
+        let listen_error = |source| StartupError::Listen {
             address: format!("port {port}"),
             source,
-        })?
+        };
+        let server = match &certificate {
+            Some(certificate) => server
+                .listen_rustls_0_23(
+                    listener,
+                    crate::tls::server_config(Arc::clone(certificate))?,
+                )
+                .map_err(listen_error)?,
+            None => server.listen(listener).map_err(listen_error)?,
+        }
         .run();
+        let metrics = match metrics_listener {
+            Some((listener, metrics_port)) => {
+                let server = limited!(
+                    HttpServer::new(move || {
+                        App::new()
+                            .wrap(from_fn(crate::routes::body::close_after_unread_body))
+                            .wrap(from_fn(crate::routes::observe::observe))
+                            .wrap(TracingLogger::<RequestSpan>::new())
+                            .app_data(state.clone())
+                            .configure(crate::routes::configure_metrics)
+                    }),
+                    &settings.limits,
+                    1,
+                    settings.shutdown_timeout
+                )
+                .listen(listener)
+                .map_err(|source| StartupError::Listen {
+                    address: format!("port {metrics_port}"),
+                    source,
+                })?
+                .run();
+                Some((metrics_port, server))
+            }
+            None => None,
+        };
         Ok(Application {
             port,
             server,
+            metrics,
+            certificate,
             keys,
             generated_key,
             usage_writer,
@@ -167,6 +273,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -186,7 +297,18 @@ impl Application {
     /// Serves until stopped (SIGTERM / SIGINT), then writes the recorded token use that is
     /// still in memory and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(certificate) = self.certificate {
+            reload_on_sighup(certificate);
+        }
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         // The server's workers held the last recorders; with them gone the writer flushes
         // and ends. Bounded, so that a dead database cannot hold the stop forever.
         let flushed =
@@ -201,4 +323,27 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// Re-reads the HTTPS certificate and key on every SIGHUP, for as long as the process runs.
+/// A pair that does not load is logged and the old one kept.
+fn reload_on_sighup(certificate: Arc<ReloadingCertificate>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGHUP: the TLS certificate will not be reloaded");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match certificate.reload().await {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: TLS certificate not reloaded, keeping the old one")
+                }
+            }
+        }
+    });
 }

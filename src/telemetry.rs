@@ -1,5 +1,8 @@
 //! Logging set-up: `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as text or
-//! as one JSON object per line (`log_format = "json"` / `REGAUTH_LOG_FORMAT=json`).
+//! as one JSON object per line (`log_format = "json"` / `REGAUTH_LOG_FORMAT=json`). Colours
+//! only when stderr is a terminal: log files and collectors get no ANSI escape codes.
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,7 +14,8 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm_migration=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // A second initialisation (tests) is harmless; ignore it.
     let _ = match format {
         LogFormat::Json => builder

@@ -59,6 +59,7 @@ pub fn namespace(namespace: &Namespace, public_url: &str) -> Value {
             "path_with_namespace": full_path,
             "namespace": { "id": namespace.parent_id, "full_path": namespace.full_path.parent().map(|p| p.as_str().to_owned()) },
             "web_url": web_url,
+            "visibility": namespace.visibility.as_str(),
             "created_at": timestamp(namespace.created_at),
         }),
         NamespaceKind::Group => json!({

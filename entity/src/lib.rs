@@ -4,6 +4,7 @@
 pub mod audit_event;
 pub mod deploy_token;
 pub mod expiry_notification;
+pub mod login_failure;
 pub mod membership;
 pub mod namespace;
 pub mod personal_access_token;

@@ -17,11 +17,14 @@ pub struct Model {
     #[sea_orm(unique)]
     pub full_path: String,
     pub name: String,
+    /// `private`, `internal` or `public`.
+    pub visibility: String,
     pub created_at: DateTimeUtc,
 }
 
 pub const KIND_GROUP: &str = "group";
 pub const KIND_PROJECT: &str = "project";
+pub const VISIBILITY_PUBLIC: &str = "public";
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

@@ -7,7 +7,9 @@ mod m20261122_000001_create_namespaces_and_deploy_tokens;
 mod m20261122_000002_users_memberships_tokens_audit;
 mod m20261122_000003_refresh_tokens;
 mod m20261122_000004_expiry_notifications;
+mod m20261128_110000_login_failures;
 mod m20261128_130000_ci_deploy_secret;
+mod m20261128_150000_project_visibility;
 mod m20261128_170000_web_sign_in;
 
 pub struct Migrator;
@@ -55,7 +57,9 @@ fn every_migration() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261122_000002_users_memberships_tokens_audit::Migration),
         Box::new(m20261122_000003_refresh_tokens::Migration),
         Box::new(m20261122_000004_expiry_notifications::Migration),
+        Box::new(m20261128_110000_login_failures::Migration),
         Box::new(m20261128_130000_ci_deploy_secret::Migration),
+        Box::new(m20261128_150000_project_visibility::Migration),
         Box::new(m20261128_170000_web_sign_in::Migration),
     ]
 }

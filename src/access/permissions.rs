@@ -96,6 +96,19 @@ pub fn may_read_ci_credentials(caller: Caller) -> bool {
     }
 }
 
+/// Whether the caller may change a project's visibility: Owners (inherited from a group too)
+/// and admins, as in GitLab, with a token that may write.
+pub fn may_change_visibility(caller: Caller, role: Option<Role>) -> bool {
+    match caller {
+        Caller::Operator => true,
+        Caller::User {
+            admin,
+            blocked,
+            token_may_write,
+        } => !blocked && token_may_write && (admin || role.is_some_and(|r| r >= Role::Owner)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +150,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_owners_admins_and_the_operator_change_visibility() {
+        assert!(may_change_visibility(Caller::Operator, None));
+        assert!(may_change_visibility(user(true), None));
+        for role in Role::ALL {
+            assert_eq!(
+                may_change_visibility(user(false), Some(role)),
+                role == Role::Owner,
+                "{role}"
+            );
+        }
+        let read_only = Caller::User {
+            admin: true,
+            blocked: false,
+            token_may_write: false,
+        };
+        assert!(!may_change_visibility(read_only, Some(Role::Owner)));
+        let blocked = Caller::User {
+            admin: true,
+            blocked: true,
+            token_may_write: true,
+        };
+        assert!(!may_change_visibility(blocked, Some(Role::Owner)));
     }
 
     #[test]

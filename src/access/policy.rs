@@ -15,6 +15,14 @@
 //! - A token's name never changes what it reaches: a group `gitlab-deploy-token` reaches every
 //!   project of its group and subgroups like any group token (DOMAIN.md "The
 //!   gitlab-deploy-token name"; GitLab's `GroupDeployToken#has_access_to?` ignores the name).
+//! - Anonymous callers (no credentials) on `container_registry`: `pull` on public projects only
+//!   ([`authorize_anonymous`]); never push, never the virtual registry.
+//! - Git and package operations behind a reverse proxy ([`authorize_operation`], the
+//!   `repository` and `package` scope families): git fetch needs `read_repository`, git push is
+//!   never allowed to deploy tokens; package downloads need `read_package_registry` (or
+//!   `write_package_registry`, which GitLab lets read too), uploads `write_package_registry`,
+//!   deletes never. Reads of public projects are open to everyone; with external
+//!   authorization on, deploy tokens are refused for both families (GitLab's rule).
 //! - Valid credentials but disallowed actions: the actions are left out (PROTOCOL.md §8), never
 //!   an error; entries left with no action are omitted; scopes for the same type + name merge.
 
@@ -22,7 +30,7 @@ use std::fmt;
 
 use crate::access::repository::{NamespacePath, RepositoryPath};
 use crate::access::scope::{Action, RequestedScope};
-use crate::domain::{DeployTokenScope, ScopeSet};
+use crate::domain::{DeployTokenScope, ScopeSet, Visibility};
 
 /// The resource type of repository scopes, the only type deploy tokens are granted.
 const REPOSITORY: &str = "repository";
@@ -256,11 +264,7 @@ fn registry_actions(token: &TokenAccess, request: &ResolvedScope) -> Actions {
     if !repo.has_candidate_project(project) {
         return Actions::default();
     }
-    let reached = match &token.owner {
-        TokenOwner::Project(own) => own == project,
-        TokenOwner::Group(group) => group.is_same_or_ancestor_of(project),
-    };
-    if !reached {
+    if !reaches_project(&token.owner, project) {
         return Actions::default();
     }
     let requested = &request.requested;
@@ -292,6 +296,211 @@ fn virtual_registry_actions(token: &TokenAccess, requested: &RequestedScope) -> 
         pull: requested.has_action(&Action::Pull) && may_pull_virtual(token.scopes),
         push: requested.has_action(&Action::Push) && write,
         delete: requested.has_action(&Action::Delete) && write,
+    }
+}
+
+/// Whether a token of `owner` reaches `project` (DOMAIN.md "Which repositories a token
+/// reaches"); the one rule for the registry, git and packages alike.
+fn reaches_project(owner: &TokenOwner, project: &NamespacePath) -> bool {
+    match owner {
+        TokenOwner::Project(own) => own == project,
+        TokenOwner::Group(group) => group.is_same_or_ancestor_of(project),
+    }
+}
+
+/// Whether a token of `owner` reaches the group-level endpoints of `group`: a group token
+/// reaches its group and every subgroup; a project token reaches no group.
+fn reaches_group(owner: &TokenOwner, group: &NamespacePath) -> bool {
+    match owner {
+        TokenOwner::Project(_) => false,
+        TokenOwner::Group(own) => own.is_same_or_ancestor_of(group),
+    }
+}
+
+/// Grants an anonymous `container_registry` request (no credentials): `pull`, and only on
+/// repositories whose resolved project is among `public_projects`. Everything else is left
+/// out, so a private project yields `access: []` and the registry refuses the pull, exactly
+/// as for a token without access. Other services grant anonymous callers nothing.
+pub fn authorize_anonymous(
+    service: Service,
+    requests: &[ResolvedScope],
+    public_projects: &[NamespacePath],
+) -> Granted {
+    let mut granted: Vec<&str> = Vec::new();
+    if service == Service::ContainerRegistry {
+        for request in requests {
+            let requested = &request.requested;
+            if requested.resource_type != REPOSITORY || !requested.has_action(&Action::Pull) {
+                continue;
+            }
+            let Some(project) = &request.project else {
+                continue;
+            };
+            let Ok(repo) = RepositoryPath::parse(&requested.name) else {
+                continue;
+            };
+            if !repo.has_candidate_project(project) || !public_projects.contains(project) {
+                continue;
+            }
+            if !granted.contains(&requested.name.as_str()) {
+                granted.push(&requested.name);
+            }
+        }
+    }
+    Granted {
+        entries: granted
+            .into_iter()
+            .map(|name| GrantedAccess {
+                resource_type: REPOSITORY.to_owned(),
+                name: name.to_owned(),
+                actions: vec!["pull"],
+            })
+            .collect(),
+    }
+}
+
+/// The families of scopes, for the metrics and the logs: the container registry (and its
+/// virtual registry), git repositories, package registries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScopeFamily {
+    Registry,
+    Repository,
+    Package,
+}
+
+impl ScopeFamily {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeFamily::Registry => "registry",
+            ScopeFamily::Repository => "repository",
+            ScopeFamily::Package => "package",
+        }
+    }
+}
+
+/// A git or package operation a reverse proxy asks about (`/-/forward-auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Clone, fetch, pull (`git-upload-pack`, and any read of the repository).
+    GitFetch,
+    /// Push (`git-receive-pack`) and any other write to the repository.
+    GitPush,
+    /// Package download (GET, HEAD).
+    PackageRead,
+    /// Package upload (PUT, POST, PATCH).
+    PackageWrite,
+    /// Package deletion.
+    PackageDelete,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] = [
+        Operation::GitFetch,
+        Operation::GitPush,
+        Operation::PackageRead,
+        Operation::PackageWrite,
+        Operation::PackageDelete,
+    ];
+
+    pub fn family(self) -> ScopeFamily {
+        match self {
+            Operation::GitFetch | Operation::GitPush => ScopeFamily::Repository,
+            Operation::PackageRead | Operation::PackageWrite | Operation::PackageDelete => {
+                ScopeFamily::Package
+            }
+        }
+    }
+
+    /// Reads are what public projects open to everyone.
+    pub fn is_read(self) -> bool {
+        matches!(self, Operation::GitFetch | Operation::PackageRead)
+    }
+
+    /// The scopes of which a deploy token needs one; empty: never allowed to deploy tokens.
+    pub fn required_scopes(self) -> &'static [DeployTokenScope] {
+        use DeployTokenScope::*;
+        match self {
+            Operation::GitFetch => &[ReadRepository],
+            Operation::PackageRead => &[ReadPackageRegistry, WritePackageRegistry],
+            Operation::PackageWrite => &[WritePackageRegistry],
+            // Deploy tokens never push code (GitLab has no write_repository deploy scope)
+            // and never delete packages (Maintainers only, like registry deletes).
+            Operation::GitPush | Operation::PackageDelete => &[],
+        }
+    }
+}
+
+/// What an operation is done to, as found in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A project (git repository or project-level package endpoint).
+    Project {
+        path: NamespacePath,
+        visibility: Visibility,
+    },
+    /// A group-level package endpoint (`/groups/:id/-/packages/...`): reads only.
+    Group(NamespacePath),
+    /// The path named no project or group that exists.
+    Missing,
+}
+
+/// The answer to the reverse proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// 200: let the request through.
+    Allow,
+    /// 401 with a Basic challenge: credentials are needed (the client retries with them).
+    Unauthenticated,
+    /// 403: these credentials may not do this.
+    Forbidden,
+}
+
+/// Decides a git or package operation for a deploy token (`None`: anonymous).
+///
+/// Reads of a public project are open to everyone; anonymous callers get nothing else (401,
+/// so that git and curl send credentials). With `external_authorization`, deploy tokens are
+/// refused outright (403). Otherwise the target must exist, be reached by the token (the
+/// same reach as the registry), and the token must hold one of the operation's
+/// [`required_scopes`](Operation::required_scopes); group targets allow reads only.
+pub fn authorize_operation(
+    operation: Operation,
+    token: Option<&TokenAccess>,
+    target: &Target,
+    external_authorization: bool,
+) -> Verdict {
+    let public = matches!(
+        target,
+        Target::Project {
+            visibility: Visibility::Public,
+            ..
+        }
+    );
+    let Some(token) = token else {
+        return if public && operation.is_read() {
+            Verdict::Allow
+        } else {
+            Verdict::Unauthenticated
+        };
+    };
+    if external_authorization {
+        return Verdict::Forbidden;
+    }
+    if public && operation.is_read() {
+        return Verdict::Allow;
+    }
+    let reached = match target {
+        Target::Project { path, .. } => reaches_project(&token.owner, path),
+        Target::Group(group) => operation.is_read() && reaches_group(&token.owner, group),
+        Target::Missing => false,
+    };
+    let scoped = operation
+        .required_scopes()
+        .iter()
+        .any(|scope| token.scopes.contains(*scope));
+    if reached && scoped {
+        Verdict::Allow
+    } else {
+        Verdict::Forbidden
     }
 }
 
@@ -939,5 +1148,305 @@ mod tests {
                 assert!(authorize(Service::ContainerRegistry, &token, &[]).is_ok());
             }
         }
+    }
+
+    // ---- anonymous registry pulls
+
+    #[test]
+    fn an_anonymous_caller_may_pull_public_projects_only_and_never_push() {
+        let public = [ns("acme/web")];
+        let requests: Vec<ResolvedScope> = [
+            "repository:acme/web/api:pull,push,delete,*",
+            "repository:acme/other:pull",
+            "repository:acme/web:push",
+            "repository:other/web:pull",
+            "registry:catalog:*",
+        ]
+        .iter()
+        .map(|s| resolved(s))
+        .collect();
+        let granted = authorize_anonymous(Service::ContainerRegistry, &requests, &public);
+        assert_eq!(granted.scope_string(), "repository:acme/web/api:pull");
+        let nothing_public = authorize_anonymous(Service::ContainerRegistry, &requests, &[]);
+        assert!(nothing_public.is_empty());
+    }
+
+    #[test]
+    fn an_anonymous_caller_gets_nothing_from_the_virtual_registry() {
+        let requests = [resolved("repository:acme/web:pull")];
+        let granted = authorize_anonymous(Service::DependencyProxy, &requests, &[ns("acme/web")]);
+        assert!(granted.is_empty());
+    }
+
+    #[test]
+    fn an_anonymous_grant_checks_the_resolved_project_against_the_name() {
+        let request = ResolvedScope {
+            requested: requested("repository:acme/private:pull"),
+            project: Some(ns("acme/web")),
+        };
+        let granted =
+            authorize_anonymous(Service::ContainerRegistry, &[request], &[ns("acme/web")]);
+        assert!(granted.is_empty());
+    }
+
+    // ---- git and package operations (the repository and package families)
+
+    fn private(path: &str) -> Target {
+        Target::Project {
+            path: ns(path),
+            visibility: Visibility::Private,
+        }
+    }
+
+    /// Which single scopes allow each operation on a project the token reaches: the spec.
+    const OPERATIONS: &[(Operation, &[DeployTokenScope])] = &[
+        (Operation::GitFetch, &[ReadRepository]),
+        (Operation::GitPush, &[]),
+        (
+            Operation::PackageRead,
+            &[ReadPackageRegistry, WritePackageRegistry],
+        ),
+        (Operation::PackageWrite, &[WritePackageRegistry]),
+        (Operation::PackageDelete, &[]),
+    ];
+
+    #[test]
+    fn the_operation_table_covers_every_operation() {
+        for operation in Operation::ALL {
+            let row = OPERATIONS.iter().find(|(op, _)| *op == operation);
+            assert_eq!(
+                row.map(|(_, scopes)| *scopes),
+                Some(operation.required_scopes()),
+                "{operation:?}"
+            );
+        }
+    }
+
+    /// Every subset of the seven scopes × project and group owner × operation × visibility ×
+    /// reached or not × external authorization on or off, and the anonymous caller.
+    #[test]
+    fn every_scope_set_owner_operation_and_visibility_gets_the_documented_verdict() {
+        let mut checks = 0;
+        for bits in 0u32..(1 << DeployTokenScope::ALL.len()) {
+            let scopes: Vec<DeployTokenScope> = DeployTokenScope::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, scope)| scope)
+                .collect();
+            for (operation, needs) in OPERATIONS {
+                for visibility in Visibility::ALL {
+                    for owner in [Owner::Project, Owner::Group] {
+                        let token = match owner {
+                            Owner::Project => project_token(&scopes),
+                            Owner::Group => group_token(&scopes),
+                        };
+                        let (reached, unreached) = match owner {
+                            Owner::Project => ("acme/web", "acme/other"),
+                            Owner::Group => ("acme/platform/web", "acme-evil/web"),
+                        };
+                        for (path, is_reached) in [(reached, true), (unreached, false)] {
+                            let target = Target::Project {
+                                path: ns(path),
+                                visibility,
+                            };
+                            for external in [false, true] {
+                                let public_read =
+                                    visibility == Visibility::Public && operation.is_read();
+                                let want = if external {
+                                    Verdict::Forbidden
+                                } else if public_read
+                                    || (is_reached && needs.iter().any(|n| scopes.contains(n)))
+                                {
+                                    Verdict::Allow
+                                } else {
+                                    Verdict::Forbidden
+                                };
+                                let got = authorize_operation(
+                                    *operation,
+                                    Some(&token),
+                                    &target,
+                                    external,
+                                );
+                                assert_eq!(
+                                    got, want,
+                                    "{scopes:?} {owner:?} {operation:?} on {visibility} {path} (external {external})"
+                                );
+                                checks += 1;
+                            }
+                            let anonymous = authorize_operation(*operation, None, &target, false);
+                            let want = if visibility == Visibility::Public && operation.is_read() {
+                                Verdict::Allow
+                            } else {
+                                Verdict::Unauthenticated
+                            };
+                            assert_eq!(
+                                anonymous, want,
+                                "anonymous {operation:?} on {visibility} {path}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checks, 128 * 5 * 3 * 2 * 2 * 2);
+    }
+
+    #[test]
+    fn git_fetch_needs_read_repository_and_push_is_never_allowed() {
+        let target = private("acme/web");
+        let reader = project_token(&[ReadRepository]);
+        let registry_only = project_token(&[ReadRegistry, WriteRegistry]);
+        let everything = project_token(ALL);
+        use Operation::*;
+        assert_eq!(
+            authorize_operation(GitFetch, Some(&reader), &target, false),
+            Verdict::Allow
+        );
+        assert_eq!(
+            authorize_operation(GitFetch, Some(&registry_only), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(GitPush, Some(&everything), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(
+                GitPush,
+                Some(&everything),
+                &Target::Project {
+                    path: ns("acme/web"),
+                    visibility: Visibility::Public
+                },
+                false
+            ),
+            Verdict::Forbidden
+        );
+    }
+
+    #[test]
+    fn packages_read_with_either_package_scope_write_with_write_and_never_delete() {
+        let target = private("acme/web");
+        let reader = project_token(&[ReadPackageRegistry]);
+        let writer = project_token(&[WritePackageRegistry]);
+        use Operation::*;
+        assert_eq!(
+            authorize_operation(PackageRead, Some(&reader), &target, false),
+            Verdict::Allow
+        );
+        assert_eq!(
+            authorize_operation(PackageWrite, Some(&reader), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(PackageRead, Some(&writer), &target, false),
+            Verdict::Allow
+        );
+        assert_eq!(
+            authorize_operation(PackageWrite, Some(&writer), &target, false),
+            Verdict::Allow
+        );
+        assert_eq!(
+            authorize_operation(PackageDelete, Some(&project_token(ALL)), &target, false),
+            Verdict::Forbidden
+        );
+    }
+
+    #[test]
+    fn an_internal_project_is_private_to_deploy_tokens_and_anonymous_callers() {
+        let target = Target::Project {
+            path: ns("acme/web"),
+            visibility: Visibility::Internal,
+        };
+        let stranger = token(&[ReadRepository], TokenOwner::Project(ns("acme/other")));
+        assert_eq!(
+            authorize_operation(Operation::GitFetch, Some(&stranger), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(Operation::GitFetch, None, &target, false),
+            Verdict::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn group_package_endpoints_are_read_only_and_need_a_group_token_above_them() {
+        let target = Target::Group(ns("acme/platform"));
+        let parent = token(
+            &[ReadPackageRegistry, WritePackageRegistry],
+            TokenOwner::Group(ns("acme")),
+        );
+        let sibling = token(&[ReadPackageRegistry], TokenOwner::Group(ns("acme/other")));
+        let below = token(
+            &[ReadPackageRegistry],
+            TokenOwner::Group(ns("acme/platform/sub")),
+        );
+        let project = token(
+            &[ReadPackageRegistry],
+            TokenOwner::Project(ns("acme/platform/web")),
+        );
+        use Operation::*;
+        assert_eq!(
+            authorize_operation(PackageRead, Some(&parent), &target, false),
+            Verdict::Allow
+        );
+        assert_eq!(
+            authorize_operation(PackageWrite, Some(&parent), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(PackageRead, Some(&sibling), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(PackageRead, Some(&below), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(PackageRead, Some(&project), &target, false),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            authorize_operation(PackageRead, None, &target, false),
+            Verdict::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn a_missing_target_is_forbidden_to_tokens_and_a_challenge_to_anonymous_callers() {
+        let token = group_token(ALL);
+        for operation in Operation::ALL {
+            assert_eq!(
+                authorize_operation(operation, Some(&token), &Target::Missing, false),
+                Verdict::Forbidden
+            );
+            assert_eq!(
+                authorize_operation(operation, None, &Target::Missing, false),
+                Verdict::Unauthenticated
+            );
+        }
+    }
+
+    #[test]
+    fn external_authorization_refuses_deploy_tokens_but_not_the_registry() {
+        let target = private("acme/web");
+        let token = project_token(ALL);
+        for operation in Operation::ALL {
+            assert_eq!(
+                authorize_operation(operation, Some(&token), &target, true),
+                Verdict::Forbidden,
+                "{operation:?}"
+            );
+        }
+        // The registry policy has no such switch: the same token still pulls.
+        assert_eq!(
+            scope_string(
+                Service::ContainerRegistry,
+                &token,
+                &["repository:acme/web:pull"]
+            ),
+            Ok("repository:acme/web:pull".to_owned())
+        );
     }
 }

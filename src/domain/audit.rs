@@ -10,6 +10,8 @@ pub enum ActorKind {
     Cli,
     /// A deploy token (registry token issues).
     DeployToken,
+    /// Someone whose login was refused: `actor` is the username tried, if any.
+    Anonymous,
 }
 
 impl ActorKind {
@@ -18,6 +20,7 @@ impl ActorKind {
             ActorKind::User => "user",
             ActorKind::Cli => "cli",
             ActorKind::DeployToken => "deploy_token",
+            ActorKind::Anonymous => "anonymous",
         }
     }
 }
@@ -30,6 +33,10 @@ pub enum AuditAction {
     RegistryTokenIssue,
     /// A CI system was handed a `gitlab-deploy-token`'s credentials.
     CiCredentialsRead,
+    /// A credential check failed (never recording the secret).
+    LoginFailure,
+    /// Failed logins locked a client address or a username.
+    LoginLockout,
 }
 
 impl AuditAction {
@@ -40,6 +47,8 @@ impl AuditAction {
             AuditAction::DeployTokenDelete => "deploy_token.delete",
             AuditAction::RegistryTokenIssue => "registry_token.issue",
             AuditAction::CiCredentialsRead => "deploy_token.ci_credentials_read",
+            AuditAction::LoginFailure => "login.failure",
+            AuditAction::LoginLockout => "login.lockout",
         }
     }
 }
@@ -54,4 +63,33 @@ pub struct AuditEvent {
     pub namespace_id: Option<i64>,
     pub ip_address: Option<String>,
     pub details: serde_json::Value,
+}
+
+impl ActorKind {
+    pub const ALL: [ActorKind; 4] = [
+        ActorKind::User,
+        ActorKind::Cli,
+        ActorKind::DeployToken,
+        ActorKind::Anonymous,
+    ];
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 7] = [
+        AuditAction::DeployTokenCreate,
+        AuditAction::DeployTokenRevoke,
+        AuditAction::DeployTokenDelete,
+        AuditAction::RegistryTokenIssue,
+        AuditAction::CiCredentialsRead,
+        AuditAction::LoginFailure,
+        AuditAction::LoginLockout,
+    ];
+
+    /// Actions recorded per request (not per management operation): pruned after
+    /// `audit_retention_days`.
+    pub const HIGH_VOLUME: [AuditAction; 3] = [
+        AuditAction::RegistryTokenIssue,
+        AuditAction::LoginFailure,
+        AuditAction::LoginLockout,
+    ];
 }

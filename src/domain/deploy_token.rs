@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::expiry::is_expired;
 use super::namespace::{Namespace, NamespaceKind};
 use super::scope::{DeployTokenScope, ScopeSet};
+use super::text::refuse_control_characters;
 
 /// The name that a CI system injects into jobs as `CI_DEPLOY_USER` / `CI_DEPLOY_PASSWORD`.
 pub const GITLAB_DEPLOY_TOKEN_NAME: &str = "gitlab-deploy-token";
@@ -38,7 +39,7 @@ impl DeployToken {
 
 /// The username a token without a custom one answers to.
 pub fn default_username(id: i64) -> String {
-    format!("gitlab+deploy-token-{id}")
+    format!("{DEFAULT_USERNAME_PREFIX}{id}")
 }
 
 /// A validation failure that names the field and the rule, as GitLab's API does.
@@ -92,6 +93,7 @@ impl NewDeployToken {
                 "is too long (maximum is 255 characters)",
             ));
         }
+        refuse_control_characters("name", &name)?;
         let username = match request.username.map(|u| u.trim().to_owned()) {
             Some(username) if !username.is_empty() => Some(parse_username(&username)?),
             _ => None,
@@ -147,8 +149,14 @@ impl NewDeployToken {
     }
 }
 
-/// Custom usernames: "can contain only letters, digits, '_', '-', '+', and '.'", ≤255.
+/// The prefix of every default username (`gitlab+deploy-token-{id}`): reserved, so that no
+/// custom username can pass for another token in the JWT `sub`, the logs and the audit trail.
+pub const DEFAULT_USERNAME_PREFIX: &str = "gitlab+deploy-token-";
+
+/// Custom usernames: "can contain only letters, digits, '_', '-', '+', and '.'", ≤255, and
+/// never the default form `gitlab+deploy-token-…` (compared without case).
 pub fn parse_username(username: &str) -> Result<String, ValidationError> {
+    refuse_control_characters("username", username)?;
     if username.chars().count() > 255 {
         return Err(ValidationError::new(
             "username",
@@ -160,6 +168,15 @@ pub fn parse_username(username: &str) -> Result<String, ValidationError> {
         return Err(ValidationError::new(
             "username",
             "can contain only letters, digits, '_', '-', '+', and '.'",
+        ));
+    }
+    let reserved = username
+        .get(..DEFAULT_USERNAME_PREFIX.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(DEFAULT_USERNAME_PREFIX));
+    if reserved {
+        return Err(ValidationError::new(
+            "username",
+            format!("cannot start with {DEFAULT_USERNAME_PREFIX:?}: that form is reserved for default usernames"),
         ));
     }
     Ok(username.to_owned())
@@ -275,6 +292,47 @@ mod tests {
         assert!(parse_username("bad name").is_err());
         assert!(parse_username("bad/name").is_err());
         assert!(parse_username(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn a_custom_username_cannot_take_the_default_form() {
+        for taken in [
+            "gitlab+deploy-token-1",
+            "gitlab+deploy-token-999999",
+            "GitLab+Deploy-Token-7",
+            "gitlab+deploy-token-",
+            "gitlab+deploy-token-x",
+        ] {
+            let error = parse_username(taken).unwrap_err();
+            assert_eq!(error.field, "username", "{taken}");
+            assert!(error.message.contains("reserved"), "{error}");
+        }
+        assert!(parse_username("gitlab+deploy-tokens").is_ok());
+        assert!(parse_username("my-gitlab+deploy-token-1").is_ok());
+    }
+
+    #[test]
+    fn names_and_usernames_refuse_control_characters() {
+        let mut coloured = request(&["read_registry"]);
+        coloured.name = "\u{1b}[31mprod".into();
+        let error = NewDeployToken::validate(coloured, NamespaceKind::Project, now()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "name must not contain control characters"
+        );
+        let mut newline = request(&["read_registry"]);
+        newline.name = "ci\nFAKE LOG LINE".into();
+        assert_eq!(
+            NewDeployToken::validate(newline, NamespaceKind::Project, now())
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        let error = parse_username("ci\u{1b}[0m").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "username must not contain control characters"
+        );
     }
 
     #[test]

@@ -3,15 +3,17 @@
 pub mod audit;
 pub mod deploy_token;
 pub mod expiry;
+pub mod login_throttle;
 pub mod namespace;
 pub mod notice;
 pub mod scope;
 pub mod secret;
+pub mod text;
 pub mod user;
 
 pub use audit::{ActorKind, AuditAction, AuditEvent};
 pub use deploy_token::{DeployToken, NewDeployToken, ValidationError};
-pub use namespace::{Namespace, NamespaceKind};
+pub use namespace::{Namespace, NamespaceKind, Visibility};
 pub use notice::NoticeWindow;
 pub use scope::{DeployTokenScope, ScopeSet};
 pub use secret::{SecretDigest, TokenSecret};

@@ -33,6 +33,53 @@ impl std::fmt::Display for NamespaceKind {
     }
 }
 
+/// Who may read a project without a token (GitLab's three levels). Deploy tokens are not
+/// users, so `internal` ("any signed-in user") grants them nothing beyond their scopes, and
+/// anonymous callers nothing at all: only `public` opens reads to everyone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    #[default]
+    Private,
+    Internal,
+    Public,
+}
+
+impl Visibility {
+    pub const ALL: [Visibility; 3] = [
+        Visibility::Private,
+        Visibility::Internal,
+        Visibility::Public,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Internal => "internal",
+            Visibility::Public => "public",
+        }
+    }
+
+    /// Parses `private`, `internal` or `public` (case-insensitive, surrounding blanks ignored).
+    pub fn parse(text: &str) -> Result<Visibility, crate::domain::ValidationError> {
+        let text = text.trim();
+        Visibility::ALL
+            .into_iter()
+            .find(|level| level.as_str().eq_ignore_ascii_case(text))
+            .ok_or_else(|| {
+                crate::domain::ValidationError::new(
+                    "visibility",
+                    format!("{text:?} is not one of private, internal, public"),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Visibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A group or a project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
@@ -41,5 +88,26 @@ pub struct Namespace {
     pub parent_id: Option<i64>,
     pub full_path: NamespacePath,
     pub name: String,
+    /// Meaningful for projects; groups keep the default.
+    pub visibility: Visibility,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visibility_parses_the_three_levels_and_names_them_on_error() {
+        assert_eq!(Visibility::parse("public"), Ok(Visibility::Public));
+        assert_eq!(Visibility::parse(" Internal "), Ok(Visibility::Internal));
+        assert_eq!(Visibility::parse("private"), Ok(Visibility::Private));
+        assert_eq!(Visibility::default(), Visibility::Private);
+        let error = Visibility::parse("secret").unwrap_err();
+        assert_eq!(error.field, "visibility");
+        assert!(
+            error.message.contains("private, internal, public"),
+            "{error}"
+        );
+    }
 }

@@ -276,7 +276,7 @@ impl SigningKey {
             pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
         );
 
-        Ok(SigningKey {
+        let key = SigningKey {
             algorithm,
             signer,
             rng,
@@ -291,7 +291,16 @@ impl SigningKey {
             header: TokenHeader::X5c,
             x5c_header_prefix,
             jwks_header_prefix,
-        })
+        };
+        // A damaged RSA private part (one changed base64 character in a CRT value, found by
+        // tests/fuzz.rs) still loads, but every signature then fails: refuse it at load, not
+        // at the first token request.
+        key.sign_jwt(&serde_json::json!({})).map_err(|_| {
+            KeyError::InvalidKey(
+                "the private key does not produce valid signatures (is the file damaged?)".into(),
+            )
+        })?;
+        Ok(key)
     }
 
     /// This key, writing `header` form JWS headers from now on.
@@ -554,6 +563,24 @@ mod tests {
     fn libtrust_kid_matches_shell_computed_rsa_vector() {
         let spki = spki_from_pub_pem(td::RSA_PUB_PEM);
         assert_eq!(libtrust_key_id(&spki), td::RSA_LIBTRUST_KID);
+    }
+
+    /// Regression from tests/fuzz.rs: one base64 character of the RSA key's private part
+    /// changed ('2' → 'A' at byte 1147) loaded, and then every signature failed.
+    #[test]
+    fn a_damaged_private_key_that_cannot_sign_is_refused_at_load() {
+        let mut bytes = td::RSA_PKCS8_KEY.as_bytes().to_vec();
+        assert_eq!(bytes[1147], b'2');
+        bytes[1147] = b'A';
+        let damaged = String::from_utf8(bytes).unwrap();
+        let error = SigningKey::from_pem(&damaged, td::RSA_CRT)
+            .expect_err("a key that cannot sign must not load")
+            .to_string();
+        assert!(
+            error.contains("does not produce valid signatures"),
+            "{error}"
+        );
+        assert!(SigningKey::from_pem(td::RSA_PKCS8_KEY, td::RSA_CRT).is_ok());
     }
 
     #[test]

@@ -11,13 +11,15 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::auth::{api_token_from_headers, authenticate_personal_access_token};
+use crate::client_address;
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, ValidationError};
 use crate::error::{ApiError, Error};
-use crate::routes::token::peer_address;
+use crate::metrics::LoginRoute;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::login_guard::Attempt;
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::startup::AppState;
 use crate::store::Page;
@@ -35,6 +37,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 web::get().to(ci_deploy_credentials),
             )
             .route("/{kind}/{id}", web::get().to(get_namespace))
+            .route("/{kind}/{id}", web::put().to(update_namespace))
             .route("/{kind}/{id}/deploy_tokens", web::get().to(list_tokens))
             .route("/{kind}/{id}/deploy_tokens", web::post().to(create_token))
             .route(
@@ -54,10 +57,24 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// The authenticated person behind a request.
 async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
-    let (user, token) =
-        authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()).await?;
+    let attempt = Attempt::new(
+        client_address::text_of_request(request),
+        None,
+        LoginRoute::Api,
+    );
+    let (user, token) = state
+        .logins
+        .check(
+            &attempt,
+            authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()),
+        )
+        .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
-    Ok(Caller::user(user, token.can_write(), peer_address(request)))
+    Ok(Caller::user(
+        user,
+        token.can_write(),
+        crate::client_address::text_of_request(request),
+    ))
 }
 
 fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
@@ -139,6 +156,62 @@ async fn get_namespace(
     let (namespace, _) =
         namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
     Ok(HttpResponse::Ok().json(views::namespace(&namespace, &public_url(&state, &request))))
+}
+
+/// `PUT /projects/:id` with `visibility` (GitLab's "Edit a project"; the one setting kept
+/// here), in the query string, a form or a JSON body.
+async fn update_namespace(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
+    if kind != NamespaceKind::Project {
+        return Err(Error::not_found("Route", "groups").into());
+    }
+    let visibility =
+        visibility_field(&request, &body)?.ok_or(Error::MissingParameter("visibility"))?;
+    let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;
+    let project =
+        namespaces::set_visibility(state.store.as_ref(), &caller, &reference, visibility).await?;
+    Ok(HttpResponse::Ok().json(views::namespace(&project, &public_url(&state, &request))))
+}
+
+/// `visibility` from the query string, else from a JSON or form body.
+fn visibility_field(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let from_pairs = |pairs: Vec<(String, String)>| {
+        pairs
+            .into_iter()
+            .find(|(key, _)| key == "visibility")
+            .map(|(_, value)| value)
+    };
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
+        .map_err(|_| Error::InvalidRequest("the query is not valid URL encoding".into()))?;
+    if let Some(value) = from_pairs(query) {
+        return Ok(Some(value));
+    }
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/json"));
+    if is_json {
+        let value: Value = serde_json::from_slice(body).map_err(|error| {
+            Error::InvalidRequest(format!("the body is not valid JSON: {error}"))
+        })?;
+        return match value.get("visibility") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(Error::InvalidRequest("visibility is invalid".into()).into()),
+        };
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| Error::InvalidRequest("the form is not valid URL encoding".into()))?;
+    Ok(from_pairs(pairs))
 }
 
 /// GitLab's pagination parameters.
@@ -319,7 +392,7 @@ async fn delete_token(
 async fn create_token(
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
@@ -332,7 +405,21 @@ async fn create_token(
         &owner,
     )
     .await?;
-    let token_request = parse_create_body(&request, &body)?;
+    // Only now the body: a caller without credentials or the role cannot make us read one.
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
+    )
+    .await?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let token_request = parse_create_body(content_type, &body)?;
     let now = Utc::now();
     let created = deploy_tokens::create(
         state.store.as_ref(),
@@ -355,13 +442,8 @@ async fn create_token(
 
 /// The create body, as JSON or as a form; `scopes` as an array, `scopes[]` repeated, or a
 /// comma list; `expires_at` as a date or a date-time.
-fn parse_create_body(request: &HttpRequest, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+pub fn parse_create_body(content_type: &str, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
+    let content_type = content_type.to_ascii_lowercase();
     let fields = if content_type.starts_with("application/json") {
         json_fields(body)?
     } else {

@@ -8,20 +8,30 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
+use crate::access::policy::ScopeFamily;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
+use crate::client_address;
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
-use crate::metrics::TokenOutcome;
+use crate::metrics::{LoginRoute, TokenOutcome};
 use crate::routes::observe::identify;
+use crate::service::login_guard::Attempt;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
 use crate::startup::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
-fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
+pub fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {
     serde_urlencoded::from_str(encoded).map_err(|_| {
         Error::InvalidRequest("the request parameters are not valid URL encoding".into())
     })
+}
+
+/// The OAuth2 form body (`application/x-www-form-urlencoded`) as ordered pairs.
+pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
+    std::str::from_utf8(body)
+        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
+        .and_then(pairs)
 }
 
 fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -43,11 +53,6 @@ fn required<'a>(pairs: &'a [(String, String)], key: &'static str) -> Result<&'a 
     first(pairs, key)
         .filter(|value| !value.is_empty())
         .ok_or(Error::MissingParameter(key))
-}
-
-/// The TCP peer: forwarded-for headers are not trusted, since anyone can send them.
-pub fn peer_address(request: &HttpRequest) -> Option<String> {
-    request.peer_addr().map(|address| address.ip().to_string())
 }
 
 fn rfc3339(issued: &IssuedToken) -> String {
@@ -72,11 +77,15 @@ fn record_outcome(state: &AppState, service: &str, result: &Result<(HttpResponse
         Ok((_, false)) => TokenOutcome::Partial,
         Err(Error::Unauthorized) => TokenOutcome::Unauthorized,
         Err(Error::Denied) => TokenOutcome::Denied,
+        Err(Error::TooManyRequests { .. }) => TokenOutcome::Throttled,
         Err(_) => TokenOutcome::Error,
     };
     state
         .metrics
         .record_token_request(service_label(state, service), outcome);
+    state
+        .metrics
+        .record_family_request(ScopeFamily::Registry, outcome.as_str());
 }
 
 pub async fn get_token(
@@ -91,19 +100,28 @@ pub async fn get_token(
     finish(&state, params.as_deref(), result)
 }
 
+/// The OAuth2 form carries the credentials, so its body is read before anything is checked:
+/// bounded by `token_body_limit` and `request_body_timeout`.
 pub async fn post_token(
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let params = std::str::from_utf8(&body)
-        .map_err(|_| Error::InvalidRequest("the form is not UTF-8".into()))
-        .and_then(pairs);
-    let result = match &params {
-        Ok(params) => post_token_inner(&request, &state, params).await,
-        Err(error) => Err(Error::InvalidRequest(error.to_string())),
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.token_body_limit,
+        limits.request_body_timeout,
+    )
+    .await;
+    let params = body.and_then(|body| form_pairs(&body));
+    let params = match params {
+        Ok(params) => params,
+        Err(error) => return finish(&state, Ok(&[]), Err(error)),
     };
-    finish(&state, params.as_deref(), result)
+    let result = post_token_inner(&request, &state, &params).await;
+    finish(&state, Ok(&params), result)
 }
 
 /// Counts the outcome under the requested service, then answers.
@@ -126,21 +144,33 @@ async fn get_token_inner(
     state: &AppState,
     params: &[(String, String)],
 ) -> Result<(HttpResponse, bool), Error> {
-    let credentials = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(BasicCredentials::from_header)
-        .ok_or(Error::Unauthorized)?;
     let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
-    let token = authenticate_deploy_token(
-        state.store.as_ref(),
-        &credentials.username,
-        &credentials.secret,
-        now,
-    )
-    .await?;
+    let Some(header_value) = request.headers().get(header::AUTHORIZATION) else {
+        return anonymous_token(request, state, service, &all(params, "scope"), now).await;
+    };
+    let credentials = header_value
+        .to_str()
+        .ok()
+        .and_then(BasicCredentials::from_header)
+        .ok_or(Error::Unauthorized)?;
+    let attempt = Attempt::new(
+        client_address::text_of_request(request),
+        Some(&credentials.username),
+        LoginRoute::Registry,
+    );
+    let token = state
+        .logins
+        .check(
+            &attempt,
+            authenticate_deploy_token(
+                state.store.as_ref(),
+                &credentials.username,
+                &credentials.secret,
+                now,
+            ),
+        )
+        .await?;
     let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
     let mut body = json!({
         "token": issued.jwt,
@@ -162,6 +192,33 @@ async fn get_token_inner(
     Ok((HttpResponse::Ok().json(body), issued.complete))
 }
 
+/// No `Authorization` header at all: pulls of public projects (PROTOCOL.md §6, `sub` "").
+async fn anonymous_token(
+    request: &HttpRequest,
+    state: &AppState,
+    service: &str,
+    scopes: &[String],
+    now: chrono::DateTime<Utc>,
+) -> Result<(HttpResponse, bool), Error> {
+    let issued = registry_token::issue_anonymous(
+        state.store.as_ref(),
+        &state.keys,
+        &state.settings,
+        service,
+        scopes,
+        now,
+    )
+    .await?;
+    tracing::info!(service, granted = %issued.scope, ip = ?client_address::text_of_request(request), "anonymous registry token issued");
+    let body = json!({
+        "token": issued.jwt,
+        "access_token": issued.jwt,
+        "expires_in": issued.expires_in,
+        "issued_at": rfc3339(&issued),
+    });
+    Ok((HttpResponse::Ok().json(body), issued.complete))
+}
+
 async fn post_token_inner(
     request: &HttpRequest,
     state: &AppState,
@@ -174,19 +231,39 @@ async fn post_token_inner(
         "password" => {
             let username = required(params, "username")?;
             let secret = TokenSecret::from_presented(required(params, "password")?.to_owned());
-            let token =
-                authenticate_deploy_token(state.store.as_ref(), username, &secret, now).await?;
+            let attempt = Attempt::new(
+                client_address::text_of_request(request),
+                Some(username),
+                LoginRoute::Registry,
+            );
+            let token = state
+                .logins
+                .check(
+                    &attempt,
+                    authenticate_deploy_token(state.store.as_ref(), username, &secret, now),
+                )
+                .await?;
             (token, None)
         }
         "refresh_token" => {
             let secret = TokenSecret::from_presented(required(params, "refresh_token")?.to_owned());
-            let token = registry_token::authenticate_refresh_token(
-                state.store.as_ref(),
-                &secret,
-                service,
-                now,
-            )
-            .await?;
+            let attempt = Attempt::new(
+                client_address::text_of_request(request),
+                None,
+                LoginRoute::RefreshToken,
+            );
+            let token = state
+                .logins
+                .check(
+                    &attempt,
+                    registry_token::authenticate_refresh_token(
+                        state.store.as_ref(),
+                        &secret,
+                        service,
+                        now,
+                    ),
+                )
+                .await?;
             // The client keeps using the same refresh token.
             (token, Some(secret))
         }
@@ -248,7 +325,7 @@ async fn issue(
         namespace_id: token.owner.id,
         username: token.username.clone(),
         at: now,
-        ip_address: peer_address(request),
+        ip_address: client_address::text_of_request(request),
         service: service.to_owned(),
         granted: issued.scope.clone(),
     });

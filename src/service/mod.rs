@@ -4,6 +4,8 @@
 pub mod caller;
 pub mod ci_credentials;
 pub mod deploy_tokens;
+pub mod forward_auth;
+pub mod login_guard;
 pub mod namespaces;
 pub mod notifications;
 pub mod registry_token;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::caller::Caller;
 use crate::access::permissions;
 use crate::access::repository::NamespacePath;
-use crate::domain::{Namespace, NamespaceKind, Role, ValidationError};
+use crate::domain::{Namespace, NamespaceKind, Role, ValidationError, Visibility};
 use crate::error::Error;
 use crate::store::Store;
 
@@ -48,10 +48,22 @@ pub fn kind_label(kind: NamespaceKind) -> &'static str {
     }
 }
 
+/// Creates a group, or a private project.
 pub async fn create(
     store: &dyn Store,
     kind: NamespaceKind,
     path: &str,
+    now: DateTime<Utc>,
+) -> Result<Namespace, Error> {
+    create_with_visibility(store, kind, path, Visibility::default(), now).await
+}
+
+/// Creates a group or project with the given visibility.
+pub async fn create_with_visibility(
+    store: &dyn Store,
+    kind: NamespaceKind,
+    path: &str,
+    visibility: Visibility,
     now: DateTime<Utc>,
 ) -> Result<Namespace, Error> {
     let path = parse_path(path)?;
@@ -81,7 +93,7 @@ pub async fn create(
     };
     let name = path.last_component().to_owned();
     Ok(store
-        .create_namespace(kind, &path, &name, parent.map(|p| p.id), now)
+        .create_namespace(kind, &path, &name, parent.map(|p| p.id), visibility, now)
         .await?)
 }
 
@@ -131,4 +143,31 @@ pub async fn find_visible(
         return Err(Error::not_found(kind_label(kind), reference));
     }
     Ok((namespace, role))
+}
+
+/// Changes a project's visibility (Owner or admin; the operator always). A project the caller
+/// may not see is reported as absent; one they see without being Owner is 403.
+pub async fn set_visibility(
+    store: &dyn Store,
+    caller: &Caller,
+    reference: &NamespaceRef,
+    visibility: Visibility,
+) -> Result<Namespace, Error> {
+    let (project, role) = find_visible(store, caller, NamespaceKind::Project, reference).await?;
+    if !permissions::may_change_visibility(caller.permissions(), role) {
+        return Err(Error::Forbidden);
+    }
+    if project.visibility != visibility {
+        tracing::info!(
+            project = %project.full_path.as_str(),
+            from = %project.visibility,
+            to = %visibility,
+            actor = %caller.actor_name(),
+            "project visibility changed"
+        );
+    }
+    store
+        .set_visibility(project.id, visibility)
+        .await?
+        .ok_or_else(|| Error::not_found("Project", reference))
 }

@@ -48,9 +48,45 @@ pub async fn create_refresh_token(
         None => now + lifetime,
     };
     store
-        .create_refresh_token(token.id, service_name, &secret.digest(), expires_at, now)
+        .create_refresh_token(
+            token.id,
+            service_name,
+            &secret.digest(),
+            expires_at,
+            now,
+            settings.refresh_tokens_per_deploy_token,
+        )
         .await?;
     Ok(secret)
+}
+
+/// How often expired refresh tokens are swept.
+pub const REFRESH_TOKEN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes the refresh tokens that expired by `now` (they can never be used again).
+pub async fn sweep_expired_refresh_tokens(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let swept = store.delete_expired_refresh_tokens(now).await?;
+    if swept > 0 {
+        tracing::info!(swept, "deleted expired refresh tokens");
+    }
+    Ok(swept)
+}
+
+/// Sweeps expired refresh tokens at start and then every `every`; detached, it ends with
+/// the runtime.
+pub fn start_refresh_token_sweep(store: Arc<dyn Store>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = sweep_expired_refresh_tokens(store.as_ref(), Utc::now()).await {
+                tracing::error!(%error, "sweeping expired refresh tokens failed");
+            }
+        }
+    });
 }
 
 /// The deploy token behind a refresh token, if the refresh token is known, unexpired, bound
@@ -235,4 +271,89 @@ async fn resolve_scopes(
             ResolvedScope { requested, project }
         })
         .collect())
+}
+
+/// A token for a caller without credentials (`docker pull` without a login): `pull` on the
+/// public projects among the requested repositories, nothing else; `sub` is "". Costs one
+/// store query (the public projects among all candidates) and a signature — no more than an
+/// authenticated request. A request without any scope (a login) or for another service
+/// needs credentials: `Unauthorized`, as before.
+pub async fn issue_anonymous(
+    store: &dyn Store,
+    keys: &Arc<KeyRing>,
+    settings: &Settings,
+    service_name: &str,
+    scope_values: &[String],
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, Error> {
+    let service = match service_named(settings, service_name) {
+        Ok(Service::ContainerRegistry) => Service::ContainerRegistry,
+        _ => return Err(Error::Unauthorized),
+    };
+    let parsed = parse_requested_scopes(scope_values.iter().map(String::as_str));
+    if parsed.scopes.is_empty() {
+        return Err(Error::Unauthorized);
+    }
+    let requested_actions: usize = parsed
+        .scopes
+        .iter()
+        .map(|scope| scope.actions.len())
+        .sum::<usize>()
+        + parsed.rejected.len();
+    let repositories: Vec<Option<RepositoryPath>> = parsed
+        .scopes
+        .iter()
+        .map(|scope| {
+            (scope.resource_type == "repository")
+                .then(|| RepositoryPath::parse(&scope.name).ok())
+                .flatten()
+        })
+        .collect();
+    let mut candidates: Vec<_> = repositories
+        .iter()
+        .flatten()
+        .flat_map(RepositoryPath::candidate_project_paths)
+        .collect();
+    candidates.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    candidates.dedup();
+    let public = store.public_projects(&candidates).await?;
+    let resolved: Vec<ResolvedScope> = parsed
+        .scopes
+        .into_iter()
+        .zip(repositories)
+        .map(|(requested, repository)| ResolvedScope {
+            project: repository
+                .and_then(|repository| resolve_project(&repository, &public).cloned()),
+            requested,
+        })
+        .collect();
+    let granted = policy::authorize_anonymous(service, &resolved, &public);
+    let access_entries: Vec<AccessEntry> = granted
+        .entries()
+        .iter()
+        .map(|entry| AccessEntry {
+            resource_type: entry.resource_type().to_owned(),
+            name: entry.name().to_owned(),
+            actions: entry.actions().iter().map(|a| (*a).to_owned()).collect(),
+        })
+        .collect();
+    let granted_actions: usize = access_entries.iter().map(|entry| entry.actions.len()).sum();
+    let issued_at = now.trunc_subsecs(0);
+    let claims = RegistryClaims::new(
+        &settings.issuer,
+        "",
+        service_name,
+        access_entries,
+        issued_at,
+        settings.token_ttl,
+    )
+    .map_err(|error| Error::internal_from("cannot build claims", error))?;
+    let jwt = sign(keys, claims).await?;
+    Ok(IssuedToken {
+        jwt,
+        expires_in: settings.token_ttl.as_secs(),
+        issued_at,
+        scope: granted.scope_string(),
+        complete: granted_actions >= requested_actions,
+    })
 }

@@ -1,6 +1,7 @@
 //! Recording deploy-token use without a database write per token request: each issued
 //! registry token goes into a channel; a background task writes the audit events in batches
-//! and `last_used_at` at most once per token per minute (per replica).
+//! and `last_used_at` at most once per token per minute (per replica). Refused logins take the
+//! same way into the audit trail, so that a flood of them is a few batched writes.
 //!
 //! The trade-off: events still in memory are lost if the process is killed hard; a graceful
 //! stop flushes them.
@@ -61,9 +62,15 @@ pub struct TokenUse {
     pub granted: String,
 }
 
+/// What goes through the writer's channel.
+enum Record {
+    Use(TokenUse),
+    Audit(AuditEvent),
+}
+
 #[derive(Clone)]
 pub struct UsageRecorder {
-    sender: mpsc::Sender<TokenUse>,
+    sender: mpsc::Sender<Record>,
 }
 
 impl UsageRecorder {
@@ -82,19 +89,34 @@ impl UsageRecorder {
 
     /// Never blocks the request: a full channel drops the record and says so.
     pub fn record(&self, usage: TokenUse) {
-        if self.sender.try_send(usage).is_err() {
+        self.send(Record::Use(usage));
+    }
+
+    /// Any other per-request audit event (refused logins), written with the next batch.
+    pub fn audit(&self, event: AuditEvent) {
+        self.send(Record::Audit(event));
+    }
+
+    fn send(&self, record: Record) {
+        if self.sender.try_send(record).is_err() {
             tracing::warn!("token usage channel full or closed; an audit record was dropped");
         }
+    }
+
+    /// A recorder whose records go nowhere (unit tests of the layers above).
+    pub fn disconnected() -> UsageRecorder {
+        let (sender, _) = mpsc::channel(1);
+        UsageRecorder { sender }
     }
 }
 
 async fn write_batches(
     store: Arc<dyn Store>,
-    mut receiver: mpsc::Receiver<TokenUse>,
+    mut receiver: mpsc::Receiver<Record>,
     flush_every: Duration,
     retention_days: u32,
 ) {
-    let mut batch: Vec<TokenUse> = Vec::new();
+    let mut batch: Vec<Record> = Vec::new();
     let mut last_written: HashMap<i64, DateTime<Utc>> = HashMap::new();
     let mut ticker = tokio::time::interval(flush_every);
     let mut pruner = tokio::time::interval(PRUNE_EVERY);
@@ -106,8 +128,8 @@ async fn write_batches(
                 }
             }
             received = receiver.recv() => match received {
-                Some(usage) => {
-                    batch.push(usage);
+                Some(record) => {
+                    batch.push(record);
                     if batch.len() >= BATCH_SIZE {
                         flush(store.as_ref(), &mut batch, &mut last_written).await;
                     }
@@ -124,27 +146,37 @@ async fn write_batches(
 
 async fn flush(
     store: &dyn Store,
-    batch: &mut Vec<TokenUse>,
+    batch: &mut Vec<Record>,
     last_written: &mut HashMap<i64, DateTime<Utc>>,
 ) {
     if batch.is_empty() {
         return;
     }
+    let uses: Vec<&TokenUse> = batch
+        .iter()
+        .filter_map(|record| match record {
+            Record::Use(usage) => Some(usage),
+            Record::Audit(_) => None,
+        })
+        .collect();
     let events: Vec<AuditEvent> = batch
         .iter()
-        .map(|usage| AuditEvent {
-            created_at: usage.at,
-            actor_kind: ActorKind::DeployToken,
-            actor: usage.username.clone(),
-            action: AuditAction::RegistryTokenIssue,
-            deploy_token_id: Some(usage.deploy_token_id),
-            namespace_id: Some(usage.namespace_id),
-            ip_address: usage.ip_address.clone(),
-            details: serde_json::json!({ "service": usage.service, "granted": usage.granted }),
+        .map(|record| match record {
+            Record::Use(usage) => AuditEvent {
+                created_at: usage.at,
+                actor_kind: ActorKind::DeployToken,
+                actor: usage.username.clone(),
+                action: AuditAction::RegistryTokenIssue,
+                deploy_token_id: Some(usage.deploy_token_id),
+                namespace_id: Some(usage.namespace_id),
+                ip_address: usage.ip_address.clone(),
+                details: serde_json::json!({ "service": usage.service, "granted": usage.granted }),
+            },
+            Record::Audit(event) => event.clone(),
         })
         .collect();
     let mut last_used: Vec<(i64, DateTime<Utc>)> = Vec::new();
-    for usage in batch.iter() {
+    for usage in uses {
         let due = last_written
             .get(&usage.deploy_token_id)
             .is_none_or(|written| usage.at - *written >= LAST_USED_RESOLUTION);

@@ -112,6 +112,7 @@ pub async fn create_personal_access_token(
     if name.is_empty() || name.chars().count() > 255 {
         return Err(ValidationError::new("name", "must be 1 to 255 characters").into());
     }
+    crate::domain::text::refuse_control_characters("name", name)?;
     if expires_at.is_some_and(|at| at <= now) {
         return Err(ValidationError::new("expires_at", "must be in the future").into());
     }

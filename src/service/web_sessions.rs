@@ -136,9 +136,8 @@ pub async fn set_password(
     Ok(user)
 }
 
-/// The one place a failed web sign-in is reported. The brute-force limits (failed attempts
-/// counted per client address and username) are not on this branch yet: when they arrive,
-/// this is the single call site that must count toward them.
+/// Logs a failed web sign-in. The brute-force limits count it through `LoginGuard::check`
+/// around this function's caller (`routes/ui`), as for every other credential check.
 fn record_failed_sign_in(username: &str, ip_address: Option<&str>) {
     tracing::warn!(
         username,

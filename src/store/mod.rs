@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::access::repository::NamespacePath;
 use crate::domain::{
     AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
-    NoticeWindow, PersonalAccessToken, Role, SecretDigest, User,
+    NoticeWindow, PersonalAccessToken, Role, SecretDigest, User, Visibility,
 };
 
 /// Database errors seen by this process, for `regauth_database_errors_total`.
@@ -161,8 +161,23 @@ pub trait NamespaceStore: Send + Sync {
         path: &NamespacePath,
         name: &str,
         parent_id: Option<i64>,
+        visibility: Visibility,
         now: DateTime<Utc>,
     ) -> Result<Namespace, StoreError>;
+
+    /// Changes a namespace's visibility; the namespace afterwards, `None` when there is none.
+    async fn set_visibility(
+        &self,
+        id: i64,
+        visibility: Visibility,
+    ) -> Result<Option<Namespace>, StoreError>;
+
+    /// The public projects among `full_paths` (one query, whatever the count): what an
+    /// anonymous caller may pull.
+    async fn public_projects(
+        &self,
+        full_paths: &[NamespacePath],
+    ) -> Result<Vec<NamespacePath>, StoreError>;
 
     /// The projects among `full_paths` that exist (one query, whatever the count).
     async fn existing_projects(
@@ -249,7 +264,8 @@ pub trait DeployTokenStore: Send + Sync {
     /// Per-scope counts of every token ever created (deleted ones included).
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError>;
 
-    /// Stores a refresh token bound to a deploy token and a service.
+    /// Stores a refresh token bound to a deploy token and a service, then keeps only the
+    /// `keep` newest of that deploy token (expired ones of it are removed as well).
     async fn create_refresh_token(
         &self,
         deploy_token_id: i64,
@@ -257,7 +273,11 @@ pub trait DeployTokenStore: Send + Sync {
         digest: &SecretDigest,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
+        keep: u32,
     ) -> Result<(), StoreError>;
+
+    /// Deletes every refresh token expired at `now`; how many went.
+    async fn delete_expired_refresh_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The refresh token's service and expiry, with its deploy token if that is still
     /// neither revoked nor deleted.
@@ -330,7 +350,8 @@ pub trait UserStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
 
-    /// Deletes registry-token-issue events older than `before`; how many went.
+    /// Deletes per-request events (registry token issues, refused logins) older than
+    /// `before`; how many went.
     async fn prune_registry_token_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The events about one deploy token, oldest first.
@@ -338,6 +359,36 @@ pub trait AuditStore: Send + Sync {
         &self,
         deploy_token_id: i64,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Failed logins of one key within a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCount {
+    pub key: String,
+    pub failures: u32,
+    pub last_failure: DateTime<Utc>,
+}
+
+/// Failed logins, shared by every replica (brute-force protection).
+#[async_trait]
+pub trait LoginFailureStore: Send + Sync {
+    /// One row per failed login and key.
+    async fn record_login_failures(
+        &self,
+        failures: &[(String, DateTime<Utc>)],
+    ) -> Result<(), StoreError>;
+
+    /// Keys with at least `min_failures` failures after `since`, most failures first, at
+    /// most `limit` of them.
+    async fn login_failure_counts(
+        &self,
+        since: DateTime<Utc>,
+        min_failures: u32,
+        limit: u64,
+    ) -> Result<Vec<FailureCount>, StoreError>;
+
+    /// Deletes failures older than `before`; how many went.
+    async fn prune_login_failures(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// A user with a role on a namespace: their highest, direct or inherited from an ancestor.
@@ -472,7 +523,13 @@ pub trait WebStore: Send + Sync {
 /// Everything the application needs from its database.
 #[async_trait]
 pub trait Store:
-    NamespaceStore + DeployTokenStore + UserStore + AuditStore + NotificationStore + WebStore
+    NamespaceStore
+    + DeployTokenStore
+    + UserStore
+    + AuditStore
+    + NotificationStore
+    + LoginFailureStore
+    + WebStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

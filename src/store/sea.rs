@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use entity::{
-    audit_event, deploy_token, membership, namespace, personal_access_token, refresh_token, user,
+    audit_event, deploy_token, login_failure, membership, namespace, personal_access_token,
+    refresh_token, user,
 };
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::Expr;
@@ -19,14 +20,16 @@ use sea_orm::{
 };
 
 use super::{
-    AuditStore, DeployTokenStore, NamespaceStore, Page, RefreshTokenGrant, ScopeCounts,
-    SealedDeployToken, StateCounts, Store, StoreError, TokenQuery, UserStore,
+    AuditStore, DeployTokenStore, FailureCount, LoginFailureStore, NamespaceStore, Page,
+    RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts, Store, StoreError, TokenQuery,
+    UserStore,
 };
 use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
 use crate::domain::{
     ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
+    Visibility,
 };
 
 /// Opens the database (creating a SQLite file when asked by `mode=rwc`) and, when `migrate`,
@@ -139,12 +142,15 @@ fn namespace_from_row(row: namespace::Model) -> Result<Namespace, StoreError> {
         .ok_or_else(|| corrupt("namespaces", row.id, format!("unknown kind {:?}", row.kind)))?;
     let full_path = NamespacePath::parse(&row.full_path)
         .map_err(|error| corrupt("namespaces", row.id, error.to_string()))?;
+    let visibility = Visibility::parse(&row.visibility)
+        .map_err(|error| corrupt("namespaces", row.id, error.to_string()))?;
     Ok(Namespace {
         id: row.id,
         kind,
         parent_id: row.parent_id,
         full_path,
         name: row.name,
+        visibility,
         created_at: row.created_at,
     })
 }
@@ -267,20 +273,14 @@ fn personal_access_token_from_row(
 }
 
 fn audit_event_from_row(row: audit_event::Model) -> Result<AuditEvent, StoreError> {
-    let actor_kind = [ActorKind::User, ActorKind::Cli, ActorKind::DeployToken]
+    let actor_kind = ActorKind::ALL
         .into_iter()
         .find(|kind| kind.as_str() == row.actor_kind)
         .ok_or_else(|| corrupt("audit_events", row.id, "unknown actor kind"))?;
-    let action = [
-        AuditAction::DeployTokenCreate,
-        AuditAction::DeployTokenRevoke,
-        AuditAction::DeployTokenDelete,
-        AuditAction::RegistryTokenIssue,
-        AuditAction::CiCredentialsRead,
-    ]
-    .into_iter()
-    .find(|action| action.as_str() == row.action)
-    .ok_or_else(|| corrupt("audit_events", row.id, "unknown action"))?;
+    let action = AuditAction::ALL
+        .into_iter()
+        .find(|action| action.as_str() == row.action)
+        .ok_or_else(|| corrupt("audit_events", row.id, "unknown action"))?;
     Ok(AuditEvent {
         created_at: row.created_at,
         actor_kind,
@@ -318,6 +318,7 @@ impl NamespaceStore for SeaStore {
         path: &NamespacePath,
         name: &str,
         parent_id: Option<i64>,
+        visibility: Visibility,
         now: DateTime<Utc>,
     ) -> Result<Namespace, StoreError> {
         let row = namespace::ActiveModel {
@@ -326,6 +327,7 @@ impl NamespaceStore for SeaStore {
             path: Set(path.last_component().to_owned()),
             full_path: Set(path.as_str().to_owned()),
             name: Set(name.to_owned()),
+            visibility: Set(visibility.as_str().to_owned()),
             created_at: Set(now),
             ..Default::default()
         };
@@ -337,6 +339,46 @@ impl NamespaceStore for SeaStore {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    async fn set_visibility(
+        &self,
+        id: i64,
+        visibility: Visibility,
+    ) -> Result<Option<Namespace>, StoreError> {
+        let updated = namespace::Entity::update_many()
+            .col_expr(
+                namespace::Column::Visibility,
+                Expr::value(visibility.as_str()),
+            )
+            .filter(namespace::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find_namespace_by_id(id).await
+    }
+
+    async fn public_projects(
+        &self,
+        full_paths: &[NamespacePath],
+    ) -> Result<Vec<NamespacePath>, StoreError> {
+        if full_paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = namespace::Entity::find()
+            .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
+            .filter(namespace::Column::Visibility.eq(namespace::VISIBILITY_PUBLIC))
+            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                NamespacePath::parse(&row.full_path)
+                    .map_err(|error| corrupt("namespaces", row.id, error.to_string()))
+            })
+            .collect()
     }
 
     async fn existing_projects(
@@ -588,6 +630,7 @@ impl DeployTokenStore for SeaStore {
         digest: &SecretDigest,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
+        keep: u32,
     ) -> Result<(), StoreError> {
         // Every login with offline_token adds one; the expired ones of this token go now.
         let transaction = self.db.begin().await?;
@@ -606,8 +649,37 @@ impl DeployTokenStore for SeaStore {
         }
         .insert(&transaction)
         .await?;
+        // At most `keep` live per deploy token: the oldest beyond that go.
+        let beyond: Vec<i64> = refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::Id)
+            .filter(refresh_token::Column::DeployTokenId.eq(deploy_token_id))
+            .order_by_desc(refresh_token::Column::CreatedAt)
+            .order_by_desc(refresh_token::Column::Id)
+            .into_tuple::<i64>()
+            .all(&transaction)
+            .await?
+            // In Rust, not OFFSET: SQLite accepts OFFSET only after a LIMIT. The list is
+            // short, since every insert trims it back to `keep`.
+            .into_iter()
+            .skip(keep as usize)
+            .collect();
+        if !beyond.is_empty() {
+            refresh_token::Entity::delete_many()
+                .filter(refresh_token::Column::Id.is_in(beyond))
+                .exec(&transaction)
+                .await?;
+        }
         transaction.commit().await?;
         Ok(())
+    }
+
+    async fn delete_expired_refresh_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
     }
 
     async fn find_refresh_token(
@@ -851,7 +923,10 @@ impl AuditStore for SeaStore {
 
     async fn prune_registry_token_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let result = audit_event::Entity::delete_many()
-            .filter(audit_event::Column::Action.eq(AuditAction::RegistryTokenIssue.as_str()))
+            .filter(
+                audit_event::Column::Action
+                    .is_in(AuditAction::HIGH_VOLUME.map(AuditAction::as_str)),
+            )
             .filter(audit_event::Column::CreatedAt.lt(before))
             .exec(&self.db)
             .await?;
@@ -877,5 +952,66 @@ impl AuditStore for SeaStore {
 impl Store for SeaStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(StoreError::from)
+    }
+}
+
+#[async_trait]
+impl LoginFailureStore for SeaStore {
+    async fn record_login_failures(
+        &self,
+        failures: &[(String, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let rows = failures.iter().map(|(key, at)| login_failure::ActiveModel {
+            key: Set(key.clone()),
+            failed_at: Set(*at),
+            ..Default::default()
+        });
+        login_failure::Entity::insert_many(rows)
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn login_failure_counts(
+        &self,
+        since: DateTime<Utc>,
+        min_failures: u32,
+        limit: u64,
+    ) -> Result<Vec<FailureCount>, StoreError> {
+        let rows: Vec<(String, i64, DateTime<Utc>)> = login_failure::Entity::find()
+            .select_only()
+            .column(login_failure::Column::Key)
+            .column_as(login_failure::Column::Id.count(), "failures")
+            .column_as(login_failure::Column::FailedAt.max(), "last_failure")
+            .filter(login_failure::Column::FailedAt.gt(since))
+            .group_by(login_failure::Column::Key)
+            .having(sea_orm::sea_query::ExprTrait::gte(
+                login_failure::Column::Id.count(),
+                i64::from(min_failures),
+            ))
+            .order_by_desc(login_failure::Column::Id.count())
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, failures, last_failure)| FailureCount {
+                key,
+                failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                last_failure,
+            })
+            .collect())
+    }
+
+    async fn prune_login_failures(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = login_failure::Entity::delete_many()
+            .filter(login_failure::Column::FailedAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
     }
 }

@@ -284,12 +284,12 @@ async fn the_ci_secret_migration_goes_down_and_up_again_keeping_the_tokens() {
     let token = app
         .create_named_token(Project, "acme/web", CI_NAME, &["read_registry"])
         .await;
-    // Down to before the ci_secret migration, whatever came after it.
+    // Down to just before the ci_secret migration (later ones go down first), then up.
     let migrations = Migrator::migrations();
     let position = migrations
         .iter()
         .position(|migration| migration.name().contains("ci_deploy_secret"))
-        .expect("the ci_secret migration");
+        .expect("the ci_secret migration is registered");
     let steps = (migrations.len() - position) as u32;
     Migrator::down(&app.db, Some(steps)).await.expect("down");
     Migrator::up(&app.db, None).await.expect("up again");

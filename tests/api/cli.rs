@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 
 use chrono::Utc;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 use crate::helpers::{fresh_database_url, spawn_app_with};
 
@@ -432,6 +433,72 @@ async fn serve_prints_the_registry_block_of_the_token_header_form() {
         stderr.contains("token_header") && stderr.contains("jwks"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn the_command_line_refuses_control_characters_and_escapes_what_it_prints() {
+    let cli = Cli::new().await;
+    cli.ok(&["migrate"]);
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    let refused = cli.fails(&[
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "\u{1b}[31mprod",
+        "--scopes",
+        "read_registry",
+    ]);
+    assert!(
+        refused.contains("name must not contain control characters"),
+        "{refused}"
+    );
+    assert!(!refused.contains('\u{1b}'), "{refused:?}");
+    let reserved = cli.fails(&[
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry",
+        "--username",
+        "gitlab+deploy-token-1",
+    ]);
+    assert!(reserved.contains("username"), "{reserved}");
+    // A row written before names were checked (or by hand) is still printed safely.
+    let app = cli.spawn_app().await;
+    let token = app
+        .create_token(
+            regauth::domain::NamespaceKind::Project,
+            "acme/web",
+            &["read_registry"],
+        )
+        .await;
+    let mut row: entity::deploy_token::ActiveModel =
+        entity::deploy_token::Entity::find_by_id(token.token.id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+    row.name = Set("\u{1b}[2J\u{1b}[31mowned\nID fake row".into());
+    row.update(&app.db).await.unwrap();
+    let listed = cli.ok(&["deploy-token", "list", "--project", "acme/web"]);
+    assert!(!listed.contains('\u{1b}'), "{listed:?}");
+    assert!(
+        listed.contains("\\u{1b}[2J\\u{1b}[31mowned\\u{a}ID fake row"),
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), 2, "a header and one row: {listed}");
+    // --json stays JSON: serde escapes control characters itself.
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"]))
+            .unwrap();
+    assert_eq!(json[0]["name"], "\u{1b}[2J\u{1b}[31mowned\nID fake row");
 }
 
 #[tokio::test]

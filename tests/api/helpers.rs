@@ -77,7 +77,12 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let application = Application::build(settings.clone())
         .await
         .expect("build app");
-    let address = format!("http://127.0.0.1:{}", application.port());
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let address = format!("{scheme}://127.0.0.1:{}", application.port());
     settings.public_url = Some(address.clone());
     tokio::spawn(application.run_until_stopped());
     let db = store::connect(&settings.database_url, 2, false)
@@ -274,6 +279,37 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Sets a project's visibility, as `regauth project update --visibility` does.
+    pub async fn set_visibility(&self, path: &str, visibility: regauth::domain::Visibility) {
+        namespaces::set_visibility(
+            self.store.as_ref(),
+            &Caller::operator(),
+            &NamespaceRef::Path(path.to_owned()),
+            visibility,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Asks `/-/forward-auth` about `method uri` as nginx's `auth_request` does (the
+    /// original URI in `X-Original-URI`, the method kept), with optional Basic credentials.
+    pub async fn forward_auth(
+        &self,
+        method: &str,
+        uri: &str,
+        credentials: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}/-/forward-auth", self.address))
+            .header("X-Original-URI", uri);
+        if let Some((username, password)) = credentials {
+            request = request.basic_auth(username, Some(password));
+        }
+        request.send().await.unwrap()
+    }
+
     /// Creates a user with a personal access token; returns the token's secret.
     pub async fn create_user(&self, username: &str, admin: bool, scopes: &str) -> String {
         users::create(

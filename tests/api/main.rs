@@ -1,13 +1,16 @@
 //! API tests: each test spawns the app on port 0 with a fresh database.
 
 mod backup;
+mod brute_force;
 mod ci_credentials;
 mod cli;
 mod curl;
 mod faults;
+mod forward_auth;
 mod helpers;
 mod kill9;
 mod management_api;
+mod network;
 mod notifications;
 mod operations;
 mod outage;
@@ -15,5 +18,7 @@ mod own_postgres;
 mod server;
 mod smtp_sink;
 mod startup_faults;
+mod test_ca;
+mod tls;
 mod token;
 mod web_pages;

@@ -774,3 +774,53 @@ async fn token_issue_records_past_the_retention_are_pruned_and_management_record
         "{left:?}"
     );
 }
+
+#[tokio::test]
+async fn a_custom_username_cannot_pose_as_a_default_one_and_names_refuse_control_characters() {
+    let (app, admin) = world().await;
+    let path = "/projects/acme%2Fweb/deploy_tokens";
+    let existing = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    for (body, field, rule) in [
+        (
+            json!({"name": "x", "scopes": ["read_registry"], "username": existing.token.username}),
+            "username",
+            "reserved",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read_registry"], "username": "gitlab+deploy-token-999"}),
+            "username",
+            "reserved",
+        ),
+        (
+            json!({"name": "\u{1b}[31mprod\u{1b}[0m", "scopes": ["read_registry"]}),
+            "name",
+            "must not contain control characters",
+        ),
+        (
+            json!({"name": "ci\nINFO fake log line", "scopes": ["read_registry"]}),
+            "name",
+            "must not contain control characters",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read_registry"], "username": "ci\u{7}"}),
+            "username",
+            "must not contain control characters",
+        ),
+    ] {
+        let response = app
+            .api(Method::POST, path, &admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer = json_of(response).await;
+        let message = answer["message"][field][0].as_str().unwrap_or_default();
+        assert!(message.contains(rule), "{body} -> {answer}");
+    }
+    // Only the token made above exists: nothing was created by the refused requests.
+    let list = json_of(app.api(Method::GET, path, &admin).send().await.unwrap()).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}

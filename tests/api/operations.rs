@@ -567,3 +567,137 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_closes_the_dat
         wal.display()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_string_secrets_and_forged_headers_never_reach_the_log_in_either_format() {
+    let cli = Cli::new().await;
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    let created: Value = serde_json::from_str(&cli.ok(&[
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry",
+        "--json",
+    ]))
+    .unwrap();
+    let (username, secret) = (
+        created["username"].as_str().unwrap().to_owned(),
+        created["token"].as_str().unwrap().to_owned(),
+    );
+    cli.ok(&[
+        "user",
+        "create",
+        "root",
+        "--email",
+        "root@example.com",
+        "--admin",
+    ]);
+    let pat: Value = serde_json::from_str(
+        &cli.ok(&["user", "token", "create", "root", "--name", "t", "--json"]),
+    )
+    .unwrap();
+    let pat = pat["token"].as_str().unwrap().to_owned();
+    // Secrets as GitLab clients put them in query strings, on every route and method.
+    let query = [
+        ("private_token", pat.as_str()),
+        ("access_token", "QUERY-ACCESS-TOKEN-SECRET"),
+        ("password", secret.as_str()),
+        ("service", "container_registry"),
+    ];
+    let routes = [
+        (reqwest::Method::GET, "/jwt/auth"),
+        (reqwest::Method::POST, "/jwt/auth"),
+        (reqwest::Method::GET, "/.well-known/jwks.json"),
+        (reqwest::Method::GET, "/-/health"),
+        (reqwest::Method::GET, "/-/readiness"),
+        (reqwest::Method::GET, "/metrics"),
+        (reqwest::Method::GET, "/api/v4/user"),
+        (reqwest::Method::GET, "/api/v4/deploy_tokens"),
+        (reqwest::Method::GET, "/api/v4/projects/acme%2Fweb"),
+        (
+            reqwest::Method::GET,
+            "/api/v4/projects/acme%2Fweb/deploy_tokens",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v4/projects/acme%2Fweb/deploy_tokens",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v4/projects/acme%2Fweb/deploy_tokens/1",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v4/projects/acme%2Fweb/deploy_tokens/999",
+        ),
+        (reqwest::Method::GET, "/api/v4/no/such/route"),
+        (reqwest::Method::GET, "/no-such-path"),
+    ];
+    let long_agent = format!("docker/27.0 {}", "A".repeat(10_000));
+    for format in ["text", "json"] {
+        let mut server = ServerProcess::start(
+            cli.dir.path(),
+            &[
+                ("REGAUTH_DATABASE_URL", &cli.database_url),
+                ("REGAUTH_LOG_FORMAT", format),
+            ],
+        );
+        let client = reqwest::Client::new();
+        for (method, path) in &routes {
+            for authenticated in [false, true] {
+                let mut request = client
+                    .request(method.clone(), format!("{}{path}", server.address))
+                    .query(&query)
+                    .header("User-Agent", &long_agent)
+                    .header("X-Forwarded-For", "6.6.6.6");
+                if authenticated {
+                    request = if path.starts_with("/api") {
+                        request.header("PRIVATE-TOKEN", &pat)
+                    } else {
+                        request.basic_auth(&username, Some(&secret))
+                    };
+                }
+                let response = request.send().await.unwrap();
+                assert_ne!(response.status(), 500, "{method} {path}");
+            }
+        }
+        server.terminate();
+        assert!(server.wait(Duration::from_secs(30)).success());
+        let log = server.stderr();
+        for (what, text) in [
+            ("the personal access token", pat.as_str()),
+            ("the deploy token secret", secret.as_str()),
+            ("an access_token parameter", "QUERY-ACCESS-TOKEN-SECRET"),
+            ("a query parameter name", "private_token"),
+            ("a query string", "&service="),
+            ("a password parameter", "password="),
+            ("a Basic header", "Basic "),
+            ("a forged X-Forwarded-For", "6.6.6.6"),
+            ("an unbounded User-Agent", &"A".repeat(300)),
+            ("an ANSI colour code", "\u{1b}["),
+        ] {
+            assert!(!log.contains(text), "{format}: {what} in the log:\n{log}");
+        }
+        let access: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains("regauth::access"))
+            .collect();
+        assert_eq!(access.len(), routes.len() * 2, "{format}:\n{log}");
+        assert!(
+            access
+                .iter()
+                .all(|line| line.contains("127.0.0.1") && line.contains("docker/27.0 AAA")),
+            "{format}: the client address and the (cut) User-Agent are logged:\n{log}"
+        );
+        if format == "json" {
+            for line in log.lines() {
+                serde_json::from_str::<Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            }
+        }
+    }
+}

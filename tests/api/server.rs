@@ -9,6 +9,7 @@ pub struct ServerProcess {
     child: Option<Child>,
     pub port: u16,
     pub address: String,
+    stdout_path: PathBuf,
     stderr_path: PathBuf,
 }
 
@@ -37,6 +38,7 @@ impl ServerProcess {
             child: Some(command.spawn().unwrap()),
             port: 0,
             address: String::new(),
+            stdout_path: stdout_path.clone(),
             stderr_path,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -59,7 +61,16 @@ impl ServerProcess {
     }
 
     pub fn stdout(&self) -> String {
-        std::fs::read_to_string(self.stderr_path.with_file_name("serve.stdout")).unwrap_or_default()
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) to the server by its PID.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     pub fn stderr(&self) -> String {

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use migration::MigratorTrait;
-use regauth::domain::{NamespaceKind, TokenSecret};
-use regauth::service::namespaces;
+use regauth::domain::TokenSecret;
 use regauth::store::{DeployTokenStore, SeaStore};
 use sea_orm::{ConnectionTrait, Statement};
 
@@ -166,12 +165,19 @@ async fn an_older_schema_with_data_is_migrated_whole_or_not_at_all() {
     migration::Migrator::up(&db, Some(3)).await.unwrap();
     let store = SeaStore::new(db.clone());
     let now = Utc::now();
-    namespaces::create(&store, NamespaceKind::Group, "acme", now)
+    // Namespaces as that schema has them (written by hand: today's store writes columns that
+    // later migrations add, such as `visibility`).
+    for (id, kind, parent, path, full_path) in [
+        (1, "group", "NULL", "acme", "acme"),
+        (2, "project", "1", "web", "acme/web"),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO namespaces (id, kind, parent_id, path, full_path, name, created_at) \
+             VALUES ({id}, '{kind}', {parent}, '{path}', '{full_path}', '{path}', '2026-11-01T00:00:00Z')"
+        ))
         .await
         .unwrap();
-    let project = namespaces::create(&store, NamespaceKind::Project, "acme/web", now)
-        .await
-        .unwrap();
+    }
     // Rows written with SQL of that schema: today's store writes columns it did not have.
     let mut tokens = Vec::new();
     for (name, revoked) in [("kept", false), ("revoked", true)] {
@@ -184,7 +190,7 @@ async fn an_older_schema_with_data_is_migrated_whole_or_not_at_all() {
                  revoked, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             ),
             [
-                project.id.into(),
+                2i64.into(),
                 name.into(),
                 secret.digest().as_hex().to_owned().into(),
                 true.into(),

@@ -4,7 +4,7 @@ use chrono::{Duration, Utc};
 use regauth::domain::NamespaceKind::{Group, Project};
 use serde_json::json;
 
-use crate::helpers::{jwt_claims, jwt_header, spawn_app};
+use crate::helpers::{jwt_claims, jwt_header, spawn_app, spawn_app_with};
 
 const REGISTRY: &str = "container_registry";
 const PROXY: &str = "dependency_proxy";
@@ -891,4 +891,87 @@ async fn revoking_a_deploy_token_removes_its_refresh_tokens() {
             .unwrap(),
         0
     );
+}
+
+async fn refresh_rows(app: &crate::helpers::TestApp, deploy_token_id: i64) -> u64 {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    entity::refresh_token::Entity::find()
+        .filter(entity::refresh_token::Column::DeployTokenId.eq(deploy_token_id))
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn logins_beyond_the_refresh_token_limit_remove_the_oldest() {
+    let app = spawn_app_with(|settings| settings.refresh_tokens_per_deploy_token = 3).await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let other = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let other_refresh = docker_login(&app, &other, REGISTRY).await;
+    let mut issued = Vec::new();
+    for _ in 0..5 {
+        issued.push(docker_login(&app, &token, REGISTRY).await);
+    }
+    assert_eq!(refresh_rows(&app, token.token.id).await, 3);
+    for (index, refresh_token) in issued.iter().enumerate() {
+        let expected = if index < 2 { 401 } else { 200 };
+        assert_eq!(
+            refresh(&app, refresh_token, REGISTRY, "").await.status(),
+            expected,
+            "refresh token #{index}"
+        );
+    }
+    // Another deploy token's refresh tokens are not counted against this one.
+    assert_eq!(refresh_rows(&app, other.token.id).await, 1);
+    assert_eq!(
+        refresh(&app, &other_refresh, REGISTRY, "").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_swept_by_the_background_task() {
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let stale = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let fresh = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    docker_login(&app, &stale, REGISTRY).await;
+    docker_login(&app, &fresh, REGISTRY).await;
+    entity::refresh_token::Entity::update_many()
+        .col_expr(
+            entity::refresh_token::Column::ExpiresAt,
+            Expr::value(Utc::now() - chrono::TimeDelta::minutes(1)),
+        )
+        .filter(entity::refresh_token::Column::DeployTokenId.eq(stale.token.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    // A replica starting on this database sweeps at once (and hourly after that); nobody
+    // logs in with the stale token, so only the sweep can remove its row.
+    let database_url = app.settings.database_url.clone();
+    let keys_dir = app.settings.keys_dir.clone();
+    let _replica = spawn_app_with(move |settings| {
+        settings.database_url = database_url;
+        settings.keys_dir = keys_dir;
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while refresh_rows(&app, stale.token.id).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired refresh token was not swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(refresh_rows(&app, fresh.token.id).await, 1);
 }

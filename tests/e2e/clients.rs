@@ -224,7 +224,7 @@ impl<C: Client> Scenario<C> {
     }
 }
 
-/// The eight checks, each a complete test body for any client.
+/// The nine checks, each a complete test body for any client.
 mod checks {
     use super::*;
 
@@ -434,6 +434,40 @@ mod checks {
         );
         s.login_refused(&user, "login after revocation");
     }
+
+    /// 9. A public project is pulled without a login (the same digest); before it was made
+    ///    public the same pull was refused, and an anonymous push is refused and writes
+    ///    nothing.
+    pub async fn a_public_project_is_pulled_without_a_login_and_never_pushed<C: Client>(
+        start: fn(&Stack) -> C,
+    ) {
+        let s = Scenario::start(start).await;
+        s.app().create_project_with_groups("acme/web").await;
+        let writer_token = s.token(Project, "acme/web", READ_WRITE).await;
+        let image = s.image("acme/web/app", "v1");
+        let writer = s.stack.user(&writer_token);
+        s.login_ok(&writer, "login with a read+write token");
+        let pushed = s.push_ok(
+            &writer,
+            &image,
+            &writer_token,
+            "push with a read+write token",
+        );
+
+        let anonymous = User::new("", "");
+        s.pull_refused(&anonymous, &image, "anonymous pull of a private project");
+        s.app()
+            .set_visibility("acme/web", regauth::domain::Visibility::Public)
+            .await;
+        let pulled = s.pull_ok(&anonymous, &image, "anonymous pull of a public project");
+        s.assert_same_digest(&pulled, &pushed, "anonymous pull of a public project");
+        s.push_refused(
+            &anonymous,
+            &s.image("acme/web/anonymous", "v1"),
+            &writer_token,
+            "anonymous push into a public project",
+        );
+    }
 }
 
 /// One test per check for `$client`, each starting its own stack and client with `$start`.
@@ -456,6 +490,7 @@ macro_rules! every_check {
                 tokens_of_another_project_and_of_a_sibling_group_are_refused,
                 a_group_token_reaches_a_project_two_subgroups_down,
                 a_revoked_token_is_refused_at_once,
+                a_public_project_is_pulled_without_a_login_and_never_pushed,
             );
         }
     };

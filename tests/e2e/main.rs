@@ -7,9 +7,16 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod hostile;
 mod identity_token;
 mod rotation;
+#[path = "../api/server.rs"]
+#[allow(dead_code)]
+mod server;
 mod support;
+#[path = "../api/test_ca.rs"]
+#[allow(dead_code)]
+mod test_ca;
 mod token_header;
 mod virtual_registry;
 

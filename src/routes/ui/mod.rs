@@ -14,13 +14,15 @@ use askama::Template;
 use chrono::Utc;
 
 use crate::access::permissions::{self, TokenOperation};
+use crate::client_address;
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, User};
 use crate::error::{Error, PageError};
-use crate::routes::token::peer_address;
+use crate::metrics::LoginRoute;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::login_guard::Attempt;
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::web_sessions::{self, Password};
 use crate::startup::AppState;
@@ -134,13 +136,15 @@ fn cookie_value(request: &HttpRequest, name: &str) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// `Secure` when regauth is reached over https (its public URL says so).
+/// `Secure` when regauth is reached over https: it serves TLS itself, or its public URL
+/// (a TLS-terminating proxy in front) says so.
 fn secure(state: &AppState) -> bool {
-    state
-        .settings
-        .public_url
-        .as_deref()
-        .is_some_and(|url| url.starts_with("https://"))
+    state.settings.tls.is_some()
+        || state
+            .settings
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
 }
 
 fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: Option<u64>) -> String {
@@ -224,7 +228,11 @@ async fn session(request: &HttpRequest, state: &AppState) -> Result<Session, Pag
         .await?
         .ok_or_else(back_to)?;
     crate::routes::observe::identify(request, None, &user.username);
-    let caller = web_sessions::caller(&session, user.clone(), peer_address(request));
+    let caller = web_sessions::caller(
+        &session,
+        user.clone(),
+        client_address::text_of_request(request),
+    );
     Ok(Session {
         session,
         user,
@@ -306,15 +314,23 @@ async fn sign_in(request: HttpRequest, body: web::Bytes, state: web::Data<AppSta
         return Err(PageError::Csrf);
     }
     let username = form.get("username").trim().to_owned();
-    let result = web_sessions::sign_in(
-        state.store.as_ref(),
-        &username,
-        Password::new(form.get("password").to_owned()),
-        peer_address(&request).as_deref(),
-        state.settings.session_ttl,
-        Utc::now(),
-    )
-    .await;
+    let address = client_address::text_of_request(&request);
+    // A failed sign-in counts toward the brute-force limits, per address and username.
+    let attempt = Attempt::new(address.clone(), Some(&username), LoginRoute::Web);
+    let result = state
+        .logins
+        .check(
+            &attempt,
+            web_sessions::sign_in(
+                state.store.as_ref(),
+                &username,
+                Password::new(form.get("password").to_owned()),
+                address.as_deref(),
+                state.settings.session_ttl,
+                Utc::now(),
+            ),
+        )
+        .await;
     match result {
         Ok(new) => {
             let mut response = see_other(redirect_to);

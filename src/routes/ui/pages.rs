@@ -212,6 +212,8 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
             AuditAction::DeployTokenDelete => "deleted",
             AuditAction::RegistryTokenIssue => "used for a registry token",
             AuditAction::CiCredentialsRead => "credentials handed to CI",
+            AuditAction::LoginFailure => "failed sign-in",
+            AuditAction::LoginLockout => "sign-ins locked out",
         },
         actor: event.actor.clone(),
         from: event.ip_address.clone().unwrap_or_else(|| "—".into()),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::text::printable;
 use crate::domain::{DeployToken, NamespaceKind, NoticeWindow, User};
 use crate::mail::Mail;
 
@@ -28,9 +29,12 @@ pub fn expiry_notice(
     recipient: &User,
 ) -> Mail {
     let path = token.owner.full_path.as_str();
+    // Names are checked at creation, but rows made before that check (or by hand) may hold
+    // control characters: a mail header or body must never carry them raw.
+    let name = printable(&token.name);
     let kind = token.owner.kind;
     let when = in_days(days_left);
-    let subject = format!("Deploy token {} of {path} expires {when}", token.name);
+    let subject = format!("Deploy token {name} of {path} expires {when}");
     let (flag, api, role) = match kind {
         NamespaceKind::Project => (
             "--project",
@@ -63,16 +67,15 @@ pub fn expiry_notice(
          \n\
          You receive this {window} notice because you are {role}. Each notice (60, 30 and\n\
          7 days before expiry) is sent once.\n",
-        user = recipient.username,
-        name = token.name,
+        user = printable(&recipient.username),
         id = token.id,
-        username = token.username,
+        username = printable(&token.username),
         expiry = utc(expires_at),
-        name_arg = shell_word(&token.name),
+        name_arg = shell_word(&name),
         scopes_arg = token.scopes.names().join(","),
     );
     Mail {
-        to_name: recipient.username.clone(),
+        to_name: printable(&recipient.username).into_owned(),
         to_email: recipient.email.clone(),
         subject,
         body,
@@ -111,6 +114,7 @@ mod tests {
                 parent_id: Some(1),
                 full_path: NamespacePath::parse(path).unwrap(),
                 name: "web".into(),
+                visibility: Default::default(),
                 created_at: expires_at,
             },
             scopes: [
@@ -175,5 +179,25 @@ mod tests {
         assert!(mail.body.contains("an Owner of the group"));
         let mail = expiry_notice(&token, NoticeWindow::Days7, 1, expires_at, &alice());
         assert!(mail.subject.ends_with("expires in 1 day"));
+    }
+
+    #[test]
+    fn control_characters_in_a_stored_name_never_reach_the_mail() {
+        let mut token = token(NamespaceKind::Project, "acme/web");
+        token.name = "evil\r\nBcc: victim@example.com\u{1b}[31m".into();
+        let expires_at = token.expires_at.unwrap();
+        let mail = expiry_notice(&token, NoticeWindow::Days7, 7, expires_at, &alice());
+        for text in [&mail.subject, &mail.body] {
+            assert!(!text.contains('\u{1b}'), "{text}");
+            assert!(!text.contains('\r'), "{text}");
+        }
+        assert!(!mail.subject.contains('\n'));
+        assert!(
+            mail.subject
+                .contains("evil\\u{d}\\u{a}Bcc: victim@example.com\\u{1b}[31m"),
+            "{}",
+            mail.subject
+        );
+        assert!(!mail.body.contains("\nBcc:"), "{}", mail.body);
     }
 }

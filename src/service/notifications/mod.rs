@@ -249,6 +249,7 @@ mod tests {
                 parent_id: None,
                 full_path: NamespacePath::parse("acme/web").unwrap(),
                 name: "web".into(),
+                visibility: Default::default(),
                 created_at: day(0),
             },
             scopes: [DeployTokenScope::ReadRegistry].into_iter().collect(),

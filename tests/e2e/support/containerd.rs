@@ -184,9 +184,11 @@ impl Client for Ctr {
     fn push(&self, user: &User, image: &ImageRef) -> Transfer {
         let mut steps = Steps::new(&[&user.password]);
         let mut c = self.ctr(PUSH_NAMESPACE);
-        c.args(["images", "push", "--plain-http", "--user"])
-            .arg(user.colon_pair())
-            .arg(image.to_string());
+        c.args(["images", "push", "--plain-http"]);
+        if !user.username.is_empty() {
+            c.arg("--user").arg(user.colon_pair());
+        }
+        c.arg(image.to_string());
         steps.run(c, None);
         let digest = if steps.ok() {
             self.listed_digest(&mut steps, PUSH_NAMESPACE, image)
@@ -203,9 +205,12 @@ impl Client for Ctr {
         let namespace = format!("regauth-pull-{}", self.pulls.get());
         let mut steps = Steps::new(&[&user.password]);
         let mut c = self.ctr(&namespace);
-        c.args(["images", "pull", "--plain-http", "--user"])
-            .arg(user.colon_pair())
-            .arg(image.to_string());
+        c.args(["images", "pull", "--plain-http"]);
+        // An anonymous user (empty username) pulls without credentials.
+        if !user.username.is_empty() {
+            c.arg("--user").arg(user.colon_pair());
+        }
+        c.arg(image.to_string());
         steps.run(c, None);
         let digest = if steps.ok() {
             self.listed_digest(&mut steps, &namespace, image)

@@ -32,6 +32,8 @@ pub struct RegistryOptions {
     pub proxy_remote_url: Option<String>,
     /// `proxy.username` / `proxy.password`: how the cache authenticates to its upstream.
     pub proxy_credentials: Option<(String, String)>,
+    /// `http.tls.certificate` / `http.tls.key`: serve HTTPS with these PEM files.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl RegistryOptions {
@@ -76,6 +78,13 @@ impl Registry {
             storage = yq(&storage.to_string_lossy()),
             secret = yq(&format!("regauth-e2e-secret-{port}")),
         );
+        if let Some((certificate, key)) = &opts.tls {
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                yq(&certificate.to_string_lossy()),
+                yq(&key.to_string_lossy()),
+            ));
+        }
         if !opts.realm.is_empty() {
             yaml.push_str(&format!(
                 "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n",

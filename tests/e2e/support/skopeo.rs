@@ -19,6 +19,10 @@ pub struct Skopeo {
     home: PathBuf,
     /// Owned by a stand-alone `Skopeo` (`new`); a user's belongs to the caller.
     _dir: Option<tempfile::TempDir>,
+    /// Extra environment for every command (e.g. `SSL_CERT_FILE`).
+    env: Vec<(String, PathBuf)>,
+    /// Verify TLS certificates (registry and token realm); plain HTTP registries need `false`.
+    verify_tls: bool,
 }
 
 impl Default for Skopeo {
@@ -41,6 +45,8 @@ impl Skopeo {
             authfile,
             home: dir.path().to_path_buf(),
             _dir: Some(dir),
+            env: Vec::new(),
+            verify_tls: false,
         }
     }
 
@@ -50,7 +56,24 @@ impl Skopeo {
             authfile: user.authfile(),
             home: home.to_path_buf(),
             _dir: None,
+            env: Vec::new(),
+            verify_tls: false,
         }
+    }
+
+    /// A client that verifies TLS (the registry must serve HTTPS) and trusts only the CA
+    /// certificates in `ca_file`: Go reads its roots from `SSL_CERT_FILE`. containers/image
+    /// fetches the token realm with the registry's TLS settings, so `--tls-verify=false` would
+    /// skip verifying the realm as well.
+    pub fn trusting(ca_file: &Path) -> Skopeo {
+        let mut skopeo = Skopeo::new();
+        skopeo.verify_tls = true;
+        skopeo
+            .env
+            .push(("SSL_CERT_FILE".into(), ca_file.to_path_buf()));
+        let no_dir = skopeo.home.join("no-certs");
+        skopeo.env.push(("SSL_CERT_DIR".into(), no_dir));
+        skopeo
     }
 
     pub fn authfile(&self) -> &Path {
@@ -73,6 +96,9 @@ impl Skopeo {
             .env("XDG_CONFIG_HOME", self.home.join("config"))
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("DOCKER_CONFIG");
+        for (key, value) in &self.env {
+            c.env(key, value);
+        }
         c
     }
 
@@ -106,6 +132,11 @@ impl Skopeo {
     }
 
     fn run(&self, cmd: Command, stdin: Option<&str>, secrets: &[&str]) -> CommandOutcome {
+        let cmd = if self.verify_tls {
+            verifying_tls(cmd)
+        } else {
+            cmd
+        };
         run_command(cmd, stdin, secrets, COMMAND_TIMEOUT)
     }
 
@@ -336,4 +367,26 @@ impl Client for SkopeoClient {
     fn diagnostics(&self) -> String {
         super::process::version_of("skopeo")
     }
+}
+
+/// The same command with every `--*tls-verify=false` turned to `=true`.
+fn verifying_tls(cmd: Command) -> Command {
+    let mut verifying = Command::new(cmd.get_program());
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        verifying.arg(match arg.strip_suffix("tls-verify=false") {
+            Some(prefix) => format!("{prefix}tls-verify=true"),
+            None => arg.into_owned(),
+        });
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => verifying.env(key, value),
+            None => verifying.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        verifying.current_dir(dir);
+    }
+    verifying
 }

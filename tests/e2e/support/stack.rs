@@ -43,6 +43,30 @@ impl Stack {
         }
     }
 
+    /// A registry whose token realm is `realm` (e.g. a separate `regauth serve` process over
+    /// `app`'s database and keys) instead of `app`'s own server.
+    /// `registry_tls`: certificate and key files for a registry serving HTTPS.
+    pub fn for_realm(app: TestApp, realm: &str, registry_tls: Option<(PathBuf, PathBuf)>) -> Stack {
+        let registry = Registry::start(RegistryOptions {
+            realm: realm.to_owned(),
+            service: "container_registry".into(),
+            issuer: app.settings.issuer.clone(),
+            root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
+            proxy_remote_url: None,
+            proxy_credentials: None,
+            tls: registry_tls,
+            ..RegistryOptions::default()
+        });
+        let images = tempfile::tempdir().unwrap();
+        let image = write_oci_image(images.path(), "regauth e2e", "v1");
+        Stack {
+            app,
+            registry,
+            image,
+            _images: images,
+        }
+    }
+
     pub fn host(&self) -> String {
         self.registry.host()
     }
@@ -178,6 +202,7 @@ pub fn registry_for(
         root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
         proxy_remote_url,
         proxy_credentials,
+        tls: None,
         ..RegistryOptions::default()
     })
 }

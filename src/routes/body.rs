@@ -1,0 +1,100 @@
+//! Request bodies, read only where a handler needs one and only after what can be checked
+//! without it (credentials in headers, permissions) was checked. Every read is bounded twice:
+//! in size (an announced `Content-Length` over the limit is refused before a byte is read)
+//! and in time (actix-web bounds how long the request head may take, not the body).
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes};
+use actix_web::HttpMessage as _;
+
+use crate::error::Error;
+
+/// The whole body, at most `limit` bytes, received within `deadline`.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    payload: web::Payload,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, Error> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(Error::PayloadTooLarge(limit));
+    }
+    match tokio::time::timeout(deadline, payload.to_bytes_limited(limit)).await {
+        Err(_) => Err(Error::RequestTimeout(deadline)),
+        Ok(Err(_)) => Err(Error::PayloadTooLarge(limit)),
+        Ok(Ok(Err(_))) => Err(Error::InvalidRequest(
+            "the request body is incomplete".into(),
+        )),
+        Ok(Ok(Ok(body))) => Ok(body),
+    }
+}
+
+/// Keeps an unread request body from holding its connection. actix-web drains the rest of a
+/// chunked body that a handler dropped (or never took), with no deadline, so a client could
+/// stall there for ever. Holding the body's receiver until the response is sent makes it
+/// close the connection after the response instead (then `client_disconnect_timeout`).
+pub async fn close_after_unread_body(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<HoldingBody>, actix_web::Error> {
+    let shared = Rc::new(RefCell::new(request.take_payload()));
+    request.set_payload(Payload::Stream {
+        payload: Box::pin(SharedPayload(Rc::clone(&shared))),
+    });
+    let response = next.call(request).await?;
+    Ok(response.map_body(|_, body| HoldingBody {
+        body: body.boxed(),
+        _request_body: shared,
+    }))
+}
+
+/// A response body that keeps the request body's receiver alive until the response was
+/// written, which is when actix decides whether the connection goes on.
+pub struct HoldingBody {
+    body: BoxBody,
+    _request_body: Rc<RefCell<Payload>>,
+}
+
+impl MessageBody for HoldingBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// What handlers read: the shared receiver.
+struct SharedPayload(Rc<RefCell<Payload>>);
+
+impl futures_core::Stream for SharedPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.0.try_borrow_mut() {
+            Ok(mut payload) => Pin::new(&mut *payload).poll_next(cx),
+            // Never borrowed elsewhere while polled; end the stream rather than panic.
+            Err(_) => Poll::Ready(None),
+        }
+    }
+}

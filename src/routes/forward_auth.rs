@@ -1,0 +1,192 @@
+//! `/-/forward-auth`: the sub-request a reverse proxy sends before a git or package request
+//! (nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`). It answers 200
+//! (let it through), 401 with a Basic challenge (the proxy passes it on, and git or curl retry
+//! with credentials) or 403 — the only answers nginx's `auth_request` understands.
+//!
+//! The original URI comes from the configured headers (`X-Original-URI`, `X-Forwarded-Uri`),
+//! the method from `X-Original-Method` / `X-Forwarded-Method` or, failing those, from the
+//! sub-request itself (nginx keeps the original method; every method is accepted for that
+//! reason). Headers that disagree are refused: the proxy sets one, the client may have sent
+//! another.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+
+use crate::access::policy::Verdict;
+use crate::auth::BasicCredentials;
+use crate::client_address;
+use crate::domain::TokenSecret;
+use crate::error::Error;
+use crate::metrics::LoginRoute;
+use crate::routes::observe::identify;
+use crate::service::forward_auth::{self, Presented};
+use crate::service::login_guard::Attempt;
+use crate::service::usage::TokenUse;
+use crate::startup::AppState;
+
+/// The one value the configured headers carry. `Err` when they carry different values: a
+/// proxy sets only the header it knows and passes the client's other headers through, so a
+/// client could otherwise send `X-Original-URI` to a Traefik (which sets `X-Forwarded-Uri`) and
+/// have regauth decide on a path other than the one served.
+fn sole_header<'a>(request: &'a HttpRequest, names: &[String]) -> Result<Option<&'a str>, ()> {
+    let mut found: Option<&str> = None;
+    for name in names {
+        for value in request.headers().get_all(name.as_str()) {
+            let value = value.to_str().map_err(|_| ())?.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match found {
+                Some(seen) if seen != value => return Err(()),
+                _ => found = Some(value),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Basic credentials, else GitLab's `Deploy-Token` header, else none. A malformed
+/// `Authorization` header counts as bad credentials, not as none.
+fn presented(request: &HttpRequest) -> Result<Presented, Error> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let credentials = value
+            .to_str()
+            .ok()
+            .and_then(BasicCredentials::from_header)
+            .ok_or(Error::Unauthorized)?;
+        return Ok(Presented::Basic {
+            username: credentials.username,
+            secret: credentials.secret,
+        });
+    }
+    if let Some(value) = request.headers().get("Deploy-Token") {
+        let secret = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+            .ok_or(Error::Unauthorized)?;
+        return Ok(Presented::DeployTokenHeader(TokenSecret::from_presented(
+            secret.to_owned(),
+        )));
+    }
+    Ok(Presented::None)
+}
+
+pub async fn forward_auth(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let settings = &state.settings;
+    let (Ok(uri), Ok(method)) = (
+        sole_header(&request, &settings.forward_auth_uri_headers),
+        sole_header(&request, &settings.forward_auth_method_headers),
+    ) else {
+        tracing::warn!(
+            "forward-auth request with conflicting original URI or method headers refused"
+        );
+        return Err(Error::Denied);
+    };
+    let Some(uri) = uri else {
+        tracing::warn!(
+            headers = ?settings.forward_auth_uri_headers,
+            "forward-auth request without the original URI: set one of these headers in the proxy"
+        );
+        return Err(Error::Denied);
+    };
+    let method = method.unwrap_or_else(|| request.method().as_str());
+    let now = Utc::now();
+    let decision = match presented(&request) {
+        Ok(presented) => {
+            // Failed credentials count toward the brute-force limits like on /jwt/auth.
+            let attempt = match &presented {
+                forward_auth::Presented::None => None,
+                forward_auth::Presented::Basic { username, .. } => Some(Attempt::new(
+                    client_address::text_of_request(&request),
+                    Some(username),
+                    LoginRoute::ForwardAuth,
+                )),
+                forward_auth::Presented::DeployTokenHeader(_) => Some(Attempt::new(
+                    client_address::text_of_request(&request),
+                    None,
+                    LoginRoute::ForwardAuth,
+                )),
+            };
+            let decide = forward_auth::decide(
+                state.store.as_ref(),
+                settings.external_authorization,
+                method,
+                uri,
+                presented,
+                now,
+            );
+            match attempt {
+                Some(attempt) => state.logins.check(&attempt, decide).await,
+                None => decide.await,
+            }
+        }
+        Err(error) => Err(error),
+    };
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(error) => {
+            // Which family a request with bad credentials belonged to is still worth counting.
+            if let Some(guarded) = crate::access::forward::classify(method, uri) {
+                let outcome = match error {
+                    Error::Unauthorized => "unauthorized",
+                    _ => "error",
+                };
+                state
+                    .metrics
+                    .record_family_request(guarded.operation.family(), outcome);
+            }
+            return Err(error);
+        }
+    };
+    let outcome = match decision.verdict {
+        Verdict::Allow => "allowed",
+        Verdict::Unauthenticated => "unauthorized",
+        Verdict::Forbidden => "denied",
+    };
+    if let Some(family) = decision.family() {
+        state.metrics.record_family_request(family, outcome);
+    }
+    // The path names a project, never a secret; the query is left out all the same.
+    let path = uri.split('?').next().unwrap_or_default();
+    let operation = decision.operation.map(|op| format!("{op:?}"));
+    match &decision.token {
+        Some(token) => {
+            identify(&request, Some(token.id), &token.username);
+            tracing::info!(token_id = token.id, username = %token.username, method, path, operation, outcome, "forward-auth decision");
+            if decision.verdict == Verdict::Allow {
+                state.usage.record(TokenUse {
+                    deploy_token_id: token.id,
+                    namespace_id: token.owner.id,
+                    username: token.username.clone(),
+                    at: now,
+                    ip_address: client_address::text_of_request(&request),
+                    service: decision
+                        .family()
+                        .map(|family| family.as_str().to_owned())
+                        .unwrap_or_default(),
+                    granted: format!("{} {path}", operation.unwrap_or_default()),
+                });
+            }
+        }
+        None => {
+            tracing::info!(
+                method,
+                path,
+                operation,
+                outcome,
+                "forward-auth decision (anonymous)"
+            )
+        }
+    }
+    match decision.verdict {
+        Verdict::Allow => Ok(HttpResponse::Ok().finish()),
+        Verdict::Unauthenticated => Err(Error::Unauthorized),
+        Verdict::Forbidden => Err(Error::Denied),
+    }
+}
