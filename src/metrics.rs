@@ -124,7 +124,7 @@ pub enum Throttled {
 
 #[derive(Default)]
 struct LoginCounters {
-    failures: [AtomicU64; 4],
+    failures: [AtomicU64; LoginRoute::ALL.len()],
     lockouts: [AtomicU64; 2],
     throttled: [AtomicU64; 2],
     delayed: AtomicU64,
