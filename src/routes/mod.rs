@@ -29,7 +29,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/-/health", web::get().to(health::health))
         .route("/-/readiness", web::get().to(health::readiness))
-        .route("/metrics", web::get().to(metrics::metrics))
         .configure(api::configure)
         // Last: its `/{project path}/-/...` patterns must not shadow anything above.
         .configure(ui::configure);
