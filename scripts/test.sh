@@ -3,8 +3,9 @@
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
 #    docker-registry, skopeo, curl, python3, the other real clients (podman, buildah, containerd + ctr,
-#    docker.io's dockerd + docker; apt brings runc, crun, uidmap, conmon, iptables and a
-#    container network stack as their dependencies), a PostgreSQL server (initdb/pg_ctl),
+#    docker.io's dockerd + docker, chromium + chromedriver for the web-page tests; apt brings
+#    runc, crun, uidmap, conmon, iptables and a container network stack as their
+#    dependencies), a PostgreSQL server (initdb/pg_ctl),
 #    git, nginx and fcgiwrap for the forward-auth tests (nginx in front of git http-backend;
 #    nginx also fronts two replicas), docker-compose and debootstrap (the compose test builds
 #    its images from a local Debian base; cached under target/tmp/compose-cache).
@@ -66,6 +67,8 @@ E2E_BINARIES=(
     fcgiwrap:fcgiwrap
     docker-compose:docker-compose
     debootstrap:debootstrap
+    chromium:chromium
+    chromedriver:chromium-driver
 )
 
 # nginx and fcgiwrap live in /usr/sbin, which a non-root PATH often lacks
@@ -210,6 +213,7 @@ V_DOCKERD="$(first_line dockerd --version)"
 V_DOCKER="$(first_line docker --version) ($(command -v docker))"
 V_GIT="$(first_line git --version)"
 V_NGINX="$(first_line "$(command -v nginx || echo /usr/sbin/nginx)" -v)"
+V_CHROMIUM="$(chromium --version 2>/dev/null | head -n1 || true) / $(first_line chromedriver --version)"
 V_SMTP="aiosmtpd $(python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>&1 | head -n1 || true)"
 print_versions() {
     log "PostgreSQL: $V_PG"
@@ -223,6 +227,7 @@ print_versions() {
     log "git:        $V_GIT"
     log "nginx:      $V_NGINX"
     log "SMTP:       $V_SMTP"
+    log "browser:    $V_CHROMIUM"
 }
 print_versions
 

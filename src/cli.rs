@@ -91,6 +91,9 @@ pub enum UserCommand {
     Block { username: String },
     /// Unblock a user.
     Unblock { username: String },
+    /// Set the password for the web pages, read from standard input (one line; at least 8
+    /// characters). The user's web sessions end.
+    Password { username: String },
     /// Personal access tokens for the REST API.
     #[command(subcommand)]
     Token(UserTokenCommand),
@@ -333,6 +336,21 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
+/// One line from standard input, without its line ending; the text is never echoed back.
+fn read_password_line() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (the input is visible; pipe it in to hide it):");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    Ok(password)
+}
+
 async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     let now = Utc::now();
@@ -360,6 +378,17 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Unblock { username } => {
             users::set_blocked(store.as_ref(), &username, false).await?;
             println!("unblocked {}", printable(&username));
+        }
+        UserCommand::Password { username } => {
+            let password = tokio::task::spawn_blocking(read_password_line).await??;
+            let user = crate::service::web_sessions::set_password(
+                store.as_ref(),
+                &username,
+                crate::service::web_sessions::Password::new(password),
+                now,
+            )
+            .await?;
+            println!("password set for {}", user.username);
         }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
             users::revoke_personal_access_token(store.as_ref(), id).await?;

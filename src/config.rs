@@ -46,6 +46,7 @@ struct RawSettings {
     database_max_connections: u32,
     database_acquire_timeout: Seconds,
     shutdown_timeout: Seconds,
+    session_ttl: Seconds,
     audit_retention_days: u32,
     notify_at: String,
     #[serde(with = "optional_url")]
@@ -116,6 +117,7 @@ impl Default for RawSettings {
             database_max_connections: 10,
             database_acquire_timeout: Seconds(5),
             shutdown_timeout: Seconds(30),
+            session_ttl: Seconds(8 * 3600),
             audit_retention_days: 90,
             notify_at: "01:00".into(),
             smtp_url: None,
@@ -207,6 +209,8 @@ pub struct Settings {
     pub database_acquire_timeout: Duration,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
+    /// How long a web sign-in lasts before the user must sign in again.
+    pub session_ttl: Duration,
     /// Days that audit records of registry token issues are kept (0: forever). Records of
     /// token creation, revocation and deletion are always kept.
     pub audit_retention_days: u32,
@@ -615,6 +619,15 @@ impl Settings {
         if raw.shutdown_timeout.0 > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
+        if !(60..=31 * 86_400).contains(&raw.session_ttl.0) {
+            return Err(invalid(
+                "session_ttl",
+                format!(
+                    "{} s is out of range: between 60 s and 2678400 s (31d)",
+                    raw.session_ttl.0
+                ),
+            ));
+        }
         if let Some(url) = &raw.public_url {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(invalid(
@@ -691,6 +704,7 @@ impl Settings {
             database_max_connections: raw.database_max_connections,
             database_acquire_timeout: raw.database_acquire_timeout.duration(),
             shutdown_timeout: raw.shutdown_timeout.duration(),
+            session_ttl: raw.session_ttl.duration(),
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
@@ -835,6 +849,20 @@ mod tests {
 
     fn error_of(toml: &str) -> String {
         load(toml, &[]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_web_session_lifetime_has_a_unit_and_bounds() {
+        assert_eq!(
+            Settings::defaults().session_ttl,
+            Duration::from_secs(8 * 3600)
+        );
+        let settings = load("session_ttl = \"2d\"", &[]).unwrap();
+        assert_eq!(settings.session_ttl, Duration::from_secs(2 * 86_400));
+        let error = error_of("session_ttl = \"10s\"");
+        assert!(error.contains("session_ttl"), "{error}");
+        let error = error_of("session_ttl = \"90d\"");
+        assert!(error.contains("session_ttl"), "{error}");
     }
 
     #[test]

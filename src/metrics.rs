@@ -73,14 +73,17 @@ pub enum LoginRoute {
     Api,
     /// `/-/forward-auth` with a deploy token (git and package clients behind a proxy).
     ForwardAuth,
+    /// `/users/sign_in`, the web pages' sign-in (password or personal access token).
+    Web,
 }
 
 impl LoginRoute {
-    pub const ALL: [LoginRoute; 4] = [
+    pub const ALL: [LoginRoute; 5] = [
         LoginRoute::Registry,
         LoginRoute::RefreshToken,
         LoginRoute::Api,
         LoginRoute::ForwardAuth,
+        LoginRoute::Web,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +92,7 @@ impl LoginRoute {
             LoginRoute::RefreshToken => "refresh_token",
             LoginRoute::Api => "api",
             LoginRoute::ForwardAuth => "forward_auth",
+            LoginRoute::Web => "web",
         }
     }
 }
@@ -120,7 +124,7 @@ pub enum Throttled {
 
 #[derive(Default)]
 struct LoginCounters {
-    failures: [AtomicU64; 4],
+    failures: [AtomicU64; LoginRoute::ALL.len()],
     lockouts: [AtomicU64; 2],
     throttled: [AtomicU64; 2],
     delayed: AtomicU64,

@@ -10,3 +10,5 @@ pub mod namespace;
 pub mod personal_access_token;
 pub mod refresh_token;
 pub mod user;
+pub mod user_password;
+pub mod web_session;

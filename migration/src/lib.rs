@@ -10,6 +10,7 @@ mod m20261122_000004_expiry_notifications;
 mod m20261128_110000_login_failures;
 mod m20261128_130000_ci_deploy_secret;
 mod m20261128_150000_project_visibility;
+mod m20261128_170000_web_sign_in;
 
 pub struct Migrator;
 
@@ -59,5 +60,6 @@ fn every_migration() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261128_110000_login_failures::Migration),
         Box::new(m20261128_130000_ci_deploy_secret::Migration),
         Box::new(m20261128_150000_project_visibility::Migration),
+        Box::new(m20261128_170000_web_sign_in::Migration),
     ]
 }

@@ -43,6 +43,25 @@ impl DeployTokenScope {
         Self::ALL.into_iter().find(|scope| scope.as_str() == name)
     }
 
+    /// GitLab's one-line meaning of the scope, as its deploy-token form shows it.
+    pub fn description(self) -> &'static str {
+        match self {
+            DeployTokenScope::ReadRepository => "Allows read-only access to the repository.",
+            DeployTokenScope::ReadRegistry => "Allows read-only access to registry images.",
+            DeployTokenScope::WriteRegistry => "Allows write access to registry images.",
+            DeployTokenScope::ReadVirtualRegistry => {
+                "Allows read-only access to container images through the dependency proxy."
+            }
+            DeployTokenScope::WriteVirtualRegistry => {
+                "Allows read, write and delete access to container images through the dependency proxy."
+            }
+            DeployTokenScope::ReadPackageRegistry => {
+                "Allows read-only access to the package registry."
+            }
+            DeployTokenScope::WritePackageRegistry => "Allows write access to the package registry.",
+        }
+    }
+
     /// True for the scopes that only make sense on a group (the virtual registry is per group).
     pub fn is_group_only(self) -> bool {
         matches!(

@@ -9,6 +9,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod observe;
 pub mod token;
+pub mod ui;
 
 use actix_web::web;
 
@@ -28,7 +29,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/-/health", web::get().to(health::health))
         .route("/-/readiness", web::get().to(health::readiness))
-        .configure(api::configure);
+        .configure(api::configure)
+        // Last: its `/{project path}/-/...` patterns must not shadow anything above.
+        .configure(ui::configure);
 }
 
 /// `/metrics`: on the main listener, or alone on `metrics_listen` when that is set.

@@ -191,6 +191,18 @@ pub async fn get(
     owned_token(store, owner, token_id).await
 }
 
+/// One token of `owner` with its audit trail (oldest first), for the token's detail view.
+pub async fn audit_trail(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    token_id: i64,
+) -> Result<(DeployToken, Vec<AuditEvent>), Error> {
+    let token = get(store, caller, owner, token_id).await?;
+    let events = store.audit_events_for_deploy_token(token.id).await?;
+    Ok((token, events))
+}
+
 async fn owned_token(
     store: &dyn Store,
     owner: &Namespace,

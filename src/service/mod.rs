@@ -11,3 +11,4 @@ pub mod notifications;
 pub mod registry_token;
 pub mod usage;
 pub mod users;
+pub mod web_sessions;

@@ -36,10 +36,14 @@ pub async fn find(store: &dyn Store, username: &str) -> Result<User, Error> {
         .ok_or_else(|| Error::not_found("User", username.trim()))
 }
 
-/// Blocking takes effect at once: every API request re-reads the user with its token.
+/// Blocking takes effect at once: every API request re-reads the user with its token, and
+/// the user's web sessions end.
 pub async fn set_blocked(store: &dyn Store, username: &str, blocked: bool) -> Result<User, Error> {
     let user = find(store, username).await?;
     store.set_user_blocked(user.id, blocked).await?;
+    if blocked {
+        store.delete_web_sessions_of_user(user.id).await?;
+    }
     Ok(User { blocked, ..user })
 }
 

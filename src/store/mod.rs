@@ -440,10 +440,96 @@ pub trait NotificationStore: Send + Sync {
     async fn release_notice(&self, key: &NoticeKey) -> Result<(), StoreError>;
 }
 
+/// A signed-in browser session as stored (the session id itself is never stored).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub id: i64,
+    pub user_id: i64,
+    /// The per-session CSRF token every form carries back.
+    pub csrf_token: String,
+    /// False when signed in with a `read_api` personal access token.
+    pub may_write: bool,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+// The CSRF token stays out of Debug output.
+impl std::fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSession")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("may_write", &self.may_write)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the web pages need: passwords, sessions, and the namespaces a user may reach.
+#[async_trait]
+pub trait WebStore: Send + Sync {
+    /// Sets (or replaces) a user's password hash (an argon2id PHC string).
+    async fn set_user_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn find_user_password(&self, user_id: i64) -> Result<Option<String>, StoreError>;
+
+    async fn create_web_session(
+        &self,
+        digest: &SecretDigest,
+        user_id: i64,
+        csrf_token: &str,
+        may_write: bool,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<WebSession, StoreError>;
+
+    /// The session with this digest and its user; expiry is the caller's check.
+    async fn find_web_session(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<(WebSession, User)>, StoreError>;
+
+    async fn delete_web_session(&self, session_id: i64) -> Result<(), StoreError>;
+
+    /// Ends every session of a user (blocked, password changed); how many ended.
+    async fn delete_web_sessions_of_user(&self, user_id: i64) -> Result<u64, StoreError>;
+
+    /// Deletes sessions that expired before `now`; how many went.
+    async fn delete_expired_web_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Records that the form with `nonce` was submitted: true the first time, false when
+    /// this session already submitted it (a reload re-posting the form).
+    async fn consume_form_nonce(&self, session_id: i64, nonce: &str) -> Result<bool, StoreError>;
+
+    /// The user's direct memberships, with their namespaces.
+    async fn memberships_of_user(&self, user_id: i64)
+        -> Result<Vec<(Namespace, Role)>, StoreError>;
+
+    /// Namespaces whose path contains `search`, ordered by path, at most `limit`; when
+    /// `within` is given, only those paths and the namespaces below them.
+    async fn search_namespaces(
+        &self,
+        within: Option<&[NamespacePath]>,
+        search: &str,
+        limit: u64,
+    ) -> Result<Vec<Namespace>, StoreError>;
+}
+
 /// Everything the application needs from its database.
 #[async_trait]
 pub trait Store:
-    NamespaceStore + DeployTokenStore + UserStore + AuditStore + NotificationStore + LoginFailureStore
+    NamespaceStore
+    + DeployTokenStore
+    + UserStore
+    + AuditStore
+    + NotificationStore
+    + LoginFailureStore
+    + WebStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

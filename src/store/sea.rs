@@ -1,6 +1,7 @@
 //! The sea-orm implementation of [`Store`], for SQLite and PostgreSQL alike.
 
 mod notifications;
+mod web;
 
 use std::time::Duration;
 

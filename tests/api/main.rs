@@ -22,3 +22,4 @@ mod startup_faults;
 mod test_ca;
 mod tls;
 mod token;
+mod web_pages;

@@ -1,0 +1,733 @@
+//! The deploy-token pages, at GitLab's own addresses: `/users/sign_in`, `/users/sign_out`,
+//! `/` (the groups and projects the user manages), `/<project>/-/settings/repository` and
+//! `/groups/<group>/-/settings/repository` (list, add, show once, revoke), and a token's
+//! detail view with its audit trail. Handlers read the session and the form, call the
+//! services (which check every permission) and render a template; errors become pages in
+//! `error::PageError`.
+
+pub mod pages;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use chrono::Utc;
+
+use crate::access::permissions::{self, TokenOperation};
+use crate::client_address;
+use crate::domain::deploy_token::DeployTokenRequest;
+use crate::domain::expiry::parse_expires_at;
+use crate::domain::{NamespaceKind, User};
+use crate::error::{Error, PageError};
+use crate::metrics::LoginRoute;
+use crate::service::caller::Caller;
+use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::login_guard::Attempt;
+use crate::service::namespaces::{self, NamespaceRef};
+use crate::service::web_sessions::{self, Password};
+use crate::startup::AppState;
+use crate::store::WebSession;
+use pages::*;
+
+type PageResult = Result<HttpResponse, PageError>;
+
+const SESSION_COOKIE: &str = "_regauth_session";
+/// The sign-in form's CSRF token before there is a session (double-submit cookie).
+const SIGN_IN_CSRF_COOKIE: &str = "_regauth_sign_in_csrf";
+const CSRF_FIELD: &str = "authenticity_token";
+/// Most audit events a detail view shows (the newest).
+const AUDIT_EVENTS_SHOWN: usize = 100;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/-/static/regauth.css", web::get().to(stylesheet))
+        .route("/-/static/copy.js", web::get().to(script))
+        .service(
+            web::resource("/users/sign_in")
+                .route(web::get().to(sign_in_page))
+                .route(web::post().to(sign_in)),
+        )
+        .route("/users/sign_out", web::post().to(sign_out))
+        .route("/", web::get().to(home));
+    // Groups first: `/groups/...` must not be read as a project path.
+    for (prefix, kind) in [
+        ("/groups/{path:.+}", NamespaceKind::Group),
+        ("/{path:.+}", NamespaceKind::Project),
+    ] {
+        config
+            .service(
+                web::resource(format!("{prefix}/-/settings/repository"))
+                    .app_data(web::Data::new(kind))
+                    .route(web::get().to(settings_page)),
+            )
+            .service(
+                web::resource(format!(
+                    "{prefix}/-/settings/repository/deploy_token/create"
+                ))
+                .app_data(web::Data::new(kind))
+                .route(web::post().to(create_token)),
+            )
+            .service(
+                web::resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}"))
+                    .app_data(web::Data::new(kind))
+                    .route(web::get().to(token_page)),
+            )
+            .service(
+                web::resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}/revoke"))
+                    .app_data(web::Data::new(kind))
+                    .route(web::post().to(revoke_token)),
+            );
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../../static/regauth.css"))
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../../static/copy.js"))
+}
+
+/// Renders a page with the headers every page carries: never cached (a page may hold a
+/// secret shown once), no framing, scripts and styles from this origin only.
+pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ))
+            .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((header::REFERRER_POLICY, "same-origin"))
+            .body(body),
+        Err(error) => {
+            tracing::error!(error = %error, "a page template failed");
+            HttpResponse::InternalServerError().body("internal server error")
+        }
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn cookie_value(request: &HttpRequest, name: &str) -> Option<String> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// `Secure` when regauth is reached over https: it serves TLS itself, or its public URL
+/// (a TLS-terminating proxy in front) says so.
+fn secure(state: &AppState) -> bool {
+    state.settings.tls.is_some()
+        || state
+            .settings
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+}
+
+fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: Option<u64>) -> String {
+    let mut text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if let Some(seconds) = max_age {
+        text.push_str(&format!("; Max-Age={seconds}"));
+    }
+    if secure(state) {
+        text.push_str("; Secure");
+    }
+    text
+}
+
+fn set_cookie(response: &mut HttpResponse, value: String) {
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// A form body, repeated fields kept (`scopes=a&scopes=b`).
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(body: &[u8]) -> Result<Form, PageError> {
+        serde_urlencoded::from_bytes(body)
+            .map(Form)
+            .map_err(|_| Error::InvalidRequest("the form is not valid URL encoding".into()).into())
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// The signed-in person behind a page request.
+struct Session {
+    session: WebSession,
+    user: User,
+    caller: Caller,
+}
+
+impl Session {
+    fn user_name(&self) -> Option<String> {
+        Some(self.user.username.clone())
+    }
+
+    fn csrf(&self) -> String {
+        self.session.csrf_token.clone()
+    }
+
+    /// Refuses a form without this session's CSRF token.
+    fn check_csrf(&self, form: &Form) -> Result<(), PageError> {
+        if web_sessions::csrf_matches(&self.session.csrf_token, form.get(CSRF_FIELD)) {
+            Ok(())
+        } else {
+            Err(PageError::Csrf)
+        }
+    }
+}
+
+/// The session, or `Unauthorized` (which `PageError` turns into the sign-in page, coming
+/// back here afterwards).
+async fn session(request: &HttpRequest, state: &AppState) -> Result<Session, PageError> {
+    let back_to = || PageError::SignIn {
+        back_to: Some(request.path().to_owned()),
+    };
+    let id = cookie_value(request, SESSION_COOKIE).ok_or_else(back_to)?;
+    let (session, user) = web_sessions::resume(state.store.as_ref(), &id, Utc::now())
+        .await?
+        .ok_or_else(back_to)?;
+    crate::routes::observe::identify(request, None, &user.username);
+    let caller = web_sessions::caller(
+        &session,
+        user.clone(),
+        client_address::text_of_request(request),
+    );
+    Ok(Session {
+        session,
+        user,
+        caller,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct SignInQuery {
+    redirect_to: Option<String>,
+}
+
+/// Only a local path: never `//host` or `https://host` (no open redirect).
+fn local_path(target: Option<&str>) -> &str {
+    match target {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path
+        }
+        _ => "/",
+    }
+}
+
+fn sign_in_form(
+    state: &AppState,
+    status: StatusCode,
+    redirect_to: &str,
+    username: String,
+    error: Option<String>,
+    notice: Option<String>,
+) -> PageResult {
+    let csrf = web_sessions::random_token()?;
+    let mut response = html(
+        status,
+        &SignInPage {
+            user_name: None,
+            csrf: csrf.clone(),
+            username,
+            redirect_to: redirect_to.to_owned(),
+            error,
+            notice,
+        },
+    );
+    set_cookie(
+        &mut response,
+        cookie(state, SIGN_IN_CSRF_COOKIE, &csrf, "/users", None),
+    );
+    Ok(response)
+}
+
+async fn sign_in_page(
+    request: HttpRequest,
+    query: web::Query<SignInQuery>,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let redirect_to = local_path(query.redirect_to.as_deref());
+    if let Some(id) = cookie_value(&request, SESSION_COOKIE) {
+        if web_sessions::resume(state.store.as_ref(), &id, Utc::now())
+            .await?
+            .is_some()
+        {
+            return Ok(see_other(redirect_to));
+        }
+    }
+    sign_in_form(
+        &state,
+        StatusCode::OK,
+        redirect_to,
+        String::new(),
+        None,
+        None,
+    )
+}
+
+async fn sign_in(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> PageResult {
+    let form = Form::parse(&body)?;
+    let redirect_to = local_path(Some(form.get("redirect_to")));
+    let expected = cookie_value(&request, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
+    if !web_sessions::csrf_matches(&expected, form.get(CSRF_FIELD)) {
+        return Err(PageError::Csrf);
+    }
+    let username = form.get("username").trim().to_owned();
+    let address = client_address::text_of_request(&request);
+    // A failed sign-in counts toward the brute-force limits, per address and username.
+    let attempt = Attempt::new(address.clone(), Some(&username), LoginRoute::Web);
+    let result = state
+        .logins
+        .check(
+            &attempt,
+            web_sessions::sign_in(
+                state.store.as_ref(),
+                &username,
+                Password::new(form.get("password").to_owned()),
+                address.as_deref(),
+                state.settings.session_ttl,
+                Utc::now(),
+            ),
+        )
+        .await;
+    match result {
+        Ok(new) => {
+            let mut response = see_other(redirect_to);
+            set_cookie(
+                &mut response,
+                cookie(
+                    &state,
+                    SESSION_COOKIE,
+                    new.id.expose(),
+                    "/",
+                    Some(state.settings.session_ttl.as_secs()),
+                ),
+            );
+            set_cookie(
+                &mut response,
+                cookie(&state, SIGN_IN_CSRF_COOKIE, "", "/users", Some(0)),
+            );
+            Ok(response)
+        }
+        // One message whatever was wrong, as GitLab says it.
+        Err(Error::Unauthorized) => sign_in_form(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            redirect_to,
+            username,
+            Some("Invalid username or password.".into()),
+            None,
+        ),
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn sign_out(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let form = Form::parse(&body)?;
+    let session = session(&request, &state).await?;
+    session.check_csrf(&form)?;
+    web_sessions::sign_out(state.store.as_ref(), &session.session).await?;
+    let mut response = see_other("/users/sign_in");
+    set_cookie(
+        &mut response,
+        cookie(&state, SESSION_COOKIE, "", "/", Some(0)),
+    );
+    Ok(response)
+}
+
+#[derive(serde::Deserialize)]
+struct HomeQuery {
+    search: Option<String>,
+}
+
+async fn home(
+    request: HttpRequest,
+    query: web::Query<HomeQuery>,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let session = session(&request, &state).await?;
+    let search = query.search.clone().unwrap_or_default();
+    let found = web_sessions::manageable_namespaces(
+        state.store.as_ref(),
+        &session.caller,
+        &session.user,
+        &search,
+    )
+    .await?;
+    let namespaces = found
+        .into_iter()
+        .map(|item| {
+            let path = item.namespace.full_path.as_str().to_owned();
+            let role = match item.role {
+                Some(role) => format!("{role}"),
+                None => "admin".to_owned(),
+            };
+            NamespaceRow {
+                kind: kind_word(item.namespace.kind),
+                url: settings_url(item.namespace.kind, &path),
+                path,
+                access: if item.may_create {
+                    format!("{role} · may add and revoke")
+                } else {
+                    format!("{role} · may view")
+                },
+            }
+        })
+        .collect();
+    Ok(html(
+        StatusCode::OK,
+        &HomePage {
+            user_name: session.user_name(),
+            csrf: session.csrf(),
+            search,
+            namespaces,
+        },
+    ))
+}
+
+/// The namespace named by the URL, if the caller may see it (404 otherwise).
+async fn namespace_of(
+    state: &AppState,
+    session: &Session,
+    kind: NamespaceKind,
+    path: &str,
+) -> Result<(crate::domain::Namespace, Option<crate::domain::Role>), PageError> {
+    Ok(namespaces::find_visible(
+        state.store.as_ref(),
+        &session.caller,
+        kind,
+        &NamespaceRef::Path(path.to_owned()),
+    )
+    .await?)
+}
+
+#[derive(serde::Deserialize)]
+struct SettingsQuery {
+    revoked: Option<String>,
+    resubmitted: Option<String>,
+}
+
+/// What the settings page shows besides the token list.
+#[derive(Default)]
+struct SettingsExtras {
+    form: FormValues,
+    errors: FieldErrors,
+    created: Option<CreatedView>,
+    notice: Option<String>,
+}
+
+async fn render_settings(
+    state: &AppState,
+    session: &Session,
+    kind: NamespaceKind,
+    path: &str,
+    status: StatusCode,
+    extras: SettingsExtras,
+) -> PageResult {
+    let (namespace, role) = namespace_of(state, session, kind, path).await?;
+    let now = Utc::now();
+    let options = ListOptions {
+        active_only: true,
+        ..ListOptions::default()
+    };
+    let tokens = deploy_tokens::list(
+        state.store.as_ref(),
+        &session.caller,
+        &namespace,
+        options,
+        now,
+    )
+    .await?;
+    let may = |operation| {
+        permissions::may_manage_tokens(session.caller.permissions(), operation, kind, role)
+    };
+    let path = namespace.full_path.as_str().to_owned();
+    let page = SettingsPage {
+        user_name: session.user_name(),
+        csrf: session.csrf(),
+        kind: kind_word(kind),
+        create_url: format!("{}/deploy_token/create", pages::settings_url(kind, &path)),
+        tokens: tokens.items.iter().map(token_row).collect(),
+        may_create: may(TokenOperation::Create),
+        may_revoke: may(TokenOperation::Revoke),
+        scopes: scope_options(kind, &extras.form.scopes),
+        form: extras.form,
+        errors: extras.errors,
+        created: extras.created,
+        nonce: web_sessions::random_token()?,
+        notice: extras.notice,
+        path,
+    };
+    Ok(html(status, &page))
+}
+
+async fn settings_page(
+    request: HttpRequest,
+    path: web::Path<String>,
+    kind: web::Data<NamespaceKind>,
+    query: web::Query<SettingsQuery>,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let session = session(&request, &state).await?;
+    let notice = if query.revoked.is_some() {
+        Some("The deploy token was revoked.".to_owned())
+    } else if query.resubmitted.is_some() {
+        Some(
+            "That form was already submitted: the token exists, and its secret cannot be shown again."
+                .to_owned(),
+        )
+    } else {
+        None
+    };
+    let extras = SettingsExtras {
+        notice,
+        ..SettingsExtras::default()
+    };
+    render_settings(&state, &session, **kind, &path, StatusCode::OK, extras).await
+}
+
+async fn create_token(
+    request: HttpRequest,
+    path: web::Path<String>,
+    kind: web::Data<NamespaceKind>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let kind = **kind;
+    let form = Form::parse(&body)?;
+    let session = session(&request, &state).await?;
+    session.check_csrf(&form)?;
+    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let store = state.store.as_ref();
+    // The role first: a caller who may not add learns nothing from validation errors.
+    deploy_tokens::authorize(store, &session.caller, TokenOperation::Create, &namespace).await?;
+    let values = FormValues {
+        name: form.get("name").to_owned(),
+        expires_at: form.get("expires_at").trim().to_owned(),
+        username: form.get("username").to_owned(),
+        scopes: form.all("scopes"),
+    };
+    let now = Utc::now();
+    let mut errors = FieldErrors::default();
+    let expires_at = match values.expires_at.as_str() {
+        "" => None,
+        text => match parse_expires_at(text) {
+            Ok(at) => Some(at),
+            Err(_) => {
+                errors.set("expires_at", "must be a date (YYYY-MM-DD)".into());
+                None
+            }
+        },
+    };
+    let invalid = |errors: FieldErrors, form: FormValues| SettingsExtras {
+        form,
+        errors,
+        ..SettingsExtras::default()
+    };
+    if errors.expires_at.is_some() {
+        let extras = invalid(errors, values);
+        return render_settings(
+            &state,
+            &session,
+            kind,
+            &path,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            extras,
+        )
+        .await;
+    }
+    // A reload of the answer re-posts the form: create nothing, show no secret.
+    if !web_sessions::first_submission(store, &session.session, form.get("form_nonce")).await? {
+        return Ok(see_other(&format!(
+            "{}?resubmitted=1",
+            pages::settings_url(kind, namespace.full_path.as_str())
+        )));
+    }
+    let request_body = DeployTokenRequest {
+        name: values.name.clone(),
+        username: Some(values.username.clone()),
+        scopes: values.scopes.clone(),
+        expires_at,
+    };
+    match deploy_tokens::create(
+        store,
+        &session.caller,
+        &namespace,
+        request_body,
+        &state.settings.token_prefix,
+        &state.ci_key,
+        now,
+    )
+    .await
+    {
+        Ok(created) => {
+            let extras = SettingsExtras {
+                created: Some(CreatedView {
+                    username: created.token.username.clone(),
+                    secret: created.secret.expose().to_owned(),
+                }),
+                notice: (!created.warnings.is_empty()).then(|| created.warnings.join(" ")),
+                ..SettingsExtras::default()
+            };
+            render_settings(&state, &session, kind, &path, StatusCode::CREATED, extras).await
+        }
+        Err(Error::Validation(error)) => {
+            errors.set(error.field, error.message);
+            let extras = invalid(errors, values);
+            render_settings(
+                &state,
+                &session,
+                kind,
+                &path,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                extras,
+            )
+            .await
+        }
+        Err(Error::Conflict(message)) => {
+            errors.set("username", message);
+            let extras = invalid(errors, values);
+            render_settings(
+                &state,
+                &session,
+                kind,
+                &path,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                extras,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn token_page(
+    request: HttpRequest,
+    path: web::Path<(String, i64)>,
+    kind: web::Data<NamespaceKind>,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let kind = **kind;
+    let (path, id) = path.into_inner();
+    let session = session(&request, &state).await?;
+    let (namespace, role) = namespace_of(&state, &session, kind, &path).await?;
+    let (token, events) =
+        deploy_tokens::audit_trail(state.store.as_ref(), &session.caller, &namespace, id).await?;
+    let now = Utc::now();
+    let created_by = events
+        .iter()
+        .find(|event| event.action == crate::domain::AuditAction::DeployTokenCreate)
+        .map(|event| event.actor.clone());
+    let last_used_from = events
+        .iter()
+        .rev()
+        .find(|event| event.action == crate::domain::AuditAction::RegistryTokenIssue)
+        .and_then(|event| event.ip_address.clone());
+    let events_truncated = events.len() > AUDIT_EVENTS_SHOWN;
+    let rows = events
+        .iter()
+        .rev()
+        .take(AUDIT_EVENTS_SHOWN)
+        .map(event_row)
+        .collect();
+    let status = if token.revoked {
+        "Revoked"
+    } else if token.is_expired(now) {
+        "Expired"
+    } else {
+        "Active"
+    };
+    let full_path = namespace.full_path.as_str();
+    let may_revoke = !token.revoked
+        && permissions::may_manage_tokens(
+            session.caller.permissions(),
+            TokenOperation::Revoke,
+            kind,
+            role,
+        );
+    let page = TokenPage {
+        user_name: session.user_name(),
+        csrf: session.csrf(),
+        kind: kind_word(kind),
+        path: full_path.to_owned(),
+        settings_url: pages::settings_url(kind, full_path),
+        revoke_url: format!("{}/revoke", token_url(kind, full_path, token.id)),
+        token: token_row(&token),
+        status,
+        may_revoke,
+        created_by,
+        last_used_from,
+        events: rows,
+        events_truncated,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+async fn revoke_token(
+    request: HttpRequest,
+    path: web::Path<(String, i64)>,
+    kind: web::Data<NamespaceKind>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let kind = **kind;
+    let (path, id) = path.into_inner();
+    let form = Form::parse(&body)?;
+    let session = session(&request, &state).await?;
+    session.check_csrf(&form)?;
+    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let store = state.store.as_ref();
+    deploy_tokens::authorize(store, &session.caller, TokenOperation::Revoke, &namespace).await?;
+    // Only a token of this namespace: the URL names the owner.
+    deploy_tokens::get(store, &session.caller, &namespace, id).await?;
+    deploy_tokens::revoke(store, &session.caller, id, Utc::now()).await?;
+    Ok(see_other(&format!(
+        "{}?revoked=1",
+        pages::settings_url(kind, namespace.full_path.as_str())
+    )))
+}

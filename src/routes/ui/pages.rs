@@ -1,0 +1,221 @@
+//! The page templates (askama, compiled into the binary from `templates/`) and the plain
+//! values they show. Everything a template prints is HTML-escaped by askama.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{AuditAction, AuditEvent, DeployToken, DeployTokenScope, NamespaceKind};
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub username: String,
+    /// Where to go after signing in (a local path).
+    pub redirect_to: String,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+pub struct NamespaceRow {
+    pub kind: &'static str,
+    pub path: String,
+    pub url: String,
+    pub access: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub search: String,
+    pub namespaces: Vec<NamespaceRow>,
+}
+
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub username: String,
+    pub scopes: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub url: String,
+}
+
+pub struct ScopeOption {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub checked: bool,
+}
+
+/// What the add form was filled with, to show it again next to its errors.
+#[derive(Default)]
+pub struct FormValues {
+    pub name: String,
+    pub expires_at: String,
+    pub username: String,
+    pub scopes: Vec<String>,
+}
+
+/// Errors shown next to their field.
+#[derive(Default)]
+pub struct FieldErrors {
+    pub name: Option<String>,
+    pub expires_at: Option<String>,
+    pub username: Option<String>,
+    pub scopes: Option<String>,
+    pub general: Option<String>,
+}
+
+impl FieldErrors {
+    /// Puts a validation message next to the field it is about.
+    pub fn set(&mut self, field: &str, message: String) {
+        let slot = match field {
+            "name" => &mut self.name,
+            "expires_at" => &mut self.expires_at,
+            "username" => &mut self.username,
+            "scopes" => &mut self.scopes,
+            _ => &mut self.general,
+        };
+        *slot = Some(message);
+    }
+}
+
+/// The username and secret of a token just created: shown once, in this response only.
+pub struct CreatedView {
+    pub username: String,
+    pub secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub kind: &'static str,
+    pub path: String,
+    pub create_url: String,
+    pub tokens: Vec<TokenRow>,
+    pub may_create: bool,
+    pub may_revoke: bool,
+    pub scopes: Vec<ScopeOption>,
+    pub form: FormValues,
+    pub errors: FieldErrors,
+    pub created: Option<CreatedView>,
+    pub nonce: String,
+    pub notice: Option<String>,
+}
+
+pub struct EventRow {
+    pub at: String,
+    pub action: &'static str,
+    pub actor: String,
+    pub from: String,
+}
+
+#[derive(Template)]
+#[template(path = "token.html")]
+pub struct TokenPage {
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub kind: &'static str,
+    pub path: String,
+    pub settings_url: String,
+    pub revoke_url: String,
+    pub token: TokenRow,
+    pub status: &'static str,
+    pub may_revoke: bool,
+    pub created_by: Option<String>,
+    pub last_used_from: Option<String>,
+    pub events: Vec<EventRow>,
+    pub events_truncated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub heading: &'static str,
+    pub message: String,
+}
+
+pub fn kind_word(kind: NamespaceKind) -> &'static str {
+    match kind {
+        NamespaceKind::Group => "group",
+        NamespaceKind::Project => "project",
+    }
+}
+
+/// `/acme/web` for a project, `/groups/acme` for a group: GitLab's own addresses.
+pub fn namespace_url(kind: NamespaceKind, path: &str) -> String {
+    match kind {
+        NamespaceKind::Group => format!("/groups/{path}"),
+        NamespaceKind::Project => format!("/{path}"),
+    }
+}
+
+pub fn settings_url(kind: NamespaceKind, path: &str) -> String {
+    format!("{}/-/settings/repository", namespace_url(kind, path))
+}
+
+pub fn token_url(kind: NamespaceKind, path: &str, id: i64) -> String {
+    format!("{}/-/deploy_tokens/{id}", namespace_url(kind, path))
+}
+
+pub fn when(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn token_row(token: &DeployToken) -> TokenRow {
+    let path = token.owner.full_path.as_str();
+    TokenRow {
+        id: token.id,
+        name: token.name.clone(),
+        username: token.username.clone(),
+        scopes: token.scopes.names().join(", "),
+        created: when(token.created_at),
+        expires: token
+            .expires_at
+            .map(|at| at.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| "Never".into()),
+        last_used: token
+            .last_used_at
+            .map(when)
+            .unwrap_or_else(|| "Never".into()),
+        url: token_url(token.owner.kind, path, token.id),
+    }
+}
+
+/// The scopes valid for this kind of namespace, each with its meaning.
+pub fn scope_options(kind: NamespaceKind, checked: &[String]) -> Vec<ScopeOption> {
+    DeployTokenScope::ALL
+        .into_iter()
+        .filter(|scope| kind == NamespaceKind::Group || !scope.is_group_only())
+        .map(|scope| ScopeOption {
+            name: scope.as_str(),
+            description: scope.description(),
+            checked: checked.iter().any(|name| name == scope.as_str()),
+        })
+        .collect()
+}
+
+pub fn event_row(event: &AuditEvent) -> EventRow {
+    EventRow {
+        at: when(event.created_at),
+        action: match event.action {
+            AuditAction::DeployTokenCreate => "created",
+            AuditAction::DeployTokenRevoke => "revoked",
+            AuditAction::DeployTokenDelete => "deleted",
+            AuditAction::RegistryTokenIssue => "used for a registry token",
+            AuditAction::CiCredentialsRead => "credentials handed to CI",
+            AuditAction::LoginFailure => "failed sign-in",
+            AuditAction::LoginLockout => "sign-ins locked out",
+        },
+        actor: event.actor.clone(),
+        from: event.ip_address.clone().unwrap_or_else(|| "—".into()),
+    }
+}

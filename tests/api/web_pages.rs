@@ -1,0 +1,401 @@
+//! The web pages over plain HTTP (the browser tests in tests/browser drive them in chromium):
+//! sign-in answers, cookies, session expiry, PAT sign-in, the password command, and that the
+//! pages' routes leave the registry and API routes alone.
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use chrono::Utc;
+use regauth::domain::NamespaceKind::Project;
+use regauth::domain::Role;
+use regauth::service::web_sessions::{self, Password};
+use reqwest::redirect::Policy;
+use sea_orm::ConnectionTrait;
+
+use crate::cli::Cli;
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let marker = "name=\"authenticity_token\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Signs in over HTTP; returns the response to the sign-in POST.
+async fn post_sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    let client = client();
+    let page = client
+        .get(format!("{}/users/sign_in", app.address))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = cookie_pair(&set_cookies(&page)[0]);
+    let csrf = hidden_csrf(&page.text().await.unwrap());
+    client
+        .post(format!("{}/users/sign_in", app.address))
+        .header("cookie", csrf_cookie)
+        .form(&[
+            ("authenticity_token", csrf.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn user_with_password(app: &TestApp, username: &str) -> String {
+    let pat = app.create_user(username, false, "api").await;
+    web_sessions::set_password(
+        app.store.as_ref(),
+        username,
+        Password::new(PASSWORD.into()),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    pat
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_never_says_which_part_was_wrong() {
+    let app = spawn_app().await;
+    user_with_password(&app, "alice").await;
+    app.create_user("nopassword", false, "api").await;
+    let mut bodies = Vec::new();
+    for (username, password) in [
+        ("alice", "wrong password"),
+        ("nobody", PASSWORD),
+        ("nopassword", PASSWORD),
+        ("alice", ""),
+    ] {
+        let response = post_sign_in(&app, username, password).await;
+        assert_eq!(response.status(), 401, "{username}");
+        assert!(set_cookies(&response)
+            .iter()
+            .all(|cookie| !cookie.starts_with("_regauth_session=")));
+        let body = response.text().await.unwrap();
+        assert!(body.contains("Invalid username or password."));
+        // The page differs only in the username echoed back and its fresh CSRF token.
+        bodies.push(
+            body.replace(&hidden_csrf(&body), "")
+                .replace(&format!("value=\"{username}\""), ""),
+        );
+    }
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
+    let ok = post_sign_in(&app, "alice", PASSWORD).await;
+    assert_eq!(ok.status(), 303);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
+    let app = spawn_app().await;
+    user_with_password(&app, "alice").await;
+    let response = post_sign_in(&app, "alice", PASSWORD).await;
+    let session = set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("_regauth_session="))
+        .expect("a session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+    assert!(!session.contains("Secure"), "plain http: {session}");
+
+    let https = spawn_app_with(|settings| {
+        settings.public_url = Some("https://auth.example.com".into());
+    })
+    .await;
+    user_with_password(&https, "bob").await;
+    let response = post_sign_in(&https, "bob", PASSWORD).await;
+    let session = set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("_regauth_session="))
+        .unwrap();
+    assert!(session.contains("; Secure"), "{session}");
+    // Only its digest is stored.
+    let value = cookie_pair(&session).split_once('=').unwrap().1.to_owned();
+    let stored = https
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            https.db.get_database_backend(),
+            "SELECT session_digest FROM web_sessions",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let digest: String = stored.try_get("", "session_digest").unwrap();
+    assert_ne!(digest, value);
+    assert_eq!(digest.len(), 64);
+}
+
+async fn signed_in(app: &TestApp, username: &str, password: &str) -> String {
+    let response = post_sign_in(app, username, password).await;
+    assert_eq!(response.status(), 303, "sign-in of {username}");
+    set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("_regauth_session="))
+        .map(|cookie| cookie_pair(&cookie))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_session_ends_when_it_expires_and_a_page_then_asks_to_sign_in_again() {
+    let app = spawn_app().await;
+    user_with_password(&app, "alice").await;
+    let cookie = signed_in(&app, "alice", PASSWORD).await;
+    let home = client()
+        .get(format!("{}/", app.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    app.db
+        .execute_unprepared("UPDATE web_sessions SET expires_at = '2000-01-01 00:00:00+00:00'")
+        .await
+        .unwrap();
+    let page = client()
+        .get(format!("{}/acme/web/-/settings/repository", app.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(
+        page.headers()["location"],
+        "/users/sign_in?redirect_to=%2Facme%2Fweb%2F-%2Fsettings%2Frepository"
+    );
+}
+
+#[tokio::test]
+async fn a_personal_access_token_signs_in_and_a_read_api_one_may_only_look() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let pat = app.create_user("alice", false, "read_api").await;
+    app.add_member("alice", Project, "acme/web", Role::Maintainer)
+        .await;
+    let cookie = signed_in(&app, "alice", &pat).await;
+    let page = client()
+        .get(format!("{}/acme/web/-/settings/repository", app.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("id=\"new-deploy-token\""), "no add form");
+    // Another user's token does not sign in as alice.
+    let other = app.create_user("bob", false, "api").await;
+    assert_eq!(post_sign_in(&app, "alice", &other).await.status(), 401);
+    // The server refuses a create regardless of the page.
+    let csrf = hidden_csrf(&html);
+    let forged = client()
+        .post(format!(
+            "{}/acme/web/-/settings/repository/deploy_token/create",
+            app.address
+        ))
+        .header("cookie", &cookie)
+        .form(&[
+            ("authenticity_token", csrf.as_str()),
+            ("form_nonce", "n"),
+            ("name", "x"),
+            ("scopes", "read_registry"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+}
+
+#[tokio::test]
+async fn the_pages_leave_the_registry_api_and_health_routes_alone() {
+    let app = spawn_app().await;
+    let client = client();
+    for (path, status) in [
+        ("/-/health", 200),
+        ("/.well-known/jwks.json", 200),
+        ("/metrics", 200),
+        ("/jwt/auth?service=container_registry", 401),
+        ("/api/v4/user", 401),
+        ("/", 303),
+        ("/groups/acme/-/settings/repository", 303),
+    ] {
+        let response = client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_password_command_reads_standard_input_and_ends_the_users_sessions() {
+    let cli = Cli::new().await;
+    let app = cli.spawn_app().await;
+    cli.ok(&["user", "create", "alice", "--email", "alice@example.com"]);
+    let set_password = |password: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_regauth"))
+            .args(["user", "password", "alice"])
+            .current_dir(cli.dir.path())
+            .env("REGAUTH_DATABASE_URL", &cli.database_url)
+            .env("REGAUTH_KEYS_DIR", cli.dir.path().join("keys"))
+            .env_remove("REGAUTH_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = set_password("short");
+    assert!(!short.status.success());
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("password is too short"), "{stderr}");
+
+    let ok = set_password(PASSWORD);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let output = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(!output.contains(PASSWORD));
+    let cookie = signed_in(&app, "alice", PASSWORD).await;
+
+    // A new password ends the sessions opened with the old one.
+    assert!(set_password("another good password").status.success());
+    let home = client()
+        .get(format!("{}/", app.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 401);
+}
+
+async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+    let response = client()
+        .get(format!("{}{path}", app.address))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_group_maintainer_sees_group_tokens_but_may_not_add_and_search_filters_by_path() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    app.create_project_with_groups("acme/api").await;
+    app.create_project_with_groups("other/site").await;
+    user_with_password(&app, "gm").await;
+    app.add_member(
+        "gm",
+        regauth::domain::NamespaceKind::Group,
+        "acme",
+        Role::Maintainer,
+    )
+    .await;
+    let cookie = signed_in(&app, "gm", PASSWORD).await;
+
+    let (status, home) = get_page(&app, &cookie, "/").await;
+    assert_eq!(status, 200);
+    for path in [
+        "/groups/acme/-/settings/repository",
+        "/acme/web/-/settings/repository",
+    ] {
+        assert!(home.contains(path), "{path} listed");
+    }
+    assert!(!home.contains("other/site"), "not a member there");
+    let (_, found) = get_page(&app, &cookie, "/?search=web").await;
+    assert!(found.contains("acme/web") && !found.contains("acme/api"));
+
+    let (status, group) = get_page(&app, &cookie, "/groups/acme/-/settings/repository").await;
+    assert_eq!(status, 200);
+    assert!(
+        !group.contains("id=\"new-deploy-token\""),
+        "group Maintainers only look"
+    );
+    let (status, project) = get_page(&app, &cookie, "/acme/web/-/settings/repository").await;
+    assert_eq!(status, 200);
+    assert!(
+        project.contains("id=\"new-deploy-token\""),
+        "project Maintainer by inheritance"
+    );
+    assert!(
+        !project.contains("read_virtual_registry"),
+        "group-only scopes not offered"
+    );
+    let (status, _) = get_page(&app, &cookie, "/other/site/-/settings/repository").await;
+    assert_eq!(
+        status, 404,
+        "a namespace the user may not see does not exist for them"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_returns_to_the_page_that_asked_for_it_and_never_to_another_site() {
+    let app = spawn_app().await;
+    user_with_password(&app, "alice").await;
+    for (asked, expected) in [
+        (
+            "/acme/web/-/settings/repository",
+            "/acme/web/-/settings/repository",
+        ),
+        ("//evil.example.com/", "/"),
+        ("https://evil.example.com/", "/"),
+    ] {
+        let client = client();
+        let page = client
+            .get(format!("{}/users/sign_in", app.address))
+            .query(&[("redirect_to", asked)])
+            .send()
+            .await
+            .unwrap();
+        let csrf_cookie = cookie_pair(&set_cookies(&page)[0]);
+        let html = page.text().await.unwrap();
+        let response = client
+            .post(format!("{}/users/sign_in", app.address))
+            .header("cookie", csrf_cookie)
+            .form(&[
+                ("authenticity_token", hidden_csrf(&html).as_str()),
+                ("redirect_to", asked),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], expected, "{asked}");
+    }
+}
