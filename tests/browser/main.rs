@@ -132,8 +132,18 @@ async fn a_maintainer_adds_a_token_sees_it_once_uses_it_and_revokes_it() {
 
     // Revoke is behind a confirmation: the detail view with its audit trail.
     browser.click_and_wait("#active-tokens a.revoke").await;
-    assert!(browser.url().await.contains("/acme/web/-/deploy_tokens/"));
-    let trail = browser.text().await;
+    let detail = browser.url().await;
+    assert!(detail.contains("/acme/web/-/deploy_tokens/"));
+    // Token use reaches the audit trail through a writer that flushes every second.
+    let mut trail = browser.text().await;
+    for _ in 0..20 {
+        if trail.contains("used for a registry token") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        browser.goto(&detail).await;
+        trail = browser.text().await;
+    }
     assert!(
         trail.contains("created") && trail.contains("alice"),
         "{trail}"
