@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// One `address/prefix` block, e.g. `10.0.0.0/8` or `fd00::/8`; a bare address is a /32 or /128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

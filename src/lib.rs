@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod routes;
 pub mod service;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -18,21 +18,9 @@ use crate::metrics::Metrics;
 use crate::routes::observe::RequestSpan;
 use crate::service::login_guard::LoginGuard;
 use crate::service::usage::UsageRecorder;
+use crate::state::AppState;
 use crate::store::{self, SeaStore, Store};
 use crate::tls::ReloadingCertificate;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub keys: Arc<KeyRing>,
-    /// Seals and opens the secrets of `gitlab-deploy-token` tokens.
-    pub ci_key: Arc<CiSecretKey>,
-    pub settings: Settings,
-    pub usage: UsageRecorder,
-    pub metrics: Arc<Metrics>,
-    /// Brute-force protection around every credential check.
-    pub logins: LoginGuard,
-}
 
 pub struct Application {
     port: u16,

@@ -21,7 +21,7 @@ use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::login_guard::Attempt;
 use crate::service::namespaces::{self, NamespaceRef};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Page;
 use crate::views;
 

@@ -23,7 +23,7 @@ use crate::routes::observe::identify;
 use crate::service::forward_auth::{self, Presented};
 use crate::service::login_guard::Attempt;
 use crate::service::usage::TokenUse;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The one value the configured headers carry. `Err` when they carry different values: a
 /// proxy sets only the header it knows and passes the client's other headers through, so a

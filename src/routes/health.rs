@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::error::Report;
 use crate::service::registry_token::sign;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const READINESS_DATABASE_WAIT: Duration = Duration::from_millis(500);
 

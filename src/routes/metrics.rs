@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::error::Report;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{database_errors, ScopeCounts};
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

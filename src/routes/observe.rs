@@ -18,7 +18,7 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Who a request acted as, for the access log.
 #[derive(Debug, Clone)]

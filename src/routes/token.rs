@@ -18,7 +18,7 @@ use crate::routes::observe::identify;
 use crate::service::login_guard::Attempt;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
 pub fn pairs(encoded: &str) -> Result<Vec<(String, String)>, Error> {

@@ -25,7 +25,7 @@ use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::login_guard::Attempt;
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::web_sessions::{self, Password};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::WebSession;
 use pages::*;
 
