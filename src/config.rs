@@ -31,6 +31,7 @@ struct RawSettings {
     public_url: Option<String>,
     log_format: String,
     database_max_connections: u32,
+    token_cache_capacity: usize,
     shutdown_timeout: u64,
     audit_retention_days: u32,
     notify_at: String,
@@ -54,6 +55,7 @@ impl Default for RawSettings {
             public_url: None,
             log_format: "text".into(),
             database_max_connections: 10,
+            token_cache_capacity: 10_000,
             shutdown_timeout: 30,
             audit_retention_days: 90,
             notify_at: "01:00".into(),
@@ -90,6 +92,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
+    /// Deploy tokens (and project paths) a server keeps in memory; 0 turns the cache off.
+    pub token_cache_capacity: usize,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
     /// Days that audit records of registry token issues are kept (0: forever). Records of
@@ -151,6 +155,7 @@ impl Settings {
                     "public_url",
                     "log_format",
                     "database_max_connections",
+                    "token_cache_capacity",
                     "shutdown_timeout",
                     "audit_retention_days",
                     "notify_at",
@@ -195,10 +200,15 @@ impl Settings {
                 ),
             )
         })?;
-        if !(raw.database_url.starts_with("sqlite:") || raw.database_url.starts_with("postgres")) {
+        if !(raw.database_url.starts_with("sqlite:")
+            || raw.database_url.starts_with("postgres")
+            || raw
+                .database_url
+                .starts_with(crate::store::MEMORY_URL_PREFIX))
+        {
             return Err(invalid(
                 "database_url",
-                "must start with sqlite: or postgres:// (or postgresql://)",
+                "must start with sqlite:, postgres:// (or postgresql://) or memory://",
             ));
         }
         if raw.issuer.trim().is_empty() {
@@ -264,6 +274,12 @@ impl Settings {
         if raw.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
+        if raw.token_cache_capacity > 10_000_000 {
+            return Err(invalid(
+                "token_cache_capacity",
+                "at most 10000000 (0 turns the cache off)",
+            ));
+        }
         if raw.audit_retention_days > 36_500 {
             return Err(invalid(
                 "audit_retention_days",
@@ -311,6 +327,7 @@ impl Settings {
             public_url,
             log_format,
             database_max_connections: raw.database_max_connections,
+            token_cache_capacity: raw.token_cache_capacity,
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout),
             audit_retention_days: raw.audit_retention_days,
             notify_at,

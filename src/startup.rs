@@ -32,6 +32,7 @@ pub struct Application {
     generated_key: Option<GeneratedKey>,
     usage_writer: tokio::task::JoinHandle<()>,
     db: DatabaseConnection,
+    store: SeaStore,
 }
 
 /// How often recorded token use is written to the database.
@@ -82,7 +83,13 @@ impl Application {
                 source,
             })?
             .port();
-        let store: Arc<dyn Store> = Arc::new(SeaStore::new(db.clone()));
+        let sea_store = SeaStore::with_cache(
+            db.clone(),
+            &settings.database_url,
+            settings.token_cache_capacity,
+        )
+        .await?;
+        let store: Arc<dyn Store> = Arc::new(sea_store.clone());
         let (usage, usage_writer) = UsageRecorder::start(
             Arc::clone(&store),
             USAGE_FLUSH_INTERVAL,
@@ -123,6 +130,7 @@ impl Application {
             generated_key,
             usage_writer,
             db,
+            store: sea_store,
         })
     }
 
@@ -137,6 +145,12 @@ impl Application {
     /// The key created by this start, when the keys directory was empty.
     pub fn generated_key(&self) -> Option<&GeneratedKey> {
         self.generated_key.as_ref()
+    }
+
+    /// The application's own store, sharing its cache: a write through it is seen by the next
+    /// token request at once, as one through the API is.
+    pub fn store(&self) -> SeaStore {
+        self.store.clone()
     }
 
     /// The application's database pool (tests use it to simulate an outage).

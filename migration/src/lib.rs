@@ -7,6 +7,7 @@ mod m20261122_000001_create_namespaces_and_deploy_tokens;
 mod m20261122_000002_users_memberships_tokens_audit;
 mod m20261122_000003_refresh_tokens;
 mod m20261122_000004_expiry_notifications;
+mod m20261128_140000_change_counter;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_users_memberships_tokens_audit::Migration),
             Box::new(m20261122_000003_refresh_tokens::Migration),
             Box::new(m20261122_000004_expiry_notifications::Migration),
+            Box::new(m20261128_140000_change_counter::Migration),
         ]
     }
 }

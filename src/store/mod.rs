@@ -3,7 +3,7 @@
 
 mod sea;
 
-pub use sea::{connect, SeaStore};
+pub use sea::{connect, SeaStore, MEMORY_URL_PREFIX};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,6 +36,9 @@ pub enum StoreError {
     },
     #[error("{0} is already taken")]
     Taken(String),
+    /// The database named by `memory://PATH` cannot be loaded, or cannot be watched.
+    #[error("{0}")]
+    Seed(String),
 }
 
 impl From<sea_orm::DbErr> for StoreError {

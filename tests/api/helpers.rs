@@ -75,14 +75,22 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("build app");
     let address = format!("http://127.0.0.1:{}", application.port());
     settings.public_url = Some(address.clone());
-    tokio::spawn(application.run_until_stopped());
     let db = store::connect(&settings.database_url, 2, false)
         .await
         .unwrap();
+    // On SQLite the tests write through a connection of their own, as another process would,
+    // and the server sees it on the next request. On PostgreSQL another writer is seen within
+    // 1 s (the change counter is polled), so the tests write through the server's own store.
+    let test_store: Arc<dyn Store> = if settings.database_url.starts_with("postgres") {
+        Arc::new(application.store())
+    } else {
+        Arc::new(SeaStore::new(db.clone()))
+    };
+    tokio::spawn(application.run_until_stopped());
     TestApp {
         address,
         settings,
-        store: Arc::new(SeaStore::new(db.clone())),
+        store: test_store,
         db,
         client: reqwest::Client::new(),
         _dir: dir,
