@@ -1,5 +1,5 @@
-//! Prometheus metrics in the text exposition format (0.0.4), rendered by hand: the handful of
-//! counters and histograms below need no client library.
+//! Prometheus metrics with the `prometheus-client` crate, exposed in the OpenMetrics text
+//! format (which Prometheus scrapes as it does the 0.0.4 text format).
 //!
 //! - `regauth_registry_token_requests_total{service,outcome}`: token requests by outcome
 //!   (`issued`, `partial` — some requested actions left out —, `denied`, `unauthorized`,
@@ -9,11 +9,18 @@
 //! - `regauth_deploy_tokens_{created,revoked,deleted}_total{scope}`: counted in the database at
 //!   scrape time, so they include tokens made by the CLI or by other replicas (every replica
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
+//!
+//! The token counters are created at start for every (service, outcome) pair, so counting a
+//! token request is one atomic add: no lock, no allocation on the hot path.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::text::{encode, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::domain::DeployTokenScope;
 use crate::store::ScopeCounts;
@@ -22,6 +29,9 @@ use crate::store::ScopeCounts;
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TokenOutcome {
@@ -33,6 +43,14 @@ pub enum TokenOutcome {
 }
 
 impl TokenOutcome {
+    const ALL: [TokenOutcome; 5] = [
+        TokenOutcome::Issued,
+        TokenOutcome::Partial,
+        TokenOutcome::Denied,
+        TokenOutcome::Unauthorized,
+        TokenOutcome::Error,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             TokenOutcome::Issued => "issued",
@@ -44,124 +62,129 @@ impl TokenOutcome {
     }
 }
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// Which service a token request named: one of the configured two, or anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceLabel {
+    Registry,
+    VirtualRegistry,
+    Unknown,
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    service: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabel {
+    scope: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
 pub struct Metrics {
-    token_requests: Mutex<BTreeMap<(String, TokenOutcome), u64>>,
-    request_durations: Mutex<BTreeMap<(String, String), Histogram>>,
-}
-
-/// Escapes a label value for the text format.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    registry: Registry,
+    /// By [`ServiceLabel`], then [`TokenOutcome`]: handles into the registered family.
+    token_requests: [[Counter; 5]; 3],
+    request_durations: HistogramFamily,
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
-        Metrics::default()
+    /// `registry_service` and `virtual_registry_service` are the configured service names.
+    pub fn new(registry_service: &str, virtual_registry_service: &str) -> Metrics {
+        let mut registry = Registry::default();
+        let token_family = Family::<TokenLabels, Counter>::default();
+        let counters = |service: &str| {
+            TokenOutcome::ALL.map(|outcome| {
+                token_family
+                    .get_or_create(&TokenLabels {
+                        service: service.to_owned(),
+                        outcome: outcome.as_str(),
+                    })
+                    .clone()
+            })
+        };
+        let token_requests = [
+            counters(registry_service),
+            counters(virtual_registry_service),
+            counters("unknown"),
+        ];
+        registry.register(
+            "regauth_registry_token_requests",
+            "Registry token requests by service and outcome",
+            token_family,
+        );
+        let request_durations = HistogramFamily::new_with_constructor(latency_histogram);
+        registry.register(
+            "regauth_http_request_duration_seconds",
+            "HTTP request latency by route",
+            request_durations.clone(),
+        );
+        Metrics {
+            registry,
+            token_requests,
+            request_durations,
+        }
     }
 
-    /// `service` must be a configured service name or `unknown` (bounded label values).
-    pub fn record_token_request(&self, service: &str, outcome: TokenOutcome) {
-        if let Ok(mut counts) = self.token_requests.lock() {
-            *counts.entry((service.to_owned(), outcome)).or_default() += 1;
-        }
+    pub fn record_token_request(&self, service: ServiceLabel, outcome: TokenOutcome) {
+        self.token_requests[service as usize][outcome as usize].inc();
     }
 
     /// `route` is the matched route pattern (or `unmatched`), never the raw path.
     pub fn observe_request(&self, method: &str, route: &str, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        if let Ok(mut histograms) = self.request_durations.lock() {
-            let histogram = histograms
-                .entry((method.to_owned(), route.to_owned()))
-                .or_default();
-            for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
-                if seconds <= bound {
-                    *bucket += 1;
-                }
-            }
-            histogram.count += 1;
-            histogram.sum += seconds;
-        }
+        self.request_durations
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The whole exposition. `scope_counts` comes from the database at scrape time.
     pub fn render(&self, scope_counts: &ScopeCounts, database_errors: u64) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP regauth_registry_token_requests_total Registry token requests by service and outcome.\n");
-        out.push_str("# TYPE regauth_registry_token_requests_total counter\n");
-        if let Ok(counts) = self.token_requests.lock() {
-            for ((service, outcome), count) in counts.iter() {
-                let _ = writeln!(
-                    out,
-                    "regauth_registry_token_requests_total{{service=\"{}\",outcome=\"{}\"}} {count}",
-                    label(service),
-                    outcome.as_str()
-                );
-            }
-        }
-        out.push_str(
-            "# HELP regauth_http_request_duration_seconds HTTP request latency by route.\n",
+        let mut scrape = Registry::default();
+        scrape.register(
+            "regauth_database_errors",
+            "Database errors seen by this process",
+            ConstCounter::new(database_errors),
         );
-        out.push_str("# TYPE regauth_http_request_duration_seconds histogram\n");
-        if let Ok(histograms) = self.request_durations.lock() {
-            for ((method, route), histogram) in histograms.iter() {
-                let labels = format!("method=\"{}\",route=\"{}\"", label(method), label(route));
-                for (count, bound) in histogram.buckets.iter().zip(BUCKETS) {
-                    let _ = writeln!(
-                        out,
-                        "regauth_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "regauth_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                    histogram.count
-                );
-                let _ = writeln!(
-                    out,
-                    "regauth_http_request_duration_seconds_sum{{{labels}}} {}",
-                    histogram.sum
-                );
-                let _ = writeln!(
-                    out,
-                    "regauth_http_request_duration_seconds_count{{{labels}}} {}",
-                    histogram.count
-                );
-            }
-        }
-        out.push_str(
-            "# HELP regauth_database_errors_total Database errors seen by this process.\n",
-        );
-        out.push_str("# TYPE regauth_database_errors_total counter\n");
-        let _ = writeln!(out, "regauth_database_errors_total {database_errors}");
         for (state, help, pick) in [
-            ("created", "Deploy tokens created, by scope.", 0usize),
+            ("created", "Deploy tokens created, by scope", 0usize),
             (
                 "revoked",
-                "Deploy tokens revoked (deleted ones included), by scope.",
+                "Deploy tokens revoked (deleted ones included), by scope",
                 1,
             ),
-            ("deleted", "Deploy tokens deleted, by scope.", 2),
+            ("deleted", "Deploy tokens deleted, by scope", 2),
         ] {
-            let name = format!("regauth_deploy_tokens_{state}_total");
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            let family = Family::<ScopeLabel, Counter>::default();
             for scope in DeployTokenScope::ALL {
                 let counts = scope_counts.get(scope);
                 let value = [counts.created, counts.revoked, counts.deleted][pick];
-                let _ = writeln!(out, "{name}{{scope=\"{}\"}} {value}", scope.as_str());
+                family
+                    .get_or_create(&ScopeLabel {
+                        scope: scope.as_str(),
+                    })
+                    .inc_by(value);
             }
+            scrape.register(format!("regauth_deploy_tokens_{state}"), help, family);
         }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode(&mut out, &scrape);
         out
     }
 }
@@ -172,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new("container_registry", "dependency_proxy");
         metrics.observe_request("GET", "/jwt/auth", Duration::from_millis(3));
         metrics.observe_request("GET", "/jwt/auth", Duration::from_secs(10));
         let text = metrics.render(&ScopeCounts::default(), 0);
@@ -182,10 +205,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("{needle} missing in\n{text}"))
                 .to_owned()
         };
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"0.0025\"}").ends_with(" 0"));
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"0.005\"}").ends_with(" 1"));
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"5\"}").ends_with(" 1"));
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"+Inf\"}").ends_with(" 2"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"0.0025\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 0"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"0.005\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 1"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"5.0\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 1"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 2"));
         assert!(line(
             "regauth_http_request_duration_seconds_count{method=\"GET\",route=\"/jwt/auth\"}"
         )
@@ -193,7 +216,20 @@ mod tests {
     }
 
     #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    fn token_requests_are_counted_under_the_configured_service_name() {
+        let metrics = Metrics::new("registry", "proxy");
+        metrics.record_token_request(ServiceLabel::VirtualRegistry, TokenOutcome::Denied);
+        metrics.record_token_request(ServiceLabel::VirtualRegistry, TokenOutcome::Denied);
+        let text = metrics.render(&ScopeCounts::default(), 0);
+        assert!(
+            text.contains(
+                "regauth_registry_token_requests_total{service=\"proxy\",outcome=\"denied\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "regauth_registry_token_requests_total{service=\"registry\",outcome=\"issued\"} 0\n"
+        ));
+        assert!(text.ends_with("# EOF\n"));
     }
 }

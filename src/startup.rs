@@ -106,7 +106,10 @@ impl Application {
             keys: Arc::clone(&keys),
             settings: settings.clone(),
             usage,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new(
+                &settings.registry_service,
+                &settings.virtual_registry_service,
+            )),
         });
         let server = HttpServer::new(move || {
             App::new()

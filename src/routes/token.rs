@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
-use crate::metrics::TokenOutcome;
+use crate::metrics::{ServiceLabel, TokenOutcome};
 use crate::routes::observe::identify;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
@@ -55,14 +55,14 @@ fn rfc3339(issued: &IssuedToken) -> String {
 }
 
 /// The service label for metrics: a configured name or `unknown`, never caller text.
-fn service_label<'a>(state: &'a AppState, service: &str) -> &'a str {
+fn service_label(state: &AppState, service: &str) -> ServiceLabel {
     let settings = &state.settings;
     if service == settings.registry_service {
-        &settings.registry_service
+        ServiceLabel::Registry
     } else if service == settings.virtual_registry_service {
-        &settings.virtual_registry_service
+        ServiceLabel::VirtualRegistry
     } else {
-        "unknown"
+        ServiceLabel::Unknown
     }
 }
 
