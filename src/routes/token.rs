@@ -141,7 +141,7 @@ async fn get_token_inner(
         now,
     )
     .await?;
-    let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
     let mut body = json!({
         "token": issued.jwt,
         "access_token": issued.jwt,
@@ -192,7 +192,7 @@ async fn post_token_inner(
         }
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
-    let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
     // Only once the service was accepted: a refresh token is bound to a real service.
     let refresh = match refresh {
         Some(kept) => Some(kept),
@@ -229,9 +229,10 @@ async fn issue(
     token: &DeployToken,
     service: &str,
     scopes: &[String],
+    // The instant the credentials were checked at: one clock read per request.
+    now: chrono::DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
     identify(request, Some(token.id), &token.username);
-    let now = Utc::now();
     let issued = registry_token::issue(
         state.store.as_ref(),
         &state.keys,
