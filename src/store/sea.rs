@@ -209,6 +209,16 @@ impl SeaStore {
         self.local_writes.fetch_add(1, Ordering::Release);
     }
 
+    /// After a write that ends a token's access: on PostgreSQL, other processes see it when
+    /// they next read the change counter, and trust a reading for at most `cache::TRUST_FOR`.
+    /// Waiting that long before answering means that once a revocation returns (API or CLI),
+    /// every replica refuses the token. SQLite servers see it on their next request anyway.
+    async fn settle(&self) {
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            tokio::time::sleep(cache::TRUST_FOR + Duration::from_millis(50)).await;
+        }
+    }
+
     async fn find_usable_deploy_token_uncached(
         &self,
         digest: &SecretDigest,
@@ -603,6 +613,7 @@ impl DeployTokenStore for SeaStore {
         delete_refresh_tokens(id).exec(&transaction).await?;
         transaction.commit().await?;
         self.wrote();
+        self.settle().await;
         self.find_deploy_token(id).await
     }
 
@@ -618,6 +629,7 @@ impl DeployTokenStore for SeaStore {
             .await?;
         transaction.commit().await?;
         self.wrote();
+        self.settle().await;
         Ok(deleted.rows_affected > 0)
     }
 

@@ -1,5 +1,6 @@
 //! API tests: each test spawns the app on port 0 with a fresh database.
 
+mod cache;
 mod cli;
 mod curl;
 mod helpers;

@@ -11,6 +11,8 @@
 //! - PostgreSQL: a background task reads the counter every 250 ms; the cache is trusted only
 //!   while the last successful read started less than 750 ms ago, so a change made on another
 //!   replica is seen within 1 s, and a database that stops answering disables the cache.
+//!   Revoking or deleting a token waits that long before it returns (`SeaStore::settle`), so
+//!   once the API or the CLI has answered, no replica serves the token any more.
 //! - `memory://`: nobody else can write; this process's writes are the only changes.
 //!
 //! Expiry is not cached state: callers check it against the clock at every use.
@@ -27,7 +29,7 @@ use crate::domain::DeployToken;
 /// How often a PostgreSQL replica reads the change counter.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// A counter read older than this is not trusted (a change is seen within 1 s).
-const TRUST_FOR: Duration = Duration::from_millis(750);
+pub(super) const TRUST_FOR: Duration = Duration::from_millis(750);
 
 /// The state of the database a cache entry was read under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
