@@ -384,6 +384,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "regauth listening on {bound} (database {})",
         redact_url_password(&settings.database_url)
     );
+    if settings
+        .database_url
+        .starts_with(crate::store::MEMORY_URL_PREFIX)
+    {
+        println!(
+            "the database is in memory: everything written while serving is lost at exit, \
+             and the command line cannot reach it (use the API)"
+        );
+    }
     println!(
         "{}",
         registry_config_block(&settings, &settings.public_url(application.port()), &bundle)

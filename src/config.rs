@@ -32,6 +32,7 @@ struct RawSettings {
     log_format: String,
     database_max_connections: u32,
     token_cache_capacity: usize,
+    workers: usize,
     shutdown_timeout: u64,
     audit_retention_days: u32,
     notify_at: String,
@@ -56,6 +57,7 @@ impl Default for RawSettings {
             log_format: "text".into(),
             database_max_connections: 10,
             token_cache_capacity: 10_000,
+            workers: 0,
             shutdown_timeout: 30,
             audit_retention_days: 90,
             notify_at: "01:00".into(),
@@ -94,6 +96,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// Deploy tokens (and project paths) a server keeps in memory; 0 turns the cache off.
     pub token_cache_capacity: usize,
+    /// HTTP worker threads; 0: one per CPU core.
+    pub workers: usize,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
     /// Days that audit records of registry token issues are kept (0: forever). Records of
@@ -156,6 +160,7 @@ impl Settings {
                     "log_format",
                     "database_max_connections",
                     "token_cache_capacity",
+                    "workers",
                     "shutdown_timeout",
                     "audit_retention_days",
                     "notify_at",
@@ -274,6 +279,9 @@ impl Settings {
         if raw.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
+        if raw.workers > 1024 {
+            return Err(invalid("workers", "at most 1024 (0: one per CPU core)"));
+        }
         if raw.token_cache_capacity > 10_000_000 {
             return Err(invalid(
                 "token_cache_capacity",
@@ -328,6 +336,7 @@ impl Settings {
             log_format,
             database_max_connections: raw.database_max_connections,
             token_cache_capacity: raw.token_cache_capacity,
+            workers: raw.workers,
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout),
             audit_retention_days: raw.audit_retention_days,
             notify_at,

@@ -111,6 +111,11 @@ impl Application {
                 &settings.virtual_registry_service,
             )),
         });
+        let workers = if settings.workers == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            settings.workers
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::routes::observe::observe))
@@ -118,6 +123,7 @@ impl Application {
                 .app_data(state.clone())
                 .configure(crate::routes::configure)
         })
+        .workers(workers)
         // SIGTERM/SIGINT stop accepting at once; in-flight requests get this long to finish.
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .listen(listener)

@@ -82,6 +82,13 @@ pub async fn connect(
     Ok(db)
 }
 
+/// What a path keeps verbatim in a `file:` URI.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_');
+
 /// Tables copied from a seed database into `memory://`, parents first.
 const SEED_TABLES: [&str; 8] = [
     "namespaces",
@@ -112,12 +119,19 @@ async fn connect_memory(seed: &str) -> Result<DatabaseConnection, StoreError> {
         return Ok(db);
     }
     let backend = db.get_database_backend();
+    // As a read-only URI: a plain name would inherit the in-memory flag of the connection and
+    // attach an empty database instead of the file.
+    let uri = format!(
+        "file:{}?mode=ro",
+        percent_encoding::utf8_percent_encode(seed, URI_PATH)
+    );
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         "ATTACH DATABASE ? AS seed",
-        [seed.into()],
+        [uri.into()],
     ))
-    .await?;
+    .await
+    .map_err(|error| StoreError::Seed(format!("cannot read {seed}: {error}")))?;
     let versions = |schema: &str| format!("SELECT COUNT(*) AS n FROM {schema}.seaql_migrations");
     let count = |row: Option<sea_orm::QueryResult>| -> Result<i64, StoreError> {
         Ok(row
@@ -132,7 +146,9 @@ async fn connect_memory(seed: &str) -> Result<DatabaseConnection, StoreError> {
     let theirs = count(
         db.query_one_raw(Statement::from_string(backend, versions("seed")))
             .await
-            .map_err(|_| StoreError::Seed(format!("{seed} is not a regauth SQLite database")))?,
+            .map_err(|error| {
+                StoreError::Seed(format!("{seed} is not a regauth SQLite database ({error})"))
+            })?,
     )?;
     if mine != theirs {
         return Err(StoreError::Seed(format!(

@@ -193,3 +193,84 @@ async fn two_replicas_refuse_a_token_once_the_other_one_deleted_it_through_the_a
     assert_eq!(token_status(&first, &token, scope).await, 401);
     eprintln!("deletion through the API answered in {took:?}");
 }
+
+/// `memory://PATH`: a copy of a SQLite database in memory. Changes made while serving are
+/// seen at once (revocation included) and are gone after the process ends; the file is not
+/// touched.
+#[tokio::test]
+async fn a_memory_database_starts_from_a_copy_of_a_sqlite_file_and_forgets_changes_at_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.db");
+    let cli = Cli {
+        database_url: format!("sqlite://{}?mode=rwc", seed.display()),
+        dir,
+    };
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    cli.ok(&[
+        "user",
+        "create",
+        "root",
+        "--email",
+        "root@example.com",
+        "--admin",
+    ]);
+    let pat: Value = serde_json::from_str(
+        &cli.ok(&["user", "token", "create", "root", "--name", "ops", "--json"]),
+    )
+    .unwrap();
+    let pat = pat["token"].as_str().unwrap().to_owned();
+    let token = create_token(&cli, "acme/web", "ci");
+    let memory_url = format!("memory://{}", seed.display());
+    let scope = "repository:acme/web:pull";
+    let env = [
+        ("REGAUTH_DATABASE_URL", memory_url.as_str()),
+        ("RUST_LOG", "warn"),
+    ];
+    let mut server = ServerProcess::start(cli.dir.path(), &env);
+    let stdout = std::fs::read_to_string(cli.dir.path().join("serve.stdout")).unwrap();
+    assert!(stdout.contains("lost at exit"), "{stdout}");
+    assert_eq!(token_status(&server, &token, scope).await, 200);
+    assert_eq!(token_status(&server, &token, scope).await, 200);
+    let deleted = reqwest::Client::new()
+        .delete(format!(
+            "{}/api/v4/projects/acme%2Fweb/deploy_tokens/{}",
+            server.address, token.id
+        ))
+        .header("PRIVATE-TOKEN", &pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(token_status(&server, &token, scope).await, 401);
+    server.terminate();
+    assert!(server.wait(Duration::from_secs(15)).success());
+    // A new process starts from the file again, where the token was never deleted.
+    let server = ServerProcess::start(cli.dir.path(), &env);
+    assert_eq!(token_status(&server, &token, scope).await, 200);
+    let listed = cli.ok(&["deploy-token", "list", "--project", "acme/web", "--json"]);
+    assert!(listed.contains("\"revoked\":false"), "{listed}");
+}
+
+#[tokio::test]
+async fn a_memory_database_refuses_a_seed_that_is_not_a_regauth_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.db");
+    std::fs::write(&bogus, b"not a database at all").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("REGAUTH_CONFIG")
+        .env("REGAUTH_LISTEN", "127.0.0.1:0")
+        .env("REGAUTH_KEYS_DIR", dir.path().join("keys"))
+        .env(
+            "REGAUTH_DATABASE_URL",
+            format!("memory://{}", bogus.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bogus.db"), "{stderr}");
+    assert_eq!(std::fs::read(&bogus).unwrap(), b"not a database at all");
+}
