@@ -11,8 +11,9 @@
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
 # 3. Runs all tests (SQLite, the default), then the integration tests again against
-#    PostgreSQL (REGAUTH_TEST_DATABASE=postgres). Both runs always happen; the script fails
-#    if either fails.
+#    PostgreSQL (REGAUTH_TEST_DATABASE=postgres), both including the tests marked
+#    `#[ignore = "needs ..."]` (they need the tools installed in step 1; plain `cargo test`
+#    skips them). Both runs always happen; the script fails if either fails.
 #
 # Environment:
 #   REGAUTH_TEST_POSTGRES_URL   use this PostgreSQL instead of starting one
@@ -220,13 +221,13 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rust
 
 if cargo nextest --version >/dev/null 2>&1; then
     RUNNER=nextest
-    run_all() { cargo nextest run --workspace --no-fail-fast "$@"; }
-    run_integration() { cargo nextest run --workspace --no-fail-fast --no-tests=warn -E 'kind(test)' "$@"; }
+    run_all() { cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"; }
+    run_integration() { cargo nextest run --workspace --no-fail-fast --run-ignored all --no-tests=warn -E 'kind(test)' "$@"; }
 else
     RUNNER="cargo test"
     log "cargo-nextest not found: falling back to cargo test (cargo install cargo-nextest --locked for nicer output)"
-    run_all() { cargo test --workspace --no-fail-fast "$@"; }
-    run_integration() { cargo test --workspace --no-fail-fast --test '*' "$@"; }
+    run_all() { cargo test --workspace --no-fail-fast "$@" -- --include-ignored; }
+    run_integration() { cargo test --workspace --no-fail-fast --test '*' "$@" -- --include-ignored; }
 fi
 
 log "run 1/2: all tests, SQLite ($RUNNER)"

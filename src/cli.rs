@@ -9,7 +9,7 @@ use chrono::{SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::{redact_url_password, Settings};
+use crate::config::{redact_url_password, LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{Namespace, NamespaceKind, Role};
@@ -363,43 +363,71 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings.clone()).await?;
-    if let Some(generated) = application.generated_key() {
-        println!(
-            "created a signing key: {} (certificate {})",
-            generated.key_path.display(),
-            generated.cert_path.display()
-        );
-    }
     let signing = application.keys().signing_key();
-    println!(
-        "signing with {} key {} from {} ({} key(s) published)",
-        signing.algorithm(),
-        signing.libtrust_kid(),
-        settings.keys_dir.display(),
-        application.keys().keys().len()
-    );
     let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
-    println!(
-        "regauth listening on {bound} (database {})",
-        redact_url_password(&settings.database_url)
-    );
-    if settings
+    let in_memory = settings
         .database_url
-        .starts_with(crate::store::MEMORY_URL_PREFIX)
-    {
-        println!(
-            "the database is in memory: everything written while serving is lost at exit, \
-             and the command line cannot reach it (use the API)"
-        );
+        .starts_with(crate::store::MEMORY_URL_PREFIX);
+    let database = redact_url_password(&settings.database_url);
+    let registry_config =
+        registry_config_block(&settings, &settings.public_url(application.port()), &bundle);
+    match settings.log_format {
+        // A person reads stdout: the banner and the block to paste into the registry config.
+        LogFormat::Text => {
+            if let Some(generated) = application.generated_key() {
+                println!(
+                    "created a signing key: {} (certificate {})",
+                    generated.key_path.display(),
+                    generated.cert_path.display()
+                );
+            }
+            println!(
+                "signing with {} key {} from {} ({} key(s) published)",
+                signing.algorithm(),
+                signing.libtrust_kid(),
+                settings.keys_dir.display(),
+                application.keys().keys().len()
+            );
+            println!("regauth listening on {bound} (database {database})");
+            if in_memory {
+                println!("{MEMORY_NOTICE}");
+            }
+            println!("{registry_config}");
+        }
+        // A log collector reads the streams: the same facts as JSON events, nothing on stdout.
+        LogFormat::Json => {
+            if let Some(generated) = application.generated_key() {
+                tracing::info!(
+                    key = %generated.key_path.display(),
+                    certificate = %generated.cert_path.display(),
+                    "created a signing key"
+                );
+            }
+            tracing::info!(
+                algorithm = %signing.algorithm(),
+                kid = signing.libtrust_kid(),
+                keys_dir = %settings.keys_dir.display(),
+                published = application.keys().keys().len(),
+                "signing key loaded"
+            );
+            tracing::info!(
+                address = %bound,
+                database = %database,
+                "regauth listening on {bound}"
+            );
+            if in_memory {
+                tracing::warn!("{MEMORY_NOTICE}");
+            }
+            tracing::info!(registry_config = %registry_config, "registry configuration");
+        }
     }
-    println!(
-        "{}",
-        registry_config_block(&settings, &settings.public_url(application.port()), &bundle)
-    );
     application.run_until_stopped().await?;
     Ok(())
 }
+
+const MEMORY_NOTICE: &str = "the database is in memory: everything written while serving is \
+    lost at exit, and the command line cannot reach it (use the API)";
 
 /// The `auth.token` block a registry needs, ready to paste.
 pub fn registry_config_block(

@@ -1,14 +1,21 @@
 //! Typed settings: built-in defaults < `regauth.toml` (or the file named by `REGAUTH_CONFIG`)
-//! < `REGAUTH_*` environment variables. Validated once at start; an invalid setting stops the
+//! < `REGAUTH_*` environment variables < `REGAUTH_*_FILE` files. Values are typed as they are
+//! read (socket addresses, durations, URLs), then validated once; an invalid setting stops the
 //! start with a message that names it.
+//!
+//! Every setting may be given as `REGAUTH_<NAME>_FILE`, the path of a file holding the value
+//! (Docker and Kubernetes secrets). This comes from one place, [`file_variants`], for every
+//! field of [`RawSettings`]: a new setting gets its environment variable and its `_FILE`
+//! variant by being added to `RawSettings` and its `Default`.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::jwt::KeyAlgorithm;
 use crate::mail::SmtpSettings;
@@ -18,36 +25,39 @@ use crate::service::notifications::schedule::NotifyAt;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
-    listen: String,
+    #[serde(deserialize_with = "socket_address")]
+    listen: SocketAddr,
     database_url: String,
     issuer: String,
-    token_ttl: u64,
-    refresh_token_ttl: u64,
+    token_ttl: Seconds,
+    refresh_token_ttl: Seconds,
     keys_dir: PathBuf,
     key_algorithm: String,
     registry_service: String,
     virtual_registry_service: String,
     token_prefix: String,
-    public_url: Option<String>,
+    #[serde(with = "optional_url")]
+    public_url: Option<Url>,
     log_format: String,
     database_max_connections: u32,
     token_cache_capacity: usize,
     workers: usize,
-    shutdown_timeout: u64,
+    shutdown_timeout: Seconds,
     audit_retention_days: u32,
     notify_at: String,
-    smtp_url: Option<String>,
+    #[serde(with = "optional_url")]
+    smtp_url: Option<Url>,
     smtp_from: String,
 }
 
 impl Default for RawSettings {
     fn default() -> Self {
         RawSettings {
-            listen: "127.0.0.1:5001".into(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 5001)),
             database_url: "sqlite://regauth.db?mode=rwc".into(),
             issuer: "regauth".into(),
-            token_ttl: 300,
-            refresh_token_ttl: 30 * 86_400,
+            token_ttl: Seconds(300),
+            refresh_token_ttl: Seconds(30 * 86_400),
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
             registry_service: "container_registry".into(),
@@ -58,7 +68,7 @@ impl Default for RawSettings {
             database_max_connections: 10,
             token_cache_capacity: 10_000,
             workers: 0,
-            shutdown_timeout: 30,
+            shutdown_timeout: Seconds(30),
             audit_retention_days: 90,
             notify_at: "01:00".into(),
             smtp_url: None,
@@ -124,65 +134,189 @@ impl std::fmt::Debug for Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// Unknown key, or a value of the wrong type; figment's message names the key and where
+    /// it came from (file or environment variable).
     #[error("invalid settings: {0}")]
-    Figment(String),
+    Figment(#[from] Box<figment::Error>),
     #[error("invalid setting {name}: {message}")]
-    Invalid { name: &'static str, message: String },
+    Invalid { name: String, message: String },
+    #[error("cannot read {variable} ({path})")]
+    File {
+        variable: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-fn invalid(name: &'static str, message: impl Into<String>) -> SettingsError {
+fn invalid(name: impl Into<String>, message: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
-        name,
+        name: name.into(),
         message: message.into(),
     }
 }
 
+/// A duration setting: whole seconds (`300`) or a number with a unit (`300s`, `5m`, `2h`,
+/// `30d`), from the file and the environment alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "u64")]
+struct Seconds(u64);
+
+impl From<Seconds> for u64 {
+    fn from(seconds: Seconds) -> u64 {
+        seconds.0
+    }
+}
+
+impl Seconds {
+    fn parse(text: &str) -> Option<Seconds> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number.parse().ok()?;
+        let factor = match unit.trim() {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3_600,
+            "d" => 86_400,
+            _ => return None,
+        };
+        number.checked_mul(factor).map(Seconds)
+    }
+
+    fn duration(self) -> Duration {
+        Duration::from_secs(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("seconds, or a number with a unit s, m, h or d (such as 300 or 5m)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Seconds, E> {
+                Ok(Seconds(value))
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Seconds, E> {
+                u64::try_from(value)
+                    .map(Seconds)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(value), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Seconds, E> {
+                Seconds::parse(value)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(value), &self))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `address:port` with the example a person needs when it is not one.
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an IP address:port such as 127.0.0.1:5001 or [::]:5001"
+        ))
+    })
+}
+
+/// An optional URL where an empty string (`REGAUTH_PUBLIC_URL=`) means "not set".
+mod optional_url {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use url::Url;
+
+    pub fn serialize<S: Serializer>(url: &Option<Url>, serializer: S) -> Result<S::Ok, S::Error> {
+        match url {
+            Some(url) => serializer.serialize_some(url.as_str()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Url>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) if !text.trim().is_empty() => {
+                Url::parse(text.trim()).map(Some).map_err(|error| {
+                    serde::de::Error::custom(format!("{text:?} is not a URL ({error})"))
+                })
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The names of all settings: the fields of [`RawSettings`], read off its serialised
+/// defaults so that this list cannot fall behind the struct.
+fn setting_names() -> Vec<String> {
+    match figment::value::Value::serialize(RawSettings::default()) {
+        Ok(figment::value::Value::Dict(_, fields)) => fields.into_keys().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `REGAUTH_<NAME>_FILE` for every setting: `(name, trimmed file content)` for each one set.
+/// Setting both `REGAUTH_<NAME>` and `REGAUTH_<NAME>_FILE` is refused, as the official
+/// Docker images do, rather than one silently winning.
+fn file_variants(
+    names: &[String],
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, SettingsError> {
+    let mut values = Vec::new();
+    for name in names {
+        let variable = format!("REGAUTH_{}", name.to_ascii_uppercase());
+        let file_variable = format!("{variable}_FILE");
+        let Some(path) = var(&file_variable) else {
+            continue;
+        };
+        if var(&variable).is_some() {
+            return Err(invalid(
+                file_variable,
+                format!("set {variable} or {variable}_FILE, not both"),
+            ));
+        }
+        let content = std::fs::read_to_string(&path).map_err(|source| SettingsError::File {
+            variable: file_variable.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        values.push((name.clone(), content.trim().to_owned()));
+    }
+    Ok(values)
+}
+
 impl Settings {
-    /// Loads from `regauth.toml` (or `$REGAUTH_CONFIG`) and the environment.
+    /// Loads from `regauth.toml` (or `$REGAUTH_CONFIG`), the environment and `_FILE` files.
     pub fn load() -> Result<Settings, SettingsError> {
         let file = std::env::var("REGAUTH_CONFIG").unwrap_or_else(|_| "regauth.toml".into());
-        let figment = Figment::from(Serialized::defaults(RawSettings::default()))
-            .merge(Toml::file(&file))
-            .merge(
-                // Only our names: REGAUTH_CONFIG and REGAUTH_*_FILE are not settings.
-                Env::prefixed("REGAUTH_").only(&[
-                    "listen",
-                    "database_url",
-                    "issuer",
-                    "token_ttl",
-                    "refresh_token_ttl",
-                    "keys_dir",
-                    "key_algorithm",
-                    "registry_service",
-                    "virtual_registry_service",
-                    "token_prefix",
-                    "public_url",
-                    "log_format",
-                    "database_max_connections",
-                    "token_cache_capacity",
-                    "workers",
-                    "shutdown_timeout",
-                    "audit_retention_days",
-                    "notify_at",
-                    "smtp_url",
-                    "smtp_from",
-                ]),
-            );
-        let mut raw: RawSettings = figment
-            .extract()
-            .map_err(|error| SettingsError::Figment(error.to_string()))?;
-        // Secrets may come from files (Docker/Kubernetes secrets).
-        if let Ok(path) = std::env::var("REGAUTH_DATABASE_URL_FILE") {
-            raw.database_url = std::fs::read_to_string(&path)
-                .map_err(|error| invalid("REGAUTH_DATABASE_URL_FILE", format!("{path}: {error}")))?
-                .trim()
-                .to_owned();
+        Settings::from_sources(Toml::file(&file), |name| std::env::var(name).ok())
+    }
+
+    /// Defaults < `toml` < `REGAUTH_*` (read by figment) < `REGAUTH_*_FILE` (read through
+    /// `var`, so that tests can supply them).
+    fn from_sources(
+        toml: figment::providers::Data<Toml>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let names = setting_names();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()))
+            .merge(toml)
+            // Only our names: REGAUTH_CONFIG and REGAUTH_*_FILE are not settings.
+            .merge(Env::prefixed("REGAUTH_").only(&name_refs));
+        for (name, value) in file_variants(&names, var)? {
+            figment = figment.merge((name, value));
         }
-        if let Ok(path) = std::env::var("REGAUTH_SMTP_URL_FILE") {
-            let url = std::fs::read_to_string(&path)
-                .map_err(|error| invalid("REGAUTH_SMTP_URL_FILE", format!("{path}: {error}")))?;
-            raw.smtp_url = Some(url.trim().to_owned());
-        }
+        // Lossy: a number or boolean read from a file arrives as text.
+        let raw: RawSettings = figment.extract_lossy().map_err(Box::new)?;
         Settings::validate(raw)
     }
 
@@ -196,15 +330,6 @@ impl Settings {
     }
 
     fn validate(raw: RawSettings) -> Result<Settings, SettingsError> {
-        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
-            invalid(
-                "listen",
-                format!(
-                    "{:?} is not an address:port such as 127.0.0.1:5001",
-                    raw.listen
-                ),
-            )
-        })?;
         if !(raw.database_url.starts_with("sqlite:")
             || raw.database_url.starts_with("postgres")
             || raw
@@ -219,21 +344,21 @@ impl Settings {
         if raw.issuer.trim().is_empty() {
             return Err(invalid("issuer", "must not be empty"));
         }
-        if !(10..=86_400).contains(&raw.token_ttl) {
+        if !(10..=86_400).contains(&raw.token_ttl.0) {
             return Err(invalid(
                 "token_ttl",
                 format!(
-                    "{} is out of range: seconds between 10 and 86400",
-                    raw.token_ttl
+                    "{} s is out of range: between 10 s and 86400 s (1d)",
+                    raw.token_ttl.0
                 ),
             ));
         }
-        if !(60..=366 * 86_400).contains(&raw.refresh_token_ttl) {
+        if !(60..=366 * 86_400).contains(&raw.refresh_token_ttl.0) {
             return Err(invalid(
                 "refresh_token_ttl",
                 format!(
-                    "{} is out of range: seconds between 60 and 31622400 (366 days)",
-                    raw.refresh_token_ttl
+                    "{} s is out of range: between 60 s and 31622400 s (366d)",
+                    raw.refresh_token_ttl.0
                 ),
             ));
         }
@@ -294,39 +419,34 @@ impl Settings {
                 "at most 36500 (0 keeps records forever)",
             ));
         }
-        if raw.shutdown_timeout > 3600 {
+        if raw.shutdown_timeout.0 > 3600 {
             return Err(invalid("shutdown_timeout", "at most 3600 seconds"));
         }
-        let public_url = raw
-            .public_url
-            .filter(|url| !url.trim().is_empty())
-            .map(|url| url.trim().trim_end_matches('/').to_owned());
-        if let Some(url) = &public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if let Some(url) = &raw.public_url {
+            if !matches!(url.scheme(), "http" | "https") {
                 return Err(invalid(
                     "public_url",
-                    format!("{url:?} must start with http:// or https://"),
+                    format!("{:?} must start with http:// or https://", url.as_str()),
                 ));
             }
         }
+        // Stored without a trailing slash: routes append their paths to it.
+        let public_url = raw
+            .public_url
+            .map(|url| url.as_str().trim_end_matches('/').to_owned());
         let notify_at =
             NotifyAt::parse(&raw.notify_at).map_err(|message| invalid("notify_at", message))?;
-        let smtp = match raw
-            .smtp_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|url| !url.is_empty())
-        {
-            Some(url) => SmtpSettings::parse(url, &raw.smtp_from).map(Some),
+        let smtp = match &raw.smtp_url {
+            Some(url) => SmtpSettings::parse(url.as_str(), &raw.smtp_from).map(Some),
             None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
         }
         .map_err(|error| invalid(error.setting, error.message))?;
         Ok(Settings {
-            listen,
+            listen: raw.listen,
             database_url: raw.database_url,
             issuer: raw.issuer,
-            token_ttl: Duration::from_secs(raw.token_ttl),
-            refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl),
+            token_ttl: raw.token_ttl.duration(),
+            refresh_token_ttl: raw.refresh_token_ttl.duration(),
             keys_dir: raw.keys_dir,
             key_algorithm,
             registry_service: raw.registry_service,
@@ -337,7 +457,7 @@ impl Settings {
             database_max_connections: raw.database_max_connections,
             token_cache_capacity: raw.token_cache_capacity,
             workers: raw.workers,
-            shutdown_timeout: Duration::from_secs(raw.shutdown_timeout),
+            shutdown_timeout: raw.shutdown_timeout.duration(),
             audit_retention_days: raw.audit_retention_days,
             notify_at,
             smtp,
@@ -379,6 +499,25 @@ pub fn redact_url_password(url: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Settings from a `regauth.toml` text and `_FILE` variables (the process environment's
+    /// `REGAUTH_*` settings still apply; the test runner sets none).
+    fn load(toml: &str, files: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let files: Vec<(String, String)> = files
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_sources(Toml::string(toml), move |name| {
+            files
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    fn error_of(toml: &str) -> String {
+        load(toml, &[]).unwrap_err().to_string()
+    }
+
     #[test]
     fn the_defaults_work_on_a_laptop() {
         let settings = Settings::defaults();
@@ -386,33 +525,111 @@ mod tests {
         assert_eq!(settings.public_url(5001), "http://127.0.0.1:5001");
         assert_eq!(settings.token_ttl, Duration::from_secs(300));
         assert_eq!(settings.registry_service, "container_registry");
+        let loaded = load("", &[]).unwrap();
+        assert_eq!(format!("{loaded:?}"), format!("{settings:?}"));
     }
 
     #[test]
     fn an_invalid_setting_is_named() {
-        let raw = RawSettings {
-            token_ttl: 0,
-            ..RawSettings::default()
-        };
-        let error = Settings::validate(raw).unwrap_err().to_string();
+        let error = error_of("token_ttl = 0");
         assert!(error.contains("token_ttl"), "{error}");
-        let raw = RawSettings {
-            listen: "localhost".into(),
-            ..RawSettings::default()
-        };
-        assert!(Settings::validate(raw)
+        let error = error_of("listen = \"localhost\"");
+        assert!(error.contains("listen"), "{error}");
+        let error = error_of("shutdown_timeout = \"ten\"");
+        assert!(error.contains("shutdown_timeout"), "{error}");
+        let error = error_of("public_url = \"registry.example.com\"");
+        assert!(error.contains("public_url"), "{error}");
+        let error = error_of("public_url = \"ftp://registry.example.com\"");
+        assert!(error.contains("public_url"), "{error}");
+    }
+
+    #[test]
+    fn durations_are_seconds_or_a_number_with_a_unit() {
+        let settings = load(
+            "token_ttl = \"5m\"\nrefresh_token_ttl = \"30d\"\nshutdown_timeout = 45",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(settings.token_ttl, Duration::from_secs(300));
+        assert_eq!(settings.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(45));
+        assert_eq!(Seconds::parse("90"), Some(Seconds(90)));
+        assert_eq!(Seconds::parse("2h"), Some(Seconds(7_200)));
+        for bad in ["", "m", "5 minutes", "-5", "1.5h", "99999999999999999999d"] {
+            assert_eq!(Seconds::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_public_url_is_a_url_kept_without_its_trailing_slash() {
+        let settings = load("public_url = \"https://auth.example.com/\"", &[]).unwrap();
+        assert_eq!(settings.public_url(1), "https://auth.example.com");
+        let settings = load("public_url = \"\"", &[]).unwrap();
+        assert_eq!(settings.public_url(7), "http://127.0.0.1:7");
+    }
+
+    #[test]
+    fn every_setting_has_a_file_variant_from_one_place() {
+        let names = setting_names();
+        for name in [
+            "listen",
+            "database_url",
+            "smtp_url",
+            "public_url",
+            "token_ttl",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("database_url");
+        std::fs::write(&database, "postgres://regauth:hunter2@db/regauth\n").unwrap();
+        let smtp = dir.path().join("smtp_url");
+        std::fs::write(&smtp, "smtp://mail.example.com:25\n").unwrap();
+        let connections = dir.path().join("connections");
+        std::fs::write(&connections, "7\n").unwrap();
+        let settings = load(
+            "",
+            &[
+                ("REGAUTH_DATABASE_URL_FILE", database.to_str().unwrap()),
+                ("REGAUTH_SMTP_URL_FILE", smtp.to_str().unwrap()),
+                (
+                    "REGAUTH_DATABASE_MAX_CONNECTIONS_FILE",
+                    connections.to_str().unwrap(),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.database_url,
+            "postgres://regauth:hunter2@db/regauth"
+        );
+        assert!(settings.smtp.is_some());
+        assert_eq!(settings.database_max_connections, 7);
+
+        // A missing file names the variable; both forms at once are refused.
+        let error = load("", &[("REGAUTH_SMTP_URL_FILE", "/nonexistent/smtp")])
             .unwrap_err()
-            .to_string()
-            .contains("listen"));
+            .to_string();
+        assert!(error.contains("REGAUTH_SMTP_URL_FILE"), "{error}");
+        let error = load(
+            "",
+            &[
+                ("REGAUTH_ISSUER_FILE", database.to_str().unwrap()),
+                ("REGAUTH_ISSUER", "x"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("not both"), "{error}");
     }
 
     #[test]
     fn a_database_password_never_reaches_debug_output() {
-        let raw = RawSettings {
-            database_url: "postgres://regauth:hunter2@db/regauth".into(),
-            ..RawSettings::default()
-        };
-        let settings = Settings::validate(raw).unwrap();
+        let settings = load(
+            "database_url = \"postgres://regauth:hunter2@db/regauth\"",
+            &[],
+        )
+        .unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
     }
 
@@ -424,38 +641,20 @@ mod tests {
             settings.smtp.is_none(),
             "notifications are off without an SMTP server"
         );
-        for (raw, name) in [
-            (
-                RawSettings {
-                    notify_at: "25:00".into(),
-                    ..RawSettings::default()
-                },
-                "notify_at",
-            ),
-            (
-                RawSettings {
-                    smtp_url: Some("mail.example.com".into()),
-                    ..RawSettings::default()
-                },
-                "smtp_url",
-            ),
-            (
-                RawSettings {
-                    smtp_from: "nobody".into(),
-                    ..RawSettings::default()
-                },
-                "smtp_from",
-            ),
+        for (toml, name) in [
+            ("notify_at = \"25:00\"", "notify_at"),
+            ("smtp_url = \"mail.example.com\"", "smtp_url"),
+            ("smtp_url = \"http://mail.example.com\"", "smtp_url"),
+            ("smtp_from = \"nobody\"", "smtp_from"),
         ] {
-            let error = Settings::validate(raw).unwrap_err().to_string();
+            let error = error_of(toml);
             assert!(error.contains(name), "{error}");
         }
-        let raw = RawSettings {
-            smtp_url: Some("smtp://regauth:hunter2@mail.example.com:587?tls=required".into()),
-            notify_at: "06:30".into(),
-            ..RawSettings::default()
-        };
-        let settings = Settings::validate(raw).unwrap();
+        let settings = load(
+            "smtp_url = \"smtp://regauth:hunter2@mail.example.com:587?tls=required\"\nnotify_at = \"06:30\"",
+            &[],
+        )
+        .unwrap();
         assert_eq!(settings.notify_at.to_string(), "06:30");
         let smtp = settings.smtp.as_ref().unwrap();
         assert_eq!(

@@ -40,9 +40,18 @@ pub enum Error {
     Validation(#[from] ValidationError),
     #[error("{0}")]
     Conflict(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something failed inside regauth. The client gets a bare 500; the log gets `context` and
+    /// the whole chain of causes (see [`Report`]).
+    #[error("{context}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: Option<BoxError>,
+    },
 }
+
+/// Any underlying error, kept whole so that its own causes stay reachable.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl Error {
     pub fn not_found(kind: &'static str, detail: impl std::fmt::Display) -> Error {
@@ -51,14 +60,52 @@ impl Error {
             detail: detail.to_string(),
         }
     }
+
+    /// An internal failure with no error value behind it (ring's `Unspecified`, for one).
+    pub fn internal(context: &'static str) -> Error {
+        Error::Internal {
+            context,
+            source: None,
+        }
+    }
+
+    /// An internal failure caused by `source`, which is kept, not flattened into text.
+    pub fn internal_from(context: &'static str, source: impl Into<BoxError>) -> Error {
+        Error::Internal {
+            context,
+            source: Some(source.into()),
+        }
+    }
 }
 
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Taken(what) => Error::Conflict(format!("{what} is already taken")),
-            other => Error::Internal(other.to_string()),
+            other => Error::internal_from("the store failed", other),
         }
+    }
+}
+
+/// Displays an error and every cause below it, `outer: inner: innermost`, for log lines and
+/// the CLI. A cause whose text its parent's message already quotes (`"read x: {source}"`
+/// style) is not repeated.
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parent = self.0.to_string();
+        f.write_str(&parent)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !parent.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            parent = text;
+            cause = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -79,14 +126,14 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::MissingParameter(_)
         | Error::Validation(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 fn log_internal(error: &Error) {
-    if let Error::Internal(detail) = error {
-        // The detail goes to the log only; a client learns nothing about internals.
-        tracing::error!(error = %detail, "request failed");
+    if let Error::Internal { .. } = error {
+        // The chain goes to the log only; a client learns nothing about internals.
+        tracing::error!(error = %Report(error), "request failed");
     }
 }
 
@@ -120,7 +167,7 @@ impl ResponseError for Error {
                 "error_description": self.to_string(),
             }),
             Error::Conflict(message) => errcode_body("CONFLICT", message),
-            Error::Internal(_) => errcode_body("UNKNOWN", "internal server error"),
+            Error::Internal { .. } => errcode_body("UNKNOWN", "internal server error"),
         };
         response.json(body)
     }
@@ -156,7 +203,7 @@ impl ResponseError for ApiError {
             // GitLab's model-validation shape: the field and the rule it broke.
             Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
             Error::Conflict(message) => json!({ "message": message }),
-            Error::Internal(_) => json!({ "message": "500 Internal Server Error" }),
+            Error::Internal { .. } => json!({ "message": "500 Internal Server Error" }),
         };
         HttpResponse::build(self.status_code()).json(body)
     }
@@ -213,7 +260,33 @@ mod tests {
             body_of(invalid).await,
             json!({"message": {"scopes": ["can't be blank"]}})
         );
-        let internal = ApiError(Error::Internal("db password in here".into())).error_response();
+        let internal = ApiError(Error::internal_from(
+            "the store failed",
+            std::io::Error::other("db password in here"),
+        ))
+        .error_response();
         assert!(!body_of(internal).await.to_string().contains("password"));
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_the_report_shows_the_chain() {
+        let database = sea_orm::DbErr::Custom("connection reset".into());
+        let error = Error::from(StoreError::from(database));
+        let source = std::error::Error::source(&error).expect("the store error is kept");
+        assert!(source.downcast_ref::<StoreError>().is_some());
+        assert_eq!(
+            Report(&error).to_string(),
+            "the store failed: database error: Custom Error: connection reset"
+        );
+        // A message that already quotes its cause does not get it twice.
+        let quoting = crate::jwt::KeyError::Io {
+            action: "read",
+            path: "keys/a.key".into(),
+            source: std::io::Error::other("permission denied"),
+        };
+        assert_eq!(
+            Report(&quoting).to_string(),
+            "read keys/a.key: permission denied"
+        );
     }
 }

@@ -6,7 +6,7 @@ async fn main() -> std::process::ExitCode {
     let settings = match regauth::config::Settings::load() {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", regauth::error::Report(&error));
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -14,7 +14,8 @@ async fn main() -> std::process::ExitCode {
     match regauth::cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            // The whole chain of causes, each once.
+            eprintln!("error: {}", regauth::error::Report(error.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

@@ -151,7 +151,8 @@ impl SigningKey {
                     ("x", URL_SAFE_NO_PAD.encode(x)),
                     ("y", URL_SAFE_NO_PAD.encode(y)),
                 ];
-                let spki = der::p256_spki(point);
+                let spki = der::p256_spki(point)
+                    .map_err(|e| KeyError::InvalidKey(format!("EC public key: {e}")))?;
                 (Signer::Ec(kp), spki, members)
             }
             KeyAlgorithm::Rs256 => {
@@ -169,14 +170,16 @@ impl SigningKey {
                     ("kty", "RSA".to_owned()),
                     ("n", URL_SAFE_NO_PAD.encode(&components.n)),
                 ];
-                let spki = der::rsa_spki(kp.public().as_ref());
+                let spki = der::rsa_spki(kp.public().as_ref())
+                    .map_err(|e| KeyError::InvalidKey(format!("RSA public key: {e}")))?;
                 (Signer::Rsa(kp), spki, members)
             }
         };
 
-        let cert = der::parse_certificate(&cert_der)
-            .ok_or_else(|| KeyError::InvalidCertificate("not a DER X.509 certificate".into()))?;
-        if cert.spki != spki_der.as_slice() {
+        let cert = der::parse_certificate(&cert_der).map_err(|e| {
+            KeyError::InvalidCertificate(format!("not a DER X.509 certificate ({e})"))
+        })?;
+        if cert.spki != spki_der {
             return Err(KeyError::CertificateMismatch);
         }
         let (not_before, not_after) = (cert.not_before, cert.not_after);
@@ -330,7 +333,8 @@ fn private_key_pkcs8_from_pem(key_pem: &str) -> Result<Vec<u8>, KeyError> {
     }
     match block.tag() {
         "PRIVATE KEY" => Ok(block.into_contents()),
-        "RSA PRIVATE KEY" => Ok(der::pkcs1_to_pkcs8(block.contents())),
+        "RSA PRIVATE KEY" => der::pkcs1_to_pkcs8(block.contents())
+            .map_err(|e| KeyError::InvalidKey(format!("RSA PRIVATE KEY: {e}"))),
         "EC PRIVATE KEY" => Err(KeyError::Unsupported(
             "EC PRIVATE KEY (SEC1) is not supported; convert with: \
              openssl pkcs8 -topk8 -nocrypt -in old.key -out new.key"
@@ -371,27 +375,27 @@ fn certificate_der_from_pem(cert_pem: &str) -> Result<Vec<u8>, KeyError> {
 /// Reads the algorithm from PKCS#8 and rejects what we cannot sign with.
 fn detect_algorithm(pkcs8: &[u8]) -> Result<KeyAlgorithm, KeyError> {
     let alg = der::pkcs8_algorithm(pkcs8)
-        .ok_or_else(|| KeyError::InvalidKey("not a DER PKCS#8 PrivateKeyInfo".into()))?;
+        .map_err(|e| KeyError::InvalidKey(format!("not a DER PKCS#8 PrivateKeyInfo ({e})")))?;
     match alg.oid {
-        der::OID_RSA_ENCRYPTION => Ok(KeyAlgorithm::Rs256),
-        der::OID_EC_PUBLIC_KEY => match alg.param_oid {
-            Some(der::OID_P256) => Ok(KeyAlgorithm::Es256),
-            Some(der::OID_P384) => Err(KeyError::Unsupported(
+        oid if oid == der::OID_RSA_ENCRYPTION => Ok(KeyAlgorithm::Rs256),
+        oid if oid == der::OID_EC_PUBLIC_KEY => match alg.param_oid {
+            Some(curve) if curve == der::OID_P256 => Ok(KeyAlgorithm::Es256),
+            Some(curve) if curve == der::OID_P384 => Err(KeyError::Unsupported(
                 "EC curve P-384 (ES384) is not supported; use a P-256 (prime256v1) key".into(),
             )),
-            Some(der::OID_P521) => Err(KeyError::Unsupported(
+            Some(curve) if curve == der::OID_P521 => Err(KeyError::Unsupported(
                 "EC curve P-521 (ES512) is not supported; use a P-256 (prime256v1) key".into(),
             )),
             _ => Err(KeyError::Unsupported(
                 "EC key on an unsupported or explicit curve; use a P-256 (prime256v1) key".into(),
             )),
         },
-        der::OID_ED25519 | der::OID_ED448 => Err(KeyError::Unsupported(
+        oid if oid == der::OID_ED25519 || oid == der::OID_ED448 => Err(KeyError::Unsupported(
             "Ed25519/Ed448 (EdDSA) keys are not supported: docker registry 2.8 rejects EdDSA \
              tokens; use an ES256 (P-256) or RS256 (RSA >= 2048 bit) key"
                 .into(),
         )),
-        der::OID_RSA_PSS => Err(KeyError::Unsupported(
+        oid if oid == der::OID_RSA_PSS => Err(KeyError::Unsupported(
             "RSASSA-PSS keys are not supported; use a plain rsaEncryption key (RS256)".into(),
         )),
         _ => Err(KeyError::Unsupported(
@@ -617,6 +621,25 @@ mod tests {
             .expect_err("encrypted")
             .to_string();
         assert!(msg.contains("encrypted"), "{msg}");
+    }
+
+    #[test]
+    fn a_certificate_with_a_non_canonical_length_is_refused() {
+        let key = SigningKey::from_pem(td::EC_PKCS8_KEY, td::EC_CRT).expect("load");
+        let der = pem::parse(td::EC_CRT).expect("pem").into_contents();
+        // The outer SEQUENCE of the test certificate has a two-byte long-form length (0x82).
+        assert_eq!(&der[..2], &[0x30, 0x82]);
+        // Same value, one redundant leading zero byte: valid BER, invalid DER.
+        let mut padded = vec![0x30, 0x83, 0x00];
+        padded.extend_from_slice(&der[2..]);
+        let reencoded = pem::encode(&pem::Pem::new("CERTIFICATE", padded));
+        let error = SigningKey::from_pem(td::EC_PKCS8_KEY, &reencoded)
+            .expect_err("non-canonical DER")
+            .to_string();
+        assert!(error.contains("invalid certificate"), "{error}");
+        // The canonical encoding loads, with the same key.
+        let again = SigningKey::from_pem(td::EC_PKCS8_KEY, td::EC_CRT).expect("load");
+        assert_eq!(again.libtrust_kid(), key.libtrust_kid());
     }
 
     #[test]

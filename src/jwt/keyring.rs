@@ -420,10 +420,7 @@ mod tests {
 
         // Verify with the public key taken from the certificate, not from us.
         let cert = der::parse_certificate(key.certificate_der()).expect("cert");
-        let spki = der::read_tlv(cert.spki).expect("spki");
-        let alg_id = der::expect_tlv(spki.content, der::TAG_SEQUENCE).expect("alg");
-        let bits = der::expect_tlv(alg_id.rest, der::TAG_BIT_STRING).expect("bits");
-        let public_key = &bits.content[1..];
+        let public_key = cert.public_key.as_slice();
         match key.algorithm() {
             KeyAlgorithm::Es256 => {
                 assert_eq!(sig.len(), 64, "raw r||s");
@@ -543,15 +540,12 @@ mod tests {
         assert!(der_bytes.windows(cn.len()).any(|w| w == cn.as_bytes()));
         let cert = der::parse_certificate(der_bytes).expect("cert");
         assert_eq!(cert.spki, key.public_key_spki_der());
-        let spki = der::read_tlv(cert.spki).expect("spki");
-        let alg_id = der::expect_tlv(spki.content, der::TAG_SEQUENCE).expect("alg");
-        let bits = der::expect_tlv(alg_id.rest, der::TAG_BIT_STRING).expect("bits");
         let alg: &dyn ring::signature::VerificationAlgorithm = match key.algorithm() {
             KeyAlgorithm::Es256 => &ring::signature::ECDSA_P256_SHA256_ASN1,
             KeyAlgorithm::Rs256 => &RSA_PKCS1_2048_8192_SHA256,
         };
-        UnparsedPublicKey::new(alg, &bits.content[1..])
-            .verify(cert.tbs, cert.signature)
+        UnparsedPublicKey::new(alg, &cert.public_key)
+            .verify(&cert.tbs, &cert.signature)
             .expect("certificate self-signature verifies");
         // The bundle must hold only CERTIFICATE blocks.
         let blocks = pem::parse_many(key.certificate_pem()).expect("pem");

@@ -1,6 +1,9 @@
 //! The GitLab-compatible management API under `/api/v4` (DOMAIN.md "GitLab-compatible REST
-//! API"), so that scripts written against GitLab move over unchanged. Handlers only parse and
-//! render; permissions and rules live in `service` and `access::permissions`.
+//! API"), so that scripts written against GitLab move over unchanged. Handlers authenticate
+//! the caller (a personal access token), parse and render; the rules live in `service` and
+//! `access::permissions`. One handler also orders the checks: `create_token` asks
+//! `deploy_tokens::authorize` before it parses the body, so that a caller without the role
+//! learns nothing from validation errors.
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -131,9 +134,9 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
         }
     };
     let active_only = match get("active") {
-        None | Some("") | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(Error::InvalidRequest("active is invalid".into()).into()),
+        None | Some("") => false,
+        Some(text) => parse_gitlab_bool(text)
+            .ok_or_else(|| Error::InvalidRequest("active is invalid".into()))?,
     };
     let page = number("page", 1)?;
     // GitLab clamps per_page to 100 rather than refusing larger values.
@@ -150,6 +153,21 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
         page,
         per_page,
     })
+}
+
+/// A boolean parameter as GitLab (Grape) reads it: `true`/`false`, `1`/`0`, `t`/`f`,
+/// `yes`/`no`, `y`/`n`, `on`/`off`, in any case. python-gitlab sends `True`.
+fn parse_gitlab_bool(text: &str) -> Option<bool> {
+    const TRUE: [&str; 6] = ["true", "1", "t", "yes", "y", "on"];
+    const FALSE: [&str; 6] = ["false", "0", "f", "no", "n", "off"];
+    let text = text.trim();
+    if TRUE.iter().any(|word| word.eq_ignore_ascii_case(text)) {
+        Some(true)
+    } else if FALSE.iter().any(|word| word.eq_ignore_ascii_case(text)) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// The list as JSON with GitLab's pagination headers.
@@ -398,4 +416,24 @@ fn form_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
         }
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_gitlab_bool;
+
+    #[test]
+    fn booleans_are_read_as_gitlab_reads_them() {
+        for text in [
+            "true", "True", "TRUE", "1", "t", "T", "yes", "Yes", "y", "on",
+        ] {
+            assert_eq!(parse_gitlab_bool(text), Some(true), "{text}");
+        }
+        for text in ["false", "False", "0", "f", "F", "no", "NO", "n", "off"] {
+            assert_eq!(parse_gitlab_bool(text), Some(false), "{text}");
+        }
+        for text in ["", "2", "yes please", "truee", "nil"] {
+            assert_eq!(parse_gitlab_bool(text), None, "{text}");
+        }
+    }
 }

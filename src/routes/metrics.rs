@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
+use crate::error::Report;
 use crate::startup::AppState;
 use crate::store::{database_errors, ScopeCounts};
 
@@ -10,7 +11,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let scope_counts = match state.store.deploy_token_scope_counts().await {
         Ok(counts) => counts,
         Err(error) => {
-            tracing::warn!(%error, "deploy token counts unavailable for /metrics");
+            tracing::warn!(error = %Report(&error), "deploy token counts unavailable for /metrics");
             ScopeCounts::default()
         }
     };

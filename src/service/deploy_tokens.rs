@@ -91,7 +91,7 @@ pub async fn create(
     authorize(store, caller, TokenOperation::Create, owner).await?;
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
     let secret = TokenSecret::generate(token_prefix)
-        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+        .map_err(|_| Error::internal("the system random generator failed"))?;
     let token = store
         .create_deploy_token(
             owner,

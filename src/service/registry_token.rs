@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::domain::deploy_token::GITLAB_DEPLOY_TOKEN_NAME;
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
-use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims};
+use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims, SignError};
 use crate::store::Store;
 
 /// A signed token and what the response reports about it. `Debug` leaves the JWT out.
@@ -40,9 +40,9 @@ pub async fn create_refresh_token(
     now: DateTime<Utc>,
 ) -> Result<TokenSecret, Error> {
     let secret = TokenSecret::generate(REFRESH_TOKEN_PREFIX)
-        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+        .map_err(|_| Error::internal("the system random generator failed"))?;
     let lifetime = chrono::Duration::from_std(settings.refresh_token_ttl)
-        .map_err(|_| Error::Internal("refresh_token_ttl out of range".into()))?;
+        .map_err(|error| Error::internal_from("refresh_token_ttl out of range", error))?;
     // Never outlive the deploy token itself.
     let expires_at = match token.expires_at {
         Some(token_expiry) => token_expiry.min(now + lifetime),
@@ -162,7 +162,7 @@ pub async fn issue(
         issued_at,
         ttl,
     )
-    .map_err(|error| Error::Internal(format!("cannot build claims: {error}")))?;
+    .map_err(|error| Error::internal_from("cannot build claims", error))?;
     let jwt = sign(keys, claims).await?;
     Ok(IssuedToken {
         jwt,
@@ -179,18 +179,15 @@ pub async fn sign<C: serde::Serialize + Send + 'static>(
     keys: &Arc<KeyRing>,
     claims: C,
 ) -> Result<String, Error> {
-    let signing_error = |error: String| Error::Internal(format!("signing failed: {error}"));
+    let signing_error = |error: SignError| Error::internal_from("signing failed", error);
     if keys.signing_key().algorithm() == KeyAlgorithm::Es256 {
-        return keys
-            .signing_key()
-            .sign_jwt(&claims)
-            .map_err(|e| signing_error(e.to_string()));
+        return keys.signing_key().sign_jwt(&claims).map_err(signing_error);
     }
     let keys = Arc::clone(keys);
     tokio::task::spawn_blocking(move || keys.signing_key().sign_jwt(&claims))
         .await
-        .map_err(|e| signing_error(e.to_string()))?
-        .map_err(|e| signing_error(e.to_string()))
+        .map_err(|error| Error::internal_from("the signing task failed", error))?
+        .map_err(signing_error)
 }
 
 /// Resolves every repository scope to its project with one store query in all, or none for

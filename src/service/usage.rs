@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::domain::{ActorKind, AuditAction, AuditEvent};
+use crate::error::Report;
 use crate::store::Store;
 
 /// Events buffered before the channel refuses more (and they are dropped, with a warning).
@@ -105,7 +106,7 @@ async fn write_batches(
         tokio::select! {
             _ = pruner.tick() => {
                 if let Err(error) = prune_issue_records(store.as_ref(), retention_days, Utc::now()).await {
-                    tracing::error!(%error, "pruning old registry token audit records failed");
+                    tracing::error!(error = %Report(&error), "pruning old registry token audit records failed");
                 }
             }
             received = receiver.recv() => match received {
@@ -229,10 +230,10 @@ async fn flush(
     let last_used: Vec<(i64, DateTime<Utc>)> = last_used.into_iter().collect();
     // last_used_at first: whoever sees an audit event also sees the use it records.
     if let Err(error) = store.record_deploy_token_usage(&last_used).await {
-        tracing::error!(%error, "writing last_used_at failed");
+        tracing::error!(error = %Report(&error), "writing last_used_at failed");
     }
     if let Err(error) = store.record_audit_events(&events).await {
-        tracing::error!(%error, count = events.len(), "writing registry token audit events failed");
+        tracing::error!(error = %Report(&error), count = events.len(), "writing registry token audit events failed");
     }
 }
 

@@ -21,11 +21,9 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<User, Error> {
     let username = parse_username(username)?;
+    // The address notices are sent to, so lettre, which sends them, is the judge.
     let email = email.trim();
-    let valid_email = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
-    });
-    if !valid_email {
+    if email.parse::<lettre::Address>().is_err() {
         return Err(ValidationError::new("email", "is invalid").into());
     }
     Ok(store.create_user(&username, email, admin, now).await?)
@@ -114,7 +112,7 @@ pub async fn create_personal_access_token(
         return Err(ValidationError::new("expires_at", "must be in the future").into());
     }
     let secret = TokenSecret::generate(PERSONAL_ACCESS_TOKEN_PREFIX)
-        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+        .map_err(|_| Error::internal("the system random generator failed"))?;
     let token = store
         .create_personal_access_token(&user, name, &scopes, expires_at, &secret.digest(), now)
         .await?;

@@ -1,5 +1,7 @@
-//! Persistence behind small async traits, so the services above can be tested with a fake;
-//! [`SeaStore`] is the sea-orm implementation of all of them, for SQLite and PostgreSQL.
+//! Persistence behind async traits; [`SeaStore`] is the sea-orm implementation of all of
+//! them, for SQLite and PostgreSQL. The services are tested against it (tests/api, a fresh
+//! database each); only the notification job also has a fake store, in its unit tests
+//! (`service/notifications`).
 
 mod sea;
 
@@ -25,8 +27,8 @@ pub fn database_errors() -> u64 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(sea_orm::DbErr),
+    #[error("database error")]
+    Database(#[source] sea_orm::DbErr),
     /// A row holds something the domain cannot represent (edited by hand, or a bug).
     #[error("corrupt row in {table} (id {id}): {message}")]
     Corrupt {

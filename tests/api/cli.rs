@@ -283,9 +283,17 @@ async fn users_members_and_personal_tokens_are_managed_on_the_command_line() {
     assert!(cli
         .fails(&["user", "create", "alice", "--email", "a@example.com"])
         .contains("already taken"));
-    assert!(cli
-        .fails(&["user", "create", "bob", "--email", "not-an-email"])
-        .contains("email"));
+    for bad in [
+        "not-an-email",
+        "@example.com",
+        "bob@",
+        "bob@exa mple.com",
+        "bob@@example.com",
+        "bob@example..com",
+    ] {
+        let error = cli.fails(&["user", "create", "bob", "--email", bad]);
+        assert!(error.contains("email"), "{bad}: {error}");
+    }
     cli.ok(&[
         "member",
         "add",
@@ -370,4 +378,49 @@ async fn settings_come_from_regauth_toml_and_the_environment_overrides_them() {
     assert!(cli.fails(&["migrate"]).contains("isuer"));
     std::fs::write(cli.dir.path().join("regauth.toml"), "token_ttl = 5\n").unwrap();
     assert!(cli.fails(&["migrate"]).contains("token_ttl"));
+}
+
+#[tokio::test]
+async fn any_setting_can_come_from_a_file_named_by_its_file_variable() {
+    let cli = Cli::new().await;
+    let secret = cli.dir.path().join("database_url.secret");
+    std::fs::write(&secret, format!("{}\n", cli.database_url)).unwrap();
+    let run = |extra: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_regauth"));
+        command
+            .args(["group", "create", "acme"])
+            .current_dir(cli.dir.path())
+            .env_remove("REGAUTH_CONFIG")
+            .env_remove("REGAUTH_DATABASE_URL")
+            .env("REGAUTH_DATABASE_URL_FILE", &secret);
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    };
+    let output = run(&[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The group went into the database the file names.
+    assert!(cli
+        .fails(&["group", "create", "acme"])
+        .contains("already taken"));
+
+    let output = run(&[("REGAUTH_DATABASE_URL", &cli.database_url)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("not both"),
+        "{stderr}"
+    );
+    let output = run(&[("REGAUTH_TOKEN_TTL_FILE", "/nonexistent/ttl")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success()
+            && stderr.contains("REGAUTH_TOKEN_TTL_FILE")
+            && stderr.contains("No such file"),
+        "{stderr}"
+    );
 }

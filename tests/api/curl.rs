@@ -24,6 +24,7 @@ fn curl(args: &[&str]) -> (String, String) {
     (body.to_owned(), status.to_owned())
 }
 
+#[ignore = "needs curl: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gitlab_documentation_curl_commands_work_unchanged() {
     let app = spawn_app().await;

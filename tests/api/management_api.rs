@@ -596,6 +596,35 @@ async fn lists_paginate_with_gitlabs_headers_and_filter_active_tokens() {
         .map(|t| t["id"].as_i64().unwrap())
         .collect();
     assert_eq!(active, vec![ids[0], ids[3], ids[4]]);
+    // python-gitlab sends Python's spelling; GitLab reads the usual boolean spellings.
+    for (spelling, expected) in [("True", 3), ("1", 3), ("yes", 3), ("F", 5), ("0", 5)] {
+        let listed = json_of(
+            app.api(
+                Method::GET,
+                &format!("/projects/acme%2Fweb/deploy_tokens?active={spelling}"),
+                &admin,
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            listed.as_array().map(Vec::len),
+            Some(expected),
+            "active={spelling}: {listed}"
+        );
+    }
+    let bad = app
+        .api(
+            Method::GET,
+            "/projects/acme%2Fweb/deploy_tokens?active=maybe",
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
     let all = json_of(
         app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens", &admin)
             .send()

@@ -111,6 +111,7 @@ fn summary(sent: usize, failed: usize, skipped: usize, tokens: usize) -> Summary
     }
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn project_maintainers_and_owners_including_inherited_get_one_notice_and_nobody_else() {
     let app = spawn_app().await;
@@ -245,6 +246,7 @@ async fn project_maintainers_and_owners_including_inherited_get_one_notice_and_n
     assert_eq!(sink.mails().len(), 6);
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn group_tokens_notify_only_the_group_owners_including_inherited_ones() {
     let app = spawn_app().await;
@@ -302,6 +304,7 @@ async fn group_tokens_notify_only_the_group_owners_including_inherited_ones() {
     );
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn each_window_is_sent_once_as_the_days_pass_across_restarts() {
     let app = spawn_app().await;
@@ -356,6 +359,7 @@ async fn each_window_is_sent_once_as_the_days_pass_across_restarts() {
         .all(|row| row.sent_at.is_some() && row.email == "maintainer@example.com"));
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn a_token_first_seen_inside_a_later_window_gets_only_that_window_and_the_next() {
     let app = spawn_app().await;
@@ -401,6 +405,7 @@ async fn a_token_first_seen_inside_a_later_window_gets_only_that_window_and_the_
     );
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn revoked_deleted_expired_far_off_and_never_expiring_tokens_get_no_notice() {
     let app = spawn_app().await;
@@ -467,6 +472,7 @@ async fn revoked_deleted_expired_far_off_and_never_expiring_tokens_get_no_notice
     );
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn a_failed_delivery_is_not_marked_sent_and_is_retried_on_the_next_run() {
     let app = spawn_app().await;
@@ -514,6 +520,7 @@ async fn a_failed_delivery_is_not_marked_sent_and_is_retried_on_the_next_run() {
     assert_eq!(sink.mails().len(), 2);
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn a_refused_recipient_is_retried_without_resending_to_the_others() {
     let app = spawn_app().await;
@@ -555,6 +562,7 @@ async fn without_an_smtp_server_notify_expiring_says_notifications_are_off() {
     assert!(stderr.contains("REGAUTH_SMTP_URL"), "{stderr}");
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn the_smtp_password_never_appears_in_the_output() {
     let app = spawn_app().await;
@@ -581,6 +589,7 @@ async fn the_smtp_password_never_appears_in_the_output() {
     assert!(!all.contains("hunter2"), "{all}");
 }
 
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
 #[tokio::test]
 async fn bad_notification_settings_and_a_bad_now_are_named() {
     let app = spawn_app().await;

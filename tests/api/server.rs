@@ -13,7 +13,8 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `regauth serve` in `dir` with `env` and waits for its "listening" line.
+    /// Starts `regauth serve` in `dir` with `env` and waits for its "listening" line: on stdout
+    /// in text mode, in a JSON event on stderr with `REGAUTH_LOG_FORMAT=json`.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let stdout_path = dir.join("serve.stdout");
         let stderr_path = dir.join("serve.stderr");
@@ -41,8 +42,10 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-            if let Some(rest) = stdout.split("regauth listening on 127.0.0.1:").nth(1) {
-                server.port = rest.split_whitespace().next().unwrap().parse().unwrap();
+            let output = format!("{stdout}\n{}", server.stderr());
+            if let Some(rest) = output.split("regauth listening on 127.0.0.1:").nth(1) {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                server.port = digits.parse().unwrap();
                 server.address = format!("http://127.0.0.1:{}", server.port);
                 return server;
             }
@@ -53,6 +56,10 @@ impl ServerProcess {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.stderr_path.with_file_name("serve.stdout")).unwrap_or_default()
     }
 
     pub fn stderr(&self) -> String {

@@ -747,8 +747,9 @@ async fn a_groups_gitlab_deploy_token_serves_only_the_immediate_child_projects()
 }
 
 // PROTOCOL.md §4 warns that a 403 on the POST is fatal to containerd (no fallback to GET).
-// Issue 2 asks for 403 DENIED for a token without any registry scope; the fallback would be
-// refused the same way, so the POST answers 403 too: decided here, pinned by this test.
+// Yet GitLab answers 403 DENIED when a deploy token has no registry scope at all (PROTOCOL.md
+// §8), and containerd's fallback GET would be refused the same way, so the
+// POST answers 403 too: decided here, pinned by this test.
 #[tokio::test]
 async fn the_password_grant_denies_a_token_without_registry_scopes_with_403() {
     let app = spawn_app().await;

@@ -4,8 +4,10 @@
 //! [`Client`], and [`every_check!`] turns each into one test per client, named
 //! `clients::<client>::<check>`.
 //!
-//! A client that is not installed or cannot start fails its tests with a message saying so;
-//! nothing is skipped. Each failure message names the client and the step, shows the
+//! Like every test that needs tools beyond Rust, these are `#[ignore = "needs ..."]`: plain
+//! `cargo test` lists them as ignored, `bash scripts/test.sh` runs them (`--run-ignored all`).
+//! There, a client that is not installed or cannot start fails its tests with a message
+//! saying so; nothing is skipped. Each failure message names the client and the step, shows the
 //! client's commands and output, its versions / daemon log, and the registry's log.
 
 use std::panic::AssertUnwindSafe;
@@ -459,6 +461,7 @@ macro_rules! every_check {
     };
     (@tests $($check:ident),* $(,)?) => {
         $(
+            #[ignore = "needs docker-registry and the real client (root for ctr and docker): run by scripts/test.sh"]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 checks::$check(start).await

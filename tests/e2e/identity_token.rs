@@ -7,6 +7,7 @@ use regauth::domain::NamespaceKind::Project;
 
 use crate::support::{blocking, Client, Docker, Stack};
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_keeps_an_identity_token_and_works_through_the_refresh_grant_until_revocation() {
     let stack = Stack::start().await;

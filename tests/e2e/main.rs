@@ -14,10 +14,10 @@ mod virtual_registry;
 
 mod clients;
 
-use helpers::CreatedToken;
 use regauth::domain::NamespaceKind::{Group, Project};
-use support::{Skopeo, Stack};
+use support::{Skopeo, Stack, CREDENTIALS_REFUSED, REGISTRY_DENIAL};
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_with_a_read_write_token_and_pull_back_with_a_read_only_token() {
     let stack = Stack::start().await;
@@ -49,149 +49,64 @@ async fn push_with_a_read_write_token_and_pull_back_with_a_read_only_token() {
     assert_eq!(digest, stack.image.manifest_digest, "same image back");
 }
 
+/// What the shared client checks (`clients::skopeo::*`: wrong secret, read-only push,
+/// another project, a sibling group, revocation) leave out, with the refusal's source pinned
+/// down: the registry refuses a group token in a lookalike group (`acme-evil` is no subgroup
+/// of `acme`) for lack of scope, and regauth refuses an expired token's credentials.
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_token_cannot_push_and_nothing_is_written() {
+async fn skopeo_is_refused_in_a_lookalike_group_and_with_an_expired_token_for_the_right_reason() {
     let stack = Stack::start().await;
     stack.app.create_project_with_groups("acme/web").await;
-    let reader = stack
-        .app
-        .create_token(Project, "acme/web", &["read_registry"])
-        .await;
-    let client = stack.logged_in(&reader);
-    let pushed = stack.push(&client, "acme/web");
-    stack.expect(&pushed, false, "push with a read-only token");
-    assert!(
-        stack.digest(&client, "acme/web").is_err(),
-        "no manifest may exist after a refused push"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_of_another_project_is_refused() {
-    let stack = Stack::start().await;
-    stack.app.create_project_with_groups("acme/web").await;
-    stack.app.create_project_with_groups("acme/other").await;
-    let owner = stack
-        .app
-        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
-        .await;
-    let stranger = stack
-        .app
-        .create_token(Project, "acme/other", &["read_registry", "write_registry"])
-        .await;
-    stack.expect(
-        &stack.push(&stack.logged_in(&owner), "acme/web"),
-        true,
-        "push by the owner",
-    );
-
-    let client = stack.logged_in(&stranger);
-    stack.expect(
-        &stack.pull(&client, "acme/web"),
-        false,
-        "pull by another project's token",
-    );
-    stack.expect(
-        &stack.push(&client, "acme/web"),
-        false,
-        "push by another project's token",
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_token_reaches_a_project_two_subgroups_down_but_not_a_sibling_group() {
-    let stack = Stack::start().await;
-    stack
-        .app
-        .create_project_with_groups("acme/platform/infra/deploy")
-        .await;
     stack.app.create_project_with_groups("acme-evil/web").await;
-    let token = stack
+    let group = stack
         .app
         .create_token(Group, "acme", &["read_registry", "write_registry"])
         .await;
-    let client = stack.logged_in(&token);
-    stack.expect(
-        &stack.push(&client, "acme/platform/infra/deploy"),
-        true,
-        "group token push two subgroups down",
-    );
-    stack.expect(
-        &stack.pull(&client, "acme/platform/infra/deploy"),
-        true,
-        "group token pull",
-    );
-    stack.expect(
-        &stack.push(&client, "acme-evil/web"),
-        false,
-        "group token push into a lookalike group",
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_secret_fails_login() {
-    let stack = Stack::start().await;
-    stack.app.create_project_with_groups("acme/web").await;
-    let token = stack
+    let evil_owner = stack
         .app
-        .create_token(Project, "acme/web", &["read_registry"])
+        .create_token(
+            Project,
+            "acme-evil/web",
+            &["read_registry", "write_registry"],
+        )
         .await;
-    let wrong = CreatedToken {
-        secret: format!("{}x", token.secret),
-        token: token.token.clone(),
-    };
-    let outcome = stack.login(&Skopeo::new(), &wrong);
-    stack.expect(&outcome, false, "login with a wrong secret");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_token_fails_at_once() {
-    let stack = Stack::start().await;
-    stack.app.create_project_with_groups("acme/web").await;
-    let token = stack
-        .app
-        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
-        .await;
-    let client = stack.logged_in(&token);
     stack.expect(
-        &stack.push(&client, "acme/web"),
+        &stack.push(&stack.logged_in(&evil_owner), "acme-evil/web"),
         true,
-        "push before revocation",
+        "push by acme-evil/web's own token (setup)",
     );
-    stack.app.revoke(token.token.id).await;
-    stack.expect(
-        &stack.pull(&client, "acme/web"),
-        false,
-        "pull right after revocation",
-    );
-    stack.expect(
-        &stack.login(&Skopeo::new(), &token),
-        false,
-        "login after revocation",
-    );
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_token_fails() {
-    let stack = Stack::start().await;
-    stack.app.create_project_with_groups("acme/web").await;
-    let token = stack
-        .app
-        .create_token(Project, "acme/web", &["read_registry", "write_registry"])
-        .await;
-    let client = stack.logged_in(&token);
+    let client = stack.logged_in(&group);
+    stack.expect_refused(
+        &stack.push(&client, "acme-evil/web/new"),
+        REGISTRY_DENIAL,
+        "push by the acme group token into the lookalike group acme-evil",
+    );
+    stack.assert_tag_absent(
+        &evil_owner,
+        "acme-evil/web/new",
+        "v1",
+        "refused push into acme-evil",
+    );
+    stack.expect_refused(
+        &stack.pull(&client, "acme-evil/web"),
+        REGISTRY_DENIAL,
+        "pull by the acme group token from the lookalike group acme-evil",
+    );
+
     stack
         .app
-        .set_expiry(token.token.id, chrono::Utc::now())
+        .set_expiry(group.token.id, chrono::Utc::now())
         .await;
-    stack.expect(
+    stack.expect_refused(
         &stack.push(&client, "acme/web"),
-        false,
-        "push with an expired token",
+        CREDENTIALS_REFUSED,
+        "push with a token that has expired since its login",
     );
-    stack.expect(
-        &stack.login(&Skopeo::new(), &token),
-        false,
+    stack.expect_refused(
+        &stack.login(&Skopeo::new(), &group),
+        CREDENTIALS_REFUSED,
         "login with an expired token",
     );
 }

@@ -24,6 +24,7 @@ async fn registry_token(
     body["token"].as_str().unwrap().to_owned()
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key() {
     // Before: one key (ES256), a token signed with it.

@@ -83,6 +83,7 @@ impl VirtualRegistry {
     }
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_registry_scopes_pull_through_the_cache_and_others_are_refused() {
     let vr = VirtualRegistry::start().await;
@@ -129,6 +130,7 @@ async fn virtual_registry_scopes_pull_through_the_cache_and_others_are_refused()
     );
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_deploy_token_can_delete_on_the_container_registry() {
     let stack = Stack::start().await;
@@ -149,6 +151,7 @@ async fn no_deploy_token_can_delete_on_the_container_registry() {
     );
 }
 
+#[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_virtual_registry_token_deletes_a_manifest_on_a_dependency_proxy_registry() {
     let stack = Stack::start().await;

@@ -14,6 +14,7 @@ pub mod schedule;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::notice::{days_left, is_notice_recipient, notice_horizon, notice_window};
+use crate::error::Report;
 use crate::mail::Mailer;
 use crate::store::{NoticeKey, NotificationStore, StoreError};
 
@@ -119,7 +120,7 @@ where
                         token_id = token.id,
                         window = window.days(),
                         recipient = user.username.as_str(),
-                        %error,
+                        error = %Report(&error),
                         "expiry notice not delivered; the next run tries again"
                     );
                 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Days, NaiveTime, Utc};
 use tokio::task::JoinHandle;
 
+use crate::error::Report;
 use crate::mail::{SmtpMailer, SmtpSettings};
 use crate::store::Store;
 
@@ -98,7 +99,7 @@ async fn run_daily(store: Arc<dyn Store>, mailer: SmtpMailer, at: NotifyAt) {
             }
             Ok(summary) => tracing::info!(%summary, "expiry notices"),
             Err(error) => {
-                tracing::error!(%error, "expiry notice run stopped; the next run picks up what is left")
+                tracing::error!(error = %Report(&error), "expiry notice run stopped; the next run picks up what is left")
             }
         }
         after = next.max(Utc::now());

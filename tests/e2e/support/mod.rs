@@ -29,7 +29,7 @@ pub use oci::{
 pub use podman::Podman;
 pub use registry::{Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoClient};
-pub use stack::{blocking, registry_for, Stack};
+pub use stack::{blocking, registry_for, Stack, CREDENTIALS_REFUSED, REGISTRY_DENIAL};
 
 use std::fmt;
 use std::io::Read;

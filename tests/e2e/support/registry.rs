@@ -1,13 +1,15 @@
 //! A real `docker-registry serve config.yml` (CNCF distribution 2.8) in its own temp dir,
-//! listening on a free 127.0.0.1 port, killed by PID on `stop()` / `Drop`.
+//! listening on a free 127.0.0.1 port, supervised by [`Daemon`] (stopped by PID on `stop()` /
+//! `Drop`).
 
-use std::fs::{self, File};
+use std::fs;
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::free_loopback_port;
+use super::process::{require_binary, Daemon};
 
 /// How the registry is configured. An empty `realm` means **no `auth` section** (an open
 /// registry); then `service`, `issuer` and `root_cert_bundle` are ignored.
@@ -35,9 +37,8 @@ impl RegistryOptions {
 }
 
 pub struct Registry {
-    child: Option<Child>,
+    daemon: Daemon,
     port: u16,
-    log_path: PathBuf,
     config_path: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -52,6 +53,7 @@ impl Registry {
     /// dir) and waits (≤ 10 s) until its port accepts connections. Panics with the log if
     /// it exits or never listens.
     pub fn start(opts: RegistryOptions) -> Registry {
+        require_binary("docker-registry", "docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("regauth-registry-")
             .tempdir()
@@ -91,67 +93,34 @@ impl Registry {
         let config_path = dir.path().join("config.yml");
         fs::write(&config_path, &yaml).expect("write registry config");
 
-        let log_path = dir.path().join("registry.log");
-        let log = File::create(&log_path).expect("create registry log");
-        let log_err = log.try_clone().expect("clone log handle");
-
         let mut cmd = Command::new("docker-registry");
-        cmd.arg("serve")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err));
+        cmd.arg("serve").arg(&config_path).current_dir(dir.path());
         // REGISTRY_* variables override the config file: never inherit them.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("REGISTRY_") {
                 cmd.env_remove(key);
             }
         }
-        let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot spawn `docker-registry` (apt-get install docker-registry): {e}")
-        });
-
-        let mut reg = Registry {
-            child: Some(child),
+        let daemon = Daemon::spawn(
+            "docker-registry",
+            cmd,
+            dir.path().join("registry.log"),
+            Duration::from_secs(5),
+        );
+        let mut registry = Registry {
+            daemon,
             port,
-            log_path,
             config_path,
             dir,
         };
-        reg.wait_ready(Duration::from_secs(10));
-        reg
-    }
-
-    fn wait_ready(&mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    panic!(
-                        "docker-registry exited early ({status}).\nconfig:\n{}\nlog:\n{}",
-                        self.config(),
-                        self.log()
-                    );
-                }
-            }
-            let addr = ([127, 0, 0, 1], self.port).into();
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            if Instant::now() >= deadline {
-                self.stop();
-                panic!(
-                    "docker-registry did not listen on 127.0.0.1:{} within {:?}.\nconfig:\n{}\nlog:\n{}",
-                    self.port,
-                    limit,
-                    self.config(),
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let address = ([127, 0, 0, 1], port).into();
+        let config = registry.config();
+        registry.daemon.wait_until(
+            Duration::from_secs(10),
+            &format!("listening on 127.0.0.1:{port}; config:\n{config}"),
+            || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
+        );
+        registry
     }
 
     /// `127.0.0.1:PORT`
@@ -170,9 +139,7 @@ impl Registry {
 
     /// The whole log so far (stdout and stderr interleaved).
     pub fn log(&self) -> String {
-        fs::read(&self.log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
+        self.daemon.log()
     }
 
     /// The config file as written.
@@ -185,17 +152,9 @@ impl Registry {
         self.dir.path()
     }
 
-    /// Kills the process (SIGKILL by PID) and reaps it. Idempotent.
+    /// Stops the process by PID (SIGTERM, then SIGKILL) and reaps it. Idempotent; `Drop`
+    /// does it too.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.stop();
+        self.daemon.stop();
     }
 }

@@ -1,4 +1,6 @@
-//! `skopeo` (no daemon) with a private authfile, talking plain HTTP to 127.0.0.1.
+//! `skopeo` (no daemon) with a private authfile, talking plain HTTP to 127.0.0.1. [`Skopeo`]
+//! is the one wrapper: every skopeo command line is built by its methods. [`SkopeoClient`]
+//! adapts it to the shared [`Client`] checks, using each [`User`]'s authfile.
 //! Every call runs to completion (≤ `COMMAND_TIMEOUT`, then killed by PID).
 
 use std::cell::{Cell, RefCell};
@@ -13,7 +15,10 @@ use super::{run_command, CommandOutcome, COMMAND_TIMEOUT};
 
 pub struct Skopeo {
     authfile: PathBuf,
-    dir: tempfile::TempDir,
+    /// `HOME` and the XDG dirs of the skopeo processes.
+    home: PathBuf,
+    /// Owned by a stand-alone `Skopeo` (`new`); a user's belongs to the caller.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Default for Skopeo {
@@ -32,7 +37,20 @@ impl Skopeo {
             .expect("skopeo tempdir");
         let authfile = dir.path().join("auth.json");
         fs::write(&authfile, b"{\"auths\":{}}").expect("write authfile");
-        Skopeo { authfile, dir }
+        Skopeo {
+            authfile,
+            home: dir.path().to_path_buf(),
+            _dir: Some(dir),
+        }
+    }
+
+    /// Skopeo with `user`'s authfile, `home` as its home directory.
+    pub fn for_user(user: &User, home: &Path) -> Skopeo {
+        Skopeo {
+            authfile: user.authfile(),
+            home: home.to_path_buf(),
+            _dir: None,
+        }
     }
 
     pub fn authfile(&self) -> &Path {
@@ -50,11 +68,40 @@ impl Skopeo {
             .arg("--authfile")
             .arg(&self.authfile)
             // keep the client away from the user's config/caches as far as possible
-            .env("HOME", self.dir.path())
-            .env("XDG_RUNTIME_DIR", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join("config"))
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("DOCKER_CONFIG");
+        c
+    }
+
+    /// `skopeo login --tls-verify=false -u USER --password-stdin HOST` (the password goes
+    /// on stdin).
+    pub fn login_command(&self, host: &str, username: &str) -> Command {
+        let mut c = self.cmd("login");
+        c.args([
+            "--tls-verify=false",
+            "-u",
+            username,
+            "--password-stdin",
+            host,
+        ]);
+        c
+    }
+
+    /// `skopeo copy --quiet --preserve-digests <TLS flag> [extra...] SOURCE DEST`.
+    pub fn copy_command(
+        &self,
+        tls_flag: &str,
+        extra: &[&str],
+        source: &str,
+        dest: &str,
+    ) -> Command {
+        let mut c = self.cmd("copy");
+        c.args([tls_flag, "--quiet", "--preserve-digests"])
+            .args(extra)
+            .args([source, dest]);
         c
     }
 
@@ -66,14 +113,7 @@ impl Skopeo {
     /// The registry answers the login with a scope-less token: success only proves the
     /// credentials (and that the registry accepted our JWT for `GET /v2/`).
     pub fn login(&self, host: &str, username: &str, password: &str) -> CommandOutcome {
-        let mut c = self.cmd("login");
-        c.args([
-            "--tls-verify=false",
-            "-u",
-            username,
-            "--password-stdin",
-            host,
-        ]);
+        let c = self.login_command(host, username);
         self.run(c, Some(password), &[password])
     }
 
@@ -87,10 +127,12 @@ impl Skopeo {
     /// `skopeo copy oci:<layout>:<tag> docker://HOST/REPO:TAG --dest-tls-verify=false`
     /// with the authfile's credentials.
     pub fn push(&self, image: &OciImage, host: &str, repo: &str, tag: &str) -> CommandOutcome {
-        let mut c = self.cmd("copy");
-        c.args(["--dest-tls-verify=false", "--quiet", "--preserve-digests"])
-            .arg(image.skopeo_ref())
-            .arg(format!("docker://{host}/{repo}:{tag}"));
+        let c = self.copy_command(
+            "--dest-tls-verify=false",
+            &[],
+            &image.skopeo_ref(),
+            &format!("docker://{host}/{repo}:{tag}"),
+        );
         self.run(c, None, &[])
     }
 
@@ -105,25 +147,23 @@ impl Skopeo {
         username: &str,
         password: &str,
     ) -> CommandOutcome {
-        let mut c = self.cmd("copy");
-        c.args([
+        let c = self.copy_command(
             "--dest-tls-verify=false",
-            "--quiet",
-            "--preserve-digests",
-            "--dest-creds",
-        ])
-        .arg(format!("{username}:{password}"))
-        .arg(image.skopeo_ref())
-        .arg(format!("docker://{host}/{repo}:{tag}"));
+            &["--dest-creds", &format!("{username}:{password}")],
+            &image.skopeo_ref(),
+            &format!("docker://{host}/{repo}:{tag}"),
+        );
         self.run(c, None, &[password])
     }
 
     /// `skopeo copy docker://HOST/REPO:TAG oci:<dest_dir>:<TAG> --src-tls-verify=false`.
     pub fn pull(&self, host: &str, repo: &str, tag: &str, dest_dir: &Path) -> CommandOutcome {
-        let mut c = self.cmd("copy");
-        c.args(["--src-tls-verify=false", "--quiet", "--preserve-digests"])
-            .arg(format!("docker://{host}/{repo}:{tag}"))
-            .arg(format!("oci:{}:{tag}", dest_dir.display()));
+        let c = self.copy_command(
+            "--src-tls-verify=false",
+            &[],
+            &format!("docker://{host}/{repo}:{tag}"),
+            &format!("oci:{}:{tag}", dest_dir.display()),
+        );
         self.run(c, None, &[])
     }
 
@@ -137,16 +177,12 @@ impl Skopeo {
         username: &str,
         password: &str,
     ) -> CommandOutcome {
-        let mut c = self.cmd("copy");
-        c.args([
+        let c = self.copy_command(
             "--src-tls-verify=false",
-            "--quiet",
-            "--preserve-digests",
-            "--src-creds",
-        ])
-        .arg(format!("{username}:{password}"))
-        .arg(format!("docker://{host}/{repo}:{tag}"))
-        .arg(format!("oci:{}:{tag}", dest_dir.display()));
+            &["--src-creds", &format!("{username}:{password}")],
+            &format!("docker://{host}/{repo}:{tag}"),
+            &format!("oci:{}:{tag}", dest_dir.display()),
+        );
         self.run(c, None, &[password])
     }
 
@@ -214,17 +250,9 @@ impl SkopeoClient {
         }
     }
 
-    fn cmd(&self, sub: &str, user: &User) -> Command {
-        let mut c = Command::new("skopeo");
-        c.arg(sub)
-            .arg("--authfile")
-            .arg(user.authfile())
-            .env("HOME", self.dir.path())
-            .env("XDG_RUNTIME_DIR", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("DOCKER_CONFIG");
-        c
+    /// The one skopeo wrapper, with `user`'s authfile.
+    fn skopeo(&self, user: &User) -> Skopeo {
+        Skopeo::for_user(user, self.dir.path())
     }
 }
 
@@ -244,14 +272,7 @@ impl Client for SkopeoClient {
     /// `skopeo login --authfile A --tls-verify=false -u U --password-stdin HOST`
     fn login(&self, user: &User, host: &str) -> Option<CommandOutcome> {
         let mut steps = Steps::new(&[&user.password]);
-        let mut c = self.cmd("login", user);
-        c.args([
-            "--tls-verify=false",
-            "-u",
-            &user.username,
-            "--password-stdin",
-            host,
-        ]);
+        let c = self.skopeo(user).login_command(host, &user.username);
         steps.run(c, Some(&user.password));
         Some(steps.finish())
     }
@@ -278,16 +299,12 @@ impl Client for SkopeoClient {
         let digest_file = user.dir().join("skopeo-push.digest");
         let _ = fs::remove_file(&digest_file);
         let mut steps = Steps::new(&[&user.password]);
-        let mut c = self.cmd("copy", user);
-        c.args([
+        let c = self.skopeo(user).copy_command(
             "--dest-tls-verify=false",
-            "--quiet",
-            "--preserve-digests",
-            "--digestfile",
-        ])
-        .arg(&digest_file)
-        .arg(source)
-        .arg(image.docker_transport());
+            &["--digestfile", &digest_file.to_string_lossy()],
+            &source,
+            &image.docker_transport(),
+        );
         steps.run(c, None);
         let digest = fs::read_to_string(&digest_file)
             .ok()
@@ -301,10 +318,12 @@ impl Client for SkopeoClient {
         self.pulls.set(self.pulls.get() + 1);
         let dest = self.dir.path().join(format!("pull-{}", self.pulls.get()));
         let mut steps = Steps::new(&[&user.password]);
-        let mut c = self.cmd("copy", user);
-        c.args(["--src-tls-verify=false", "--quiet", "--preserve-digests"])
-            .arg(image.docker_transport())
-            .arg(format!("oci:{}:{}", dest.display(), image.tag));
+        let c = self.skopeo(user).copy_command(
+            "--src-tls-verify=false",
+            &[],
+            &image.docker_transport(),
+            &format!("oci:{}:{}", dest.display(), image.tag),
+        );
         steps.run(c, None);
         let digest = if steps.ok() {
             layout_manifest_digest(&dest)

@@ -9,6 +9,19 @@ use crate::helpers::{spawn_app, CreatedToken, TestApp};
 use super::client::{ImageRef, User};
 use super::{write_oci_image, CommandOutcome, OciImage, Registry, RegistryOptions, Skopeo};
 
+/// What skopeo (containers/image) prints when the registry refuses a token for lack of scope:
+/// distribution's `DENIED` and `UNAUTHORIZED` errcodes, or the `insufficient_scope` challenge.
+pub const REGISTRY_DENIAL: &[&str] = &[
+    "requested access to the resource is denied",
+    "authentication required",
+    "insufficient_scope",
+];
+
+/// What skopeo prints when regauth refuses the credentials themselves (our 401 body, quoted,
+/// and containers/image's wording for a failed token request).
+pub const CREDENTIALS_REFUSED: &[&str] =
+    &["http basic: access denied", "invalid username/password"];
+
 pub struct Stack {
     pub app: TestApp,
     pub registry: Registry,
@@ -53,6 +66,19 @@ impl Stack {
             if success { "success" } else { "failure" },
             self.registry.log()
         );
+    }
+
+    /// Asserts that `outcome` failed, and failed because it was refused: one of `markers`
+    /// ([`REGISTRY_DENIAL`] or [`CREDENTIALS_REFUSED`]) is in its output. Any other failure
+    /// (a broken command line, a missing image) fails the test.
+    pub fn expect_refused(&self, outcome: &CommandOutcome, markers: &[&str], what: &str) {
+        self.expect(outcome, false, what);
+        let text = format!("{}\n{}", outcome.stdout, outcome.stderr).to_lowercase();
+        if !markers.iter().any(|marker| text.contains(marker)) {
+            self.fail(&format!(
+                "{what}: failed, but not with the expected refusal (none of {markers:?})\n{outcome}"
+            ));
+        }
     }
 
     /// Panics with `message`, then the registry log.
