@@ -1,22 +1,47 @@
 #!/usr/bin/env bash
-# Token endpoint benchmark: prints requests/s and latency for GET /jwt/auth (Basic credentials,
-# one pull scope) on a release build, with SQLite and, when REGAUTH_BENCH_POSTGRES_URL is set
-# (a database regauth may use), PostgreSQL; for ES256 and RS256 keys.
-# Load comes from wrk on this machine, to 127.0.0.1 only, bounded in time.
+# Token endpoint benchmark (issue #10). Every figure is printed next to the same case served
+# from `memory://` (the ceiling: the same binary, the database in memory) measured in the same
+# run, because ratios survive a noisy machine and absolute figures do not.
 #
-#   bash scripts/bench.sh                 # 10 s per case, 32 connections
-#   DURATION=30s CONNECTIONS=64 bash scripts/bench.sh
+# Cases: project token and group token (5 levels of groups), 1 and 10 scopes, ES256 and
+# RS256, SQLite, PostgreSQL (when REGAUTH_BENCH_POSTGRES_URL names a database regauth may
+# use and empty), the token cache on and off, a database of 1,000 tokens and one of 1,000,000
+# tokens in 100,000 projects. For each: req/s, p50, p99 (closed loop, wrk), ratio to memory,
+# the server's RSS idle and its peak. Then an open-loop run at half the maximum rate (oha -q,
+# installed on demand into target/bench-tools) for p99 without coordinated omission, and
+# ring's raw RS256 signing rate next to the RS256 endpoint.
+#
+# Load runs on this machine, to 127.0.0.1 only, bounded in time. Seeded SQLite databases are
+# kept in target/bench/ and reused (delete them to reseed).
+#
+#   bash scripts/bench.sh                   # 8 s per case, 32 connections
+#   DURATION=15s CONNECTIONS=64 bash scripts/bench.sh
+#   SIZES="1000" bash scripts/bench.sh      # skip the 1,000,000-token database
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-DURATION="${DURATION:-10s}"
+DURATION="${DURATION:-8s}"
 CONNECTIONS="${CONNECTIONS:-32}"
+SIZES="${SIZES:-1000 1000000}"
+ROOT="$PWD"
 
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v wrk >/dev/null 2>&1; then
-    if [ "$(id -u)" -eq 0 ]; then apt-get install -y -q wrk >/dev/null; else sudo apt-get install -y -q wrk >/dev/null; fi
+    as_root apt-get install -y -q wrk >/dev/null || { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q wrk >/dev/null; }
 fi
-cargo build --release --quiet --bin regauth
-BIN="$PWD/target/release/regauth"
+command -v python3 >/dev/null 2>&1 || as_root apt-get install -y -q python3 >/dev/null
+OHA="$(command -v oha || true)"
+if [ -z "$OHA" ]; then
+    OHA="$ROOT/target/bench-tools/bin/oha"
+    if [ ! -x "$OHA" ]; then
+        echo "installing oha (open-loop load generator) into target/bench-tools ..." >&2
+        cargo install oha --locked --quiet --root "$ROOT/target/bench-tools" >&2
+    fi
+fi
+cargo build --release --quiet --bin regauth --example rs256_sign_rate
+BIN="$ROOT/target/release/regauth"
+SEEDS="$ROOT/target/bench"
+mkdir -p "$SEEDS"
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
@@ -26,44 +51,206 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_case() {
-    local label="$1" database_url="$2" alg="$3"
-    local dir="$WORK/$label"
+# --- seeding -----------------------------------------------------------------------------
+# The structure through the CLI (groups g1/.../g5, project g1/g2/g3/g4/g5/app, a project
+# token on it and a group token on g1), then the bulk by SQL: SIZE-2 more tokens spread over
+# projects fill/p<N> (100,000 projects for the large database, SIZE/10 for the small one).
+# Writes $dir/tokens.env with the two tokens' credentials.
+make_structure() {
+    local dir="$1" url="$2"
     mkdir -p "$dir"
-    export REGAUTH_DATABASE_URL="$database_url" REGAUTH_KEYS_DIR="$dir/keys" REGAUTH_KEY_ALGORITHM="$alg"
-    export REGAUTH_LISTEN=127.0.0.1:0 RUST_LOG=${RUST_LOG:-warn}
-    (cd "$dir" && "$BIN" migrate >/dev/null)
-    local suffix; suffix="$(date +%s%N)"
-    (cd "$dir" && "$BIN" group create "bench$suffix" >/dev/null && "$BIN" project create "bench$suffix/web" >/dev/null)
-    local created user secret
-    created="$(cd "$dir" && "$BIN" deploy-token create --project "bench$suffix/web" --name bench --scopes read_registry --json)"
-    user="$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["username"])')"
-    secret="$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
-    (cd "$dir" && exec "$BIN" serve >"$dir/serve.out" 2>"$dir/serve.err") &
-    SERVER_PID=$!
-    local port=""
-    for _ in $(seq 1 100); do
-        port="$(sed -n 's/^regauth listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/serve.out")"
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
-    [ -n "$port" ] || { cat "$dir/serve.err"; echo "server did not start" >&2; exit 1; }
-    local auth; auth="$(printf '%s:%s' "$user" "$secret" | base64 -w0)"
-    local url="http://127.0.0.1:$port/jwt/auth?service=container_registry&scope=repository:bench$suffix/web:pull"
-    curl -fsS -H "Authorization: Basic $auth" "$url" >/dev/null
-    local out; out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Basic $auth" "$url")"
-    local rps p50 p99
-    rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')"
-    p50="$(printf '%s\n' "$out" | awk '$1=="50%" {print $2}')"
-    p99="$(printf '%s\n' "$out" | awk '$1=="99%" {print $2}')"
-    printf '%-22s %10s req/s   p50 %-9s p99 %s\n' "$label" "$rps" "$p50" "$p99"
-    if printf '%s\n' "$out" | grep -q "Non-2xx"; then printf '%s\n' "$out" | grep "Non-2xx"; fi
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    (
+        cd "$dir"
+        export REGAUTH_DATABASE_URL="$url" REGAUTH_KEYS_DIR="$dir/keys" RUST_LOG=error
+        "$BIN" migrate >/dev/null
+        local path=""
+        for level in g1 g2 g3 g4 g5; do
+            path="${path:+$path/}$level"
+            "$BIN" group create "$path" >/dev/null
+        done
+        "$BIN" project create "$path/app" >/dev/null
+        "$BIN" group create fill >/dev/null
+        local project group
+        project="$("$BIN" deploy-token create --project "$path/app" --name bench-project --scopes read_registry --json)"
+        group="$("$BIN" deploy-token create --group g1 --name bench-group --scopes read_registry --json)"
+        python3 - "$project" "$group" >"$dir/tokens.env" <<'PY'
+import json, sys
+for name, text in zip(("PROJECT", "GROUP"), sys.argv[1:]):
+    token = json.loads(text)
+    print(f"{name}_USER='{token['username']}'\n{name}_SECRET='{token['token']}'")
+PY
+    )
 }
 
-echo "GET /jwt/auth, wrk -c$CONNECTIONS -d$DURATION, $(nproc) cores"
-run_case "sqlite es256" "sqlite://$WORK/es.db?mode=rwc" es256
-run_case "sqlite rs256" "sqlite://$WORK/rs.db?mode=rwc" rs256
-if [ -n "${REGAUTH_BENCH_POSTGRES_URL:-}" ]; then
-    run_case "postgres es256" "$REGAUTH_BENCH_POSTGRES_URL" es256
+seed_sqlite() {
+    local size="$1" file="$SEEDS/sqlite-$size.db" dir="$SEEDS/sqlite-$size"
+    local migrations; migrations="$(ls migration/src/m*.rs | wc -l)"
+    if [ -f "$file" ] && [ "$(cat "$dir/migrations" 2>/dev/null)" = "$migrations" ]; then return; fi
+    rm -rf "$file" "$file-wal" "$file-shm" "$dir"
+    echo "seeding $file with $size tokens ..." >&2
+    make_structure "$dir" "sqlite://$file?mode=rwc"
+    python3 - "$file" "$size" <<'PY'
+import hashlib, sqlite3, sys
+path, size = sys.argv[1], int(sys.argv[2])
+projects = 100_000 if size >= 1_000_000 else max(1, size // 10)
+db = sqlite3.connect(path)
+(fill,) = db.execute("SELECT id FROM namespaces WHERE full_path = 'fill'").fetchone()
+(created,) = db.execute("SELECT created_at FROM namespaces WHERE id = ?", (fill,)).fetchone()
+(base,) = db.execute("SELECT MAX(id) FROM namespaces").fetchone()
+db.execute("BEGIN")
+db.executemany(
+    "INSERT INTO namespaces (id, kind, parent_id, path, full_path, name, created_at) VALUES (?, 'project', ?, ?, ?, ?, ?)",
+    ((base + 1 + p, fill, f"p{p}", f"fill/p{p}", f"p{p}", created) for p in range(projects)),
+)
+db.executemany(
+    "INSERT INTO deploy_tokens (namespace_id, name, token_digest, read_repository, read_registry, write_registry, "
+    "read_virtual_registry, write_virtual_registry, read_package_registry, write_package_registry, revoked, created_at, created_by) "
+    "VALUES (?, 'fill', ?, 0, 1, 0, 0, 0, 0, 0, 0, ?, 'bench')",
+    ((base + 1 + i % projects, hashlib.sha256(f"bench-fill-{i}".encode()).hexdigest(), created) for i in range(size - 2)),
+)
+db.commit()
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+db.close()
+PY
+    echo "$migrations" >"$dir/migrations"
+}
+
+seed_postgres() {
+    local size="$1" url="$2" dir="$WORK/pg-seed"
+    echo "seeding PostgreSQL with $size tokens ..." >&2
+    make_structure "$dir" "$url"
+    local projects=$(( size >= 1000000 ? 100000 : (size / 10 > 0 ? size / 10 : 1) ))
+    psql -q -v ON_ERROR_STOP=1 "$url" <<SQL >/dev/null
+BEGIN;
+INSERT INTO namespaces (kind, parent_id, path, full_path, name, created_at)
+  SELECT 'project', f.id, 'p' || p, 'fill/p' || p, 'p' || p, now()
+  FROM generate_series(0, $projects - 1) p, (SELECT id FROM namespaces WHERE full_path = 'fill') f;
+INSERT INTO deploy_tokens (namespace_id, name, token_digest, read_repository, read_registry, write_registry,
+  read_virtual_registry, write_virtual_registry, read_package_registry, write_package_registry, revoked, created_at, created_by)
+  SELECT n.id, 'fill', encode(sha256(('bench-fill-' || i)::bytea), 'hex'), false, true, false, false, false, false, false, false, now(), 'bench'
+  FROM generate_series(0, $size - 3) i
+  JOIN namespaces n ON n.full_path = 'fill/p' || (i % $projects);
+COMMIT;
+ANALYZE;
+SQL
+}
+
+# --- one case ------------------------------------------------------------------------------
+rss_kb() { awk -v key="$2" '$1 == key":" {print $2}' "/proc/$1/status"; }
+to_ms() { # wrk latency (e.g. 812.00us, 3.21ms, 1.02s) in ms
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+
+start_server() { # url alg cache_capacity keys_dir
+    local url="$1" alg="$2" capacity="$3" keys="$4"
+    local log="$WORK/serve.out"
+    : >"$log"
+    REGAUTH_DATABASE_URL="$url" REGAUTH_KEYS_DIR="$keys" REGAUTH_KEY_ALGORITHM="$alg" \
+        REGAUTH_TOKEN_CACHE_CAPACITY="$capacity" REGAUTH_LISTEN=127.0.0.1:0 RUST_LOG="${RUST_LOG:-warn}" \
+        "$BIN" serve >"$log" 2>"$WORK/serve.err" &
+    SERVER_PID=$!
+    PORT=""
+    for _ in $(seq 1 600); do
+        PORT="$(sed -n 's/^regauth listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log")"
+        [ -n "$PORT" ] && break
+        sleep 0.1
+    done
+    [ -n "$PORT" ] || { cat "$WORK/serve.err" >&2; echo "server did not start" >&2; exit 1; }
+}
+
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+
+declare -A RATE
+# label url alg capacity token(project|group) scopes(1|10) [ceiling-label]
+run_case() {
+    local label="$1" url="$2" alg="$3" capacity="$4" kind="$5" nscopes="$6" ceiling="${7:-}" seed_dir="$8"
+    # shellcheck disable=SC1091
+    . "$seed_dir/tokens.env"
+    local user secret
+    if [ "$kind" = group ]; then user="$GROUP_USER"; secret="$GROUP_SECRET"; else user="$PROJECT_USER"; secret="$PROJECT_SECRET"; fi
+    mkdir -p "$WORK/keys-$alg"
+    start_server "$url" "$alg" "$capacity" "$WORK/keys-$alg"
+    local query="service=container_registry" i
+    for i in $(seq 1 "$nscopes"); do query="$query&scope=repository:g1/g2/g3/g4/g5/app/img$i:pull"; done
+    URL="http://127.0.0.1:$PORT/jwt/auth?$query"
+    AUTH="Basic $(printf '%s:%s' "$user" "$secret" | base64 -w0)"
+    curl -fsS -H "Authorization: $AUTH" "$URL" | grep -q '"pull"' || { echo "$label: no pull granted" >&2; exit 1; }
+    sleep 0.5
+    local idle; idle="$(rss_kb "$SERVER_PID" VmRSS)"
+    local out; out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: $AUTH" "$URL")"
+    local peak; peak="$(rss_kb "$SERVER_PID" VmHWM)"
+    local rps p50 p99 errors
+    rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')"
+    p50="$(to_ms "$(printf '%s\n' "$out" | awk '$1=="50%" {print $2}')")"
+    p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1=="99%" {print $2}')")"
+    errors="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
+    RATE["$label"]="$rps"
+    local ratio="-"
+    if [ -n "$ceiling" ] && [ -n "${RATE[$ceiling]:-}" ]; then
+        ratio="$(awk -v a="$rps" -v b="${RATE[$ceiling]}" 'BEGIN { printf "%.2f", a / b }')"
+    fi
+    printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  ratio %5s  RSS idle %3d MB peak %3d MB%s\n' \
+        "$label" "$rps" "$p50" "$p99" "$ratio" "$((idle / 1024))" "$((peak / 1024))" "${errors:+  non-2xx $errors}"
+    if [ "${KEEP_SERVER:-}" != 1 ]; then stop_server; fi
+}
+
+open_loop() { # label: the server started by the last run_case (KEEP_SERVER=1) at half its rate
+    local label="$1" rate=$(( ${RATE[$1]} / 2 ))
+    local out; out="$("$OHA" --no-tui -z "$DURATION" -q "$rate" -c "$CONNECTIONS" -H "Authorization: $AUTH" "$URL")"
+    local p50 p99 got
+    got="$(printf '%s\n' "$out" | awk '/Requests\/sec:/ {printf "%.0f", $2}')"
+    p50="$(printf '%s\n' "$out" | awk '$1=="50.00%" && $2=="in" {printf "%.2f", $3 * 1000}')"
+    p99="$(printf '%s\n' "$out" | awk '$1=="99.00%" && $2=="in" {printf "%.2f", $3 * 1000}')"
+    printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  (open loop, oha -q %s)\n' "$label open loop" "$got" "$p50" "$p99" "$rate"
+    stop_server
+}
+
+echo "GET /jwt/auth: wrk -t2 -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%FT%TZ)"
+echo "ratio: req/s over the same case with memory:// in this run"
+for size in $SIZES; do
+    seed_sqlite "$size"
+    file="$SEEDS/sqlite-$size.db"; seed="$SEEDS/sqlite-$size"
+    mem="memory://$file"; sql="sqlite://$file"
+    t="${size} tokens"
+    echo "--- $t"
+    run_case "memory  project 1 es256 ($t)" "$mem" es256 10000 project 1 "" "$seed"
+    run_case "sqlite  project 1 es256 ($t)" "$sql" es256 10000 project 1 "memory  project 1 es256 ($t)" "$seed"
+    run_case "sqlite  project 1 es256 nocache ($t)" "$sql" es256 0 project 1 "memory  project 1 es256 ($t)" "$seed"
+    if [ "$size" = 1000 ]; then
+        run_case "memory  group5 1 es256" "$mem" es256 10000 group 1 "" "$seed"
+        run_case "sqlite  group5 1 es256" "$sql" es256 10000 group 1 "memory  group5 1 es256" "$seed"
+        run_case "memory  project 10 es256" "$mem" es256 10000 project 10 "" "$seed"
+        run_case "sqlite  project 10 es256" "$sql" es256 10000 project 10 "memory  project 10 es256" "$seed"
+        run_case "memory  group5 10 es256" "$mem" es256 10000 group 10 "" "$seed"
+        run_case "sqlite  group5 10 es256" "$sql" es256 10000 group 10 "memory  group5 10 es256" "$seed"
+        run_case "memory  project 1 rs256" "$mem" rs256 10000 project 1 "" "$seed"
+        run_case "sqlite  project 1 rs256" "$sql" rs256 10000 project 1 "memory  project 1 rs256" "$seed"
+        KEEP_SERVER=1 run_case "memory  open loop base" "$mem" es256 10000 project 1 "" "$seed"
+        open_loop "memory  open loop base"
+        KEEP_SERVER=1 run_case "sqlite  open loop base" "$sql" es256 10000 project 1 "memory  open loop base" "$seed"
+        open_loop "sqlite  open loop base"
+    fi
+    if [ -n "${REGAUTH_BENCH_POSTGRES_URL:-}" ]; then
+        psql -q "$REGAUTH_BENCH_POSTGRES_URL" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null
+        seed_postgres "$size" "$REGAUTH_BENCH_POSTGRES_URL"
+        run_case "postgres project 1 es256 ($t)" "$REGAUTH_BENCH_POSTGRES_URL" es256 10000 project 1 "memory  project 1 es256 ($t)" "$WORK/pg-seed"
+        run_case "postgres group5 1 es256 ($t)" "$REGAUTH_BENCH_POSTGRES_URL" es256 10000 group 1 "" "$WORK/pg-seed"
+        run_case "postgres project 1 es256 nocache ($t)" "$REGAUTH_BENCH_POSTGRES_URL" es256 0 project 1 "memory  project 1 es256 ($t)" "$WORK/pg-seed"
+    fi
+done
+for variant in "" " nocache"; do
+    small="${RATE[sqlite  project 1 es256$variant (1000 tokens)]:-}"
+    large="${RATE[sqlite  project 1 es256$variant (1000000 tokens)]:-}"
+    if [ -n "$small" ] && [ -n "$large" ]; then
+        awk -v a="$small" -v b="$large" -v v="${variant:- cache}" \
+            'BEGIN { printf "cost of 1,000,000 tokens over 1,000 (SQLite,%s): %.2fx\n", v, a / b }'
+    fi
+done
+key="$(ls "$WORK"/keys-rs256/*.key 2>/dev/null | head -n1 || true)"
+if [ -n "$key" ]; then
+    raw="$("$ROOT/target/release/examples/rs256_sign_rate" "$key" 3)"
+    printf '%s\n' "$raw" | sed 's/^/ring raw RS256 /'
+    all="$(printf '%s\n' "$raw" | tail -n1 | sed 's/.*=//')"
+    awk -v a="${RATE[sqlite  project 1 rs256]:-0}" -v b="$all" \
+        'BEGIN { printf "RS256 endpoint over ring raw RS256 (all cores): %.2f\n", a / b }'
 fi

@@ -499,6 +499,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
+    let in_memory = settings
+        .database_url
+        .starts_with(crate::store::MEMORY_URL_PREFIX);
     let database = redact_url_password(&settings.database_url);
     let scheme = if settings.tls.is_some() {
         "https"
@@ -547,6 +550,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             if let Some(warning) = jwks_warning {
                 println!("WARNING: {warning}");
             }
+            if in_memory {
+                println!("{MEMORY_NOTICE}");
+            }
             println!("{registry_config}");
         }
         // A log collector reads the streams: the same facts as JSON events, nothing on stdout.
@@ -574,12 +580,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             if let Some(metrics) = metrics {
                 tracing::info!(address = %metrics, "metrics on {metrics}");
             }
+            if in_memory {
+                tracing::warn!("{MEMORY_NOTICE}");
+            }
             tracing::info!(registry_config = %registry_config, "registry configuration");
         }
     }
     application.run_until_stopped().await?;
     Ok(())
 }
+
+const MEMORY_NOTICE: &str = "the database is in memory: everything written while serving is \
+    lost at exit, and the command line cannot reach it (use the API)";
 
 /// The `auth.token` block a registry needs for the configured token header form, ready to
 /// paste.

@@ -45,6 +45,8 @@ struct RawSettings {
     log_format: String,
     database_max_connections: u32,
     database_acquire_timeout: Seconds,
+    token_cache_capacity: usize,
+    workers: usize,
     shutdown_timeout: Seconds,
     session_ttl: Seconds,
     audit_retention_days: u32,
@@ -116,6 +118,8 @@ impl Default for RawSettings {
             log_format: "text".into(),
             database_max_connections: 10,
             database_acquire_timeout: Seconds(5),
+            token_cache_capacity: 10_000,
+            workers: 0,
             shutdown_timeout: Seconds(30),
             session_ttl: Seconds(8 * 3600),
             audit_retention_days: 90,
@@ -207,6 +211,10 @@ pub struct Settings {
     /// answer) before it fails with 503: during an outage requests fail fast, they do not
     /// pile up.
     pub database_acquire_timeout: Duration,
+    /// Deploy tokens (and project paths) a server keeps in memory; 0 turns the cache off.
+    pub token_cache_capacity: usize,
+    /// HTTP worker threads; 0: one per CPU core.
+    pub workers: usize,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
     /// How long a web sign-in lasts before the user must sign in again.
@@ -491,10 +499,15 @@ impl Settings {
     }
 
     fn validate(raw: RawSettings) -> Result<Settings, SettingsError> {
-        if !(raw.database_url.starts_with("sqlite:") || raw.database_url.starts_with("postgres")) {
+        if !(raw.database_url.starts_with("sqlite:")
+            || raw.database_url.starts_with("postgres")
+            || raw
+                .database_url
+                .starts_with(crate::store::MEMORY_URL_PREFIX))
+        {
             return Err(invalid(
                 "database_url",
-                "must start with sqlite: or postgres:// (or postgresql://)",
+                "must start with sqlite:, postgres:// (or postgresql://) or memory://",
             ));
         }
         if raw.issuer.trim().is_empty() {
@@ -565,6 +578,15 @@ impl Settings {
         };
         if raw.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        if raw.workers > 1024 {
+            return Err(invalid("workers", "at most 1024 (0: one per CPU core)"));
+        }
+        if raw.token_cache_capacity > 10_000_000 {
+            return Err(invalid(
+                "token_cache_capacity",
+                "at most 10000000 (0 turns the cache off)",
+            ));
         }
         if raw.audit_retention_days > 36_500 {
             return Err(invalid(
@@ -703,6 +725,8 @@ impl Settings {
             log_format,
             database_max_connections: raw.database_max_connections,
             database_acquire_timeout: raw.database_acquire_timeout.duration(),
+            token_cache_capacity: raw.token_cache_capacity,
+            workers: raw.workers,
             shutdown_timeout: raw.shutdown_timeout.duration(),
             session_ttl: raw.session_ttl.duration(),
             audit_retention_days: raw.audit_retention_days,

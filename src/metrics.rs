@@ -1,12 +1,13 @@
-//! Prometheus metrics in the text exposition format (0.0.4), rendered by hand: the handful of
-//! counters and histograms below need no client library.
+//! Prometheus metrics with the `prometheus-client` crate, exposed in the OpenMetrics text
+//! format (which Prometheus scrapes as it does the 0.0.4 text format).
 //!
 //! - `regauth_registry_token_requests_total{service,outcome}`: token requests by outcome
 //!   (`issued`, `partial` — some requested actions left out —, `denied`, `unauthorized`,
-//!   `error`); the service label is the configured name or `unknown`, never free text.
+//!   `throttled`, `error`); the service label is the configured name or `unknown`, never free
+//!   text.
 //! - `regauth_scope_family_requests_total{family,outcome}`: requests by scope family —
 //!   `registry` (`/jwt/auth`, outcomes as above), `repository` and `package`
-//!   (`/-/forward-auth`: `allowed`, `denied`, `unauthorized`, `error`).
+//!   (`/-/forward-auth`: `allowed`, `denied`, `unauthorized`, `throttled`, `error`).
 //! - `regauth_http_request_duration_seconds{method,route}`: latency histogram by route pattern.
 //! - `regauth_database_errors_total`: database errors seen by this process.
 //! - `regauth_login_failures_total{route}`, `regauth_login_lockouts_total{key}`,
@@ -15,12 +16,18 @@
 //! - `regauth_deploy_tokens_{created,revoked,deleted}_total{scope}`: counted in the database at
 //!   scrape time, so they include tokens made by the CLI or by other replicas (every replica
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
+//!
+//! Every counter with a fixed label set is created at start, so counting a token request is an
+//! atomic add: no lock, no allocation on the hot path.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::text::{encode, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::access::policy::ScopeFamily;
 use crate::domain::DeployTokenScope;
@@ -30,6 +37,9 @@ use crate::store::ScopeCounts;
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TokenOutcome {
@@ -43,6 +53,15 @@ pub enum TokenOutcome {
 }
 
 impl TokenOutcome {
+    const ALL: [TokenOutcome; 6] = [
+        TokenOutcome::Issued,
+        TokenOutcome::Partial,
+        TokenOutcome::Denied,
+        TokenOutcome::Unauthorized,
+        TokenOutcome::Throttled,
+        TokenOutcome::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TokenOutcome::Issued => "issued",
@@ -55,11 +74,12 @@ impl TokenOutcome {
     }
 }
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// Which service a token request named: one of the configured two, or anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceLabel {
+    Registry,
+    VirtualRegistry,
+    Unknown,
 }
 
 /// Where a credential was checked (the `route` label of login failures).
@@ -105,6 +125,8 @@ pub enum LockKey {
 }
 
 impl LockKey {
+    const ALL: [LockKey; 2] = [LockKey::Address, LockKey::Username];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LockKey::Address => "address",
@@ -122,205 +144,258 @@ pub enum Throttled {
     Overloaded,
 }
 
-#[derive(Default)]
-struct LoginCounters {
-    failures: [AtomicU64; LoginRoute::ALL.len()],
-    lockouts: [AtomicU64; 2],
-    throttled: [AtomicU64; 2],
-    delayed: AtomicU64,
+impl Throttled {
+    const ALL: [Throttled; 2] = [Throttled::Locked, Throttled::Overloaded];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Throttled::Locked => "locked",
+            Throttled::Overloaded => "overloaded",
+        }
+    }
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    service: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FamilyLabels {
+    family: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabel {
+    scope: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginRouteLabel {
+    route: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LockKeyLabel {
+    key: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// Registers a counter family and creates one counter per label value, in `values` order.
+fn precreated<L, V, const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    values: [V; N],
+    labels: impl Fn(V) -> L,
+) -> [Counter; N]
+where
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+{
+    let family = Family::<L, Counter>::default();
+    let counters = values.map(|value| family.get_or_create(&labels(value)).clone());
+    registry.register(name, help, family);
+    counters
+}
+
 pub struct Metrics {
-    token_requests: Mutex<BTreeMap<(String, TokenOutcome), u64>>,
-    family_requests: Mutex<BTreeMap<(ScopeFamily, &'static str), u64>>,
-    request_durations: Mutex<BTreeMap<(String, String), Histogram>>,
-    logins: LoginCounters,
-}
-
-/// Escapes a label value for the text format.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    registry: Registry,
+    /// By [`ServiceLabel`], then [`TokenOutcome`]: handles into the registered family.
+    token_requests: [[Counter; TokenOutcome::ALL.len()]; 3],
+    /// The `registry` scope family, by [`TokenOutcome`].
+    registry_family_requests: [Counter; TokenOutcome::ALL.len()],
+    /// Every family: forward-auth outcomes are a small fixed set of names.
+    family_requests: Family<FamilyLabels, Counter>,
+    request_durations: HistogramFamily,
+    login_failures: [Counter; LoginRoute::ALL.len()],
+    lockouts: [Counter; LockKey::ALL.len()],
+    throttled: [Counter; Throttled::ALL.len()],
+    delayed: Counter,
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
-        Metrics::default()
+    /// `registry_service` and `virtual_registry_service` are the configured service names.
+    pub fn new(registry_service: &str, virtual_registry_service: &str) -> Metrics {
+        let mut registry = Registry::default();
+        let token_family = Family::<TokenLabels, Counter>::default();
+        let counters = |service: &str| {
+            TokenOutcome::ALL.map(|outcome| {
+                token_family
+                    .get_or_create(&TokenLabels {
+                        service: service.to_owned(),
+                        outcome: outcome.as_str(),
+                    })
+                    .clone()
+            })
+        };
+        let token_requests = [
+            counters(registry_service),
+            counters(virtual_registry_service),
+            counters("unknown"),
+        ];
+        registry.register(
+            "regauth_registry_token_requests",
+            "Registry token requests by service and outcome",
+            token_family,
+        );
+        let family_requests = Family::<FamilyLabels, Counter>::default();
+        let registry_family_requests = TokenOutcome::ALL.map(|outcome| {
+            family_requests
+                .get_or_create(&FamilyLabels {
+                    family: ScopeFamily::Registry.as_str(),
+                    outcome: outcome.as_str(),
+                })
+                .clone()
+        });
+        registry.register(
+            "regauth_scope_family_requests",
+            "Requests by scope family (registry, repository, package) and outcome",
+            family_requests.clone(),
+        );
+        let request_durations = HistogramFamily::new_with_constructor(latency_histogram);
+        registry.register(
+            "regauth_http_request_duration_seconds",
+            "HTTP request latency by route",
+            request_durations.clone(),
+        );
+        let login_failures = precreated(
+            &mut registry,
+            "regauth_login_failures",
+            "Failed credential checks, by where the credential was checked",
+            LoginRoute::ALL,
+            |route| LoginRouteLabel {
+                route: route.as_str(),
+            },
+        );
+        let lockouts = precreated(
+            &mut registry,
+            "regauth_login_lockouts",
+            "Client addresses or usernames locked by failed logins",
+            LockKey::ALL,
+            |key| LockKeyLabel { key: key.as_str() },
+        );
+        let throttled = precreated(
+            &mut registry,
+            "regauth_login_throttled",
+            "Login attempts answered 429, by reason",
+            Throttled::ALL,
+            |reason| ReasonLabel {
+                reason: reason.as_str(),
+            },
+        );
+        let delayed = Counter::default();
+        registry.register(
+            "regauth_login_delayed",
+            "Login attempts delayed after earlier failures",
+            delayed.clone(),
+        );
+        Metrics {
+            registry,
+            token_requests,
+            registry_family_requests,
+            family_requests,
+            request_durations,
+            login_failures,
+            lockouts,
+            throttled,
+            delayed,
+        }
     }
 
-    /// `service` must be a configured service name or `unknown` (bounded label values).
-    pub fn record_token_request(&self, service: &str, outcome: TokenOutcome) {
-        if let Ok(mut counts) = self.token_requests.lock() {
-            *counts.entry((service.to_owned(), outcome)).or_default() += 1;
-        }
+    /// One `/jwt/auth` request: counted by service and in the `registry` scope family.
+    pub fn record_token_request(&self, service: ServiceLabel, outcome: TokenOutcome) {
+        self.token_requests[service as usize][outcome as usize].inc();
+        self.registry_family_requests[outcome as usize].inc();
     }
 
     pub fn record_login_failure(&self, route: LoginRoute) {
-        self.logins.failures[route as usize].fetch_add(1, Ordering::Relaxed);
+        self.login_failures[route as usize].inc();
     }
 
     pub fn record_lockout(&self, key: LockKey) {
-        self.logins.lockouts[key as usize].fetch_add(1, Ordering::Relaxed);
+        self.lockouts[key as usize].inc();
     }
 
     pub fn record_throttled(&self, reason: Throttled) {
-        self.logins.throttled[reason as usize].fetch_add(1, Ordering::Relaxed);
+        self.throttled[reason as usize].inc();
     }
 
     pub fn record_delayed(&self) {
-        self.logins.delayed.fetch_add(1, Ordering::Relaxed);
+        self.delayed.inc();
     }
 
-    /// One request of a scope family; `outcome` is one of a fixed set of names.
+    /// One request of a scope family other than the registry's (those are counted by
+    /// [`Metrics::record_token_request`]); `outcome` is one of a fixed set of names.
     pub fn record_family_request(&self, family: ScopeFamily, outcome: &'static str) {
-        if let Ok(mut counts) = self.family_requests.lock() {
-            *counts.entry((family, outcome)).or_default() += 1;
-        }
+        self.family_requests
+            .get_or_create(&FamilyLabels {
+                family: family.as_str(),
+                outcome,
+            })
+            .inc();
     }
 
     /// `route` is the matched route pattern (or `unmatched`), never the raw path.
     pub fn observe_request(&self, method: &str, route: &str, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        if let Ok(mut histograms) = self.request_durations.lock() {
-            let histogram = histograms
-                .entry((method.to_owned(), route.to_owned()))
-                .or_default();
-            for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
-                if seconds <= bound {
-                    *bucket += 1;
-                }
-            }
-            histogram.count += 1;
-            histogram.sum += seconds;
-        }
+        self.request_durations
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The whole exposition. `scope_counts` comes from the database at scrape time.
     pub fn render(&self, scope_counts: &ScopeCounts, database_errors: u64) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP regauth_registry_token_requests_total Registry token requests by service and outcome.\n");
-        out.push_str("# TYPE regauth_registry_token_requests_total counter\n");
-        if let Ok(counts) = self.token_requests.lock() {
-            for ((service, outcome), count) in counts.iter() {
-                let _ = writeln!(
-                    out,
-                    "regauth_registry_token_requests_total{{service=\"{}\",outcome=\"{}\"}} {count}",
-                    label(service),
-                    outcome.as_str()
-                );
-            }
-        }
-        out.push_str("# HELP regauth_scope_family_requests_total Requests by scope family (registry, repository, package) and outcome.\n");
-        out.push_str("# TYPE regauth_scope_family_requests_total counter\n");
-        if let Ok(counts) = self.family_requests.lock() {
-            for ((family, outcome), count) in counts.iter() {
-                let _ = writeln!(
-                    out,
-                    "regauth_scope_family_requests_total{{family=\"{}\",outcome=\"{outcome}\"}} {count}",
-                    family.as_str()
-                );
-            }
-        }
-        out.push_str(
-            "# HELP regauth_http_request_duration_seconds HTTP request latency by route.\n",
-        );
-        out.push_str("# TYPE regauth_http_request_duration_seconds histogram\n");
-        if let Ok(histograms) = self.request_durations.lock() {
-            for ((method, route), histogram) in histograms.iter() {
-                let labels = format!("method=\"{}\",route=\"{}\"", label(method), label(route));
-                for (count, bound) in histogram.buckets.iter().zip(BUCKETS) {
-                    let _ = writeln!(
-                        out,
-                        "regauth_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "regauth_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                    histogram.count
-                );
-                let _ = writeln!(
-                    out,
-                    "regauth_http_request_duration_seconds_sum{{{labels}}} {}",
-                    histogram.sum
-                );
-                let _ = writeln!(
-                    out,
-                    "regauth_http_request_duration_seconds_count{{{labels}}} {}",
-                    histogram.count
-                );
-            }
-        }
-        out.push_str(
-            "# HELP regauth_database_errors_total Database errors seen by this process.\n",
-        );
-        out.push_str("# TYPE regauth_database_errors_total counter\n");
-        let _ = writeln!(out, "regauth_database_errors_total {database_errors}");
-        let logins = &self.logins;
-        out.push_str("# HELP regauth_login_failures_total Failed credential checks, by where the credential was checked.\n");
-        out.push_str("# TYPE regauth_login_failures_total counter\n");
-        for route in LoginRoute::ALL {
-            let _ = writeln!(
-                out,
-                "regauth_login_failures_total{{route=\"{}\"}} {}",
-                route.as_str(),
-                logins.failures[route as usize].load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP regauth_login_lockouts_total Client addresses or usernames locked by failed logins.\n");
-        out.push_str("# TYPE regauth_login_lockouts_total counter\n");
-        for key in [LockKey::Address, LockKey::Username] {
-            let _ = writeln!(
-                out,
-                "regauth_login_lockouts_total{{key=\"{}\"}} {}",
-                key.as_str(),
-                logins.lockouts[key as usize].load(Ordering::Relaxed)
-            );
-        }
-        out.push_str(
-            "# HELP regauth_login_throttled_total Login attempts answered 429, by reason.\n",
-        );
-        out.push_str("# TYPE regauth_login_throttled_total counter\n");
-        for (reason, name) in [
-            (Throttled::Locked, "locked"),
-            (Throttled::Overloaded, "overloaded"),
-        ] {
-            let _ = writeln!(
-                out,
-                "regauth_login_throttled_total{{reason=\"{name}\"}} {}",
-                logins.throttled[reason as usize].load(Ordering::Relaxed)
-            );
-        }
-        out.push_str(
-            "# HELP regauth_login_delayed_total Login attempts delayed after earlier failures.\n",
-        );
-        out.push_str("# TYPE regauth_login_delayed_total counter\n");
-        let _ = writeln!(
-            out,
-            "regauth_login_delayed_total {}",
-            logins.delayed.load(Ordering::Relaxed)
+        let mut scrape = Registry::default();
+        scrape.register(
+            "regauth_database_errors",
+            "Database errors seen by this process",
+            ConstCounter::new(database_errors),
         );
         for (state, help, pick) in [
-            ("created", "Deploy tokens created, by scope.", 0usize),
+            ("created", "Deploy tokens created, by scope", 0usize),
             (
                 "revoked",
-                "Deploy tokens revoked (deleted ones included), by scope.",
+                "Deploy tokens revoked (deleted ones included), by scope",
                 1,
             ),
-            ("deleted", "Deploy tokens deleted, by scope.", 2),
+            ("deleted", "Deploy tokens deleted, by scope", 2),
         ] {
-            let name = format!("regauth_deploy_tokens_{state}_total");
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            let family = Family::<ScopeLabel, Counter>::default();
             for scope in DeployTokenScope::ALL {
                 let counts = scope_counts.get(scope);
                 let value = [counts.created, counts.revoked, counts.deleted][pick];
-                let _ = writeln!(out, "{name}{{scope=\"{}\"}} {value}", scope.as_str());
+                family
+                    .get_or_create(&ScopeLabel {
+                        scope: scope.as_str(),
+                    })
+                    .inc_by(value);
             }
+            scrape.register(format!("regauth_deploy_tokens_{state}"), help, family);
         }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode(&mut out, &scrape);
         out
     }
 }
@@ -331,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new("container_registry", "dependency_proxy");
         metrics.observe_request("GET", "/jwt/auth", Duration::from_millis(3));
         metrics.observe_request("GET", "/jwt/auth", Duration::from_secs(10));
         let text = metrics.render(&ScopeCounts::default(), 0);
@@ -341,10 +416,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("{needle} missing in\n{text}"))
                 .to_owned()
         };
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"0.0025\"}").ends_with(" 0"));
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"0.005\"}").ends_with(" 1"));
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"5\"}").ends_with(" 1"));
-        assert!(line("regauth_http_request_duration_seconds_bucket{method=\"GET\",route=\"/jwt/auth\",le=\"+Inf\"}").ends_with(" 2"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"0.0025\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 0"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"0.005\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 1"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"5.0\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 1"));
+        assert!(line("regauth_http_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/jwt/auth\"}").ends_with(" 2"));
         assert!(line(
             "regauth_http_request_duration_seconds_count{method=\"GET\",route=\"/jwt/auth\"}"
         )
@@ -352,24 +427,20 @@ mod tests {
     }
 
     #[test]
-    fn requests_are_counted_by_scope_family_and_outcome() {
-        let metrics = Metrics::new();
-        metrics.record_family_request(ScopeFamily::Repository, "allowed");
-        metrics.record_family_request(ScopeFamily::Repository, "allowed");
-        metrics.record_family_request(ScopeFamily::Package, "denied");
-        metrics.record_family_request(ScopeFamily::Registry, "issued");
+    fn token_requests_are_counted_under_the_configured_service_name() {
+        let metrics = Metrics::new("registry", "proxy");
+        metrics.record_token_request(ServiceLabel::VirtualRegistry, TokenOutcome::Denied);
+        metrics.record_token_request(ServiceLabel::VirtualRegistry, TokenOutcome::Denied);
         let text = metrics.render(&ScopeCounts::default(), 0);
-        for line in [
-            "regauth_scope_family_requests_total{family=\"repository\",outcome=\"allowed\"} 2",
-            "regauth_scope_family_requests_total{family=\"package\",outcome=\"denied\"} 1",
-            "regauth_scope_family_requests_total{family=\"registry\",outcome=\"issued\"} 1",
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
-        }
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert!(
+            text.contains(
+                "regauth_registry_token_requests_total{service=\"proxy\",outcome=\"denied\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "regauth_registry_token_requests_total{service=\"registry\",outcome=\"issued\"} 0\n"
+        ));
+        assert!(text.ends_with("# EOF\n"));
     }
 }

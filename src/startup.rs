@@ -33,6 +33,7 @@ pub struct Application {
     generated_key: Option<GeneratedKey>,
     usage_writer: tokio::task::JoinHandle<()>,
     db: DatabaseConnection,
+    store: SeaStore,
 }
 
 /// How often recorded token use is written to the database.
@@ -155,7 +156,14 @@ impl Application {
             Some(files) => Some(Arc::new(ReloadingCertificate::load(files).await?)),
             None => None,
         };
-        let store: Arc<dyn Store> = Arc::new(SeaStore::new(db.clone()));
+        let sea_store = SeaStore::with_cache(
+            db.clone(),
+            &settings.database_url,
+            settings.token_cache_capacity,
+        )
+        .await
+        .map_err(|source| StartupError::database(&settings, source))?;
+        let store: Arc<dyn Store> = Arc::new(sea_store.clone());
         let (usage, usage_writer) = UsageRecorder::start(
             Arc::clone(&store),
             USAGE_FLUSH_INTERVAL,
@@ -171,7 +179,10 @@ impl Application {
             settings.smtp.as_ref(),
             settings.notify_at,
         );
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(
+            &settings.registry_service,
+            &settings.virtual_registry_service,
+        ));
         let logins = LoginGuard::start(
             Arc::clone(&store),
             settings.login_throttle,
@@ -187,7 +198,11 @@ impl Application {
             metrics,
             logins,
         });
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = if settings.workers == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            settings.workers
+        };
         let metrics_elsewhere = metrics_listener.is_some();
         let main_state = state.clone();
         let server = limited!(
@@ -256,6 +271,7 @@ impl Application {
             generated_key,
             usage_writer,
             db,
+            store: sea_store,
         })
     }
 
@@ -275,6 +291,12 @@ impl Application {
     /// The key created by this start, when the keys directory was empty.
     pub fn generated_key(&self) -> Option<&GeneratedKey> {
         self.generated_key.as_ref()
+    }
+
+    /// The application's own store, sharing its cache: a write through it is seen by the next
+    /// token request at once, as one through the API is.
+    pub fn store(&self) -> SeaStore {
+        self.store.clone()
     }
 
     /// The application's database pool (tests use it to simulate an outage).

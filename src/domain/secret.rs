@@ -35,9 +35,11 @@ impl TokenSecret {
 
     pub fn digest(&self) -> SecretDigest {
         let digest = ring::digest::digest(&ring::digest::SHA256, self.0.as_bytes());
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(64);
         for byte in digest.as_ref() {
-            hex.push_str(&format!("{byte:02x}"));
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
         SecretDigest(hex)
     }

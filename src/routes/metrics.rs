@@ -1,4 +1,4 @@
-//! `GET /metrics`: Prometheus text exposition (see `crate::metrics`).
+//! `GET /metrics`: OpenMetrics text exposition (see `crate::metrics`).
 
 use actix_web::{web, HttpResponse};
 
@@ -16,6 +16,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         }
     };
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .content_type(crate::metrics::CONTENT_TYPE)
         .body(state.metrics.render(&scope_counts, database_errors()))
 }

@@ -8,12 +8,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::access::policy::ScopeFamily;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::client_address;
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
-use crate::metrics::{LoginRoute, TokenOutcome};
+use crate::metrics::{LoginRoute, ServiceLabel, TokenOutcome};
 use crate::routes::observe::identify;
 use crate::service::login_guard::Attempt;
 use crate::service::registry_token::{self, IssuedToken};
@@ -60,14 +59,14 @@ fn rfc3339(issued: &IssuedToken) -> String {
 }
 
 /// The service label for metrics: a configured name or `unknown`, never caller text.
-fn service_label<'a>(state: &'a AppState, service: &str) -> &'a str {
+fn service_label(state: &AppState, service: &str) -> ServiceLabel {
     let settings = &state.settings;
     if service == settings.registry_service {
-        &settings.registry_service
+        ServiceLabel::Registry
     } else if service == settings.virtual_registry_service {
-        &settings.virtual_registry_service
+        ServiceLabel::VirtualRegistry
     } else {
-        "unknown"
+        ServiceLabel::Unknown
     }
 }
 
@@ -83,9 +82,6 @@ fn record_outcome(state: &AppState, service: &str, result: &Result<(HttpResponse
     state
         .metrics
         .record_token_request(service_label(state, service), outcome);
-    state
-        .metrics
-        .record_family_request(ScopeFamily::Registry, outcome.as_str());
 }
 
 pub async fn get_token(
@@ -171,7 +167,7 @@ async fn get_token_inner(
             ),
         )
         .await?;
-    let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
     let mut body = json!({
         "token": issued.jwt,
         "access_token": issued.jwt,
@@ -269,7 +265,7 @@ async fn post_token_inner(
         }
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
-    let issued = issue(state, request, &token, service, &all(params, "scope")).await?;
+    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
     // Only once the service was accepted: a refresh token is bound to a real service.
     let refresh = match refresh {
         Some(kept) => Some(kept),
@@ -306,9 +302,10 @@ async fn issue(
     token: &DeployToken,
     service: &str,
     scopes: &[String],
+    // The instant the credentials were checked at: one clock read per request.
+    now: chrono::DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
     identify(request, Some(token.id), &token.username);
-    let now = Utc::now();
     let issued = registry_token::issue(
         state.store.as_ref(),
         &state.keys,

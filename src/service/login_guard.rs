@@ -471,7 +471,7 @@ mod tests {
     }
 
     fn guard(settings: LoginThrottleSettings) -> (LoginGuard, Arc<Metrics>) {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new("container_registry", "dependency_proxy"));
         let (guard, receiver) = LoginGuard::unstarted(
             settings,
             Arc::clone(&metrics),
@@ -591,7 +591,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_disabled_guard_only_runs_the_check() {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new("container_registry", "dependency_proxy"));
         let store: Arc<dyn Store> = Arc::new(crate::store::SeaStore::new(
             sea_orm::DatabaseConnection::default(),
         ));

@@ -1,7 +1,11 @@
 //! Recording deploy-token use without a database write per token request: each issued
-//! registry token goes into a channel; a background task writes the audit events in batches
-//! and `last_used_at` at most once per token per minute (per replica). Refused logins take the
-//! same way into the audit trail, so that a flood of them is a few batched writes.
+//! registry token goes into a channel; a background task aggregates them and, every flush
+//! interval (1 s), writes one audit record per token, address, service and grant seen in it
+//! (`details.count` requests, the first at `created_at`, the last at `details.last`), and
+//! `last_used_at` at most once per token per minute (per replica). The trail still says which
+//! token, when, from where and what was granted, while its writes grow with the number of
+//! distinct callers, not with the request rate. Refused logins take the same way into the
+//! audit trail (one record each), so that a flood of them is a few batched writes.
 //!
 //! The trade-off: events still in memory are lost if the process is killed hard; a graceful
 //! stop flushes them.
@@ -20,7 +24,7 @@ use crate::store::Store;
 
 /// Events buffered before the channel refuses more (and they are dropped, with a warning).
 const CHANNEL_CAPACITY: usize = 16_384;
-/// A batch this large is written at once, without waiting for the interval.
+/// This many distinct aggregates are written at once, without waiting for the interval.
 const BATCH_SIZE: usize = 512;
 /// `last_used_at` is written at most this often per token.
 const LAST_USED_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -116,7 +120,7 @@ async fn write_batches(
     flush_every: Duration,
     retention_days: u32,
 ) {
-    let mut batch: Vec<Record> = Vec::new();
+    let mut batch = Aggregates::default();
     let mut last_written: HashMap<i64, DateTime<Utc>> = HashMap::new();
     let mut ticker = tokio::time::interval(flush_every);
     let mut pruner = tokio::time::interval(PRUNE_EVERY);
@@ -129,7 +133,7 @@ async fn write_batches(
             }
             received = receiver.recv() => match received {
                 Some(record) => {
-                    batch.push(record);
+                    batch.add(record);
                     if batch.len() >= BATCH_SIZE {
                         flush(store.as_ref(), &mut batch, &mut last_written).await;
                     }
@@ -144,54 +148,166 @@ async fn write_batches(
     }
 }
 
-async fn flush(
-    store: &dyn Store,
-    batch: &mut Vec<Record>,
-    last_written: &mut HashMap<i64, DateTime<Utc>>,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    let uses: Vec<&TokenUse> = batch
-        .iter()
-        .filter_map(|record| match record {
-            Record::Use(usage) => Some(usage),
-            Record::Audit(_) => None,
-        })
-        .collect();
-    let events: Vec<AuditEvent> = batch
-        .iter()
-        .map(|record| match record {
-            Record::Use(usage) => AuditEvent {
-                created_at: usage.at,
-                actor_kind: ActorKind::DeployToken,
-                actor: usage.username.clone(),
-                action: AuditAction::RegistryTokenIssue,
-                deploy_token_id: Some(usage.deploy_token_id),
-                namespace_id: Some(usage.namespace_id),
-                ip_address: usage.ip_address.clone(),
-                details: serde_json::json!({ "service": usage.service, "granted": usage.granted }),
-            },
-            Record::Audit(event) => event.clone(),
-        })
-        .collect();
-    let mut last_used: Vec<(i64, DateTime<Utc>)> = Vec::new();
-    for usage in uses {
-        let due = last_written
-            .get(&usage.deploy_token_id)
-            .is_none_or(|written| usage.at - *written >= LAST_USED_RESOLUTION);
-        if due {
-            last_written.insert(usage.deploy_token_id, usage.at);
-            last_used.retain(|(id, _)| *id != usage.deploy_token_id);
-            last_used.push((usage.deploy_token_id, usage.at));
+/// Same token, address, service and grant: one record.
+type AggregateKey = (i64, Option<String>, String, String);
+
+struct Aggregate {
+    username: String,
+    namespace_id: i64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    count: u64,
+}
+
+/// The uses seen since the last flush, in the order first seen, and the other events.
+#[derive(Default)]
+struct Aggregates {
+    index: HashMap<AggregateKey, usize>,
+    entries: Vec<(AggregateKey, Aggregate)>,
+    others: Vec<AuditEvent>,
+}
+
+impl Aggregates {
+    fn add(&mut self, record: Record) {
+        let usage = match record {
+            Record::Use(usage) => usage,
+            Record::Audit(event) => {
+                self.others.push(event);
+                return;
+            }
+        };
+        let key = (
+            usage.deploy_token_id,
+            usage.ip_address,
+            usage.service,
+            usage.granted,
+        );
+        match self.index.get(&key) {
+            Some(&position) => {
+                let aggregate = &mut self.entries[position].1;
+                aggregate.count += 1;
+                aggregate.first = aggregate.first.min(usage.at);
+                aggregate.last = aggregate.last.max(usage.at);
+            }
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push((
+                    key,
+                    Aggregate {
+                        username: usage.username,
+                        namespace_id: usage.namespace_id,
+                        first: usage.at,
+                        last: usage.at,
+                        count: 1,
+                    },
+                ));
+            }
         }
     }
-    batch.clear();
+
+    fn len(&self) -> usize {
+        self.entries.len() + self.others.len()
+    }
+
+    /// The aggregated uses and the other events, leaving this empty.
+    fn take(&mut self) -> (Vec<(AggregateKey, Aggregate)>, Vec<AuditEvent>) {
+        self.index.clear();
+        (
+            std::mem::take(&mut self.entries),
+            std::mem::take(&mut self.others),
+        )
+    }
+}
+
+async fn flush(
+    store: &dyn Store,
+    batch: &mut Aggregates,
+    last_written: &mut HashMap<i64, DateTime<Utc>>,
+) {
+    if batch.len() == 0 {
+        return;
+    }
+    let (entries, others) = batch.take();
+    let mut events: Vec<AuditEvent> = entries
+        .iter()
+        .map(
+            |((token_id, ip_address, service, granted), aggregate)| AuditEvent {
+                created_at: aggregate.first,
+                actor_kind: ActorKind::DeployToken,
+                actor: aggregate.username.clone(),
+                action: AuditAction::RegistryTokenIssue,
+                deploy_token_id: Some(*token_id),
+                namespace_id: Some(aggregate.namespace_id),
+                ip_address: ip_address.clone(),
+                details: serde_json::json!({
+                    "service": service,
+                    "granted": granted,
+                    "count": aggregate.count,
+                    "last": aggregate.last.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                }),
+            },
+        )
+        .collect();
+    events.extend(others);
+    let mut last_used: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    for ((token_id, ..), aggregate) in &entries {
+        let due = last_written
+            .get(token_id)
+            .is_none_or(|written| aggregate.last - *written >= LAST_USED_RESOLUTION);
+        if due {
+            let used = last_used.entry(*token_id).or_insert(aggregate.last);
+            *used = (*used).max(aggregate.last);
+        }
+    }
+    for (token_id, used) in &last_used {
+        last_written.insert(*token_id, *used);
+    }
+    let last_used: Vec<(i64, DateTime<Utc>)> = last_used.into_iter().collect();
     // last_used_at first: whoever sees an audit event also sees the use it records.
     if let Err(error) = store.record_deploy_token_usage(&last_used).await {
         tracing::error!(error = %Report(&error), "writing last_used_at failed");
     }
     if let Err(error) = store.record_audit_events(&events).await {
         tracing::error!(error = %Report(&error), count = events.len(), "writing registry token audit events failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(token: i64, ip: &str, granted: &str, second: i64) -> Record {
+        Record::Use(TokenUse {
+            deploy_token_id: token,
+            namespace_id: 7,
+            username: format!("user{token}"),
+            at: DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
+            ip_address: Some(ip.to_owned()),
+            service: "container_registry".into(),
+            granted: granted.into(),
+        })
+    }
+
+    #[test]
+    fn uses_with_the_same_token_address_service_and_grant_become_one_counted_record() {
+        let mut batch = Aggregates::default();
+        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull", 3));
+        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull", 1));
+        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull", 5));
+        batch.add(usage(1, "10.0.0.2", "repository:a/b:pull", 2));
+        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull,push", 2));
+        batch.add(usage(2, "10.0.0.1", "repository:a/b:pull", 2));
+        let (entries, others) = batch.take();
+        assert_eq!(entries.len(), 4);
+        assert!(others.is_empty());
+        let (key, first) = &entries[0];
+        assert_eq!(key.0, 1);
+        assert_eq!(first.count, 3);
+        assert_eq!(first.first.timestamp(), 1_800_000_001);
+        assert_eq!(first.last.timestamp(), 1_800_000_005);
+        assert!(entries[1..]
+            .iter()
+            .all(|(_, aggregate)| aggregate.count == 1));
+        assert_eq!(batch.len(), 0);
     }
 }

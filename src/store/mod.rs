@@ -5,7 +5,7 @@
 
 mod sea;
 
-pub use sea::{connect, connect_with, vacuum_into, SeaStore};
+pub use sea::{connect, connect_with, vacuum_into, SeaStore, MEMORY_URL_PREFIX};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -48,6 +48,9 @@ pub enum StoreError {
     /// The database refuses writes: a read-only file or file system, or a full disk.
     #[error("database refuses writes: {0}")]
     ReadOnly(String),
+    /// The database named by `memory://PATH` cannot be loaded, or cannot be watched.
+    #[error("{0}")]
+    Seed(String),
 }
 
 impl From<sea_orm::DbErr> for StoreError {

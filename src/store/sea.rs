@@ -1,8 +1,11 @@
 //! The sea-orm implementation of [`Store`], for SQLite and PostgreSQL alike.
 
+mod cache;
 mod notifications;
 mod web;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +22,7 @@ use sea_orm::{
     SqlErr, Statement, TransactionTrait,
 };
 
+use self::cache::{ChangeWatch, PolledCounter, SqliteWatch, TokenCache};
 use super::{
     AuditStore, DeployTokenStore, FailureCount, LoginFailureStore, NamespaceStore, Page,
     RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts, Store, StoreError, TokenQuery,
@@ -31,6 +35,19 @@ use crate::domain::{
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
     Visibility,
 };
+
+/// `memory://` (empty) or `memory://PATH` (a copy of the SQLite database at PATH): a
+/// database in memory, lost at exit — for tests and demos.
+pub const MEMORY_URL_PREFIX: &str = "memory://";
+
+/// The SQLite file behind a `sqlite:` URL, if it is one (and not in memory).
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory")).then_some(path)
+}
 
 /// Opens the database (creating a SQLite file when asked by `mode=rwc`) and, when `migrate`,
 /// brings the schema up to date.
@@ -50,6 +67,9 @@ pub async fn connect_with(
     acquire_timeout: Duration,
     migrate: bool,
 ) -> Result<DatabaseConnection, StoreError> {
+    if let Some(seed) = url.strip_prefix(MEMORY_URL_PREFIX) {
+        return connect_memory(seed).await;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
@@ -66,6 +86,8 @@ pub async fn connect_with(
                 .busy_timeout(Duration::from_secs(5))
                 // Reads straight from the page cache: the token lookup is read-mostly.
                 .pragma("mmap_size", "268435456")
+                // Token requests run the same few statements: keep them all prepared.
+                .statement_cache_capacity(256)
         });
     }
     let db = Database::connect(options).await?;
@@ -162,14 +184,196 @@ pub async fn vacuum_into(
     Ok(())
 }
 
+/// What a path keeps verbatim in a `file:` URI.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_');
+
+/// Tables copied from a seed database into `memory://`, parents first.
+const SEED_TABLES: [&str; 11] = [
+    "namespaces",
+    "deploy_tokens",
+    "users",
+    "memberships",
+    "personal_access_tokens",
+    "refresh_tokens",
+    "audit_events",
+    "expiry_notifications",
+    "login_failures",
+    "user_passwords",
+    "web_sessions",
+];
+
+/// One in-memory SQLite connection, kept for the life of the process (closing it would lose
+/// the data), migrated, and filled from `seed` when a path is given.
+async fn connect_memory(seed: &str) -> Result<DatabaseConnection, StoreError> {
+    let mut options = ConnectOptions::new("sqlite::memory:".to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .sqlx_logging(false);
+    options.map_sqlx_sqlite_opts(|opts| opts.foreign_keys(true).statement_cache_capacity(256));
+    let db = Database::connect(options).await?;
+    Migrator::up(&db, None).await?;
+    if seed.is_empty() {
+        return Ok(db);
+    }
+    let backend = db.get_database_backend();
+    // As a read-only URI: a plain name would inherit the in-memory flag of the connection and
+    // attach an empty database instead of the file.
+    let uri = format!(
+        "file:{}?mode=ro",
+        percent_encoding::utf8_percent_encode(seed, URI_PATH)
+    );
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "ATTACH DATABASE ? AS seed",
+        [uri.into()],
+    ))
+    .await
+    .map_err(|error| StoreError::Seed(format!("cannot read {seed}: {error}")))?;
+    let versions = |schema: &str| format!("SELECT COUNT(*) AS n FROM {schema}.seaql_migrations");
+    let count = |row: Option<sea_orm::QueryResult>| -> Result<i64, StoreError> {
+        Ok(row
+            .map(|row| row.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0))
+    };
+    let mine = count(
+        db.query_one_raw(Statement::from_string(backend, versions("main")))
+            .await?,
+    )?;
+    let theirs = count(
+        db.query_one_raw(Statement::from_string(backend, versions("seed")))
+            .await
+            .map_err(|error| {
+                StoreError::Seed(format!("{seed} is not a regauth SQLite database ({error})"))
+            })?,
+    )?;
+    if mine != theirs {
+        return Err(StoreError::Seed(format!(
+            "{seed} is at another schema version: run `regauth migrate` on it first"
+        )));
+    }
+    db.execute_unprepared("DELETE FROM main.regauth_changes")
+        .await?;
+    for table in SEED_TABLES
+        .iter()
+        .chain(std::iter::once(&"regauth_changes"))
+    {
+        db.execute_unprepared(&format!(
+            "INSERT INTO main.{table} SELECT * FROM seed.{table}"
+        ))
+        .await?;
+    }
+    db.execute_unprepared("DETACH DATABASE seed").await?;
+    Ok(db)
+}
+
 #[derive(Clone)]
 pub struct SeaStore {
     db: DatabaseConnection,
+    /// Writes by this process to what the cache holds, bumped after each commit.
+    local_writes: Arc<AtomicU64>,
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl SeaStore {
+    /// A store without a cache: every read goes to the database (the CLI, tests).
     pub fn new(db: DatabaseConnection) -> SeaStore {
-        SeaStore { db }
+        SeaStore {
+            db,
+            local_writes: Arc::new(AtomicU64::new(0)),
+            cache: None,
+        }
+    }
+
+    /// A store that keeps up to `capacity` deploy tokens and project paths in memory (0: none),
+    /// watching the database at `url` for changes by anyone (see `cache`).
+    pub async fn with_cache(
+        db: DatabaseConnection,
+        url: &str,
+        capacity: usize,
+    ) -> Result<SeaStore, StoreError> {
+        let mut store = SeaStore::new(db.clone());
+        if capacity == 0 {
+            return Ok(store);
+        }
+        let watch = if url.starts_with(MEMORY_URL_PREFIX) {
+            ChangeWatch::LocalOnly
+        } else if let Some(path) = sqlite_file(url) {
+            let watch = SqliteWatch::open(path).map_err(|error| {
+                StoreError::Seed(format!("cannot open {path} to watch for changes: {error}"))
+            })?;
+            ChangeWatch::Sqlite(std::sync::Mutex::new(watch))
+        } else if url.starts_with("sqlite:") {
+            // An in-memory SQLite URL: other connections of this pool may write unseen.
+            return Ok(store);
+        } else {
+            ChangeWatch::Polled(PolledCounter::start(db).await)
+        };
+        store.cache = Some(Arc::new(TokenCache::new(
+            watch,
+            Arc::clone(&store.local_writes),
+            capacity,
+        )));
+        Ok(store)
+    }
+
+    /// Called after a write to anything the cache holds has committed.
+    fn wrote(&self) {
+        self.local_writes.fetch_add(1, Ordering::Release);
+    }
+
+    /// After a write that ends a token's access: on PostgreSQL, other processes see it when
+    /// they next read the change counter, and trust a reading for at most `cache::TRUST_FOR`.
+    /// Waiting that long before answering means that once a revocation returns (API or CLI),
+    /// every replica refuses the token. SQLite servers see it on their next request anyway.
+    async fn settle(&self) {
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            tokio::time::sleep(cache::TRUST_FOR + Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn find_usable_deploy_token_uncached(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<DeployToken>, StoreError> {
+        let found = deploy_token::Entity::find()
+            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
+            .filter(deploy_token::Column::Revoked.eq(false))
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .find_also_related(namespace::Entity)
+            .one(&self.db)
+            .await?;
+        found
+            .map(|(row, owner)| deploy_token_from_rows(row, owner))
+            .transpose()
+    }
+
+    async fn existing_projects_uncached(
+        &self,
+        full_paths: &[NamespacePath],
+    ) -> Result<Vec<NamespacePath>, StoreError> {
+        if full_paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = namespace::Entity::find()
+            .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
+            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                NamespacePath::parse(&row.full_path)
+                    .map_err(|error| corrupt("namespaces", row.id, error.to_string()))
+            })
+            .collect()
     }
 }
 
@@ -377,7 +581,10 @@ impl NamespaceStore for SeaStore {
         };
         // The unique index on full_path is the arbiter: no check-then-insert race.
         match row.insert(&self.db).await {
-            Ok(row) => namespace_from_row(row),
+            Ok(row) => {
+                self.wrote();
+                namespace_from_row(row)
+            }
             Err(error) if is_unique_violation(&error) => {
                 Err(StoreError::Taken(path.as_str().to_owned()))
             }
@@ -401,6 +608,7 @@ impl NamespaceStore for SeaStore {
         if updated.rows_affected == 0 {
             return Ok(None);
         }
+        self.wrote();
         self.find_namespace_by_id(id).await
     }
 
@@ -429,20 +637,29 @@ impl NamespaceStore for SeaStore {
         &self,
         full_paths: &[NamespacePath],
     ) -> Result<Vec<NamespacePath>, StoreError> {
-        if full_paths.is_empty() {
-            return Ok(Vec::new());
+        let Some(cache) = &self.cache else {
+            return self.existing_projects_uncached(full_paths).await;
+        };
+        let Some(generation) = cache.generation() else {
+            return self.existing_projects_uncached(full_paths).await;
+        };
+        let paths: Vec<&str> = full_paths.iter().map(NamespacePath::as_str).collect();
+        if let Some(known) = cache.projects(generation, &paths) {
+            return Ok(full_paths
+                .iter()
+                .zip(known)
+                .filter(|(_, is_project)| *is_project)
+                .map(|(path, _)| path.clone())
+                .collect());
         }
-        let rows = namespace::Entity::find()
-            .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
-            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
-            .all(&self.db)
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                NamespacePath::parse(&row.full_path)
-                    .map_err(|error| corrupt("namespaces", row.id, error.to_string()))
-            })
-            .collect()
+        let existing = self.existing_projects_uncached(full_paths).await?;
+        cache.keep_projects(
+            generation,
+            full_paths
+                .iter()
+                .map(|path| (path.as_str().to_owned(), existing.contains(path))),
+        );
+        Ok(existing)
     }
 }
 
@@ -452,16 +669,21 @@ impl DeployTokenStore for SeaStore {
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<DeployToken>, StoreError> {
-        let found = deploy_token::Entity::find()
-            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
-            .filter(deploy_token::Column::Revoked.eq(false))
-            .filter(deploy_token::Column::DeletedAt.is_null())
-            .find_also_related(namespace::Entity)
-            .one(&self.db)
-            .await?;
-        found
-            .map(|(row, owner)| deploy_token_from_rows(row, owner))
-            .transpose()
+        let Some(cache) = &self.cache else {
+            return self.find_usable_deploy_token_uncached(digest).await;
+        };
+        let Some(generation) = cache.generation() else {
+            return self.find_usable_deploy_token_uncached(digest).await;
+        };
+        if let Some(token) = cache.token(generation, digest.as_hex()) {
+            return Ok(Some(token));
+        }
+        // Unknown digests are not kept: nothing an attacker sends fills the cache.
+        let found = self.find_usable_deploy_token_uncached(digest).await?;
+        if let Some(token) = &found {
+            cache.keep_token(generation, digest.as_hex(), token);
+        }
+        Ok(found)
     }
 
     async fn create_deploy_token(
@@ -502,6 +724,7 @@ impl DeployTokenStore for SeaStore {
         let created = deploy_token_from_row(row, owner.clone())?;
         insert_audit_events(&transaction, &[audit(&created)]).await?;
         transaction.commit().await?;
+        self.wrote();
         Ok(created)
     }
 
@@ -604,6 +827,8 @@ impl DeployTokenStore for SeaStore {
         }
         insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         transaction.commit().await?;
+        self.wrote();
+        self.settle().await;
         Ok(token)
     }
 
@@ -627,6 +852,8 @@ impl DeployTokenStore for SeaStore {
         }
         insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         transaction.commit().await?;
+        self.wrote();
+        self.settle().await;
         Ok(true)
     }
 

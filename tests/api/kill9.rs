@@ -284,12 +284,17 @@ async fn kill_dash_nine_under_load_loses_nothing_acknowledged_and_leaves_nothing
             }));
         }
         // A random moment once the load runs: after this round's first acknowledged creates
-        // (however slow a loaded machine is), then 0 to 400 ms more.
-        let before = ledger.lock().unwrap().created.len();
+        // and revocation (however slow a loaded machine is; a PostgreSQL revocation waits for
+        // other replicas' caches, ~0.8 s), then 0 to 400 ms more.
+        let (created_before, revoked_before) = {
+            let ledger = ledger.lock().unwrap();
+            (ledger.created.len(), ledger.revoked.len())
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while ledger.lock().unwrap().created.len() < before + 2
-            && std::time::Instant::now() < deadline
-        {
+        while std::time::Instant::now() < deadline && {
+            let ledger = ledger.lock().unwrap();
+            ledger.created.len() < created_before + 2 || ledger.revoked.len() <= revoked_before
+        } {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_millis(random.below(400))).await;

@@ -2,6 +2,7 @@
 
 mod backup;
 mod brute_force;
+mod cache;
 mod ci_credentials;
 mod cli;
 mod curl;

@@ -677,10 +677,12 @@ async fn each_registry_token_issue_is_audited_and_last_used_is_kept() {
             .audit_events_for_deploy_token(token.token.id)
             .await
             .unwrap();
+        // Uses are aggregated: one record per token, address, service and grant per flush.
         issued = events
             .iter()
             .filter(|e| e.action.as_str() == "registry_token.issue")
-            .count();
+            .map(|e| e.details["count"].as_u64().unwrap())
+            .sum::<u64>();
         let used = app
             .store
             .find_deploy_token(token.token.id)
@@ -706,6 +708,15 @@ async fn each_registry_token_issue_is_audited_and_last_used_is_kept() {
     assert_eq!(issue.actor, token.token.username);
     assert_eq!(issue.ip_address.as_deref(), Some("127.0.0.1"));
     assert_eq!(issue.details["granted"], "repository:acme/web:pull");
+    assert_eq!(issue.details["service"], "container_registry");
+    assert!(
+        issue.details["last"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+            >= issue.created_at
+    );
     let stored = app
         .store
         .find_deploy_token(token.token.id)

@@ -12,7 +12,7 @@ use crate::cli::Cli;
 use crate::helpers::{spawn_app, test_settings};
 use crate::server::ServerProcess;
 
-/// Parses the text exposition strictly enough to catch format mistakes: every sample line is
+/// Parses the (OpenMetrics) text exposition strictly enough to catch format mistakes: every sample line is
 /// `name{labels} value` with a numeric value, and every metric has a TYPE line first.
 fn parse_metrics(text: &str) -> Vec<(String, String, f64)> {
     let mut typed = std::collections::HashSet::new();
@@ -43,7 +43,8 @@ fn parse_metrics(text: &str) -> Vec<(String, String, f64)> {
             ),
             None => (series, ""),
         };
-        let family = ["_bucket", "_sum", "_count"]
+        // OpenMetrics names a counter family without its `_total` suffix.
+        let family = ["_bucket", "_sum", "_count", "_total"]
             .iter()
             .find_map(|suffix| {
                 name.strip_suffix(suffix)
@@ -134,7 +135,7 @@ async fn metrics_count_tokens_per_scope_and_token_requests_by_outcome() {
     assert!(response.headers()["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
+        .starts_with("application/openmetrics-text; version=1.0.0"));
     let samples = parse_metrics(&response.text().await.unwrap());
 
     let created = |scope: &str| {
@@ -203,7 +204,8 @@ async fn metrics_count_tokens_per_scope_and_token_requests_by_outcome() {
         sample(
             &samples,
             "regauth_http_request_duration_seconds_bucket",
-            &format!("{route},le=\"+Inf\"")
+            // prometheus-client writes `le` first.
+            &format!("le=\"+Inf\",{route}")
         ),
         5.0
     );
