@@ -19,7 +19,7 @@
 use percent_encoding::percent_decode_str;
 
 use crate::access::policy::Operation;
-use crate::access::repository::NamespacePath;
+use crate::domain::NamespacePath;
 
 /// How the original URL names a project or group: a numeric id or a full path.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::access::repository::NamespacePath;
+use crate::domain::NamespacePath;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NamespaceKind {

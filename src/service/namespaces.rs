@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::caller::Caller;
 use crate::access::permissions;
-use crate::access::repository::NamespacePath;
+use crate::domain::NamespacePath;
 use crate::domain::{Namespace, NamespaceKind, Role, ValidationError, Visibility};
 use crate::error::Error;
 use crate::store::Store;

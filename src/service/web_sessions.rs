@@ -11,8 +11,8 @@ use ring::rand::SecureRandom as _;
 
 use super::caller::Caller;
 use crate::access::permissions::{self, TokenOperation};
-use crate::access::repository::NamespacePath;
 use crate::auth::authenticate_personal_access_token;
+use crate::domain::NamespacePath;
 use crate::domain::{Namespace, Role, TokenSecret, User, ValidationError};
 use crate::error::Error;
 use crate::store::{Store, WebSession};

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::access::repository::NamespacePath;
+use crate::domain::NamespacePath;
 use crate::domain::{
     AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
     NoticeWindow, PersonalAccessToken, Role, SecretDigest, User, Visibility,

@@ -28,8 +28,8 @@ use super::{
     RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts, Store, StoreError, TokenQuery,
     UserStore,
 };
-use crate::access::repository::NamespacePath;
 use crate::domain::deploy_token::default_username;
+use crate::domain::NamespacePath;
 use crate::domain::{
     ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,

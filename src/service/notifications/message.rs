@@ -98,7 +98,7 @@ fn shell_word(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::repository::NamespacePath;
+    use crate::domain::NamespacePath;
     use crate::domain::{DeployTokenScope, Namespace, ScopeSet};
     use chrono::TimeZone;
 

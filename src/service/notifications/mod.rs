@@ -139,7 +139,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::access::repository::NamespacePath;
+    use crate::domain::NamespacePath;
     use crate::domain::{
         DeployToken, DeployTokenScope, Namespace, NamespaceKind, NoticeWindow, Role, User,
     };

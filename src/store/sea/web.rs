@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::{namespace_from_row, user_from_row, SeaStore};
-use crate::access::repository::NamespacePath;
+use crate::domain::NamespacePath;
 use crate::domain::{Namespace, Role, SecretDigest, User};
 use crate::store::{StoreError, WebSession, WebStore};
 
