@@ -10,12 +10,13 @@ use chrono::{SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::{redact_url_password, LogFormat, Settings};
+use crate::config::{LogFormat, Settings};
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::text::printable;
 use crate::domain::{Namespace, NamespaceKind, Role, Visibility};
 use crate::jwt::{self, KeyAlgorithm};
+use crate::redact::redact_url_password;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::namespaces::{self, NamespaceRef};

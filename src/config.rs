@@ -19,8 +19,13 @@ use url::Url;
 
 use crate::client_address::TrustedProxies;
 use crate::jwt::{KeyAlgorithm, TokenHeader};
-use crate::mail::SmtpSettings;
-use crate::service::notifications::schedule::NotifyAt;
+use crate::redact::redact_url_password;
+
+mod notify_at;
+mod smtp;
+
+pub use notify_at::NotifyAt;
+pub use smtp::{parse_from, SmtpSettings, SmtpSettingsError};
 
 /// Settings as written in the file and the environment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -667,7 +672,7 @@ impl Settings {
             NotifyAt::parse(&raw.notify_at).map_err(|message| invalid("notify_at", message))?;
         let smtp = match &raw.smtp_url {
             Some(url) => SmtpSettings::parse(url.as_str(), &raw.smtp_from).map(Some),
-            None => crate::mail::parse_from(&raw.smtp_from).map(|_| None),
+            None => parse_from(&raw.smtp_from).map(|_| None),
         }
         .map_err(|error| invalid(error.setting, error.message))?;
         let ci_secret_key_file = raw
@@ -835,21 +840,6 @@ impl Settings {
 #[allow(clippy::panic)]
 fn unreachable_defaults() -> ! {
     panic!("built-in default settings are invalid")
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs (database and
-/// SMTP URLs alike). Uses the URL parser, so a password holding `@` or `:` is hidden whole; a
-/// URL that does not parse is hidden entirely.
-pub fn redact_url_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
-                return "<URL>".into();
-            }
-            parsed.to_string()
-        }
-        Err(_) => "<URL that does not parse>".into(),
-    }
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ impl StartupError {
             _ => "",
         };
         StartupError::Database {
-            url: crate::config::redact_url_password(&settings.database_url),
+            url: crate::redact::redact_url_password(&settings.database_url),
             hint,
             source,
         }

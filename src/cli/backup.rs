@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{redact_url_password, Settings};
+use crate::config::Settings;
+use crate::redact::redact_url_password;
 use crate::store;
 
 /// The file a `sqlite:` URL names (`sqlite://regauth.db?mode=rwc` → `regauth.db`).

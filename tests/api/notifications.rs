@@ -6,8 +6,9 @@
 use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use regauth::config::SmtpSettings;
 use regauth::domain::{NamespaceKind, Role};
-use regauth::mail::{SmtpMailer, SmtpSettings};
+use regauth::mail::SmtpMailer;
 use regauth::service::caller::Caller;
 use regauth::service::namespaces::{self, NamespaceRef};
 use regauth::service::notifications::{self, Summary};
