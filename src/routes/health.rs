@@ -1,38 +1,26 @@
 //! `GET /-/health`: the process is alive. `GET /-/readiness`: it can serve token requests —
 //! the database answers and the signing key signs; 503 naming the failing check otherwise.
 
-use std::time::Duration;
-
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::error::Report;
-use crate::service::registry_token::sign;
+use crate::service::health;
 use crate::state::AppState;
-
-const READINESS_DATABASE_WAIT: Duration = Duration::from_millis(500);
 
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
-    // Within a second, whatever the pool's acquire timeout: a load balancer polling this
-    // must learn of an outage at once.
-    let database = match tokio::time::timeout(READINESS_DATABASE_WAIT, state.store.ping()).await {
-        Ok(Ok(())) => "ok".to_owned(),
-        Ok(Err(error)) => format!("failing: {}", Report(&error)),
-        Err(_) => "failing: no answer within 0.5 s".to_owned(),
+    let checks = health::readiness(state.store.as_ref(), &state.keys).await;
+    let render = |check: &Result<(), String>| match check {
+        Ok(()) => "ok".to_owned(),
+        Err(reason) => format!("failing: {reason}"),
     };
-    // Off the executor for RSA keys, like every signature.
-    let signing_key = match sign(&state.keys, json!({ "readiness": true })).await {
-        Ok(_) => "ok".to_owned(),
-        Err(error) => format!("failing: {}", Report(&error)),
-    };
-    let ready = database == "ok" && signing_key == "ok";
+    let ready = checks.is_ready();
     let body = json!({
         "status": if ready { "ok" } else { "unavailable" },
-        "checks": { "database": database, "signing_key": signing_key },
+        "checks": { "database": render(&checks.database), "signing_key": render(&checks.signing_key) },
     });
     if ready {
         HttpResponse::Ok().json(body)

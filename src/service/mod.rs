@@ -5,6 +5,7 @@ pub mod caller;
 pub mod ci_credentials;
 pub mod deploy_tokens;
 pub mod forward_auth;
+pub mod health;
 pub mod login_guard;
 pub mod namespaces;
 pub mod notifications;
