@@ -18,7 +18,7 @@ use proptest::sample::select;
 
 use regauth::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwner};
 use regauth::access::repository::{resolve_project, NamespacePath, RepositoryPath, MAX_PATH_LEN};
-use regauth::access::scope::{
+use regauth::access::requested_scope::{
     parse_requested_scopes, RequestedScope, MAX_ACTIONS_PER_SCOPE, MAX_SCOPES_PER_REQUEST,
 };
 use regauth::auth::BasicCredentials;
@@ -170,7 +170,7 @@ proptest! {
             prop_assert_eq!(&again, scope);
         }
         for (raw, _) in &parsed.rejected {
-            prop_assert!(raw.len() <= regauth::access::scope::MAX_SCOPE_LEN + 8);
+            prop_assert!(raw.len() <= regauth::access::requested_scope::MAX_SCOPE_LEN + 8);
         }
     }
 

@@ -11,7 +11,7 @@
 //! For a proxied git or package request, [`forward::classify`] names the operation and the
 //! project or group, and [`authorize_operation`] decides it with the same reach rules.
 //!
-//! - [`scope`]: the requested-scope grammar (PROTOCOL.md §5) and the request-level rules of §3
+//! - [`requested_scope`]: the requested-scope grammar (PROTOCOL.md §5) and the request-level rules of §3
 //!   (several scopes per value, duplicates merged, malformed scopes dropped).
 //! - [`repository`]: registry names and namespace paths (PROTOCOL.md §5 name grammar,
 //!   DOMAIN.md "Namespaces" and "Which repositories a token reaches").
@@ -23,7 +23,7 @@ pub mod forward;
 pub mod permissions;
 pub mod policy;
 pub mod repository;
-pub mod scope;
+pub mod requested_scope;
 
 pub use policy::{
     authorize, authorize_anonymous, authorize_operation, may_use_service, Denied, Granted,
@@ -33,7 +33,7 @@ pub use policy::{
 pub use repository::{
     resolve_project, NamespacePath, PathError, RepositoryPath, MAX_IMAGE_DEPTH, MAX_PATH_LEN,
 };
-pub use scope::{
+pub use requested_scope::{
     parse_requested_scopes, Action, ParsedScopes, RequestedScope, ScopeParseError,
     MAX_ACTIONS_PER_SCOPE, MAX_SCOPES_PER_REQUEST, MAX_SCOPE_LEN,
 };

@@ -29,7 +29,7 @@
 use std::fmt;
 
 use crate::access::repository::{NamespacePath, RepositoryPath};
-use crate::access::scope::{Action, RequestedScope};
+use crate::access::requested_scope::{Action, RequestedScope};
 use crate::domain::{DeployTokenScope, ScopeSet, Visibility};
 
 /// The resource type of repository scopes, the only type deploy tokens are granted.

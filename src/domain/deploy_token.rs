@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::expiry::is_expired;
 use super::namespace::{Namespace, NamespaceKind};
-use super::scope::{DeployTokenScope, ScopeSet};
 use super::text::refuse_control_characters;
+use super::token_scope::{DeployTokenScope, ScopeSet};
 
 /// The name that a CI system injects into jobs as `CI_DEPLOY_USER` / `CI_DEPLOY_PASSWORD`.
 pub const GITLAB_DEPLOY_TOKEN_NAME: &str = "gitlab-deploy-token";

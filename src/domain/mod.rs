@@ -7,9 +7,9 @@ pub mod login_throttle;
 pub mod namespace;
 pub mod notice;
 pub mod path;
-pub mod scope;
 pub mod secret;
 pub mod text;
+pub mod token_scope;
 pub mod user;
 
 pub use audit::{ActorKind, AuditAction, AuditEvent};
@@ -17,6 +17,6 @@ pub use deploy_token::{DeployToken, NewDeployToken, ValidationError};
 pub use namespace::{Namespace, NamespaceKind, Visibility};
 pub use notice::NoticeWindow;
 pub use path::{NamespacePath, PathError};
-pub use scope::{DeployTokenScope, ScopeSet};
 pub use secret::{SecretDigest, TokenSecret};
+pub use token_scope::{DeployTokenScope, ScopeSet};
 pub use user::{ApiScope, PersonalAccessToken, Role, User};

@@ -8,7 +8,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwner};
 use crate::access::repository::{resolve_project, NamespacePath, RepositoryPath};
-use crate::access::scope::{parse_requested_scopes, RequestedScope};
+use crate::access::requested_scope::{parse_requested_scopes, RequestedScope};
 use crate::config::Settings;
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
@@ -229,7 +229,7 @@ async fn resolve_scopes(
     store: &dyn Store,
     service: Service,
     owner: &crate::domain::Namespace,
-    scopes: Vec<crate::access::scope::RequestedScope>,
+    scopes: Vec<crate::access::requested_scope::RequestedScope>,
 ) -> Result<Vec<ResolvedScope>, Error> {
     if service != Service::ContainerRegistry {
         return Ok(scopes
