@@ -20,9 +20,10 @@ impl TokenOperation {
     }
 }
 
-/// The caller of a management operation, as far as permissions care.
+/// The caller of a management operation as the permission rules see it: the operator, or a
+/// person with their standing. `service::caller::Caller::principal` projects a caller onto it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub enum Principal {
     /// The operator at the command line: has database access, so may do everything.
     Operator,
     /// A person through the API.
@@ -37,14 +38,14 @@ pub enum Caller {
 /// May `caller`, holding `role` (inherited, highest wins) on the owner, perform `operation`
 /// on the tokens of an owner of `owner_kind`?
 pub fn may_manage_tokens(
-    caller: Caller,
+    caller: Principal,
     operation: TokenOperation,
     owner_kind: NamespaceKind,
     role: Option<Role>,
 ) -> bool {
     let (admin, blocked, token_may_write) = match caller {
-        Caller::Operator => return true,
-        Caller::User {
+        Principal::Operator => return true,
+        Principal::User {
             admin,
             blocked,
             token_may_write,
@@ -65,19 +66,19 @@ pub fn may_manage_tokens(
 }
 
 /// Only admins (and the operator) list every token of the instance.
-pub fn may_list_instance_tokens(caller: Caller) -> bool {
+pub fn may_list_instance_tokens(caller: Principal) -> bool {
     match caller {
-        Caller::Operator => true,
-        Caller::User { admin, blocked, .. } => admin && !blocked,
+        Principal::Operator => true,
+        Principal::User { admin, blocked, .. } => admin && !blocked,
     }
 }
 
 /// Whether the caller may see that a group or project exists at all (any membership, or
 /// admin); others get 404, as GitLab answers for private namespaces.
-pub fn may_see_namespace(caller: Caller, role: Option<Role>) -> bool {
+pub fn may_see_namespace(caller: Principal, role: Option<Role>) -> bool {
     match caller {
-        Caller::Operator => true,
-        Caller::User { admin, blocked, .. } => !blocked && (admin || role.is_some()),
+        Principal::Operator => true,
+        Principal::User { admin, blocked, .. } => !blocked && (admin || role.is_some()),
     }
 }
 
@@ -85,10 +86,10 @@ pub fn may_see_namespace(caller: Caller, role: Option<Role>) -> bool {
 /// project's `gitlab-deploy-token`? Only the CLI operator and an unblocked instance admin
 /// whose personal access token has the full `api` scope: these are a CI system's
 /// credentials, and a password leaves the server.
-pub fn may_read_ci_credentials(caller: Caller) -> bool {
+pub fn may_read_ci_credentials(caller: Principal) -> bool {
     match caller {
-        Caller::Operator => true,
-        Caller::User {
+        Principal::Operator => true,
+        Principal::User {
             admin,
             blocked,
             token_may_write,
@@ -98,10 +99,10 @@ pub fn may_read_ci_credentials(caller: Caller) -> bool {
 
 /// Whether the caller may change a project's visibility: Owners (inherited from a group too)
 /// and admins, as in GitLab, with a token that may write.
-pub fn may_change_visibility(caller: Caller, role: Option<Role>) -> bool {
+pub fn may_change_visibility(caller: Principal, role: Option<Role>) -> bool {
     match caller {
-        Caller::Operator => true,
-        Caller::User {
+        Principal::Operator => true,
+        Principal::User {
             admin,
             blocked,
             token_may_write,
@@ -115,8 +116,8 @@ mod tests {
     use NamespaceKind::{Group, Project};
     use TokenOperation::{Create, List, Read, Revoke};
 
-    fn user(role_admin: bool) -> Caller {
-        Caller::User {
+    fn user(role_admin: bool) -> Principal {
+        Principal::User {
             admin: role_admin,
             blocked: false,
             token_may_write: true,
@@ -154,7 +155,7 @@ mod tests {
 
     #[test]
     fn only_owners_admins_and_the_operator_change_visibility() {
-        assert!(may_change_visibility(Caller::Operator, None));
+        assert!(may_change_visibility(Principal::Operator, None));
         assert!(may_change_visibility(user(true), None));
         for role in Role::ALL {
             assert_eq!(
@@ -163,13 +164,13 @@ mod tests {
                 "{role}"
             );
         }
-        let read_only = Caller::User {
+        let read_only = Principal::User {
             admin: true,
             blocked: false,
             token_may_write: false,
         };
         assert!(!may_change_visibility(read_only, Some(Role::Owner)));
-        let blocked = Caller::User {
+        let blocked = Principal::User {
             admin: true,
             blocked: true,
             token_may_write: true,
@@ -217,7 +218,7 @@ mod tests {
 
     #[test]
     fn admins_may_do_everything_but_a_blocked_admin_nothing() {
-        let blocked_admin = Caller::User {
+        let blocked_admin = Principal::User {
             admin: true,
             blocked: true,
             token_may_write: true,
@@ -240,7 +241,7 @@ mod tests {
     #[test]
     fn a_read_api_token_reads_but_never_writes_even_for_an_owner_or_admin() {
         for admin in [false, true] {
-            let reader = Caller::User {
+            let reader = Principal::User {
                 admin,
                 blocked: false,
                 token_may_write: false,
@@ -258,7 +259,12 @@ mod tests {
     #[test]
     fn the_operator_at_the_command_line_may_do_everything() {
         for (kind, operation, _) in TABLE {
-            assert!(may_manage_tokens(Caller::Operator, operation, kind, None));
+            assert!(may_manage_tokens(
+                Principal::Operator,
+                operation,
+                kind,
+                None
+            ));
         }
     }
 
@@ -271,12 +277,12 @@ mod tests {
 
     #[test]
     fn only_an_api_scoped_admin_or_the_operator_may_read_ci_credentials() {
-        assert!(may_read_ci_credentials(Caller::Operator));
+        assert!(may_read_ci_credentials(Principal::Operator));
         for admin in [false, true] {
             for blocked in [false, true] {
                 for token_may_write in [false, true] {
                     assert_eq!(
-                        may_read_ci_credentials(Caller::User {
+                        may_read_ci_credentials(Principal::User {
                             admin,
                             blocked,
                             token_may_write

@@ -2,7 +2,7 @@
 //! the API. Services take a [`Caller`] so that permission checks and the audit trail are the
 //! same for both.
 
-use crate::access::permissions;
+use crate::access::permissions::Principal;
 use crate::domain::{ActorKind, User};
 
 #[derive(Debug, Clone)]
@@ -42,13 +42,14 @@ impl Caller {
         }
     }
 
-    pub fn permissions(&self) -> permissions::Caller {
+    /// The caller as the permission rules (`access::permissions`) see it.
+    pub fn principal(&self) -> Principal {
         match &self.identity {
-            Identity::Operator { .. } => permissions::Caller::Operator,
+            Identity::Operator { .. } => Principal::Operator,
             Identity::User {
                 user,
                 token_may_write,
-            } => permissions::Caller::User {
+            } => Principal::User {
                 admin: user.admin,
                 blocked: user.blocked,
                 token_may_write: *token_may_write,

@@ -60,7 +60,7 @@ pub async fn for_project(
     now: DateTime<Utc>,
 ) -> Result<CiCredentials, Error> {
     // Before the lookup: a caller without the right learns nothing, not even existence.
-    if !permissions::may_read_ci_credentials(caller.permissions()) {
+    if !permissions::may_read_ci_credentials(caller.principal()) {
         return Err(Error::Forbidden);
     }
     let project = super::namespaces::find(store, NamespaceKind::Project, project).await?;

@@ -49,14 +49,14 @@ pub async fn authorize(
     owner: &Namespace,
 ) -> Result<(), Error> {
     let role = super::namespaces::role_of(store, caller, owner).await?;
-    let permissions = caller.permissions();
-    if !permissions::may_see_namespace(permissions, role) {
+    let principal = caller.principal();
+    if !permissions::may_see_namespace(principal, role) {
         return Err(Error::not_found(
             kind_label(owner.kind),
             owner.full_path.as_str(),
         ));
     }
-    if !permissions::may_manage_tokens(permissions, operation, owner.kind, role) {
+    if !permissions::may_manage_tokens(principal, operation, owner.kind, role) {
         return Err(Error::Forbidden);
     }
     Ok(())
@@ -159,7 +159,7 @@ pub async fn list_all(
     options: ListOptions,
     now: DateTime<Utc>,
 ) -> Result<Page<DeployToken>, Error> {
-    if !permissions::may_list_instance_tokens(caller.permissions()) {
+    if !permissions::may_list_instance_tokens(caller.principal()) {
         return Err(Error::Forbidden);
     }
     query(store, None, options, now).await

@@ -139,7 +139,7 @@ pub async fn find_visible(
 ) -> Result<(Namespace, Option<Role>), Error> {
     let namespace = find(store, kind, reference).await?;
     let role = role_of(store, caller, &namespace).await?;
-    if !permissions::may_see_namespace(caller.permissions(), role) {
+    if !permissions::may_see_namespace(caller.principal(), role) {
         return Err(Error::not_found(kind_label(kind), reference));
     }
     Ok((namespace, role))
@@ -154,7 +154,7 @@ pub async fn set_visibility(
     visibility: Visibility,
 ) -> Result<Namespace, Error> {
     let (project, role) = find_visible(store, caller, NamespaceKind::Project, reference).await?;
-    if !permissions::may_change_visibility(caller.permissions(), role) {
+    if !permissions::may_change_visibility(caller.principal(), role) {
         return Err(Error::Forbidden);
     }
     if project.visibility != visibility {

@@ -284,7 +284,7 @@ pub async fn manageable_namespaces(
             .search_namespaces(Some(&roots), search, NAMESPACE_LIST_LIMIT)
             .await?
     };
-    let permissions = caller.permissions();
+    let principal = caller.principal();
     Ok(namespaces
         .into_iter()
         .filter_map(|namespace| {
@@ -298,8 +298,7 @@ pub async fn manageable_namespaces(
                 .map(|(_, role)| *role)
                 .max();
             let kind = namespace.kind;
-            let may =
-                |operation| permissions::may_manage_tokens(permissions, operation, kind, role);
+            let may = |operation| permissions::may_manage_tokens(principal, operation, kind, role);
             may(TokenOperation::List).then(|| ManageableNamespace {
                 may_create: may(TokenOperation::Create),
                 namespace,

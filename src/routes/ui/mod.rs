@@ -484,7 +484,7 @@ async fn render_settings(
     )
     .await?;
     let may = |operation| {
-        permissions::may_manage_tokens(session.caller.permissions(), operation, kind, role)
+        permissions::may_manage_tokens(session.caller.principal(), operation, kind, role)
     };
     let path = namespace.full_path.as_str().to_owned();
     let page = SettingsPage {
@@ -685,7 +685,7 @@ async fn token_page(
     let full_path = namespace.full_path.as_str();
     let may_revoke = !token.revoked
         && permissions::may_manage_tokens(
-            session.caller.permissions(),
+            session.caller.principal(),
             TokenOperation::Revoke,
             kind,
             role,
