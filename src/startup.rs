@@ -164,11 +164,8 @@ impl Application {
         .await
         .map_err(|source| StartupError::database(&settings, source))?;
         let store: Arc<dyn Store> = Arc::new(sea_store.clone());
-        let (usage, usage_writer) = UsageRecorder::start(
-            Arc::clone(&store),
-            USAGE_FLUSH_INTERVAL,
-            settings.audit_retention_days,
-        );
+        let (usage, usage_writer) = UsageRecorder::start(Arc::clone(&store), USAGE_FLUSH_INTERVAL);
+        crate::service::audit_retention::start(Arc::clone(&store), settings.audit_retention_days);
         crate::service::registry_token::start_refresh_token_sweep(
             Arc::clone(&store),
             crate::service::registry_token::REFRESH_TOKEN_SWEEP_EVERY,

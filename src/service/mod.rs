@@ -1,6 +1,7 @@
 //! The operations people and registries perform, shared by the CLI and the HTTP routes so
 //! that no rule is written twice.
 
+pub mod audit_retention;
 pub mod caller;
 pub mod ci_credentials;
 pub mod deploy_tokens;

@@ -29,31 +29,6 @@ const BATCH_SIZE: usize = 512;
 /// `last_used_at` is written at most this often per token.
 const LAST_USED_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
-/// How often old token-issue records are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Deletes token-issue records older than `retention_days` (0: keeps everything). Every token
-/// request writes one, so without a bound the table grows with traffic forever.
-pub async fn prune_issue_records(
-    store: &dyn Store,
-    retention_days: u32,
-    now: DateTime<Utc>,
-) -> Result<u64, crate::store::StoreError> {
-    if retention_days == 0 {
-        return Ok(0);
-    }
-    let before = now - chrono::TimeDelta::days(i64::from(retention_days));
-    let pruned = store.prune_registry_token_events(before).await?;
-    if pruned > 0 {
-        tracing::info!(
-            pruned,
-            retention_days,
-            "pruned old registry token audit records"
-        );
-    }
-    Ok(pruned)
-}
-
 /// One successful registry token issue.
 #[derive(Debug, Clone)]
 pub struct TokenUse {
@@ -79,15 +54,10 @@ pub struct UsageRecorder {
 
 impl UsageRecorder {
     /// Starts the writer task; it ends (after a last flush) when every recorder is dropped.
-    /// `retention_days` (0: forever) bounds how long token-issue records are kept; pruning
-    /// runs at start and hourly.
-    pub fn start(
-        store: Arc<dyn Store>,
-        flush_every: Duration,
-        retention_days: u32,
-    ) -> (UsageRecorder, JoinHandle<()>) {
+    /// (How long the records are kept is `service::audit_retention`'s.)
+    pub fn start(store: Arc<dyn Store>, flush_every: Duration) -> (UsageRecorder, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(write_batches(store, receiver, flush_every, retention_days));
+        let task = tokio::spawn(write_batches(store, receiver, flush_every));
         (UsageRecorder { sender }, task)
     }
 
@@ -118,19 +88,12 @@ async fn write_batches(
     store: Arc<dyn Store>,
     mut receiver: mpsc::Receiver<Record>,
     flush_every: Duration,
-    retention_days: u32,
 ) {
     let mut batch = Aggregates::default();
     let mut last_written: HashMap<i64, DateTime<Utc>> = HashMap::new();
     let mut ticker = tokio::time::interval(flush_every);
-    let mut pruner = tokio::time::interval(PRUNE_EVERY);
     loop {
         tokio::select! {
-            _ = pruner.tick() => {
-                if let Err(error) = prune_issue_records(store.as_ref(), retention_days, Utc::now()).await {
-                    tracing::error!(error = %Report(&error), "pruning old registry token audit records failed");
-                }
-            }
             received = receiver.recv() => match received {
                 Some(record) => {
                     batch.add(record);

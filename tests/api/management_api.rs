@@ -752,7 +752,7 @@ async fn token_issue_records_past_the_retention_are_pruned_and_management_record
         ])
         .await
         .unwrap();
-    let prune = regauth::service::usage::prune_issue_records;
+    let prune = regauth::service::audit_retention::prune_issue_records;
     assert_eq!(
         prune(app.store.as_ref(), 0, Utc::now()).await.unwrap(),
         0,
