@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::open_store;
+use super::store::open_store;
 use crate::config::Settings;
 use crate::mail::SmtpMailer;
 use crate::service::notifications;

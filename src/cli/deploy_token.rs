@@ -1,0 +1,112 @@
+//! `regauth deploy-token create|list|revoke`, through the same service as the API (audited as
+//! `cli:<OS user>`).
+
+use chrono::{SecondsFormat, Utc};
+
+use super::store::open_store;
+use super::DeployTokenCommand;
+use crate::config::Settings;
+use crate::domain::deploy_token::DeployTokenRequest;
+use crate::domain::expiry::parse_expires_at;
+use crate::domain::text::printable;
+use crate::service::caller::Caller;
+use crate::service::deploy_tokens::{self, ListOptions};
+use crate::views;
+
+pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let now = Utc::now();
+    let caller = Caller::operator();
+    match command {
+        DeployTokenCommand::Create {
+            owner,
+            name,
+            scopes,
+            username,
+            expires_at,
+            json,
+        } => {
+            let owner = owner.find(store.as_ref()).await?;
+            let expires_at = expires_at.map(|text| parse_expires_at(&text)).transpose()?;
+            let request = DeployTokenRequest {
+                name,
+                username,
+                scopes: vec![scopes],
+                expires_at,
+            };
+            let (ci_key, _) =
+                crate::ci_secret::CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
+            let created = deploy_tokens::create(
+                store.as_ref(),
+                &caller,
+                &owner,
+                request,
+                &settings.token_prefix,
+                &ci_key,
+                now,
+            )
+            .await?;
+            for warning in &created.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if json {
+                let value =
+                    views::created_deploy_token(&created.token, created.secret.expose(), now);
+                println!("{value}");
+            } else {
+                println!("id:       {}", created.token.id);
+                println!("username: {}", printable(&created.token.username));
+                println!("token:    {}", created.secret.expose());
+                println!("scopes:   {}", created.token.scopes.names().join(","));
+                println!("This is the only time the token is shown; store it now.");
+            }
+        }
+        DeployTokenCommand::List { owner, json } => {
+            let owner = owner.find(store.as_ref()).await?;
+            let tokens =
+                deploy_tokens::list(store.as_ref(), &caller, &owner, ListOptions::default(), now)
+                    .await?
+                    .items;
+            if json {
+                let list: Vec<_> = tokens.iter().map(|t| views::deploy_token(t, now)).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                println!(
+                    "{:<6} {:<24} {:<32} {:<10} {:<20} SCOPES",
+                    "ID", "NAME", "USERNAME", "STATE", "EXPIRES"
+                );
+                for token in &tokens {
+                    let state = if token.revoked {
+                        "revoked"
+                    } else if token.is_expired(now) {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    let expires = token
+                        .expires_at
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "never".into());
+                    println!(
+                        "{:<6} {:<24} {:<32} {:<10} {:<20} {}",
+                        token.id,
+                        printable(&token.name),
+                        printable(&token.username),
+                        state,
+                        expires,
+                        token.scopes.names().join(",")
+                    );
+                }
+            }
+        }
+        DeployTokenCommand::Revoke { id } => {
+            let token = deploy_tokens::revoke(store.as_ref(), &caller, id, now).await?;
+            println!(
+                "revoked deploy token {} ({})",
+                token.id,
+                printable(&token.username)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! `regauth keys generate|bundle|ci-secret`: the signing keys and the CI secret key, as
+//! files in the keys directory.
+
+use super::KeysCommand;
+use crate::config::Settings;
+use crate::jwt::{self, KeyAlgorithm};
+
+pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Bundle => {
+            let bundle = jwt::write_certificate_bundle(&settings.keys_dir)?;
+            println!(
+                "certificate bundle for the registry's rootcertbundle: {}",
+                bundle.display()
+            );
+            println!(
+                "JWK set for the registry's jwks: {}",
+                settings.keys_dir.join(jwt::JWKS_FILE_NAME).display()
+            );
+            Ok(())
+        }
+        KeysCommand::CiSecret => {
+            let path = settings.ci_secret_key_file();
+            let (key, generated) = crate::ci_secret::CiSecretKey::load_or_generate(&path)?;
+            println!(
+                "{} CI secret key {} (id {})",
+                if generated { "created" } else { "existing" },
+                path.display(),
+                key.id()
+            );
+            Ok(())
+        }
+        KeysCommand::Generate { alg } => {
+            let alg = alg.map_or(settings.key_algorithm, KeyAlgorithm::from);
+            let generated = jwt::generate_key(&settings.keys_dir, alg, &settings.issuer)?;
+            println!("private key: {}", generated.key_path.display());
+            println!("certificate: {}", generated.cert_path.display());
+            println!(
+                "certificate bundle for the registry's rootcertbundle: {}",
+                generated.bundle_path.display()
+            );
+            Ok(())
+        }
+    }
+}

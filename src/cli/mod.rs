@@ -1,0 +1,406 @@
+//! The `regauth` command line. Command and flag names are a contract: scripts and docs rely
+//! on them. Every command uses the same settings and database as `serve`.
+//!
+//! This module holds the clap definitions and the dispatch; each command group has its file
+//! (`serve.rs`, `migrate.rs`, `keys.rs`, `namespace.rs` for groups and projects,
+//! `deploy_token.rs`, `user.rs`, `member.rs`, `backup.rs`, `notify.rs`), and `store.rs` opens
+//! the database for them. Handlers call the same services as the API, acting as the operator.
+
+mod backup;
+mod deploy_token;
+mod keys;
+mod member;
+mod migrate;
+mod namespace;
+mod notify;
+mod serve;
+mod store;
+mod user;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Settings;
+use crate::domain::{Namespace, NamespaceKind, Role, Visibility};
+use crate::jwt::KeyAlgorithm;
+use crate::service::namespaces::{self, NamespaceRef};
+use crate::store::Store;
+
+pub use serve::registry_config_block;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "regauth",
+    version,
+    about = "Token server for container registries, built around deploy tokens"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the token server (migrates the database and creates a signing key when missing).
+    Serve,
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Deploy tokens.
+    #[command(subcommand, name = "deploy-token")]
+    DeployToken(DeployTokenCommand),
+    /// Users of the management API.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Write a consistent copy of the live SQLite database to FILE, without stopping the
+    /// server (PostgreSQL: use pg_dump).
+    Backup {
+        file: std::path::PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send the deploy-token expiry notices that are due (what `serve` does daily), once.
+    #[command(name = "notify-expiring")]
+    NotifyExpiring {
+        /// Act as if it were this instant (RFC 3339), to simulate a day.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Instance administrator: may manage every token.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Block a user: their personal access tokens stop working at once.
+    Block { username: String },
+    /// Unblock a user.
+    Unblock { username: String },
+    /// Set the password for the web pages, read from standard input (one line; at least 8
+    /// characters). The user's web sessions end.
+    Password { username: String },
+    /// Personal access tokens for the REST API.
+    #[command(subcommand)]
+    Token(UserTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserTokenCommand {
+    /// Revoke a personal access token (by the id printed at creation) at once.
+    Revoke { id: i64 },
+    /// Create a personal access token; prints the secret (prefix glpat-) once.
+    Create {
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// `api` (read and write) and/or `read_api` (read only).
+        #[arg(long, default_value = "api")]
+        scopes: String,
+        #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
+        expires_at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Give a user a role in a group or project (changes it if they have one).
+    Add {
+        username: String,
+        #[command(flatten)]
+        namespace: Owner,
+        #[arg(
+            long,
+            value_enum,
+            ignore_case = true,
+            value_name = "guest|reporter|developer|maintainer|owner"
+        )]
+        role: RoleArg,
+    },
+    /// Remove a user's membership of a group or project.
+    Remove {
+        username: String,
+        #[command(flatten)]
+        namespace: Owner,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Rewrite bundle.crt from the certificates of the keys in the keys directory (after
+    /// retiring an old key by deleting its .key/.crt pair).
+    Bundle,
+    /// Write a new private key and self-signed certificate into the keys directory; the
+    /// newest key signs, older ones stay published until removed.
+    Generate {
+        /// The signing algorithm; `key_algorithm` when not given.
+        #[arg(long, value_enum, ignore_case = true, value_name = "es256|rs256")]
+        alg: Option<KeyAlgorithmArg>,
+    },
+    /// Create the key that seals gitlab-deploy-token secrets for the CI credentials endpoint
+    /// (ci_secret_key_file) if it does not exist; print its file and key id. `serve` creates
+    /// it on first start too.
+    CiSecret,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group; for a subgroup the parent group must exist (`acme/platform`).
+    Create { path: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project in an existing group (`acme/web`).
+    Create {
+        path: String,
+        /// Who may read it without a token: `public` projects can be pulled, cloned and
+        /// downloaded from by anyone.
+        #[arg(
+            long,
+            value_enum,
+            ignore_case = true,
+            value_name = "private|internal|public",
+            default_value = "private"
+        )]
+        visibility: VisibilityArg,
+    },
+    /// Change a project's settings.
+    Update {
+        path: String,
+        #[arg(
+            long,
+            value_enum,
+            ignore_case = true,
+            value_name = "private|internal|public"
+        )]
+        visibility: VisibilityArg,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Owner {
+    /// Full path of the project.
+    #[arg(long)]
+    project: Option<String>,
+    /// Full path of the group.
+    #[arg(long)]
+    group: Option<String>,
+}
+
+impl Owner {
+    /// The project or group named, looked up through the namespaces service.
+    async fn find(&self, store: &dyn Store) -> Result<Namespace, crate::error::Error> {
+        let (kind, path) = self.kind_and_path();
+        namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await
+    }
+
+    fn kind_and_path(&self) -> (NamespaceKind, &str) {
+        match (&self.project, &self.group) {
+            (Some(project), _) => (NamespaceKind::Project, project),
+            (None, Some(group)) => (NamespaceKind::Group, group),
+            // clap's group guarantees one of them; an empty path fails the lookup cleanly.
+            (None, None) => (NamespaceKind::Project, ""),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployTokenCommand {
+    /// Create a deploy token; prints its username and its secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read_repository, read_registry, write_registry,
+        /// read_virtual_registry, write_virtual_registry, read_package_registry,
+        /// write_package_registry.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// A date (YYYY-MM-DD, meaning 00:00 UTC) or an RFC 3339 date-time.
+        #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
+        expires_at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the deploy tokens of a project or group.
+    List {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a deploy token at once and for good.
+    Revoke { id: i64 },
+}
+
+/// `--alg`: the signing algorithms (`jwt::KeyAlgorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithmArg {
+    Es256,
+    Rs256,
+}
+
+impl From<KeyAlgorithmArg> for KeyAlgorithm {
+    fn from(arg: KeyAlgorithmArg) -> KeyAlgorithm {
+        match arg {
+            KeyAlgorithmArg::Es256 => KeyAlgorithm::Es256,
+            KeyAlgorithmArg::Rs256 => KeyAlgorithm::Rs256,
+        }
+    }
+}
+
+/// `--visibility`: who may read a project without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VisibilityArg {
+    Private,
+    Internal,
+    Public,
+}
+
+impl From<VisibilityArg> for Visibility {
+    fn from(arg: VisibilityArg) -> Visibility {
+        match arg {
+            VisibilityArg::Private => Visibility::Private,
+            VisibilityArg::Internal => Visibility::Internal,
+            VisibilityArg::Public => Visibility::Public,
+        }
+    }
+}
+
+/// `--role`: a member's role in a group or project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Guest,
+    Reporter,
+    Developer,
+    Maintainer,
+    Owner,
+}
+
+impl From<RoleArg> for Role {
+    fn from(arg: RoleArg) -> Role {
+        match arg {
+            RoleArg::Guest => Role::Guest,
+            RoleArg::Reporter => Role::Reporter,
+            RoleArg::Developer => Role::Developer,
+            RoleArg::Maintainer => Role::Maintainer,
+            RoleArg::Owner => Role::Owner,
+        }
+    }
+}
+
+/// Runs a command; the error is one line for the user.
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => serve::serve(settings).await,
+        Command::Migrate => migrate::migrate(&settings).await,
+        Command::Keys(command) => keys::run(&settings, command),
+        Command::Group(command) => namespace::group(&settings, command).await,
+        Command::Project(command) => namespace::project(&settings, command).await,
+        Command::DeployToken(command) => deploy_token::run(&settings, command).await,
+        Command::User(command) => user::run(&settings, command).await,
+        Command::Member(command) => member::run(&settings, command).await,
+        Command::Backup { file, force } => backup::backup(&settings, &file, force).await,
+        Command::NotifyExpiring { now } => notify::notify_expiring(&settings, now.as_deref()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("regauth").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn closed_flag_values_parse_in_any_case_into_the_domain_types() {
+        match parse(&["project", "create", "acme/web", "--visibility", "PUBLIC"]) {
+            Ok(Command::Project(ProjectCommand::Create { visibility, .. })) => {
+                assert_eq!(Visibility::from(visibility), Visibility::Public)
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["project", "create", "acme/web"]) {
+            Ok(Command::Project(ProjectCommand::Create { visibility, .. })) => {
+                assert_eq!(Visibility::from(visibility), Visibility::Private)
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "member",
+            "add",
+            "alice",
+            "--group",
+            "acme",
+            "--role",
+            "Maintainer",
+        ]) {
+            Ok(Command::Member(MemberCommand::Add { role, .. })) => {
+                assert_eq!(Role::from(role), Role::Maintainer)
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["keys", "generate", "--alg", "RS256"]) {
+            Ok(Command::Keys(KeysCommand::Generate { alg: Some(alg) })) => {
+                assert_eq!(KeyAlgorithm::from(alg), KeyAlgorithm::Rs256)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_domain_value_has_its_flag_value() {
+        for role in Role::ALL {
+            let parsed = RoleArg::from_str(role.as_str(), false).map(Role::from);
+            assert_eq!(parsed, Ok(role));
+        }
+        for visibility in Visibility::ALL {
+            let parsed = VisibilityArg::from_str(visibility.as_str(), false).map(Visibility::from);
+            assert_eq!(parsed, Ok(visibility));
+        }
+    }
+
+    #[test]
+    fn a_value_outside_the_set_names_the_flag_and_the_accepted_values() {
+        let error = parse(&["keys", "generate", "--alg", "ed25519"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("ed25519") && error.contains("es256") && error.contains("rs256"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! `regauth group create` and `regauth project create|update`.
+
+use chrono::Utc;
+
+use super::store::open_store;
+use super::{GroupCommand, ProjectCommand};
+use crate::config::Settings;
+use crate::domain::text::printable;
+use crate::domain::{NamespaceKind, Visibility};
+use crate::service::caller::Caller;
+use crate::service::namespaces::{self, NamespaceRef};
+
+pub async fn group(settings: &Settings, command: GroupCommand) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::Create { path } => {
+            create_namespace(settings, NamespaceKind::Group, &path, Visibility::default()).await
+        }
+    }
+}
+
+pub async fn project(settings: &Settings, command: ProjectCommand) -> anyhow::Result<()> {
+    match command {
+        ProjectCommand::Create { path, visibility } => {
+            create_namespace(settings, NamespaceKind::Project, &path, visibility.into()).await
+        }
+        ProjectCommand::Update { path, visibility } => {
+            let store = open_store(settings).await?;
+            let project = namespaces::set_visibility(
+                store.as_ref(),
+                &Caller::operator(),
+                &NamespaceRef::Path(path),
+                visibility.into(),
+            )
+            .await?;
+            println!(
+                "project {} is now {}",
+                project.full_path.as_str(),
+                project.visibility
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn create_namespace(
+    settings: &Settings,
+    kind: NamespaceKind,
+    path: &str,
+    visibility: Visibility,
+) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let namespace =
+        namespaces::create_with_visibility(store.as_ref(), kind, path, visibility, Utc::now())
+            .await?;
+    match kind {
+        NamespaceKind::Project => println!(
+            "created {} {} (id {}, {})",
+            kind,
+            printable(namespace.full_path.as_str()),
+            namespace.id,
+            namespace.visibility
+        ),
+        NamespaceKind::Group => println!(
+            "created {} {} (id {})",
+            kind,
+            printable(namespace.full_path.as_str()),
+            namespace.id
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! `regauth serve`: builds the application, says where it listens and what to paste into
+//! the registry's configuration (stdout in text mode, log events in JSON mode), and serves
+//! until stopped.
+
+use crate::config::{LogFormat, Settings};
+use crate::jwt;
+use crate::redact::redact_url_password;
+use crate::startup::Application;
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let application = Application::build(settings.clone()).await?;
+    let signing = application.keys().signing_key();
+    let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
+    // The registry reads its `jwks` from a file: keep one next to the bundle. A read-only key
+    // directory (a mounted secret) is fine as long as the token form does not need it.
+    let jwks_file = match jwt::write_jwks_file(&settings.keys_dir, application.keys()) {
+        Ok(path) => path,
+        Err(error) => {
+            tracing::warn!(%error, "cannot write the JWK set file for the registry");
+            settings.keys_dir.join(jwt::JWKS_FILE_NAME)
+        }
+    };
+    let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
+    let in_memory = settings
+        .database_url
+        .starts_with(crate::store::MEMORY_URL_PREFIX);
+    let database = redact_url_password(&settings.database_url);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    // The separate /metrics listener, when `metrics_listen` is set.
+    let metrics = settings
+        .metrics_listen
+        .zip(application.metrics_port())
+        .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
+    let registry_config = registry_config_block(
+        &settings,
+        &settings.public_url(application.port()),
+        &bundle,
+        &jwks_file,
+    );
+    // Registry 2.8 refuses every jwks-form token: say so however the logs are read.
+    let jwks_warning = (settings.token_header == jwt::TokenHeader::Jwks).then_some(
+        "token_header = \"jwks\": tokens carry no x5c certificate and a thumbprint kid; registry 2.8 (Debian's docker-registry) refuses every one of them, registry 3.x accepts them; use token_header = \"x5c\" for registry 2.8",
+    );
+    if let Some(warning) = jwks_warning {
+        tracing::warn!("{warning}");
+    }
+    match settings.log_format {
+        // A person reads stdout: the banner and the block to paste into the registry config.
+        LogFormat::Text => {
+            if let Some(generated) = application.generated_key() {
+                println!(
+                    "created a signing key: {} (certificate {})",
+                    generated.key_path.display(),
+                    generated.cert_path.display()
+                );
+            }
+            println!(
+                "signing with {} key {} from {} ({} key(s) published)",
+                signing.algorithm(),
+                signing.libtrust_kid(),
+                settings.keys_dir.display(),
+                application.keys().keys().len()
+            );
+            println!("regauth listening on {bound} ({scheme}; database {database})");
+            if let Some(metrics) = metrics {
+                println!("metrics on {metrics} (/metrics; not served on {bound})");
+            }
+            if let Some(warning) = jwks_warning {
+                println!("WARNING: {warning}");
+            }
+            if in_memory {
+                println!("{MEMORY_NOTICE}");
+            }
+            println!("{registry_config}");
+        }
+        // A log collector reads the streams: the same facts as JSON events, nothing on stdout.
+        LogFormat::Json => {
+            if let Some(generated) = application.generated_key() {
+                tracing::info!(
+                    key = %generated.key_path.display(),
+                    certificate = %generated.cert_path.display(),
+                    "created a signing key"
+                );
+            }
+            tracing::info!(
+                algorithm = %signing.algorithm(),
+                kid = signing.libtrust_kid(),
+                keys_dir = %settings.keys_dir.display(),
+                published = application.keys().keys().len(),
+                "signing key loaded"
+            );
+            tracing::info!(
+                address = %bound,
+                scheme,
+                database = %database,
+                "regauth listening on {bound}"
+            );
+            if let Some(metrics) = metrics {
+                tracing::info!(address = %metrics, "metrics on {metrics}");
+            }
+            if in_memory {
+                tracing::warn!("{MEMORY_NOTICE}");
+            }
+            tracing::info!(registry_config = %registry_config, "registry configuration");
+        }
+    }
+    application.run_until_stopped().await?;
+    Ok(())
+}
+
+const MEMORY_NOTICE: &str = "the database is in memory: everything written while serving is \
+    lost at exit, and the command line cannot reach it (use the API)";
+
+/// The `auth.token` block a registry needs for the configured token header form, ready to
+/// paste.
+pub fn registry_config_block(
+    settings: &Settings,
+    public_url: &str,
+    bundle: &std::path::Path,
+    jwks_file: &std::path::Path,
+) -> String {
+    let absolute = |path: &std::path::Path| {
+        std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let head = format!(
+        "auth:\n  token:\n    realm: {public_url}/jwt/auth\n    service: {}\n    issuer: {}\n",
+        settings.registry_service, settings.issuer,
+    );
+    match settings.token_header {
+        jwt::TokenHeader::X5c => format!(
+            "# registry config.yml (CNCF distribution 2.8 or 3.x; token_header = \"x5c\"):\n{head}    rootcertbundle: {}\n# a registry 3.x trusting regauth by jwks alone needs token_header = \"jwks\"",
+            absolute(bundle)
+        ),
+        jwt::TokenHeader::Jwks => format!(
+            "# registry config.yml (CNCF distribution 3.x only; token_header = \"jwks\"):\n{head}    jwks: {}\n# the same document is served at {public_url}/.well-known/jwks.json; rootcertbundle: {} works too",
+            absolute(jwks_file),
+            absolute(bundle)
+        ),
+    }
+}

@@ -1,0 +1,112 @@
+//! `regauth user create|block|unblock|password` and `regauth user token create|revoke`.
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::store::open_store;
+use super::{UserCommand, UserTokenCommand};
+use crate::config::Settings;
+use crate::domain::expiry::parse_expires_at;
+use crate::domain::text::printable;
+use crate::service::users;
+use crate::views;
+
+pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let now = Utc::now();
+    match command {
+        UserCommand::Create {
+            username,
+            email,
+            admin,
+        } => {
+            let user = users::create(store.as_ref(), &username, &email, admin, now).await?;
+            println!(
+                "created user {} (id {}{})",
+                printable(&user.username),
+                user.id,
+                if user.admin { ", admin" } else { "" }
+            );
+        }
+        UserCommand::Block { username } => {
+            users::set_blocked(store.as_ref(), &username, true).await?;
+            println!(
+                "blocked {}: their tokens no longer work",
+                printable(&username)
+            );
+        }
+        UserCommand::Unblock { username } => {
+            users::set_blocked(store.as_ref(), &username, false).await?;
+            println!("unblocked {}", printable(&username));
+        }
+        UserCommand::Password { username } => {
+            let password = tokio::task::spawn_blocking(read_password_line).await??;
+            let user = crate::service::web_sessions::set_password(
+                store.as_ref(),
+                &username,
+                crate::service::web_sessions::Password::new(password),
+                now,
+            )
+            .await?;
+            println!("password set for {}", user.username);
+        }
+        UserCommand::Token(UserTokenCommand::Revoke { id }) => {
+            users::revoke_personal_access_token(store.as_ref(), id).await?;
+            println!("revoked personal access token {id}");
+        }
+        UserCommand::Token(UserTokenCommand::Create {
+            username,
+            name,
+            scopes,
+            expires_at,
+            json,
+        }) => {
+            let scopes = users::parse_api_scopes(&scopes)?;
+            let expires_at = expires_at.map(|text| parse_expires_at(&text)).transpose()?;
+            let (token, secret) = users::create_personal_access_token(
+                store.as_ref(),
+                &username,
+                &name,
+                scopes,
+                expires_at,
+                now,
+            )
+            .await?;
+            let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "id": token.id,
+                        "name": token.name,
+                        "username": username,
+                        "token": secret.expose(),
+                        "scopes": scopes,
+                        "expires_at": token.expires_at.map(views::timestamp),
+                    })
+                );
+            } else {
+                println!("id:     {}", token.id);
+                println!("token:  {}", secret.expose());
+                println!("scopes: {}", scopes.join(","));
+                println!("This is the only time the token is shown; store it now.");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line from standard input, without its line ending; the text is never echoed back.
+fn read_password_line() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (the input is visible; pipe it in to hide it):");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    Ok(password)
+}
