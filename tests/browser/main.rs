@@ -3,16 +3,13 @@
 //! `/jwt/auth`, revoke it, see it refused; the Developer's view and forged posts; CSRF; a
 //! blocked user. Every test saves screenshots of the pages it visits in target/screenshots/.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod webdriver;
 
 use chrono::Utc;
-use helpers::{spawn_app, TestApp};
 use regauth::domain::NamespaceKind::{Group, Project};
 use regauth::domain::Role;
 use regauth::service::web_sessions::{self, Password};
+use regauth_test_support::helpers::{spawn_app, TestApp};
 use webdriver::Browser;
 
 const PASSWORD: &str = "correct horse battery";

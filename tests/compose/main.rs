@@ -14,11 +14,7 @@
 //!
 //! Skipped (with a message) only when no container engine can run here: not root.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "../e2e/support/mod.rs"]
-mod support;
+use regauth_test_support::e2e as support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -4,24 +4,16 @@
 //! Every failure message carries the registry's log, since clients report any rejected JWT as
 //! "invalid username/password".
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod hostile;
 mod identity_token;
 mod replicas;
 mod rotation;
-#[path = "../api/server.rs"]
-#[allow(dead_code)]
-mod server;
-mod support;
-#[path = "../api/test_ca.rs"]
-#[allow(dead_code)]
-mod test_ca;
 mod token_header;
 mod virtual_registry;
 
 mod clients;
+
+use regauth_test_support::{e2e as support, helpers, server, test_ca};
 
 use regauth::domain::NamespaceKind::{Group, Project};
 use support::{Skopeo, Stack, CREDENTIALS_REFUSED, REGISTRY_DENIAL};

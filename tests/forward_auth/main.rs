@@ -9,22 +9,15 @@
 //! Rust they are `#[ignore = "needs ..."]`; `bash scripts/test.sh` runs them. The nginx configuration is
 //! [`NGINX_CONF`], the one README.md shows.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "../e2e/support/process.rs"]
-#[allow(dead_code)]
-mod process;
-
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use helpers::{spawn_app, CreatedToken, TestApp};
-use process::Daemon;
 use regauth::domain::NamespaceKind::{Group, Project};
 use regauth::domain::Visibility;
+use regauth_test_support::e2e::process::Daemon;
+use regauth_test_support::helpers::{spawn_app, CreatedToken, TestApp};
 
 /// The nginx configuration under test; `{…}` placeholders are filled in per test. README.md
 /// shows the same `server` block.

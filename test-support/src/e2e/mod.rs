@@ -5,7 +5,6 @@
 //!
 //! Everything listens on 127.0.0.1 only, lives in its own temp dir and every spawned
 //! process is killed by PID when its owner is dropped (also on panic).
-#![allow(dead_code, unused_imports)]
 
 pub mod buildah;
 pub mod client;

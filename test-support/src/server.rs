@@ -19,7 +19,7 @@ impl ServerProcess {
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let stdout_path = dir.join("serve.stdout");
         let stderr_path = dir.join("serve.stderr");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_regauth"));
+        let mut command = Command::new(crate::regauth_binary());
         command
             .arg("serve")
             .current_dir(dir)
