@@ -9,6 +9,7 @@ mod curl;
 mod faults;
 mod forward_auth;
 mod kill9;
+mod layering;
 mod management_api;
 mod migrations;
 mod network;
