@@ -17,6 +17,12 @@ pub struct ServerCert {
     pub key_path: PathBuf,
 }
 
+impl Default for TestCa {
+    fn default() -> TestCa {
+        TestCa::new()
+    }
+}
+
 impl TestCa {
     pub fn new() -> TestCa {
         let key = KeyPair::generate().unwrap();
