@@ -30,14 +30,7 @@ if ! command -v wrk >/dev/null 2>&1; then
     as_root apt-get install -y -q wrk >/dev/null || { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q wrk >/dev/null; }
 fi
 command -v python3 >/dev/null 2>&1 || as_root apt-get install -y -q python3 >/dev/null
-OHA="$(command -v oha || true)"
-if [ -z "$OHA" ]; then
-    OHA="$ROOT/target/bench-tools/bin/oha"
-    if [ ! -x "$OHA" ]; then
-        echo "installing oha (open-loop load generator) into target/bench-tools ..." >&2
-        cargo install oha --locked --quiet --root "$ROOT/target/bench-tools" >&2
-    fi
-fi
+. scripts/oha.sh
 cargo build --release --quiet --bin regauth --example rs256_sign_rate
 BIN="$ROOT/target/release/regauth"
 SEEDS="$ROOT/target/bench"

@@ -12,7 +12,7 @@
 #   RATE=2000 bash scripts/soak.sh             # a fixed rate instead of 80% of the measured max
 #   PROFILE=debug bash scripts/soak.sh         # the debug build (no release build needed)
 #
-# Needs oha (cargo install oha --locked) and python3.
+# Needs python3; oha is installed into target/bench-tools on first use.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,7 +21,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 PROFILE="${PROFILE:-release}"
 export PATH="$PATH:$HOME/.cargo/bin"
 
-command -v oha >/dev/null 2>&1 || { echo "error: oha not found: cargo install oha --locked" >&2; exit 1; }
+. scripts/oha.sh
 if [ "$PROFILE" = release ]; then
     cargo build --release --quiet --bin regauth
     BIN="$PWD/target/release/regauth"
@@ -76,7 +76,7 @@ print(total, errors, round(r["summary"].get("requestsPerSec", 0)), round(ms(p.ge
 
 echo "regauth soak: $BIN ($PROFILE), SQLite, GET /jwt/auth (Basic, one pull scope), $(nproc) cores, load $(uptime | sed 's/.*load average: //') before start"
 if [ -z "${RATE:-}" ]; then
-    read -r _ _ max _ _ < <(oha -z 15s -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
+    read -r _ _ max _ _ < <("$OHA" -z 15s -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
     RATE=$((max * 8 / 10))
     echo "measured maximum: $max req/s (closed loop, $CONNECTIONS connections, 15 s); soak rate: $RATE req/s (80%)"
 else
@@ -86,7 +86,7 @@ fi
 printf '%-6s %9s %7s %8s %9s %9s %10s\n' minute requests errors "req/s" "p50 ms" "p99 ms" "RSS MiB"
 first_p99="" first_rss="" total_errors=0 worst_ratio=0 worst_rss=0
 for minute in $(seq 1 "$MINUTES"); do
-    read -r total errors rps p50 p99 < <(oha -z 60s -q "$RATE" --latency-correction -c "$CONNECTIONS" \
+    read -r total errors rps p50 p99 < <("$OHA" -z 60s -q "$RATE" --latency-correction -c "$CONNECTIONS" \
         --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
     rss="$(rss_kib)"
     printf '%-6s %9s %7s %8s %9s %9s %10s\n' "$minute" "$total" "$errors" "$rps" "$p50" "$p99" "$(awk -v k="$rss" 'BEGIN {printf "%.1f", k/1024}')"

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
+use crate::access::policy::Service;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
 use crate::client_address;
 use crate::domain::{DeployToken, TokenSecret};
@@ -60,13 +61,10 @@ fn rfc3339(issued: &IssuedToken) -> String {
 
 /// The service label for metrics: a configured name or `unknown`, never caller text.
 fn service_label(state: &AppState, service: &str) -> ServiceLabel {
-    let settings = &state.settings;
-    if service == settings.registry_service {
-        ServiceLabel::Registry
-    } else if service == settings.virtual_registry_service {
-        ServiceLabel::VirtualRegistry
-    } else {
-        ServiceLabel::Unknown
+    match registry_token::service_named(&state.settings, service) {
+        Ok(Service::ContainerRegistry) => ServiceLabel::Registry,
+        Ok(Service::DependencyProxy) => ServiceLabel::VirtualRegistry,
+        Err(_) => ServiceLabel::Unknown,
     }
 }
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 
-use crate::access::policy::{self, ResolvedScope, Service, TokenAccess, TokenOwner};
+use crate::access::policy::{self, Granted, ResolvedScope, Service, TokenAccess, TokenOwner};
 use crate::access::repository::{resolve_project, NamespacePath, RepositoryPath};
-use crate::access::requested_scope::{parse_requested_scopes, RequestedScope};
+use crate::access::requested_scope::{parse_requested_scopes, ParsedScopes, RequestedScope};
 use crate::config::Settings;
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
@@ -150,12 +150,7 @@ pub async fn issue(
     for (scope, reason) in &parsed.rejected {
         tracing::debug!(scope = %scope, reason = %reason, "malformed scope dropped");
     }
-    let requested_actions: usize = parsed
-        .scopes
-        .iter()
-        .map(|scope| scope.actions.len())
-        .sum::<usize>()
-        + parsed.rejected.len();
+    let requested_actions = requested_action_count(&parsed);
     let resolved = resolve_scopes(store, service, &token.owner, parsed.scopes).await?;
     let path = token.owner.full_path.clone();
     // The token's name never changes what it reaches (DOMAIN.md "The gitlab-deploy-token name").
@@ -168,16 +163,7 @@ pub async fn issue(
         owner,
     };
     let granted = policy::authorize(service, &access, &resolved).map_err(|_| Error::Denied)?;
-    let access_entries: Vec<AccessEntry> = granted
-        .entries()
-        .iter()
-        .map(|entry| AccessEntry {
-            resource_type: entry.resource_type().to_owned(),
-            name: entry.name().to_owned(),
-            actions: entry.actions().iter().map(|a| (*a).to_owned()).collect(),
-        })
-        .collect();
-    let granted_actions: usize = access_entries.iter().map(|entry| entry.actions.len()).sum();
+    let (access_entries, granted_actions) = access_claim(&granted);
     let issued_at = now.trunc_subsecs(0);
     // A JWT never outlives its deploy token: the token is invalid from its expiry on.
     let ttl = match token.expires_at {
@@ -204,6 +190,32 @@ pub async fn issue(
         scope: granted.scope_string(),
         complete: granted_actions >= requested_actions,
     })
+}
+
+/// Every action asked for, a malformed scope counting as one: a response grants them all or
+/// is partial.
+fn requested_action_count(parsed: &ParsedScopes) -> usize {
+    parsed
+        .scopes
+        .iter()
+        .map(|scope| scope.actions.len())
+        .sum::<usize>()
+        + parsed.rejected.len()
+}
+
+/// The JWT `access` claim for what the policy granted, and how many actions it holds.
+fn access_claim(granted: &Granted) -> (Vec<AccessEntry>, usize) {
+    let entries: Vec<AccessEntry> = granted
+        .entries()
+        .iter()
+        .map(|entry| AccessEntry {
+            resource_type: entry.resource_type().to_owned(),
+            name: entry.name().to_owned(),
+            actions: entry.actions().iter().map(|a| (*a).to_owned()).collect(),
+        })
+        .collect();
+    let actions = entries.iter().map(|entry| entry.actions.len()).sum();
+    (entries, actions)
 }
 
 /// ES256 costs ~20 µs and runs inline; RSA costs ~0.6 ms, which is too long to hold an
@@ -280,12 +292,7 @@ pub async fn issue_anonymous(
     if parsed.scopes.is_empty() {
         return Err(Error::Unauthorized);
     }
-    let requested_actions: usize = parsed
-        .scopes
-        .iter()
-        .map(|scope| scope.actions.len())
-        .sum::<usize>()
-        + parsed.rejected.len();
+    let requested_actions = requested_action_count(&parsed);
     let (repositories, candidates) = repositories_and_candidates(&parsed.scopes);
     let public = store.public_projects(&candidates).await?;
     let resolved: Vec<ResolvedScope> = parsed
@@ -299,16 +306,7 @@ pub async fn issue_anonymous(
         })
         .collect();
     let granted = policy::authorize_anonymous(service, &resolved, &public);
-    let access_entries: Vec<AccessEntry> = granted
-        .entries()
-        .iter()
-        .map(|entry| AccessEntry {
-            resource_type: entry.resource_type().to_owned(),
-            name: entry.name().to_owned(),
-            actions: entry.actions().iter().map(|a| (*a).to_owned()).collect(),
-        })
-        .collect();
-    let granted_actions: usize = access_entries.iter().map(|entry| entry.actions.len()).sum();
+    let (access_entries, granted_actions) = access_claim(&granted);
     let issued_at = now.trunc_subsecs(0);
     let claims = RegistryClaims::new(
         &settings.issuer,

@@ -274,3 +274,40 @@ async fn a_memory_database_refuses_a_seed_that_is_not_a_regauth_database() {
     assert!(stderr.contains("bogus.db"), "{stderr}");
     assert_eq!(std::fs::read(&bogus).unwrap(), b"not a database at all");
 }
+
+#[tokio::test]
+async fn a_cached_token_is_refused_from_the_second_it_expires() {
+    let app = crate::helpers::spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(
+            regauth::domain::NamespaceKind::Project,
+            "acme/web",
+            &["read_registry"],
+        )
+        .await;
+    // A whole second boundary a little ahead, so that the token is used (and cached) first.
+    let now = chrono::Utc::now();
+    let expires_at = chrono::DateTime::from_timestamp(now.timestamp() + 3, 0).unwrap();
+    app.set_expiry(token.token.id, expires_at).await;
+    let scope = [
+        ("service", "container_registry"),
+        ("scope", "repository:acme/web:pull"),
+    ];
+    let credentials = Some((token.token.username.as_str(), token.secret.as_str()));
+    for _ in 0..3 {
+        let status = app.get_token(credentials, &scope).await.status().as_u16();
+        if chrono::Utc::now() < expires_at - chrono::Duration::milliseconds(200) {
+            assert_eq!(status, 200, "a valid token was refused before its expiry");
+        }
+    }
+    let until = (expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(until + Duration::from_millis(20)).await;
+    assert_eq!(
+        app.get_token(credentials, &scope).await.status().as_u16(),
+        401,
+        "a cached token still worked after its expiry"
+    );
+}
