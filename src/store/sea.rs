@@ -307,10 +307,12 @@ impl SeaStore {
         let watch = if url.starts_with(MEMORY_URL_PREFIX) {
             ChangeWatch::LocalOnly
         } else if let Some(path) = sqlite_file(url) {
-            let watch = SqliteWatch::open(path).map_err(|error| {
+            // Opened once here so that a start fails at once if it cannot be; the request
+            // threads open their own.
+            SqliteWatch::open(path).map_err(|error| {
                 StoreError::Seed(format!("cannot open {path} to watch for changes: {error}"))
             })?;
-            ChangeWatch::Sqlite(std::sync::Mutex::new(watch))
+            ChangeWatch::Sqlite(path.to_owned())
         } else if url.starts_with("sqlite:") {
             // An in-memory SQLite URL: other connections of this pool may write unseen.
             return Ok(store);
