@@ -362,14 +362,25 @@ impl SeaStore {
         &self,
         full_paths: &[NamespacePath],
     ) -> Result<Vec<NamespacePath>, StoreError> {
+        self.projects_among(full_paths, false).await
+    }
+
+    /// The projects among `full_paths` (only the public ones when `public_only`), one query.
+    async fn projects_among(
+        &self,
+        full_paths: &[NamespacePath],
+        public_only: bool,
+    ) -> Result<Vec<NamespacePath>, StoreError> {
         if full_paths.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = namespace::Entity::find()
+        let mut query = namespace::Entity::find()
             .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
-            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
-            .all(&self.db)
-            .await?;
+            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())));
+        if public_only {
+            query = query.filter(namespace::Column::Visibility.eq(namespace::VISIBILITY_PUBLIC));
+        }
+        let rows = query.all(&self.db).await?;
         rows.into_iter()
             .map(|row| {
                 NamespacePath::parse(&row.full_path)
@@ -618,21 +629,7 @@ impl NamespaceStore for SeaStore {
         &self,
         full_paths: &[NamespacePath],
     ) -> Result<Vec<NamespacePath>, StoreError> {
-        if full_paths.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = namespace::Entity::find()
-            .filter(namespace::Column::Kind.eq(namespace::KIND_PROJECT))
-            .filter(namespace::Column::Visibility.eq(namespace::VISIBILITY_PUBLIC))
-            .filter(namespace::Column::FullPath.is_in(full_paths.iter().map(|p| p.as_str())))
-            .all(&self.db)
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                NamespacePath::parse(&row.full_path)
-                    .map_err(|error| corrupt("namespaces", row.id, error.to_string()))
-            })
-            .collect()
+        self.projects_among(full_paths, true).await
     }
 
     async fn existing_projects(
