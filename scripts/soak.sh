@@ -80,9 +80,8 @@ print(total, errors, round(r["summary"].get("requestsPerSec", 0)), round(ms(p.ge
 echo "regauth soak: $BIN ($PROFILE), SQLite, GET /jwt/auth (Basic, one pull scope), $(nproc) cores, load $(uptime | sed 's/.*load average: //') before start"
 if [ -z "${RATE:-}" ]; then
     # The maximum this generator can drive open loop: first the closed-loop rate, then what
-    # the server answers when offered that rate open loop (requests spread evenly, no batching
-    # per wake-up, the generator's timers on the same cores): less than the closed-loop rate
-    # on a small machine, and the rate the soak's load is a fraction of.
+    # the server answers when offered that rate open loop. Usually the same; lower when the
+    # open-loop generator's own cost on the same cores limits it, and then the soak follows.
     read -r _ _ closed _ _ < <("$OHA" -z 15s -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
     read -r answered _ _ _ _ < <("$OHA" -z 15s -q "$closed" --latency-correction -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
     max=$((answered / 15))
