@@ -290,13 +290,8 @@ async fn readiness_is_503_naming_the_database_when_it_is_gone() {
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
-    assert!(
-        body["checks"]["database"]
-            .as_str()
-            .unwrap()
-            .starts_with("failing"),
-        "{body}"
-    );
+    // Named, but without the database's error text: readiness answers anyone.
+    assert_eq!(body["checks"]["database"], "failing", "{body}");
     assert_eq!(body["checks"]["signing_key"], "ok");
     let health = client
         .get(format!("{address}/-/health"))
