@@ -193,18 +193,6 @@ sys.exit(0 if len(access) == int(sys.argv[1]) and all("pull" in a["actions"] for
     if [ "${KEEP_SERVER:-}" != 1 ]; then stop_server; fi
 }
 
-# oha's JSON report -> "req/s p50_ms p99_ms non-2xx"
-oha_summary() {
-    python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-p = r.get("latencyPercentiles", {})
-ms = lambda v: (v or 0) * 1000
-bad = sum(n for code, n in r.get("statusCodeDistribution", {}).items() if code != "200")
-bad += sum(n for kind, n in r.get("errorDistribution", {}).items() if "deadline" not in kind)
-print(round(r["summary"].get("requestsPerSec", 0)), "%.2f" % ms(p.get("p50")), "%.2f" % ms(p.get("p99")), bad)
-'
-}
 
 # label: the server started by the last run_case (KEEP_SERVER=1). The maximum is measured
 # again with oha itself (closed loop), since oha costs more CPU per request than wrk on the
@@ -212,9 +200,9 @@ print(round(r["summary"].get("requestsPerSec", 0)), "%.2f" % ms(p.get("p50")), "
 # leave on schedule whether or not earlier ones answered, so queueing shows in the latency).
 open_loop() {
     local label="$1" max rate rps p50 p99 bad
-    read -r max _ _ _ < <("$OHA" --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" -H "Authorization: $AUTH" "$URL" | oha_summary)
+    read -r _ _ max _ _ < <("$OHA" --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" -H "Authorization: $AUTH" "$URL" | oha_summary)
     rate=$(( max / 2 ))
-    read -r rps p50 p99 bad < <("$OHA" --no-tui --output-format json -z "$DURATION" -q "$rate" --latency-correction -c "$CONNECTIONS" -H "Authorization: $AUTH" "$URL" | oha_summary)
+    read -r _ bad rps p50 p99 < <("$OHA" --no-tui --output-format json -z "$DURATION" -q "$rate" --latency-correction -c "$CONNECTIONS" -H "Authorization: $AUTH" "$URL" | oha_summary)
     printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  (open loop at half of oha closed-loop %s req/s%s)\n' \
         "$label open loop" "$rps" "$p50" "$p99" "$max" "$( [ "$bad" -gt 0 ] && echo ", non-2xx/errors $bad")"
     stop_server

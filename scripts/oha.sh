@@ -8,3 +8,19 @@ if [ -z "$OHA" ]; then
         cargo install oha --locked --quiet --root "$PWD/target/bench-tools" >&2
     fi
 fi
+
+# oha's JSON report on stdin -> "requests errors req/s p50_ms p99_ms". The requests oha cancels
+# when -z ends ("aborted due to deadline") are an artefact of stopping the generator, not an
+# answer of the server: not errors.
+oha_summary() {
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+codes = r.get("statusCodeDistribution", {})
+errors = sum(n for code, n in codes.items() if code != "200") + sum(
+    n for kind, n in r.get("errorDistribution", {}).items() if "deadline" not in kind)
+p = r.get("latencyPercentiles", {})
+ms = lambda v: "%.2f" % ((v or 0) * 1000)
+print(sum(codes.values()), errors, round(r["summary"].get("requestsPerSec", 0)), ms(p.get("p50")), ms(p.get("p99")))
+'
+}

@@ -60,30 +60,14 @@ url="http://127.0.0.1:$port/jwt/auth?service=container_registry&scope=repository
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
 
-# oha's JSON report -> "requests errors rps p50_ms p99_ms"
-summarise() {
-    python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-codes = r.get("statusCodeDistribution", {})
-total = sum(codes.values())
-# oha cancels the requests still in flight when -z ends ("aborted due to deadline"): an
-# artefact of stopping the generator, not an answer of the server.
-errors = sum(n for code, n in codes.items() if code != "200") + sum(
-    n for kind, n in r.get("errorDistribution", {}).items() if "deadline" not in kind)
-p = r.get("latencyPercentiles", {})
-ms = lambda v: (v or 0) * 1000
-print(total, errors, round(r["summary"].get("requestsPerSec", 0)), round(ms(p.get("p50")), 2), round(ms(p.get("p99")), 2))
-'
-}
 
 echo "regauth soak: $BIN ($PROFILE), SQLite, GET /jwt/auth (Basic, one pull scope), $(nproc) cores, load $(uptime | sed 's/.*load average: //') before start"
 if [ -z "${RATE:-}" ]; then
     # The maximum this generator can drive open loop: first the closed-loop rate, then what
     # the server answers when offered that rate open loop. Usually the same; lower when the
     # open-loop generator's own cost on the same cores limits it, and then the soak follows.
-    read -r _ _ closed _ _ < <("$OHA" -z 15s -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
-    read -r answered _ _ _ _ < <("$OHA" -z 15s -q "$closed" --latency-correction -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
+    read -r _ _ closed _ _ < <("$OHA" -z 15s -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | oha_summary)
+    read -r answered _ _ _ _ < <("$OHA" -z 15s -q "$closed" --latency-correction -c "$CONNECTIONS" --no-tui --output-format json -a "$user:$secret" "$url" | oha_summary)
     max=$((answered / 15))
     RATE=$((max * 8 / 10))
     echo "measured maximum: $closed req/s closed loop, $max req/s answered open loop when offered that ($CONNECTIONS connections, 15 s each); soak rate: $RATE req/s (80% of the open-loop maximum)"
@@ -96,7 +80,7 @@ printf '%-6s %9s %7s %8s %9s %9s %10s\n' minute requests errors "req/s" "p50 ms"
 first_p99="" first_rss="" total_errors=0 worst_ratio=0 worst_rss=0
 for minute in $(seq 1 "$MINUTES"); do
     read -r total errors rps p50 p99 < <("$OHA" -z 60s -q "$RATE" --latency-correction -c "$CONNECTIONS" \
-        --no-tui --output-format json -a "$user:$secret" "$url" | summarise)
+        --no-tui --output-format json -a "$user:$secret" "$url" | oha_summary)
     rss="$(rss_kib)"
     printf '%-6s %9s %7s %8s %9s %9s %10s\n' "$minute" "$total" "$errors" "$rps" "$p50" "$p99" "$(awk -v k="$rss" 'BEGIN {printf "%.1f", k/1024}')"
     total_errors=$((total_errors + errors))

@@ -64,7 +64,9 @@ impl SqliteWatch {
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        connection.busy_timeout(Duration::from_secs(1))?;
+        // Asked on request threads: never wait for a lock there. A busy database fails the
+        // read, and that request bypasses the cache (and reopens the connection next time).
+        connection.busy_timeout(Duration::ZERO)?;
         Ok(SqliteWatch {
             connection,
             data_version: None,
