@@ -1,6 +1,8 @@
 //! ring's raw RS256 signing rate with a key file, for `scripts/bench.sh` to compare the token
-//! endpoint's RS256 rate with: `cargo run --release --example rs256_sign_rate -- KEY.pem [SECONDS]`.
-//! Prints `threads=N signatures_per_second=R` for one thread and for one per core.
+//! endpoint's RS256 rate with:
+//! `cargo run --release --example rs256_sign_rate -- KEY.pem [SECONDS] [THREADS ...]`.
+//! Prints `threads=N signatures_per_second=R` for each thread count given, by default one
+//! thread and one per core.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,7 +48,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: rs256_sign_rate KEY.pem [SECONDS]");
+        .expect("usage: rs256_sign_rate KEY.pem [SECONDS] [THREADS ...]");
     let seconds: f64 = args.next().map_or(3.0, |s| s.parse().expect("seconds"));
     let text = std::fs::read_to_string(&path).expect("read key");
     let block = pem::parse(text).expect("PEM");
@@ -58,7 +60,11 @@ fn main() {
     .expect("an RSA key");
     let key = Arc::new(key);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for threads in [1, cores] {
+    let mut counts: Vec<usize> = args.map(|n| n.parse().expect("threads")).collect();
+    if counts.is_empty() {
+        counts = vec![1, cores];
+    }
+    for threads in counts {
         println!(
             "threads={threads} signatures_per_second={:.0}",
             rate(&key, threads, seconds)

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
 use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims, SignError};
+use crate::service::signing_pool;
 use crate::store::Store;
 
 /// A signed token and what the response reports about it. `Debug` leaves the JWT out.
@@ -218,8 +219,8 @@ fn access_claim(granted: &Granted) -> (Vec<AccessEntry>, usize) {
     (entries, actions)
 }
 
-/// ES256 costs ~20 µs and runs inline; RSA costs ~0.6 ms, which is too long to hold an
-/// executor thread, so it goes to the blocking pool.
+/// ES256 costs ~20 µs and runs inline; RSA costs ~0.5 ms, which is too long to hold an
+/// executor thread, so it goes to the signing pool.
 pub async fn sign<C: serde::Serialize + Send + 'static>(
     keys: &Arc<KeyRing>,
     claims: C,
@@ -229,7 +230,7 @@ pub async fn sign<C: serde::Serialize + Send + 'static>(
         return keys.signing_key().sign_jwt(&claims).map_err(signing_error);
     }
     let keys = Arc::clone(keys);
-    tokio::task::spawn_blocking(move || keys.signing_key().sign_jwt(&claims))
+    signing_pool::run(move || keys.signing_key().sign_jwt(&claims))
         .await
         .map_err(|error| Error::internal_from("the signing task failed", error))?
         .map_err(signing_error)

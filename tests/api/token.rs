@@ -975,3 +975,72 @@ async fn expired_refresh_tokens_are_swept_by_the_background_task() {
     }
     assert_eq!(refresh_rows(&app, fresh.token.id).await, 1);
 }
+
+/// RSA signatures run on the signing pool (one thread per core): many requests at once each
+/// get a JWT whose RS256 signature verifies with the key the server publishes in its JWKS.
+#[tokio::test]
+async fn concurrent_requests_to_an_rs256_server_all_get_valid_signatures() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use ring::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+
+    let app = spawn_app_with(|settings| {
+        settings.key_algorithm = regauth::jwt::KeyAlgorithm::Rs256;
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let jwks: serde_json::Value = app
+        .client
+        .get(format!("{}/.well-known/jwks.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kty"], "RSA");
+    let component = |name: &str| URL_SAFE_NO_PAD.decode(key[name].as_str().unwrap()).unwrap();
+    let public = RsaPublicKeyComponents {
+        n: component("n"),
+        e: component("e"),
+    };
+
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let request = app
+            .client
+            .get(format!("{}/jwt/auth", app.address))
+            .query(&[
+                ("service", REGISTRY.to_owned()),
+                ("scope", format!("repository:acme/web/img{i}:pull")),
+            ])
+            .basic_auth(&token.token.username, Some(&token.secret));
+        requests.spawn(async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value = response.json().await.unwrap();
+            (i, body["token"].as_str().unwrap().to_owned())
+        });
+    }
+    while let Some(answer) = requests.join_next().await {
+        let (i, jwt) = answer.unwrap();
+        assert_eq!(jwt_header(&jwt)["alg"], "RS256");
+        let (signed, signature) = jwt.rsplit_once('.').unwrap();
+        public
+            .verify(
+                &RSA_PKCS1_2048_8192_SHA256,
+                signed.as_bytes(),
+                &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+            )
+            .expect("the RS256 signature verifies with the published key");
+        assert_eq!(
+            jwt_claims(&jwt)["access"][0]["name"],
+            format!("acme/web/img{i}"),
+            "each answer carries its own request's grant"
+        );
+    }
+}
