@@ -15,6 +15,8 @@ pub struct Model {
     pub last_form_nonce: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// The personal access token it was signed in with (none: a password).
+    pub personal_access_token_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

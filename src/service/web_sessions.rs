@@ -169,7 +169,7 @@ pub async fn sign_in(
     })
     .await?;
     let mut signed_in = match user {
-        Some(user) if verified && !user.blocked => Some((user, true)),
+        Some(user) if verified && !user.blocked => Some((user, None)),
         _ => None,
     };
     if signed_in.is_none() {
@@ -177,11 +177,11 @@ pub async fn sign_in(
         let secret = TokenSecret::from_presented(password);
         if let Ok((user, token)) = authenticate_personal_access_token(store, &secret, now).await {
             if user.username == username {
-                signed_in = Some((user, token.can_write()));
+                signed_in = Some((user, Some(token)));
             }
         }
     }
-    let Some((user, may_write)) = signed_in else {
+    let Some((user, access_token)) = signed_in else {
         record_failed_sign_in(username, ip_address);
         return Err(Error::Unauthorized);
     };
@@ -189,14 +189,21 @@ pub async fn sign_in(
     let csrf_token = random_token()?;
     let ttl = chrono::Duration::from_std(ttl)
         .map_err(|error| Error::internal_from("session lifetime out of range", error))?;
+    // A session signed in with a token never outlives it: it ends when the token expires (and
+    // `resume` ends it when the token is revoked).
+    let expires_at = access_token
+        .as_ref()
+        .and_then(|token| token.expires_at)
+        .map_or(now + ttl, |token_expiry| token_expiry.min(now + ttl));
     let session = store
         .create_web_session(
             &id.digest(),
             user.id,
             &csrf_token,
-            may_write,
+            access_token.as_ref().is_none_or(|token| token.can_write()),
+            access_token.as_ref().map(|token| token.id),
             now,
-            now + ttl,
+            expires_at,
         )
         .await?;
     // Expired sessions are swept here, where sessions are made: no extra job.
@@ -205,8 +212,9 @@ pub async fn sign_in(
     Ok(NewSession { id, session, user })
 }
 
-/// The session behind a cookie, if it is still valid. An expired session, or one whose user
-/// is blocked, is deleted and reported as absent.
+/// The session behind a cookie, if it is still valid. An expired session, one whose user is
+/// blocked, or one signed in with a personal access token that is no longer active (revoked,
+/// expired) is deleted and reported as absent.
 pub async fn resume(
     store: &dyn Store,
     session_id: &str,
@@ -216,14 +224,36 @@ pub async fn resume(
     let Some((session, user)) = store.find_web_session(&digest).await? else {
         return Ok(None);
     };
-    if user.blocked || now >= session.expires_at {
+    let ended = if user.blocked {
+        Some("its user is blocked")
+    } else if now >= session.expires_at {
+        Some("it expired")
+    } else if !signed_in_with_active_token(store, &session, now).await? {
+        Some("the personal access token it was signed in with is revoked or expired")
+    } else {
+        None
+    };
+    if let Some(reason) = ended {
         store.delete_web_session(session.id).await?;
-        if user.blocked {
-            tracing::info!(user = user.username, "session of a blocked user ended");
-        }
+        tracing::info!(user = user.username, reason, "web session ended");
         return Ok(None);
     }
     Ok(Some((session, user)))
+}
+
+/// True for a password session, or one whose personal access token is still active.
+async fn signed_in_with_active_token(
+    store: &dyn Store,
+    session: &WebSession,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let Some(token_id) = session.personal_access_token_id else {
+        return Ok(true);
+    };
+    Ok(store
+        .find_personal_access_token(token_id)
+        .await?
+        .is_some_and(|token| token.is_active(now) && token.can_read()))
 }
 
 /// True the first time this session submits the form carrying `nonce`; false for a

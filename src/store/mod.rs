@@ -347,6 +347,12 @@ pub trait UserStore: Send + Sync {
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<(PersonalAccessToken, User)>, StoreError>;
+
+    /// A personal access token by id, revoked or not.
+    async fn find_personal_access_token(
+        &self,
+        id: i64,
+    ) -> Result<Option<PersonalAccessToken>, StoreError>;
 }
 
 #[async_trait]
@@ -454,6 +460,9 @@ pub struct WebSession {
     pub may_write: bool,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The personal access token it was signed in with (none: a password). The session ends
+    /// when that token is revoked or expires.
+    pub personal_access_token_id: Option<i64>,
 }
 
 // The CSRF token stays out of Debug output.
@@ -464,6 +473,7 @@ impl std::fmt::Debug for WebSession {
             .field("user_id", &self.user_id)
             .field("may_write", &self.may_write)
             .field("expires_at", &self.expires_at)
+            .field("personal_access_token_id", &self.personal_access_token_id)
             .finish_non_exhaustive()
     }
 }
@@ -487,6 +497,7 @@ pub trait WebStore: Send + Sync {
         user_id: i64,
         csrf_token: &str,
         may_write: bool,
+        personal_access_token_id: Option<i64>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<WebSession, StoreError>;

@@ -1158,6 +1158,17 @@ impl UserStore for SeaStore {
             None => Ok(None),
         }
     }
+
+    async fn find_personal_access_token(
+        &self,
+        id: i64,
+    ) -> Result<Option<PersonalAccessToken>, StoreError> {
+        personal_access_token::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(personal_access_token_from_row)
+            .transpose()
+    }
 }
 
 /// Audit records go in with the change they describe: `connection` is the change's transaction.

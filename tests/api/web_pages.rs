@@ -227,6 +227,97 @@ async fn a_personal_access_token_signs_in_and_a_read_api_one_may_only_look() {
     assert_eq!(forged.status(), 403);
 }
 
+/// The token was the credential: a session signed in with it ends when it is revoked, while
+/// the same user's password session goes on.
+#[tokio::test]
+async fn a_session_signed_in_with_a_personal_access_token_ends_when_the_token_is_revoked() {
+    let app = spawn_app().await;
+    user_with_password(&app, "alice").await;
+    let (token, secret) = regauth::service::users::create_personal_access_token(
+        app.store.as_ref(),
+        "alice",
+        "browser",
+        vec![regauth::domain::ApiScope::Api],
+        None,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let with_token = signed_in(&app, "alice", secret.expose()).await;
+    let with_password = signed_in(&app, "alice", PASSWORD).await;
+    let home = |cookie: String| {
+        let address = app.address.clone();
+        async move {
+            client()
+                .get(format!("{address}/"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(home(with_token.clone()).await.status(), 200);
+
+    regauth::service::users::revoke_personal_access_token(app.store.as_ref(), token.id)
+        .await
+        .unwrap();
+    let after = home(with_token).await;
+    assert_eq!(
+        after.status(),
+        303,
+        "the token's session asks to sign in again"
+    );
+    assert!(after.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/users/sign_in"));
+    assert_eq!(home(with_password).await.status(), 200);
+}
+
+/// A session signed in with a token that expires before the session lifetime ends with it.
+#[tokio::test]
+async fn a_session_signed_in_with_an_expiring_token_ends_when_the_token_expires() {
+    let app = spawn_app().await;
+    app.create_user("alice", false, "api").await;
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
+    let token_expiry = now + chrono::Duration::hours(1);
+    let (_, secret) = regauth::service::users::create_personal_access_token(
+        app.store.as_ref(),
+        "alice",
+        "short",
+        vec![regauth::domain::ApiScope::ReadApi],
+        Some(token_expiry),
+        now,
+    )
+    .await
+    .unwrap();
+    let session = web_sessions::sign_in(
+        app.store.as_ref(),
+        "alice",
+        Password::new(secret.expose().to_owned()),
+        None,
+        std::time::Duration::from_secs(8 * 3600),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(session.session.expires_at, token_expiry);
+    assert!(!session.session.may_write, "read_api looks only");
+    let cookie = session.id.expose().to_owned();
+    let before = token_expiry - chrono::Duration::seconds(1);
+    assert!(web_sessions::resume(app.store.as_ref(), &cookie, before)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        web_sessions::resume(app.store.as_ref(), &cookie, token_expiry)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn the_pages_leave_the_registry_api_and_health_routes_alone() {
     let app = spawn_app().await;

@@ -23,6 +23,7 @@ fn session_from_row(row: web_session::Model) -> WebSession {
         may_write: row.may_write,
         created_at: row.created_at,
         expires_at: row.expires_at,
+        personal_access_token_id: row.personal_access_token_id,
     }
 }
 
@@ -65,6 +66,7 @@ impl WebStore for SeaStore {
         user_id: i64,
         csrf_token: &str,
         may_write: bool,
+        personal_access_token_id: Option<i64>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<WebSession, StoreError> {
@@ -76,6 +78,7 @@ impl WebStore for SeaStore {
             last_form_nonce: Set(None),
             created_at: Set(now),
             expires_at: Set(expires_at),
+            personal_access_token_id: Set(personal_access_token_id),
             ..Default::default()
         }
         .insert(&self.db)
