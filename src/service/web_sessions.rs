@@ -15,7 +15,7 @@ use crate::auth::authenticate_personal_access_token;
 use crate::domain::NamespacePath;
 use crate::domain::{Namespace, Role, TokenSecret, User, ValidationError};
 use crate::error::Error;
-use crate::store::{Store, WebSession};
+use crate::store::{NewWebSession, Store, WebSession};
 
 /// GitLab's bounds for passwords.
 const PASSWORD_MIN_CHARS: usize = 8;
@@ -196,15 +196,15 @@ pub async fn sign_in(
         .and_then(|token| token.expires_at)
         .map_or(now + ttl, |token_expiry| token_expiry.min(now + ttl));
     let session = store
-        .create_web_session(
-            &id.digest(),
-            user.id,
-            &csrf_token,
-            access_token.as_ref().is_none_or(|token| token.can_write()),
-            access_token.as_ref().map(|token| token.id),
-            now,
+        .create_web_session(NewWebSession {
+            digest: &id.digest(),
+            user_id: user.id,
+            csrf_token: &csrf_token,
+            may_write: access_token.as_ref().is_none_or(|token| token.can_write()),
+            personal_access_token_id: access_token.as_ref().map(|token| token.id),
+            created_at: now,
             expires_at,
-        )
+        })
         .await?;
     // Expired sessions are swept here, where sessions are made: no extra job.
     store.delete_expired_web_sessions(now).await?;

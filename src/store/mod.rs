@@ -465,6 +465,17 @@ pub struct WebSession {
     pub personal_access_token_id: Option<i64>,
 }
 
+/// A session to store: only the digest of its id, never the id.
+pub struct NewWebSession<'a> {
+    pub digest: &'a SecretDigest,
+    pub user_id: i64,
+    pub csrf_token: &'a str,
+    pub may_write: bool,
+    pub personal_access_token_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 // The CSRF token stays out of Debug output.
 impl std::fmt::Debug for WebSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -493,13 +504,7 @@ pub trait WebStore: Send + Sync {
 
     async fn create_web_session(
         &self,
-        digest: &SecretDigest,
-        user_id: i64,
-        csrf_token: &str,
-        may_write: bool,
-        personal_access_token_id: Option<i64>,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
+        session: NewWebSession<'_>,
     ) -> Result<WebSession, StoreError>;
 
     /// The session with this digest and its user; expiry is the caller's check.

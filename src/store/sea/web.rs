@@ -13,7 +13,7 @@ use sea_orm::{
 use super::{namespace_from_row, user_from_row, SeaStore};
 use crate::domain::NamespacePath;
 use crate::domain::{Namespace, Role, SecretDigest, User};
-use crate::store::{StoreError, WebSession, WebStore};
+use crate::store::{NewWebSession, StoreError, WebSession, WebStore};
 
 fn session_from_row(row: web_session::Model) -> WebSession {
     WebSession {
@@ -62,23 +62,17 @@ impl WebStore for SeaStore {
 
     async fn create_web_session(
         &self,
-        digest: &SecretDigest,
-        user_id: i64,
-        csrf_token: &str,
-        may_write: bool,
-        personal_access_token_id: Option<i64>,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
+        session: NewWebSession<'_>,
     ) -> Result<WebSession, StoreError> {
         let row = web_session::ActiveModel {
-            session_digest: Set(digest.as_hex().to_owned()),
-            user_id: Set(user_id),
-            csrf_token: Set(csrf_token.to_owned()),
-            may_write: Set(may_write),
+            session_digest: Set(session.digest.as_hex().to_owned()),
+            user_id: Set(session.user_id),
+            csrf_token: Set(session.csrf_token.to_owned()),
+            may_write: Set(session.may_write),
             last_form_nonce: Set(None),
-            created_at: Set(now),
-            expires_at: Set(expires_at),
-            personal_access_token_id: Set(personal_access_token_id),
+            created_at: Set(session.created_at),
+            expires_at: Set(session.expires_at),
+            personal_access_token_id: Set(session.personal_access_token_id),
             ..Default::default()
         }
         .insert(&self.db)
