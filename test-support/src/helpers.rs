@@ -255,6 +255,18 @@ impl TestApp {
         .unwrap();
     }
 
+    /// `GET /.well-known/jwks.json`: the public keys the server publishes.
+    pub async fn jwks(&self) -> serde_json::Value {
+        self.client
+            .get(format!("{}/.well-known/jwks.json", self.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// `GET /jwt/auth` with Basic credentials.
     pub async fn get_token(
         &self,

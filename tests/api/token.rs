@@ -992,15 +992,7 @@ async fn concurrent_requests_to_an_rs256_server_all_get_valid_signatures() {
     let token = app
         .create_token(Project, "acme/web", &["read_registry"])
         .await;
-    let jwks: serde_json::Value = app
-        .client
-        .get(format!("{}/.well-known/jwks.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "RSA");
     let component = |name: &str| URL_SAFE_NO_PAD.decode(key[name].as_str().unwrap()).unwrap();

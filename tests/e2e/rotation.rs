@@ -71,15 +71,7 @@ async fn after_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key() {
     assert_eq!(old_header["alg"], "ES256");
     assert_eq!(new_header["alg"], "RS256");
     assert_ne!(old_header["kid"], new_header["kid"]);
-    let jwks: serde_json::Value = new_app
-        .client
-        .get(format!("{}/.well-known/jwks.json", new_app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = new_app.jwks().await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
         2,
