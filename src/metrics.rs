@@ -31,7 +31,7 @@ use prometheus_client::registry::Registry;
 
 use crate::access::policy::ScopeFamily;
 use crate::domain::DeployTokenScope;
-use crate::store::ScopeCounts;
+use crate::store::{ScopeCounts, TokenCacheLookups};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -176,6 +176,11 @@ struct RouteLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ScopeLabel {
     scope: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -363,14 +368,37 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The whole exposition. `scope_counts` comes from the database at scrape time.
-    pub fn render(&self, scope_counts: &ScopeCounts, database_errors: u64) -> String {
+    /// The whole exposition. `scope_counts` comes from the database at scrape time,
+    /// `cache_lookups` from the store (none: the token cache is off).
+    pub fn render(
+        &self,
+        scope_counts: &ScopeCounts,
+        database_errors: u64,
+        cache_lookups: Option<TokenCacheLookups>,
+    ) -> String {
         let mut scrape = Registry::default();
         scrape.register(
             "regauth_database_errors",
             "Database errors seen by this process",
             ConstCounter::new(database_errors),
         );
+        if let Some(lookups) = cache_lookups {
+            let family = Family::<ResultLabel, Counter>::default();
+            for (result, count) in [
+                ("hit", lookups.hits),
+                ("miss", lookups.misses),
+                ("bypassed", lookups.bypassed),
+            ] {
+                family.get_or_create(&ResultLabel { result }).inc_by(count);
+            }
+            scrape.register(
+                "regauth_token_cache_lookups",
+                "Deploy-token lookups by how the token cache answered: hit, miss (read from the \
+                 database and kept), bypassed (the cache could not tell whether the database \
+                 changed, so the database answered)",
+                family,
+            );
+        }
         for (state, help, pick) in [
             ("created", "Deploy tokens created, by scope", 0usize),
             (
@@ -409,7 +437,7 @@ mod tests {
         let metrics = Metrics::new("container_registry", "dependency_proxy");
         metrics.observe_request("GET", "/jwt/auth", Duration::from_millis(3));
         metrics.observe_request("GET", "/jwt/auth", Duration::from_secs(10));
-        let text = metrics.render(&ScopeCounts::default(), 0);
+        let text = metrics.render(&ScopeCounts::default(), 0, None);
         let line = |needle: &str| {
             text.lines()
                 .find(|line| line.starts_with(needle))
@@ -431,7 +459,7 @@ mod tests {
         let metrics = Metrics::new("registry", "proxy");
         metrics.record_token_request(ServiceLabel::VirtualRegistry, TokenOutcome::Denied);
         metrics.record_token_request(ServiceLabel::VirtualRegistry, TokenOutcome::Denied);
-        let text = metrics.render(&ScopeCounts::default(), 0);
+        let text = metrics.render(&ScopeCounts::default(), 0, None);
         assert!(
             text.contains(
                 "regauth_registry_token_requests_total{service=\"proxy\",outcome=\"denied\"} 2\n"

@@ -17,5 +17,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     };
     HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)
-        .body(state.metrics.render(&scope_counts, database_errors()))
+        .body(state.metrics.render(
+            &scope_counts,
+            database_errors(),
+            state.store.token_cache_lookups(),
+        ))
 }

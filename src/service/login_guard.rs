@@ -518,7 +518,7 @@ mod tests {
         };
         assert!((299..=300).contains(&retry_after), "{retry_after}");
         succeed(&guard, &attempt("192.0.2.2", "u")).await.unwrap();
-        let text = metrics.render(&Default::default(), 0);
+        let text = metrics.render(&Default::default(), 0, None);
         assert!(
             text.contains("regauth_login_lockouts_total{key=\"address\"} 1"),
             "{text}"
@@ -581,7 +581,7 @@ mod tests {
             Err(Error::TooManyRequests { retry_after: 1 })
         ));
         sleeping.await.unwrap().unwrap();
-        let text = metrics.render(&Default::default(), 0);
+        let text = metrics.render(&Default::default(), 0, None);
         assert!(
             text.contains("regauth_login_throttled_total{reason=\"overloaded\"} 1"),
             "{text}"

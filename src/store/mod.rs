@@ -115,6 +115,17 @@ pub struct StateCounts {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeCounts([StateCounts; 7]);
 
+/// How this process's deploy-token lookups went through its cache (for `/metrics`): found in
+/// it, read from the database and kept, or read from the database because the cache could not
+/// tell whether the database had changed (SQLite busy, PostgreSQL's change counter not read
+/// within its trust window).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenCacheLookups {
+    pub hits: u64,
+    pub misses: u64,
+    pub bypassed: u64,
+}
+
 impl ScopeCounts {
     pub fn get(&self, scope: DeployTokenScope) -> StateCounts {
         self.0[scope as usize]
@@ -266,6 +277,11 @@ pub trait DeployTokenStore: Send + Sync {
 
     /// Per-scope counts of every token ever created (deleted ones included).
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError>;
+
+    /// The token cache's lookups so far; `None` when this store keeps no cache.
+    fn token_cache_lookups(&self) -> Option<TokenCacheLookups> {
+        None
+    }
 
     /// Stores a refresh token bound to a deploy token and a service, then keeps only the
     /// `keep` newest of that deploy token (expired ones of it are removed as well).

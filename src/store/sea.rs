@@ -22,11 +22,11 @@ use sea_orm::{
     SqlErr, Statement, TransactionTrait,
 };
 
-use self::cache::{ChangeWatch, PolledCounter, SqliteWatch, TokenCache};
+use self::cache::{ChangeWatch, Lookup, PolledCounter, SqliteWatch, TokenCache};
 use super::{
     AuditStore, DeployTokenStore, FailureCount, LoginFailureStore, NamespaceStore, Page,
-    RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts, Store, StoreError, TokenQuery,
-    UserStore,
+    RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts, Store, StoreError,
+    TokenCacheLookups, TokenQuery, UserStore,
 };
 use crate::domain::deploy_token::default_username;
 use crate::domain::NamespacePath;
@@ -672,11 +672,14 @@ impl DeployTokenStore for SeaStore {
             return self.find_usable_deploy_token_uncached(digest).await;
         };
         let Some(generation) = cache.generation() else {
+            cache.count(Lookup::Bypassed);
             return self.find_usable_deploy_token_uncached(digest).await;
         };
         if let Some(token) = cache.token(generation, digest.as_hex()) {
+            cache.count(Lookup::Hit);
             return Ok(Some(token));
         }
+        cache.count(Lookup::Miss);
         // Unknown digests are not kept: nothing an attacker sends fills the cache.
         let found = self.find_usable_deploy_token_uncached(digest).await?;
         if let Some(token) = &found {
@@ -854,6 +857,10 @@ impl DeployTokenStore for SeaStore {
         self.wrote();
         self.settle().await;
         Ok(true)
+    }
+
+    fn token_cache_lookups(&self) -> Option<TokenCacheLookups> {
+        self.cache.as_ref().map(|cache| cache.lookups())
     }
 
     async fn deploy_token_scope_counts(&self) -> Result<ScopeCounts, StoreError> {

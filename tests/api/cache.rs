@@ -311,3 +311,57 @@ async fn a_cached_token_is_refused_from_the_second_it_expires() {
         "a cached token still worked after its expiry"
     );
 }
+
+/// `/metrics` shows how token lookups went through the cache, so an operator can see it work
+/// (and see it bypassed when the database cannot be asked whether anything changed).
+#[tokio::test]
+async fn metrics_count_token_cache_hits_misses_and_bypasses() {
+    use regauth::domain::NamespaceKind::Project;
+
+    let lookups = |text: &str, result: &str| -> u64 {
+        let prefix = format!("regauth_token_cache_lookups_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    let app = crate::helpers::spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    for _ in 0..3 {
+        let response = app
+            .get_token(
+                Some((&token.token.username, &token.secret)),
+                &[("service", "container_registry")],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let metrics = |app: &crate::helpers::TestApp| {
+        let request = app.client.get(format!("{}/metrics", app.address));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let text = metrics(&app).await;
+    let (hits, misses, bypassed) = (
+        lookups(&text, "hit"),
+        lookups(&text, "miss"),
+        lookups(&text, "bypassed"),
+    );
+    assert_eq!(hits + misses + bypassed, 3, "one lookup per token request");
+    if postgres() {
+        // A counter reading older than its trust window (a slow poll on a loaded machine)
+        // makes a lookup a bypass instead of a hit.
+        assert!(misses >= 1 && hits + bypassed >= 1, "{text}");
+    } else {
+        assert_eq!((hits, misses, bypassed), (2, 1, 0), "{text}");
+    }
+
+    let uncached =
+        crate::helpers::spawn_app_with(|settings| settings.token_cache_capacity = 0).await;
+    assert!(!metrics(&uncached)
+        .await
+        .contains("regauth_token_cache_lookups"));
+}

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use crate::domain::DeployToken;
+use crate::store::TokenCacheLookups;
 
 /// How often a PostgreSQL replica reads the change counter.
 const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -173,12 +174,22 @@ struct Entries {
     projects: HashMap<String, bool>,
 }
 
+/// How one token lookup went.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup {
+    Hit,
+    Miss,
+    Bypassed,
+}
+
 /// The cache of one server process. `capacity` bounds each map (0 turns the cache off).
 pub struct TokenCache {
     watch: ChangeWatch,
     local_writes: Arc<AtomicU64>,
     capacity: usize,
     entries: RwLock<Entries>,
+    /// Token lookups by [`Lookup`], in that order.
+    lookups: [AtomicU64; 3],
 }
 
 impl TokenCache {
@@ -188,6 +199,23 @@ impl TokenCache {
             local_writes,
             capacity,
             entries: RwLock::new(Entries::default()),
+            lookups: Default::default(),
+        }
+    }
+
+    pub fn count(&self, lookup: Lookup) {
+        self.lookups[lookup as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn lookups(&self) -> TokenCacheLookups {
+        let [hits, misses, bypassed] = self
+            .lookups
+            .each_ref()
+            .map(|count| count.load(Ordering::Relaxed));
+        TokenCacheLookups {
+            hits,
+            misses,
+            bypassed,
         }
     }
 
