@@ -204,3 +204,59 @@ async fn a_failed_audit_insert_leaves_no_created_revoked_or_deleted_token_behind
     );
     assert_eq!(refresh_rows(&app).await, 0);
 }
+
+/// A stalled database (here: a transaction holding the write lock on `audit_events`) must not
+/// cost audit records while token requests keep coming: more uses than the writer's channel
+/// holds arrive during the stall, and every one is counted once the database answers again.
+#[tokio::test]
+async fn token_uses_recorded_while_the_database_stalls_are_aggregated_not_dropped() {
+    use regauth::service::usage::{TokenUse, UsageRecorder};
+    use sea_orm::TransactionTrait;
+
+    const USES: u64 = 40_000; // the channel holds 16,384
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(Project, "acme/web", &["read_registry"])
+        .await;
+    let (recorder, writer) = UsageRecorder::start(
+        std::sync::Arc::clone(&app.store),
+        std::time::Duration::from_millis(100),
+    );
+    let stall = app.db.begin().await.unwrap();
+    let lock = match app.db.get_database_backend() {
+        DatabaseBackend::Sqlite => "DELETE FROM audit_events WHERE 1 = 0",
+        _ => "LOCK TABLE audit_events IN EXCLUSIVE MODE",
+    };
+    stall.execute_unprepared(lock).await.unwrap();
+    for i in 0..USES {
+        recorder.record(TokenUse {
+            deploy_token_id: token.token.id,
+            namespace_id: token.token.owner.id,
+            username: token.token.username.clone(),
+            at: Utc::now(),
+            ip_address: Some(format!("10.0.0.{}", i % 4)),
+            service: "container_registry".into(),
+            granted: "repository:acme/web:pull".into(),
+        });
+        if i % 1_000 == 0 {
+            // Let the writer run, as the server's other tasks would.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stall.rollback().await.unwrap();
+    drop(recorder);
+    writer.await.unwrap();
+
+    let recorded: u64 = app
+        .store
+        .audit_events_for_deploy_token(token.token.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|event| event.action.as_str() == "registry_token.issue")
+        .map(|event| event.details["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(recorded, USES);
+}
