@@ -125,8 +125,8 @@ INSERT INTO deploy_tokens (namespace_id, name, token_digest, read_repository, re
   FROM generate_series(0, $size - 3) i
   JOIN namespaces n ON n.full_path = 'fill/p' || (i % $projects);
 COMMIT;
--- Now, not during the measurements: autovacuum wakes up after a bulk insert this size, and its
--- work on the same two cores showed as p99 spikes of 100-200 ms in the first PostgreSQL cases.
+-- Now, not during the measurements: a bulk insert this size wakes autovacuum, which otherwise
+-- ran on the same two cores during the first PostgreSQL case.
 VACUUM (ANALYZE);
 SQL
 }
@@ -195,7 +195,6 @@ sys.exit(0 if len(access) == int(sys.argv[1]) and all("pull" in a["actions"] for
         "$label" "$rps" "$p50" "$p99" "$ratio" "$((idle / 1024))" "$((peak / 1024))" "${errors:+  non-2xx $errors}"
     if [ "${KEEP_SERVER:-}" != 1 ]; then stop_server; fi
 }
-
 
 # label: the server started by the last run_case (KEEP_SERVER=1). The maximum is measured
 # again with oha itself (closed loop), since oha costs more CPU per request than wrk on the

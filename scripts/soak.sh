@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Soak test (not part of CI): token requests on SQLite at 80% of the measured maximum rate (the
-# open-loop maximum, see below) for 10 minutes, with an open-loop load generator (oha with -q and --latency-correction: requests
-# leave on schedule whether or not earlier ones have answered, so a slowdown shows up in the
+# Soak test (not part of CI): token requests on SQLite at 80% of the measured maximum rate
+# (the open-loop maximum, see below) for 10 minutes, with an open-loop load generator (oha
+# with -q and --latency-correction: requests leave on schedule whether or not earlier ones have answered, so a slowdown shows up in the
 # latencies instead of lowering the load). Prints, minute by minute, the requests, errors,
 # p50/p99 and the server's resident memory, then checks:
 #   zero errors, p99 within 2x of the first minute's, RSS within +-10% of the first minute's.

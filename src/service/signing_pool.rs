@@ -1,11 +1,12 @@
 //! Where RSA signatures run: a pool of one thread per CPU core, shared by the whole process.
 //!
 //! An RSA-2048 signature costs ~0.5 ms of CPU, too long to hold an executor thread. tokio's
-//! blocking pool (one per actix worker) starts a thread for every signature in flight: 32
-//! connections made ~65 threads time-sliced over 2 cores, and the endpoint served ~0.7 of
-//! ring's raw signing rate. One thread per core keeps each core on one signature at a time
-//! and the queue in front of them, which served ~0.9 of the raw rate in alternating runs
-//! (`scripts/bench.sh`). The pool is per process, not per server: the cores are.
+//! blocking pool (one per actix worker) starts a thread for every signature in flight: under
+//! 32 connections the process ran ~65 threads time-sliced over 2 cores, and the endpoint
+//! served ~0.7 of ring's raw signing rate. One thread per core keeps each core on one
+//! signature at a time and the queue in front of them, which served ~0.9 of the raw rate in
+//! alternating runs (`scripts/bench.sh`). The pool is per process, not per server: the cores
+//! are.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender};

@@ -88,10 +88,10 @@ impl UsageRecorder {
 }
 
 /// Receives records and writes them in batches. The database write runs in a task of its own
-/// while the channel keeps being drained into the next batch: a stalled database (seen for
-/// about a second after a bulk load on PostgreSQL, at 20,000 token requests/s) then grows a
-/// map bounded by the number of distinct callers instead of filling the channel, which used
-/// to drop audit records.
+/// while the channel keeps being drained into the next batch: a stalled database (seen in the
+/// benchmark, a PostgreSQL starved of CPU at 20,000 token requests/s) then grows a map
+/// bounded by the number of distinct callers instead of filling the channel, which used to
+/// drop audit records.
 async fn write_batches(
     store: Arc<dyn Store>,
     mut receiver: mpsc::Receiver<Record>,

@@ -115,6 +115,16 @@ pub struct StateCounts {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeCounts([StateCounts; 7]);
 
+impl ScopeCounts {
+    pub fn get(&self, scope: DeployTokenScope) -> StateCounts {
+        self.0[scope as usize]
+    }
+
+    pub fn set(&mut self, scope: DeployTokenScope, counts: StateCounts) {
+        self.0[scope as usize] = counts;
+    }
+}
+
 /// How this process's deploy-token lookups went through its cache (for `/metrics`): found in
 /// it, read from the database and kept, or read from the database because the cache could not
 /// tell whether the database had changed (SQLite busy, PostgreSQL's change counter not read
@@ -124,16 +134,6 @@ pub struct TokenCacheLookups {
     pub hits: u64,
     pub misses: u64,
     pub bypassed: u64,
-}
-
-impl ScopeCounts {
-    pub fn get(&self, scope: DeployTokenScope) -> StateCounts {
-        self.0[scope as usize]
-    }
-
-    pub fn set(&mut self, scope: DeployTokenScope, counts: StateCounts) {
-        self.0[scope as usize] = counts;
-    }
 }
 
 /// Which deploy tokens to list, and which page.
