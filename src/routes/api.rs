@@ -6,6 +6,7 @@
 //! learns nothing from validation errors.
 
 use actix_web::http::header::{self, ContentType};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::Value;
@@ -17,6 +18,7 @@ use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, ValidationError};
 use crate::error::{ApiError, Error};
 use crate::metrics::LoginRoute;
+use crate::routes::route_list::RouteList;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::login_guard::Attempt;
@@ -27,31 +29,37 @@ use crate::views;
 
 type ApiResult = Result<HttpResponse, ApiError>;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(
-        web::scope("/api/v4")
-            .route("/user", web::get().to(current_user))
-            .route("/deploy_tokens", web::get().to(list_instance_tokens))
-            .route(
-                "/projects/{id}/ci_deploy_credentials",
-                web::get().to(ci_deploy_credentials),
-            )
-            .route("/{kind}/{id}", web::get().to(get_namespace))
-            .route("/{kind}/{id}", web::put().to(update_namespace))
-            .route("/{kind}/{id}/deploy_tokens", web::get().to(list_tokens))
-            .route("/{kind}/{id}/deploy_tokens", web::post().to(create_token))
-            .route(
-                "/{kind}/{id}/deploy_tokens/{token_id}",
-                web::get().to(get_token),
-            )
-            .route(
-                "/{kind}/{id}/deploy_tokens/{token_id}",
-                web::delete().to(delete_token),
-            )
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError(Error::not_found("Route", "")))
-            })),
-    );
+pub fn register(routes: &mut RouteList<'_>) {
+    routes.resource("/api/v4/user").get(current_user).done();
+    routes
+        .resource("/api/v4/deploy_tokens")
+        .get(list_instance_tokens)
+        .done();
+    routes
+        .resource("/api/v4/projects/{id}/ci_deploy_credentials")
+        .get(ci_deploy_credentials)
+        .done();
+    routes
+        .resource("/api/v4/{kind}/{id}")
+        .get(get_namespace)
+        .to(Method::PUT, update_namespace)
+        .done();
+    routes
+        .resource("/api/v4/{kind}/{id}/deploy_tokens")
+        .get(list_tokens)
+        .post(create_token)
+        .done();
+    routes
+        .resource("/api/v4/{kind}/{id}/deploy_tokens/{token_id}")
+        .get(get_token)
+        .to(Method::DELETE, delete_token)
+        .done();
+    // Anything else under /api/v4 is GitLab's JSON 404, not the pages' 404.
+    routes
+        .config()
+        .service(web::scope("/api/v4").default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError(Error::not_found("Route", "")))
+        })));
 }
 
 /// The authenticated person behind a request.
@@ -163,13 +171,22 @@ async fn get_namespace(
 async fn update_namespace(
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     if kind != NamespaceKind::Project {
         return Err(Error::not_found("Route", "groups").into());
     }
+    // Only now the body: a caller without credentials cannot make us wait for one.
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
+    )
+    .await?;
     let visibility =
         visibility_field(&request, &body)?.ok_or(Error::MissingParameter("visibility"))?;
     let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;

@@ -8,30 +8,52 @@ pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod observe;
+pub mod route_list;
 pub mod token;
 pub mod ui;
 
 use actix_web::web;
 
+use route_list::{ListedRoute, RouteList};
+
 /// Every route but `/metrics` (see [`configure_metrics`]).
 pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            web::resource("/jwt/auth")
-                .route(web::get().to(token::get_token))
-                .route(web::post().to(token::post_token)),
-        )
-        .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
-        // Any method: nginx's auth_request sub-request keeps the original one.
-        .route(
-            "/-/forward-auth",
-            web::route().to(forward_auth::forward_auth),
-        )
-        .route("/-/health", web::get().to(health::health))
-        .route("/-/readiness", web::get().to(health::readiness))
-        .configure(api::configure)
-        // Last: its `/{project path}/-/...` patterns must not shadow anything above.
-        .configure(ui::configure);
+    let mut listed = Vec::new();
+    register(&mut RouteList::new(config, &mut listed));
+}
+
+/// What [`configure`] registers: every pattern with its methods.
+pub fn listed_routes() -> Vec<ListedRoute> {
+    let mut listed = Vec::new();
+    let _app = actix_web::App::new().configure(|config| {
+        register(&mut RouteList::new(config, &mut listed));
+    });
+    listed
+}
+
+fn register(routes: &mut RouteList<'_>) {
+    routes
+        .resource("/jwt/auth")
+        .get(token::get_token)
+        .post(token::post_token)
+        .done();
+    routes
+        .resource("/.well-known/jwks.json")
+        .get(jwks::jwks)
+        .done();
+    // Any method: nginx's auth_request sub-request keeps the original one.
+    routes
+        .resource("/-/forward-auth")
+        .any(forward_auth::forward_auth)
+        .done();
+    routes.resource("/-/health").get(health::health).done();
+    routes
+        .resource("/-/readiness")
+        .get(health::readiness)
+        .done();
+    api::register(routes);
+    // Last: its `/{project path}/-/...` patterns must not shadow anything above.
+    ui::register(routes);
 }
 
 /// `/metrics`: on the main listener, or alone on `metrics_listen` when that is set.

@@ -18,6 +18,7 @@ mod operations;
 mod outage;
 mod own_postgres;
 mod smtp_sink;
+mod stalled_bodies;
 mod startup_faults;
 mod tls;
 mod token;

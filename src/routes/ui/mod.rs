@@ -20,6 +20,8 @@ use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, User};
 use crate::error::{Error, PageError};
 use crate::metrics::LoginRoute;
+use crate::routes::body::read_limited;
+use crate::routes::route_list::RouteList;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
 use crate::service::login_guard::Attempt;
@@ -38,45 +40,46 @@ const CSRF_FIELD: &str = "authenticity_token";
 /// Most audit events a detail view shows (the newest).
 const AUDIT_EVENTS_SHOWN: usize = 100;
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .route("/-/static/regauth.css", web::get().to(stylesheet))
-        .route("/-/static/copy.js", web::get().to(script))
-        .service(
-            web::resource("/users/sign_in")
-                .route(web::get().to(sign_in_page))
-                .route(web::post().to(sign_in)),
-        )
-        .route("/users/sign_out", web::post().to(sign_out))
-        .route("/", web::get().to(home));
+pub fn register(routes: &mut RouteList<'_>) {
+    routes
+        .resource("/-/static/regauth.css")
+        .get(stylesheet)
+        .done();
+    routes.resource("/-/static/copy.js").get(script).done();
+    routes
+        .resource("/users/sign_in")
+        .get(sign_in_page)
+        .post(sign_in)
+        .done();
+    routes.resource("/users/sign_out").post(sign_out).done();
+    routes.resource("/").get(home).done();
     // Groups first: `/groups/...` must not be read as a project path.
     for (prefix, kind) in [
         ("/groups/{path:.+}", NamespaceKind::Group),
         ("/{path:.+}", NamespaceKind::Project),
     ] {
-        config
-            .service(
-                web::resource(format!("{prefix}/-/settings/repository"))
-                    .app_data(web::Data::new(kind))
-                    .route(web::get().to(settings_page)),
-            )
-            .service(
-                web::resource(format!(
-                    "{prefix}/-/settings/repository/deploy_token/create"
-                ))
-                .app_data(web::Data::new(kind))
-                .route(web::post().to(create_token)),
-            )
-            .service(
-                web::resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}"))
-                    .app_data(web::Data::new(kind))
-                    .route(web::get().to(token_page)),
-            )
-            .service(
-                web::resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}/revoke"))
-                    .app_data(web::Data::new(kind))
-                    .route(web::post().to(revoke_token)),
-            );
+        routes
+            .resource(format!("{prefix}/-/settings/repository"))
+            .data(kind)
+            .get(settings_page)
+            .done();
+        routes
+            .resource(format!(
+                "{prefix}/-/settings/repository/deploy_token/create"
+            ))
+            .data(kind)
+            .post(create_token)
+            .done();
+        routes
+            .resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}"))
+            .data(kind)
+            .get(token_page)
+            .done();
+        routes
+            .resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}/revoke"))
+            .data(kind)
+            .post(revoke_token)
+            .done();
     }
 }
 
@@ -189,6 +192,39 @@ impl Form {
             .map(|(_, v)| v.clone())
             .collect()
     }
+}
+
+/// A form body, at most `limit` bytes, within `request_body_timeout`.
+async fn read_form(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    state: &AppState,
+) -> Result<Form, PageError> {
+    let body = read_limited(
+        request.headers(),
+        payload,
+        limit,
+        state.settings.limits.request_body_timeout,
+    )
+    .await?;
+    Form::parse(&body)
+}
+
+/// The form of a signed-in page: read only once the session is known, so that nobody without
+/// one can make the server wait for a body.
+async fn session_form(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Form, PageError> {
+    read_form(
+        request,
+        payload,
+        state.settings.limits.api_body_limit,
+        state,
+    )
+    .await
 }
 
 /// The signed-in person behind a page request.
@@ -306,8 +342,14 @@ async fn sign_in_page(
     )
 }
 
-async fn sign_in(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> PageResult {
-    let form = Form::parse(&body)?;
+async fn sign_in(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> PageResult {
+    // Nobody is signed in yet: the small sign-in form is read at once, bounded in size and time.
+    let limits = &state.settings.limits;
+    let form = read_form(&request, payload, limits.token_body_limit, &state).await?;
     let redirect_to = local_path(Some(form.get("redirect_to")));
     let expected = cookie_value(&request, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
     if !web_sessions::csrf_matches(&expected, form.get(CSRF_FIELD)) {
@@ -365,11 +407,11 @@ async fn sign_in(request: HttpRequest, body: web::Bytes, state: web::Data<AppSta
 
 async fn sign_out(
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> PageResult {
-    let form = Form::parse(&body)?;
     let session = session(&request, &state).await?;
+    let form = session_form(&request, payload, &state).await?;
     session.check_csrf(&form)?;
     web_sessions::sign_out(state.store.as_ref(), &session.session).await?;
     let mut response = see_other("/users/sign_in");
@@ -535,12 +577,12 @@ async fn create_token(
     request: HttpRequest,
     path: web::Path<String>,
     kind: web::Data<NamespaceKind>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> PageResult {
     let kind = **kind;
-    let form = Form::parse(&body)?;
     let session = session(&request, &state).await?;
+    let form = session_form(&request, payload, &state).await?;
     session.check_csrf(&form)?;
     let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
     let store = state.store.as_ref();
@@ -712,13 +754,13 @@ async fn revoke_token(
     request: HttpRequest,
     path: web::Path<(String, i64)>,
     kind: web::Data<NamespaceKind>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> PageResult {
     let kind = **kind;
     let (path, id) = path.into_inner();
-    let form = Form::parse(&body)?;
     let session = session(&request, &state).await?;
+    let form = session_form(&request, payload, &state).await?;
     session.check_csrf(&form)?;
     let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
     let store = state.store.as_ref();
