@@ -56,6 +56,10 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A bounded resource (password hashing) is at capacity: 503, retry in a second. `what`
+    /// is shown to the client.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     /// The database cannot be reached or refuses writes: 503, worth a retry. `reason` is
     /// shown to the client, the cause only logged.
     #[error("service unavailable: {reason}")]
@@ -154,18 +158,21 @@ fn status_of(error: &Error) -> StatusCode {
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable { .. } | Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
 /// What a client is told to wait before retrying a 503.
 const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+/// ... and a 503 for a full queue, which drains within a second.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// `Retry-After` on 429 (RFC 6585) and 503, whichever family of client reads the error.
 fn retry_after(response: &mut actix_web::HttpResponseBuilder, error: &Error) {
     let seconds = match error {
         Error::TooManyRequests { retry_after } => *retry_after,
         Error::Unavailable { .. } => UNAVAILABLE_RETRY_AFTER_SECONDS,
+        Error::Busy(_) => BUSY_RETRY_AFTER_SECONDS,
         _ => return,
     };
     response.insert_header((header::RETRY_AFTER, seconds.to_string()));
@@ -223,6 +230,7 @@ impl ResponseError for Error {
             Error::Unavailable { reason, .. } => {
                 errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
             }
+            Error::Busy(what) => errcode_body("UNAVAILABLE", &format!("busy: {what}")),
         };
         if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
@@ -269,6 +277,7 @@ impl ResponseError for ApiError {
             Error::Unavailable { reason, .. } => {
                 json!({ "message": "503 Service Unavailable", "error": reason })
             }
+            Error::Busy(what) => json!({ "message": "503 Service Unavailable", "error": what }),
         };
         let mut response = HttpResponse::build(self.status_code());
         retry_after(&mut response, &self.0);
@@ -356,6 +365,10 @@ impl ResponseError for PageError {
                         "Temporarily unavailable",
                         format!("{reason}. Nothing was changed; try again in a moment."),
                     ),
+                    Error::Busy(what) => (
+                        "Temporarily unavailable",
+                        format!("regauth is busy ({what}). Try again in a moment."),
+                    ),
                     Error::Internal { .. } => (
                         "Something went wrong",
                         "regauth could not complete this request; it has been logged.".to_owned(),
@@ -376,6 +389,7 @@ impl ResponseError for PageError {
         let retry = match self {
             PageError::Error(Error::TooManyRequests { retry_after }) => Some(*retry_after),
             PageError::Error(Error::Unavailable { .. }) => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            PageError::Error(Error::Busy(_)) => Some(BUSY_RETRY_AFTER_SECONDS),
             _ => None,
         };
         if let Some(seconds) = retry {

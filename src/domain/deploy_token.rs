@@ -318,7 +318,7 @@ mod tests {
         let error = NewDeployToken::validate(coloured, NamespaceKind::Project, now()).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "name must not contain control characters"
+            "name must not contain control or invisible characters"
         );
         let mut newline = request(&["read_registry"]);
         newline.name = "ci\nFAKE LOG LINE".into();
@@ -331,7 +331,7 @@ mod tests {
         let error = parse_username("ci\u{1b}[0m").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "username must not contain control characters"
+            "username must not contain control or invisible characters"
         );
     }
 

@@ -67,6 +67,72 @@ impl fmt::Debug for SecretDigest {
     }
 }
 
+/// Prefixes of the secrets regauth issues or accepts (deploy tokens by default, personal
+/// access tokens, refresh tokens) and of JWTs (`eyJ`, a base64url `{"`).
+const KNOWN_SECRET_PREFIXES: [&str; 4] = ["gldt-", "glpat-", "regauth-rt-", "eyJ"];
+
+/// Whether text a client sent where a name belongs (a username) looks like a secret: it starts
+/// with a known token prefix (or `extra_prefix`, the instance's deploy-token prefix), or it is a
+/// long run of base64-like characters with all three character classes and high entropy, as
+/// a pasted random secret is and a chosen name is not. Such text is never logged or stored.
+pub fn looks_like_secret(text: &str, extra_prefix: &str) -> bool {
+    let text = text.trim();
+    if (!extra_prefix.is_empty() && text.starts_with(extra_prefix))
+        || KNOWN_SECRET_PREFIXES
+            .iter()
+            .any(|prefix| text.starts_with(prefix))
+    {
+        return true;
+    }
+    if text.chars().count() < 20
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '/' | '=' | '.'))
+    {
+        return false;
+    }
+    let classes = [
+        text.chars().any(|c| c.is_ascii_uppercase()),
+        text.chars().any(|c| c.is_ascii_lowercase()),
+        text.chars().any(|c| c.is_ascii_digit()),
+    ];
+    classes.iter().all(|&present| present) && shannon_bits_per_char(text) >= 3.8
+}
+
+fn shannon_bits_per_char(text: &str) -> f64 {
+    let mut counts = [0u32; 128];
+    let mut total = 0u32;
+    for byte in text.bytes().filter(u8::is_ascii) {
+        counts[usize::from(byte)] += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let total = f64::from(total);
+    counts
+        .iter()
+        .filter(|&&count| count > 0)
+        .map(|&count| {
+            let p = f64::from(count) / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// What may be logged or stored for a username a client sent: the name itself, or, when it
+/// looks like a secret, a short digest of it (enough to group repeated attempts, useless to
+/// anyone reading the log).
+pub fn username_for_records<'a>(text: &'a str, extra_prefix: &str) -> std::borrow::Cow<'a, str> {
+    if looks_like_secret(text, extra_prefix) {
+        let digest = TokenSecret::from_presented(text.to_owned()).digest();
+        let short = digest.as_hex().get(..16).unwrap_or_default();
+        std::borrow::Cow::Owned(format!("secret-like:sha256:{short}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +161,33 @@ mod tests {
         let secret = TokenSecret::from_presented("gldt-supersecret".into());
         assert!(!format!("{secret:?}").contains("supersecret"));
         assert!(!format!("{:?}", secret.digest()).contains(secret.digest().as_hex()));
+    }
+
+    #[test]
+    fn a_secret_in_the_username_position_is_recognised_and_a_name_is_not() {
+        for secret in [
+            TokenSecret::generate("gldt-").unwrap().expose().to_owned(),
+            TokenSecret::generate("").unwrap().expose().to_owned(),
+            "glpat-abc".to_owned(),
+            "regauth-rt-xyz".to_owned(),
+            "eyJhbGciOiJSUzI1NiJ9.e30.sig".to_owned(),
+            "acme-dt-anything".to_owned(),
+        ] {
+            assert!(looks_like_secret(&secret, "acme-dt-"), "{secret}");
+            let recorded = username_for_records(&secret, "acme-dt-");
+            assert!(recorded.starts_with("secret-like:sha256:"), "{recorded}");
+            assert!(!recorded.contains(&secret));
+        }
+        for name in [
+            "gitlab+deploy-token-12345",
+            "ci-deployer",
+            "root",
+            "Release-Bot-2026",
+            "k8s-pull-secret-production",
+            "Jane.Doe@example.com",
+        ] {
+            assert!(!looks_like_secret(name, "acme-dt-"), "{name}");
+            assert_eq!(username_for_records(name, "acme-dt-"), name);
+        }
     }
 }

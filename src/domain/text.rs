@@ -7,11 +7,22 @@ use std::borrow::Cow;
 
 use super::ValidationError;
 
-/// A character that must not appear in a name: a control character (C0, DEL, C1) or a
-/// bidirectional embedding/override/isolate mark ("Trojan Source").
+/// A character that must not appear in a name: a control character (C0, DEL, C1), a
+/// bidirectional mark, embedding, override or isolate ("Trojan Source"), a zero-width character
+/// (which makes two names that look the same differ) or a line or paragraph separator (a new
+/// line to a log reader that is not a control character).
 pub fn is_forbidden(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 /// Refuses a value holding a forbidden character, naming the field.
@@ -19,7 +30,7 @@ pub fn refuse_control_characters(field: &'static str, value: &str) -> Result<(),
     if value.chars().any(is_forbidden) {
         return Err(ValidationError::new(
             field,
-            "must not contain control characters",
+            "must not contain control or invisible characters",
         ));
     }
     Ok(())
@@ -58,11 +69,17 @@ mod tests {
             "\u{9b}31m",
             "a\u{202e}b",
             "\u{7f}",
+            "zero\u{200b}width",
+            "joiner\u{200d}",
+            "word\u{2060}joiner",
+            "bom\u{feff}",
+            "line\u{2028}separator",
+            "paragraph\u{2029}separator",
         ] {
             let error = refuse_control_characters("name", bad).unwrap_err();
             assert_eq!(
                 error.to_string(),
-                "name must not contain control characters"
+                "name must not contain control or invisible characters"
             );
         }
         assert!(refuse_control_characters("name", "CI pusher — prod (ünïcode) 🚀").is_ok());

@@ -72,7 +72,7 @@ async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
     );
     let (user, token) = state
         .logins
-        .check(
+        .check_secret(
             &attempt,
             authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()),
         )

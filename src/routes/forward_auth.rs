@@ -122,7 +122,7 @@ pub async fn forward_auth(
                 now,
             );
             match attempt {
-                Some(attempt) => state.logins.check(&attempt, decide).await,
+                Some(attempt) => state.logins.check_secret(&attempt, decide).await,
                 None => decide.await,
             }
         }

@@ -155,7 +155,7 @@ async fn get_token_inner(
     );
     let token = state
         .logins
-        .check(
+        .check_secret(
             &attempt,
             authenticate_deploy_token(
                 state.store.as_ref(),
@@ -232,7 +232,7 @@ async fn post_token_inner(
             );
             let token = state
                 .logins
-                .check(
+                .check_secret(
                     &attempt,
                     authenticate_deploy_token(state.store.as_ref(), username, &secret, now),
                 )
@@ -248,7 +248,7 @@ async fn post_token_inner(
             );
             let token = state
                 .logins
-                .check(
+                .check_secret(
                     &attempt,
                     registry_token::authenticate_refresh_token(
                         state.store.as_ref(),

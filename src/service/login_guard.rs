@@ -12,8 +12,15 @@
 //!   failures of the others within about two seconds;
 //! - a delayed attempt sleeps on the async timer (no worker thread is held), and at most
 //!   `login_max_delayed` attempts sleep at once per process: beyond, 429 at once;
-//! - a locked attempt is refused before its credentials are looked at: no database query,
-//!   no write, and nothing learned.
+//! - random secrets (deploy tokens, personal access tokens, refresh tokens: 192 bits, so no
+//!   guess succeeds) are checked first, and a valid one is served even from a locked address
+//!   or for a locked username: a lock must not let anyone behind the same NAT lock a CI fleet
+//!   out. Only the failure is judged: refused with 429 under a lock, otherwise counted under
+//!   the view's write lock, so that however many wrong guesses run in parallel at most the
+//!   limit are counted and answered 401 ([`LoginGuard::check_secret`]);
+//! - passwords (the web sign-in) can be guessed, so there an attempt is reserved before its
+//!   check: attempts in flight count toward the limit, and an attempt that would pass it is
+//!   refused before the password is looked at ([`LoginGuard::check_password`]).
 //!
 //! A username's failures apply to attempts from addresses that have failed themselves
 //! (or whose address is unknown): anyone can send wrong passwords for a predictable
@@ -31,6 +38,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::LoginThrottleSettings;
 use crate::domain::login_throttle::{judge, retry_after_seconds, FailureRecord, Limit, Verdict};
+use crate::domain::secret::username_for_records;
 use crate::domain::text::printable;
 use crate::domain::{ActorKind, AuditAction, AuditEvent};
 use crate::error::Error;
@@ -62,16 +70,35 @@ pub struct Attempt {
 impl Attempt {
     /// `address` comes from `client_address::text_of_request` (the TCP peer, or the forwarded address behind `trusted_proxies`); `username` is what the client
     /// sent (none for personal access tokens and refresh tokens).
+    ///
+    /// A username that looks like a secret (a token pasted into the wrong field) is kept only
+    /// as a digest: it becomes a key in `login_failures`, an audit actor and a log field.
     pub fn new(address: Option<String>, username: Option<&str>, route: LoginRoute) -> Attempt {
         Attempt {
             address,
-            username: username.map(|name| name.chars().take(USERNAME_CHARS).collect()),
+            username: username.map(|name| {
+                username_for_records(name, "")
+                    .chars()
+                    .take(USERNAME_CHARS)
+                    .collect()
+            }),
             route,
         }
     }
 
+    /// IPv6 addresses count per /64: one host is routinely given a whole /64, and counting
+    /// each address apart would give it 2^64 tries.
     fn address_key(&self) -> Option<String> {
-        self.address.as_ref().map(|address| format!("a:{address}"))
+        self.address
+            .as_ref()
+            .map(|address| match address.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                    let mut segments = v6.segments();
+                    segments[4..].fill(0);
+                    format!("a:{}/64", std::net::Ipv6Addr::from(segments))
+                }
+                _ => format!("a:{address}"),
+            })
     }
 
     fn username_key(&self) -> Option<String> {
@@ -90,6 +117,8 @@ pub struct LoginGuard {
 struct Inner {
     settings: LoginThrottleSettings,
     view: Arc<RwLock<View>>,
+    /// Password attempts being checked now, per key (this process only).
+    in_flight: std::sync::Mutex<HashMap<String, u32>>,
     delays: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     audit: UsageRecorder,
@@ -166,6 +195,7 @@ impl LoginGuard {
         let inner = Inner {
             settings,
             view: Arc::new(RwLock::new(View::default())),
+            in_flight: std::sync::Mutex::new(HashMap::new()),
             delays: Arc::new(Semaphore::new(settings.max_delayed as usize)),
             metrics,
             audit,
@@ -179,9 +209,11 @@ impl LoginGuard {
         )
     }
 
-    /// Runs `login` (a credential check) unless the attempt is locked out, after its delay
-    /// if it has one; counts it when it fails with `Unauthorized`.
-    pub async fn check<T>(
+    /// Runs `login`, the check of a random secret, and judges only its failure: a valid
+    /// secret is served whatever the lock; a wrong one under a lock (or one that finds the limit
+    /// reached by wrong guesses running alongside) is answered 429 without being counted, any
+    /// other wrong one is counted and, once failures started piling up, delayed.
+    pub async fn check_secret<T>(
         &self,
         attempt: &Attempt,
         login: impl Future<Output = Result<T, Error>>,
@@ -189,32 +221,84 @@ impl LoginGuard {
         let Some(inner) = &self.inner else {
             return login.await;
         };
-        match inner.verdict(attempt, Utc::now()) {
-            Verdict::Proceed => {}
+        let result = login.await;
+        if !matches!(result, Err(Error::Unauthorized)) {
+            return result;
+        }
+        match inner.failed(attempt, Utc::now()) {
             Verdict::Locked { retry_after } => {
+                inner.metrics.record_throttled(Throttled::Locked);
+                Err(Error::TooManyRequests {
+                    retry_after: retry_after_seconds(retry_after),
+                })
+            }
+            Verdict::Delay(delay) => {
+                inner.wait(delay).await?;
+                result
+            }
+            Verdict::Proceed => result,
+        }
+    }
+
+    /// Runs `login`, a password check, unless the attempt is locked out, counting the
+    /// attempts in flight as failures-to-be: N wrong passwords sent at once are refused past
+    /// the limit before any is checked. Delayed attempts wait before the check.
+    pub async fn check_password<T>(
+        &self,
+        attempt: &Attempt,
+        login: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let Some(inner) = &self.inner else {
+            return login.await;
+        };
+        let reservation = match inner.reserve(attempt, Utc::now()) {
+            Ok((reservation, verdict)) => {
+                if let Verdict::Delay(delay) = verdict {
+                    inner.wait(delay).await?;
+                }
+                reservation
+            }
+            Err(retry_after) => {
                 inner.metrics.record_throttled(Throttled::Locked);
                 return Err(Error::TooManyRequests {
                     retry_after: retry_after_seconds(retry_after),
                 });
             }
-            Verdict::Delay(delay) => {
-                let Ok(permit) = Arc::clone(&inner.delays).try_acquire_owned() else {
-                    inner.metrics.record_throttled(Throttled::Overloaded);
-                    return Err(Error::TooManyRequests {
-                        retry_after: retry_after_seconds(delay),
-                    });
-                };
-                inner.metrics.record_delayed();
-                tokio::time::sleep(delay).await;
-                drop(permit);
-            }
-        }
+        };
         let result = login.await;
         if matches!(result, Err(Error::Unauthorized)) {
-            inner.failed(attempt, Utc::now());
+            // Reserved below the limit, so it is counted even if the count reached it since.
+            inner.count_failure(attempt, Utc::now());
         }
+        drop(reservation);
         result
     }
+}
+
+/// A password attempt in flight; released when dropped (also when its request is dropped).
+struct Reservation<'a> {
+    in_flight: &'a std::sync::Mutex<HashMap<String, u32>>,
+    keys: Vec<String>,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = lock(self.in_flight);
+        for key in &self.keys {
+            if let Some(count) = in_flight.get_mut(key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    in_flight.remove(key);
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Inner {
@@ -225,37 +309,129 @@ impl Inner {
         }
     }
 
-    fn verdict(&self, attempt: &Attempt, now: DateTime<Utc>) -> Verdict {
-        let view = read(&self.view);
-        // The path of every client without recent failures.
-        if view.entries.is_empty() {
-            return Verdict::Proceed;
-        }
+    /// The verdict on an attempt from the failures in `view`; the keys whose limit applies
+    /// come back too.
+    fn verdict(
+        &self,
+        view: &View,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> (Verdict, Vec<String>) {
         let since = now - window_of(&self.settings);
-        let record = |key: Option<String>| {
-            key.and_then(|key| view.entries.get(&key).copied())
+        let record = |key: &Option<String>| {
+            let key = key.as_deref()?;
+            view.entries
+                .get(key)
                 .filter(|entry| entry.last_failure > since)
                 .map(|entry| entry.record())
         };
-        let address = record(attempt.address_key());
+        let address_key = attempt.address_key();
+        let address = record(&address_key);
         let by_address = judge(
             address,
             self.limit(self.settings.max_failures_per_address),
             now,
         );
+        let mut keys: Vec<String> = address_key.into_iter().collect();
         let address_has_failed = attempt.address.is_none() || address.is_some();
         if !address_has_failed {
-            return by_address;
+            return (by_address, keys);
         }
+        let username_key = attempt.username_key();
         let by_username = judge(
-            record(attempt.username_key()),
+            record(&username_key),
             self.limit(self.settings.max_failures_per_username),
             now,
         );
-        by_address.stricter(by_username)
+        keys.extend(username_key);
+        (by_address.stricter(by_username), keys)
     }
 
-    fn failed(&self, attempt: &Attempt, now: DateTime<Utc>) {
+    /// Reserves a password attempt: `Err(retry_after)` when it is locked out, or when the
+    /// attempts in flight would reach the limit if they all failed.
+    fn reserve(
+        &self,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<(Reservation<'_>, Verdict), std::time::Duration> {
+        let mut in_flight = lock(&self.in_flight);
+        let view = read(&self.view);
+        // The keys whose limits apply: the address, and the username once the address failed.
+        let (settled, keys) = self.verdict(&view, attempt, now);
+        if let Verdict::Locked { retry_after } = settled {
+            return Err(retry_after);
+        }
+        let since = now - window_of(&self.settings);
+        let over = keys.iter().any(|key| {
+            let max = if key.starts_with("a:") {
+                self.settings.max_failures_per_address
+            } else {
+                self.settings.max_failures_per_username
+            };
+            let failed = view
+                .entries
+                .get(key)
+                .filter(|entry| entry.last_failure > since)
+                .map_or(0, |entry| entry.record().failures);
+            max > 0 && failed + in_flight.get(key).copied().unwrap_or(0) >= max
+        });
+        if over {
+            // The attempts in flight decide; one of them is done within a second or so.
+            return Err(std::time::Duration::from_secs(1));
+        }
+        drop(view);
+        for key in &keys {
+            *in_flight.entry(key.clone()).or_default() += 1;
+        }
+        Ok((
+            Reservation {
+                in_flight: &self.in_flight,
+                keys,
+            },
+            settled,
+        ))
+    }
+
+    /// Waits out a delay on the async timer, unless too many attempts wait already (429).
+    async fn wait(&self, delay: std::time::Duration) -> Result<(), Error> {
+        let Ok(permit) = Arc::clone(&self.delays).try_acquire_owned() else {
+            self.metrics.record_throttled(Throttled::Overloaded);
+            return Err(Error::TooManyRequests {
+                retry_after: retry_after_seconds(delay),
+            });
+        };
+        self.metrics.record_delayed();
+        tokio::time::sleep(delay).await;
+        drop(permit);
+        Ok(())
+    }
+
+    /// A wrong secret: under a lock it is not counted and the lock's verdict comes back;
+    /// otherwise it is counted, and the verdict it found (a delay, or none) comes back. The
+    /// judgement and the count happen under one write lock of the view, so parallel wrong
+    /// guesses cannot all find the count below the limit.
+    fn failed(&self, attempt: &Attempt, now: DateTime<Utc>) -> Verdict {
+        let view = write(&self.view);
+        let (verdict, _) = self.verdict(&view, attempt, now);
+        if !matches!(verdict, Verdict::Locked { .. }) {
+            self.count_in(view, attempt, now);
+        }
+        verdict
+    }
+
+    fn count_failure(&self, attempt: &Attempt, now: DateTime<Utc>) {
+        let view = write(&self.view);
+        self.count_in(view, attempt, now);
+    }
+
+    /// Counts a failure (the view's write lock is held and released here), audits it and any
+    /// lock it causes.
+    fn count_in(
+        &self,
+        mut view: RwLockWriteGuard<'_, View>,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) {
         self.metrics.record_login_failure(attempt.route);
         let since = now - window_of(&self.settings);
         // Addresses are always counted: a username's failures apply to addresses that
@@ -277,7 +453,6 @@ impl Inner {
         ];
         let mut locked = Vec::new();
         {
-            let mut view = write(&self.view);
             for (kind, key, max_failures) in keys {
                 let Some(key) = key else { continue };
                 let entry = view.entries.entry(key.clone()).or_insert(Entry {
@@ -305,6 +480,7 @@ impl Inner {
                 }
             }
         }
+        drop(view);
         let actor = attempt.username.clone().unwrap_or_default();
         self.audit.audit(AuditEvent {
             created_at: now,
@@ -492,12 +668,22 @@ mod tests {
 
     async fn fail(guard: &LoginGuard, attempt: &Attempt) -> Result<(), Error> {
         guard
-            .check(attempt, async { Err::<(), _>(Error::Unauthorized) })
+            .check_secret(attempt, async { Err::<(), _>(Error::Unauthorized) })
             .await
     }
 
     async fn succeed(guard: &LoginGuard, attempt: &Attempt) -> Result<(), Error> {
-        guard.check(attempt, async { Ok(()) }).await
+        guard.check_secret(attempt, async { Ok(()) }).await
+    }
+
+    async fn fail_password(guard: &LoginGuard, attempt: &Attempt) -> Result<(), Error> {
+        guard
+            .check_password(attempt, async { Err::<(), _>(Error::Unauthorized) })
+            .await
+    }
+
+    async fn succeed_password(guard: &LoginGuard, attempt: &Attempt) -> Result<(), Error> {
+        guard.check_password(attempt, async { Ok(()) }).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -513,10 +699,13 @@ mod tests {
                 Err(Error::Unauthorized)
             ));
         }
-        let Err(Error::TooManyRequests { retry_after }) = succeed(&guard, &from).await else {
+        // Locked: a wrong secret is refused without being counted, a password is not checked,
+        // and a valid secret (192 random bits: no guess finds one) is still served.
+        let Err(Error::TooManyRequests { retry_after }) = fail(&guard, &from).await else {
             panic!("the address should be locked");
         };
         assert!((299..=300).contains(&retry_after), "{retry_after}");
+        succeed(&guard, &from).await.unwrap();
         succeed(&guard, &attempt("192.0.2.2", "u")).await.unwrap();
         let text = metrics.render(&Default::default(), 0, None);
         assert!(
@@ -531,6 +720,10 @@ mod tests {
             text.contains("regauth_login_throttled_total{reason=\"locked\"} 1"),
             "{text}"
         );
+        assert!(matches!(
+            succeed_password(&guard, &from).await,
+            Err(Error::TooManyRequests { .. })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -540,11 +733,11 @@ mod tests {
             let _ = fail(&guard, &attempt("192.0.2.1", "gitlab+deploy-token-1")).await;
         }
         assert!(matches!(
-            succeed(&guard, &attempt("192.0.2.1", "gitlab+deploy-token-1")).await,
+            fail_password(&guard, &attempt("192.0.2.1", "gitlab+deploy-token-1")).await,
             Err(Error::TooManyRequests { .. })
         ));
         // The CI with the real token, from an address without failures, goes on.
-        succeed(&guard, &attempt("192.0.2.9", "gitlab+deploy-token-1"))
+        succeed_password(&guard, &attempt("192.0.2.9", "gitlab+deploy-token-1"))
             .await
             .unwrap();
         // A second guessing address gets one guess, then it is locked as well.
@@ -564,20 +757,20 @@ mod tests {
         let (guard, metrics) = guard(settings(10, 0, 1));
         let from = attempt("192.0.2.1", "u");
         for _ in 0..3 {
-            let _ = fail(&guard, &from).await;
+            let _ = fail_password(&guard, &from).await;
         }
         let started = tokio::time::Instant::now();
-        succeed(&guard, &from).await.unwrap();
+        succeed_password(&guard, &from).await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_millis(250));
         // One sleeps (holding the only permit); the next cannot wait and gets 429.
         let sleeping = tokio::spawn({
             let guard = guard.clone();
             let from = from.clone();
-            async move { succeed(&guard, &from).await }
+            async move { succeed_password(&guard, &from).await }
         });
         tokio::task::yield_now().await;
         assert!(matches!(
-            succeed(&guard, &from).await,
+            succeed_password(&guard, &from).await,
             Err(Error::TooManyRequests { retry_after: 1 })
         ));
         sleeping.await.unwrap().unwrap();
@@ -587,6 +780,139 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("regauth_login_delayed_total 2"), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_secret_waits_its_delay_and_a_valid_one_never_does() {
+        let (guard, _) = guard(settings(10, 0, 10));
+        let from = attempt("192.0.2.1", "u");
+        for _ in 0..3 {
+            let _ = fail(&guard, &from).await;
+        }
+        let started = tokio::time::Instant::now();
+        succeed(&guard, &from).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert!(matches!(
+            fail(&guard, &from).await,
+            Err(Error::Unauthorized)
+        ));
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
+    }
+
+    /// `attempts` wrong checks sent at once, each held in flight until every attempt has
+    /// either started its check or been refused; how many checks ran and what each answered.
+    async fn in_parallel(
+        guard: &LoginGuard,
+        attempts: usize,
+        password: bool,
+    ) -> (usize, Vec<Result<(), Error>>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let checked = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Semaphore::new(0));
+        let tasks: Vec<_> = (0..attempts)
+            .map(|_| {
+                let (guard, checked, gate) =
+                    (guard.clone(), Arc::clone(&checked), Arc::clone(&gate));
+                tokio::spawn(async move {
+                    let from = attempt("192.0.2.1", "u");
+                    let check = async move {
+                        checked.fetch_add(1, Ordering::SeqCst);
+                        let _open = gate.acquire().await;
+                        Err::<(), _>(Error::Unauthorized)
+                    };
+                    if password {
+                        guard.check_password(&from, check).await
+                    } else {
+                        guard.check_secret(&from, check).await
+                    }
+                })
+            })
+            .collect();
+        while checked.load(Ordering::SeqCst)
+            + tasks.iter().filter(|task| task.is_finished()).count()
+            < attempts
+        {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(attempts);
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        (checked.load(Ordering::SeqCst), answers)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wrong_secrets_sent_at_once_are_counted_only_up_to_the_limit() {
+        let (guard, metrics) = guard(settings(20, 0, 1000));
+        let (_, answers) = in_parallel(&guard, 100, false).await;
+        let unauthorized = answers
+            .iter()
+            .filter(|answer| matches!(answer, Err(Error::Unauthorized)))
+            .count();
+        let throttled = answers
+            .iter()
+            .filter(|answer| matches!(answer, Err(Error::TooManyRequests { .. })))
+            .count();
+        assert_eq!((unauthorized, throttled), (20, 80));
+        let text = metrics.render(&Default::default(), 0, None);
+        assert!(
+            text.contains("regauth_login_failures_total{route=\"registry\"} 20"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wrong_passwords_sent_at_once_are_checked_only_up_to_the_limit() {
+        let (guard, _) = guard(settings(20, 0, 1000));
+        let (checked, answers) = in_parallel(&guard, 100, true).await;
+        assert_eq!(checked, 20, "password checks that ran");
+        let throttled = answers
+            .iter()
+            .filter(|answer| matches!(answer, Err(Error::TooManyRequests { .. })))
+            .count();
+        assert_eq!(throttled, 80);
+        // Once they are done, the address is locked for good (until the lockout ends).
+        assert!(matches!(
+            succeed_password(&guard, &attempt("192.0.2.1", "u")).await,
+            Err(Error::TooManyRequests { retry_after }) if retry_after > 1
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ipv6_addresses_are_counted_per_slash_64() {
+        let (guard, _) = guard(settings(4, 0, 10));
+        for host in 1..=4 {
+            let _ = fail(&guard, &attempt(&format!("2001:db8:1:2::{host}"), "u")).await;
+        }
+        assert!(matches!(
+            fail(&guard, &attempt("2001:db8:1:2:ffff::9", "u")).await,
+            Err(Error::TooManyRequests { .. })
+        ));
+        assert!(matches!(
+            fail(&guard, &attempt("2001:db8:1:3::1", "u")).await,
+            Err(Error::Unauthorized)
+        ));
+        // IPv4 addresses stay per address, also written as IPv4-mapped IPv6.
+        for _ in 0..4 {
+            let _ = fail(&guard, &attempt("192.0.2.7", "u")).await;
+        }
+        assert!(matches!(
+            fail(&guard, &attempt("192.0.2.8", "u")).await,
+            Err(Error::Unauthorized)
+        ));
+    }
+
+    #[test]
+    fn a_secret_sent_as_username_is_kept_only_as_a_digest() {
+        let secret = "gldt-Zm9vYmFyYmF6cXV4cXV1eHh5eno0NTY3";
+        let from = attempt("192.0.2.1", secret);
+        let key = from.username_key().unwrap();
+        assert!(
+            !key.contains(secret) && key.starts_with("u:secret-like:sha256:"),
+            "{key}"
+        );
+        assert!(!format!("{from:?}").contains(secret));
     }
 
     #[tokio::test]

@@ -1,10 +1,9 @@
-//! Signing in to the web pages: passwords (argon2id, hashed off the async executor),
+//! Signing in to the web pages: passwords (argon2id, verified on the bounded password threads
+//! of `password_pool`, hashed off the async executor),
 //! server-side sessions stored by the digest of their id, CSRF tokens, and the namespaces a
 //! signed-in person may manage. Permission rules stay in `access::permissions`.
 
-use std::sync::OnceLock;
-
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 use ring::rand::SecureRandom as _;
@@ -77,26 +76,24 @@ fn hash_blocking(password: &str) -> Result<String, Error> {
         .map_err(|error| Error::internal_from("cannot hash the password", error.to_string()))
 }
 
-/// Verifies in constant work whatever the stored hash: a missing one is checked against a
-/// dummy, so the time taken does not tell whether the user or password exists.
-fn verify_blocking(password: &str, stored: Option<&str>) -> bool {
-    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_blocking("regauth-dummy-password").ok());
+/// The hash a sign-in for a user without a password is checked against, so that the time
+/// taken does not tell whether the user or password exists.
+async fn dummy_hash() -> Result<String, Error> {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY
+        .get_or_try_init(|| async { blocking(|| hash_blocking("regauth-dummy-password")).await? })
+        .await
+        .cloned()
+}
+
+/// Verifies in constant work whatever the stored hash, on the bounded password threads.
+async fn verify(password: &str, stored: Option<String>) -> Result<bool, Error> {
     let (hash, real) = match stored {
         Some(hash) => (hash, true),
-        None => match dummy {
-            Some(hash) => (hash.as_str(), false),
-            None => return false,
-        },
+        None => (dummy_hash().await?, false),
     };
-    let verified = PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false);
-    real && verified
+    let verified = super::password_pool::verify(password.to_owned(), hash).await?;
+    Ok(real && verified)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -139,8 +136,10 @@ pub async fn set_password(
 /// Logs a failed web sign-in. The brute-force limits count it through `LoginGuard::check`
 /// around this function's caller (`routes/ui`), as for every other credential check.
 fn record_failed_sign_in(username: &str, ip_address: Option<&str>) {
+    // A secret typed into the username field must not reach the log.
+    let username = crate::domain::secret::username_for_records(username, "");
     tracing::warn!(
-        username,
+        username = %username,
         client = ip_address.unwrap_or("unknown"),
         "web sign-in failed"
     );
@@ -163,11 +162,7 @@ pub async fn sign_in(
         None => None,
     };
     let Password(password) = password;
-    let (password, verified) = blocking(move || {
-        let verified = verify_blocking(&password, stored.as_deref());
-        (password, verified)
-    })
-    .await?;
+    let verified = verify(&password, stored).await?;
     let mut signed_in = match user {
         Some(user) if verified && !user.blocked => Some((user, None)),
         _ => None,

@@ -87,10 +87,23 @@ async fn a_burst_of_wrong_secrets_gets_429_with_retry_after_and_a_valid_token_fr
     assert!((1..=300).contains(&wait), "Retry-After {wait}");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "TOO_MANY_REQUESTS", "{body}");
-    // The address is locked: even the right secret is not looked at from there, on every
-    // route that checks credentials.
+    // The address is locked for wrong secrets, on every route that checks them; the right
+    // secret (192 random bits, which no guessing finds) is still served, so that a guesser
+    // behind the same NAT cannot lock a CI fleet out.
     let right = login(&app, &attacker, username, &token.secret).await;
-    assert_eq!(right.status(), 429);
+    assert_eq!(right.status(), 200);
+    let wrong_grant = attacker
+        .post(format!("{}/jwt/auth", app.address))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", "gldt-wrong-guess"),
+            ("service", REGISTRY),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_grant.status(), 429);
     let password_grant = attacker
         .post(format!("{}/jwt/auth", app.address))
         .form(&[
@@ -102,7 +115,7 @@ async fn a_burst_of_wrong_secrets_gets_429_with_retry_after_and_a_valid_token_fr
         .send()
         .await
         .unwrap();
-    assert_eq!(password_grant.status(), 429);
+    assert_eq!(password_grant.status(), 200);
     // The same token from another address is served as usual.
     let elsewhere = login(&app, &client_from(2), username, &token.secret).await;
     assert_eq!(elsewhere.status(), 200);
@@ -116,7 +129,7 @@ async fn a_burst_of_wrong_secrets_gets_429_with_retry_after_and_a_valid_token_fr
         "{text}"
     );
     assert!(
-        text.contains("regauth_registry_token_requests_total{service=\"container_registry\",outcome=\"throttled\"} 3"),
+        text.contains("regauth_registry_token_requests_total{service=\"container_registry\",outcome=\"throttled\"} 2"),
         "{text}"
     );
 }
@@ -211,10 +224,11 @@ async fn a_username_guessed_from_many_addresses_locks_each_of_them_but_not_the_r
 
 #[tokio::test]
 async fn a_lockout_is_seen_by_a_second_replica_on_the_same_database() {
-    let (first, token) = world(limits(3, 0)).await;
+    const LIMIT: u32 = 20;
+    let (first, token) = world(limits(LIMIT, 0)).await;
     let attacker = client_from(1);
     let username = token.token.username.as_str();
-    for _ in 0..3 {
+    for _ in 0..LIMIT {
         login(&first, &attacker, username, "gldt-wrong").await;
     }
     assert_eq!(
@@ -226,33 +240,39 @@ async fn a_lockout_is_seen_by_a_second_replica_on_the_same_database() {
     let database_url = first.settings.database_url.clone();
     let keys_dir = first.settings.keys_dir.clone();
     let second = spawn_app_with(move |settings| {
-        limits(3, 0)(settings);
+        limits(LIMIT, 0)(settings);
         settings.database_url = database_url;
         settings.keys_dir = keys_dir;
     })
     .await;
-    // Asked with the right secret, which is never counted: only the first replica's
-    // failures, read from the database, can lock it.
+    // Wrong guesses at the second replica: it answers 401 (and counts them) until it has read
+    // the first replica's failures from the database, then 429 — long before its own guesses
+    // alone could reach the limit.
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut own_failures = 0;
     loop {
-        let response = login(&second, &attacker, username, &token.secret).await;
+        let response = login(&second, &attacker, username, "gldt-wrong").await;
         if response.status() == 429 {
             assert!(retry_after(&response) >= 1);
             break;
         }
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status(), 401);
+        own_failures += 1;
         assert!(
-            Instant::now() < deadline,
+            Instant::now() < deadline && own_failures < LIMIT,
             "the second replica never saw the lockout"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert_eq!(
-        login(&second, &client_from(2), username, &token.secret)
-            .await
-            .status(),
-        200
-    );
+    // The right secret is served from there as from anywhere.
+    for client in [attacker, client_from(2)] {
+        assert_eq!(
+            login(&second, &client, username, &token.secret)
+                .await
+                .status(),
+            200
+        );
+    }
 }
 
 #[tokio::test]
@@ -269,13 +289,15 @@ async fn the_api_and_the_refresh_grant_count_failures_and_answer_429_in_their_sh
     for _ in 0..3 {
         assert_eq!(api(&attacker, "glpat-wrong").await.unwrap().status(), 401);
     }
-    let refused = api(&attacker, &pat).await.unwrap();
+    let refused = api(&attacker, "glpat-wrong").await.unwrap();
     assert_eq!(refused.status(), 429);
     assert!(retry_after(&refused) >= 1);
     assert_eq!(
         refused.json::<Value>().await.unwrap(),
         serde_json::json!({"message": "429 Too Many Requests"})
     );
+    // A valid token is served from the locked address and from anywhere else.
+    assert_eq!(api(&attacker, &pat).await.unwrap().status(), 200);
     assert_eq!(api(&client_from(2), &pat).await.unwrap().status(), 200);
     // No credentials at all is not a failed login (docker asks anonymously first).
     let anonymous = client_from(3);
@@ -377,4 +399,117 @@ async fn refused_logins_are_audited_with_address_and_username_but_never_the_secr
             "{secret} stored: {everything}"
         );
     }
+}
+
+/// The sign-in form's CSRF cookie and field, fetched once (the double-submit pair may be
+/// posted any number of times).
+async fn sign_in_csrf(app: &TestApp, client: &reqwest::Client) -> (String, String) {
+    let page = client
+        .get(format!("{}/users/sign_in", app.address))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let marker = "name=\"authenticity_token\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let field = html[start..].split('"').next().unwrap().to_owned();
+    (cookie, field)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secrets_and_passwords_sent_at_once_are_checked_only_up_to_the_limit() {
+    const LIMIT: u32 = 20;
+    const SENT: usize = 100;
+    let (app, token) = world(limits(LIMIT, 0)).await;
+    let username = token.token.username.clone();
+    // Deploy-token guesses, all at once from one address: at most the limit are answered as
+    // checked-and-wrong (401, counted); the others find the limit reached (429).
+    let attacker = client_from(1);
+    let guesses = (0..SENT).map(|_| {
+        attacker
+            .get(format!("{}/jwt/auth", app.address))
+            .query(&[("service", REGISTRY), ("scope", "repository:acme/web:pull")])
+            .basic_auth(&username, Some("gldt-wrong-guess"))
+            .send()
+    });
+    let statuses: Vec<u16> = join_all(guesses)
+        .await
+        .into_iter()
+        .map(|response| response.unwrap().status().as_u16())
+        .collect();
+    let unauthorized = statuses.iter().filter(|&&status| status == 401).count();
+    assert_eq!(unauthorized, LIMIT as usize, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|&status| status == 401 || status == 429));
+    let text = metrics(&app).await;
+    assert!(
+        text.contains(&format!(
+            "regauth_login_failures_total{{route=\"registry\"}} {LIMIT}"
+        )),
+        "{text}"
+    );
+    // Web passwords, all at once from another address: at most the limit are checked, the
+    // others are refused before their password is looked at.
+    let guesser = reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    app.create_user("alice", false, "api").await;
+    let (cookie, csrf) = sign_in_csrf(&app, &guesser).await;
+    let sign_ins = (0..SENT).map(|n| {
+        guesser
+            .post(format!("{}/users/sign_in", app.address))
+            .header("cookie", cookie.clone())
+            .form(&[
+                ("authenticity_token", csrf.clone()),
+                ("username", "alice".to_owned()),
+                ("password", format!("wrong password {n}")),
+            ])
+            .send()
+    });
+    let mut statuses = Vec::new();
+    for response in join_all(sign_ins).await {
+        statuses.push(response.unwrap().status().as_u16());
+    }
+    let checked = statuses.iter().filter(|&&status| status == 401).count();
+    assert!(checked <= LIMIT as usize, "{checked} checked: {statuses:?}");
+    assert!(checked >= 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|&status| status == 401 || status == 429 || status == 503),
+        "{statuses:?}"
+    );
+    let text = metrics(&app).await;
+    let web_failures: usize = text
+        .lines()
+        .find_map(|line| line.strip_prefix("regauth_login_failures_total{route=\"web\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(web_failures, checked, "{text}");
+}
+
+/// Runs the futures at once (each on its own task) and returns their outputs in order.
+async fn join_all<T: Send + 'static>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for task in tasks {
+        outputs.push(task.await.unwrap());
+    }
+    outputs
 }

@@ -452,7 +452,7 @@ async fn the_command_line_refuses_control_characters_and_escapes_what_it_prints(
         "read_registry",
     ]);
     assert!(
-        refused.contains("name must not contain control characters"),
+        refused.contains("name must not contain control or invisible characters"),
         "{refused}"
     );
     assert!(!refused.contains('\u{1b}'), "{refused:?}");

@@ -807,17 +807,29 @@ async fn a_custom_username_cannot_pose_as_a_default_one_and_names_refuse_control
         (
             json!({"name": "\u{1b}[31mprod\u{1b}[0m", "scopes": ["read_registry"]}),
             "name",
-            "must not contain control characters",
+            "must not contain control or invisible characters",
         ),
         (
             json!({"name": "ci\nINFO fake log line", "scopes": ["read_registry"]}),
             "name",
-            "must not contain control characters",
+            "must not contain control or invisible characters",
         ),
         (
             json!({"name": "x", "scopes": ["read_registry"], "username": "ci\u{7}"}),
             "username",
-            "must not contain control characters",
+            "must not contain control or invisible characters",
+        ),
+        // Zero-width and separator characters: names that look alike but differ, or a line
+        // break to a log reader.
+        (
+            json!({"name": "x", "scopes": ["read_registry"], "username": "ci\u{200b}bot"}),
+            "username",
+            "must not contain control or invisible characters",
+        ),
+        (
+            json!({"name": "prod\u{2028}INFO fake log line", "scopes": ["read_registry"]}),
+            "name",
+            "must not contain control or invisible characters",
         ),
     ] {
         let response = app

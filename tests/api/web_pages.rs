@@ -490,3 +490,58 @@ async fn signing_in_returns_to_the_page_that_asked_for_it_and_never_to_another_s
         assert_eq!(response.headers()["location"], expected, "{asked}");
     }
 }
+
+/// The process's peak resident memory so far, in KiB (Linux `VmHWM`).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_parallel_sign_ins_hash_a_few_passwords_at_a_time_in_bounded_memory() {
+    // The brute-force limits off: only the hashing bound is under test.
+    let app = spawn_app_with(|settings| {
+        settings.login_throttle.max_failures_per_address = 0;
+        settings.login_throttle.max_failures_per_username = 0;
+    })
+    .await;
+    user_with_password(&app, "alice").await;
+    // One sign-in first, so the peak below is the burst's, not the first hash's set-up.
+    assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 303);
+    let before = peak_rss_kib();
+    let app = std::sync::Arc::new(app);
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let app = std::sync::Arc::clone(&app);
+            tokio::spawn(async move {
+                post_sign_in(&app, "alice", &format!("wrong password {n}"))
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let grown_mib = (peak_rss_kib().saturating_sub(before)) / 1024;
+    // argon2id takes 19 MiB per hash: 200 at once would be 3.8 GiB; a few at a time stay
+    // within a few dozen MiB (plus the test's own 200 clients).
+    assert!(grown_mib < 160, "peak memory grew by {grown_mib} MiB");
+    assert!(
+        statuses
+            .iter()
+            .all(|&status| status == 401 || status == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&401), "{statuses:?}");
+    // Beyond the queue the answer is 503 with Retry-After, at once, and the right password
+    // still signs in afterwards.
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 303);
+}

@@ -361,7 +361,7 @@ async fn sign_in(
     let attempt = Attempt::new(address.clone(), Some(&username), LoginRoute::Web);
     let result = state
         .logins
-        .check(
+        .check_password(
             &attempt,
             web_sessions::sign_in(
                 state.store.as_ref(),
