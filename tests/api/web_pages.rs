@@ -464,6 +464,15 @@ async fn signing_in_returns_to_the_page_that_asked_for_it_and_never_to_another_s
         ),
         ("//evil.example.com/", "/"),
         ("https://evil.example.com/", "/"),
+        // The usual open-redirect payloads, as the query parser decodes them.
+        ("/\t/evil.example.com", "/"),
+        ("/\\evil.example.com", "/"),
+        ("\\/evil.example.com", "/"),
+        ("/%2F/evil.example.com", "/"),
+        ("/%09/evil.example.com", "/"),
+        ("javascript:alert(1)", "/"),
+        // CR/LF: once a 500 (a broken Location header).
+        ("/\r\nSet-Cookie: stolen=1", "/"),
     ] {
         let client = client();
         let page = client

@@ -281,14 +281,44 @@ struct SignInQuery {
     redirect_to: Option<String>,
 }
 
-/// Only a local path: never `//host` or `https://host` (no open redirect).
+/// Where sign-in may send the browser: a local path of this site only, by a strict grammar —
+/// one `/`, then RFC 3986 path characters (and a query), with no empty first segment, no
+/// backslash, no white space or control character, and no percent-encoded slash, backslash or
+/// control character. Browsers strip tabs and newlines and read `\` as `/`, so `/\t/evil`,
+/// `/\evil` and `/%2F/evil` would otherwise leave the site; CR/LF would break the header.
+/// Anything else is `/`.
 fn local_path(target: Option<&str>) -> &str {
     match target {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path
-        }
+        Some(path) if is_local_path(path) => path,
         _ => "/",
     }
+}
+
+const LOCAL_PATH_MAX: usize = 2048;
+
+fn is_local_path(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.len() > LOCAL_PATH_MAX || bytes.first() != Some(&b'/') || bytes.get(1) == Some(&b'/') {
+        return false;
+    }
+    let allowed =
+        |byte: u8| byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%?".contains(&byte);
+    if !bytes.iter().all(|&byte| allowed(byte)) {
+        return false;
+    }
+    // Every `%` starts an escape of two hex digits that is not `/`, `\` or a control.
+    let mut rest = path;
+    while let Some(at) = rest.find('%') {
+        let escape = rest.get(at + 1..at + 3).unwrap_or("");
+        let Ok(byte) = u8::from_str_radix(escape, 16) else {
+            return false;
+        };
+        if escape.len() != 2 || byte < 0x20 || byte == 0x7f || byte == b'/' || byte == b'\\' {
+            return false;
+        }
+        rest = &rest[at + 3..];
+    }
+    true
 }
 
 fn sign_in_form(
@@ -772,4 +802,48 @@ async fn revoke_token(
         "{}?revoked=1",
         pages::settings_url(kind, namespace.full_path.as_str())
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn sign_in_redirects_only_to_local_paths_of_a_strict_grammar() {
+        for local in [
+            "/",
+            "/acme/web/-/settings/repository",
+            "/groups/acme/-/deploy_tokens/7",
+            "/?search=web%20app",
+            "/acme/we%C3%BCb",
+        ] {
+            assert_eq!(local_path(Some(local)), local);
+        }
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%2F/evil.example",
+            "/%2f/evil.example",
+            "/%5C/evil.example",
+            "/%5c%5cevil.example",
+            "/%0d%0aSet-Cookie:x=1",
+            "/\r\nSet-Cookie: x=1",
+            "/x\ny",
+            "javascript:alert(1)",
+            "https://evil.example",
+            "evil.example",
+            "/ /evil.example",
+            "/%",
+            "/%zz",
+            "/%0",
+            "",
+        ] {
+            assert_eq!(local_path(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(local_path(Some(&format!("/{}", "a".repeat(3000)))), "/");
+        assert_eq!(local_path(None), "/");
+    }
 }
