@@ -4,22 +4,32 @@
 //! with credentials) or 403 — the only answers nginx's `auth_request` understands.
 //!
 //! The original URI comes from the configured headers (`X-Original-URI`, `X-Forwarded-Uri`),
-//! the method from `X-Original-Method` / `X-Forwarded-Method` or, failing those, from the
-//! sub-request itself (nginx keeps the original method; every method is accepted for that
-//! reason). Headers that disagree are refused: the proxy sets one, the client may have sent
-//! another.
+//! the method from `X-Original-Method` / `X-Forwarded-Method`. Both are required: nginx's
+//! `auth_request` sub-request is a GET whatever the original method, so deciding on the
+//! sub-request's own method let anonymous callers PUT and DELETE packages of public projects.
+//! A request without them is a proxy configuration error: refused (403) and logged loudly, once
+//! per process. Headers that disagree are refused: the proxy sets one, the client may have
+//! sent another.
+//!
+//! An LFS batch request names its operation in its body; a proxy that passes the body on
+//! (Traefik's `forwardBody`) lets a download through with read access. The body is read only
+//! after the credentials were checked, bounded like every body; without it, a batch request
+//! needs write access.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
+use crate::access::forward::{is_lfs_batch, LfsBatchOperation};
 use crate::access::policy::Verdict;
 use crate::auth::BasicCredentials;
 use crate::client_address;
 use crate::domain::TokenSecret;
 use crate::error::Error;
 use crate::metrics::LoginRoute;
-use crate::routes::observe::identify;
+use crate::routes::observe::{bounded_escaped, identify};
 use crate::service::forward_auth::{self, Presented};
 use crate::service::login_guard::Attempt;
 use crate::service::usage::TokenUse;
@@ -74,8 +84,57 @@ fn presented(request: &HttpRequest) -> Result<Presented, Error> {
     Ok(Presented::None)
 }
 
+/// Logs a proxy configuration error loudly the first time, quietly after (every request of a
+/// misconfigured proxy has it).
+fn configuration_error(logged: &AtomicBool, header_names: &[String], what: &str) {
+    if logged.swap(true, Ordering::Relaxed) {
+        tracing::debug!(
+            what,
+            "forward-auth request refused: proxy configuration error"
+        );
+    } else {
+        tracing::error!(
+            headers = ?header_names,
+            "forward-auth request without the original {what}: every such request is refused \
+             (403); set one of these headers in the proxy (nginx: proxy_set_header \
+             X-Original-Method $request_method; and X-Original-URI $request_uri;)"
+        );
+    }
+}
+
+static MISSING_URI_LOGGED: AtomicBool = AtomicBool::new(false);
+static MISSING_METHOD_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// The operation an LFS batch request's body names, read (bounded, with the body deadline)
+/// only when the proxy passed a body on.
+async fn lfs_batch_operation(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Option<LfsBatchOperation>, Error> {
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|length| length.trim() != "0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return Ok(None);
+    }
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
+    )
+    .await?;
+    Ok(LfsBatchOperation::from_body(&body))
+}
+
 pub async fn forward_auth(
     request: HttpRequest,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
     let settings = &state.settings;
@@ -89,15 +148,23 @@ pub async fn forward_auth(
         return Err(Error::Denied);
     };
     let Some(uri) = uri else {
-        tracing::warn!(
-            headers = ?settings.forward_auth_uri_headers,
-            "forward-auth request without the original URI: set one of these headers in the proxy"
+        configuration_error(
+            &MISSING_URI_LOGGED,
+            &settings.forward_auth_uri_headers,
+            "URI",
         );
         return Err(Error::Denied);
     };
-    let method = method.unwrap_or_else(|| request.method().as_str());
+    let Some(method) = method else {
+        configuration_error(
+            &MISSING_METHOD_LOGGED,
+            &settings.forward_auth_method_headers,
+            "method",
+        );
+        return Err(Error::Denied);
+    };
     let now = Utc::now();
-    let decision = match presented(&request) {
+    let authenticated = match presented(&request) {
         Ok(presented) => {
             // Failed credentials count toward the brute-force limits like on /jwt/auth.
             let attempt = match &presented {
@@ -113,18 +180,30 @@ pub async fn forward_auth(
                     LoginRoute::ForwardAuth,
                 )),
             };
-            let decide = forward_auth::decide(
+            let authenticate = forward_auth::authenticate(state.store.as_ref(), presented, now);
+            match attempt {
+                Some(attempt) => state.logins.check_secret(&attempt, authenticate).await,
+                None => authenticate.await,
+            }
+        }
+        Err(error) => Err(error),
+    };
+    let decision = match authenticated {
+        Ok(token) => {
+            let lfs = if is_lfs_batch(method, uri) {
+                lfs_batch_operation(&request, payload, &state).await?
+            } else {
+                None
+            };
+            forward_auth::authorize(
                 state.store.as_ref(),
                 settings.external_authorization,
                 method,
                 uri,
-                presented,
-                now,
-            );
-            match attempt {
-                Some(attempt) => state.logins.check_secret(&attempt, decide).await,
-                None => decide.await,
-            }
+                lfs,
+                token,
+            )
+            .await
         }
         Err(error) => Err(error),
     };
@@ -152,8 +231,10 @@ pub async fn forward_auth(
     if let Some(family) = decision.family() {
         state.metrics.record_family_request(family, outcome);
     }
-    // The path names a project, never a secret; the query is left out all the same.
-    let path = uri.split('?').next().unwrap_or_default();
+    // The path names a project, never a secret; the query is left out all the same, and the
+    // path is escaped and bounded: the client chose it.
+    let path = bounded_escaped(uri.split('?').next().unwrap_or_default());
+    let path = path.as_str();
     let operation = decision.operation.map(|op| format!("{op:?}"));
     match &decision.token {
         Some(token) => {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::access::forward::{classify, NamespaceId, TargetRef};
+use crate::access::forward::{classify_with_lfs, LfsBatchOperation, NamespaceId, TargetRef};
 use crate::access::policy::{
     self, Operation, ScopeFamily, Target, TokenAccess, TokenOwner, Verdict,
 };
@@ -43,18 +43,15 @@ impl Decision {
     }
 }
 
-/// Decides the original request `method` `uri`. Bad credentials are `Unauthorized` whatever
-/// the request (as git and curl expect, so that they ask again); a request regauth does not
-/// guard is `Forbidden`, never let through.
-pub async fn decide(
+/// The deploy token behind the presented credentials (`None` when none were sent). Bad
+/// credentials are `Unauthorized` whatever the request (as git and curl expect, so that they
+/// ask again); this is the part the brute-force guard wraps.
+pub async fn authenticate(
     store: &dyn Store,
-    external_authorization: bool,
-    method: &str,
-    uri: &str,
     presented: Presented,
     now: DateTime<Utc>,
-) -> Result<Decision, Error> {
-    let token = match presented {
+) -> Result<Option<DeployToken>, Error> {
+    Ok(match presented {
         Presented::None => None,
         Presented::Basic { username, secret } => {
             Some(authenticate_deploy_token(store, &username, &secret, now).await?)
@@ -62,8 +59,21 @@ pub async fn decide(
         Presented::DeployTokenHeader(secret) => {
             Some(authenticate_by_secret(store, &secret.digest(), now).await?)
         }
-    };
-    let Some(request) = classify(method, uri) else {
+    })
+}
+
+/// Decides the original request `method` `uri` for `token` (an LFS batch request by the
+/// operation its body named, where the proxy passed the body). A request regauth does not
+/// guard is `Forbidden`, never let through.
+pub async fn authorize(
+    store: &dyn Store,
+    external_authorization: bool,
+    method: &str,
+    uri: &str,
+    lfs: Option<LfsBatchOperation>,
+    token: Option<DeployToken>,
+) -> Result<Decision, Error> {
+    let Some(request) = classify_with_lfs(method, uri, lfs) else {
         return Ok(Decision {
             verdict: Verdict::Forbidden,
             operation: None,

@@ -10,9 +10,24 @@ use crate::domain::{Namespace, NamespaceKind, Role, ValidationError, Visibility}
 use crate::error::Error;
 use crate::store::Store;
 
+/// A new group's or project's path. Like GitLab, no component may end in `.git` or `.atom`:
+/// git URLs end the project path at `.git`, and a group `acme/pub.git` would make
+/// `/acme/pub.git/private.git` mean two projects.
 pub fn parse_path(text: &str) -> Result<NamespacePath, Error> {
-    NamespacePath::parse(text.trim())
-        .map_err(|error| ValidationError::new("path", error.to_string()).into())
+    let path = NamespacePath::parse(text.trim())
+        .map_err(|error| ValidationError::new("path", error.to_string()))?;
+    if let Some(component) = path
+        .as_str()
+        .split('/')
+        .find(|component| component.ends_with(".git") || component.ends_with(".atom"))
+    {
+        return Err(ValidationError::new(
+            "path",
+            format!("component \"{component}\" must not end in '.git' or '.atom'"),
+        )
+        .into());
+    }
+    Ok(path)
 }
 
 /// How a caller names a namespace: the API takes a numeric id or a full path.
@@ -170,4 +185,23 @@ pub async fn set_visibility(
         .set_visibility(project.id, visibility)
         .await?
         .ok_or_else(|| Error::not_found("Project", reference))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_path;
+
+    #[test]
+    fn a_new_namespace_path_may_not_end_a_component_in_git_or_atom() {
+        for refused in ["acme/pub.git", "acme.git/web", "acme/feed.atom", "x.atom"] {
+            let error = parse_path(refused).unwrap_err().to_string();
+            assert!(
+                error.contains("must not end in '.git' or '.atom'"),
+                "{refused}: {error}"
+            );
+        }
+        for accepted in ["acme/web", "acme/gitlab", "acme/web.github", "acme/atomic"] {
+            assert_eq!(parse_path(accepted).unwrap().as_str(), accepted);
+        }
+    }
 }

@@ -327,8 +327,9 @@ impl TestApp {
         .unwrap();
     }
 
-    /// Asks `/-/forward-auth` about `method uri` as nginx's `auth_request` does (the
-    /// original URI in `X-Original-URI`, the method kept), with optional Basic credentials.
+    /// Asks `/-/forward-auth` about `method uri` as nginx's `auth_request` does when set up
+    /// as the README says (the original URI in `X-Original-URI`, the method in
+    /// `X-Original-Method`), with optional Basic credentials.
     pub async fn forward_auth(
         &self,
         method: &str,
@@ -338,8 +339,9 @@ impl TestApp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self
             .client
-            .request(method, format!("{}/-/forward-auth", self.address))
-            .header("X-Original-URI", uri);
+            .request(method.clone(), format!("{}/-/forward-auth", self.address))
+            .header("X-Original-URI", uri)
+            .header("X-Original-Method", method.as_str());
         if let Some((username, password)) = credentials {
             request = request.basic_auth(username, Some(password));
         }

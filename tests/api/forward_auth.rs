@@ -119,13 +119,70 @@ async fn packages_need_read_or_write_package_registry_and_deletes_are_refused() 
     // GitLab's Deploy-Token header, as its package docs use it.
     let response = app
         .client
-        .put(format!("{}/-/forward-auth", app.address))
+        .get(format!("{}/-/forward-auth", app.address))
         .header("X-Original-URI", PACKAGE)
+        .header("X-Original-Method", "PUT")
         .header("Deploy-Token", &writer.secret)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn without_the_original_method_header_forward_auth_refuses_whatever_the_sub_request() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    app.set_visibility("acme/web", regauth::domain::Visibility::Public)
+        .await;
+    let reader = app
+        .create_token(Project, "acme/web", &["read_package_registry"])
+        .await;
+    // nginx's auth_request sub-request is a GET whatever the client sent; without the
+    // method header regauth once decided on that GET: anonymous PUTs to public projects and
+    // read-only tokens writing went through.
+    for credentials in [None, creds(&reader)] {
+        let mut request = app
+            .client
+            .get(format!("{}/-/forward-auth", app.address))
+            .header("X-Original-URI", PACKAGE);
+        if let Some((username, secret)) = credentials {
+            request = request.basic_auth(username, Some(secret));
+        }
+        assert_eq!(request.send().await.unwrap().status(), 403);
+    }
+    // With it, the read is let through as before.
+    assert_eq!(status(&app, "GET", PACKAGE, None).await, 200);
+}
+
+#[tokio::test]
+async fn an_lfs_batch_download_needs_read_and_an_upload_or_a_batch_without_body_is_a_push() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    let reader = app
+        .create_token(Project, "acme/web", &["read_repository"])
+        .await;
+    const BATCH: &str = "/acme/web.git/info/lfs/objects/batch";
+    let batch = |token: &CreatedToken, body: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(format!("{}/-/forward-auth", app.address))
+            .header("X-Original-URI", BATCH)
+            .header("X-Original-Method", "POST")
+            .basic_auth(&token.token.username, Some(&token.secret));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/vnd.git-lfs+json")
+                .body(body);
+        }
+        request.send()
+    };
+    let download = r#"{"operation":"download","transfers":["basic"],"objects":[]}"#;
+    let upload = r#"{"operation":"upload","transfers":["basic"],"objects":[]}"#;
+    // Deploy tokens never push (GitLab's read_repository is their only repository scope).
+    assert_eq!(batch(&reader, Some(download)).await.unwrap().status(), 200);
+    assert_eq!(batch(&reader, Some(upload)).await.unwrap().status(), 403);
+    assert_eq!(batch(&reader, None).await.unwrap().status(), 403);
 }
 
 #[tokio::test]
