@@ -128,18 +128,15 @@ pub fn is_lfs_batch(method: &str, uri: &str) -> bool {
 
 /// The last `service` parameter, decoded, as git http-backend reads its query.
 fn git_service(query: &str) -> Option<String> {
-    query
-        .split('&')
-        .rev()
-        .find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |text: &str| {
-                percent_decode_str(&text.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(key) == "service").then(|| decode(value))
-        })
+    query.split('&').rev().find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |text: &str| {
+            percent_decode_str(&text.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        (decode(key) == "service").then(|| decode(value))
+    })
 }
 
 fn classify_package(method: &str, segments: &[String]) -> Option<GuardedRequest> {

@@ -722,7 +722,17 @@ impl DeployTokenStore for SeaStore {
             ..Default::default()
         };
         let transaction = self.db.begin().await?;
-        let row = row.insert(&transaction).await?;
+        let row = match row.insert(&transaction).await {
+            Ok(row) => row,
+            // The digest is 192 random bits: a clash can only be the username.
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Taken(format!(
+                    "username {}",
+                    token.username().unwrap_or_default()
+                )))
+            }
+            Err(error) => return Err(error.into()),
+        };
         let created = deploy_token_from_row(row, owner.clone())?;
         insert_audit_events(&transaction, &[audit(&created)]).await?;
         transaction.commit().await?;
