@@ -78,7 +78,10 @@ impl CiSecretKey {
     /// hold 64 hex digits, or one that cannot be written.
     pub fn load_or_generate(path: &Path) -> Result<(CiSecretKey, bool), CiSecretError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Ok((Self::parse(path, &text)?, false)),
+            Ok(text) => {
+                refuse_world_access(path)?;
+                Ok((Self::parse(path, &text)?, false))
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 Ok((Self::generate(path)?, true))
             }
@@ -196,6 +199,31 @@ pub fn default_key_file(keys_dir: &Path) -> PathBuf {
     keys_dir.join("ci-secret.aes256")
 }
 
+/// A key that any user of the machine may read (or write) opens every sealed CI secret: refused,
+/// as ssh refuses such a private key. Group access is the operator's choice.
+fn refuse_world_access(path: &Path) -> Result<(), CiSecretError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|error| key_file_error(path, error.to_string()))?
+            .permissions()
+            .mode();
+        if mode & 0o006 != 0 {
+            return Err(key_file_error(
+                path,
+                format!(
+                    "is accessible to every user of the machine (mode {:04o}); run `chmod 600 {}` \
+                     (Kubernetes: mount the secret with defaultMode 0400)",
+                    mode & 0o7777,
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn key_file_error(path: &Path, reason: String) -> CiSecretError {
     CiSecretError::KeyFile {
         path: path.display().to_string(),
@@ -277,5 +305,22 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("ci_secret_key_file"), "{message}");
         assert!(message.contains("64 hex digits"), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_other_users_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ci-secret.aes256");
+        CiSecretKey::generate(&path).unwrap();
+        for (mode, refused) in [(0o644, true), (0o602, true), (0o640, false), (0o600, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let loaded = CiSecretKey::load_or_generate(&path);
+            assert_eq!(loaded.is_err(), refused, "mode {mode:o}");
+            if let Err(error) = loaded {
+                assert!(error.to_string().contains("chmod 600"), "{error}");
+            }
+        }
     }
 }

@@ -66,6 +66,7 @@ struct RawSettings {
     login_max_delayed: u32,
     request_head_timeout: Seconds,
     request_body_timeout: Seconds,
+    tls_handshake_timeout: Seconds,
     keep_alive: Seconds,
     client_disconnect_timeout: Seconds,
     max_connections: usize,
@@ -138,6 +139,7 @@ impl Default for RawSettings {
             login_max_delayed: 100,
             request_head_timeout: Seconds(5),
             request_body_timeout: Seconds(10),
+            tls_handshake_timeout: Seconds(3),
             keep_alive: Seconds(5),
             client_disconnect_timeout: Seconds(1),
             max_connections: 4096,
@@ -258,6 +260,10 @@ pub struct ConnectionLimits {
     pub request_head_timeout: Duration,
     /// How long a client may take to send a request body, once its handler reads it.
     pub request_body_timeout: Duration,
+    /// How long a TLS handshake may take. Shorter than the head deadline: a handshake slot
+    /// (`max_connection_rate` per process) held by a connection that sends nothing keeps a real
+    /// client waiting until it ends.
+    pub tls_handshake_timeout: Duration,
     /// How long an idle keep-alive connection stays open (zero: no keep-alive).
     pub keep_alive: Duration,
     /// How long the server waits for a client to close after the server ended the connection.
@@ -753,6 +759,7 @@ fn validate_limits(raw: &RawSettings) -> Result<ConnectionLimits, SettingsError>
     for (name, value, low, high) in [
         ("request_head_timeout", raw.request_head_timeout, 1, 300),
         ("request_body_timeout", raw.request_body_timeout, 1, 300),
+        ("tls_handshake_timeout", raw.tls_handshake_timeout, 1, 60),
         ("keep_alive", raw.keep_alive, 0, 3600),
         (
             "client_disconnect_timeout",
@@ -787,6 +794,7 @@ fn validate_limits(raw: &RawSettings) -> Result<ConnectionLimits, SettingsError>
     Ok(ConnectionLimits {
         request_head_timeout: raw.request_head_timeout.duration(),
         request_body_timeout: raw.request_body_timeout.duration(),
+        tls_handshake_timeout: raw.tls_handshake_timeout.duration(),
         keep_alive: raw.keep_alive.duration(),
         client_disconnect_timeout: raw.client_disconnect_timeout.duration(),
         max_connections: raw.max_connections,

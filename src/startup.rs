@@ -5,8 +5,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::http::KeepAlive;
-use actix_web::middleware::from_fn;
+use actix_web::http::{header, KeepAlive};
+use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
@@ -91,8 +91,7 @@ macro_rules! limited {
         $server
             .workers($workers)
             .client_request_timeout($limits.request_head_timeout)
-            // A TLS handshake gets as long as a request head.
-            .tls_handshake_timeout($limits.request_head_timeout)
+            .tls_handshake_timeout($limits.tls_handshake_timeout)
             .client_disconnect_timeout($limits.client_disconnect_timeout)
             .keep_alive(keep_alive($limits))
             .max_connections(per_worker($limits.max_connections, $workers))
@@ -205,6 +204,10 @@ impl Application {
         let server = limited!(
             HttpServer::new(move || {
                 App::new()
+                    // Registry tokens, refresh tokens, deploy-token secrets and CI credentials
+                    // travel in answers: none may be kept by a cache. The few answers meant to
+                    // be cached (stylesheet, script, JWKS) say so themselves.
+                    .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
                     .wrap(from_fn(crate::routes::body::close_after_unread_body))
                     .wrap(from_fn(crate::routes::observe::observe))
                     .wrap(TracingLogger::<RequestSpan>::new())

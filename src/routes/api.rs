@@ -93,10 +93,10 @@ fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
     }
 }
 
-/// `:id` is a number or a URL-encoded full path (`acme%2Fweb`).
-fn namespace_ref(raw: &str) -> NamespaceRef {
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-    NamespaceRef::parse(&decoded)
+/// `:id` is a number or a URL-encoded full path (`acme%2Fweb`), which actix's `Path` extractor
+/// has decoded once already: decoding again would let `acme%252Fweb` name `acme/web`.
+fn namespace_ref(decoded: &str) -> NamespaceRef {
+    NamespaceRef::parse(decoded)
 }
 
 /// `/{kind}/{id}...`: the caller, the kind of namespace and how it is named.
@@ -111,13 +111,44 @@ async fn namespace_route(
     Ok((caller, kind, namespace_ref(&id)))
 }
 
+/// The base of `web_url` and `Link`: `public_url`, else what the request was sent to. The
+/// `X-Forwarded-Host` / `-Proto` headers are believed only from a trusted proxy: from anyone
+/// else they would let a client put another site's address into the answers.
 fn public_url(state: &AppState, request: &HttpRequest) -> String {
-    match &state.settings.public_url {
-        Some(url) => url.clone(),
-        None => {
-            let info = request.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
+    if let Some(url) = &state.settings.public_url {
+        return url.clone();
+    }
+    let from_trusted_proxy = request
+        .peer_addr()
+        .is_some_and(|peer| state.settings.trusted_proxies.contains(peer.ip()));
+    if from_trusted_proxy {
+        let info = request.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let scheme = if state.settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        })
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+    match host {
+        Some(host) => format!("{scheme}://{host}"),
+        None => format!("{scheme}://{}", state.settings.listen),
     }
 }
 

@@ -13,6 +13,7 @@ mod layering;
 mod management_api;
 mod migrations;
 mod network;
+mod no_store;
 mod notifications;
 mod operations;
 mod outage;

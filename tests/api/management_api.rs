@@ -847,3 +847,61 @@ async fn a_custom_username_cannot_pose_as_a_default_one_and_names_refuse_control
     let list = json_of(app.api(Method::GET, path, &admin).send().await.unwrap()).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 }
+
+#[tokio::test]
+async fn a_path_is_decoded_once_so_a_double_encoded_slash_names_nothing() {
+    let (app, admin) = world().await;
+    let found = app
+        .api(Method::GET, "/projects/acme%2Fweb", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 200);
+    for double in [
+        "/projects/acme%252Fweb",
+        "/projects/acme%252fweb/deploy_tokens",
+    ] {
+        let response = app.api(Method::GET, double, &admin).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{double}");
+    }
+}
+
+#[tokio::test]
+async fn web_url_and_link_believe_forwarded_host_headers_only_from_a_trusted_proxy() {
+    let (app, admin) = world().await;
+    let ask = |path: &'static str| {
+        app.api(Method::GET, path, &admin)
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-Proto", "https")
+    };
+    let project = json_of(ask("/projects/acme%2Fweb").send().await.unwrap()).await;
+    let web_url = project["web_url"].as_str().unwrap();
+    assert!(web_url.starts_with("http://127.0.0.1:"), "{web_url}");
+    let listed = ask("/projects/acme%2Fweb/deploy_tokens")
+        .send()
+        .await
+        .unwrap();
+    let link = listed.headers()["link"].to_str().unwrap();
+    assert!(!link.contains("evil.example"), "{link}");
+    assert!(link.contains("<http://127.0.0.1:"), "{link}");
+
+    // Behind a trusted proxy, the proxy's word is taken.
+    let proxied = crate::helpers::spawn_app_with(|settings| {
+        settings.trusted_proxies =
+            regauth::client_address::TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
+    })
+    .await;
+    proxied.create_project_with_groups("acme/web").await;
+    let root = proxied.create_user("root", true, "api").await;
+    let project = json_of(
+        proxied
+            .api(Method::GET, "/projects/acme%2Fweb", &root)
+            .header("X-Forwarded-Host", "registry.example.com")
+            .header("X-Forwarded-Proto", "https")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(project["web_url"], "https://registry.example.com/acme/web");
+}

@@ -108,13 +108,20 @@ async fn the_realm_serves_https_and_reloads_its_certificate_on_sighup_keeping_co
             ("REGAUTH_TLS_CERTIFICATE", first.cert_path.to_str().unwrap()),
             ("REGAUTH_TLS_KEY", first.key_path.to_str().unwrap()),
             ("REGAUTH_KEEP_ALIVE", "120"),
-            ("REGAUTH_REQUEST_HEAD_TIMEOUT", "2"),
+            ("REGAUTH_REQUEST_HEAD_TIMEOUT", "120"),
+            ("REGAUTH_TLS_HANDSHAKE_TIMEOUT", "1"),
+            ("REGAUTH_MAX_CONNECTION_RATE", "8"),
         ],
     );
-    // A TCP connection that never starts the TLS handshake is closed at the head deadline.
+    // Connections that never start the TLS handshake fill every handshake slot; they are
+    // closed at the handshake deadline (not the far longer head deadline), so a real client
+    // behind them is served soon after.
+    let idle: Vec<TcpStream> = (0..16)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
     let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     silent
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut buffer = [0u8; 16];
     match silent.read(&mut buffer) {
@@ -122,6 +129,7 @@ async fn the_realm_serves_https_and_reloads_its_certificate_on_sighup_keeping_co
         Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
         other => panic!("a connection without a handshake is still open: {other:?}"),
     }
+    drop(idle);
     let port = server.port.to_string();
     let url = format!("https://localhost:{port}/-/health");
     let resolve = format!("localhost:{port}:127.0.0.1");

@@ -127,11 +127,40 @@ async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
     .await;
     user_with_password(&https, "bob").await;
     let response = post_sign_in(&https, "bob", PASSWORD).await;
-    let session = set_cookies(&response)
-        .into_iter()
-        .find(|cookie| cookie.starts_with("_regauth_session="))
+    // Under HTTPS both cookies carry the __Host- prefix (Secure, Path=/, no Domain), so that a
+    // sibling subdomain or a plain-HTTP page cannot plant them.
+    let cookies = set_cookies(&response);
+    let session = cookies
+        .iter()
+        .find(|cookie| cookie.starts_with("__Host-_regauth_session="))
+        .unwrap()
+        .clone();
+    assert!(
+        session.contains("; Secure") && session.contains("Path=/;"),
+        "{session}"
+    );
+    assert!(!session.contains("Domain"), "{session}");
+    let csrf = cookies
+        .iter()
+        .find(|cookie| cookie.starts_with("__Host-_regauth_sign_in_csrf="))
         .unwrap();
-    assert!(session.contains("; Secure"), "{session}");
+    assert!(
+        csrf.contains("; Secure") && csrf.contains("Path=/;"),
+        "{csrf}"
+    );
+    // The plain name is not read under HTTPS: a planted `_regauth_session` is no session.
+    let planted = https
+        .client
+        .get(format!("{}/", https.address))
+        .header("cookie", cookie_pair(&session).replacen("__Host-", "", 1))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        planted.url().path().starts_with("/users/sign_in"),
+        "{}",
+        planted.url()
+    );
     // Only its digest is stored.
     let value = cookie_pair(&session).split_once('=').unwrap().1.to_owned();
     let stored = https

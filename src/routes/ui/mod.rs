@@ -127,14 +127,15 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-fn cookie_value(request: &HttpRequest, name: &str) -> Option<String> {
+fn cookie_value(request: &HttpRequest, state: &AppState, base: &str) -> Option<String> {
+    let name = cookie_name(state, base);
     request
         .headers()
         .get_all(header::COOKIE)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .find(|(key, _)| *key == name.as_str())
         .map(|(_, value)| value.trim().to_owned())
         .filter(|value| !value.is_empty())
 }
@@ -150,7 +151,21 @@ fn secure(state: &AppState) -> bool {
             .is_some_and(|url| url.starts_with("https://"))
 }
 
+/// A cookie's name: under HTTPS with the `__Host-` prefix, which browsers accept only with
+/// `Secure`, `Path=/` and no `Domain`, so that neither a sibling subdomain nor a plain-HTTP
+/// page can plant or overwrite it (a planted session or CSRF cookie).
+fn cookie_name(state: &AppState, base: &str) -> String {
+    if secure(state) {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
 fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: Option<u64>) -> String {
+    let name = cookie_name(state, name);
+    // `__Host-` requires the whole site as path.
+    let path = if secure(state) { "/" } else { path };
     let mut text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
     if let Some(seconds) = max_age {
         text.push_str(&format!("; Max-Age={seconds}"));
@@ -259,7 +274,7 @@ async fn session(request: &HttpRequest, state: &AppState) -> Result<Session, Pag
     let back_to = || PageError::SignIn {
         back_to: Some(request.path().to_owned()),
     };
-    let id = cookie_value(request, SESSION_COOKIE).ok_or_else(back_to)?;
+    let id = cookie_value(request, state, SESSION_COOKIE).ok_or_else(back_to)?;
     let (session, user) = web_sessions::resume(state.store.as_ref(), &id, Utc::now())
         .await?
         .ok_or_else(back_to)?;
@@ -354,7 +369,7 @@ async fn sign_in_page(
     state: web::Data<AppState>,
 ) -> PageResult {
     let redirect_to = local_path(query.redirect_to.as_deref());
-    if let Some(id) = cookie_value(&request, SESSION_COOKIE) {
+    if let Some(id) = cookie_value(&request, &state, SESSION_COOKIE) {
         if web_sessions::resume(state.store.as_ref(), &id, Utc::now())
             .await?
             .is_some()
@@ -381,7 +396,7 @@ async fn sign_in(
     let limits = &state.settings.limits;
     let form = read_form(&request, payload, limits.token_body_limit, &state).await?;
     let redirect_to = local_path(Some(form.get("redirect_to")));
-    let expected = cookie_value(&request, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
+    let expected = cookie_value(&request, &state, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
     if !web_sessions::csrf_matches(&expected, form.get(CSRF_FIELD)) {
         return Err(PageError::Csrf);
     }
