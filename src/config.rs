@@ -45,6 +45,7 @@ struct RawSettings {
     registry_service: String,
     virtual_registry_service: String,
     token_prefix: String,
+    token_instance_prefix: String,
     #[serde(with = "optional_url")]
     public_url: Option<Url>,
     log_format: String,
@@ -120,6 +121,7 @@ impl Default for RawSettings {
             registry_service: "container_registry".into(),
             virtual_registry_service: "dependency_proxy".into(),
             token_prefix: "gldt-".into(),
+            token_instance_prefix: String::new(),
             public_url: None,
             log_format: "text".into(),
             database_max_connections: 10,
@@ -209,6 +211,9 @@ pub struct Settings {
     pub registry_service: String,
     pub virtual_registry_service: String,
     pub token_prefix: String,
+    /// With it, new secrets are `<instance>dt-…`, `<instance>pat-…`, `<instance>rt-…` (GitLab's
+    /// instance prefixes), so that scanners can route this instance's leaks to it.
+    pub token_instance_prefix: Option<String>,
     /// The URL registries and clients reach regauth at; `None` means `http://{listen}`
     /// with the port actually bound (see [`Settings::public_url`]).
     pub public_url: Option<String>,
@@ -474,6 +479,14 @@ fn file_variants(
 }
 
 impl Settings {
+    /// The token kinds' prefixes in force (`token_prefix`, `token_instance_prefix`).
+    pub fn token_formats(&self) -> crate::domain::token_format::TokenFormats {
+        crate::domain::token_format::TokenFormats::new(
+            &self.token_prefix,
+            self.token_instance_prefix.as_deref(),
+        )
+    }
+
     /// Loads from `regauth.toml` (or `$REGAUTH_CONFIG`), the environment and `_FILE` files.
     pub fn load() -> Result<Settings, SettingsError> {
         let file = std::env::var("REGAUTH_CONFIG").unwrap_or_else(|_| "regauth.toml".into());
@@ -575,6 +588,17 @@ impl Settings {
             return Err(invalid(
                 "token_prefix",
                 "at most 20 letters, digits, '-' or '_'",
+            ));
+        }
+        if raw.token_instance_prefix.len() > 20
+            || !raw
+                .token_instance_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(invalid(
+                "token_instance_prefix",
+                "at most 20 lowercase letters, digits or '-' (e.g. \"acme-\")",
             ));
         }
         let log_format = match raw.log_format.as_str() {
@@ -732,6 +756,8 @@ impl Settings {
             registry_service: raw.registry_service,
             virtual_registry_service: raw.virtual_registry_service,
             token_prefix: raw.token_prefix,
+            token_instance_prefix: Some(raw.token_instance_prefix)
+                .filter(|prefix| !prefix.is_empty()),
             public_url,
             log_format,
             database_max_connections: raw.database_max_connections,

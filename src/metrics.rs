@@ -234,6 +234,8 @@ pub struct Metrics {
     lockouts: [Counter; LockKey::ALL.len()],
     throttled: [Counter; Throttled::ALL.len()],
     delayed: Counter,
+    /// `regauth_tokens_revoked_total{reason="leaked"}`.
+    revoked_leaked: Counter,
 }
 
 impl Metrics {
@@ -312,7 +314,15 @@ impl Metrics {
             "Login attempts delayed after earlier failures",
             delayed.clone(),
         );
+        let [revoked_leaked] = precreated(
+            &mut registry,
+            "regauth_tokens_revoked",
+            "Tokens revoked, by reason (leaked: reported by value)",
+            ["leaked"],
+            |reason| ReasonLabel { reason },
+        );
         Metrics {
+            revoked_leaked,
             registry,
             token_requests,
             registry_family_requests,
@@ -333,6 +343,11 @@ impl Metrics {
 
     pub fn record_login_failure(&self, route: LoginRoute) {
         self.login_failures[route as usize].inc();
+    }
+
+    /// A leaked token newly revoked.
+    pub fn record_leaked_revocation(&self) {
+        self.revoked_leaked.inc();
     }
 
     pub fn record_lockout(&self, key: LockKey) {

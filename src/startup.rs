@@ -193,6 +193,7 @@ impl Application {
             usage,
             metrics,
             logins,
+            token_formats: settings.token_formats(),
         });
         let workers = if settings.workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)

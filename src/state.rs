@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::ci_secret::CiSecretKey;
 use crate::config::Settings;
+use crate::domain::token_format::TokenFormats;
 use crate::jwt::KeyRing;
 use crate::metrics::Metrics;
 use crate::service::login_guard::LoginGuard;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Brute-force protection around every credential check.
     pub logins: LoginGuard,
+    /// The prefixes and format of the secrets regauth issues (checked before any lookup).
+    pub token_formats: TokenFormats,
 }

@@ -4,6 +4,7 @@ pub mod basic;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::{DeployToken, TokenSecret};
 use crate::error::Error;
 use crate::store::Store;
@@ -15,10 +16,15 @@ pub use basic::BasicCredentials;
 /// `Unauthorized`, whether or not the username exists.
 pub async fn authenticate_deploy_token(
     store: &dyn Store,
+    formats: &TokenFormats,
     username: &str,
     secret: &TokenSecret,
     now: DateTime<Utc>,
 ) -> Result<DeployToken, Error> {
+    // Malformed, a wrong checksum, or another kind's: refused without a lookup.
+    if !formats.may_be(secret.expose(), TokenKind::DeployToken) {
+        return Err(Error::Unauthorized);
+    }
     let token = store
         .find_usable_deploy_token(&secret.digest())
         .await?
@@ -55,9 +61,13 @@ pub fn api_token_from_headers(headers: &actix_web::http::header::HeaderMap) -> O
 /// blocked users, and anything else (deploy tokens included) are `Unauthorized`.
 pub async fn authenticate_personal_access_token(
     store: &dyn Store,
+    formats: &TokenFormats,
     secret: &TokenSecret,
     now: DateTime<Utc>,
 ) -> Result<(crate::domain::User, crate::domain::PersonalAccessToken), Error> {
+    if !formats.may_be(secret.expose(), TokenKind::PersonalAccessToken) {
+        return Err(Error::Unauthorized);
+    }
     let (token, user) = store
         .find_usable_personal_access_token(&secret.digest())
         .await?

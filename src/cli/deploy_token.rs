@@ -41,7 +41,7 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                 &caller,
                 &owner,
                 request,
-                &settings.token_prefix,
+                &settings.token_formats(),
                 &ci_key,
                 now,
             )

@@ -65,6 +65,7 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             let expires_at = expires_at.map(|text| parse_expires_at(&text)).transpose()?;
             let (token, secret) = users::create_personal_access_token(
                 store.as_ref(),
+                &settings.token_formats(),
                 &username,
                 &name,
                 scopes,

@@ -12,6 +12,8 @@ pub enum ActorKind {
     DeployToken,
     /// Someone whose login was refused: `actor` is the username tried, if any.
     Anonymous,
+    /// A secret-scanning service that reported a leaked token (`actor` names it).
+    Reporter,
 }
 
 impl ActorKind {
@@ -21,6 +23,7 @@ impl ActorKind {
             ActorKind::Cli => "cli",
             ActorKind::DeployToken => "deploy_token",
             ActorKind::Anonymous => "anonymous",
+            ActorKind::Reporter => "reporter",
         }
     }
 }
@@ -37,6 +40,10 @@ pub enum AuditAction {
     LoginFailure,
     /// Failed logins locked a client address or a username.
     LoginLockout,
+    /// A personal access token was revoked (as leaked).
+    PersonalAccessTokenRevoke,
+    /// A refresh token was deleted (as leaked).
+    RefreshTokenRevoke,
 }
 
 impl AuditAction {
@@ -49,6 +56,8 @@ impl AuditAction {
             AuditAction::CiCredentialsRead => "deploy_token.ci_credentials_read",
             AuditAction::LoginFailure => "login.failure",
             AuditAction::LoginLockout => "login.lockout",
+            AuditAction::PersonalAccessTokenRevoke => "personal_access_token.revoke",
+            AuditAction::RefreshTokenRevoke => "refresh_token.revoke",
         }
     }
 }
@@ -66,16 +75,17 @@ pub struct AuditEvent {
 }
 
 impl ActorKind {
-    pub const ALL: [ActorKind; 4] = [
+    pub const ALL: [ActorKind; 5] = [
         ActorKind::User,
         ActorKind::Cli,
         ActorKind::DeployToken,
         ActorKind::Anonymous,
+        ActorKind::Reporter,
     ];
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 9] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -83,6 +93,8 @@ impl AuditAction {
         AuditAction::CiCredentialsRead,
         AuditAction::LoginFailure,
         AuditAction::LoginLockout,
+        AuditAction::PersonalAccessTokenRevoke,
+        AuditAction::RefreshTokenRevoke,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

@@ -9,6 +9,7 @@ pub mod notice;
 pub mod path;
 pub mod secret;
 pub mod text;
+pub mod token_format;
 pub mod token_scope;
 pub mod user;
 

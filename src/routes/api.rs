@@ -74,7 +74,12 @@ async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
         .logins
         .check_secret(
             &attempt,
-            authenticate_personal_access_token(state.store.as_ref(), &secret, Utc::now()),
+            authenticate_personal_access_token(
+                state.store.as_ref(),
+                &state.token_formats,
+                &secret,
+                Utc::now(),
+            ),
         )
         .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
@@ -474,7 +479,7 @@ async fn create_token(
         &caller,
         &owner,
         token_request,
-        &state.settings.token_prefix,
+        &state.token_formats,
         &state.ci_key,
         now,
     )

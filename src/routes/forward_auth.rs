@@ -180,7 +180,12 @@ pub async fn forward_auth(
                     LoginRoute::ForwardAuth,
                 )),
             };
-            let authenticate = forward_auth::authenticate(state.store.as_ref(), presented, now);
+            let authenticate = forward_auth::authenticate(
+                state.store.as_ref(),
+                &state.token_formats,
+                presented,
+                now,
+            );
             match attempt {
                 Some(attempt) => state.logins.check_secret(&attempt, authenticate).await,
                 None => authenticate.await,

@@ -159,6 +159,7 @@ async fn get_token_inner(
             &attempt,
             authenticate_deploy_token(
                 state.store.as_ref(),
+                &state.token_formats,
                 &credentials.username,
                 &credentials.secret,
                 now,
@@ -234,7 +235,13 @@ async fn post_token_inner(
                 .logins
                 .check_secret(
                     &attempt,
-                    authenticate_deploy_token(state.store.as_ref(), username, &secret, now),
+                    authenticate_deploy_token(
+                        state.store.as_ref(),
+                        &state.token_formats,
+                        username,
+                        &secret,
+                        now,
+                    ),
                 )
                 .await?;
             (token, None)
@@ -252,6 +259,7 @@ async fn post_token_inner(
                     &attempt,
                     registry_token::authenticate_refresh_token(
                         state.store.as_ref(),
+                        &state.token_formats,
                         &secret,
                         service,
                         now,

@@ -9,6 +9,7 @@ use super::namespaces::kind_label;
 use crate::access::permissions::{self, TokenOperation};
 use crate::ci_secret::CiSecretKey;
 use crate::domain::deploy_token::DeployTokenRequest;
+use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::{AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret};
 use crate::error::Error;
 use crate::store::{Page, Store, TokenQuery};
@@ -86,13 +87,14 @@ pub async fn create(
     caller: &Caller,
     owner: &Namespace,
     request: DeployTokenRequest,
-    token_prefix: &str,
+    formats: &TokenFormats,
     ci_key: &CiSecretKey,
     now: DateTime<Utc>,
 ) -> Result<CreatedDeployToken, Error> {
     authorize(store, caller, TokenOperation::Create, owner).await?;
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
-    let secret = TokenSecret::generate(token_prefix)
+    let secret = formats
+        .generate(TokenKind::DeployToken)
         .map_err(|_| Error::internal("the system random generator failed"))?;
     // The audit record is written in the token's transaction: both or neither.
     let record = |token: &DeployToken| {

@@ -9,6 +9,7 @@ use crate::access::policy::{
     self, Operation, ScopeFamily, Target, TokenAccess, TokenOwner, Verdict,
 };
 use crate::auth::authenticate_deploy_token;
+use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::{DeployToken, Namespace, NamespaceKind, SecretDigest, TokenSecret};
 use crate::error::Error;
 use crate::store::Store;
@@ -48,15 +49,19 @@ impl Decision {
 /// ask again); this is the part the brute-force guard wraps.
 pub async fn authenticate(
     store: &dyn Store,
+    formats: &TokenFormats,
     presented: Presented,
     now: DateTime<Utc>,
 ) -> Result<Option<DeployToken>, Error> {
     Ok(match presented {
         Presented::None => None,
         Presented::Basic { username, secret } => {
-            Some(authenticate_deploy_token(store, &username, &secret, now).await?)
+            Some(authenticate_deploy_token(store, formats, &username, &secret, now).await?)
         }
         Presented::DeployTokenHeader(secret) => {
+            if !formats.may_be(secret.expose(), TokenKind::DeployToken) {
+                return Err(Error::Unauthorized);
+            }
             Some(authenticate_by_secret(store, &secret.digest(), now).await?)
         }
     })

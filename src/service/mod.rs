@@ -7,6 +7,7 @@ pub mod ci_credentials;
 pub mod deploy_tokens;
 pub mod forward_auth;
 pub mod health;
+pub mod leaks;
 pub mod login_guard;
 pub mod namespaces;
 pub mod notifications;

@@ -10,6 +10,7 @@ use crate::access::policy::{self, Granted, ResolvedScope, Service, TokenAccess, 
 use crate::access::repository::{resolve_project, NamespacePath, RepositoryPath};
 use crate::access::requested_scope::{parse_requested_scopes, ParsedScopes, RequestedScope};
 use crate::config::Settings;
+use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::{DeployToken, NamespaceKind, TokenSecret};
 use crate::error::Error;
 use crate::jwt::{AccessEntry, KeyAlgorithm, KeyRing, RegistryClaims, SignError};
@@ -27,9 +28,6 @@ pub struct IssuedToken {
     pub complete: bool,
 }
 
-/// Secrets of refresh tokens carry this prefix so that scanners can recognise them.
-pub const REFRESH_TOKEN_PREFIX: &str = "regauth-rt-";
-
 /// Creates a refresh token bound to `token` and `service_name` (PROTOCOL.md §3–§4: docker
 /// keeps it as its identity token and forgets the password).
 pub async fn create_refresh_token(
@@ -39,7 +37,9 @@ pub async fn create_refresh_token(
     service_name: &str,
     now: DateTime<Utc>,
 ) -> Result<TokenSecret, Error> {
-    let secret = TokenSecret::generate(REFRESH_TOKEN_PREFIX)
+    let secret = settings
+        .token_formats()
+        .generate(TokenKind::RefreshToken)
         .map_err(|_| Error::internal("the system random generator failed"))?;
     let lifetime = chrono::Duration::from_std(settings.refresh_token_ttl)
         .map_err(|error| Error::internal_from("refresh_token_ttl out of range", error))?;
@@ -94,10 +94,15 @@ pub fn start_refresh_token_sweep(store: Arc<dyn Store>, every: std::time::Durati
 /// to this service, and its deploy token is still active. Anything else is `Unauthorized`.
 pub async fn authenticate_refresh_token(
     store: &dyn Store,
+    formats: &TokenFormats,
     secret: &TokenSecret,
     service_name: &str,
     now: DateTime<Utc>,
 ) -> Result<DeployToken, Error> {
+    // Malformed, or another kind's: refused without a lookup.
+    if !formats.may_be(secret.expose(), TokenKind::RefreshToken) {
+        return Err(Error::Unauthorized);
+    }
     let grant = store
         .find_refresh_token(&secret.digest())
         .await?

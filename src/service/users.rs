@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::namespaces::{self, NamespaceRef};
+use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::user::parse_username;
 use crate::domain::{
     ApiScope, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User, ValidationError,
@@ -11,7 +12,6 @@ use crate::error::Error;
 use crate::store::Store;
 
 /// Secrets of personal access tokens carry GitLab's prefix, so secret scanners know them.
-pub const PERSONAL_ACCESS_TOKEN_PREFIX: &str = "glpat-";
 
 pub async fn create(
     store: &dyn Store,
@@ -101,6 +101,7 @@ pub fn parse_api_scopes(text: &str) -> Result<Vec<ApiScope>, Error> {
 
 pub async fn create_personal_access_token(
     store: &dyn Store,
+    formats: &TokenFormats,
     username: &str,
     name: &str,
     scopes: Vec<ApiScope>,
@@ -116,7 +117,8 @@ pub async fn create_personal_access_token(
     if expires_at.is_some_and(|at| at <= now) {
         return Err(ValidationError::new("expires_at", "must be in the future").into());
     }
-    let secret = TokenSecret::generate(PERSONAL_ACCESS_TOKEN_PREFIX)
+    let secret = formats
+        .generate(TokenKind::PersonalAccessToken)
         .map_err(|_| Error::internal("the system random generator failed"))?;
     let token = store
         .create_personal_access_token(&user, name, &scopes, expires_at, &secret.digest(), now)

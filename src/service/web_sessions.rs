@@ -170,7 +170,11 @@ pub async fn sign_in(
     if signed_in.is_none() {
         // A personal access token in the password field, as GitLab accepts for Git over HTTP.
         let secret = TokenSecret::from_presented(password);
-        if let Ok((user, token)) = authenticate_personal_access_token(store, &secret, now).await {
+        // Default formats: an instance-prefixed token is looked up as an unknown shape.
+        let formats = crate::domain::token_format::TokenFormats::default();
+        if let Ok((user, token)) =
+            authenticate_personal_access_token(store, &formats, &secret, now).await
+        {
             if user.username == username {
                 signed_in = Some((user, Some(token)));
             }

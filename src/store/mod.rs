@@ -257,6 +257,16 @@ pub trait DeployTokenStore: Send + Sync {
     /// A token that is not deleted.
     async fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, StoreError>;
 
+    /// The token whose secret has this digest, revoked or not (deleted ones excluded): what a
+    /// leaked secret was. Never cached: leak reports are rare.
+    async fn find_deploy_token_by_digest(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<DeployToken>, StoreError>;
+
+    /// Deletes the refresh token with this digest; the id of its deploy token, if it existed.
+    async fn delete_refresh_token(&self, digest: &SecretDigest) -> Result<Option<i64>, StoreError>;
+
     /// Revokes (the first revocation time is kept), removes its refresh tokens and records
     /// `audit`, in one transaction; the token as it is afterwards.
     async fn revoke_deploy_token(
@@ -360,6 +370,12 @@ pub trait UserStore: Send + Sync {
 
     /// A personal access token that is not revoked, with its user (one query).
     async fn find_usable_personal_access_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<(PersonalAccessToken, User)>, StoreError>;
+
+    /// A personal access token by the digest of its secret, revoked or not, with its user.
+    async fn find_personal_access_token_by_digest(
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<(PersonalAccessToken, User)>, StoreError>;

@@ -969,6 +969,37 @@ impl DeployTokenStore for SeaStore {
         Ok(result.rows_affected)
     }
 
+    async fn find_deploy_token_by_digest(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<DeployToken>, StoreError> {
+        let found = deploy_token::Entity::find()
+            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
+            .filter(deploy_token::Column::DeletedAt.is_null())
+            .find_also_related(namespace::Entity)
+            .one(&self.db)
+            .await?;
+        found
+            .map(|(row, owner)| deploy_token_from_rows(row, owner))
+            .transpose()
+    }
+
+    async fn delete_refresh_token(&self, digest: &SecretDigest) -> Result<Option<i64>, StoreError> {
+        let Some(row) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenDigest.eq(digest.as_hex()))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let deploy_token_id = row.deploy_token_id;
+        refresh_token::Entity::delete_by_id(row.id)
+            .exec(&self.db)
+            .await?;
+        self.wrote();
+        Ok(Some(deploy_token_id))
+    }
+
     async fn find_refresh_token(
         &self,
         digest: &SecretDigest,
@@ -1163,6 +1194,25 @@ impl UserStore for SeaStore {
         let found = personal_access_token::Entity::find()
             .filter(personal_access_token::Column::TokenDigest.eq(digest.as_hex()))
             .filter(personal_access_token::Column::Revoked.eq(false))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        match found {
+            Some((token, Some(user))) => Ok(Some((
+                personal_access_token_from_row(token)?,
+                user_from_row(user),
+            ))),
+            Some((token, None)) => Err(corrupt("personal_access_tokens", token.id, "user missing")),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_personal_access_token_by_digest(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<(PersonalAccessToken, User)>, StoreError> {
+        let found = personal_access_token::Entity::find()
+            .filter(personal_access_token::Column::TokenDigest.eq(digest.as_hex()))
             .find_also_related(user::Entity)
             .one(&self.db)
             .await?;

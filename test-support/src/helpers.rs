@@ -216,7 +216,7 @@ impl TestApp {
             &Caller::operator(),
             &owner,
             request,
-            &self.settings.token_prefix,
+            &self.settings.token_formats(),
             &ci_key,
             Utc::now(),
         )
@@ -361,6 +361,7 @@ impl TestApp {
         .unwrap();
         let (_, secret) = users::create_personal_access_token(
             self.store.as_ref(),
+            &self.settings.token_formats(),
             username,
             "test",
             users::parse_api_scopes(scopes).unwrap(),

@@ -264,6 +264,7 @@ async fn a_session_signed_in_with_a_personal_access_token_ends_when_the_token_is
     user_with_password(&app, "alice").await;
     let (token, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
+        &app.settings.token_formats(),
         "alice",
         "browser",
         vec![regauth::domain::ApiScope::Api],
@@ -313,6 +314,7 @@ async fn a_session_signed_in_with_an_expiring_token_ends_when_the_token_expires(
     let token_expiry = now + chrono::Duration::hours(1);
     let (_, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
+        &app.settings.token_formats(),
         "alice",
         "short",
         vec![regauth::domain::ApiScope::ReadApi],

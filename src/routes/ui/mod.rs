@@ -686,7 +686,7 @@ async fn create_token(
         &session.caller,
         &namespace,
         request_body,
-        &state.settings.token_prefix,
+        &state.token_formats,
         &state.ci_key,
         now,
     )

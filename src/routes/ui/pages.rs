@@ -111,7 +111,7 @@ pub struct SettingsPage {
 
 pub struct EventRow {
     pub at: String,
-    pub action: &'static str,
+    pub action: String,
     pub actor: String,
     pub from: String,
 }
@@ -203,17 +203,41 @@ pub fn scope_options(kind: NamespaceKind, checked: &[String]) -> Vec<ScopeOption
         .collect()
 }
 
+/// "revoked as leaked (reported by github, found at https://…)".
+fn leaked_text(event: &AuditEvent) -> String {
+    let what = if event.action == AuditAction::RefreshTokenRevoke {
+        "a refresh token revoked as leaked"
+    } else {
+        "revoked as leaked"
+    };
+    let reporter = event.details["reporter"].as_str().unwrap_or("unknown");
+    match event.details["location"].as_str() {
+        Some(location) => format!("{what} (reported by {reporter}, found at {location})"),
+        None => format!("{what} (reported by {reporter})"),
+    }
+}
+
 pub fn event_row(event: &AuditEvent) -> EventRow {
     EventRow {
         at: when(event.created_at),
         action: match event.action {
-            AuditAction::DeployTokenCreate => "created",
-            AuditAction::DeployTokenRevoke => "revoked",
-            AuditAction::DeployTokenDelete => "deleted",
-            AuditAction::RegistryTokenIssue => "used for a registry token",
-            AuditAction::CiCredentialsRead => "credentials handed to CI",
-            AuditAction::LoginFailure => "failed sign-in",
-            AuditAction::LoginLockout => "sign-ins locked out",
+            AuditAction::DeployTokenRevoke | AuditAction::RefreshTokenRevoke
+                if event.details["reason"] == "leaked" =>
+            {
+                leaked_text(event)
+            }
+            other => match other {
+                AuditAction::DeployTokenCreate => "created",
+                AuditAction::DeployTokenRevoke => "revoked",
+                AuditAction::DeployTokenDelete => "deleted",
+                AuditAction::RegistryTokenIssue => "used for a registry token",
+                AuditAction::CiCredentialsRead => "credentials handed to CI",
+                AuditAction::LoginFailure => "failed sign-in",
+                AuditAction::LoginLockout => "sign-ins locked out",
+                AuditAction::PersonalAccessTokenRevoke => "personal access token revoked",
+                AuditAction::RefreshTokenRevoke => "a refresh token revoked",
+            }
+            .to_owned(),
         },
         actor: event.actor.clone(),
         from: event.ip_address.clone().unwrap_or_else(|| "—".into()),

@@ -1,0 +1,209 @@
+//! A leaked secret, found anywhere, is dead at once (WIRE-FORMATS.md §2(b)): whoever holds the
+//! string — an administrator (`/api/v4/admin/token`, `regauth token revoke-leaked`), GitHub's
+//! secret scanning, a self-managed GitLab's secret detection — can have it identified and
+//! revoked without knowing its id or owner.
+//!
+//! Every intake ends here. A secret is first judged by its text (`token_format`): a malformed
+//! one, or one with a wrong checksum, is no regauth token and costs no lookup. Then, by kind:
+//! - a deploy token is revoked in one transaction with its audit record
+//!   (`deploy_token.revoke`, `{"reason": "leaked", "reporter", "location", "source"}`); its
+//!   refresh tokens go with it;
+//! - a personal access token is revoked and audited;
+//! - a refresh token is deleted (its deploy token stays: the refresh token is what leaked).
+//!
+//! Revoking is idempotent, and an unknown secret is answered like a known one wherever the
+//! answer reaches a reporter (no oracle); only administrators learn what a token was.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::domain::token_format::{Shape, TokenFormats, TokenKind};
+use crate::domain::{
+    ActorKind, AuditAction, AuditEvent, DeployToken, PersonalAccessToken, TokenSecret, User,
+};
+use crate::error::Error;
+use crate::store::Store;
+
+/// Who reported a leak, for the audit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reporter {
+    /// An administrator through the API or the operator at the command line.
+    Administrator,
+    /// GitHub's secret-scanning partner program.
+    GitHub,
+    /// A GitLab instance's secret detection (Token Revocation API).
+    GitLab,
+}
+
+impl Reporter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reporter::Administrator => "admin",
+            Reporter::GitHub => "github",
+            Reporter::GitLab => "gitlab",
+        }
+    }
+}
+
+/// One leaked secret as reported: where it was found, if the reporter said.
+#[derive(Debug)]
+pub struct LeakReport {
+    pub secret: TokenSecret,
+    /// A URL or a file and line; bounded and escaped before it is stored.
+    pub location: Option<String>,
+    /// What kind of place (`commit`, `issue_comment`, ...), as the reporter names it.
+    pub source: Option<String>,
+}
+
+/// What a secret turned out to be.
+#[derive(Debug, Clone)]
+pub enum Identified {
+    DeployToken(DeployToken),
+    PersonalAccessToken(PersonalAccessToken, User),
+    /// A refresh token of this deploy token.
+    RefreshToken(DeployToken),
+}
+
+impl Identified {
+    pub fn kind(&self) -> TokenKind {
+        match self {
+            Identified::DeployToken(_) => TokenKind::DeployToken,
+            Identified::PersonalAccessToken(..) => TokenKind::PersonalAccessToken,
+            Identified::RefreshToken(_) => TokenKind::RefreshToken,
+        }
+    }
+}
+
+/// The longest location or source kept in the audit trail, in characters.
+const LOCATION_CHARS: usize = 512;
+
+fn bounded(text: Option<&str>) -> Option<String> {
+    text.map(|text| {
+        crate::domain::text::printable(text)
+            .chars()
+            .take(LOCATION_CHARS)
+            .collect()
+    })
+}
+
+/// What `secret` is, looked up only if its text can be one of regauth's secrets.
+pub async fn identify(
+    store: &dyn Store,
+    formats: &TokenFormats,
+    secret: &TokenSecret,
+) -> Result<Option<Identified>, Error> {
+    let kinds: &[TokenKind] = match formats.shape(secret.expose()) {
+        Shape::Malformed => return Ok(None),
+        Shape::Valid(kind) | Shape::Legacy(kind) => match kind {
+            TokenKind::DeployToken => &[TokenKind::DeployToken],
+            TokenKind::PersonalAccessToken => &[TokenKind::PersonalAccessToken],
+            TokenKind::RefreshToken => &[TokenKind::RefreshToken],
+        },
+        // Made under an older prefix: any kind.
+        Shape::Unknown => &TokenKind::ALL,
+    };
+    let digest = secret.digest();
+    for kind in kinds {
+        let found = match kind {
+            TokenKind::DeployToken => store
+                .find_deploy_token_by_digest(&digest)
+                .await?
+                .map(Identified::DeployToken),
+            TokenKind::PersonalAccessToken => store
+                .find_personal_access_token_by_digest(&digest)
+                .await?
+                .map(|(token, user)| Identified::PersonalAccessToken(token, user)),
+            TokenKind::RefreshToken => store
+                .find_refresh_token(&digest)
+                .await?
+                .map(|grant| Identified::RefreshToken(grant.deploy_token)),
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// Revokes a leaked secret (idempotent): what it was, or `None` when it is none of regauth's.
+/// `actor` names the administrator, or the reporting service.
+pub async fn revoke(
+    store: &dyn Store,
+    formats: &TokenFormats,
+    report: &LeakReport,
+    reporter: Reporter,
+    actor: &str,
+    ip_address: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<Identified>, Error> {
+    let Some(found) = identify(store, formats, &report.secret).await? else {
+        return Ok(None);
+    };
+    let details = json!({
+        "reason": "leaked",
+        "reporter": reporter.as_str(),
+        "location": bounded(report.location.as_deref()),
+        "source": bounded(report.source.as_deref()),
+        "kind": found.kind().as_str(),
+    });
+    let actor_kind = match reporter {
+        Reporter::Administrator => ActorKind::User,
+        Reporter::GitHub | Reporter::GitLab => ActorKind::Reporter,
+    };
+    let record = |token: &DeployToken| AuditEvent {
+        created_at: now,
+        actor_kind,
+        actor: actor.to_owned(),
+        action: AuditAction::DeployTokenRevoke,
+        deploy_token_id: Some(token.id),
+        namespace_id: Some(token.owner.id),
+        ip_address: ip_address.clone(),
+        details: details.clone(),
+    };
+    let revoked = match &found {
+        Identified::DeployToken(token) => {
+            let already = token.revoked;
+            let after = store
+                .revoke_deploy_token(token.id, now, &record(token))
+                .await?;
+            (!already).then_some(()).and(after.map(|_| ()))
+        }
+        Identified::PersonalAccessToken(token, _) => {
+            let already = token.revoked;
+            store.revoke_personal_access_token(token.id).await?;
+            store
+                .record_audit_events(&[AuditEvent {
+                    created_at: now,
+                    actor_kind,
+                    actor: actor.to_owned(),
+                    action: AuditAction::PersonalAccessTokenRevoke,
+                    deploy_token_id: None,
+                    namespace_id: None,
+                    ip_address: ip_address.clone(),
+                    details: json!({
+                        "reason": "leaked",
+                        "reporter": reporter.as_str(),
+                        "location": bounded(report.location.as_deref()),
+                        "source": bounded(report.source.as_deref()),
+                        "personal_access_token_id": token.id,
+                    }),
+                }])
+                .await?;
+            (!already).then_some(())
+        }
+        Identified::RefreshToken(token) => {
+            store.delete_refresh_token(&report.secret.digest()).await?;
+            let mut event = record(token);
+            event.action = AuditAction::RefreshTokenRevoke;
+            store.record_audit_events(&[event]).await?;
+            Some(())
+        }
+    };
+    tracing::warn!(
+        kind = found.kind().as_str(),
+        reporter = reporter.as_str(),
+        newly_revoked = revoked.is_some(),
+        "a leaked token was revoked"
+    );
+    Ok(Some(found))
+}
