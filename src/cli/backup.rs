@@ -2,19 +2,12 @@
 //! while the server keeps serving (SQLite's `VACUUM INTO` reads one snapshot; writers are not
 //! stopped). PostgreSQL has its own tools: the command refuses and names `pg_dump`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::store::sqlite_file;
 use crate::config::Settings;
 use crate::redact::redact_url_password;
 use crate::store;
-
-/// The file a `sqlite:` URL names (`sqlite://regauth.db?mode=rwc` → `regauth.db`).
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
 
 pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::Result<()> {
     let url = &settings.database_url;
@@ -27,12 +20,7 @@ pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::
         }
         anyhow::bail!("backup needs a database file; database_url {url:?} names none");
     };
-    if !source.exists() {
-        anyhow::bail!(
-            "the database file {} (database_url) does not exist",
-            source.display()
-        );
-    }
+    super::store::refuse_missing_database(url)?;
     if target.exists() && !force {
         anyhow::bail!("{} exists; pass --force to overwrite it", target.display());
     }
@@ -64,23 +52,4 @@ pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::
         target.display()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_database_file_comes_from_the_url() {
-        assert_eq!(
-            sqlite_file("sqlite://regauth.db?mode=rwc"),
-            Some(PathBuf::from("regauth.db"))
-        );
-        assert_eq!(
-            sqlite_file("sqlite:///var/lib/regauth/db.sqlite"),
-            Some(PathBuf::from("/var/lib/regauth/db.sqlite"))
-        );
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("postgres://u@h/db"), None);
-    }
 }

@@ -34,8 +34,24 @@ pub use serve::registry_config_block;
     about = "Token server for container registries, built around deploy tokens"
 )]
 pub struct Cli {
+    /// Say which database the command uses, and log what it does.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// How much to log: `serve` and `migrate` report their work; other commands print
+    /// their result and log only warnings, unless `-v`.
+    pub fn verbosity(&self) -> crate::telemetry::Verbosity {
+        use crate::telemetry::Verbosity;
+        match self.command {
+            Command::Serve | Command::Migrate => Verbosity::Informative,
+            _ if self.verbose => Verbosity::Informative,
+            _ => Verbosity::Quiet,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +97,11 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// List the users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a user.
     Create {
         username: String,
@@ -164,12 +185,22 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
+    /// List the groups.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a group; for a subgroup the parent group must exist (`acme/platform`).
     Create { path: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
+    /// List the projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a project in an existing group (`acme/web`).
     Create {
         path: String,
@@ -315,6 +346,9 @@ impl From<RoleArg> for Role {
 
 /// Runs a command; the error is one line for the user.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    if cli.verbose && !matches!(cli.command, Command::Keys(_)) {
+        eprintln!("{}", store::describe_database(&settings.database_url));
+    }
     match cli.command {
         Command::Serve => serve::serve(settings).await,
         Command::Migrate => migrate::migrate(&settings).await,

@@ -1038,6 +1038,16 @@ impl UserStore for SeaStore {
             .map(user_from_row))
     }
 
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(user::Entity::find()
+            .order_by_asc(user::Column::Username)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(user_from_row)
+            .collect())
+    }
+
     async fn set_user_blocked(&self, user_id: i64, blocked: bool) -> Result<(), StoreError> {
         user::Entity::update_many()
             .col_expr(user::Column::Blocked, Expr::value(blocked))

@@ -14,7 +14,16 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// A migrated database, as an operator starts (`regauth migrate` or `serve`): other
+    /// commands refuse a SQLite file that does not exist.
     pub async fn new() -> Cli {
+        let cli = Cli::unmigrated().await;
+        cli.ok(&["migrate"]);
+        cli
+    }
+
+    /// A database URL naming nothing yet (SQLite) or an empty database (PostgreSQL).
+    pub async fn unmigrated() -> Cli {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database_url(dir.path()).await;
         Cli { dir, database_url }

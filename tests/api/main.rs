@@ -7,6 +7,7 @@ mod ci_credentials;
 mod cli;
 mod curl;
 mod faults;
+mod first_hour;
 mod forward_auth;
 mod kill9;
 mod layering;

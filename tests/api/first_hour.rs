@@ -1,0 +1,314 @@
+//! What a newcomer meets on the command line in the first hour: a command run from the wrong
+//! directory refuses instead of creating an empty database, `-v` says which database, the
+//! list commands, quiet success, the audit actor from the process's uid, and a password
+//! prompt that does not echo.
+
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sea_orm::EntityTrait;
+
+use crate::cli::Cli;
+
+fn regauth_in(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_regauth"));
+    command
+        .current_dir(dir)
+        .env_remove("REGAUTH_DATABASE_URL")
+        .env_remove("REGAUTH_CONFIG")
+        .env("REGAUTH_KEYS_DIR", dir.join("keys"));
+    command
+}
+
+#[test]
+fn a_command_run_where_there_is_no_database_refuses_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["group", "create", "acme"][..],
+        &["group", "list"],
+        &["deploy-token", "list", "--group", "acme"],
+        &["user", "list"],
+        &["backup", "copy.db"],
+    ] {
+        let output = regauth_in(dir.path()).args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?} must fail");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        let expected = dir.path().join("regauth.db");
+        assert!(
+            stderr.contains(&expected.display().to_string())
+                && stderr.contains("does not exist")
+                && stderr.contains("REGAUTH_DATABASE_URL"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!expected.exists(), "{args:?} created the database file");
+    }
+    // `migrate` creates it; then the same command works there.
+    let migrated = regauth_in(dir.path()).arg("migrate").output().unwrap();
+    assert!(migrated.status.success());
+    let created = regauth_in(dir.path())
+        .args(["group", "create", "acme"])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+}
+
+#[tokio::test]
+async fn verbose_names_the_database_and_success_is_otherwise_silent_on_stderr() {
+    let cli = Cli::new().await;
+    let quiet = cli.run(&["group", "create", "acme"]);
+    assert!(quiet.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&quiet.stderr),
+        "",
+        "a successful command prints no log lines"
+    );
+    let verbose = cli.run(&["-v", "group", "list"]);
+    assert!(verbose.status.success());
+    let stderr = String::from_utf8(verbose.stderr).unwrap();
+    let named = match cli.database_url.strip_prefix("sqlite://") {
+        Some(rest) => rest.split('?').next().unwrap().to_owned(),
+        None => cli.database_url.rsplit('/').next().unwrap().to_owned(),
+    };
+    assert!(
+        stderr.starts_with("database: ") && stderr.contains(&named),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn groups_projects_and_users_are_listed() {
+    let cli = Cli::new().await;
+    for args in [
+        &["group", "create", "acme"][..],
+        &["group", "create", "acme/platform"],
+        &["project", "create", "acme/web", "--visibility", "public"],
+        &["project", "create", "acme/platform/api"],
+        &["user", "create", "zoe", "--email", "zoe@example.com"],
+        &[
+            "user",
+            "create",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--admin",
+        ],
+    ] {
+        cli.ok(args);
+    }
+    cli.ok(&["user", "block", "zoe"]);
+
+    let groups = cli.ok(&["group", "list"]);
+    let group_paths: Vec<&str> = groups
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().last())
+        .collect();
+    assert_eq!(group_paths, ["acme", "acme/platform"], "{groups}");
+
+    let projects: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["project", "list", "--json"])).unwrap();
+    let projects: Vec<(&str, &str)> = projects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path_with_namespace"].as_str().unwrap(),
+                p["visibility"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        projects,
+        [("acme/platform/api", "private"), ("acme/web", "public")]
+    );
+
+    let users = cli.ok(&["user", "list"]);
+    let rows: Vec<Vec<&str>> = users
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().skip(1).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["alice", "active", "admin", "alice@example.com"],
+            vec!["zoe", "blocked", "user", "zoe@example.com"],
+        ],
+        "{users}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(json[1]["state"], "blocked");
+}
+
+/// The name `id -un` gives for this process's user, or `uid-N` without one.
+fn os_user_name() -> String {
+    let output = Command::new("id").arg("-un").output().unwrap();
+    if output.status.success() {
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    } else {
+        let uid = Command::new("id").arg("-u").output().unwrap();
+        format!("uid-{}", String::from_utf8(uid.stdout).unwrap().trim())
+    }
+}
+
+#[tokio::test]
+async fn command_line_actions_are_audited_as_the_os_user_of_the_process() {
+    let cli = Cli::new().await;
+    cli.ok(&["group", "create", "acme"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .args([
+            "deploy-token",
+            "create",
+            "--group",
+            "acme",
+            "--name",
+            "ci",
+            "--scopes",
+            "read_registry",
+        ])
+        .current_dir(cli.dir.path())
+        .env("REGAUTH_DATABASE_URL", &cli.database_url)
+        .env("REGAUTH_KEYS_DIR", cli.dir.path().join("keys"))
+        // As in a container: no $USER, or one that lies.
+        .env_remove("LOGNAME")
+        .env("USER", "somebody-else")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let db = sea_orm::Database::connect(&cli.database_url).await.unwrap();
+    let events = entity::audit_event::Entity::find().all(&db).await.unwrap();
+    assert!(!events.is_empty());
+    let expected = format!("cli:{}", os_user_name());
+    for event in events {
+        assert_eq!(event.actor_kind, "cli");
+        assert_eq!(event.actor, expected);
+    }
+}
+
+/// A pseudo-terminal for a child's stdin, stdout and stderr; what the child and the terminal
+/// write arrives on the returned channel.
+struct Terminal {
+    master: std::fs::File,
+    output: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Terminal {
+    fn spawn(mut command: Command) -> (Terminal, std::process::Child) {
+        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(name.to_str().unwrap())
+            .unwrap();
+        command
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        let child = command.spawn().unwrap();
+        let master = std::fs::File::from(master);
+        let mut reader = master.try_clone().unwrap();
+        let (sender, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n) = reader.read(&mut buffer) {
+                if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let terminal = Terminal {
+            master,
+            output,
+            seen: String::new(),
+        };
+        (terminal, child)
+    }
+
+    /// Waits until the screen shows `text`; returns all shown so far.
+    fn wait_for(&mut self, text: &str) -> &str {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.seen.contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => panic!("waited for {text:?}; the terminal shows {:?}", self.seen),
+            }
+        }
+        &self.seen
+    }
+
+    fn type_line(&mut self, line: &str) {
+        self.master
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_password_prompt_does_not_echo_and_asks_twice() {
+    let cli = Cli::new().await;
+    cli.ok(&["user", "create", "alice", "--email", "alice@example.com"]);
+    let command = |cli: &Cli| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_regauth"));
+        command
+            .args(["user", "password", "alice"])
+            .current_dir(cli.dir.path())
+            .env("REGAUTH_DATABASE_URL", &cli.database_url)
+            .env("REGAUTH_KEYS_DIR", cli.dir.path().join("keys"));
+        command
+    };
+
+    // Two different entries: refused, nothing set.
+    let (mut terminal, mut child) = Terminal::spawn(command(&cli));
+    terminal.wait_for("new password: ");
+    terminal.type_line("first-secret-1");
+    terminal.wait_for("again: ");
+    terminal.type_line("other-secret-2");
+    let shown = terminal.wait_for("differ").to_owned();
+    assert!(!child.wait().unwrap().success());
+    assert!(
+        !shown.contains("first-secret-1") && !shown.contains("other-secret-2"),
+        "the terminal showed a password: {shown:?}"
+    );
+
+    let (mut terminal, mut child) = Terminal::spawn(command(&cli));
+    terminal.wait_for("new password: ");
+    terminal.type_line("correct-horse-9");
+    terminal.wait_for("again: ");
+    terminal.type_line("correct-horse-9");
+    let shown = terminal.wait_for("password set for alice").to_owned();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        !shown.contains("correct-horse-9"),
+        "the terminal showed the password: {shown:?}"
+    );
+
+    // Not a terminal: one line from standard input, as scripts give it.
+    let mut piped = command(&cli)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    piped
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped-secret-77\n")
+        .unwrap();
+    let output = piped.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).is_empty());
+}
