@@ -21,6 +21,7 @@ use crate::client_address::TrustedProxies;
 use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::redact::redact_url_password;
 
+mod names;
 mod notify_at;
 mod smtp;
 
@@ -300,6 +301,12 @@ pub enum SettingsError {
     Figment(#[from] Box<figment::Error>),
     #[error("invalid setting {name}: {message}")]
     Invalid { name: String, message: String },
+    #[error("unknown setting {} in {origin}{}", .unknown.name, did_you_mean(.unknown))]
+    Unknown {
+        unknown: names::UnknownName,
+        /// `the environment` or the config file's path.
+        origin: String,
+    },
     #[error("cannot read {variable} ({path})")]
     File {
         variable: String,
@@ -307,6 +314,13 @@ pub enum SettingsError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn did_you_mean(unknown: &names::UnknownName) -> String {
+    match &unknown.did_you_mean {
+        Some(name) => format!("; did you mean {name}?"),
+        None => String::from(" (the configuration reference lists every setting)"),
+    }
 }
 
 fn invalid(name: impl Into<String>, message: impl Into<String>) -> SettingsError {
@@ -467,10 +481,62 @@ fn file_variants(
     Ok(values)
 }
 
+/// The config file's top-level keys must be settings (figment would name an unknown key
+/// too, but without the nearest known name).
+fn check_file_keys(
+    names: &[String],
+    toml: &figment::providers::Data<Toml>,
+) -> Result<(), SettingsError> {
+    use figment::Provider as _;
+    // A file that does not parse is reported by the extraction, with its line.
+    let Ok(profiles) = toml.data() else {
+        return Ok(());
+    };
+    let keys = profiles
+        .values()
+        .flat_map(|dict| dict.keys().map(String::as_str));
+    match names::unknown_key(names, keys) {
+        Some(unknown) => Err(SettingsError::Unknown {
+            unknown,
+            origin: toml
+                .metadata()
+                .source
+                .map(|source| source.to_string())
+                .unwrap_or_else(|| "the config file".into()),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Settings {
     /// Loads from `regauth.toml` (or `$REGAUTH_CONFIG`), the environment and `_FILE` files.
+    /// A missing `regauth.toml` is fine (the defaults and the environment apply); a missing
+    /// file named by `REGAUTH_CONFIG` is an error, as is any unknown name.
     pub fn load() -> Result<Settings, SettingsError> {
-        let file = std::env::var("REGAUTH_CONFIG").unwrap_or_else(|_| "regauth.toml".into());
+        let (file, named) = match std::env::var("REGAUTH_CONFIG") {
+            Ok(path) => (path, true),
+            Err(_) => ("regauth.toml".to_owned(), false),
+        };
+        if named && !std::path::Path::new(&file).is_file() {
+            return Err(SettingsError::File {
+                variable: "REGAUTH_CONFIG".into(),
+                source: std::fs::metadata(&file).err().unwrap_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file")
+                }),
+                path: file,
+            });
+        }
+        let variables: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        if let Some(unknown) =
+            names::unknown_variable(&setting_names(), variables.iter().map(String::as_str))
+        {
+            return Err(SettingsError::Unknown {
+                unknown,
+                origin: "the environment".into(),
+            });
+        }
         Settings::from_sources(Toml::file(&file), |name| std::env::var(name).ok())
     }
 
@@ -482,6 +548,7 @@ impl Settings {
     ) -> Result<Settings, SettingsError> {
         let names = setting_names();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        check_file_keys(&names, &toml)?;
         let mut figment = Figment::from(Serialized::defaults(RawSettings::default()))
             .merge(toml)
             // Only our names: REGAUTH_CONFIG and REGAUTH_*_FILE are not settings.
@@ -825,6 +892,19 @@ impl Settings {
             .unwrap_or_else(|| crate::ci_secret::default_key_file(&self.keys_dir))
     }
 
+    /// A warning when the realm registries are told cannot be reached: listening on an
+    /// unspecified address (`0.0.0.0`, `[::]`) without `public_url` makes the realm
+    /// `http://0.0.0.0:5001/jwt/auth`.
+    pub fn unreachable_realm_warning(&self, bound_port: u16) -> Option<String> {
+        (self.public_url.is_none() && self.listen.ip().is_unspecified()).then(|| {
+            format!(
+                "listening on {} without public_url: registries and clients are told the realm {}/jwt/auth, which they cannot reach; set public_url (REGAUTH_PUBLIC_URL) to the URL they reach regauth at, such as https://auth.example.com",
+                self.listen.ip(),
+                self.public_url(bound_port)
+            )
+        })
+    }
+
     /// Where clients reach regauth, given the port the server actually bound.
     pub fn public_url(&self, bound_port: u16) -> String {
         match &self.public_url {
@@ -923,6 +1003,37 @@ mod tests {
         for bad in ["", "m", "5 minutes", "-5", "1.5h", "99999999999999999999d"] {
             assert_eq!(Seconds::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_unspecified_listen_address_without_public_url_warns_and_says_what_to_set() {
+        let on_all = load("listen = \"0.0.0.0:5001\"", &[]).unwrap();
+        let warning = on_all.unreachable_realm_warning(5001).unwrap();
+        assert!(
+            warning.contains("http://0.0.0.0:5001/jwt/auth")
+                && warning.contains("REGAUTH_PUBLIC_URL"),
+            "{warning}"
+        );
+        assert!(load("listen = \"[::]:5001\"", &[])
+            .unwrap()
+            .unreachable_realm_warning(5001)
+            .is_some());
+        let with_url = load(
+            "listen = \"0.0.0.0:5001\"\npublic_url = \"https://auth.example.com\"",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(with_url.unreachable_realm_warning(5001), None);
+        assert_eq!(Settings::defaults().unreachable_realm_warning(5001), None);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named_with_the_nearest_setting() {
+        let error = error_of("listn = \"127.0.0.1:5001\"");
+        assert!(
+            error.contains("unknown setting listn") && error.contains("did you mean listen?"),
+            "{error}"
+        );
     }
 
     #[test]

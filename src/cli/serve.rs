@@ -48,6 +48,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(warning) = jwks_warning {
         tracing::warn!("{warning}");
     }
+    let realm_warning = settings.unreachable_realm_warning(application.port());
+    if let Some(warning) = &realm_warning {
+        tracing::warn!("{warning}");
+    }
     match settings.log_format {
         // A person reads stdout: the banner and the block to paste into the registry config.
         LogFormat::Text => {
@@ -70,6 +74,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 println!("metrics on {metrics} (/metrics; not served on {bound})");
             }
             if let Some(warning) = jwks_warning {
+                println!("WARNING: {warning}");
+            }
+            if let Some(warning) = &realm_warning {
                 println!("WARNING: {warning}");
             }
             if in_memory {

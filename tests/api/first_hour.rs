@@ -312,3 +312,89 @@ async fn the_password_prompt_does_not_echo_and_asks_twice() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).is_empty());
 }
+
+#[tokio::test]
+async fn misspelled_settings_and_a_missing_config_file_are_errors_with_a_suggestion() {
+    let cli = Cli::new().await;
+    let run = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_regauth"));
+        command
+            .args(["group", "list"])
+            .current_dir(cli.dir.path())
+            .env_remove("REGAUTH_CONFIG")
+            .env("REGAUTH_DATABASE_URL", &cli.database_url)
+            .env("REGAUTH_KEYS_DIR", cli.dir.path().join("keys"));
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{env:?} must be refused");
+        String::from_utf8(output.stderr).unwrap()
+    };
+
+    let error = run(&[("REGAUTH_PUBLIC_ULR", "https://auth.example.com")]);
+    assert!(
+        error.contains("unknown setting REGAUTH_PUBLIC_ULR in the environment")
+            && error.contains("did you mean REGAUTH_PUBLIC_URL?"),
+        "{error}"
+    );
+    let error = run(&[("REGAUTH_TOKEN_TTL_FIEL", "/run/secrets/ttl")]);
+    assert!(
+        error.contains("did you mean REGAUTH_TOKEN_TTL_FILE?"),
+        "{error}"
+    );
+
+    let missing = cli.dir.path().join("nope.toml");
+    let error = run(&[("REGAUTH_CONFIG", missing.to_str().unwrap())]);
+    assert!(
+        error.contains("REGAUTH_CONFIG") && error.contains(&missing.display().to_string()),
+        "{error}"
+    );
+
+    let file = cli.dir.path().join("regauth.toml");
+    std::fs::write(&file, "listn = \"0.0.0.0:5001\"\n").unwrap();
+    let error = run(&[]);
+    assert!(
+        error.contains("unknown setting listn")
+            && error.contains("regauth.toml")
+            && error.contains("did you mean listen?"),
+        "{error}"
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[tokio::test]
+async fn serving_on_all_addresses_without_public_url_warns_and_says_what_to_set() {
+    let cli = Cli::new().await;
+    let stdout_path = cli.dir.path().join("serve.stdout");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .arg("serve")
+        .current_dir(cli.dir.path())
+        .env_remove("REGAUTH_CONFIG")
+        .env("REGAUTH_DATABASE_URL", &cli.database_url)
+        .env("REGAUTH_KEYS_DIR", cli.dir.path().join("keys"))
+        .env("REGAUTH_LISTEN", "0.0.0.0:0")
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let printed = loop {
+        let printed = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        if printed.contains("realm: ") || Instant::now() > deadline {
+            break printed;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Stopped by its own PID.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        printed.contains("WARNING: listening on 0.0.0.0 without public_url")
+            && printed.contains("REGAUTH_PUBLIC_URL"),
+        "{printed}"
+    );
+}
