@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod build_info;
 pub mod ci_secret;
 pub mod cli;
 pub mod client_address;

@@ -30,7 +30,7 @@ pub use serve::registry_config_block;
 #[derive(Debug, Parser)]
 #[command(
     name = "regauth",
-    version,
+    version = crate::build_info::LONG_VERSION,
     about = "Token server for container registries, built around deploy tokens"
 )]
 pub struct Cli {

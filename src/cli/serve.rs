@@ -69,7 +69,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 settings.keys_dir.display(),
                 application.keys().keys().len()
             );
-            println!("regauth listening on {bound} ({scheme}; database {database})");
+            println!(
+                "regauth listening on {bound} ({scheme}; database {database}; version {})",
+                crate::build_info::LONG_VERSION
+            );
             if let Some(metrics) = metrics {
                 println!("metrics on {metrics} (/metrics; not served on {bound})");
             }
@@ -104,6 +107,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 address = %bound,
                 scheme,
                 database = %database,
+                version = crate::build_info::VERSION,
+                commit = crate::build_info::COMMIT,
                 "regauth listening on {bound}"
             );
             if let Some(metrics) = metrics {

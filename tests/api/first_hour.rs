@@ -398,3 +398,71 @@ async fn serving_on_all_addresses_without_public_url_warns_and_says_what_to_set(
         "{printed}"
     );
 }
+
+/// The commit this checkout is at, as `build.rs` records it.
+fn checkout_commit() -> String {
+    let output = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_version_names_the_commit_on_the_command_line_at_start_and_in_metrics() {
+    let commit = checkout_commit();
+    let version = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap().trim(),
+        format!("regauth {} (commit {commit})", env!("CARGO_PKG_VERSION"))
+    );
+
+    let cli = Cli::new().await;
+    let mut server = crate::server::ServerProcess::start(
+        cli.dir.path(),
+        &[("REGAUTH_DATABASE_URL", &cli.database_url)],
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    server.terminate();
+    server.wait(Duration::from_secs(30));
+    let line = server
+        .stdout()
+        .lines()
+        .find(|line| line.starts_with("regauth listening on"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains(&format!(
+            "version {} (commit {commit})",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{line}"
+    );
+    let expected = format!(
+        "regauth_build_info{{version=\"{}\",commit=\"{commit}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.contains(&expected), "{metrics}");
+}
+
+#[test]
+fn the_license_file_is_the_license_cargo_toml_names() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("license = \"MIT\""),
+        "Cargo.toml names MIT"
+    );
+    let license = std::fs::read_to_string(root.join("LICENSE")).unwrap();
+    assert!(license.starts_with("MIT License"), "{license}");
+    assert!(license.contains("Permission is hereby granted, free of charge"));
+}
