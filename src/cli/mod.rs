@@ -13,6 +13,7 @@ mod member;
 mod migrate;
 mod namespace;
 mod notify;
+mod registry_config;
 mod serve;
 mod store;
 mod user;
@@ -25,7 +26,7 @@ use crate::jwt::KeyAlgorithm;
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::store::Store;
 
-pub use serve::registry_config_block;
+pub use registry_config::RegistryRelease;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +61,24 @@ pub enum Command {
     Serve,
     /// Bring the database schema up to date.
     Migrate,
+    /// Print a complete, startable registry config.yml trusting this regauth (its `auth`
+    /// block is the one `serve` prints).
+    #[command(name = "registry-config")]
+    RegistryConfig {
+        /// The CNCF distribution release the file is for.
+        #[arg(long, value_enum, default_value = "2.8", value_name = "2.8|3")]
+        registry: RegistryRelease,
+        /// The registry's `http.addr`.
+        #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDRESS:PORT")]
+        listen: std::net::SocketAddr,
+        /// The registry's storage directory; `./registry-data` when not given.
+        #[arg(long, value_name = "DIR")]
+        storage: Option<std::path::PathBuf>,
+        /// Where the registry reads regauth's keys directory (a container mounts it
+        /// elsewhere); keys_dir when not given.
+        #[arg(long, value_name = "DIR")]
+        keys_dir: Option<std::path::PathBuf>,
+    },
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -346,12 +365,23 @@ impl From<RoleArg> for Role {
 
 /// Runs a command; the error is one line for the user.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
-    if cli.verbose && !matches!(cli.command, Command::Keys(_)) {
+    if cli.verbose
+        && !matches!(
+            cli.command,
+            Command::Keys(_) | Command::RegistryConfig { .. }
+        )
+    {
         eprintln!("{}", store::describe_database(&settings.database_url));
     }
     match cli.command {
         Command::Serve => serve::serve(settings).await,
         Command::Migrate => migrate::migrate(&settings).await,
+        Command::RegistryConfig {
+            registry,
+            listen,
+            storage,
+            keys_dir,
+        } => registry_config::run(&settings, registry, listen, storage, keys_dir),
         Command::Keys(command) => keys::run(&settings, command),
         Command::Group(command) => namespace::group(&settings, command).await,
         Command::Project(command) => namespace::project(&settings, command).await,

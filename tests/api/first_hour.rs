@@ -466,3 +466,95 @@ fn the_license_file_is_the_license_cargo_toml_names() {
     assert!(license.starts_with("MIT License"), "{license}");
     assert!(license.contains("Permission is hereby granted, free of charge"));
 }
+
+/// `regauth registry-config` run in `dir` with `env` and `args`.
+fn registry_config(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_regauth"));
+    command
+        .arg("registry-config")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("REGAUTH_CONFIG")
+        .env_remove("REGAUTH_DATABASE_URL")
+        .env("REGAUTH_KEYS_DIR", dir.join("keys"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn without_comments(text: &str) -> Vec<&str> {
+    text.lines().filter(|line| !line.starts_with('#')).collect()
+}
+
+/// The compose file's registry config is what the command writes for compose's settings.
+#[test]
+fn the_compose_registry_config_is_the_one_registry_config_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = registry_config(
+        dir.path(),
+        &[
+            ("REGAUTH_PUBLIC_URL", "http://127.0.0.1:5001"),
+            ("REGAUTH_ISSUER", "regauth"),
+        ],
+        &[
+            "--listen",
+            "0.0.0.0:5000",
+            "--storage",
+            "/var/lib/registry",
+            "--keys-dir",
+            "/keys",
+        ],
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::read_to_string(root.join("deploy/registry.yml")).unwrap();
+    assert_eq!(
+        without_comments(&file),
+        without_comments(&generated),
+        "deploy/registry.yml differs from `regauth registry-config` (its header says how to rewrite it)"
+    );
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    assert!(compose.contains("./deploy/registry.yml:/etc/docker/registry/config.yml"));
+}
+
+#[tokio::test]
+async fn serve_prints_the_auth_block_of_registry_config() {
+    let cli = Cli::new().await;
+    let env = [
+        ("REGAUTH_DATABASE_URL", cli.database_url.as_str()),
+        ("REGAUTH_PUBLIC_URL", "https://auth.example.com"),
+    ];
+    let mut server = crate::server::ServerProcess::start(cli.dir.path(), &env);
+    server.terminate();
+    server.wait(Duration::from_secs(30));
+    let printed = server.stdout();
+    let config = registry_config(cli.dir.path(), &env, &[]);
+    let auth = &config[config.find("auth:\n").unwrap()..];
+    assert!(
+        auth.contains("realm: https://auth.example.com/jwt/auth"),
+        "{auth}"
+    );
+    assert!(
+        printed.contains(auth),
+        "serve printed:\n{printed}\nnot:\n{auth}"
+    );
+
+    let jwks_env = [env[0], env[1], ("REGAUTH_TOKEN_HEADER", "jwks")];
+    let mut server = crate::server::ServerProcess::start(cli.dir.path(), &jwks_env);
+    server.terminate();
+    server.wait(Duration::from_secs(30));
+    let printed = server.stdout();
+    let config = registry_config(cli.dir.path(), &jwks_env, &["--registry", "3"]);
+    let auth = &config[config.find("auth:\n").unwrap()..];
+    assert!(auth.contains("    jwks: "), "{auth}");
+    assert!(
+        printed.contains(auth),
+        "serve printed:\n{printed}\nnot:\n{auth}"
+    );
+}
