@@ -186,16 +186,22 @@ pub enum MemberCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Rewrite bundle.crt from the certificates of the keys in the keys directory (after
-    /// retiring an old key by deleting its .key/.crt pair).
+    /// Rewrite bundle.crt and jwks.json from the keys in the keys directory (after retiring
+    /// an old key by deleting its private/<name>.key and <name>.crt).
     Bundle,
-    /// Write a new private key and self-signed certificate into the keys directory; the
-    /// newest key signs, older ones stay published until removed.
+    /// Write a new private key (private/, 0600) and its self-signed certificate into the
+    /// keys directory; the newest active key signs, older ones stay published until removed.
     Generate {
         /// The signing algorithm; `key_algorithm` when not given.
         #[arg(long, value_enum, ignore_case = true, value_name = "es256|rs256")]
         alg: Option<KeyAlgorithmArg>,
+        /// Publish the key without signing with it yet (staged rotation): activate it with
+        /// `keys activate` once the registries have loaded the new bundle.
+        #[arg(long)]
+        staged: bool,
     },
+    /// Let staged keys sign: the newest key signs after the server's next SIGHUP.
+    Activate,
     /// Create the key that seals gitlab-deploy-token secrets for the CI credentials endpoint
     /// (ci_secret_key_file) if it does not exist; print its file and key id. `serve` creates
     /// it on first start too.
@@ -438,7 +444,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse(&["keys", "generate", "--alg", "RS256"]) {
-            Ok(Command::Keys(KeysCommand::Generate { alg: Some(alg) })) => {
+            Ok(Command::Keys(KeysCommand::Generate { alg: Some(alg), .. })) => {
                 assert_eq!(KeyAlgorithm::from(alg), KeyAlgorithm::Rs256)
             }
             other => panic!("{other:?}"),

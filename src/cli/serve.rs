@@ -9,11 +9,12 @@ use crate::startup::Application;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings.clone()).await?;
-    let signing = application.keys().signing_key();
+    let keys = application.keys();
+    let signing = keys.signing_key();
     let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
     // The registry reads its `jwks` from a file: keep one next to the bundle. A read-only key
     // directory (a mounted secret) is fine as long as the token form does not need it.
-    if let Err(error) = jwt::write_jwks_file(&settings.keys_dir, application.keys()) {
+    if let Err(error) = jwt::write_jwks_file(&settings.keys_dir, &keys) {
         tracing::warn!(%error, "cannot write the JWK set file for the registry");
     }
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
@@ -59,7 +60,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 signing.algorithm(),
                 signing.libtrust_kid(),
                 settings.keys_dir.display(),
-                application.keys().keys().len()
+                keys.keys().len()
             );
             println!(
                 "regauth listening on {bound} ({scheme}; database {database}; version {})",
@@ -92,7 +93,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 algorithm = %signing.algorithm(),
                 kid = signing.libtrust_kid(),
                 keys_dir = %settings.keys_dir.display(),
-                published = application.keys().keys().len(),
+                published = keys.keys().len(),
                 "signing key loaded"
             );
             tracing::info!(

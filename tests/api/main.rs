@@ -9,6 +9,7 @@ mod curl;
 mod faults;
 mod first_hour;
 mod forward_auth;
+mod key_rotation;
 mod kill9;
 mod layering;
 mod management_api;
