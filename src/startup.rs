@@ -88,7 +88,7 @@ fn keep_alive(limits: &ConnectionLimits) -> KeepAlive {
     }
 }
 
-/// The connection limits of one server (see README "Security"). A macro: `HttpServer`'s
+/// The connection limits of one server (see docs/security.md). A macro: `HttpServer`'s
 /// type parameters carry bounds that would have to be repeated in full for a function.
 macro_rules! limited {
     ($server:expr, $limits:expr, $workers:expr, $shutdown_timeout:expr) => {

@@ -14,7 +14,7 @@ pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::
     let Some(source) = sqlite_file(url) else {
         if url.starts_with("postgres") {
             anyhow::bail!(
-                "backup copies SQLite databases; database_url is PostgreSQL ({}): use pg_dump, e.g. pg_dump --format=custom --file=regauth.dump <database URL> (README: Backups)",
+                "backup copies SQLite databases; database_url is PostgreSQL ({}): use pg_dump, e.g. pg_dump --format=custom --file=regauth.dump <database URL> (docs/operations.md: Backups)",
                 redact_url_password(url)
             );
         }

@@ -6,6 +6,7 @@ mod cache;
 mod ci_credentials;
 mod cli;
 mod curl;
+mod docs;
 mod faults;
 mod first_hour;
 mod forward_auth;

@@ -11,6 +11,7 @@ mod replicas;
 mod rotation;
 mod token_header;
 mod virtual_registry;
+mod walkthrough;
 
 mod clients;
 
