@@ -558,3 +558,57 @@ async fn serve_prints_the_auth_block_of_registry_config() {
         "serve printed:\n{printed}\nnot:\n{auth}"
     );
 }
+
+#[tokio::test]
+async fn migrate_logs_each_step_with_its_time() {
+    use migration::MigratorTrait as _;
+    let cli = Cli::unmigrated().await;
+    let first = cli.run(&["migrate"]);
+    assert!(first.status.success());
+    let log = String::from_utf8(first.stderr).unwrap();
+    let total = migration::Migrator::migrations().len();
+    for step in 1..=total {
+        let line = log
+            .lines()
+            .find(|line| line.contains(&format!("migration {step} of {total} applied in ")))
+            .unwrap_or_else(|| panic!("no line for step {step}:\n{log}"));
+        assert!(line.contains(" ms: m20"), "{line}");
+    }
+    assert!(
+        log.contains(&format!("{total} migration(s) applied in ")),
+        "{log}"
+    );
+    let again = cli.run(&["migrate"]);
+    let log = String::from_utf8(again.stderr).unwrap();
+    assert!(log.contains("no migration to apply"), "{log}");
+    assert!(!log.contains("applied in"), "{log}");
+}
+
+#[tokio::test]
+async fn backup_shows_its_progress_on_a_terminal_and_not_in_a_pipe() {
+    let cli = Cli::new().await;
+    if !cli.database_url.starts_with("sqlite:") {
+        eprintln!("SKIPPED: backup copies SQLite databases");
+        return;
+    }
+    cli.ok(&["group", "create", "acme"]);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_regauth"));
+    command
+        .args(["backup", "on-a-terminal.db"])
+        .current_dir(cli.dir.path())
+        .env_remove("REGAUTH_CONFIG")
+        .env("REGAUTH_DATABASE_URL", &cli.database_url)
+        .env("REGAUTH_KEYS_DIR", cli.dir.path().join("keys"));
+    let (mut terminal, mut child) = Terminal::spawn(command);
+    let shown = terminal.wait_for("written to").to_owned();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        shown.contains("\rbackup: ") && shown.contains(" MB written in "),
+        "{shown:?}"
+    );
+
+    let piped = cli.run(&["backup", "in-a-pipe.db"]);
+    assert!(piped.status.success());
+    assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
+    assert!(String::from_utf8_lossy(&piped.stdout).contains("written to"));
+}
