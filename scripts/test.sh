@@ -3,7 +3,7 @@
 #
 # 1. Installs what the end-to-end tests need, if missing (Debian/Ubuntu, via apt-get):
 #    docker-registry, skopeo, curl, python3, the other real clients (podman, buildah, containerd + ctr,
-#    docker.io's dockerd + docker, chromium + chromedriver for the web-page tests; apt brings
+#    docker.io's dockerd + docker, chromium + chromedriver and axe-core (npm) for the web-page tests; apt brings
 #    runc, crun, uidmap, conmon, iptables and a container network stack as their
 #    dependencies), a PostgreSQL server (initdb/pg_ctl),
 #    git, nginx and fcgiwrap for the forward-auth tests (nginx in front of git http-backend;
@@ -69,6 +69,9 @@ E2E_BINARIES=(
     debootstrap:debootstrap
     chromium:chromium
     chromedriver:chromium-driver
+    npm:npm
+    setpriv:util-linux
+    setsid:util-linux
 )
 
 # nginx and fcgiwrap live in /usr/sbin, which a non-root PATH often lacks
@@ -121,6 +124,18 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
         python3 -m pip install --quiet --user --break-system-packages aiosmtpd ||
         die "could not install aiosmtpd: run 'python3 -m pip install aiosmtpd' (or apt-get install python3-aiosmtpd)"
     python3 -c 'import aiosmtpd' || die "aiosmtpd still cannot be imported after installing it"
+fi
+
+# The browser tests check every page with axe-core, from npm, kept in target/axe-core.
+AXE_JS="target/axe-core/node_modules/axe-core/axe.min.js"
+if [ ! -f "$AXE_JS" ]; then
+    if [ -n "${REGAUTH_TEST_NO_INSTALL:-}" ]; then
+        die "missing axe-core in target/axe-core (REGAUTH_TEST_NO_INSTALL is set)"
+    fi
+    log "installing axe-core (npm)"
+    npm install --prefix target/axe-core --no-audit --no-fund --silent axe-core@4 ||
+        die "could not install axe-core: run 'npm install --prefix target/axe-core axe-core@4'"
+    [ -f "$AXE_JS" ] || die "axe-core still missing after installing it"
 fi
 
 # ---------------------------------------------------------------- 2. PostgreSQL

@@ -3,7 +3,8 @@
 //! secret exists only as a SHA-256 digest and can never be recovered.
 //!
 //! The key is 32 random bytes, stored hex-encoded in the file named by `ci_secret_key_file`
-//! (default `<keys_dir>/ci-secret.aes256`, mode 0600), generated on first start like the signing
+//! (default `<keys_dir>/ci/ci-secret.aes256`, mode 0600 in a 0700 folder apart from the signing
+//! keys; `<keys_dir>/ci-secret.aes256` where an older version made it), generated on first start like the signing
 //! keys. A sealed value is `v1.<key id>.<base64(nonce || ciphertext || tag)>`: the key id
 //! (first 8 bytes of SHA-256 of the key, hex) tells a replaced key apart from a damaged value,
 //! and the token's digest is the additional authenticated data, so a sealed value moved to
@@ -100,7 +101,17 @@ impl CiSecretKey {
             .fill(&mut bytes)
             .map_err(|_| CiSecretError::Random)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| key_file_error(path, e.to_string()))?;
+            // A new folder for the key is the owner's alone.
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt as _;
+                builder.mode(0o700);
+            }
+            builder
+                .create(parent)
+                .map_err(|e| key_file_error(path, e.to_string()))?;
         }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -193,10 +204,17 @@ impl CiSecretKey {
     }
 }
 
-/// The default key file: `<keys_dir>/ci-secret.aes256`. Not `.key`: every `*.key` of the
-/// keys directory is loaded as a signing key.
+/// The default key file: `<keys_dir>/ci/ci-secret.aes256`, a folder of its own apart from
+/// the signing keys (and from what a registry reads); `<keys_dir>/ci-secret.aes256` when an
+/// older version made it there. Not `.key`: every `*.key` of the keys directory is loaded as
+/// a signing key.
 pub fn default_key_file(keys_dir: &Path) -> PathBuf {
-    keys_dir.join("ci-secret.aes256")
+    let older = keys_dir.join("ci-secret.aes256");
+    if older.exists() {
+        older
+    } else {
+        keys_dir.join("ci").join("ci-secret.aes256")
+    }
 }
 
 /// A key that any user of the machine may read (or write) opens every sealed CI secret: refused,

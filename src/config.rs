@@ -21,66 +21,150 @@ use crate::client_address::TrustedProxies;
 use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::redact::redact_url_password;
 
+mod names;
 mod notify_at;
 mod smtp;
 
 pub use notify_at::NotifyAt;
 pub use smtp::{parse_from, SmtpSettings, SmtpSettingsError};
 
-/// Settings as written in the file and the environment.
+/// Settings as written in the file and the environment. The doc comment of each field is
+/// its entry in the configuration reference (`docs/configuration.md`, generated from them
+/// by `tests/api/docs.rs`); a new setting needs one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
+    /// Address:port to bind (an IP address, not a host name).
     #[serde(deserialize_with = "socket_address")]
     listen: SocketAddr,
+    /// SQLite file, `postgres://user:pass@host/db`, or `memory://` (see [Durability and
+    /// outages](operations.md#durability-and-outages)). Outside `serve` and `migrate`, a SQLite
+    /// file that does not exist is refused.
     database_url: String,
+    /// JWT `iss`; must equal the registry's `issuer`.
     issuer: String,
+    /// JWT lifetime (10 s – 1 d).
     token_ttl: Seconds,
+    /// Lifetime of refresh (docker identity) tokens (30 days by default); never beyond the
+    /// deploy token's own expiry.
     refresh_token_ttl: Seconds,
+    /// Live refresh tokens kept per deploy token (1–1000); a login beyond that removes the
+    /// oldest. Expired ones are swept at start and hourly, and all of a token's go when it is
+    /// revoked.
     refresh_tokens_per_deploy_token: u32,
+    /// Signing keys: `bundle.crt`, `jwks.json` and each key's certificate (readable by a
+    /// registry running as another user), private keys in `private/` (0600); see [Key
+    /// rotation](registry.md#key-rotation).
     keys_dir: PathBuf,
+    /// Algorithm of keys regauth generates (`es256`, `rs256`).
     key_algorithm: String,
+    /// JWT header form: `x5c` (registry 2.8 and 3.x with `rootcertbundle`) or `jwks` (registry
+    /// 3.x with `jwks`; 2.8 refuses it); see [Registry 2.8 or
+    /// 3.x](registry.md#registry-28-or-3x-the-token-header-token_header).
     token_header: String,
+    /// AES-256 key (64 hex digits, mode 0600, in a 0700 folder) sealing `gitlab-deploy-token`
+    /// secrets for CI; created on first start; must not be a `*.key` in `keys_dir`. Not set:
+    /// `<keys_dir>/ci/ci-secret.aes256` (`<keys_dir>/ci-secret.aes256` where an older version
+    /// made it).
     ci_secret_key_file: Option<PathBuf>,
+    /// Service name of the container registry.
     registry_service: String,
+    /// Service name of the virtual registry.
     virtual_registry_service: String,
+    /// Prefix of new secrets (secret scanners look for it).
     token_prefix: String,
+    /// With it (`acme-`), new secrets are `acme-dt-…`, `acme-pat-…`, `acme-rt-…` (GitLab's
+    /// instance prefixes), so scanners can tell this instance's leaks apart; at most 20
+    /// lowercase letters, digits or `-`. Not set: `token_prefix`, `glpat-`, `regauth-rt-`.
     token_instance_prefix: String,
+    /// Where clients reach regauth (the realm `serve` prints); an `http(s)://` URL. Not set:
+    /// `http://<listen>` with the bound port; listening on `0.0.0.0` or `[::]` without it,
+    /// `serve` warns.
     #[serde(with = "optional_url")]
     public_url: Option<Url>,
+    /// `text` or `json` logs on stderr (`RUST_LOG` filters).
     log_format: String,
+    /// Connection pool size (see [Performance](performance.md)).
     database_max_connections: u32,
+    /// Time (1 s – 5 m) a request waits for a database connection before it fails with 503, and
+    /// that a start waits for the database before it gives up.
     database_acquire_timeout: Seconds,
+    /// Deploy tokens (and project paths) a server keeps in memory; `0` turns the cache off.
     token_cache_capacity: usize,
+    /// HTTP worker threads; `0`: one per CPU core.
     workers: usize,
+    /// Time in-flight requests get after SIGTERM (at most 1 h).
     shutdown_timeout: Seconds,
+    /// How long a [web pages](web-pages.md) sign-in lasts (1 min – 31 d); the session cookie is
+    /// `Secure` when regauth serves TLS or `public_url` is `https://`.
     session_ttl: Seconds,
+    /// Days registry-token-issue audit records are kept (`0`: forever); token
+    /// creation/revocation/deletion records are always kept.
     audit_retention_days: u32,
+    /// Time of day (`HH:MM`, UTC) of the daily expiry notification run.
     notify_at: String,
+    /// SMTP server for expiry notices: `smtp://host:25`,
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465`. Not
+    /// set: no notices.
     #[serde(with = "optional_url")]
     smtp_url: Option<Url>,
+    /// Sender of expiry notices (`addr` or `Name <addr>`).
     smtp_from: String,
+    /// Seconds over which failed logins are counted (10–86400).
     login_failure_window: Seconds,
+    /// Seconds a locked client address or username stays locked after its last failure (at most
+    /// the window).
     login_lockout: Seconds,
+    /// Failed logins from one client address within the window that lock it (`0`: addresses are
+    /// not limited).
     login_max_failures_per_address: u32,
+    /// Failed logins for one username within the window that lock it (`0`: usernames are not
+    /// limited); both `0` turns brute-force protection off.
     login_max_failures_per_username: u32,
+    /// Login attempts that may wait out their delay at once, per process; beyond, 429 at once.
     login_max_delayed: u32,
+    /// Seconds a client may take to send the request line and headers (1–300); then 408 and
+    /// closed.
     request_head_timeout: Seconds,
+    /// Seconds a client may take to send a body a route reads (1–300); then 408 and closed.
     request_body_timeout: Seconds,
+    /// Seconds a TLS handshake may take (1–60), shorter than the head deadline: a connection
+    /// that never starts its handshake holds one of `max_connection_rate` slots until then.
     tls_handshake_timeout: Seconds,
+    /// Seconds an idle keep-alive connection stays open (`0`: no keep-alive).
     keep_alive: Seconds,
+    /// Seconds the server waits for a client to close after the server ended a connection.
     client_disconnect_timeout: Seconds,
+    /// Open connections per process (split evenly over the worker threads); beyond it new
+    /// connections wait in the listen backlog.
     max_connections: usize,
+    /// TLS handshakes in progress per process (split over the workers).
     max_connection_rate: usize,
+    /// Largest `POST /jwt/auth` form in bytes (1024–1048576); larger: 413.
     token_body_limit: usize,
+    /// Largest management API body in bytes (1024–1048576); larger: 413.
     api_body_limit: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: addresses or CIDR blocks, a TOML
+    /// array or a comma-separated string (`10.0.0.0/8,192.168.1.1`).
     trusted_proxies: ProxyList,
+    /// PEM certificate chain (leaf first) of the HTTPS listener; needs `tls_key`. Not set:
+    /// plain HTTP.
     tls_certificate: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1; RSA, ECDSA or Ed25519) matching
+    /// `tls_certificate`.
     tls_key: Option<PathBuf>,
+    /// Address:port of a separate plain-HTTP listener that alone serves `/metrics`. Not set:
+    /// `/metrics` is served on `listen`.
     #[serde(deserialize_with = "optional_socket_address")]
     metrics_listen: Option<SocketAddr>,
+    /// Refuse deploy tokens for git and package requests (`/-/forward-auth`); the container
+    /// registry is unaffected.
     external_authorization: bool,
+    /// Headers carrying the original URI to `/-/forward-auth` (comma list); those present must
+    /// agree, else 403.
     forward_auth_uri_headers: String,
+    /// Headers carrying the original method (comma list, must agree); without one, the
+    /// sub-request's own method.
     forward_auth_method_headers: String,
 }
 
@@ -311,6 +395,12 @@ pub enum SettingsError {
     Figment(#[from] Box<figment::Error>),
     #[error("invalid setting {name}: {message}")]
     Invalid { name: String, message: String },
+    #[error("unknown setting {} in {origin}{}", .unknown.name, did_you_mean(.unknown))]
+    Unknown {
+        unknown: names::UnknownName,
+        /// `the environment` or the config file's path.
+        origin: String,
+    },
     #[error("cannot read {variable} ({path})")]
     File {
         variable: String,
@@ -318,6 +408,13 @@ pub enum SettingsError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn did_you_mean(unknown: &names::UnknownName) -> String {
+    match &unknown.did_you_mean {
+        Some(name) => format!("; did you mean {name}?"),
+        None => String::from(" (the configuration reference lists every setting)"),
+    }
 }
 
 fn invalid(name: impl Into<String>, message: impl Into<String>) -> SettingsError {
@@ -448,6 +545,50 @@ fn setting_names() -> Vec<String> {
     }
 }
 
+/// Whether `variable` (`REGAUTH_*`) is one regauth accepts, by the rule `load` applies: an
+/// error naming the nearest setting when not (the docs check uses it on every name they
+/// mention).
+pub fn check_variable_name(variable: &str) -> Result<(), SettingsError> {
+    match names::unknown_variable(&setting_names(), [variable]) {
+        Some(unknown) => Err(SettingsError::Unknown {
+            unknown,
+            origin: "the environment".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Every setting's name and built-in default as TOML would write it (`not set` for an
+/// optional one), by name: the configuration reference's default column, read off the
+/// defaults so it cannot drift from them.
+pub fn setting_defaults() -> Vec<(String, String)> {
+    use figment::value::Value;
+    fn text(value: &Value) -> String {
+        match value {
+            Value::String(_, text) => format!("{text:?}"),
+            Value::Char(_, c) => format!("{:?}", c.to_string()),
+            Value::Bool(_, b) => b.to_string(),
+            Value::Num(_, number) => match number.to_u128() {
+                Some(n) => n.to_string(),
+                None => number.to_f64().map(|f| f.to_string()).unwrap_or_default(),
+            },
+            Value::Empty(..) => "not set".to_owned(),
+            Value::Array(_, items) => {
+                let items: Vec<String> = items.iter().map(text).collect();
+                format!("[{}]", items.join(", "))
+            }
+            Value::Dict(..) => "(table)".to_owned(),
+        }
+    }
+    let Ok(Value::Dict(_, fields)) = Value::serialize(RawSettings::default()) else {
+        return Vec::new();
+    };
+    fields
+        .iter()
+        .map(|(name, value)| (name.clone(), text(value)))
+        .collect()
+}
+
 /// `REGAUTH_<NAME>_FILE` for every setting: `(name, trimmed file content)` for each one set.
 /// Setting both `REGAUTH_<NAME>` and `REGAUTH_<NAME>_FILE` is refused, as the official
 /// Docker images do, rather than one silently winning.
@@ -478,6 +619,33 @@ fn file_variants(
     Ok(values)
 }
 
+/// The config file's top-level keys must be settings (figment would name an unknown key
+/// too, but without the nearest known name).
+fn check_file_keys(
+    names: &[String],
+    toml: &figment::providers::Data<Toml>,
+) -> Result<(), SettingsError> {
+    use figment::Provider as _;
+    // A file that does not parse is reported by the extraction, with its line.
+    let Ok(profiles) = toml.data() else {
+        return Ok(());
+    };
+    let keys = profiles
+        .values()
+        .flat_map(|dict| dict.keys().map(String::as_str));
+    match names::unknown_key(names, keys) {
+        Some(unknown) => Err(SettingsError::Unknown {
+            unknown,
+            origin: toml
+                .metadata()
+                .source
+                .map(|source| source.to_string())
+                .unwrap_or_else(|| "the config file".into()),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Settings {
     /// The token kinds' prefixes in force (`token_prefix`, `token_instance_prefix`).
     pub fn token_formats(&self) -> crate::domain::token_format::TokenFormats {
@@ -488,8 +656,33 @@ impl Settings {
     }
 
     /// Loads from `regauth.toml` (or `$REGAUTH_CONFIG`), the environment and `_FILE` files.
+    /// A missing `regauth.toml` is fine (the defaults and the environment apply); a missing
+    /// file named by `REGAUTH_CONFIG` is an error, as is any unknown name.
     pub fn load() -> Result<Settings, SettingsError> {
-        let file = std::env::var("REGAUTH_CONFIG").unwrap_or_else(|_| "regauth.toml".into());
+        let (file, named) = match std::env::var("REGAUTH_CONFIG") {
+            Ok(path) => (path, true),
+            Err(_) => ("regauth.toml".to_owned(), false),
+        };
+        if named && !std::path::Path::new(&file).is_file() {
+            return Err(SettingsError::File {
+                variable: "REGAUTH_CONFIG".into(),
+                source: std::fs::metadata(&file).err().unwrap_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file")
+                }),
+                path: file,
+            });
+        }
+        let variables: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        if let Some(unknown) =
+            names::unknown_variable(&setting_names(), variables.iter().map(String::as_str))
+        {
+            return Err(SettingsError::Unknown {
+                unknown,
+                origin: "the environment".into(),
+            });
+        }
         Settings::from_sources(Toml::file(&file), |name| std::env::var(name).ok())
     }
 
@@ -501,6 +694,7 @@ impl Settings {
     ) -> Result<Settings, SettingsError> {
         let names = setting_names();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        check_file_keys(&names, &toml)?;
         let mut figment = Figment::from(Serialized::defaults(RawSettings::default()))
             .merge(toml)
             // Only our names: REGAUTH_CONFIG and REGAUTH_*_FILE are not settings.
@@ -859,6 +1053,19 @@ impl Settings {
             .unwrap_or_else(|| crate::ci_secret::default_key_file(&self.keys_dir))
     }
 
+    /// A warning when the realm registries are told cannot be reached: listening on an
+    /// unspecified address (`0.0.0.0`, `[::]`) without `public_url` makes the realm
+    /// `http://0.0.0.0:5001/jwt/auth`.
+    pub fn unreachable_realm_warning(&self, bound_port: u16) -> Option<String> {
+        (self.public_url.is_none() && self.listen.ip().is_unspecified()).then(|| {
+            format!(
+                "listening on {} without public_url: registries and clients are told the realm {}/jwt/auth, which they cannot reach; set public_url (REGAUTH_PUBLIC_URL) to the URL they reach regauth at, such as https://auth.example.com",
+                self.listen.ip(),
+                self.public_url(bound_port)
+            )
+        })
+    }
+
     /// Where clients reach regauth, given the port the server actually bound.
     pub fn public_url(&self, bound_port: u16) -> String {
         match &self.public_url {
@@ -957,6 +1164,37 @@ mod tests {
         for bad in ["", "m", "5 minutes", "-5", "1.5h", "99999999999999999999d"] {
             assert_eq!(Seconds::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_unspecified_listen_address_without_public_url_warns_and_says_what_to_set() {
+        let on_all = load("listen = \"0.0.0.0:5001\"", &[]).unwrap();
+        let warning = on_all.unreachable_realm_warning(5001).unwrap();
+        assert!(
+            warning.contains("http://0.0.0.0:5001/jwt/auth")
+                && warning.contains("REGAUTH_PUBLIC_URL"),
+            "{warning}"
+        );
+        assert!(load("listen = \"[::]:5001\"", &[])
+            .unwrap()
+            .unreachable_realm_warning(5001)
+            .is_some());
+        let with_url = load(
+            "listen = \"0.0.0.0:5001\"\npublic_url = \"https://auth.example.com\"",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(with_url.unreachable_realm_warning(5001), None);
+        assert_eq!(Settings::defaults().unreachable_realm_warning(5001), None);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named_with_the_nearest_setting() {
+        let error = error_of("listn = \"127.0.0.1:5001\"");
+        assert!(
+            error.contains("unknown setting listn") && error.contains("did you mean listen?"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod build_info;
 pub mod ci_secret;
 pub mod cli;
 pub mod client_address;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod jwt;
 pub mod mail;
 pub mod metrics;
+pub mod os_user;
 pub mod redact;
 pub mod routes;
 pub mod service;

@@ -17,6 +17,8 @@
 //!   scrape time, so they include tokens made by the CLI or by other replicas (every replica
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
 //!
+//! - `regauth_build_info{version,commit}`: always 1; what is running, for dashboards and alerts.
+//!
 //! Every counter with a fixed label set is created at start, so counting a token request is an
 //! atomic add: no lock, no allocation on the hot path.
 
@@ -276,6 +278,14 @@ impl Metrics {
             "regauth_scope_family_requests",
             "Requests by scope family (registry, repository, package) and outcome",
             family_requests.clone(),
+        );
+        registry.register(
+            "regauth_build",
+            "The version of regauth and the git commit it was built from",
+            prometheus_client::metrics::info::Info::new(vec![
+                ("version", crate::build_info::VERSION),
+                ("commit", crate::build_info::COMMIT),
+            ]),
         );
         let request_durations = HistogramFamily::new_with_constructor(latency_histogram);
         registry.register(

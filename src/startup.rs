@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::ci_secret::CiSecretKey;
 use crate::config::{ConnectionLimits, Settings};
-use crate::jwt::{self, GeneratedKey, KeyRing};
+use crate::jwt::{self, GeneratedKey, KeyRing, KeyRingChange, SharedKeyRing};
 use crate::metrics::Metrics;
 use crate::routes::observe::RequestSpan;
 use crate::service::login_guard::LoginGuard;
@@ -29,7 +29,11 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
     /// The HTTPS certificate, re-read on SIGHUP.
     certificate: Option<Arc<ReloadingCertificate>>,
-    keys: Arc<KeyRing>,
+    /// The signing keys, re-read on SIGHUP.
+    keys: Arc<SharedKeyRing>,
+    /// SIGHUP, listened for from the start: its default action would end the process.
+    hangups: Option<tokio::signal::unix::Signal>,
+    settings: Settings,
     generated_key: Option<GeneratedKey>,
     usage_writer: tokio::task::JoinHandle<()>,
     db: DatabaseConnection,
@@ -84,7 +88,7 @@ fn keep_alive(limits: &ConnectionLimits) -> KeepAlive {
     }
 }
 
-/// The connection limits of one server (see README "Security"). A macro: `HttpServer`'s
+/// The connection limits of one server (see docs/security.md). A macro: `HttpServer`'s
 /// type parameters carry bounds that would have to be repeated in full for a function.
 macro_rules! limited {
     ($server:expr, $limits:expr, $workers:expr, $shutdown_timeout:expr) => {
@@ -137,8 +141,24 @@ impl Application {
         )
         .await
         .map_err(|source| StartupError::database(&settings, source))?;
+        // Before anything slow: from here on SIGHUP reloads, it never kills the process.
+        let hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => Some(hangups),
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP: keys and certificates will not be reloaded");
+                None
+            }
+        };
         let (keys, generated_key) = load_keys(&settings)?;
-        let keys = Arc::new(keys);
+        match jwt::open_up_key_dir(&settings.keys_dir) {
+            Ok(true) => tracing::info!(
+                dir = %settings.keys_dir.display(),
+                "made the keys directory readable by other users (0755; private keys stay 0600): a registry running as its own user reads bundle.crt and jwks.json there"
+            ),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "cannot check the mode of the keys directory"),
+        }
+        let keys = Arc::new(SharedKeyRing::new(keys));
         let (ci_key, ci_key_generated) =
             CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
         if ci_key_generated {
@@ -269,6 +289,8 @@ impl Application {
             metrics,
             certificate,
             keys,
+            hangups,
+            settings,
             generated_key,
             usage_writer,
             db,
@@ -285,8 +307,9 @@ impl Application {
         self.metrics.as_ref().map(|(port, _)| *port)
     }
 
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    /// The signing keys in use now.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.current()
     }
 
     /// The key created by this start, when the keys directory was empty.
@@ -308,8 +331,13 @@ impl Application {
     /// Serves until stopped (SIGTERM / SIGINT), then writes the recorded token use that is
     /// still in memory and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        if let Some(certificate) = self.certificate {
-            reload_on_sighup(certificate);
+        if let Some(hangups) = self.hangups {
+            reload_on_sighup(
+                hangups,
+                self.certificate,
+                Arc::clone(&self.keys),
+                self.settings,
+            );
         }
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
@@ -336,25 +364,53 @@ impl Application {
     }
 }
 
-/// Re-reads the HTTPS certificate and key on every SIGHUP, for as long as the process runs.
-/// A pair that does not load is logged and the old one kept.
-fn reload_on_sighup(certificate: Arc<ReloadingCertificate>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for SIGHUP: the TLS certificate will not be reloaded");
-            return;
-        }
-    };
+/// On every SIGHUP, for as long as the process runs: re-reads the signing keys (publishing
+/// new ones, signing with the newest active one) and the HTTPS certificate and key, and logs
+/// what changed. Whatever does not load is logged and the old one kept.
+fn reload_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
+    certificate: Option<Arc<ReloadingCertificate>>,
+    keys: Arc<SharedKeyRing>,
+    settings: Settings,
+) {
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match certificate.reload().await {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
-                Err(error) => {
-                    tracing::error!(%error, "SIGHUP: TLS certificate not reloaded, keeping the old one")
+            let settings = settings.clone();
+            let keys = Arc::clone(&keys);
+            // Key files are read and RSA keys parsed off the executor.
+            let reloaded = tokio::task::spawn_blocking(move || reload_keys(&settings, &keys)).await;
+            match reloaded {
+                Ok(Ok(change)) => tracing::info!("SIGHUP: {change}"),
+                Ok(Err(error)) => tracing::error!(
+                    %error,
+                    "SIGHUP: signing keys not reloaded, keeping the old ones"
+                ),
+                Err(error) => tracing::error!(%error, "SIGHUP: the key reload failed"),
+            }
+            if let Some(certificate) = &certificate {
+                match certificate.reload().await {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "SIGHUP: TLS certificate not reloaded, keeping the old one")
+                    }
                 }
             }
         }
     });
+}
+
+/// Loads the key directory again and puts it in use; rewrites `bundle.crt` and `jwks.json`
+/// for the registries (a read-only key directory keeps its files).
+fn reload_keys(settings: &Settings, keys: &SharedKeyRing) -> Result<KeyRingChange, StartupError> {
+    let ring = KeyRing::load_dir(&settings.keys_dir)
+        .map(|ring| ring.with_token_header(settings.token_header))
+        .map_err(|error| StartupError::Keys {
+            dir: settings.keys_dir.display().to_string(),
+            message: error.to_string(),
+        })?;
+    if let Err(error) = jwt::write_certificate_bundle(&settings.keys_dir) {
+        tracing::warn!(%error, "SIGHUP: cannot rewrite bundle.crt and jwks.json");
+    }
+    let before = keys.replace(ring);
+    Ok(KeyRingChange::between(&before, &keys.current()))
 }

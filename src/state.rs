@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::ci_secret::CiSecretKey;
 use crate::config::Settings;
 use crate::domain::token_format::TokenFormats;
-use crate::jwt::KeyRing;
+use crate::jwt::SharedKeyRing;
 use crate::metrics::Metrics;
 use crate::service::login_guard::LoginGuard;
 use crate::service::usage::UsageRecorder;
@@ -15,7 +15,8 @@ use crate::store::Store;
 /// What every handler can reach.
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub keys: Arc<KeyRing>,
+    /// The signing keys; `SIGHUP` replaces them (`keys.current()` for a request).
+    pub keys: Arc<SharedKeyRing>,
     /// Seals and opens the secrets of `gitlab-deploy-token` tokens.
     pub ci_key: Arc<CiSecretKey>,
     pub settings: Settings,

@@ -2,37 +2,25 @@
 //! while the server keeps serving (SQLite's `VACUUM INTO` reads one snapshot; writers are not
 //! stopped). PostgreSQL has its own tools: the command refuses and names `pg_dump`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::store::sqlite_file;
 use crate::config::Settings;
 use crate::redact::redact_url_password;
 use crate::store;
-
-/// The file a `sqlite:` URL names (`sqlite://regauth.db?mode=rwc` → `regauth.db`).
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
 
 pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::Result<()> {
     let url = &settings.database_url;
     let Some(source) = sqlite_file(url) else {
         if url.starts_with("postgres") {
             anyhow::bail!(
-                "backup copies SQLite databases; database_url is PostgreSQL ({}): use pg_dump, e.g. pg_dump --format=custom --file=regauth.dump <database URL> (README: Backups)",
+                "backup copies SQLite databases; database_url is PostgreSQL ({}): use pg_dump, e.g. pg_dump --format=custom --file=regauth.dump <database URL> (docs/operations.md: Backups)",
                 redact_url_password(url)
             );
         }
         anyhow::bail!("backup needs a database file; database_url {url:?} names none");
     };
-    if !source.exists() {
-        anyhow::bail!(
-            "the database file {} (database_url) does not exist",
-            source.display()
-        );
-    }
+    super::store::refuse_missing_database(url)?;
     if target.exists() && !force {
         anyhow::bail!("{} exists; pass --force to overwrite it", target.display());
     }
@@ -47,7 +35,9 @@ pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::
     ));
     let _ = std::fs::remove_file(&partial);
     let db = store::connect_with(url, 1, settings.database_acquire_timeout, false).await?;
+    let progress = Progress::start(&partial, &source);
     let copied = store::vacuum_into(&db, &partial).await;
+    progress.finish(copied.is_ok());
     let _ = db.close().await;
     if let Err(error) = copied {
         let _ = std::fs::remove_file(&partial);
@@ -66,21 +56,63 @@ pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// On a terminal, how far the copy is: the bytes written so far (the partial file's size)
+/// against the database's, redrawn on one line four times a second. Nothing when stderr is
+/// not a terminal (scripts, logs).
+struct Progress {
+    ticker: Option<(
+        tokio::task::JoinHandle<()>,
+        std::path::PathBuf,
+        std::time::Instant,
+    )>,
+}
 
-    #[test]
-    fn the_database_file_comes_from_the_url() {
-        assert_eq!(
-            sqlite_file("sqlite://regauth.db?mode=rwc"),
-            Some(PathBuf::from("regauth.db"))
-        );
-        assert_eq!(
-            sqlite_file("sqlite:///var/lib/regauth/db.sqlite"),
-            Some(PathBuf::from("/var/lib/regauth/db.sqlite"))
-        );
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("postgres://u@h/db"), None);
+impl Progress {
+    fn start(partial: &Path, source: &Path) -> Progress {
+        use std::io::IsTerminal as _;
+        if !std::io::stderr().is_terminal() {
+            return Progress { ticker: None };
+        }
+        let total = std::fs::metadata(source).map(|m| m.len()).unwrap_or(0);
+        let started = std::time::Instant::now();
+        let watched = partial.to_owned();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
+            loop {
+                every.tick().await;
+                let written = std::fs::metadata(&watched).map(|m| m.len()).unwrap_or(0);
+                eprint!(
+                    "\rbackup: {} of about {} written, {} s",
+                    megabytes(written),
+                    megabytes(total),
+                    started.elapsed().as_secs()
+                );
+            }
+        });
+        Progress {
+            ticker: Some((ticker, partial.to_owned(), started)),
+        }
     }
+
+    fn finish(self, copied: bool) {
+        let Some((ticker, partial, started)) = self.ticker else {
+            return;
+        };
+        ticker.abort();
+        let written = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        let seconds = started.elapsed().as_secs_f64();
+        // `\x1b[K` clears what is left of the longer progress line.
+        if copied {
+            eprintln!(
+                "\rbackup: {} written in {seconds:.1} s\x1b[K",
+                megabytes(written)
+            );
+        } else {
+            eprintln!("\rbackup: failed after {seconds:.1} s\x1b[K");
+        }
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }

@@ -1,4 +1,4 @@
-//! `regauth keys generate|bundle|ci-secret`: the signing keys and the CI secret key, as
+//! `regauth keys generate|activate|bundle|ci-secret`: the signing keys and the CI secret key, as
 //! files in the keys directory.
 
 use super::KeysCommand;
@@ -30,15 +30,37 @@ pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        KeysCommand::Generate { alg } => {
+        KeysCommand::Generate { alg, staged } => {
             let alg = alg.map_or(settings.key_algorithm, KeyAlgorithm::from);
-            let generated = jwt::generate_key(&settings.keys_dir, alg, &settings.issuer)?;
+            let generated =
+                jwt::generate_key_with(&settings.keys_dir, alg, &settings.issuer, staged)?;
             println!("private key: {}", generated.key_path.display());
             println!("certificate: {}", generated.cert_path.display());
             println!(
                 "certificate bundle for the registry's rootcertbundle: {}",
                 generated.bundle_path.display()
             );
+            if staged {
+                println!(
+                    "staged: published, not signing. Once every registry has loaded the new bundle (or jwks), run `regauth keys activate`, then send SIGHUP to the server."
+                );
+            } else {
+                println!("a running server signs with it after SIGHUP (or a restart)");
+            }
+            Ok(())
+        }
+        KeysCommand::Activate => {
+            let activated = jwt::activate_staged_keys(&settings.keys_dir)?;
+            if activated.is_empty() {
+                println!("no staged key in {}", settings.keys_dir.display());
+            } else {
+                let ring = jwt::KeyRing::load_dir(&settings.keys_dir)?;
+                println!(
+                    "activated {}; the server signs with {} after SIGHUP (or a restart)",
+                    activated.join(", "),
+                    ring.signing_key().libtrust_kid()
+                );
+            }
             Ok(())
         }
     }

@@ -13,6 +13,7 @@ mod member;
 mod migrate;
 mod namespace;
 mod notify;
+mod registry_config;
 mod serve;
 mod store;
 mod user;
@@ -25,17 +26,33 @@ use crate::jwt::KeyAlgorithm;
 use crate::service::namespaces::{self, NamespaceRef};
 use crate::store::Store;
 
-pub use serve::registry_config_block;
+pub use registry_config::RegistryRelease;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "regauth",
-    version,
+    version = crate::build_info::LONG_VERSION,
     about = "Token server for container registries, built around deploy tokens"
 )]
 pub struct Cli {
+    /// Say which database the command uses, and log what it does.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// How much to log: `serve` and `migrate` report their work; other commands print
+    /// their result and log only warnings, unless `-v`.
+    pub fn verbosity(&self) -> crate::telemetry::Verbosity {
+        use crate::telemetry::Verbosity;
+        match self.command {
+            Command::Serve | Command::Migrate => Verbosity::Informative,
+            _ if self.verbose => Verbosity::Informative,
+            _ => Verbosity::Quiet,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +61,24 @@ pub enum Command {
     Serve,
     /// Bring the database schema up to date.
     Migrate,
+    /// Print a complete, startable registry config.yml trusting this regauth (its `auth`
+    /// block is the one `serve` prints).
+    #[command(name = "registry-config")]
+    RegistryConfig {
+        /// The CNCF distribution release the file is for.
+        #[arg(long, value_enum, default_value = "2.8", value_name = "2.8|3")]
+        registry: RegistryRelease,
+        /// The registry's `http.addr`.
+        #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDRESS:PORT")]
+        listen: std::net::SocketAddr,
+        /// The registry's storage directory; `./registry-data` when not given.
+        #[arg(long, value_name = "DIR")]
+        storage: Option<std::path::PathBuf>,
+        /// Where the registry reads regauth's keys directory (a container mounts it
+        /// elsewhere); keys_dir when not given.
+        #[arg(long, value_name = "DIR")]
+        keys_dir: Option<std::path::PathBuf>,
+    },
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -81,6 +116,11 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// List the users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a user.
     Create {
         username: String,
@@ -146,16 +186,22 @@ pub enum MemberCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Rewrite bundle.crt from the certificates of the keys in the keys directory (after
-    /// retiring an old key by deleting its .key/.crt pair).
+    /// Rewrite bundle.crt and jwks.json from the keys in the keys directory (after retiring
+    /// an old key by deleting its private/<name>.key and <name>.crt).
     Bundle,
-    /// Write a new private key and self-signed certificate into the keys directory; the
-    /// newest key signs, older ones stay published until removed.
+    /// Write a new private key (private/, 0600) and its self-signed certificate into the
+    /// keys directory; the newest active key signs, older ones stay published until removed.
     Generate {
         /// The signing algorithm; `key_algorithm` when not given.
         #[arg(long, value_enum, ignore_case = true, value_name = "es256|rs256")]
         alg: Option<KeyAlgorithmArg>,
+        /// Publish the key without signing with it yet (staged rotation): activate it with
+        /// `keys activate` once the registries have loaded the new bundle.
+        #[arg(long)]
+        staged: bool,
     },
+    /// Let staged keys sign: the newest key signs after the server's next SIGHUP.
+    Activate,
     /// Create the key that seals gitlab-deploy-token secrets for the CI credentials endpoint
     /// (ci_secret_key_file) if it does not exist; print its file and key id. `serve` creates
     /// it on first start too.
@@ -164,12 +210,22 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
+    /// List the groups.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a group; for a subgroup the parent group must exist (`acme/platform`).
     Create { path: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
+    /// List the projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a project in an existing group (`acme/web`).
     Create {
         path: String,
@@ -315,9 +371,23 @@ impl From<RoleArg> for Role {
 
 /// Runs a command; the error is one line for the user.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    if cli.verbose
+        && !matches!(
+            cli.command,
+            Command::Keys(_) | Command::RegistryConfig { .. }
+        )
+    {
+        eprintln!("{}", store::describe_database(&settings.database_url));
+    }
     match cli.command {
         Command::Serve => serve::serve(settings).await,
         Command::Migrate => migrate::migrate(&settings).await,
+        Command::RegistryConfig {
+            registry,
+            listen,
+            storage,
+            keys_dir,
+        } => registry_config::run(&settings, registry, listen, storage, keys_dir),
         Command::Keys(command) => keys::run(&settings, command),
         Command::Group(command) => namespace::group(&settings, command).await,
         Command::Project(command) => namespace::project(&settings, command).await,
@@ -374,7 +444,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse(&["keys", "generate", "--alg", "RS256"]) {
-            Ok(Command::Keys(KeysCommand::Generate { alg: Some(alg) })) => {
+            Ok(Command::Keys(KeysCommand::Generate { alg: Some(alg), .. })) => {
                 assert_eq!(KeyAlgorithm::from(alg), KeyAlgorithm::Rs256)
             }
             other => panic!("{other:?}"),

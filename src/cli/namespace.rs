@@ -1,4 +1,4 @@
-//! `regauth group create` and `regauth project create|update`.
+//! `regauth group list|create` and `regauth project list|create|update`.
 
 use chrono::Utc;
 
@@ -9,9 +9,11 @@ use crate::domain::text::printable;
 use crate::domain::{NamespaceKind, Visibility};
 use crate::service::caller::Caller;
 use crate::service::namespaces::{self, NamespaceRef};
+use crate::views;
 
 pub async fn group(settings: &Settings, command: GroupCommand) -> anyhow::Result<()> {
     match command {
+        GroupCommand::List { json } => list(settings, NamespaceKind::Group, json).await,
         GroupCommand::Create { path } => {
             create_namespace(settings, NamespaceKind::Group, &path, Visibility::default()).await
         }
@@ -20,6 +22,7 @@ pub async fn group(settings: &Settings, command: GroupCommand) -> anyhow::Result
 
 pub async fn project(settings: &Settings, command: ProjectCommand) -> anyhow::Result<()> {
     match command {
+        ProjectCommand::List { json } => list(settings, NamespaceKind::Project, json).await,
         ProjectCommand::Create { path, visibility } => {
             create_namespace(settings, NamespaceKind::Project, &path, visibility.into()).await
         }
@@ -40,6 +43,36 @@ pub async fn project(settings: &Settings, command: ProjectCommand) -> anyhow::Re
             Ok(())
         }
     }
+}
+
+async fn list(settings: &Settings, kind: NamespaceKind, json: bool) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let found = namespaces::list(store.as_ref(), kind).await?;
+    if json {
+        let public_url = settings.public_url(settings.listen.port());
+        let list: Vec<_> = found
+            .iter()
+            .map(|namespace| views::namespace(namespace, &public_url))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    match kind {
+        NamespaceKind::Group => println!("{:<6} PATH", "ID"),
+        NamespaceKind::Project => println!("{:<6} {:<10} PATH", "ID", "VISIBILITY"),
+    }
+    for namespace in &found {
+        let path = printable(namespace.full_path.as_str());
+        match kind {
+            NamespaceKind::Group => println!("{:<6} {path}", namespace.id),
+            NamespaceKind::Project => println!(
+                "{:<6} {:<10} {path}",
+                namespace.id,
+                namespace.visibility.as_str()
+            ),
+        }
+    }
+    Ok(())
 }
 
 async fn create_namespace(

@@ -9,17 +9,14 @@ use crate::startup::Application;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings.clone()).await?;
-    let signing = application.keys().signing_key();
+    let keys = application.keys();
+    let signing = keys.signing_key();
     let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
     // The registry reads its `jwks` from a file: keep one next to the bundle. A read-only key
     // directory (a mounted secret) is fine as long as the token form does not need it.
-    let jwks_file = match jwt::write_jwks_file(&settings.keys_dir, application.keys()) {
-        Ok(path) => path,
-        Err(error) => {
-            tracing::warn!(%error, "cannot write the JWK set file for the registry");
-            settings.keys_dir.join(jwt::JWKS_FILE_NAME)
-        }
-    };
+    if let Err(error) = jwt::write_jwks_file(&settings.keys_dir, &keys) {
+        tracing::warn!(%error, "cannot write the JWK set file for the registry");
+    }
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
     let in_memory = settings
         .database_url
@@ -35,17 +32,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .metrics_listen
         .zip(application.metrics_port())
         .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
-    let registry_config = registry_config_block(
-        &settings,
-        &settings.public_url(application.port()),
-        &bundle,
-        &jwks_file,
-    );
+    let registry_config =
+        registry_config_block(&settings, &settings.public_url(application.port()), &bundle);
     // Registry 2.8 refuses every jwks-form token: say so however the logs are read.
     let jwks_warning = (settings.token_header == jwt::TokenHeader::Jwks).then_some(
         "token_header = \"jwks\": tokens carry no x5c certificate and a thumbprint kid; registry 2.8 (Debian's docker-registry) refuses every one of them, registry 3.x accepts them; use token_header = \"x5c\" for registry 2.8",
     );
     if let Some(warning) = jwks_warning {
+        tracing::warn!("{warning}");
+    }
+    let realm_warning = settings.unreachable_realm_warning(application.port());
+    if let Some(warning) = &realm_warning {
         tracing::warn!("{warning}");
     }
     match settings.log_format {
@@ -63,13 +60,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 signing.algorithm(),
                 signing.libtrust_kid(),
                 settings.keys_dir.display(),
-                application.keys().keys().len()
+                keys.keys().len()
             );
-            println!("regauth listening on {bound} ({scheme}; database {database})");
+            println!(
+                "regauth listening on {bound} ({scheme}; database {database}; version {})",
+                crate::build_info::LONG_VERSION
+            );
             if let Some(metrics) = metrics {
                 println!("metrics on {metrics} (/metrics; not served on {bound})");
             }
             if let Some(warning) = jwks_warning {
+                println!("WARNING: {warning}");
+            }
+            if let Some(warning) = &realm_warning {
                 println!("WARNING: {warning}");
             }
             if in_memory {
@@ -90,13 +93,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 algorithm = %signing.algorithm(),
                 kid = signing.libtrust_kid(),
                 keys_dir = %settings.keys_dir.display(),
-                published = application.keys().keys().len(),
+                published = keys.keys().len(),
                 "signing key loaded"
             );
             tracing::info!(
                 address = %bound,
                 scheme,
                 database = %database,
+                version = crate::build_info::VERSION,
+                commit = crate::build_info::COMMIT,
                 "regauth listening on {bound}"
             );
             if let Some(metrics) = metrics {
@@ -115,13 +120,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 const MEMORY_NOTICE: &str = "the database is in memory: everything written while serving is \
     lost at exit, and the command line cannot reach it (use the API)";
 
-/// The `auth.token` block a registry needs for the configured token header form, ready to
-/// paste.
+/// The `auth` block a registry needs for the configured token header form, ready to paste:
+/// the one `regauth registry-config` writes, with a comment on which registries take it.
 pub fn registry_config_block(
     settings: &Settings,
     public_url: &str,
     bundle: &std::path::Path,
-    jwks_file: &std::path::Path,
 ) -> String {
     let absolute = |path: &std::path::Path| {
         std::fs::canonicalize(path)
@@ -129,18 +133,15 @@ pub fn registry_config_block(
             .display()
             .to_string()
     };
-    let head = format!(
-        "auth:\n  token:\n    realm: {public_url}/jwt/auth\n    service: {}\n    issuer: {}\n",
-        settings.registry_service, settings.issuer,
-    );
+    let keys_dir =
+        std::fs::canonicalize(&settings.keys_dir).unwrap_or_else(|_| settings.keys_dir.clone());
+    let block = super::registry_config::auth_block(settings, public_url, &keys_dir);
     match settings.token_header {
         jwt::TokenHeader::X5c => format!(
-            "# registry config.yml (CNCF distribution 2.8 or 3.x; token_header = \"x5c\"):\n{head}    rootcertbundle: {}\n# a registry 3.x trusting regauth by jwks alone needs token_header = \"jwks\"",
-            absolute(bundle)
+            "# registry config.yml (CNCF distribution 2.8 or 3.x; token_header = \"x5c\"; the whole file: regauth registry-config):\n{block}# a registry 3.x trusting regauth by jwks alone needs token_header = \"jwks\""
         ),
         jwt::TokenHeader::Jwks => format!(
-            "# registry config.yml (CNCF distribution 3.x only; token_header = \"jwks\"):\n{head}    jwks: {}\n# the same document is served at {public_url}/.well-known/jwks.json; rootcertbundle: {} works too",
-            absolute(jwks_file),
+            "# registry config.yml (CNCF distribution 3.x only; token_header = \"jwks\"; the whole file: regauth registry-config --registry 3):\n{block}# the same document is served at {public_url}/.well-known/jwks.json; rootcertbundle: {} works too",
             absolute(bundle)
         ),
     }

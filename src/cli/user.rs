@@ -1,4 +1,4 @@
-//! `regauth user create|block|unblock|password` and `regauth user token create|revoke`.
+//! `regauth user list|create|block|unblock|password` and `regauth user token create|revoke`.
 
 use chrono::Utc;
 use serde_json::json;
@@ -15,6 +15,28 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
     let store = open_store(settings).await?;
     let now = Utc::now();
     match command {
+        UserCommand::List { json } => {
+            let found = users::list(store.as_ref()).await?;
+            if json {
+                let list: Vec<_> = found.iter().map(views::user).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                println!(
+                    "{:<6} {:<24} {:<8} {:<6} EMAIL",
+                    "ID", "USERNAME", "STATE", "ROLE"
+                );
+                for user in &found {
+                    println!(
+                        "{:<6} {:<24} {:<8} {:<6} {}",
+                        user.id,
+                        printable(&user.username),
+                        if user.blocked { "blocked" } else { "active" },
+                        if user.admin { "admin" } else { "user" },
+                        printable(&user.email)
+                    );
+                }
+            }
+        }
         UserCommand::Create {
             username,
             email,
@@ -97,17 +119,47 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
     Ok(())
 }
 
-/// One line from standard input, without its line ending; the text is never echoed back.
+/// The new password: typed twice without echo on a terminal, else one line of standard
+/// input (a pipe or a file), without its line ending.
 fn read_password_line() -> anyhow::Result<String> {
     use std::io::IsTerminal as _;
-    if std::io::stdin().is_terminal() {
-        eprintln!("password (the input is visible; pipe it in to hide it):");
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin.read_line(&mut line)?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        if password.is_empty() {
+            anyhow::bail!("no password on standard input");
+        }
+        return Ok(password);
     }
+    let first = read_hidden("new password: ")?;
+    if first.is_empty() {
+        anyhow::bail!("no password typed; nothing changed");
+    }
+    let second = read_hidden("the same password again: ")?;
+    if first != second {
+        anyhow::bail!("the two passwords differ; nothing changed");
+    }
+    Ok(first)
+}
+
+/// One line typed on the terminal with echo off; echo comes back even when reading fails.
+fn read_hidden(prompt: &str) -> anyhow::Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin)?;
+    let mut hidden = saved.clone();
+    hidden.local_modes.remove(LocalModes::ECHO);
+    hidden.local_modes.insert(LocalModes::ECHONL);
+    // Echo off before the prompt shows: a person (or a script) answering the prompt at once
+    // must not see the password echoed.
+    tcsetattr(&stdin, OptionalActions::Now, &hidden)?;
+    eprint!("{prompt}");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    if password.is_empty() {
-        anyhow::bail!("no password on standard input");
-    }
-    Ok(password)
+    let read = stdin.read_line(&mut line);
+    let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
+    read?;
+    restored?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

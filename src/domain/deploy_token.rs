@@ -78,46 +78,58 @@ pub struct DeployTokenRequest {
 }
 
 impl NewDeployToken {
+    /// The first rule the request breaks (the API's one-error answer), or the token.
     pub fn validate(
         request: DeployTokenRequest,
         owner_kind: NamespaceKind,
         now: DateTime<Utc>,
     ) -> Result<NewDeployToken, ValidationError> {
-        let name = request.name.trim().to_owned();
-        if name.is_empty() {
-            return Err(ValidationError::new("name", "can't be blank"));
-        }
-        if name.chars().count() > 255 {
-            return Err(ValidationError::new(
-                "name",
-                "is too long (maximum is 255 characters)",
-            ));
-        }
-        refuse_control_characters("name", &name)?;
-        let username = match request.username.map(|u| u.trim().to_owned()) {
-            Some(username) if !username.is_empty() => Some(parse_username(&username)?),
-            _ => None,
+        NewDeployToken::validate_all(request, owner_kind, now)
+            .map_err(|mut errors| errors.remove(0))
+    }
+
+    /// Every field's error at once (at most one per field: name, username, scopes, expiry),
+    /// so a page can show them together; or the token.
+    pub fn validate_all(
+        request: DeployTokenRequest,
+        owner_kind: NamespaceKind,
+        now: DateTime<Utc>,
+    ) -> Result<NewDeployToken, Vec<ValidationError>> {
+        let name = validate_name(&request.name);
+        let expires_at = match request.expires_at {
+            Some(expires_at) if expires_at <= now => {
+                Err(ValidationError::new("expires_at", "must be in the future"))
+            }
+            other => Ok(other),
         };
-        let scopes = parse_scopes(&request.scopes)?;
-        if owner_kind == NamespaceKind::Project {
-            if let Some(scope) = scopes.iter().find(|scope| scope.is_group_only()) {
-                return Err(ValidationError::new(
+        let username = match request.username.map(|u| u.trim().to_owned()) {
+            Some(username) if !username.is_empty() => parse_username(&username).map(Some),
+            _ => Ok(None),
+        };
+        let scopes = parse_scopes(&request.scopes).and_then(|scopes| {
+            match scopes.iter().find(|scope| scope.is_group_only()) {
+                Some(scope) if owner_kind == NamespaceKind::Project => Err(ValidationError::new(
                     "scopes",
                     format!("{scope} is only available for group deploy tokens"),
-                ));
+                )),
+                _ => Ok(scopes),
+            }
+        });
+        match (name, expires_at, username, scopes) {
+            (Ok(name), Ok(expires_at), Ok(username), Ok(scopes)) => Ok(NewDeployToken {
+                name,
+                username,
+                scopes,
+                expires_at,
+            }),
+            // The order the API has always reported the first of.
+            (name, expires_at, username, scopes) => {
+                Err([name.err(), username.err(), scopes.err(), expires_at.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect())
             }
         }
-        if let Some(expires_at) = request.expires_at {
-            if expires_at <= now {
-                return Err(ValidationError::new("expires_at", "must be in the future"));
-            }
-        }
-        Ok(NewDeployToken {
-            name,
-            username,
-            scopes,
-            expires_at: request.expires_at,
-        })
     }
 
     pub fn name(&self) -> &str {
@@ -147,6 +159,21 @@ impl NewDeployToken {
         }
         warnings
     }
+}
+
+fn validate_name(name: &str) -> Result<String, ValidationError> {
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        return Err(ValidationError::new("name", "can't be blank"));
+    }
+    if name.chars().count() > 255 {
+        return Err(ValidationError::new(
+            "name",
+            "is too long (maximum is 255 characters)",
+        ));
+    }
+    refuse_control_characters("name", &name)?;
+    Ok(name)
 }
 
 /// The prefix of every default username (`gitlab+deploy-token-{id}`): reserved, so that no
@@ -216,6 +243,32 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn every_field_error_is_reported_at_once_and_the_api_keeps_the_first() {
+        let now = Utc::now();
+        let bad = DeployTokenRequest {
+            name: " ".into(),
+            username: Some("gitlab+deploy-token-7".into()),
+            scopes: vec!["read_regsitry".into()],
+            expires_at: Some(now - chrono::Duration::days(1)),
+        };
+        let errors =
+            NewDeployToken::validate_all(bad.clone(), NamespaceKind::Project, now).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["name", "username", "scopes", "expires_at"]);
+        let first = NewDeployToken::validate(bad, NamespaceKind::Project, now).unwrap_err();
+        assert_eq!(first.field, "name");
+        let group_only = DeployTokenRequest {
+            name: "ci".into(),
+            scopes: vec!["read_virtual_registry".into()],
+            ..Default::default()
+        };
+        let errors =
+            NewDeployToken::validate_all(group_only, NamespaceKind::Project, now).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("group deploy tokens"));
     }
 
     fn request(scopes: &[&str]) -> DeployTokenRequest {

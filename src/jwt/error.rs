@@ -59,6 +59,11 @@ pub enum KeyError {
     /// No key at all: an empty key directory or an empty list.
     #[error("no signing key found (expected <name>.key with <name>.crt)")]
     NoKeys,
+    /// Every key is staged (published, not signing): one must be activated.
+    #[error(
+        "every key is staged (private/<name>.staged): activate one with `regauth keys activate`"
+    )]
+    AllStaged,
     /// Loading one file of a key directory failed.
     #[error("{}: {reason}", path.display())]
     File {

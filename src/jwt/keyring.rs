@@ -1,5 +1,12 @@
 //! The set of signing keys in a key directory, key generation and the
 //! certificate bundle for the registry's `rootcertbundle`.
+//!
+//! Layout: the key directory (0755) holds what a registry running as another user reads:
+//! `bundle.crt`, `jwks.json` and each key's `<stem>.crt` (0644). Private keys live in
+//! `private/` (0700), `<stem>.key` (0600). A key with a `private/<stem>.staged` marker is
+//! published (bundle, JWKS) but does not sign yet: staged rotation publishes a key, lets the
+//! registries load it, then activates it. `<stem>.key` files directly in the key directory
+//! (the layout of older versions) are still loaded.
 
 use std::ffi::OsString;
 use std::fs;
@@ -19,6 +26,12 @@ pub const BUNDLE_FILE_NAME: &str = "bundle.crt";
 /// File name of the JWK set written next to the bundle (registry 3.x `jwks`).
 pub const JWKS_FILE_NAME: &str = "jwks.json";
 
+/// The directory of private keys under the key directory.
+pub const PRIVATE_DIR_NAME: &str = "private";
+
+/// `private/<stem>.staged`: the key is published but does not sign yet.
+const STAGED_EXTENSION: &str = "staged";
+
 /// Prefix of generated key file stems.
 const STEM_PREFIX: &str = "regauth-";
 
@@ -29,10 +42,13 @@ const CERT_LIFETIME_SECS: i64 = 3653 * 24 * 60 * 60;
 /// RSA modulus size of generated keys.
 const GENERATED_RSA_BITS: usize = 2048;
 
-/// Signing keys ordered oldest to newest: the newest signs, all are published.
+/// Signing keys ordered oldest to newest: the newest that is not staged signs, all are
+/// published.
 #[derive(Debug)]
 pub struct KeyRing {
     keys: Vec<SigningKey>,
+    /// Index of the signing key in `keys`.
+    signing: usize,
 }
 
 impl KeyRing {
@@ -49,23 +65,33 @@ impl KeyRing {
     /// [`KeyError::Io`], [`KeyError::MissingCertificate`], [`KeyError::File`]
     /// (a pair that does not load, or a duplicate key), [`KeyError::NoKeys`].
     pub fn load_dir(dir: &Path) -> Result<KeyRing, KeyError> {
+        let private = dir.join(PRIVATE_DIR_NAME);
         let mut key_files: Vec<(OsString, PathBuf)> = Vec::new();
-        let entries = fs::read_dir(dir).map_err(|e| KeyError::io("read directory", dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| KeyError::io("read directory", dir, e))?;
-            let path = entry.path();
-            if path.extension().is_some_and(|ext| ext == "key") && path.is_file() {
-                // Sort by stem, not file name: "X.key" must precede "X-001.key"
-                // although '.' > '-'.
-                let stem = path.file_stem().map(OsString::from).unwrap_or_default();
-                key_files.push((stem, path));
+        for folder in [dir, private.as_path()] {
+            let entries = match fs::read_dir(folder) {
+                Ok(entries) => entries,
+                // A key directory of the older layout has no private/.
+                Err(e) if folder == private && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(KeyError::io("read directory", folder, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| KeyError::io("read directory", folder, e))?;
+                let path = entry.path();
+                if path.extension().is_some_and(|ext| ext == "key") && path.is_file() {
+                    // Sort by stem, not file name: "X.key" must precede "X-001.key"
+                    // although '.' > '-'.
+                    let stem = path.file_stem().map(OsString::from).unwrap_or_default();
+                    key_files.push((stem, path));
+                }
             }
         }
         key_files.sort();
 
         let mut keys = Vec::with_capacity(key_files.len());
-        for (_, key_path) in key_files {
-            let cert_path = key_path.with_extension("crt");
+        let mut signing = None;
+        for (stem, key_path) in key_files {
+            // The certificate is public: beside the bundle, whichever folder holds the key.
+            let cert_path = dir.join(&stem).with_extension("crt");
             let key = load_pair(&key_path, &cert_path).map_err(|e| match e {
                 e @ KeyError::MissingCertificate { .. } => e,
                 other => KeyError::in_file(&key_path, other),
@@ -81,9 +107,18 @@ impl KeyRing {
                     },
                 ));
             }
+            if !private
+                .join(&stem)
+                .with_extension(STAGED_EXTENSION)
+                .exists()
+            {
+                signing = Some(keys.len());
+            }
             keys.push(key);
         }
-        KeyRing::from_keys(keys)
+        let mut ring = KeyRing::from_keys(keys)?;
+        ring.signing = signing.ok_or(KeyError::AllStaged)?;
+        Ok(ring)
     }
 
     /// A key ring of `keys`, given oldest first. Fails on an empty list or
@@ -107,7 +142,10 @@ impl KeyRing {
                 });
             }
         }
-        Ok(KeyRing { keys })
+        Ok(KeyRing {
+            signing: keys.len() - 1,
+            keys,
+        })
     }
 
     /// This ring, every key writing `header` form JWS headers.
@@ -118,13 +156,19 @@ impl KeyRing {
                 .into_iter()
                 .map(|key| key.with_token_header(header))
                 .collect(),
+            signing: self.signing,
         }
     }
 
-    /// The key that signs new tokens: the newest.
+    /// The key that signs new tokens: the newest that is not staged.
     pub fn signing_key(&self) -> &SigningKey {
-        // Invariant: `from_keys` (the only constructor) rejects an empty list.
-        &self.keys[self.keys.len() - 1]
+        // Invariant: the constructors reject an empty list and keep `signing` in range.
+        &self.keys[self.signing]
+    }
+
+    /// The keys published but not signing yet (staged), oldest first.
+    pub fn staged_keys(&self) -> impl Iterator<Item = &SigningKey> {
+        self.keys.iter().skip(self.signing + 1)
     }
 
     /// All keys, oldest first.
@@ -142,6 +186,113 @@ impl KeyRing {
     /// the content of the registry's `rootcertbundle`.
     pub fn certificate_bundle_pem(&self) -> String {
         self.keys.iter().map(SigningKey::certificate_pem).collect()
+    }
+}
+
+/// The key ring a running server uses, replaced whole when `SIGHUP` reloads the key
+/// directory; a request holds the ring it started with.
+#[derive(Debug)]
+pub struct SharedKeyRing {
+    current: std::sync::RwLock<std::sync::Arc<KeyRing>>,
+}
+
+impl SharedKeyRing {
+    pub fn new(ring: KeyRing) -> SharedKeyRing {
+        SharedKeyRing {
+            current: std::sync::RwLock::new(std::sync::Arc::new(ring)),
+        }
+    }
+
+    /// The ring now in use.
+    pub fn current(&self) -> std::sync::Arc<KeyRing> {
+        // A panic while holding the lock cannot leave a half-replaced Arc behind.
+        match self.current.read() {
+            Ok(ring) => std::sync::Arc::clone(&ring),
+            Err(poisoned) => std::sync::Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `ring` in use; returns the one it replaces.
+    pub fn replace(&self, ring: KeyRing) -> std::sync::Arc<KeyRing> {
+        let ring = std::sync::Arc::new(ring);
+        match self.current.write() {
+            Ok(mut current) => std::mem::replace(&mut *current, ring),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), ring),
+        }
+    }
+}
+
+/// What a reload changed, for the log line: key ids added to and removed from the published
+/// set, and the signing key before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRingChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub signing_before: String,
+    pub signing_after: String,
+    pub staged: Vec<String>,
+}
+
+impl KeyRingChange {
+    pub fn between(before: &KeyRing, after: &KeyRing) -> KeyRingChange {
+        let kids = |ring: &KeyRing| -> Vec<String> {
+            ring.keys()
+                .iter()
+                .map(|k| k.libtrust_kid().to_owned())
+                .collect()
+        };
+        let (old, new) = (kids(before), kids(after));
+        KeyRingChange {
+            added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
+            removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
+            signing_before: before.signing_key().libtrust_kid().to_owned(),
+            signing_after: after.signing_key().libtrust_kid().to_owned(),
+            staged: after
+                .staged_keys()
+                .map(|k| k.libtrust_kid().to_owned())
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.signing_before == self.signing_after
+    }
+}
+
+impl std::fmt::Display for KeyRingChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            return write!(
+                f,
+                "signing keys unchanged (signing with {})",
+                self.signing_after
+            );
+        }
+        if self.signing_before == self.signing_after {
+            write!(f, "still signing with {}", self.signing_after)?;
+        } else {
+            write!(
+                f,
+                "now signing with {} (was {})",
+                self.signing_after, self.signing_before
+            )?;
+        }
+        if !self.added.is_empty() {
+            write!(f, "; published {}", self.added.join(", "))?;
+        }
+        if !self.removed.is_empty() {
+            write!(f, "; retired {}", self.removed.join(", "))?;
+        }
+        if !self.staged.is_empty() {
+            write!(
+                f,
+                "; staged (published, not signing) {}",
+                self.staged.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -193,6 +344,21 @@ pub fn generate_key(
     alg: KeyAlgorithm,
     common_name: &str,
 ) -> Result<GeneratedKey, KeyError> {
+    generate_key_with(dir, alg, common_name, false)
+}
+
+/// [`generate_key`]; a `staged` key is published at once but signs only once activated
+/// ([`activate_staged_keys`]).
+///
+/// # Errors
+///
+/// As [`generate_key`].
+pub fn generate_key_with(
+    dir: &Path,
+    alg: KeyAlgorithm,
+    common_name: &str,
+    staged: bool,
+) -> Result<GeneratedKey, KeyError> {
     create_dir(dir)?;
     let now = Utc::now();
     let pkcs8 = generate_pkcs8(alg)?;
@@ -201,7 +367,7 @@ pub fn generate_key(
     let key = SigningKey::from_pkcs8_der(&pkcs8, cert_der)?;
 
     let key_pem = pem_lf("PRIVATE KEY", pkcs8);
-    let (key_path, cert_path) = write_new_pair(dir, now, &key_pem, key.certificate_pem())?;
+    let (key_path, cert_path) = write_new_pair(dir, now, &key_pem, key.certificate_pem(), staged)?;
     let bundle_path = write_certificate_bundle(dir)?;
     Ok(GeneratedKey {
         key_path,
@@ -281,8 +447,18 @@ fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     tmp_name.push(&name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp_path = path.with_file_name(tmp_name);
-    let result = fs::write(&tmp_path, contents)
+    // Public material: readable by a registry running as another user.
+    let result = create_new_file(&tmp_path, contents, 0o644)
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                fs::remove_file(&tmp_path)?;
+                create_new_file(&tmp_path, contents, 0o644)
+            } else {
+                Err(e)
+            }
+        })
         .map_err(|e| KeyError::io("write", &tmp_path, e))
+        .and_then(|()| set_mode(&tmp_path, 0o644))
         .and_then(|()| fs::rename(&tmp_path, path).map_err(|e| KeyError::io("write", path, e)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp_path);
@@ -290,17 +466,91 @@ fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     result
 }
 
+/// The key directory (0755: a registry running as another user reads its public files) and
+/// its `private/` (0700).
 fn create_dir(dir: &Path) -> Result<(), KeyError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
+    for (path, mode) in [(dir.to_owned(), 0o755), (dir.join(PRIVATE_DIR_NAME), 0o700)] {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            builder.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let existed = path.is_dir();
+        builder
+            .create(&path)
+            .map_err(|e| KeyError::io("create directory", &path, e))?;
+        if !existed {
+            // The mode asked for, whatever the umask.
+            set_mode(&path, mode)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), KeyError> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|e| KeyError::io("change the mode of", path, e))?;
     }
-    builder
-        .create(dir)
-        .map_err(|e| KeyError::io("create directory", dir, e))
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Older versions created the key directory 0700, so a registry running as another user
+/// could not read `bundle.crt`. Makes such a directory 0755 (the private keys in it are
+/// 0600); returns whether it changed it.
+///
+/// # Errors
+///
+/// [`KeyError::Io`] when the mode cannot be read or set.
+pub fn open_up_key_dir(dir: &Path) -> Result<bool, KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let metadata = fs::metadata(dir).map_err(|e| KeyError::io("read", dir, e))?;
+        if metadata.permissions().mode() & 0o777 == 0o700 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .map_err(|e| KeyError::io("change the mode of", dir, e))?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Removes every staged marker: the newest key signs from the next load (`SIGHUP` or a
+/// restart). Returns the stems activated.
+///
+/// # Errors
+///
+/// [`KeyError::Io`] when `private/` cannot be read or a marker removed.
+pub fn activate_staged_keys(dir: &Path) -> Result<Vec<String>, KeyError> {
+    let private = dir.join(PRIVATE_DIR_NAME);
+    let entries = match fs::read_dir(&private) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(KeyError::io("read directory", &private, e)),
+    };
+    let mut activated = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| KeyError::io("read directory", &private, e))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == STAGED_EXTENSION) {
+            fs::remove_file(&path).map_err(|e| KeyError::io("remove", &path, e))?;
+            if let Some(stem) = path.file_stem() {
+                activated.push(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    activated.sort();
+    Ok(activated)
 }
 
 fn generate_pkcs8(alg: KeyAlgorithm) -> Result<Vec<u8>, KeyError> {
@@ -379,7 +629,9 @@ fn write_new_pair(
     now: DateTime<Utc>,
     key_pem: &str,
     cert_pem: &str,
+    staged: bool,
 ) -> Result<(PathBuf, PathBuf), KeyError> {
+    let private = dir.join(PRIVATE_DIR_NAME);
     let base = format!("{STEM_PREFIX}{}", now.format("%Y%m%dT%H%M%SZ"));
     for attempt in 0..1000u32 {
         let stem = if attempt == 0 {
@@ -387,19 +639,35 @@ fn write_new_pair(
         } else {
             format!("{base}-{attempt:03}")
         };
-        let key_path = dir.join(format!("{stem}.key"));
+        let key_path = private.join(format!("{stem}.key"));
         let cert_path = dir.join(format!("{stem}.crt"));
-        if cert_path.exists() {
+        if cert_path.exists() || dir.join(format!("{stem}.key")).exists() {
             continue;
+        }
+        // The marker first: a staged key must never sign, not even for a moment.
+        let marker = private.join(format!("{stem}.{STAGED_EXTENSION}"));
+        if staged {
+            create_new_file(&marker, b"", 0o600).map_err(|e| KeyError::io("create", &marker, e))?;
         }
         match create_new_file(&key_path, key_pem.as_bytes(), 0o600) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if staged {
+                    let _ = fs::remove_file(&marker);
+                }
+                continue;
+            }
             Err(e) => return Err(KeyError::io("create", &key_path, e)),
         }
-        if let Err(e) = create_new_file(&cert_path, cert_pem.as_bytes(), 0o644) {
+        if let Err(e) = create_new_file(&cert_path, cert_pem.as_bytes(), 0o644)
+            .map_err(|e| KeyError::io("create", &cert_path, e))
+            .and_then(|()| set_mode(&cert_path, 0o644))
+        {
             let _ = fs::remove_file(&key_path);
-            return Err(KeyError::io("create", &cert_path, e));
+            if staged {
+                let _ = fs::remove_file(&marker);
+            }
+            return Err(e);
         }
         return Ok((key_path, cert_path));
     }
@@ -504,7 +772,8 @@ mod tests {
         );
         assert_eq!(
             generated.cert_path,
-            generated.key_path.with_extension("crt")
+            keydir.join(stem).with_extension("crt"),
+            "the certificate is public, beside the bundle"
         );
         assert_eq!(generated.bundle_path, keydir.join("bundle.crt"));
         let key_text = fs::read_to_string(&generated.key_path).expect("key");
@@ -749,7 +1018,13 @@ mod tests {
         fs::write(dir.path().join(format!("{stem}.key")), td::EC_PKCS8_KEY).expect("w");
         fs::write(dir.path().join(format!("{stem}-001.crt")), td::EC_CRT).expect("w");
         fs::write(dir.path().join(format!("{stem}-002.key")), td::EC_PKCS8_KEY).expect("w");
-        let (key_path, _) = write_new_pair(dir.path(), now, "KEY", "CERT").expect("write pair");
+        fs::create_dir(dir.path().join(PRIVATE_DIR_NAME)).expect("private");
+        let (key_path, _) =
+            write_new_pair(dir.path(), now, "KEY", "CERT", false).expect("write pair");
+        assert_eq!(
+            key_path.parent(),
+            Some(dir.path().join(PRIVATE_DIR_NAME).as_path())
+        );
         assert_eq!(
             key_path.file_name().and_then(|n| n.to_str()),
             Some(format!("{stem}-003.key").as_str())
@@ -758,6 +1033,103 @@ mod tests {
             fs::read_to_string(dir.path().join(format!("{stem}.key"))).expect("r"),
             td::EC_PKCS8_KEY
         );
+    }
+
+    #[cfg(unix)]
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn public_material_is_readable_by_others_private_keys_are_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = dir.path().join("keys");
+        let generated = generate_key(&keys, KeyAlgorithm::Es256, "regauth").expect("generate");
+        assert_eq!(mode_of(&keys), 0o755);
+        assert_eq!(mode_of(&keys.join(PRIVATE_DIR_NAME)), 0o700);
+        assert_eq!(
+            generated.key_path.parent(),
+            Some(keys.join(PRIVATE_DIR_NAME).as_path())
+        );
+        assert_eq!(mode_of(&generated.key_path), 0o600);
+        assert_eq!(mode_of(&generated.cert_path), 0o644);
+        assert_eq!(mode_of(&generated.bundle_path), 0o644);
+        assert_eq!(mode_of(&keys.join(JWKS_FILE_NAME)), 0o644);
+
+        // A directory an older version made 0700 is opened up once.
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o700)).expect("chmod");
+        assert!(open_up_key_dir(&keys).expect("open up"));
+        assert_eq!(mode_of(&keys), 0o755);
+        assert!(!open_up_key_dir(&keys).expect("again"));
+    }
+
+    #[test]
+    fn keys_of_the_older_layout_still_load_beside_new_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("a.key"), td::EC_PKCS8_KEY).expect("w");
+        fs::write(dir.path().join("a.crt"), td::EC_CRT).expect("w");
+        let generated = generate_key(dir.path(), KeyAlgorithm::Es256, "regauth").expect("gen");
+        let ring = KeyRing::load_dir(dir.path()).expect("load");
+        assert_eq!(ring.keys().len(), 2);
+        let newest = SigningKey::from_pem(
+            &fs::read_to_string(&generated.key_path).expect("r"),
+            &fs::read_to_string(&generated.cert_path).expect("r"),
+        )
+        .expect("pair");
+        assert_eq!(ring.signing_key().libtrust_kid(), newest.libtrust_kid());
+    }
+
+    #[test]
+    fn a_staged_key_is_published_and_signs_only_once_activated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = generate_key(dir.path(), KeyAlgorithm::Es256, "regauth").expect("first");
+        // Stems are by the second: the staged key must sort after the first.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let staged =
+            generate_key_with(dir.path(), KeyAlgorithm::Es256, "regauth", true).expect("staged");
+        let kid_of = |generated: &GeneratedKey| {
+            SigningKey::from_pem(
+                &fs::read_to_string(&generated.key_path).expect("r"),
+                &fs::read_to_string(&generated.cert_path).expect("r"),
+            )
+            .expect("pair")
+            .libtrust_kid()
+            .to_owned()
+        };
+        let ring = KeyRing::load_dir(dir.path()).expect("load");
+        assert_eq!(ring.keys().len(), 2, "both published");
+        assert_eq!(
+            fs::read_to_string(&staged.bundle_path)
+                .expect("bundle")
+                .matches("BEGIN CERTIFICATE")
+                .count(),
+            2
+        );
+        assert_eq!(ring.signing_key().libtrust_kid(), kid_of(&first));
+        assert_eq!(
+            ring.staged_keys()
+                .map(|k| k.libtrust_kid().to_owned())
+                .collect::<Vec<_>>(),
+            [kid_of(&staged)]
+        );
+
+        let activated = activate_staged_keys(dir.path()).expect("activate");
+        assert_eq!(activated.len(), 1);
+        let ring = KeyRing::load_dir(dir.path()).expect("reload");
+        assert_eq!(ring.signing_key().libtrust_kid(), kid_of(&staged));
+        assert_eq!(ring.staged_keys().count(), 0);
+    }
+
+    #[test]
+    fn only_staged_keys_is_an_error_that_says_what_to_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        generate_key_with(dir.path(), KeyAlgorithm::Es256, "regauth", true)
+            .expect_err("the bundle cannot be written without a signing key");
+        let error = KeyRing::load_dir(dir.path()).expect_err("all staged");
+        assert!(error.to_string().contains("keys activate"), "{error}");
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub use claims::{AccessEntry, RegistryClaims};
 pub use error::{KeyError, SignError};
 pub use key::{libtrust_key_id, rfc7638_thumbprint, KeyAlgorithm, SigningKey, TokenHeader};
 pub use keyring::{
-    generate_key, load_or_generate, write_certificate_bundle, write_jwks_file, GeneratedKey,
-    KeyRing, BUNDLE_FILE_NAME, JWKS_FILE_NAME,
+    activate_staged_keys, generate_key, generate_key_with, load_or_generate, open_up_key_dir,
+    write_certificate_bundle, write_jwks_file, GeneratedKey, KeyRing, KeyRingChange, SharedKeyRing,
+    BUNDLE_FILE_NAME, JWKS_FILE_NAME, PRIVATE_DIR_NAME,
 };

@@ -13,7 +13,7 @@ pub async fn health() -> HttpResponse {
 }
 
 pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
-    let checks = health::readiness(state.store.as_ref(), &state.keys).await;
+    let checks = health::readiness(state.store.as_ref(), &state.keys.current()).await;
     // Readiness is unauthenticated: the body names the failing check, the reason (database
     // error text, host names) goes to the log only.
     let render = |name: &str, check: &Result<(), String>| match check {

@@ -8,5 +8,5 @@ use crate::state::AppState;
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(state.keys.jwks())
+        .json(state.keys.current().jwks())
 }

@@ -197,7 +197,7 @@ async fn anonymous_token(
 ) -> Result<(HttpResponse, bool), Error> {
     let issued = registry_token::issue_anonymous(
         state.store.as_ref(),
-        &state.keys,
+        &state.keys.current(),
         &state.settings,
         service,
         scopes,
@@ -314,7 +314,7 @@ async fn issue(
     identify(request, Some(token.id), &token.username);
     let issued = registry_token::issue(
         state.store.as_ref(),
-        &state.keys,
+        &state.keys.current(),
         &state.settings,
         token,
         service,

@@ -20,14 +20,13 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The command-line operator, named after the operating-system user when known.
+    /// The command-line operator, named after the operating-system user of the process
+    /// (`cli:alice`; `cli:uid-1000` when the uid has no name).
     pub fn operator() -> Caller {
-        let name = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .map(|user| format!("cli:{user}"))
-            .unwrap_or_else(|_| "cli".to_owned());
         Caller {
-            identity: Identity::Operator { name },
+            identity: Identity::Operator {
+                name: crate::os_user::operator_name(),
+            },
             ip_address: None,
         }
     }

@@ -8,7 +8,7 @@ use super::caller::Caller;
 use super::namespaces::kind_label;
 use crate::access::permissions::{self, TokenOperation};
 use crate::ci_secret::CiSecretKey;
-use crate::domain::deploy_token::DeployTokenRequest;
+use crate::domain::deploy_token::{DeployTokenRequest, ValidationError};
 use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::{AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret};
 use crate::error::Error;
@@ -80,6 +80,18 @@ fn audit(
         ip_address: caller.ip_address.clone(),
         details,
     }
+}
+
+/// What is wrong with a request, every field at once (for a form that shows all its
+/// errors); empty when [`create`] would accept it as far as its fields go.
+pub fn field_errors(
+    request: &DeployTokenRequest,
+    owner: &Namespace,
+    now: DateTime<Utc>,
+) -> Vec<ValidationError> {
+    NewDeployToken::validate_all(request.clone(), owner.kind, now)
+        .err()
+        .unwrap_or_default()
 }
 
 pub async fn create(

@@ -112,6 +112,14 @@ pub async fn create_with_visibility(
         .await?)
 }
 
+/// Every group or every project, ordered by path (the operator's listing).
+pub async fn list(store: &dyn Store, kind: NamespaceKind) -> Result<Vec<Namespace>, Error> {
+    let all = store
+        .search_namespaces(None, "", u64::from(u32::MAX))
+        .await?;
+    Ok(all.into_iter().filter(|n| n.kind == kind).collect())
+}
+
 /// Finds a namespace of the given kind; 404 when absent or of the other kind.
 pub async fn find(
     store: &dyn Store,

@@ -36,6 +36,11 @@ pub async fn find(store: &dyn Store, username: &str) -> Result<User, Error> {
         .ok_or_else(|| Error::not_found("User", username.trim()))
 }
 
+/// Every user, ordered by username (the operator's listing).
+pub async fn list(store: &dyn Store) -> Result<Vec<User>, Error> {
+    Ok(store.list_users().await?)
+}
+
 /// Blocking takes effect at once: every API request re-reads the user with its token, and
 /// the user's web sessions end.
 pub async fn set_blocked(store: &dyn Store, username: &str, blocked: bool) -> Result<User, Error> {

@@ -334,6 +334,9 @@ pub trait UserStore: Send + Sync {
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
 
+    /// Every user, ordered by username.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+
     async fn set_user_blocked(&self, user_id: i64, blocked: bool) -> Result<(), StoreError>;
 
     /// Adds or changes a membership.

@@ -96,10 +96,43 @@ pub async fn connect_with(
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             migrate_postgres_exclusively(url).await?;
         } else {
-            Migrator::up(&db, None).await?;
+            migrate_step_by_step(&db).await?;
         }
     }
     Ok(db)
+}
+
+/// Applies the pending migrations one at a time, logging each with the time it took: a long
+/// migration on a big database shows what it is doing, not a silent start.
+async fn migrate_step_by_step(db: &DatabaseConnection) -> Result<(), StoreError> {
+    let pending: Vec<String> = Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    if pending.is_empty() {
+        tracing::info!("database schema up to date: no migration to apply");
+        return Ok(());
+    }
+    let total = pending.len();
+    let all = std::time::Instant::now();
+    for (step, name) in pending.iter().enumerate() {
+        let step = step + 1;
+        tracing::info!("migration {step} of {total}: {name}");
+        let started = std::time::Instant::now();
+        Migrator::up(db, Some(1)).await?;
+        let elapsed_ms = started.elapsed().as_millis();
+        tracing::info!(
+            elapsed_ms,
+            "migration {step} of {total} applied in {elapsed_ms} ms: {name}"
+        );
+    }
+    let elapsed_ms = all.elapsed().as_millis();
+    tracing::info!(
+        elapsed_ms,
+        "{total} migration(s) applied in {elapsed_ms} ms"
+    );
+    Ok(())
 }
 
 /// The key of the PostgreSQL advisory lock held while migrating ("regauth" in ASCII).
@@ -128,7 +161,7 @@ async fn migrate_postgres_exclusively(url: &str) -> Result<(), StoreError> {
             [MIGRATION_LOCK_KEY.into()],
         ))
         .await?;
-    let migrated = Migrator::up(&lock_db, None).await;
+    let migrated = migrate_step_by_step(&lock_db).await;
     let unlocked = lock_db
         .execute_raw(Statement::from_sql_and_values(
             backend,
@@ -219,7 +252,7 @@ async fn connect_memory(seed: &str) -> Result<DatabaseConnection, StoreError> {
         .sqlx_logging(false);
     options.map_sqlx_sqlite_opts(|opts| opts.foreign_keys(true).statement_cache_capacity(256));
     let db = Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
+    migrate_step_by_step(&db).await?;
     if seed.is_empty() {
         return Ok(db);
     }
@@ -1077,6 +1110,16 @@ impl UserStore for SeaStore {
             .one(&self.db)
             .await?
             .map(user_from_row))
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(user::Entity::find()
+            .order_by_asc(user::Column::Username)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(user_from_row)
+            .collect())
     }
 
     async fn set_user_blocked(&self, user_id: i64, blocked: bool) -> Result<(), StoreError> {

@@ -81,7 +81,10 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     // Quiet unless asked: `TEST_LOG=1 cargo test ...` shows the server's log (RUST_LOG
     // filters it as usual).
     if std::env::var_os("TEST_LOG").is_some() {
-        regauth::telemetry::init(regauth::config::LogFormat::Text);
+        regauth::telemetry::init(
+            regauth::config::LogFormat::Text,
+            regauth::telemetry::Verbosity::Informative,
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path()).await;

@@ -205,6 +205,7 @@ async fn a_memory_database_starts_from_a_copy_of_a_sqlite_file_and_forgets_chang
         database_url: format!("sqlite://{}?mode=rwc", seed.display()),
         dir,
     };
+    cli.ok(&["migrate"]);
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     cli.ok(&[

@@ -14,7 +14,16 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// A migrated database, as an operator starts (`regauth migrate` or `serve`): other
+    /// commands refuse a SQLite file that does not exist.
     pub async fn new() -> Cli {
+        let cli = Cli::unmigrated().await;
+        cli.ok(&["migrate"]);
+        cli
+    }
+
+    /// A database URL naming nothing yet (SQLite) or an empty database (PostgreSQL).
+    pub async fn unmigrated() -> Cli {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database_url(dir.path()).await;
         Cli { dir, database_url }
@@ -220,7 +229,7 @@ async fn keys_generate_writes_a_key_a_certificate_and_the_bundle() {
         .contains("es256"));
 
     // Rotation: a second key joins the bundle; retiring the first and rebundling drops it.
-    let first_key = std::fs::read_dir(&keys)
+    let first_key = std::fs::read_dir(keys.join("private"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .find(|path| path.extension().is_some_and(|ext| ext == "key"))
@@ -229,7 +238,11 @@ async fn keys_generate_writes_a_key_a_certificate_and_the_bundle() {
     let bundle = std::fs::read_to_string(keys.join("bundle.crt")).unwrap();
     assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2);
     std::fs::remove_file(&first_key).unwrap();
-    std::fs::remove_file(first_key.with_extension("crt")).unwrap();
+    std::fs::remove_file(
+        keys.join(first_key.file_stem().unwrap())
+            .with_extension("crt"),
+    )
+    .unwrap();
     cli.ok(&["keys", "bundle"]);
     let bundle = std::fs::read_to_string(keys.join("bundle.crt")).unwrap();
     assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 1);

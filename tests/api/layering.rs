@@ -48,6 +48,11 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["service", "routes", "cli", "config", "mail"],
     ),
     (
+        "os_user",
+        &["os_user.rs"],
+        &["service", "routes", "cli", "config", "store", "domain"],
+    ),
+    (
         "mail",
         &["mail.rs"],
         &["service", "routes", "cli", "startup", "state"],

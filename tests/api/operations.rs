@@ -22,7 +22,10 @@ fn parse_metrics(text: &str) -> Vec<(String, String, f64)> {
             let mut parts = rest.split(' ');
             typed.insert(parts.next().unwrap().to_owned());
             assert!(
-                matches!(parts.next(), Some("counter" | "histogram" | "gauge")),
+                matches!(
+                    parts.next(),
+                    Some("counter" | "histogram" | "gauge" | "info")
+                ),
                 "{line}"
             );
             continue;
@@ -43,8 +46,9 @@ fn parse_metrics(text: &str) -> Vec<(String, String, f64)> {
             ),
             None => (series, ""),
         };
-        // OpenMetrics names a counter family without its `_total` suffix.
-        let family = ["_bucket", "_sum", "_count", "_total"]
+        // OpenMetrics names a counter family without its `_total` suffix (an info family
+        // without `_info`).
+        let family = ["_bucket", "_sum", "_count", "_total", "_info"]
             .iter()
             .find_map(|suffix| {
                 name.strip_suffix(suffix)

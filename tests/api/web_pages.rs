@@ -585,3 +585,114 @@ async fn two_hundred_parallel_sign_ins_hash_a_few_passwords_at_a_time_in_bounded
     assert!(statuses.contains(&503), "{statuses:?}");
     assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 303);
 }
+
+/// The value of the hidden field `name` in `html`.
+fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("the hidden field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The `<input …>` tag with `id` in `html`.
+fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!("id=\"{id}\"")).expect("the input");
+    let open = html[..start].rfind('<').unwrap();
+    let close = start + html[start..].find('>').unwrap();
+    &html[open..=close]
+}
+
+#[tokio::test]
+async fn the_add_form_shows_every_field_error_at_once_focuses_the_first_and_ties_hints_to_inputs() {
+    let app = spawn_app().await;
+    app.create_project_with_groups("acme/web").await;
+    user_with_password(&app, "alice").await;
+    app.add_member(
+        "alice",
+        regauth::domain::NamespaceKind::Project,
+        "acme/web",
+        Role::Maintainer,
+    )
+    .await;
+    let cookie = signed_in(&app, "alice", PASSWORD).await;
+    let path = "/acme/web/-/settings/repository";
+    let (_, page) = get_page(&app, &cookie, path).await;
+    // Hints are tied to their inputs before any error.
+    assert!(
+        input_tag(&page, "deploy_token_expires_at").contains("aria-describedby=\"expires-hint\"")
+    );
+    assert!(
+        input_tag(&page, "deploy_token_username").contains("aria-describedby=\"username-hint\"")
+    );
+    assert!(input_tag(&page, "deploy_token_read_registry")
+        .contains("aria-describedby=\"deploy_token_read_registry_hint\""));
+    assert!(page.contains("id=\"deploy_token_read_registry_hint\""));
+
+    let post = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let response = client()
+                .post(format!("{}{path}/deploy_token/create", app.address))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, answer) = post(vec![
+        ("authenticity_token", hidden_csrf(&page)),
+        ("form_nonce", hidden_field(&page, "form_nonce")),
+        ("name", "   ".into()),
+        ("expires_at", "2001-01-01".into()),
+        ("username", "gitlab+deploy-token-9".into()),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    for id in [
+        "name-error",
+        "expires-error",
+        "username-error",
+        "scopes-error",
+    ] {
+        assert!(
+            answer.contains(&format!("id=\"{id}\"")),
+            "{id} missing:\n{answer}"
+        );
+    }
+    assert!(answer.contains("4 fields need fixing"), "{answer}");
+    let name = input_tag(&answer, "deploy_token_name");
+    assert!(
+        name.contains("autofocus") && name.contains("aria-invalid=\"true\""),
+        "{name}"
+    );
+    assert_eq!(
+        answer.matches("autofocus").count(),
+        1,
+        "one field has the focus"
+    );
+    assert!(input_tag(&answer, "deploy_token_expires_at")
+        .contains("aria-describedby=\"expires-error expires-hint\""));
+    // What was typed is kept.
+    assert!(input_tag(&answer, "deploy_token_username").contains("value=\"gitlab+deploy-token-9\""));
+
+    // Only the scopes wrong: the first scope's checkbox has the focus.
+    let (status, answer) = post(vec![
+        ("authenticity_token", hidden_csrf(&page)),
+        ("form_nonce", hidden_field(&page, "form_nonce")),
+        ("name", "ci".into()),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(!answer.contains("fields need fixing"));
+    let first_scope = answer
+        .split("type=\"checkbox\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .unwrap();
+    assert!(first_scope.contains("autofocus"), "{first_scope}");
+    // Nothing was created.
+    let (_, after) = get_page(&app, &cookie, path).await;
+    assert!(!after.contains("id=\"active-tokens\""), "{after}");
+}

@@ -3,6 +3,7 @@
 //! `/jwt/auth`, revoke it, see it refused; the Developer's view and forged posts; CSRF; a
 //! blocked user. Every test saves screenshots of the pages it visits in target/screenshots/.
 
+mod accessibility;
 mod webdriver;
 
 use chrono::Utc;

@@ -6,10 +6,12 @@
 
 mod hostile;
 mod identity_token;
+mod registry_config;
 mod replicas;
 mod rotation;
 mod token_header;
 mod virtual_registry;
+mod walkthrough;
 
 mod clients;
 

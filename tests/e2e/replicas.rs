@@ -97,7 +97,7 @@ impl Nginx {
             .map(|p| format!("    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n"))
             .collect();
         let root = dir.path().display();
-        // The same proxy block the README shows: retry another replica when one refuses the
+        // The same proxy block docs/deployment.md shows: retry another replica when one refuses the
         // connection, resets it or answers 502/503/504.
         let config = format!(
             "daemon off;\nworker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/error.log info;\n\

@@ -7,7 +7,7 @@
 //! Each test starts its own regauth, fcgiwrap and nginx on free 127.0.0.1 ports in temp dirs,
 //! and stops them by PID when done (also on panic). Like every test that needs tools beyond
 //! Rust they are `#[ignore = "needs ..."]`; `bash scripts/test.sh` runs them. The nginx configuration is
-//! [`NGINX_CONF`], the one README.md shows.
+//! [`NGINX_CONF`], the one docs/git-and-packages.md shows.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use regauth::domain::Visibility;
 use regauth_test_support::e2e::process::Daemon;
 use regauth_test_support::helpers::{spawn_app, CreatedToken, TestApp};
 
-/// The nginx configuration under test; `{…}` placeholders are filled in per test. README.md
+/// The nginx configuration under test; `{…}` placeholders are filled in per test. docs/git-and-packages.md
 /// shows the same `server` block.
 const NGINX_CONF: &str = r#"daemon off;
 worker_processes 1;

@@ -656,7 +656,17 @@ async fn create_token(
         errors,
         ..SettingsExtras::default()
     };
-    if errors.expires_at.is_some() {
+    let request_body = DeployTokenRequest {
+        name: values.name.clone(),
+        username: Some(values.username.clone()),
+        scopes: values.scopes.clone(),
+        expires_at,
+    };
+    // Every field's error at once, not one per round trip.
+    for error in deploy_tokens::field_errors(&request_body, &namespace, now) {
+        errors.set(error.field, error.message);
+    }
+    if errors.count() > 0 {
         let extras = invalid(errors, values);
         return render_settings(
             &state,
@@ -675,12 +685,6 @@ async fn create_token(
             pages::settings_url(kind, namespace.full_path.as_str())
         )));
     }
-    let request_body = DeployTokenRequest {
-        name: values.name.clone(),
-        username: Some(values.username.clone()),
-        scopes: values.scopes.clone(),
-        expires_at,
-    };
     match deploy_tokens::create(
         store,
         &session.caller,

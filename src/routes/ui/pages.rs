@@ -80,7 +80,31 @@ impl FieldErrors {
             "scopes" => &mut self.scopes,
             _ => &mut self.general,
         };
-        *slot = Some(message);
+        // The first message of a field stays: it is the one to fix first.
+        if slot.is_none() {
+            *slot = Some(message);
+        }
+    }
+
+    /// The first field with an error, in the form's order: it gets the focus.
+    pub fn first_field(&self) -> Option<&'static str> {
+        [
+            ("name", &self.name),
+            ("expires_at", &self.expires_at),
+            ("username", &self.username),
+            ("scopes", &self.scopes),
+        ]
+        .into_iter()
+        .find(|(_, error)| error.is_some())
+        .map(|(field, _)| field)
+    }
+
+    /// How many fields have an error.
+    pub fn count(&self) -> usize {
+        [&self.name, &self.expires_at, &self.username, &self.scopes]
+            .into_iter()
+            .filter(|error| error.is_some())
+            .count()
     }
 }
 

@@ -112,13 +112,22 @@ impl Registry {
                 ));
             }
         }
-        let config_path = dir.path().join("config.yml");
-        fs::write(&config_path, &yaml).expect("write registry config");
+        Registry::start_with_config(dir, &yaml, port, opts.binary.clone())
+    }
 
-        let binary = opts
-            .binary
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("docker-registry"));
+    /// Starts the registry on a config written elsewhere (`regauth registry-config`), which
+    /// must listen on 127.0.0.1:`port`; `dir` is its temp dir (config, log).
+    pub fn start_with_config(
+        dir: tempfile::TempDir,
+        yaml: &str,
+        port: u16,
+        binary: Option<PathBuf>,
+    ) -> Registry {
+        require_binary("docker-registry", "docker-registry");
+        let config_path = dir.path().join("config.yml");
+        fs::write(&config_path, yaml).expect("write registry config");
+        let given = binary.is_some();
+        let binary = binary.unwrap_or_else(|| PathBuf::from("docker-registry"));
         let mut cmd = Command::new(&binary);
         cmd.arg("serve").arg(&config_path).current_dir(dir.path());
         // REGISTRY_* variables override the config file: never inherit them.
@@ -128,7 +137,7 @@ impl Registry {
             }
         }
         let daemon = Daemon::spawn(
-            if opts.binary.is_some() {
+            if given {
                 "registry (given binary)"
             } else {
                 "docker-registry"

@@ -67,6 +67,18 @@ impl Stack {
         }
     }
 
+    /// `app` with a registry started elsewhere (as from `regauth registry-config`).
+    pub fn with_registry(app: TestApp, registry: Registry) -> Stack {
+        let images = tempfile::tempdir().unwrap();
+        let image = write_oci_image(images.path(), "regauth e2e", "v1");
+        Stack {
+            app,
+            registry,
+            image,
+            _images: images,
+        }
+    }
+
     pub fn host(&self) -> String {
         self.registry.host()
     }
