@@ -22,6 +22,7 @@ use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::redact::redact_url_password;
 
 mod notify_at;
+pub mod oidc;
 mod smtp;
 
 pub use notify_at::NotifyAt;
@@ -80,6 +81,7 @@ struct RawSettings {
     external_authorization: bool,
     forward_auth_uri_headers: String,
     forward_auth_method_headers: String,
+    oidc_issuers: Vec<oidc::RawOidcIssuer>,
 }
 
 /// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
@@ -151,6 +153,7 @@ impl Default for RawSettings {
             external_authorization: false,
             forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
             forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
+            oidc_issuers: Vec::new(),
         }
     }
 }
@@ -249,6 +252,8 @@ pub struct Settings {
     /// Headers that carry the original method; without one, the sub-request's own method
     /// (nginx's `auth_request` keeps the original method).
     pub forward_auth_method_headers: Vec<String>,
+    /// Issuers whose OIDC tokens workload-identity policies may trust (`[[oidc_issuers]]`).
+    pub oidc_issuers: Vec<oidc::OidcIssuer>,
 }
 
 /// Time and size limits for client connections (all per server process).
@@ -706,6 +711,8 @@ impl Settings {
             "forward_auth_method_headers",
             &raw.forward_auth_method_headers,
         )?;
+        let oidc_issuers = oidc::validate_issuers(&raw.oidc_issuers)
+            .map_err(|(name, message)| invalid(name, message))?;
         if forward_auth_uri_headers.is_empty() {
             return Err(invalid(
                 "forward_auth_uri_headers",
@@ -745,6 +752,7 @@ impl Settings {
             external_authorization: raw.external_authorization,
             forward_auth_uri_headers,
             forward_auth_method_headers,
+            oidc_issuers,
         })
     }
 }

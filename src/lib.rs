@@ -17,6 +17,7 @@ pub mod error;
 pub mod jwt;
 pub mod mail;
 pub mod metrics;
+pub mod oidc;
 pub mod redact;
 pub mod routes;
 pub mod service;

@@ -17,6 +17,10 @@
 //!   scrape time, so they include tokens made by the CLI or by other replicas (every replica
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
 //!
+//! - `regauth_workload_logins_total{issuer,outcome}`: federated logins (an OIDC token of a
+//!   configured issuer, or `unknown`) by outcome (`accepted` or why it was refused);
+//!   `regauth_oidc_key_fetch_failures_total{issuer}`: failed fetches of an issuer's keys.
+//!
 //! Every counter with a fixed label set is created at start, so counting a token request is an
 //! atomic add: no lock, no allocation on the hot path.
 
@@ -198,6 +202,17 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkloadLabels {
+    issuer: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabel {
+    issuer: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -234,6 +249,8 @@ pub struct Metrics {
     lockouts: [Counter; LockKey::ALL.len()],
     throttled: [Counter; Throttled::ALL.len()],
     delayed: Counter,
+    workload_logins: Family<WorkloadLabels, Counter>,
+    oidc_key_fetch_failures: Family<IssuerLabel, Counter>,
 }
 
 impl Metrics {
@@ -312,8 +329,22 @@ impl Metrics {
             "Login attempts delayed after earlier failures",
             delayed.clone(),
         );
+        let workload_logins = Family::<WorkloadLabels, Counter>::default();
+        registry.register(
+            "regauth_workload_logins",
+            "Federated logins with an OIDC token, by issuer and outcome",
+            workload_logins.clone(),
+        );
+        let oidc_key_fetch_failures = Family::<IssuerLabel, Counter>::default();
+        registry.register(
+            "regauth_oidc_key_fetch_failures",
+            "Failed fetches of an OIDC issuer's discovery document or keys",
+            oidc_key_fetch_failures.clone(),
+        );
         Metrics {
             registry,
+            workload_logins,
+            oidc_key_fetch_failures,
             token_requests,
             registry_family_requests,
             family_requests,
@@ -345,6 +376,26 @@ impl Metrics {
 
     pub fn record_delayed(&self) {
         self.delayed.inc();
+    }
+
+    /// `issuer` is a configured issuer's URL or `unknown`, never caller text; `outcome` one of
+    /// a fixed set of names.
+    pub fn record_workload_login(&self, issuer: &str, outcome: &'static str) {
+        self.workload_logins
+            .get_or_create(&WorkloadLabels {
+                issuer: issuer.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// `issuer` is a configured issuer's URL.
+    pub fn record_oidc_key_fetch_failure(&self, issuer: &str) {
+        self.oidc_key_fetch_failures
+            .get_or_create(&IssuerLabel {
+                issuer: issuer.to_owned(),
+            })
+            .inc();
     }
 
     /// One request of a scope family other than the registry's (those are counted by

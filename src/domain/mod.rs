@@ -11,6 +11,7 @@ pub mod secret;
 pub mod text;
 pub mod token_scope;
 pub mod user;
+pub mod workload_identity;
 
 pub use audit::{ActorKind, AuditAction, AuditEvent};
 pub use deploy_token::{DeployToken, NewDeployToken, ValidationError};
