@@ -11,7 +11,8 @@
 #    its images from a local Debian base; cached under target/tmp/compose-cache).
 #    The e2e tests start their own containerd and dockerd on private sockets; nothing here
 #    starts or enables a system service. The Python SMTP server aiosmtpd (via pip) serves the
-#    expiry-notification tests.
+#    expiry-notification tests; npm's oidc-provider (via npm ci, with nodejs and npm) is the
+#    real OpenID provider of the workload identity tests.
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
 # 3. Runs all tests (SQLite, the default), then the integration tests again against
@@ -69,6 +70,8 @@ E2E_BINARIES=(
     debootstrap:debootstrap
     chromium:chromium
     chromedriver:chromium-driver
+    node:nodejs
+    npm:npm
 )
 
 # nginx and fcgiwrap live in /usr/sbin, which a non-root PATH often lacks
@@ -121,6 +124,18 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
         python3 -m pip install --quiet --user --break-system-packages aiosmtpd ||
         die "could not install aiosmtpd: run 'python3 -m pip install aiosmtpd' (or apt-get install python3-aiosmtpd)"
     python3 -c 'import aiosmtpd' || die "aiosmtpd still cannot be imported after installing it"
+fi
+
+# The workload identity tests log in with tokens of a real OpenID provider: npm's
+# oidc-provider, pinned by test-support/oidc-provider/package-lock.json.
+OIDC_PROVIDER_DIR="$(dirname "$0")/../test-support/oidc-provider"
+if [ ! -d "$OIDC_PROVIDER_DIR/node_modules/oidc-provider" ]; then
+    if [ -n "${REGAUTH_TEST_NO_INSTALL:-}" ]; then
+        die "missing npm oidc-provider in $OIDC_PROVIDER_DIR (REGAUTH_TEST_NO_INSTALL is set)"
+    fi
+    log "installing oidc-provider (npm)"
+    (cd "$OIDC_PROVIDER_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
+        die "could not install oidc-provider: run 'npm ci' in $OIDC_PROVIDER_DIR"
 fi
 
 # ---------------------------------------------------------------- 2. PostgreSQL

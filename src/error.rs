@@ -64,6 +64,10 @@ pub enum Error {
         #[source]
         source: StoreError,
     },
+    /// A trusted OIDC issuer's keys cannot be fetched: 503 for its tokens only (the cause is
+    /// logged where the fetch failed).
+    #[error("service unavailable: the OIDC issuer cannot be reached")]
+    IssuerUnavailable,
 }
 
 /// Any underlying error, kept whole so that its own causes stay reachable.
@@ -154,7 +158,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable { .. } | Error::IssuerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -165,7 +169,7 @@ const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
 fn retry_after(response: &mut actix_web::HttpResponseBuilder, error: &Error) {
     let seconds = match error {
         Error::TooManyRequests { retry_after } => *retry_after,
-        Error::Unavailable { .. } => UNAVAILABLE_RETRY_AFTER_SECONDS,
+        Error::Unavailable { .. } | Error::IssuerUnavailable => UNAVAILABLE_RETRY_AFTER_SECONDS,
         _ => return,
     };
     response.insert_header((header::RETRY_AFTER, seconds.to_string()));
@@ -223,6 +227,7 @@ impl ResponseError for Error {
             Error::Unavailable { reason, .. } => {
                 errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
             }
+            Error::IssuerUnavailable => errcode_body("UNAVAILABLE", &self.to_string()),
         };
         if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
@@ -268,6 +273,9 @@ impl ResponseError for ApiError {
             Error::Internal { .. } => json!({ "message": "500 Internal Server Error" }),
             Error::Unavailable { reason, .. } => {
                 json!({ "message": "503 Service Unavailable", "error": reason })
+            }
+            Error::IssuerUnavailable => {
+                json!({ "message": "503 Service Unavailable", "error": self.0.to_string() })
             }
         };
         let mut response = HttpResponse::build(self.status_code());

@@ -186,7 +186,13 @@ impl Application {
             Arc::clone(&metrics),
             usage.clone(),
         );
+        // Issuers are not contacted here: an unreachable one must not stop the start.
+        let oidc = Arc::new(crate::oidc::Verifier::new(
+            &settings.oidc_issuers,
+            Some(Arc::clone(&metrics)),
+        ));
         let state = web::Data::new(AppState {
+            oidc,
             store,
             keys: Arc::clone(&keys),
             ci_key,

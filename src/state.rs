@@ -22,4 +22,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Brute-force protection around every credential check.
     pub logins: LoginGuard,
+    /// The trusted OIDC issuers and their cached keys (workload identity federation).
+    pub oidc: Arc<crate::oidc::Verifier>,
 }

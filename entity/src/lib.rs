@@ -12,3 +12,4 @@ pub mod refresh_token;
 pub mod user;
 pub mod user_password;
 pub mod web_session;
+pub mod workload_identity;

@@ -12,6 +12,8 @@ pub enum ActorKind {
     DeployToken,
     /// Someone whose login was refused: `actor` is the username tried, if any.
     Anonymous,
+    /// A CI job or pod that logged in with an OIDC token through a workload identity policy.
+    Workload,
 }
 
 impl ActorKind {
@@ -21,6 +23,7 @@ impl ActorKind {
             ActorKind::Cli => "cli",
             ActorKind::DeployToken => "deploy_token",
             ActorKind::Anonymous => "anonymous",
+            ActorKind::Workload => "workload",
         }
     }
 }
@@ -37,6 +40,10 @@ pub enum AuditAction {
     LoginFailure,
     /// Failed logins locked a client address or a username.
     LoginLockout,
+    WorkloadIdentityCreate,
+    WorkloadIdentityDelete,
+    /// A federated login: an OIDC token accepted through a workload identity policy.
+    WorkloadLogin,
 }
 
 impl AuditAction {
@@ -49,6 +56,9 @@ impl AuditAction {
             AuditAction::CiCredentialsRead => "deploy_token.ci_credentials_read",
             AuditAction::LoginFailure => "login.failure",
             AuditAction::LoginLockout => "login.lockout",
+            AuditAction::WorkloadIdentityCreate => "workload_identity.create",
+            AuditAction::WorkloadIdentityDelete => "workload_identity.delete",
+            AuditAction::WorkloadLogin => "workload.login",
         }
     }
 }
@@ -66,16 +76,17 @@ pub struct AuditEvent {
 }
 
 impl ActorKind {
-    pub const ALL: [ActorKind; 4] = [
+    pub const ALL: [ActorKind; 5] = [
         ActorKind::User,
         ActorKind::Cli,
         ActorKind::DeployToken,
         ActorKind::Anonymous,
+        ActorKind::Workload,
     ];
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 10] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -83,13 +94,17 @@ impl AuditAction {
         AuditAction::CiCredentialsRead,
         AuditAction::LoginFailure,
         AuditAction::LoginLockout,
+        AuditAction::WorkloadIdentityCreate,
+        AuditAction::WorkloadIdentityDelete,
+        AuditAction::WorkloadLogin,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after
     /// `audit_retention_days`.
-    pub const HIGH_VOLUME: [AuditAction; 3] = [
+    pub const HIGH_VOLUME: [AuditAction; 4] = [
         AuditAction::RegistryTokenIssue,
         AuditAction::LoginFailure,
         AuditAction::LoginLockout,
+        AuditAction::WorkloadLogin,
     ];
 }

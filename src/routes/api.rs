@@ -48,6 +48,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 "/{kind}/{id}/deploy_tokens/{token_id}",
                 web::delete().to(delete_token),
             )
+            .configure(crate::routes::workload_identities::configure)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError(Error::not_found("Route", "")))
             })),
@@ -55,7 +56,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// The authenticated person behind a request.
-async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
     let attempt = Attempt::new(
         client_address::text_of_request(request),
@@ -77,7 +78,7 @@ async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
     ))
 }
 
-fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
+pub(super) fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
     match segment {
         "projects" => Ok(NamespaceKind::Project),
         "groups" => Ok(NamespaceKind::Group),
@@ -86,13 +87,13 @@ fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
 }
 
 /// `:id` is a number or a URL-encoded full path (`acme%2Fweb`).
-fn namespace_ref(raw: &str) -> NamespaceRef {
+pub(super) fn namespace_ref(raw: &str) -> NamespaceRef {
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
     NamespaceRef::parse(&decoded)
 }
 
 /// `/{kind}/{id}...`: the caller, the kind of namespace and how it is named.
-async fn namespace_route(
+pub(super) async fn namespace_route(
     request: &HttpRequest,
     path: web::Path<(String, String)>,
     state: &AppState,

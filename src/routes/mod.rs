@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod observe;
 pub mod token;
 pub mod ui;
+pub mod workload_identities;
 
 use actix_web::web;
 

@@ -18,6 +18,7 @@ use crate::routes::observe::identify;
 use crate::service::login_guard::Attempt;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
+use crate::service::workload_identity::{self, FederatedLogin};
 use crate::state::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
@@ -153,30 +154,26 @@ async fn get_token_inner(
         Some(&credentials.username),
         LoginRoute::Registry,
     );
-    let token = state
+    let login = state
         .logins
         .check(
             &attempt,
-            authenticate_deploy_token(
-                state.store.as_ref(),
-                &credentials.username,
-                &credentials.secret,
-                now,
-            ),
+            authenticate_basic(state, &credentials.username, &credentials.secret, now),
         )
         .await?;
-    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
+    let issued = issue(state, request, &login, service, &all(params, "scope"), now).await?;
     let mut body = json!({
         "token": issued.jwt,
         "access_token": issued.jwt,
         "expires_in": issued.expires_in,
         "issued_at": rfc3339(&issued),
     });
-    if first(params, "offline_token") == Some("true") {
+    // Refresh tokens belong to deploy tokens; a federated login logs in again instead.
+    if let (Some("true"), Login::DeployToken(token)) = (first(params, "offline_token"), &login) {
         let refresh = registry_token::create_refresh_token(
             state.store.as_ref(),
             &state.settings,
-            &token,
+            token,
             service,
             now,
         )
@@ -221,7 +218,7 @@ async fn post_token_inner(
     let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
     // Which deploy token, and the refresh token to hand back (if any).
-    let (token, refresh) = match required(params, "grant_type")? {
+    let (login, refresh) = match required(params, "grant_type")? {
         "password" => {
             let username = required(params, "username")?;
             let secret = TokenSecret::from_presented(required(params, "password")?.to_owned());
@@ -230,14 +227,11 @@ async fn post_token_inner(
                 Some(username),
                 LoginRoute::Registry,
             );
-            let token = state
+            let login = state
                 .logins
-                .check(
-                    &attempt,
-                    authenticate_deploy_token(state.store.as_ref(), username, &secret, now),
-                )
+                .check(&attempt, authenticate_basic(state, username, &secret, now))
                 .await?;
-            (token, None)
+            (login, None)
         }
         "refresh_token" => {
             let secret = TokenSecret::from_presented(required(params, "refresh_token")?.to_owned());
@@ -259,25 +253,27 @@ async fn post_token_inner(
                 )
                 .await?;
             // The client keeps using the same refresh token.
-            (token, Some(secret))
+            (Login::DeployToken(token), Some(secret))
         }
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
-    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
+    let issued = issue(state, request, &login, service, &all(params, "scope"), now).await?;
     // Only once the service was accepted: a refresh token is bound to a real service.
-    let refresh = match refresh {
-        Some(kept) => Some(kept),
-        None if first(params, "access_type") == Some("offline") => Some(
-            registry_token::create_refresh_token(
-                state.store.as_ref(),
-                &state.settings,
-                &token,
-                service,
-                now,
+    let refresh = match (refresh, &login) {
+        (Some(kept), _) => Some(kept),
+        (None, Login::DeployToken(token)) if first(params, "access_type") == Some("offline") => {
+            Some(
+                registry_token::create_refresh_token(
+                    state.store.as_ref(),
+                    &state.settings,
+                    token,
+                    service,
+                    now,
+                )
+                .await?,
             )
-            .await?,
-        ),
-        None => None,
+        }
+        (None, _) => None,
     };
     let mut body = json!({
         "access_token": issued.jwt,
@@ -292,18 +288,55 @@ async fn post_token_inner(
     Ok((HttpResponse::Ok().json(body), issued.complete))
 }
 
+/// Who a Basic login (or the password grant) is: a deploy token, or a CI job or pod whose
+/// OIDC token a workload identity policy accepts (`service::workload_identity`).
+enum Login {
+    DeployToken(DeployToken),
+    Workload(Box<FederatedLogin>),
+}
+
+/// A password shaped like a compact JWS with a policy's username goes down the federation
+/// path; everything else is a deploy token.
+async fn authenticate_basic(
+    state: &AppState,
+    username: &str,
+    secret: &TokenSecret,
+    now: chrono::DateTime<Utc>,
+) -> Result<Login, Error> {
+    if workload_identity::is_federated(username, secret.expose()) {
+        let login = workload_identity::authenticate(
+            state.store.as_ref(),
+            &state.oidc,
+            &state.metrics,
+            username,
+            secret.expose(),
+            now,
+        )
+        .await?;
+        return Ok(Login::Workload(Box::new(login)));
+    }
+    authenticate_deploy_token(state.store.as_ref(), username, secret, now)
+        .await
+        .map(Login::DeployToken)
+}
+
 /// Credentials were checked by the caller before the service is looked at, so an unknown
 /// service tells nothing to a caller without valid credentials.
 async fn issue(
     state: &AppState,
     request: &HttpRequest,
-    token: &DeployToken,
+    login: &Login,
     service: &str,
     scopes: &[String],
     // The instant the credentials were checked at: one clock read per request.
     now: chrono::DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
-    identify(request, Some(token.id), &token.username);
+    let token = match login {
+        Login::DeployToken(token) => token,
+        Login::Workload(login) => &login.credential,
+    };
+    let token_id = matches!(login, Login::DeployToken(_)).then_some(token.id);
+    identify(request, token_id, &token.username);
     let issued = registry_token::issue(
         state.store.as_ref(),
         &state.keys,
@@ -314,7 +347,18 @@ async fn issue(
         now,
     )
     .await?;
-    tracing::info!(token_id = token.id, username = %token.username, service, granted = %issued.scope, "registry token issued");
+    tracing::info!(token_id, username = %token.username, service, granted = %issued.scope, "registry token issued");
+    if let Login::Workload(login) = login {
+        workload_identity::record_login(
+            std::sync::Arc::clone(&state.store),
+            login,
+            client_address::text_of_request(request),
+            service,
+            &issued.scope,
+            now,
+        );
+        return Ok(issued);
+    }
     state.usage.record(TokenUse {
         deploy_token_id: token.id,
         namespace_id: token.owner.id,

@@ -1,0 +1,76 @@
+//! Workload identity policies: which OIDC tokens (issuer, audience, claim conditions) stand
+//! in for a deploy token of a project or group. Deleted with their namespace.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum WorkloadIdentities {
+    Table,
+    Id,
+    NamespaceId,
+    Name,
+    Issuer,
+    Audience,
+    /// JSON object: claim path → string or list of strings.
+    Conditions,
+    /// Comma-separated scope names, canonical order.
+    Scopes,
+    MaxTtlSeconds,
+    CreatedAt,
+    CreatedBy,
+}
+
+#[derive(DeriveIden)]
+enum Namespaces {
+    Table,
+    Id,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WorkloadIdentities::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(WorkloadIdentities::Id))
+                    .col(big_integer(WorkloadIdentities::NamespaceId))
+                    .col(string_len(WorkloadIdentities::Name, 255))
+                    .col(string_len(WorkloadIdentities::Issuer, 1024))
+                    .col(string_len(WorkloadIdentities::Audience, 1024))
+                    .col(text(WorkloadIdentities::Conditions))
+                    .col(string_len(WorkloadIdentities::Scopes, 255))
+                    .col(integer(WorkloadIdentities::MaxTtlSeconds))
+                    .col(timestamp_with_time_zone(WorkloadIdentities::CreatedAt))
+                    .col(string_len(WorkloadIdentities::CreatedBy, 255))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_workload_identities_namespace")
+                            .from(WorkloadIdentities::Table, WorkloadIdentities::NamespaceId)
+                            .to(Namespaces::Table, Namespaces::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_workload_identities_namespace_id")
+                    .table(WorkloadIdentities::Table)
+                    .col(WorkloadIdentities::NamespaceId)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(WorkloadIdentities::Table).to_owned())
+            .await
+    }
+}

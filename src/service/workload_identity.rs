@@ -1,0 +1,372 @@
+//! Workload identity federation: managing the trust policies of a project or group (the
+//! same roles as deploy tokens, for the CLI and the API alike), and the federated login, in
+//! which an OIDC token of a trusted issuer stands in for a deploy token's secret.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::caller::Caller;
+use super::deploy_tokens::authorize;
+use crate::access::permissions::TokenOperation;
+use crate::config::oidc::{IssuerKind, OidcIssuer};
+use crate::domain::workload_identity::{
+    conditions_match, parse_workload_username, NewWorkloadIdentity, WorkloadIdentity,
+    WorkloadIdentityRequest,
+};
+use crate::domain::{ActorKind, AuditAction, AuditEvent, DeployToken, Namespace};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::oidc::{Rejection, VerifiedToken, Verifier};
+use crate::store::Store;
+
+/// A policy just created, and what its author should reconsider.
+#[derive(Debug)]
+pub struct CreatedWorkloadIdentity {
+    pub policy: WorkloadIdentity,
+    pub warnings: Vec<String>,
+}
+
+fn audit(
+    caller: &Caller,
+    action: AuditAction,
+    policy: &WorkloadIdentity,
+    now: DateTime<Utc>,
+) -> AuditEvent {
+    AuditEvent {
+        created_at: now,
+        actor_kind: caller.actor_kind(),
+        actor: caller.actor_name().to_owned(),
+        action,
+        deploy_token_id: None,
+        namespace_id: Some(policy.owner.id),
+        ip_address: caller.ip_address.clone(),
+        details: json!({
+            "policy_id": policy.id,
+            "username": policy.username(),
+            "name": policy.name,
+            "issuer": policy.issuer,
+            "audience": policy.audience,
+            "conditions": policy.conditions,
+            "scopes": policy.scopes.names(),
+            "max_ttl": policy.max_ttl_seconds,
+        }),
+    }
+}
+
+/// Validation happens after the permission check, so that a caller without the role learns
+/// nothing from the messages.
+pub async fn create(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    request: WorkloadIdentityRequest,
+    issuers: &[OidcIssuer],
+    now: DateTime<Utc>,
+) -> Result<CreatedWorkloadIdentity, Error> {
+    authorize(store, caller, TokenOperation::Create, owner).await?;
+    let trust = issuers
+        .iter()
+        .find(|issuer| issuer.url == request.issuer.trim())
+        .map(OidcIssuer::trust);
+    let new_policy = NewWorkloadIdentity::validate(request, owner.kind, trust)?;
+    let record =
+        |policy: &WorkloadIdentity| audit(caller, AuditAction::WorkloadIdentityCreate, policy, now);
+    let policy = store
+        .create_workload_identity(owner, &new_policy, caller.actor_name(), now, &record)
+        .await?;
+    tracing::info!(
+        policy_id = policy.id,
+        owner = owner.full_path.as_str(),
+        issuer = %policy.issuer,
+        scopes = ?policy.scopes.names(),
+        actor = caller.actor_name(),
+        "workload identity created"
+    );
+    for warning in &new_policy.warnings {
+        tracing::warn!(policy_id = policy.id, "{warning}");
+    }
+    Ok(CreatedWorkloadIdentity {
+        policy,
+        warnings: new_policy.warnings,
+    })
+}
+
+pub async fn list(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+) -> Result<Vec<WorkloadIdentity>, Error> {
+    authorize(store, caller, TokenOperation::List, owner).await?;
+    Ok(store.list_workload_identities(owner).await?)
+}
+
+async fn owned_policy(
+    store: &dyn Store,
+    owner: &Namespace,
+    id: i64,
+) -> Result<WorkloadIdentity, Error> {
+    match store.find_workload_identity(id).await? {
+        Some(policy) if policy.owner.id == owner.id => Ok(policy),
+        _ => Err(Error::not_found("Workload identity", id)),
+    }
+}
+
+pub async fn get(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    id: i64,
+) -> Result<WorkloadIdentity, Error> {
+    authorize(store, caller, TokenOperation::Read, owner).await?;
+    owned_policy(store, owner, id).await
+}
+
+/// One policy with its most recent federated logins (newest first).
+pub async fn recent_uses(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    id: i64,
+    limit: usize,
+) -> Result<(WorkloadIdentity, Vec<AuditEvent>), Error> {
+    let policy = get(store, caller, owner, id).await?;
+    let uses = store.recent_workload_logins(&policy, limit).await?;
+    Ok((policy, uses))
+}
+
+/// Deleting a policy ends its logins at once: registry JWTs already issued run out within
+/// `token_ttl`.
+pub async fn delete(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    authorize(store, caller, TokenOperation::Revoke, owner).await?;
+    let policy = owned_policy(store, owner, id).await?;
+    let record = audit(caller, AuditAction::WorkloadIdentityDelete, &policy, now);
+    if !store.delete_workload_identity(id, &record).await? {
+        return Err(Error::not_found("Workload identity", id));
+    }
+    tracing::info!(
+        policy_id = id,
+        actor = caller.actor_name(),
+        "workload identity deleted"
+    );
+    Ok(())
+}
+
+/// An accepted federated login.
+#[derive(Debug, Clone)]
+pub struct FederatedLogin {
+    pub policy: WorkloadIdentity,
+    /// The policy as the registry-token rules see a credential: its owner, scopes and
+    /// username, expiring with the OIDC token or the policy's `max_ttl`, whichever is first.
+    /// Its id is 0: it is no stored deploy token.
+    pub credential: DeployToken,
+    /// Who the job is, for the audit trail and the log (never the token).
+    pub details: Value,
+}
+
+/// Whether a Basic login is a federated one: a policy's username and a password shaped like
+/// a compact JWS. Anything else goes to the deploy-token check.
+pub fn is_federated(username: &str, password: &str) -> bool {
+    parse_workload_username(username).is_some() && crate::oidc::looks_like_jws(password)
+}
+
+/// The federated login: the token's header, issuer, signature and time claims
+/// (`oidc::Verifier`), then the policy named by the username: its issuer, audience and
+/// conditions. Every refusal is `Unauthorized` (counted by the brute-force guard), with
+/// the reason in the log and the metric only; an unreachable issuer is a 503.
+pub async fn authenticate(
+    store: &dyn Store,
+    verifier: &Verifier,
+    metrics: &Metrics,
+    username: &str,
+    oidc_token: &str,
+    now: DateTime<Utc>,
+) -> Result<FederatedLogin, Error> {
+    let result = check(store, verifier, username, oidc_token, now).await;
+    match &result {
+        Ok(login) => metrics.record_workload_login(&login.policy.issuer, "accepted"),
+        Err((issuer, rejection)) => {
+            let label = issuer.as_deref().unwrap_or("unknown");
+            metrics.record_workload_login(label, rejection.as_str());
+            tracing::info!(username, issuer = label, reason = %rejection, "federated login refused");
+        }
+    }
+    result.map_err(|(_, rejection)| match rejection {
+        Rejection::IssuerUnavailable => Error::IssuerUnavailable,
+        _ => Error::Unauthorized,
+    })
+}
+
+/// The refusal carries the configured issuer (for the metric), when the token named one.
+async fn check(
+    store: &dyn Store,
+    verifier: &Verifier,
+    username: &str,
+    oidc_token: &str,
+    now: DateTime<Utc>,
+) -> Result<FederatedLogin, (Option<String>, Rejection)> {
+    let verified = verifier
+        .verify(oidc_token, now)
+        .await
+        .map_err(|rejection| {
+            let issuer = crate::oidc::jws::UnverifiedToken::parse(oidc_token)
+                .ok()
+                .and_then(|token| {
+                    verifier
+                        .issuer(&token.issuer)
+                        .map(|issuer| issuer.url.clone())
+                });
+            (issuer, rejection)
+        })?;
+    let issuer = Some(verified.issuer.url.clone());
+    let refuse = |rejection| (issuer.clone(), rejection);
+    let policy_id = parse_workload_username(username).ok_or_else(|| refuse(Rejection::NoPolicy))?;
+    let policy = store
+        .find_workload_identity(policy_id)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "workload identity lookup failed");
+            refuse(Rejection::IssuerUnavailable)
+        })?
+        .filter(|policy| policy.issuer == verified.issuer.url)
+        .ok_or_else(|| refuse(Rejection::NoPolicy))?;
+    if !verified.claims.has_audience(&policy.audience) {
+        return Err(refuse(Rejection::Audience));
+    }
+    let claims = verified.claims.as_value();
+    if !conditions_match(&policy.conditions, &claims) {
+        return Err(refuse(Rejection::Conditions));
+    }
+    let expires_at = verified
+        .expires_at
+        .min(now + chrono::Duration::seconds(i64::from(policy.max_ttl_seconds)));
+    let credential = DeployToken {
+        id: 0,
+        name: policy.name.clone(),
+        username: policy.username(),
+        owner: policy.owner.clone(),
+        scopes: policy.scopes,
+        expires_at: Some(expires_at),
+        revoked: false,
+        created_at: policy.created_at,
+        last_used_at: None,
+    };
+    let details = job_details(&verified, &policy);
+    Ok(FederatedLogin {
+        policy,
+        credential,
+        details,
+    })
+}
+
+/// The job's identity from its claims, with a link to it where the platform has one.
+fn job_details(token: &VerifiedToken, policy: &WorkloadIdentity) -> Value {
+    let claims = &token.claims;
+    let text = |name: &str| claims.text(name).map(str::to_owned);
+    let claim = |name: &str| {
+        claims
+            .claims
+            .get(name)
+            .filter(|value| value.is_string() || value.is_number())
+            .map(|value| match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+    };
+    let mut details = json!({
+        "policy_id": policy.id,
+        "username": policy.username(),
+        "issuer": token.issuer.url,
+        "subject": text("sub"),
+        "jti": text("jti"),
+        "oidc_expires_at": token.expires_at,
+    });
+    let job = match token.issuer.kind {
+        IssuerKind::Gitlab => {
+            let link = match (text("project_path"), claim("job_id")) {
+                (Some(project), Some(job)) => Some(format!(
+                    "{}/{project}/-/jobs/{job}",
+                    token.issuer.url.trim_end_matches('/')
+                )),
+                _ => None,
+            };
+            json!({
+                "project_path": text("project_path"),
+                "ref": text("ref"),
+                "sha": text("sha"),
+                "job_id": claim("job_id"),
+                "pipeline_id": claim("pipeline_id"),
+                "link": link,
+            })
+        }
+        IssuerKind::Github => {
+            let link = match (text("repository"), claim("run_id")) {
+                (Some(repository), Some(run)) => Some(format!(
+                    "https://github.com/{repository}/actions/runs/{run}/attempts/{}",
+                    claim("run_attempt").unwrap_or_else(|| "1".into())
+                )),
+                _ => None,
+            };
+            json!({
+                "repository": text("repository"),
+                "ref": text("ref"),
+                "sha": text("sha"),
+                "run_id": claim("run_id"),
+                "link": link,
+            })
+        }
+        IssuerKind::Kubernetes => {
+            let value = claims.as_value();
+            let at = |path: &str| {
+                crate::domain::workload_identity::claim_at(&value, path)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            json!({
+                "namespace": at("kubernetes.io.namespace"),
+                "service_account": at("kubernetes.io.serviceaccount.name"),
+                "pod": at("kubernetes.io.pod.name"),
+            })
+        }
+        IssuerKind::Generic => json!({}),
+    };
+    details["job"] = job;
+    details
+}
+
+/// The audit record of one federated login, written in the background: the login does not
+/// wait for it (a failed write is logged).
+pub fn record_login(
+    store: Arc<dyn Store>,
+    login: &FederatedLogin,
+    ip_address: Option<String>,
+    service: &str,
+    granted: &str,
+    now: DateTime<Utc>,
+) {
+    let mut details = login.details.clone();
+    details["service"] = json!(service);
+    details["granted"] = json!(granted);
+    let event = AuditEvent {
+        created_at: now,
+        actor_kind: ActorKind::Workload,
+        actor: login.policy.username(),
+        action: AuditAction::WorkloadLogin,
+        deploy_token_id: None,
+        namespace_id: Some(login.policy.owner.id),
+        ip_address,
+        details,
+    };
+    tokio::spawn(async move {
+        if let Err(error) = store.record_audit_events(&[event]).await {
+            tracing::warn!(%error, "recording a workload login failed");
+        }
+    });
+}

@@ -1,0 +1,682 @@
+//! Workload identity federation: policies through the API, and federated logins on
+//! `/jwt/auth` with OIDC tokens of GitHub Actions and Kubernetes shapes (signed by fixture
+//! issuers whose keys are files) and of a real OpenID provider (npm oidc-provider) serving
+//! GitLab's `id_tokens` claims over discovery.
+
+use chrono::Utc;
+use regauth::config::oidc::{IssuerKind, OidcIssuer};
+use regauth::domain::workload_identity::{WorkloadIdentity, WorkloadIdentityRequest};
+use regauth::domain::{NamespaceKind, Role};
+use regauth::service::caller::Caller;
+use regauth::service::namespaces::{self, NamespaceRef};
+use regauth::service::workload_identity;
+use regauth_test_support::helpers::{jwt_claims, spawn_app_with, TestApp};
+use regauth_test_support::oidc::{
+    b64, compact, github_claims, kubernetes_claims, FixtureIssuer, Job, OidcProvider,
+};
+use serde_json::{json, Value};
+
+const AUDIENCE: &str = "https://regauth.example.com";
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+const CLUSTER: &str = "https://kubernetes.default.svc.cluster.local";
+
+fn issuer(url: &str, kind: IssuerKind, jwks_file: Option<&FixtureIssuer>) -> OidcIssuer {
+    OidcIssuer {
+        url: url.to_owned(),
+        kind,
+        jwks_file: jwks_file.map(|fixture| fixture.jwks_file.clone()),
+    }
+}
+
+async fn policy(
+    app: &TestApp,
+    project: &str,
+    issuer: &str,
+    conditions: Value,
+    scopes: &[&str],
+) -> WorkloadIdentity {
+    let owner = namespaces::find(
+        app.store.as_ref(),
+        NamespaceKind::Project,
+        &NamespaceRef::parse(project),
+    )
+    .await
+    .unwrap();
+    workload_identity::create(
+        app.store.as_ref(),
+        &Caller::operator(),
+        &owner,
+        WorkloadIdentityRequest {
+            name: "release".into(),
+            issuer: issuer.into(),
+            audience: AUDIENCE.into(),
+            conditions: serde_json::from_value(conditions).unwrap(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            max_ttl: Some(600),
+        },
+        &app.settings.oidc_issuers,
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+    .policy
+}
+
+/// `GET /jwt/auth` with the policy's username and the OIDC token as password: the status and
+/// the granted access (when 200).
+async fn direct_login(app: &TestApp, username: &str, jwt: &str, scope: &str) -> (u16, Value) {
+    let response = app
+        .get_token(
+            Some((username, jwt)),
+            &[("service", "container_registry"), ("scope", scope)],
+        )
+        .await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status != 200 {
+        return (status, body);
+    }
+    let claims = jwt_claims(body["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], username, "the registry JWT names the policy");
+    (status, claims["access"].clone())
+}
+
+fn push_pull(repository: &str) -> Value {
+    json!([{"type": "repository", "name": repository, "actions": ["pull", "push"]}])
+}
+
+#[tokio::test]
+async fn github_and_kubernetes_tokens_log_in_through_their_policies() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let cluster = FixtureIssuer::new(CLUSTER, "k8s-key-1");
+    let (github_file, cluster_file) = (
+        issuer(GITHUB, IssuerKind::Github, Some(&github)),
+        issuer(CLUSTER, IssuerKind::Kubernetes, Some(&cluster)),
+    );
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![github_file, cluster_file];
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    app.create_project("acme/other").await;
+    let pusher = policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74", "ref": "refs/heads/main"}),
+        &["read_registry", "write_registry"],
+    )
+    .await;
+    let puller = policy(
+        &app,
+        "acme/web",
+        CLUSTER,
+        json!({"kubernetes.io.namespace": "ci", "kubernetes.io.serviceaccount.name": ["builder", "deployer"]}),
+        &["read_registry"],
+    )
+    .await;
+    let now = Utc::now().timestamp();
+
+    // GitHub Actions: push and pull, by GET (docker) and by the password grant (containerd).
+    let token = github.sign(&github_claims(GITHUB, AUDIENCE, now));
+    let (status, access) = direct_login(
+        &app,
+        &pusher.username(),
+        &token,
+        "repository:acme/web/app:push,pull",
+    )
+    .await;
+    assert_eq!(status, 200, "{access}");
+    assert_eq!(access, push_pull("acme/web/app"));
+    let response = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", &pusher.username()),
+            ("password", &token),
+            ("service", "container_registry"),
+            ("scope", "repository:acme/web/app:pull"),
+        ])
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "repository:acme/web/app:pull");
+    assert!(body["expires_in"].as_u64().unwrap() <= 300);
+
+    // Another project through the same policy: nothing granted.
+    let (status, access) = direct_login(
+        &app,
+        &pusher.username(),
+        &token,
+        "repository:acme/other/app:push,pull",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(access, json!([]));
+
+    // Kubernetes: the pod's service-account token pulls, never pushes.
+    let token = cluster.sign(&kubernetes_claims(CLUSTER, AUDIENCE, now));
+    let (status, access) = direct_login(
+        &app,
+        &puller.username(),
+        &token,
+        "repository:acme/web/app:push,pull",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        access,
+        json!([{"type": "repository", "name": "acme/web/app", "actions": ["pull"]}])
+    );
+
+    // The audit trail names the job and links to its run; never the token.
+    let mut uses = Vec::new();
+    for _ in 0..50 {
+        uses = app.store.recent_workload_logins(&pusher, 10).await.unwrap();
+        if uses.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(uses.len(), 3, "{uses:?}");
+    let details = &uses[0].details;
+    assert_eq!(details["issuer"], GITHUB);
+    assert_eq!(details["subject"], "repo:acme/web:ref:refs/heads/main");
+    assert_eq!(details["job"]["repository"], "acme/web");
+    assert_eq!(
+        details["job"]["link"],
+        "https://github.com/acme/web/actions/runs/6245127395/attempts/1"
+    );
+    assert_eq!(uses[0].actor, pusher.username());
+    let github_token = github.sign(&github_claims(GITHUB, AUDIENCE, now));
+    assert!(!details.to_string().contains(&github_token[..40]));
+
+    // A refused federated login counts for the brute-force guard like any other.
+    let wrong_audience = {
+        let mut claims = github_claims(GITHUB, AUDIENCE, now);
+        claims["aud"] = json!("https://other.example.com");
+        github.sign(&claims)
+    };
+    let (status, _) = direct_login(
+        &app,
+        &pusher.username(),
+        &wrong_audience,
+        "repository:acme/web/app:pull",
+    )
+    .await;
+    assert_eq!(status, 401);
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        format!("regauth_workload_logins_total{{issuer=\"{GITHUB}\",outcome=\"accepted\"}} 3"),
+        format!("regauth_workload_logins_total{{issuer=\"{GITHUB}\",outcome=\"audience\"}} 1"),
+        "regauth_login_failures_total{route=\"registry\"} 1".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+}
+
+#[tokio::test]
+async fn forged_expired_and_foreign_tokens_are_refused_alike() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let stranger = FixtureIssuer::new("https://evil.example.com", "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![github_file];
+        // Every refusal here would be delayed by the brute-force guard (which counts
+        // federated failures like any other: see the first test).
+        settings.login_throttle.max_failures_per_address = 0;
+        settings.login_throttle.max_failures_per_username = 0;
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let pusher = policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74"}),
+        &["read_registry", "write_registry"],
+    )
+    .await;
+    let username = pusher.username();
+    let now = Utc::now().timestamp();
+    let claims = github_claims(GITHUB, AUDIENCE, now);
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = claims.clone();
+        change(&mut claims);
+        claims
+    };
+    let hs256_with_public_key = {
+        let key =
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, github.public_jwk_text().as_bytes());
+        compact(
+            &json!({"alg": "HS256", "kid": "gh-key-1"}),
+            &claims,
+            |input| ring::hmac::sign(&key, input).as_ref().to_vec(),
+        )
+    };
+    let forged = [
+        (
+            "wrong audience",
+            github.sign(&with(&|c| c["aud"] = json!("https://other.example.com"))),
+        ),
+        (
+            "expired",
+            github.sign(&with(&|c| c["exp"] = json!(now - 1))),
+        ),
+        (
+            "no exp",
+            github.sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            })),
+        ),
+        (
+            "issued in the future",
+            github.sign(&with(&|c| c["iat"] = json!(now + 600))),
+        ),
+        (
+            "another repository",
+            github.sign(&with(&|c| c["repository_id"] = json!("75"))),
+        ),
+        (
+            "unknown issuer",
+            stranger.sign(&with(&|c| c["iss"] = json!("https://evil.example.com"))),
+        ),
+        ("issuer spoofed in claims", stranger.sign(&claims)),
+        ("unknown kid", github.sign_with_kid(&claims, "gh-key-2")),
+        (
+            "alg none",
+            compact(&json!({"alg": "none", "kid": "gh-key-1"}), &claims, |_| {
+                Vec::new()
+            }),
+        ),
+        ("HS256 with the public key", hs256_with_public_key),
+        (
+            "oversized",
+            github.sign(&with(&|c| c["padding"] = json!("x".repeat(9000)))),
+        ),
+        ("tampered claims", {
+            let token = github.sign(&claims);
+            let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+            parts[1] = b64(with(&|c| c["repository_id"] = json!("75"))
+                .to_string()
+                .as_bytes());
+            parts.join(".")
+        }),
+    ];
+    for (case, token) in &forged {
+        let (status, body) =
+            direct_login(&app, &username, token, "repository:acme/web/app:pull").await;
+        assert_eq!(status, 401, "{case}: {body}");
+        // One answer for every failure: nothing says which check failed.
+        assert_eq!(
+            body["errors"][0]["message"], "HTTP Basic: Access denied",
+            "{case}"
+        );
+    }
+    // The good token works with its own policy's username only.
+    let good = github.sign(&claims);
+    assert_eq!(
+        direct_login(&app, &username, &good, "repository:acme/web/app:pull")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        direct_login(
+            &app,
+            "gitlab+workload-999",
+            &good,
+            "repository:acme/web/app:pull"
+        )
+        .await
+        .0,
+        401
+    );
+    // A deleted policy logs nobody in, even with a token that worked a moment ago.
+    let owner = pusher.owner.clone();
+    workload_identity::delete(
+        app.store.as_ref(),
+        &Caller::operator(),
+        &owner,
+        pusher.id,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        direct_login(&app, &username, &good, "repository:acme/web/app:pull")
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_refuses_only_its_own_tokens() {
+    // A loopback port with nothing listening: the issuer is down.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://127.0.0.1:{}", dead.local_addr().unwrap().port());
+    drop(dead);
+    let fixture = FixtureIssuer::new(&dead_url, "k1");
+    let configured = issuer(&dead_url, IssuerKind::Generic, None);
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![configured];
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let pull = policy(
+        &app,
+        "acme/web",
+        &dead_url,
+        json!({"sub": "job"}),
+        &["read_registry"],
+    )
+    .await;
+    let now = Utc::now().timestamp();
+    let token =
+        fixture.sign(&json!({"iss": dead_url, "sub": "job", "aud": AUDIENCE, "exp": now + 300}));
+    let (status, body) = direct_login(
+        &app,
+        &pull.username(),
+        &token,
+        "repository:acme/web/app:pull",
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    // Asked again within the minute: refused at once, the issuer is not asked again.
+    let (status, _) = direct_login(
+        &app,
+        &pull.username(),
+        &token,
+        "repository:acme/web/app:pull",
+    )
+    .await;
+    assert_eq!(status, 503);
+    // Deploy tokens are unaffected.
+    let deploy = app
+        .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
+        .await;
+    let access = app
+        .token_access(
+            &deploy,
+            "container_registry",
+            &["repository:acme/web/app:pull"],
+        )
+        .await;
+    assert_eq!(access[0]["actions"], json!(["pull"]));
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "regauth_oidc_key_fetch_failures_total{{issuer=\"{dead_url}\"}} 1"
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn policies_are_managed_through_the_api_by_maintainers() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![github_file];
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let maintainer = app.create_user("maria", false, "api").await;
+    let developer = app.create_user("dev", false, "api").await;
+    app.add_member(
+        "maria",
+        NamespaceKind::Project,
+        "acme/web",
+        Role::Maintainer,
+    )
+    .await;
+    app.add_member("dev", NamespaceKind::Project, "acme/web", Role::Developer)
+        .await;
+    let path = "/projects/acme%2Fweb/workload_identities";
+    let body = json!({
+        "name": "release",
+        "issuer": GITHUB,
+        "audience": AUDIENCE,
+        "conditions": {"repository_id": "74"},
+        "scopes": ["read_registry", "write_registry"],
+        "max_ttl": 900
+    });
+    let response = app
+        .api(reqwest::Method::POST, path, &developer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let response = app
+        .api(reqwest::Method::POST, path, &maintainer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["username"], format!("gitlab+workload-{id}"));
+    assert_eq!(
+        created["scopes"],
+        json!(["read_registry", "write_registry"])
+    );
+    assert_eq!(created["conditions"], json!({"repository_id": "74"}));
+    assert_eq!(created["max_ttl"], 900);
+    assert!(
+        created["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("write_registry"),
+        "{created}"
+    );
+
+    // A shared issuer without an owner id, an unknown issuer, a TTL over an hour: refused
+    // with a message naming the field.
+    for (change, field, words) in [
+        (
+            json!({"conditions": {"repository": "acme/web"}}),
+            "conditions",
+            "repository_id",
+        ),
+        (
+            json!({"issuer": "https://gitlab.example.com"}),
+            "issuer",
+            "trusted issuer",
+        ),
+        (json!({"max_ttl": 7200}), "max_ttl", "3600"),
+        (json!({"audience": ""}), "audience", "blank"),
+    ] {
+        let mut bad = body.clone();
+        for (key, value) in change.as_object().unwrap() {
+            bad[key] = value.clone();
+        }
+        let response = app
+            .api(reqwest::Method::POST, path, &maintainer)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{change}");
+        let error: Value = response.json().await.unwrap();
+        let message = error["message"][field][0].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{change}: {error}");
+    }
+
+    let response = app
+        .api(reqwest::Method::GET, path, &developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "developers do not see deploy credentials"
+    );
+    let listed: Value = app
+        .api(reqwest::Method::GET, path, &maintainer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let one = app
+        .api(reqwest::Method::GET, &format!("{path}/{id}"), &maintainer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    let response = app
+        .api(reqwest::Method::DELETE, &format!("{path}/{id}"), &developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = app
+        .api(
+            reqwest::Method::DELETE,
+            &format!("{path}/{id}"),
+            &maintainer,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let gone = app
+        .api(reqwest::Method::GET, &format!("{path}/{id}"), &maintainer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}
+
+fn gitlab_job(client_id: &'static str, project_id: &str, ref_protected: &str) -> Job {
+    Job {
+        client_id,
+        claims: json!({
+            "namespace_id": "10",
+            "namespace_path": "acme",
+            "project_id": project_id,
+            "project_path": "acme/web",
+            "user_id": "3",
+            "user_login": "maria",
+            "pipeline_id": "1200",
+            "pipeline_source": "push",
+            "job_id": "5021",
+            "ref": "main",
+            "ref_type": "branch",
+            "ref_path": "refs/heads/main",
+            "ref_protected": ref_protected,
+            "runner_environment": "self-hosted",
+            "sha": "714a629c0b401fdce83e847fc9589983fc6f46bc",
+            "project_visibility": "private",
+        }),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs node and npm oidc-provider: run by scripts/test.sh"]
+async fn a_gitlab_job_logs_in_with_a_token_from_a_real_openid_provider() {
+    let provider = OidcProvider::start(
+        &["rotated-in", "older"],
+        &[
+            gitlab_job("release-job", "20", "true"),
+            gitlab_job("branch-job", "20", "false"),
+            gitlab_job("foreign-job", "21", "true"),
+        ],
+        300,
+    );
+    let configured = issuer(&provider.issuer, IssuerKind::Gitlab, None);
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![configured];
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let release = policy(
+        &app,
+        "acme/web",
+        &provider.issuer,
+        json!({"project_id": "20", "ref_protected": "true"}),
+        &["read_registry", "write_registry"],
+    )
+    .await;
+    let token = provider.token("release-job", AUDIENCE).await;
+    let (status, access) = direct_login(
+        &app,
+        &release.username(),
+        &token,
+        "repository:acme/web:push,pull",
+    )
+    .await;
+    assert_eq!(status, 200, "{access}");
+    assert_eq!(access, push_pull("acme/web"));
+
+    for (job, audience) in [
+        ("branch-job", AUDIENCE),
+        ("foreign-job", AUDIENCE),
+        ("release-job", "https://other.example.com"),
+    ] {
+        let token = provider.token(job, audience).await;
+        let (status, body) = direct_login(
+            &app,
+            &release.username(),
+            &token,
+            "repository:acme/web:pull",
+        )
+        .await;
+        assert_eq!(status, 401, "{job} for {audience}: {body}");
+    }
+
+    // HS256 with the provider's published RSA key as the HMAC secret: refused.
+    let jwks = provider.jwks().await;
+    let public_key = jwks["keys"][0].to_string();
+    let claims = jwt_claims(&token);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, public_key.as_bytes());
+    let confused = compact(
+        &json!({"alg": "HS256", "kid": "rotated-in"}),
+        &claims,
+        |input| ring::hmac::sign(&key, input).as_ref().to_vec(),
+    );
+    let (status, _) = direct_login(
+        &app,
+        &release.username(),
+        &confused,
+        "repository:acme/web:pull",
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // The audit trail links to the GitLab job.
+    let mut uses = Vec::new();
+    for _ in 0..50 {
+        uses = app.store.recent_workload_logins(&release, 5).await.unwrap();
+        if !uses.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        uses[0].details["job"]["link"],
+        format!("{}/acme/web/-/jobs/5021", provider.issuer)
+    );
+}
