@@ -388,6 +388,71 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn claim_set() -> impl Strategy<Value = BTreeMap<String, String>> {
+            proptest::collection::btree_map("[a-z_]{1,12}", "[ -~]{0,16}", 1..8)
+        }
+
+        proptest! {
+            /// Conditions taken from a token's own claims always hold; changing one expected
+            /// value to anything else makes the whole set fail.
+            #[test]
+            fn own_claims_match_and_one_changed_value_does_not(
+                claims in claim_set(),
+                pick in any::<prop::sample::Index>(),
+                other in "[ -~]{0,16}",
+            ) {
+                let value = serde_json::to_value(&claims).unwrap();
+                let all: Conditions = claims
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Expected::One(v.clone())))
+                    .collect();
+                prop_assert!(conditions_match(&all, &value));
+                let (key, actual) = claims.iter().nth(pick.index(claims.len())).unwrap();
+                prop_assume!(&other != actual);
+                let mut changed = all.clone();
+                changed.insert(key.clone(), Expected::One(other));
+                prop_assert!(!conditions_match(&changed, &value));
+            }
+
+            /// Any-of holds exactly when the claim is one of the list.
+            #[test]
+            fn any_of_holds_iff_the_claim_is_listed(
+                actual in "[a-z0-9]{1,8}",
+                others in proptest::collection::vec("[a-z0-9]{1,8}", 0..6),
+                include in any::<bool>(),
+            ) {
+                let mut listed: Vec<String> = others.into_iter().filter(|o| o != &actual).collect();
+                if include {
+                    listed.push(actual.clone());
+                }
+                prop_assume!(!listed.is_empty());
+                let claims = json!({"ref": actual});
+                let conditions: Conditions =
+                    [("ref".to_owned(), Expected::AnyOf(listed))].into_iter().collect();
+                prop_assert_eq!(conditions_match(&conditions, &claims), include);
+            }
+
+            /// A value nested under dotted keys is reached by its dotted path, whatever dots
+            /// the keys themselves hold.
+            #[test]
+            fn dotted_paths_reach_nested_claims(
+                outer in "[a-z]{1,6}(\\.[a-z]{1,6})?",
+                inner in "[a-z]{1,6}",
+                value in "[a-z0-9]{1,8}",
+            ) {
+                let claims = json!({ outer.clone(): { inner.clone(): value.clone() } });
+                let path = format!("{outer}.{inner}");
+                prop_assert!(condition_holds(&claims, &path, &Expected::One(value.clone())));
+                let different = Expected::One(format!("{}x", value));
+                prop_assert!(!condition_holds(&claims, &path, &different));
+            }
+        }
+    }
+
     #[test]
     fn usernames_round_trip_and_strangers_are_not_policies() {
         assert_eq!(workload_username(3), "gitlab+workload-3");
