@@ -287,6 +287,65 @@ impl ResponseError for ApiError {
     }
 }
 
+/// OAuth 2.0 rendering (RFC 6749 §5.2, RFC 8693 §2.2.2) of the same errors, for the token
+/// exchange at `/oauth/token`. Credentials that fail any check are one `invalid_grant`, so
+/// that the answer never says which check failed (the log does).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct OAuthError(#[from] pub Error);
+
+impl OAuthError {
+    /// The RFC's error code and the status it is sent with.
+    fn code(&self) -> (&'static str, StatusCode) {
+        match &self.0 {
+            Error::Unauthorized => ("invalid_grant", StatusCode::BAD_REQUEST),
+            Error::NotFound { .. } => ("invalid_target", StatusCode::BAD_REQUEST),
+            Error::Validation(error) if error.field == "scope" => {
+                ("invalid_scope", StatusCode::BAD_REQUEST)
+            }
+            Error::UnsupportedGrantType(_) => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
+            Error::InvalidRequest(_)
+            | Error::MissingParameter(_)
+            | Error::Validation(_)
+            | Error::PayloadTooLarge(_)
+            | Error::RequestTimeout(_) => ("invalid_request", StatusCode::BAD_REQUEST),
+            Error::TooManyRequests { .. } => ("slow_down", StatusCode::TOO_MANY_REQUESTS),
+            Error::Unavailable { .. } | Error::IssuerUnavailable => {
+                ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
+            Error::Denied | Error::Forbidden => ("invalid_grant", StatusCode::BAD_REQUEST),
+            Error::UnknownService(_) | Error::Conflict(_) | Error::Internal { .. } => {
+                ("server_error", StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.code().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log_internal(&self.0);
+        let (code, status) = self.code();
+        let mut response = HttpResponse::build(status);
+        retry_after(&mut response, &self.0);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        // Descriptions only for malformed requests: they say nothing about credentials.
+        let body = match code {
+            "invalid_request" | "unsupported_grant_type" | "invalid_scope" => {
+                json!({ "error": code, "error_description": self.0.to_string() })
+            }
+            _ => json!({ "error": code }),
+        };
+        if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            response.force_close();
+        }
+        response.json(body)
+    }
+}
+
 /// Web-page rendering of the same errors (the deploy-token pages): an HTML page, or the
 /// sign-in page for a request without a valid session.
 #[derive(Debug, thiserror::Error)]

@@ -99,15 +99,18 @@ pub enum LoginRoute {
     ForwardAuth,
     /// `/users/sign_in`, the web pages' sign-in (password or personal access token).
     Web,
+    /// `/oauth/token`, the token exchange of an OIDC token (workload identity).
+    TokenExchange,
 }
 
 impl LoginRoute {
-    pub const ALL: [LoginRoute; 5] = [
+    pub const ALL: [LoginRoute; 6] = [
         LoginRoute::Registry,
         LoginRoute::RefreshToken,
         LoginRoute::Api,
         LoginRoute::ForwardAuth,
         LoginRoute::Web,
+        LoginRoute::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +120,7 @@ impl LoginRoute {
             LoginRoute::Api => "api",
             LoginRoute::ForwardAuth => "forward_auth",
             LoginRoute::Web => "web",
+            LoginRoute::TokenExchange => "token_exchange",
         }
     }
 }

@@ -170,6 +170,10 @@ impl Application {
             Arc::clone(&store),
             crate::service::registry_token::REFRESH_TOKEN_SWEEP_EVERY,
         );
+        crate::service::workload_identity::start_sweep(
+            Arc::clone(&store),
+            crate::service::workload_identity::SWEEP_EVERY,
+        );
         // Detached: it sleeps until the daily run and ends with the runtime.
         crate::service::notifications::schedule::start(
             Arc::clone(&store),

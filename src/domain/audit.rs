@@ -44,6 +44,8 @@ pub enum AuditAction {
     WorkloadIdentityDelete,
     /// A federated login: an OIDC token accepted through a workload identity policy.
     WorkloadLogin,
+    /// A token exchange: an OIDC token traded for a short-lived credential.
+    WorkloadExchange,
 }
 
 impl AuditAction {
@@ -59,6 +61,7 @@ impl AuditAction {
             AuditAction::WorkloadIdentityCreate => "workload_identity.create",
             AuditAction::WorkloadIdentityDelete => "workload_identity.delete",
             AuditAction::WorkloadLogin => "workload.login",
+            AuditAction::WorkloadExchange => "workload.exchange",
         }
     }
 }
@@ -86,7 +89,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 11] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -97,14 +100,16 @@ impl AuditAction {
         AuditAction::WorkloadIdentityCreate,
         AuditAction::WorkloadIdentityDelete,
         AuditAction::WorkloadLogin,
+        AuditAction::WorkloadExchange,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after
     /// `audit_retention_days`.
-    pub const HIGH_VOLUME: [AuditAction; 4] = [
+    pub const HIGH_VOLUME: [AuditAction; 5] = [
         AuditAction::RegistryTokenIssue,
         AuditAction::LoginFailure,
         AuditAction::LoginLockout,
         AuditAction::WorkloadLogin,
+        AuditAction::WorkloadExchange,
     ];
 }

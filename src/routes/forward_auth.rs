@@ -159,7 +159,8 @@ pub async fn forward_auth(
         Some(token) => {
             identify(&request, Some(token.id), &token.username);
             tracing::info!(token_id = token.id, username = %token.username, method, path, operation, outcome, "forward-auth decision");
-            if decision.verdict == Verdict::Allow {
+            // Id 0: a credential of a workload identity policy, no deploy token to record.
+            if decision.verdict == Verdict::Allow && token.id != 0 {
                 state.usage.record(TokenUse {
                     deploy_token_id: token.id,
                     namespace_id: token.owner.id,

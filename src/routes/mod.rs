@@ -7,6 +7,7 @@ pub mod forward_auth;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
+pub mod oauth;
 pub mod observe;
 pub mod token;
 pub mod ui;
@@ -31,6 +32,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/-/health", web::get().to(health::health))
         .route("/-/readiness", web::get().to(health::readiness))
         .configure(api::configure)
+        .configure(oauth::configure)
         // Last: its `/{project path}/-/...` patterns must not shadow anything above.
         .configure(ui::configure);
 }

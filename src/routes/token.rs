@@ -296,7 +296,8 @@ enum Login {
 }
 
 /// A password shaped like a compact JWS with a policy's username goes down the federation
-/// path; everything else is a deploy token.
+/// path, a secret minted by the token exchange to its policy; everything else is a deploy
+/// token.
 async fn authenticate_basic(
     state: &AppState,
     username: &str,
@@ -310,6 +311,16 @@ async fn authenticate_basic(
             &state.metrics,
             username,
             secret.expose(),
+            now,
+        )
+        .await?;
+        return Ok(Login::Workload(Box::new(login)));
+    }
+    if workload_identity::is_exchanged_credential(secret) {
+        let login = workload_identity::authenticate_exchanged(
+            state.store.as_ref(),
+            Some(username),
+            secret,
             now,
         )
         .await?;

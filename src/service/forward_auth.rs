@@ -56,6 +56,26 @@ pub async fn decide(
 ) -> Result<Decision, Error> {
     let token = match presented {
         Presented::None => None,
+        // A credential minted by the token exchange: its policy acts, as a deploy token would.
+        Presented::Basic { username, secret }
+            if super::workload_identity::is_exchanged_credential(&secret) =>
+        {
+            let login = super::workload_identity::authenticate_exchanged(
+                store,
+                Some(&username),
+                &secret,
+                now,
+            )
+            .await?;
+            Some(login.credential)
+        }
+        Presented::DeployTokenHeader(secret)
+            if super::workload_identity::is_exchanged_credential(&secret) =>
+        {
+            let login =
+                super::workload_identity::authenticate_exchanged(store, None, &secret, now).await?;
+            Some(login.credential)
+        }
         Presented::Basic { username, secret } => {
             Some(authenticate_deploy_token(store, &username, &secret, now).await?)
         }

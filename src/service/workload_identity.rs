@@ -15,10 +15,14 @@ use crate::domain::workload_identity::{
     conditions_match, parse_workload_username, NewWorkloadIdentity, WorkloadIdentity,
     WorkloadIdentityRequest,
 };
-use crate::domain::{ActorKind, AuditAction, AuditEvent, DeployToken, Namespace};
+use crate::domain::{
+    ActorKind, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace, ScopeSet,
+    TokenSecret, ValidationError,
+};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::oidc::{Rejection, VerifiedToken, Verifier};
+use crate::store::workload::NewWorkloadCredential;
 use crate::store::Store;
 
 /// A policy just created, and what its author should reconsider.
@@ -235,35 +239,53 @@ async fn check(
             tracing::warn!(%error, "workload identity lookup failed");
             refuse(Rejection::IssuerUnavailable)
         })?
-        .filter(|policy| policy.issuer == verified.issuer.url)
         .ok_or_else(|| refuse(Rejection::NoPolicy))?;
-    if !verified.claims.has_audience(&policy.audience) {
-        return Err(refuse(Rejection::Audience));
-    }
-    let claims = verified.claims.as_value();
-    if !conditions_match(&policy.conditions, &claims) {
-        return Err(refuse(Rejection::Conditions));
-    }
+    accepts(&policy, &verified).map_err(refuse)?;
     let expires_at = verified
         .expires_at
         .min(now + chrono::Duration::seconds(i64::from(policy.max_ttl_seconds)));
-    let credential = DeployToken {
-        id: 0,
-        name: policy.name.clone(),
-        username: policy.username(),
-        owner: policy.owner.clone(),
-        scopes: policy.scopes,
-        expires_at: Some(expires_at),
-        revoked: false,
-        created_at: policy.created_at,
-        last_used_at: None,
-    };
+    let credential = credential_of(&policy, policy.scopes, expires_at);
     let details = job_details(&verified, &policy);
     Ok(FederatedLogin {
         policy,
         credential,
         details,
     })
+}
+
+/// Steps 5 and 6 of the verification order, for one policy: its issuer, audience and
+/// conditions.
+fn accepts(policy: &WorkloadIdentity, verified: &VerifiedToken) -> Result<(), Rejection> {
+    if policy.issuer != verified.issuer.url {
+        return Err(Rejection::NoPolicy);
+    }
+    if !verified.claims.has_audience(&policy.audience) {
+        return Err(Rejection::Audience);
+    }
+    if !conditions_match(&policy.conditions, &verified.claims.as_value()) {
+        return Err(Rejection::Conditions);
+    }
+    Ok(())
+}
+
+/// The policy as the registry-token and forward-auth rules see a credential. Its id is 0: it
+/// is no stored deploy token.
+fn credential_of(
+    policy: &WorkloadIdentity,
+    scopes: ScopeSet,
+    expires_at: DateTime<Utc>,
+) -> DeployToken {
+    DeployToken {
+        id: 0,
+        name: policy.name.clone(),
+        username: policy.username(),
+        owner: policy.owner.clone(),
+        scopes,
+        expires_at: Some(expires_at),
+        revoked: false,
+        created_at: policy.created_at,
+        last_used_at: None,
+    }
 }
 
 /// The job's identity from its claims, with a link to it where the platform has one.
@@ -367,6 +389,263 @@ pub fn record_login(
     tokio::spawn(async move {
         if let Err(error) = store.record_audit_events(&[event]).await {
             tracing::warn!(%error, "recording a workload login failed");
+        }
+    });
+}
+
+/// Secrets minted by the token exchange carry this prefix (secret scanners, and the
+/// registry login telling them from deploy tokens).
+pub const CREDENTIAL_PREFIX: &str = "regauth-wl-";
+
+/// The token types accepted as `subject_token_type`.
+pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+/// What an exchange asks for (RFC 8693 §2.1).
+#[derive(Debug, Clone, Copy)]
+pub struct ExchangeRequest<'a> {
+    pub subject_token: &'a str,
+    /// A policy username; optional when exactly one policy of the issuer accepts the token.
+    pub resource: Option<&'a str>,
+    /// Scope names to narrow the policy's to (space- or comma-separated).
+    pub scope: Option<&'a str>,
+}
+
+/// A minted credential: the only moment its secret exists in clear.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub secret: TokenSecret,
+    pub policy: WorkloadIdentity,
+    pub scopes: ScopeSet,
+    pub expires_in: u64,
+}
+
+/// The token exchange: the OIDC token is verified as for a federated login, the policy is
+/// the `resource` (or the one policy of the issuer that accepts the token), the token's `jti`
+/// is recorded so that it is exchanged once only, and a credential with the policy's scopes
+/// (or fewer) is minted for `max_ttl`. Refusals of the token are all `Unauthorized`
+/// (`invalid_grant`); an ambiguous or malformed `resource` is `NotFound` (`invalid_target`);
+/// scopes the policy lacks are a `scope` validation error (`invalid_scope`).
+pub async fn exchange(
+    store: &dyn Store,
+    verifier: &Verifier,
+    metrics: &Metrics,
+    request: ExchangeRequest<'_>,
+    ip_address: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Exchanged, Error> {
+    let result = exchange_checked(store, verifier, request, ip_address, now).await;
+    match &result {
+        Ok(exchanged) => metrics.record_workload_login(&exchanged.policy.issuer, "exchanged"),
+        Err(ExchangeFailure::Refused(issuer, rejection)) => {
+            let label = issuer.as_deref().unwrap_or("unknown");
+            metrics.record_workload_login(label, rejection.as_str());
+            tracing::info!(resource = request.resource, issuer = label, reason = %rejection, "token exchange refused");
+        }
+        Err(ExchangeFailure::Other(_)) => {}
+    }
+    result.map_err(|failure| match failure {
+        ExchangeFailure::Refused(_, Rejection::IssuerUnavailable) => Error::IssuerUnavailable,
+        ExchangeFailure::Refused(..) => Error::Unauthorized,
+        ExchangeFailure::Other(error) => error,
+    })
+}
+
+enum ExchangeFailure {
+    /// The token or its policy match was refused: (the configured issuer, why).
+    Refused(Option<String>, Rejection),
+    Other(Error),
+}
+
+impl From<Error> for ExchangeFailure {
+    fn from(error: Error) -> Self {
+        ExchangeFailure::Other(error)
+    }
+}
+
+/// `scope`, checked against what the policy grants.
+fn narrowed_scopes(policy: &WorkloadIdentity, scope: Option<&str>) -> Result<ScopeSet, Error> {
+    let Some(text) = scope.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(policy.scopes);
+    };
+    let mut scopes = ScopeSet::empty();
+    for name in text.split([' ', ',']).filter(|name| !name.is_empty()) {
+        match DeployTokenScope::parse(name) {
+            Some(scope) if policy.scopes.contains(scope) => scopes.insert(scope),
+            _ => {
+                return Err(ValidationError::new(
+                    "scope",
+                    format!("{name:?} is not a scope the policy grants"),
+                )
+                .into())
+            }
+        }
+    }
+    Ok(scopes)
+}
+
+async fn exchange_checked(
+    store: &dyn Store,
+    verifier: &Verifier,
+    request: ExchangeRequest<'_>,
+    ip_address: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Exchanged, ExchangeFailure> {
+    let verified = verifier
+        .verify(request.subject_token, now)
+        .await
+        .map_err(|rejection| {
+            let issuer = crate::oidc::jws::UnverifiedToken::parse(request.subject_token)
+                .ok()
+                .and_then(|token| {
+                    verifier
+                        .issuer(&token.issuer)
+                        .map(|issuer| issuer.url.clone())
+                });
+            ExchangeFailure::Refused(issuer, rejection)
+        })?;
+    let issuer = Some(verified.issuer.url.clone());
+    let refuse = |rejection| ExchangeFailure::Refused(issuer.clone(), rejection);
+    let policy = match request.resource.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(resource) => {
+            let id = parse_workload_username(resource)
+                .ok_or_else(|| Error::not_found("Workload identity", resource))?;
+            let policy = store
+                .find_workload_identity(id)
+                .await
+                .map_err(Error::from)?
+                .ok_or_else(|| refuse(Rejection::NoPolicy))?;
+            accepts(&policy, &verified).map_err(refuse)?;
+            policy
+        }
+        None => {
+            let mut accepting: Vec<WorkloadIdentity> = store
+                .workload_identities_of_issuer(&verified.issuer.url)
+                .await
+                .map_err(Error::from)?
+                .into_iter()
+                .filter(|policy| accepts(policy, &verified).is_ok())
+                .collect();
+            match accepting.len() {
+                0 => return Err(refuse(Rejection::NoPolicy)),
+                1 => accepting.remove(0),
+                _ => {
+                    return Err(Error::not_found(
+                        "Workload identity",
+                        "several policies accept this token: name one with resource",
+                    )
+                    .into())
+                }
+            }
+        }
+    };
+    let scopes = narrowed_scopes(&policy, request.scope)?;
+    let jti = verified
+        .claims
+        .text("jti")
+        .filter(|jti| !jti.is_empty() && jti.len() <= 255)
+        .ok_or_else(|| refuse(Rejection::Malformed))?
+        .to_owned();
+    let secret = TokenSecret::generate(CREDENTIAL_PREFIX)
+        .map_err(|_| Error::internal("the system random generator failed"))?;
+    let lifetime = chrono::Duration::seconds(i64::from(policy.max_ttl_seconds));
+    let expires_at = now + lifetime;
+    let mut details = job_details(&verified, &policy);
+    details["scopes"] = json!(scopes.names());
+    details["expires_at"] = json!(expires_at);
+    let record = |credential_id: i64| {
+        let mut details = details.clone();
+        details["credential_id"] = json!(credential_id);
+        AuditEvent {
+            created_at: now,
+            actor_kind: ActorKind::Workload,
+            actor: policy.username(),
+            action: AuditAction::WorkloadExchange,
+            deploy_token_id: None,
+            namespace_id: Some(policy.owner.id),
+            ip_address: ip_address.clone(),
+            details,
+        }
+    };
+    let digest = secret.digest();
+    let stored = store
+        .exchange_workload_token(
+            NewWorkloadCredential {
+                policy_id: policy.id,
+                issuer: &verified.issuer.url,
+                jti: &jti,
+                jti_expires_at: verified.expires_at
+                    + chrono::Duration::seconds(crate::oidc::jws::LEEWAY_SECONDS),
+                digest: &digest,
+                scopes,
+                expires_at,
+                now,
+            },
+            &record,
+        )
+        .await
+        .map_err(Error::from)?;
+    if stored.is_none() {
+        return Err(refuse(Rejection::Replayed));
+    }
+    tracing::info!(policy_id = policy.id, issuer = %policy.issuer, scopes = ?scopes.names(), "OIDC token exchanged");
+    Ok(Exchanged {
+        secret,
+        scopes,
+        expires_in: lifetime.num_seconds().unsigned_abs(),
+        policy,
+    })
+}
+
+/// Whether a presented secret is one the token exchange minted.
+pub fn is_exchanged_credential(secret: &TokenSecret) -> bool {
+    secret.expose().starts_with(CREDENTIAL_PREFIX)
+}
+
+/// A credential minted by the exchange, presented with its policy's username (the registry,
+/// forward-auth). Unknown, expired, of a deleted policy, or under another username: all
+/// `Unauthorized`.
+pub async fn authenticate_exchanged(
+    store: &dyn Store,
+    username: Option<&str>,
+    secret: &TokenSecret,
+    now: DateTime<Utc>,
+) -> Result<FederatedLogin, Error> {
+    let found = store
+        .find_workload_credential(&secret.digest())
+        .await?
+        .filter(|found| now < found.expires_at)
+        .filter(|found| username.is_none_or(|name| name == found.policy.username()))
+        .ok_or(Error::Unauthorized)?;
+    let credential = credential_of(&found.policy, found.scopes, found.expires_at);
+    let details = json!({
+        "policy_id": found.policy.id,
+        "username": found.policy.username(),
+        "issuer": found.policy.issuer,
+        "credential_id": found.id,
+        "via": "exchange",
+    });
+    Ok(FederatedLogin {
+        policy: found.policy,
+        credential,
+        details,
+    })
+}
+
+/// How often expired exchanged credentials and `jti`s are swept.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Sweeps expired exchanged credentials and `jti`s at start and then every `every`.
+pub fn start_sweep(store: Arc<dyn Store>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            match store.delete_expired_workload_credentials(Utc::now()).await {
+                Ok(0) => {}
+                Ok(swept) => tracing::info!(swept, "deleted expired workload credentials"),
+                Err(error) => tracing::error!(%error, "sweeping workload credentials failed"),
+            }
         }
     });
 }

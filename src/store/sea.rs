@@ -193,7 +193,7 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-const SEED_TABLES: [&str; 12] = [
+const SEED_TABLES: [&str; 14] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -206,6 +206,8 @@ const SEED_TABLES: [&str; 12] = [
     "user_passwords",
     "web_sessions",
     "workload_identities",
+    "workload_credentials",
+    "workload_exchanged_jtis",
 ];
 
 /// One in-memory SQLite connection, kept for the life of the process (closing it would lose

@@ -680,3 +680,242 @@ async fn a_gitlab_job_logs_in_with_a_token_from_a_real_openid_provider() {
         format!("{}/acme/web/-/jobs/5021", provider.issuer)
     );
 }
+
+/// `POST /oauth/token` with the token-exchange grant: (status, body).
+async fn exchange(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = app
+        .client
+        .post(format!("{}/oauth/token", app.address))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.headers().get("cache-control").unwrap(),
+        "no-store",
+        "token responses are never cached"
+    );
+    (status, response.json().await.unwrap())
+}
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+#[tokio::test]
+async fn an_exchanged_credential_works_like_a_deploy_token_once_per_oidc_token() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![github_file];
+        settings.login_throttle.max_failures_per_address = 0;
+        settings.login_throttle.max_failures_per_username = 0;
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let release = policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74", "ref": "refs/heads/main"}),
+        &["read_repository", "read_registry", "write_registry"],
+    )
+    .await;
+    let username = release.username();
+    let now = Utc::now().timestamp();
+    let oidc_token = github.sign(&github_claims(GITHUB, AUDIENCE, now));
+    let (status, body) = exchange(
+        &app,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &oidc_token),
+            ("subject_token_type", JWT_TYPE),
+            ("resource", &username),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let secret = body["access_token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("regauth-wl-"), "{secret}");
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(body["token_type"], "N_A");
+    assert_eq!(body["expires_in"], 600);
+    assert_eq!(body["username"], username);
+    assert_eq!(
+        body["scope"],
+        "read_repository read_registry write_registry"
+    );
+
+    // The same OIDC token again: refused (its jti was exchanged).
+    let (status, body) = exchange(
+        &app,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &oidc_token),
+            ("subject_token_type", JWT_TYPE),
+            ("resource", &username),
+        ],
+    )
+    .await;
+    assert_eq!((status, body), (400, json!({"error": "invalid_grant"})));
+
+    // The credential pushes, pulls and clones, as a deploy token of the project would.
+    let (status, access) = direct_login(
+        &app,
+        &username,
+        &secret,
+        "repository:acme/web/app:push,pull",
+    )
+    .await;
+    assert_eq!(status, 200, "{access}");
+    assert_eq!(access, push_pull("acme/web/app"));
+    let clone = app
+        .forward_auth(
+            "GET",
+            "/acme/web.git/info/refs?service=git-upload-pack",
+            Some((&username, &secret)),
+        )
+        .await;
+    assert_eq!(clone.status(), 200);
+    let (status, _) = direct_login(
+        &app,
+        "gitlab+workload-999",
+        &secret,
+        "repository:acme/web/app:pull",
+    )
+    .await;
+    assert_eq!(status, 401, "only under its policy's username");
+
+    // Without `resource` (the one policy that accepts the token), narrowed to pulling.
+    let mut claims = github_claims(GITHUB, AUDIENCE, now);
+    claims["jti"] = json!("second-run");
+    let (status, body) = exchange(
+        &app,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &github.sign(&claims)),
+            ("subject_token_type", JWT_TYPE),
+            ("scope", "read_registry"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "read_registry");
+    let reader = body["access_token"].as_str().unwrap();
+    let (_, access) =
+        direct_login(&app, &username, reader, "repository:acme/web/app:push,pull").await;
+    assert_eq!(
+        access,
+        json!([{"type": "repository", "name": "acme/web/app", "actions": ["pull"]}])
+    );
+
+    // OAuth errors: nothing says which check of a token failed.
+    claims["jti"] = json!("third-run");
+    let fresh = github.sign(&claims);
+    let mut wrong_audience = github_claims(GITHUB, "https://other.example.com", now);
+    wrong_audience["jti"] = json!("fourth-run");
+    let wrong_audience = github.sign(&wrong_audience);
+    for (form, expected) in [
+        (
+            vec![
+                ("grant_type", "password"),
+                ("subject_token", fresh.as_str()),
+            ],
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("grant_type", EXCHANGE), ("subject_token", fresh.as_str())],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", EXCHANGE),
+                ("subject_token", fresh.as_str()),
+                ("subject_token_type", JWT_TYPE),
+                ("resource", "not-a-policy"),
+            ],
+            "invalid_target",
+        ),
+        (
+            vec![
+                ("grant_type", EXCHANGE),
+                ("subject_token", fresh.as_str()),
+                ("subject_token_type", JWT_TYPE),
+                ("scope", "write_package_registry"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("grant_type", EXCHANGE),
+                ("subject_token", wrong_audience.as_str()),
+                ("subject_token_type", JWT_TYPE),
+            ],
+            "invalid_grant",
+        ),
+        (
+            vec![
+                ("grant_type", EXCHANGE),
+                ("subject_token", "eyJhbGciOiJub25lIn0.e30."),
+                ("subject_token_type", JWT_TYPE),
+            ],
+            "invalid_grant",
+        ),
+    ] {
+        let (status, body) = exchange(&app, &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(expected)),
+            "{body}"
+        );
+    }
+
+    // The exchange is in the audit trail with the job's identity.
+    let uses = app
+        .store
+        .recent_workload_logins(&release, 10)
+        .await
+        .unwrap();
+    let exchanges: Vec<_> = uses
+        .iter()
+        .filter(|event| event.action.as_str() == "workload.exchange")
+        .collect();
+    assert_eq!(exchanges.len(), 2, "{uses:?}");
+    assert_eq!(exchanges[1].details["jti"], format!("gh-{now}"));
+    assert_eq!(exchanges[1].details["job"]["run_id"], "6245127395");
+    assert!(!exchanges[1].details.to_string().contains("regauth-wl-"));
+
+    // Expired, or its policy deleted: the credential is refused.
+    use sea_orm::{ConnectionTrait, Statement};
+    app.db
+        .execute_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "UPDATE workload_credentials SET expires_at = '2020-01-01 00:00:00+00:00' WHERE scopes = 'read_registry'",
+        ))
+        .await
+        .unwrap();
+    let (status, _) = direct_login(&app, &username, reader, "repository:acme/web/app:pull").await;
+    assert_eq!(status, 401, "expired");
+    workload_identity::delete(
+        app.store.as_ref(),
+        &Caller::operator(),
+        &release.owner,
+        release.id,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (status, _) = direct_login(&app, &username, &secret, "repository:acme/web/app:pull").await;
+    assert_eq!(status, 401, "policy deleted");
+    let clone = app
+        .forward_auth(
+            "GET",
+            "/acme/web.git/info/refs?service=git-upload-pack",
+            Some((&username, &secret)),
+        )
+        .await;
+    assert_eq!(clone.status(), 401);
+}

@@ -217,6 +217,7 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
             AuditAction::WorkloadIdentityCreate => "workload identity created",
             AuditAction::WorkloadIdentityDelete => "workload identity deleted",
             AuditAction::WorkloadLogin => "workload login",
+            AuditAction::WorkloadExchange => "workload token exchange",
         },
         actor: event.actor.clone(),
         from: event.ip_address.clone().unwrap_or_else(|| "—".into()),
