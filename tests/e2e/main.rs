@@ -10,6 +10,7 @@ mod replicas;
 mod rotation;
 mod token_header;
 mod virtual_registry;
+mod workload_identity;
 
 mod clients;
 
