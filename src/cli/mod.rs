@@ -16,6 +16,7 @@ mod notify;
 mod serve;
 mod store;
 mod user;
+mod workload_identity;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -62,6 +63,10 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Workload identity policies: which OIDC tokens of a trusted issuer act for a project
+    /// or group (keyless CI and pods).
+    #[command(subcommand, name = "workload-identity")]
+    WorkloadIdentity(WorkloadIdentityCommand),
     /// Write a consistent copy of the live SQLite database to FILE, without stopping the
     /// server (PostgreSQL: use pg_dump).
     Backup {
@@ -257,6 +262,48 @@ pub enum DeployTokenCommand {
     Revoke { id: i64 },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum WorkloadIdentityCommand {
+    /// Create a policy; prints its username (the `docker login -u` of the jobs it admits).
+    Create {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        name: String,
+        /// A trusted issuer (`[[oidc_issuers]]`), exactly as its tokens' `iss`.
+        #[arg(long)]
+        issuer: String,
+        /// What the tokens' `aud` must be (or contain).
+        #[arg(long)]
+        audience: String,
+        /// CLAIM=VALUE, repeatable; the same claim repeated means any of its values; a
+        /// dotted claim reaches nested claims (kubernetes.io.namespace=ci).
+        #[arg(long = "condition", value_name = "CLAIM=VALUE")]
+        conditions: Vec<String>,
+        /// Comma-separated, as for deploy tokens.
+        #[arg(long)]
+        scopes: String,
+        /// Seconds (at most 3600; default 900).
+        #[arg(long)]
+        max_ttl: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the policies of a project or group.
+    List {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a policy: its logins and exchanged credentials end at once.
+    Delete {
+        #[command(flatten)]
+        owner: Owner,
+        id: i64,
+    },
+}
+
 /// `--alg`: the signing algorithms (`jwt::KeyAlgorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KeyAlgorithmArg {
@@ -322,6 +369,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Group(command) => namespace::group(&settings, command).await,
         Command::Project(command) => namespace::project(&settings, command).await,
         Command::DeployToken(command) => deploy_token::run(&settings, command).await,
+        Command::WorkloadIdentity(command) => workload_identity::run(&settings, command).await,
         Command::User(command) => user::run(&settings, command).await,
         Command::Member(command) => member::run(&settings, command).await,
         Command::Backup { file, force } => backup::backup(&settings, &file, force).await,

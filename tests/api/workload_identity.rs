@@ -919,3 +919,94 @@ async fn an_exchanged_credential_works_like_a_deploy_token_once_per_oidc_token()
         .await;
     assert_eq!(clone.status(), 401);
 }
+
+#[tokio::test]
+async fn the_command_line_manages_policies_with_the_api_rules() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let cli = crate::cli::Cli::new().await;
+    std::fs::write(
+        cli.dir.path().join("regauth.toml"),
+        format!(
+            "[[oidc_issuers]]\nurl = \"{GITHUB}\"\nkind = \"github\"\njwks_file = \"{}\"\n",
+            github.jwks_file.display()
+        ),
+    )
+    .unwrap();
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    let refused = cli.fails(&[
+        "workload-identity",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "release",
+        "--issuer",
+        GITHUB,
+        "--audience",
+        AUDIENCE,
+        "--condition",
+        "repository=acme/web",
+        "--scopes",
+        "read_registry",
+    ]);
+    assert!(refused.contains("repository_id"), "{refused}");
+    let created = cli.ok(&[
+        "workload-identity",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "release",
+        "--issuer",
+        GITHUB,
+        "--audience",
+        AUDIENCE,
+        "--condition",
+        "repository_id=74",
+        "--condition",
+        "ref=refs/heads/main",
+        "--condition",
+        "ref=refs/heads/release",
+        "--scopes",
+        "read_registry,write_registry",
+        "--max-ttl",
+        "600",
+        "--json",
+    ]);
+    let created: Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(
+        created["conditions"],
+        json!({"repository_id": "74", "ref": ["refs/heads/main", "refs/heads/release"]})
+    );
+    let username = created["username"].as_str().unwrap().to_owned();
+    let listed = cli.ok(&["workload-identity", "list", "--project", "acme/web"]);
+    assert!(listed.contains(&username), "{listed}");
+
+    // A server on the same database, trusting the issuer, lets the job in through it.
+    let (database_url, keys_dir) = (cli.database_url.clone(), cli.dir.path().join("keys"));
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| {
+        settings.database_url = database_url;
+        settings.keys_dir = keys_dir;
+        settings.oidc_issuers = vec![github_file];
+    })
+    .await;
+    let now = Utc::now().timestamp();
+    let token = github.sign(&github_claims(GITHUB, AUDIENCE, now));
+    let (status, access) =
+        direct_login(&app, &username, &token, "repository:acme/web/app:push,pull").await;
+    assert_eq!(status, 200);
+    assert_eq!(access, push_pull("acme/web/app"));
+
+    let id = created["id"].to_string();
+    cli.ok(&["workload-identity", "delete", "--project", "acme/web", &id]);
+    let listed = cli.ok(&[
+        "workload-identity",
+        "list",
+        "--project",
+        "acme/web",
+        "--json",
+    ]);
+    assert_eq!(listed.trim(), "[]");
+}
