@@ -7,6 +7,7 @@
 //! the database for them. Handlers call the same services as the API, acting as the operator.
 
 mod backup;
+mod credential_provider;
 mod deploy_token;
 mod keys;
 mod member;
@@ -67,6 +68,26 @@ pub enum Command {
     /// or group (keyless CI and pods).
     #[command(subcommand, name = "workload-identity")]
     WorkloadIdentity(WorkloadIdentityCommand),
+    /// The kubelet's image credential provider (credentialprovider.kubelet.k8s.io/v1, with
+    /// the pod's service-account token as in KEP-4412): reads a CredentialProviderRequest on
+    /// stdin, writes a CredentialProviderResponse on stdout. Touches no database.
+    #[command(name = "credential-provider")]
+    CredentialProvider {
+        /// `pass-through`: the service-account token is the password (never cached);
+        /// `exchange`: trade it at regauth's /oauth/token for a short-lived credential.
+        #[arg(long, value_enum, ignore_case = true, default_value = "pass-through")]
+        mode: CredentialProviderMode,
+        /// regauth's base URL (exchange mode).
+        #[arg(long)]
+        url: Option<url::Url>,
+        /// The service-account annotation naming the policy username
+        /// (`tokenAttributes.requiredServiceAccountAnnotationKeys`).
+        #[arg(long, default_value = "regauth/identity")]
+        username_annotation: String,
+        /// The policy username when the service account has no such annotation.
+        #[arg(long)]
+        username: Option<String>,
+    },
     /// Write a consistent copy of the live SQLite database to FILE, without stopping the
     /// server (PostgreSQL: use pg_dump).
     Backup {
@@ -304,6 +325,13 @@ pub enum WorkloadIdentityCommand {
     },
 }
 
+/// `regauth credential-provider --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialProviderMode {
+    PassThrough,
+    Exchange,
+}
+
 /// `--alg`: the signing algorithms (`jwt::KeyAlgorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KeyAlgorithmArg {
@@ -370,6 +398,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Project(command) => namespace::project(&settings, command).await,
         Command::DeployToken(command) => deploy_token::run(&settings, command).await,
         Command::WorkloadIdentity(command) => workload_identity::run(&settings, command).await,
+        Command::CredentialProvider {
+            mode,
+            url,
+            username_annotation,
+            username,
+        } => {
+            credential_provider::run(credential_provider::Options {
+                mode,
+                url,
+                username_annotation,
+                username,
+            })
+            .await
+        }
         Command::User(command) => user::run(&settings, command).await,
         Command::Member(command) => member::run(&settings, command).await,
         Command::Backup { file, force } => backup::backup(&settings, &file, force).await,

@@ -1010,3 +1010,121 @@ async fn the_command_line_manages_policies_with_the_api_rules() {
     ]);
     assert_eq!(listed.trim(), "[]");
 }
+
+/// Runs `regauth credential-provider ARGS` with `request` on stdin, as the kubelet does (on
+/// the blocking pool: the plugin may call the server under test).
+async fn credential_provider(args: &[&str], request: &Value) -> (bool, Value, String) {
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    let request = request.clone();
+    tokio::task::spawn_blocking(move || run_credential_provider(&args, &request))
+        .await
+        .unwrap()
+}
+
+fn run_credential_provider(args: &[String], request: &Value) -> (bool, Value, String) {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .arg("credential-provider")
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("REGAUTH_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (
+        output.status.success(),
+        stdout,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_kubelet_plugin_hands_a_pod_its_registry_credentials() {
+    let cluster = FixtureIssuer::new(CLUSTER, "k8s-key-1");
+    let cluster_file = issuer(CLUSTER, IssuerKind::Kubernetes, Some(&cluster));
+    let app = spawn_app_with(move |settings| settings.oidc_issuers = vec![cluster_file]).await;
+    app.create_project_with_groups("acme/web").await;
+    let puller = policy(
+        &app,
+        "acme/web",
+        CLUSTER,
+        json!({"sub": "system:serviceaccount:ci:builder"}),
+        &["read_registry"],
+    )
+    .await;
+    let username = puller.username();
+    let now = Utc::now().timestamp();
+    let request = |token: &str| {
+        json!({
+            "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+            "kind": "CredentialProviderRequest",
+            "image": "registry.example.com/acme/web/app:1.0",
+            "serviceAccountToken": token,
+            "serviceAccountAnnotations": {"regauth/identity": username},
+        })
+    };
+
+    // Pass-through: the pod's token is the password, never cached by the kubelet.
+    let sa_token = cluster.sign(&kubernetes_claims(CLUSTER, AUDIENCE, now));
+    let (ok, response, stderr) = credential_provider(&[], &request(&sa_token)).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(response["kind"], "CredentialProviderResponse");
+    assert_eq!(response["cacheDuration"], "0s");
+    let auth = &response["auth"]["registry.example.com"];
+    assert_eq!(auth["username"], username);
+    assert_eq!(auth["password"], sa_token);
+    let (status, _) = direct_login(
+        &app,
+        auth["username"].as_str().unwrap(),
+        auth["password"].as_str().unwrap(),
+        "repository:acme/web/app:pull",
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Exchange: a short-lived credential, cached until a minute before it expires.
+    let mut claims = kubernetes_claims(CLUSTER, AUDIENCE, now);
+    claims["jti"] = json!("pod-2");
+    let (ok, response, stderr) = credential_provider(
+        &["--mode", "exchange", "--url", &app.address],
+        &request(&cluster.sign(&claims)),
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(response["cacheDuration"], "540s");
+    let auth = &response["auth"]["registry.example.com"];
+    let password = auth["password"].as_str().unwrap();
+    assert!(password.starts_with("regauth-wl-"));
+    let (status, access) = direct_login(
+        &app,
+        auth["username"].as_str().unwrap(),
+        password,
+        "repository:acme/web/app:pull",
+    )
+    .await;
+    assert_eq!(status, 200, "{access}");
+
+    // The same token again: the exchange refuses, the plugin fails with the reason.
+    let (ok, _, stderr) = credential_provider(
+        &["--mode", "exchange", "--url", &app.address],
+        &request(&cluster.sign(&claims)),
+    )
+    .await;
+    assert!(!ok);
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    let (ok, _, stderr) =
+        credential_provider(&[], &json!({"kind": "CredentialProviderRequest"})).await;
+    assert!(!ok);
+    assert!(stderr.contains("CredentialProviderRequest"), "{stderr}");
+}
