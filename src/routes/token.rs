@@ -168,16 +168,8 @@ async fn get_token_inner(
         "expires_in": issued.expires_in,
         "issued_at": rfc3339(&issued),
     });
-    // Refresh tokens belong to deploy tokens; a federated login logs in again instead.
-    if let (Some("true"), Login::DeployToken(token)) = (first(params, "offline_token"), &login) {
-        let refresh = registry_token::create_refresh_token(
-            state.store.as_ref(),
-            &state.settings,
-            token,
-            service,
-            now,
-        )
-        .await?;
+    if first(params, "offline_token") == Some("true") {
+        let refresh = create_refresh(state, request, &login, service, now).await?;
         body["refresh_token"] = json!(refresh.expose());
     }
     Ok((HttpResponse::Ok().json(body), issued.complete))
@@ -240,40 +232,23 @@ async fn post_token_inner(
                 None,
                 LoginRoute::RefreshToken,
             );
-            let token = state
+            let login = state
                 .logins
-                .check(
-                    &attempt,
-                    registry_token::authenticate_refresh_token(
-                        state.store.as_ref(),
-                        &secret,
-                        service,
-                        now,
-                    ),
-                )
+                .check(&attempt, authenticate_refresh(state, &secret, service, now))
                 .await?;
             // The client keeps using the same refresh token.
-            (Login::DeployToken(token), Some(secret))
+            (login, Some(secret))
         }
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
     let issued = issue(state, request, &login, service, &all(params, "scope"), now).await?;
     // Only once the service was accepted: a refresh token is bound to a real service.
-    let refresh = match (refresh, &login) {
-        (Some(kept), _) => Some(kept),
-        (None, Login::DeployToken(token)) if first(params, "access_type") == Some("offline") => {
-            Some(
-                registry_token::create_refresh_token(
-                    state.store.as_ref(),
-                    &state.settings,
-                    token,
-                    service,
-                    now,
-                )
-                .await?,
-            )
+    let refresh = match refresh {
+        Some(kept) => Some(kept),
+        None if first(params, "access_type") == Some("offline") => {
+            Some(create_refresh(state, request, &login, service, now).await?)
         }
-        (None, _) => None,
+        None => None,
     };
     let mut body = json!({
         "access_token": issued.jwt,
@@ -327,6 +302,57 @@ async fn authenticate_basic(
         return Ok(Login::Workload(Box::new(login)));
     }
     authenticate_deploy_token(state.store.as_ref(), username, secret, now)
+        .await
+        .map(Login::DeployToken)
+}
+
+/// A refresh token for the login: bound to the deploy token and service, or, for a workload,
+/// a credential of its policy capped at the policy's `max_ttl`.
+async fn create_refresh(
+    state: &AppState,
+    request: &HttpRequest,
+    login: &Login,
+    service: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<TokenSecret, Error> {
+    match login {
+        Login::DeployToken(token) => {
+            registry_token::create_refresh_token(
+                state.store.as_ref(),
+                &state.settings,
+                token,
+                service,
+                now,
+            )
+            .await
+        }
+        Login::Workload(login) => {
+            workload_identity::create_refresh_credential(
+                state.store.as_ref(),
+                login,
+                client_address::text_of_request(request),
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// The refresh_token grant: a deploy token's refresh token, or a workload's refresh
+/// credential.
+async fn authenticate_refresh(
+    state: &AppState,
+    secret: &TokenSecret,
+    service: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Login, Error> {
+    if workload_identity::is_exchanged_credential(secret) {
+        let login =
+            workload_identity::authenticate_exchanged(state.store.as_ref(), None, secret, now)
+                .await?;
+        return Ok(Login::Workload(Box::new(login)));
+    }
+    registry_token::authenticate_refresh_token(state.store.as_ref(), secret, service, now)
         .await
         .map(Login::DeployToken)
 }

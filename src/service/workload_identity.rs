@@ -573,7 +573,7 @@ async fn exchange_checked(
             NewWorkloadCredential {
                 policy_id: policy.id,
                 issuer: &verified.issuer.url,
-                jti: &jti,
+                jti: Some(&jti),
                 jti_expires_at: verified.expires_at
                     + chrono::Duration::seconds(crate::oidc::jws::LEEWAY_SECONDS),
                 digest: &digest,
@@ -648,4 +648,54 @@ pub fn start_sweep(store: Arc<dyn Store>, every: std::time::Duration) {
             }
         }
     });
+}
+
+/// `offline_token` / `access_type=offline` on a federated login: a refresh token that is a
+/// credential of the policy, valid for the policy's `max_ttl` from now (not bounded by the
+/// OIDC token's `exp`, so that a push outlives a 5-minute job token), deleted with the
+/// policy. docker keeps it as its identity token and sends it in the refresh_token grant.
+pub async fn create_refresh_credential(
+    store: &dyn Store,
+    login: &FederatedLogin,
+    ip_address: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<TokenSecret, Error> {
+    let policy = &login.policy;
+    let secret = TokenSecret::generate(CREDENTIAL_PREFIX)
+        .map_err(|_| Error::internal("the system random generator failed"))?;
+    let expires_at = now + chrono::Duration::seconds(i64::from(policy.max_ttl_seconds));
+    let mut details = login.details.clone();
+    details["via"] = json!("offline_token");
+    details["expires_at"] = json!(expires_at);
+    let record = |credential_id: i64| {
+        let mut details = details.clone();
+        details["credential_id"] = json!(credential_id);
+        AuditEvent {
+            created_at: now,
+            actor_kind: ActorKind::Workload,
+            actor: policy.username(),
+            action: AuditAction::WorkloadExchange,
+            deploy_token_id: None,
+            namespace_id: Some(policy.owner.id),
+            ip_address: ip_address.clone(),
+            details,
+        }
+    };
+    let digest = secret.digest();
+    store
+        .exchange_workload_token(
+            NewWorkloadCredential {
+                policy_id: policy.id,
+                issuer: &policy.issuer,
+                jti: None,
+                jti_expires_at: expires_at,
+                digest: &digest,
+                scopes: login.credential.scopes,
+                expires_at,
+                now,
+            },
+            &record,
+        )
+        .await?;
+    Ok(secret)
 }

@@ -11,12 +11,13 @@ use crate::domain::{AuditEvent, Namespace, ScopeSet, SecretDigest};
 pub type PolicyAudit<'a> = &'a (dyn for<'t> Fn(&'t WorkloadIdentity) -> AuditEvent + Send + Sync);
 
 /// What one token exchange stores: the `jti` (so that the token is never exchanged again)
-/// and the credential minted.
+/// and the credential minted. Without a `jti`: a refresh credential of a direct login
+/// (`offline_token`), which may be asked for at every login.
 #[derive(Debug)]
 pub struct NewWorkloadCredential<'a> {
     pub policy_id: i64,
     pub issuer: &'a str,
-    pub jti: &'a str,
+    pub jti: Option<&'a str>,
     /// Until when the `jti` is kept: the OIDC token's `exp` plus the leeway.
     pub jti_expires_at: DateTime<Utc>,
     pub digest: &'a SecretDigest,

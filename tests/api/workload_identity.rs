@@ -1128,3 +1128,76 @@ async fn the_kubelet_plugin_hands_a_pod_its_registry_credentials() {
     assert!(!ok);
     assert!(stderr.contains("CredentialProviderRequest"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_refresh_token_keeps_a_push_alive_past_the_oidc_token_up_to_max_ttl() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| settings.oidc_issuers = vec![github_file]).await;
+    app.create_project_with_groups("acme/web").await;
+    let pusher = policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74"}),
+        &["read_registry", "write_registry"],
+    )
+    .await;
+    let username = pusher.username();
+    // A job token about to expire (a GitLab job without a timeout gets 5 minutes).
+    let now = Utc::now().timestamp();
+    let mut claims = github_claims(GITHUB, AUDIENCE, now);
+    claims["exp"] = json!(now + 2);
+    let short = github.sign(&claims);
+    let response = app
+        .get_token(
+            Some((&username, &short)),
+            &[
+                ("service", "container_registry"),
+                ("scope", "repository:acme/web/app:push,pull"),
+                ("offline_token", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["expires_in"].as_u64().unwrap() <= 2, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(refresh.starts_with("regauth-wl-"));
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, _) =
+        direct_login(&app, &username, &short, "repository:acme/web/app:push,pull").await;
+    assert_eq!(status, 401, "the OIDC token has expired");
+    let refreshed = |refresh: String| {
+        let app = &app;
+        async move {
+            app.post_token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("service", "container_registry"),
+                ("scope", "repository:acme/web/app:push,pull"),
+            ])
+            .await
+        }
+    };
+    let response = refreshed(refresh.clone()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "repository:acme/web/app:pull,push");
+    assert_eq!(body["refresh_token"], refresh.as_str());
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], username);
+
+    // The refresh token dies with its policy.
+    workload_identity::delete(
+        app.store.as_ref(),
+        &Caller::operator(),
+        &pusher.owner,
+        pusher.id,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refreshed(refresh).await.status(), 401);
+}

@@ -84,19 +84,21 @@ impl WorkloadIdentityStore for SeaStore {
         audit: &(dyn for<'t> Fn(i64) -> AuditEvent + Send + Sync),
     ) -> Result<Option<i64>, StoreError> {
         let transaction = self.db.begin().await?;
-        let used = workload_exchanged_jti::ActiveModel {
-            issuer: Set(credential.issuer.to_owned()),
-            jti: Set(credential.jti.to_owned()),
-            expires_at: Set(credential.jti_expires_at),
-            ..Default::default()
-        }
-        .insert(&transaction)
-        .await;
-        match used {
-            Ok(_) => {}
-            // Dropping the transaction rolls it back (PostgreSQL has aborted it anyway).
-            Err(error) if is_unique_violation(&error) => return Ok(None),
-            Err(error) => return Err(error.into()),
+        if let Some(jti) = credential.jti {
+            let used = workload_exchanged_jti::ActiveModel {
+                issuer: Set(credential.issuer.to_owned()),
+                jti: Set(jti.to_owned()),
+                expires_at: Set(credential.jti_expires_at),
+                ..Default::default()
+            }
+            .insert(&transaction)
+            .await;
+            match used {
+                Ok(_) => {}
+                // Dropping the transaction rolls it back (PostgreSQL has aborted it anyway).
+                Err(error) if is_unique_violation(&error) => return Ok(None),
+                Err(error) => return Err(error.into()),
+            }
         }
         let row = workload_credential::ActiveModel {
             workload_identity_id: Set(credential.policy_id),
