@@ -58,6 +58,7 @@ pub struct Verifier {
     issuers: Vec<TrustedIssuer>,
     client: Option<reqwest::Client>,
     metrics: Option<Arc<Metrics>>,
+    refetch_every: Duration,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +103,14 @@ impl Verifier {
                 .collect(),
             client,
             metrics,
+            refetch_every: REFETCH_EVERY,
         }
+    }
+
+    /// Another interval than [`REFETCH_EVERY`] between fetches (tests of key rotation).
+    pub fn with_refetch_every(mut self, every: Duration) -> Verifier {
+        self.refetch_every = every;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,7 +160,7 @@ impl Verifier {
             (
                 cached
                     .last_attempt
-                    .is_some_and(|at| at.elapsed() < REFETCH_EVERY),
+                    .is_some_and(|at| at.elapsed() < self.refetch_every),
                 cached.last_failed,
                 cached.jwks_uri.clone(),
             )

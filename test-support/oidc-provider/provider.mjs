@@ -6,9 +6,11 @@
 //   node provider.mjs CONFIG.json
 //
 // CONFIG: {"port": 0, "key_ids": ["k1", ...], "clients": [{"client_id", "client_secret",
-// "claims": {...}}], "ttl": 300}. One RSA key is generated per key id; the first signs. Prints "listening <issuer>" once it accepts connections.
+// "claims": {...}}], "ttl": 300, "keys_file": PATH}. One RSA key is generated per key id; the
+// first signs. Keys already in keys_file (a previous run's) follow the new ones, and all are
+// written back there: a restart with a new key id is a key rotation. Prints "listening <issuer>" once it accepts connections.
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -16,6 +18,17 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const server = createServer();
 await new Promise((resolve) => server.listen(config.port ?? 0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
+const generated = config.key_ids.map((kid) => ({
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid,
+  use: 'sig',
+  alg: 'RS256',
+}));
+const kept = config.keys_file && existsSync(config.keys_file)
+  ? JSON.parse(readFileSync(config.keys_file, 'utf8'))
+  : [];
+const keys = [...generated, ...kept];
+if (config.keys_file) writeFileSync(config.keys_file, JSON.stringify(keys));
 const claimsOf = new Map(config.clients.map((client) => [client.client_id, client.claims]));
 
 const provider = new Provider(issuer, {
@@ -26,14 +39,7 @@ const provider = new Provider(issuer, {
     redirect_uris: [],
     response_types: [],
   })),
-  jwks: {
-    keys: config.key_ids.map((kid) => ({
-      ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
-      kid,
-      use: 'sig',
-      alg: 'RS256',
-    })),
-  },
+  jwks: { keys },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },

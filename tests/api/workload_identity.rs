@@ -1201,3 +1201,41 @@ async fn a_refresh_token_keeps_a_push_alive_past_the_oidc_token_up_to_max_ttl() 
     .unwrap();
     assert_eq!(refreshed(refresh).await.status(), 401);
 }
+
+#[tokio::test]
+#[ignore = "needs node and npm oidc-provider: run by scripts/test.sh"]
+async fn a_rotated_key_is_fetched_once_the_refetch_interval_has_passed() {
+    use regauth::oidc::{Rejection, Verifier};
+    let keys = tempfile::tempdir().unwrap();
+    let keys_file = keys.path().join("keys.json");
+    let jobs = || vec![gitlab_job("release-job", "20", "true")];
+    let first = OidcProvider::start_on(0, &["k1"], Some(&keys_file), &jobs(), 300);
+    let port = first.port();
+    let configured = issuer(&first.issuer, IssuerKind::Gitlab, None);
+    let verifier = Verifier::new(std::slice::from_ref(&configured), None)
+        .with_refetch_every(std::time::Duration::from_secs(2));
+    let old_token = first.token("release-job", AUDIENCE).await;
+    let verified = verifier.verify(&old_token, Utc::now()).await.unwrap();
+    assert_eq!(verified.claims.text("project_id"), Some("20"));
+
+    // The provider rotates: a new key signs, the old one is still published.
+    drop(first);
+    let rotated = OidcProvider::start_on(port, &["k2"], Some(&keys_file), &jobs(), 300);
+    assert_eq!(rotated.issuer, configured.url);
+    let new_token = rotated.token("release-job", AUDIENCE).await;
+    assert_eq!(
+        regauth_test_support::helpers::jwt_header(&new_token)["kid"],
+        "k2"
+    );
+    // Keys were fetched moments ago: the unknown kid is refused without asking again.
+    assert_eq!(
+        verifier.verify(&new_token, Utc::now()).await.unwrap_err(),
+        Rejection::UnknownKey
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert!(verifier.verify(&new_token, Utc::now()).await.is_ok());
+    assert!(
+        verifier.verify(&old_token, Utc::now()).await.is_ok(),
+        "the old key is still published"
+    );
+}
