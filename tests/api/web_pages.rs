@@ -15,7 +15,7 @@ use sea_orm::ConnectionTrait;
 use crate::cli::Cli;
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -66,7 +66,7 @@ async fn post_sign_in(app: &TestApp, username: &str, password: &str) -> reqwest:
         .unwrap()
 }
 
-async fn user_with_password(app: &TestApp, username: &str) -> String {
+pub(crate) async fn user_with_password(app: &TestApp, username: &str) -> String {
     let pat = app.create_user(username, false, "api").await;
     web_sessions::set_password(
         app.store.as_ref(),
@@ -148,7 +148,7 @@ async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
     assert_eq!(digest.len(), 64);
 }
 
-async fn signed_in(app: &TestApp, username: &str, password: &str) -> String {
+pub(crate) async fn signed_in(app: &TestApp, username: &str, password: &str) -> String {
     let response = post_sign_in(app, username, password).await;
     assert_eq!(response.status(), 303, "sign-in of {username}");
     set_cookies(&response)
@@ -392,7 +392,7 @@ async fn the_password_command_reads_standard_input_and_ends_the_users_sessions()
     assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 401);
 }
 
-async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let response = client()
         .get(format!("{}{path}", app.address))
         .header("cookie", cookie)

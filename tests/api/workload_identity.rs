@@ -1239,3 +1239,69 @@ async fn a_rotated_key_is_fetched_once_the_refetch_interval_has_passed() {
         "the old key is still published"
     );
 }
+
+#[tokio::test]
+async fn the_page_shows_a_policys_recent_uses_with_links_to_the_jobs() {
+    use crate::web_pages::{get_page, signed_in, user_with_password, PASSWORD};
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| settings.oidc_issuers = vec![github_file]).await;
+    app.create_project_with_groups("acme/web").await;
+    user_with_password(&app, "maria").await;
+    user_with_password(&app, "dev").await;
+    app.add_member(
+        "maria",
+        NamespaceKind::Project,
+        "acme/web",
+        Role::Maintainer,
+    )
+    .await;
+    app.add_member("dev", NamespaceKind::Project, "acme/web", Role::Developer)
+        .await;
+    let pusher = policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74", "ref": ["refs/heads/main", "refs/heads/release"]}),
+        &["read_registry", "write_registry"],
+    )
+    .await;
+    let now = Utc::now().timestamp();
+    let token = github.sign(&github_claims(GITHUB, AUDIENCE, now));
+    let (status, _) = direct_login(
+        &app,
+        &pusher.username(),
+        &token,
+        "repository:acme/web/app:pull",
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let cookie = signed_in(&app, "maria", PASSWORD).await;
+    let page_path = "/acme/web/-/settings/workload_identities";
+    let mut body = String::new();
+    for _ in 0..50 {
+        let (status, html) = get_page(&app, &cookie, page_path).await;
+        assert_eq!(status, 200, "{html}");
+        body = html;
+        if body.contains("acme/web @ refs/heads/main") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(body.contains(&pusher.username()), "{body}");
+    assert!(
+        body.contains("ref ∈ {refs/heads/main, refs/heads/release}"),
+        "{body}"
+    );
+    assert!(
+        body.contains("href=\"https://github.com/acme/web/actions/runs/6245127395/attempts/1\""),
+        "{body}"
+    );
+    assert!(body.contains("acme/web @ refs/heads/main"), "{body}");
+    assert!(!body.contains(&token[..40]), "never the token");
+
+    let dev = signed_in(&app, "dev", PASSWORD).await;
+    let (status, _) = get_page(&app, &dev, page_path).await;
+    assert_eq!(status, 403, "developers do not see deploy credentials");
+}

@@ -6,6 +6,7 @@
 //! `error::PageError`.
 
 pub mod pages;
+pub mod workload;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -76,6 +77,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 web::resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}/revoke"))
                     .app_data(web::Data::new(kind))
                     .route(web::post().to(revoke_token)),
+            )
+            .service(
+                web::resource(format!("{prefix}/-/settings/workload_identities"))
+                    .app_data(web::Data::new(kind))
+                    .route(web::get().to(workload::policies_page)),
             );
     }
 }
