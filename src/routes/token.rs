@@ -387,7 +387,7 @@ async fn issue(
     tracing::info!(token_id, username = %token.username, service, granted = %issued.scope, "registry token issued");
     if let Login::Workload(login) = login {
         workload_identity::record_login(
-            std::sync::Arc::clone(&state.store),
+            &state.usage,
             login,
             client_address::text_of_request(request),
             service,

@@ -363,10 +363,10 @@ fn job_details(token: &VerifiedToken, policy: &WorkloadIdentity) -> Value {
     details
 }
 
-/// The audit record of one federated login, written in the background: the login does not
-/// wait for it (a failed write is logged).
+/// The audit record of one federated login, batched with the token-use records
+/// (`service::usage`): the login never waits for a database write.
 pub fn record_login(
-    store: Arc<dyn Store>,
+    usage: &crate::service::usage::UsageRecorder,
     login: &FederatedLogin,
     ip_address: Option<String>,
     service: &str,
@@ -376,7 +376,7 @@ pub fn record_login(
     let mut details = login.details.clone();
     details["service"] = json!(service);
     details["granted"] = json!(granted);
-    let event = AuditEvent {
+    usage.audit(AuditEvent {
         created_at: now,
         actor_kind: ActorKind::Workload,
         actor: login.policy.username(),
@@ -385,11 +385,6 @@ pub fn record_login(
         namespace_id: Some(login.policy.owner.id),
         ip_address,
         details,
-    };
-    tokio::spawn(async move {
-        if let Err(error) = store.record_audit_events(&[event]).await {
-            tracing::warn!(%error, "recording a workload login failed");
-        }
     });
 }
 
