@@ -42,7 +42,9 @@ fn main() {
     });
     let input = format!(
         "{}.{}",
-        b64(json!({"alg": "ES256", "typ": "JWT", "kid": "bench"}).to_string().as_bytes()),
+        b64(json!({"alg": "ES256", "typ": "JWT", "kid": "bench"})
+            .to_string()
+            .as_bytes()),
         b64(claims.to_string().as_bytes())
     );
     let signature = key.sign(&rng, input.as_bytes()).unwrap();

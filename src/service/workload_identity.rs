@@ -194,51 +194,91 @@ pub async fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<FederatedLogin, Error> {
     let result = check(store, verifier, username, oidc_token, now).await;
+    settle(
+        metrics,
+        result,
+        "accepted",
+        |login| &login.policy.issuer,
+        username,
+    )
+}
+
+/// Why a federated login or an exchange failed.
+enum Failure {
+    /// The token, or its match with a policy, was refused: (the configured issuer, why).
+    Refused(Option<String>, Rejection),
+    Other(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Other(error)
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(error: crate::store::StoreError) -> Self {
+        Failure::Other(error.into())
+    }
+}
+
+/// Counts and logs the outcome (by issuer), then answers: every refusal is `Unauthorized`
+/// but an unreachable issuer, which is a 503.
+fn settle<T>(
+    metrics: &Metrics,
+    result: Result<T, Failure>,
+    success: &'static str,
+    issuer_of: impl Fn(&T) -> &str,
+    who: &str,
+) -> Result<T, Error> {
     match &result {
-        Ok(login) => metrics.record_workload_login(&login.policy.issuer, "accepted"),
-        Err((issuer, rejection)) => {
+        Ok(value) => metrics.record_workload_login(issuer_of(value), success),
+        Err(Failure::Refused(issuer, rejection)) => {
             let label = issuer.as_deref().unwrap_or("unknown");
             metrics.record_workload_login(label, rejection.as_str());
-            tracing::info!(username, issuer = label, reason = %rejection, "federated login refused");
+            tracing::info!(who, issuer = label, reason = %rejection, "OIDC token refused");
         }
+        Err(Failure::Other(_)) => {}
     }
-    result.map_err(|(_, rejection)| match rejection {
-        Rejection::IssuerUnavailable => Error::IssuerUnavailable,
-        _ => Error::Unauthorized,
+    result.map_err(|failure| match failure {
+        Failure::Refused(_, Rejection::IssuerUnavailable) => Error::IssuerUnavailable,
+        Failure::Refused(..) => Error::Unauthorized,
+        Failure::Other(error) => error,
     })
 }
 
-/// The refusal carries the configured issuer (for the metric), when the token named one.
+/// Steps 1-4 (`oidc::Verifier`); a refusal names the configured issuer when the token did.
+async fn verify(
+    verifier: &Verifier,
+    oidc_token: &str,
+    now: DateTime<Utc>,
+) -> Result<VerifiedToken, Failure> {
+    verifier.verify(oidc_token, now).await.map_err(|rejection| {
+        let issuer = crate::oidc::jws::UnverifiedToken::parse(oidc_token)
+            .ok()
+            .and_then(|token| {
+                verifier
+                    .issuer(&token.issuer)
+                    .map(|issuer| issuer.url.clone())
+            });
+        Failure::Refused(issuer, rejection)
+    })
+}
+
 async fn check(
     store: &dyn Store,
     verifier: &Verifier,
     username: &str,
     oidc_token: &str,
     now: DateTime<Utc>,
-) -> Result<FederatedLogin, (Option<String>, Rejection)> {
-    let verified = verifier
-        .verify(oidc_token, now)
-        .await
-        .map_err(|rejection| {
-            let issuer = crate::oidc::jws::UnverifiedToken::parse(oidc_token)
-                .ok()
-                .and_then(|token| {
-                    verifier
-                        .issuer(&token.issuer)
-                        .map(|issuer| issuer.url.clone())
-                });
-            (issuer, rejection)
-        })?;
+) -> Result<FederatedLogin, Failure> {
+    let verified = verify(verifier, oidc_token, now).await?;
     let issuer = Some(verified.issuer.url.clone());
-    let refuse = |rejection| (issuer.clone(), rejection);
+    let refuse = |rejection| Failure::Refused(issuer.clone(), rejection);
     let policy_id = parse_workload_username(username).ok_or_else(|| refuse(Rejection::NoPolicy))?;
     let policy = store
         .find_workload_identity(policy_id)
-        .await
-        .map_err(|error| {
-            tracing::warn!(%error, "workload identity lookup failed");
-            refuse(Rejection::IssuerUnavailable)
-        })?
+        .await?
         .ok_or_else(|| refuse(Rejection::NoPolicy))?;
     accepts(&policy, &verified).map_err(refuse)?;
     let expires_at = verified
@@ -430,32 +470,14 @@ pub async fn exchange(
     now: DateTime<Utc>,
 ) -> Result<Exchanged, Error> {
     let result = exchange_checked(store, verifier, request, ip_address, now).await;
-    match &result {
-        Ok(exchanged) => metrics.record_workload_login(&exchanged.policy.issuer, "exchanged"),
-        Err(ExchangeFailure::Refused(issuer, rejection)) => {
-            let label = issuer.as_deref().unwrap_or("unknown");
-            metrics.record_workload_login(label, rejection.as_str());
-            tracing::info!(resource = request.resource, issuer = label, reason = %rejection, "token exchange refused");
-        }
-        Err(ExchangeFailure::Other(_)) => {}
-    }
-    result.map_err(|failure| match failure {
-        ExchangeFailure::Refused(_, Rejection::IssuerUnavailable) => Error::IssuerUnavailable,
-        ExchangeFailure::Refused(..) => Error::Unauthorized,
-        ExchangeFailure::Other(error) => error,
-    })
-}
-
-enum ExchangeFailure {
-    /// The token or its policy match was refused: (the configured issuer, why).
-    Refused(Option<String>, Rejection),
-    Other(Error),
-}
-
-impl From<Error> for ExchangeFailure {
-    fn from(error: Error) -> Self {
-        ExchangeFailure::Other(error)
-    }
+    let who = request.resource.unwrap_or("(no resource)");
+    settle(
+        metrics,
+        result,
+        "exchanged",
+        |exchanged| &exchanged.policy.issuer,
+        who,
+    )
 }
 
 /// `scope`, checked against what the policy grants.
@@ -485,30 +507,17 @@ async fn exchange_checked(
     request: ExchangeRequest<'_>,
     ip_address: Option<String>,
     now: DateTime<Utc>,
-) -> Result<Exchanged, ExchangeFailure> {
-    let verified = verifier
-        .verify(request.subject_token, now)
-        .await
-        .map_err(|rejection| {
-            let issuer = crate::oidc::jws::UnverifiedToken::parse(request.subject_token)
-                .ok()
-                .and_then(|token| {
-                    verifier
-                        .issuer(&token.issuer)
-                        .map(|issuer| issuer.url.clone())
-                });
-            ExchangeFailure::Refused(issuer, rejection)
-        })?;
+) -> Result<Exchanged, Failure> {
+    let verified = verify(verifier, request.subject_token, now).await?;
     let issuer = Some(verified.issuer.url.clone());
-    let refuse = |rejection| ExchangeFailure::Refused(issuer.clone(), rejection);
+    let refuse = |rejection| Failure::Refused(issuer.clone(), rejection);
     let policy = match request.resource.map(str::trim).filter(|r| !r.is_empty()) {
         Some(resource) => {
             let id = parse_workload_username(resource)
                 .ok_or_else(|| Error::not_found("Workload identity", resource))?;
             let policy = store
                 .find_workload_identity(id)
-                .await
-                .map_err(Error::from)?
+                .await?
                 .ok_or_else(|| refuse(Rejection::NoPolicy))?;
             accepts(&policy, &verified).map_err(refuse)?;
             policy
@@ -516,8 +525,7 @@ async fn exchange_checked(
         None => {
             let mut accepting: Vec<WorkloadIdentity> = store
                 .workload_identities_of_issuer(&verified.issuer.url)
-                .await
-                .map_err(Error::from)?
+                .await?
                 .into_iter()
                 .filter(|policy| accepts(policy, &verified).is_ok())
                 .collect();
@@ -578,8 +586,7 @@ async fn exchange_checked(
             },
             &record,
         )
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if stored.is_none() {
         return Err(refuse(Rejection::Replayed));
     }
