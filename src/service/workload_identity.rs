@@ -428,6 +428,34 @@ pub fn record_login(
     });
 }
 
+/// The audit record of a git or package request (`/-/forward-auth`) allowed to an exchanged
+/// credential (`credential` as `authenticate_exchanged` made it), batched like the rest.
+pub fn record_forward_use(
+    usage: &crate::service::usage::UsageRecorder,
+    credential: &DeployToken,
+    ip_address: Option<String>,
+    service: &str,
+    granted: &str,
+    now: DateTime<Utc>,
+) {
+    usage.audit(AuditEvent {
+        created_at: now,
+        actor_kind: ActorKind::Workload,
+        actor: credential.username.clone(),
+        action: AuditAction::WorkloadLogin,
+        deploy_token_id: None,
+        namespace_id: Some(credential.owner.id),
+        ip_address,
+        details: json!({
+            "policy_id": parse_workload_username(&credential.username),
+            "username": credential.username,
+            "via": "exchange",
+            "service": service,
+            "granted": granted,
+        }),
+    });
+}
+
 /// Secrets minted by the token exchange carry this prefix (secret scanners, and the
 /// registry login telling them from deploy tokens).
 pub const CREDENTIAL_PREFIX: &str = "regauth-wl-";

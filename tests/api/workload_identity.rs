@@ -873,12 +873,28 @@ async fn an_exchanged_credential_works_like_a_deploy_token_once_per_oidc_token()
         );
     }
 
-    // The exchange is in the audit trail with the job's identity.
-    let uses = app
-        .store
-        .recent_workload_logins(&release, 10)
-        .await
-        .unwrap();
+    // The exchange is in the audit trail with the job's identity, and so is the clone.
+    let clone_audited = |uses: &[regauth::domain::AuditEvent]| {
+        uses.iter().any(|event| {
+            event.action.as_str() == "workload.login"
+                && event.details["granted"]
+                    .as_str()
+                    .is_some_and(|granted| granted.contains("/acme/web.git/info/refs"))
+        })
+    };
+    let mut uses = Vec::new();
+    for _ in 0..50 {
+        uses = app
+            .store
+            .recent_workload_logins(&release, 20)
+            .await
+            .unwrap();
+        if clone_audited(&uses) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(clone_audited(&uses), "the git clone is audited: {uses:?}");
     let exchanges: Vec<_> = uses
         .iter()
         .filter(|event| event.action.as_str() == "workload.exchange")
