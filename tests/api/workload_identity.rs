@@ -1321,3 +1321,132 @@ async fn the_page_shows_a_policys_recent_uses_with_links_to_the_jobs() {
     let (status, _) = get_page(&app, &dev, page_path).await;
     assert_eq!(status, 403, "developers do not see deploy credentials");
 }
+
+/// A loopback HTTP server answering every request with the body `route` gives for its path
+/// (status 200, JSON), until dropped.
+struct StaticIssuer {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StaticIssuer {
+    fn start(route: impl Fn(&str, &str) -> String + Send + 'static) -> StaticIssuer {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (base, stopped) = (url.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    line.clear();
+                }
+                let body = route(&base, &path);
+                let mut stream = stream;
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .ok();
+            }
+        });
+        StaticIssuer { url, stop }
+    }
+}
+
+impl Drop for StaticIssuer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_with_oversized_keys_or_a_foreign_discovery_document_is_not_trusted() {
+    use regauth::oidc::{Rejection, Verifier};
+    let fixture = FixtureIssuer::new("placeholder", "k1");
+    let jwks = fixture.public_jwk_text();
+    let cases: Vec<(&str, Box<dyn Fn(&str, &str) -> String + Send>)> = vec![
+        (
+            "a JWKS over 64 KiB",
+            Box::new(|base: &str, path: &str| match path {
+                "/.well-known/openid-configuration" => {
+                    json!({"issuer": base, "jwks_uri": format!("{base}/jwks")}).to_string()
+                }
+                _ => format!("{{\"keys\": [], \"padding\": \"{}\"}}", "x".repeat(70_000)),
+            }),
+        ),
+        (
+            "a discovery document naming another issuer",
+            Box::new(move |base: &str, path: &str| match path {
+                "/.well-known/openid-configuration" => json!({
+                    "issuer": "https://evil.example.com",
+                    "jwks_uri": format!("{base}/jwks")
+                })
+                .to_string(),
+                _ => jwks.clone(),
+            }),
+        ),
+        (
+            "keys at a plain-HTTP address that is not loopback",
+            Box::new(|base: &str, _: &str| {
+                json!({"issuer": base, "jwks_uri": "http://keys.example.com/jwks"}).to_string()
+            }),
+        ),
+    ];
+    for (case, route) in cases {
+        let server = StaticIssuer::start(route);
+        let verifier = Verifier::new(&[issuer(&server.url, IssuerKind::Generic, None)], None);
+        let now = Utc::now().timestamp();
+        let token = fixture.sign(&json!({"iss": server.url, "aud": AUDIENCE, "exp": now + 60}));
+        assert_eq!(
+            verifier.verify(&token, Utc::now()).await.unwrap_err(),
+            Rejection::IssuerUnavailable,
+            "{case}"
+        );
+    }
+    // The same issuer serving its real keys: accepted (the cases above fail for their reason).
+    let jwks = fixture.public_jwk_text();
+    let server = StaticIssuer::start(move |base, path| match path {
+        "/.well-known/openid-configuration" => {
+            json!({"issuer": base, "jwks_uri": format!("{base}/jwks")}).to_string()
+        }
+        _ => jwks.clone(),
+    });
+    let verifier = Verifier::new(&[issuer(&server.url, IssuerKind::Generic, None)], None);
+    let now = Utc::now().timestamp();
+    let token = fixture.sign(&json!({"iss": server.url, "aud": AUDIENCE, "exp": now + 60}));
+    assert!(verifier.verify(&token, Utc::now()).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_issuer_that_never_answers_is_given_up_on_after_the_fetch_timeout() {
+    use regauth::oidc::{Rejection, Verifier};
+    let fixture = FixtureIssuer::new("placeholder", "k1");
+    let server = StaticIssuer::start(|_, _| {
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        String::new()
+    });
+    let verifier = Verifier::new(&[issuer(&server.url, IssuerKind::Generic, None)], None);
+    let now = Utc::now().timestamp();
+    let token = fixture.sign(&json!({"iss": server.url, "aud": AUDIENCE, "exp": now + 60}));
+    let started = std::time::Instant::now();
+    assert_eq!(
+        verifier.verify(&token, Utc::now()).await.unwrap_err(),
+        Rejection::IssuerUnavailable
+    );
+    let waited = started.elapsed();
+    println!("gave up after {waited:?}");
+    assert!(waited < std::time::Duration::from_secs(8), "{waited:?}");
+}
