@@ -9,7 +9,9 @@
 # tokens in 100,000 projects. For each: req/s, p50, p99 (closed loop, wrk), ratio to memory,
 # the server's RSS idle and its peak. Then an open-loop run at half the maximum rate (oha -q,
 # installed on demand into target/bench-tools) for p99 without coordinated omission, and
-# ring's raw RS256 signing rate next to the RS256 endpoint.
+# ring's raw RS256 signing rate next to the RS256 endpoint. A federated case: a workload
+# identity policy's username with an OIDC token as password (direct mode, the issuer's keys
+# cached after the first request), next to the deploy-token case of the same run.
 #
 # Load runs on this machine, to 127.0.0.1 only, bounded in time. Seeded SQLite databases are
 # kept in target/bench/ and reused (delete them to reseed).
@@ -17,6 +19,7 @@
 #   bash scripts/bench.sh                   # 8 s per case, 32 connections
 #   DURATION=15s CONNECTIONS=64 bash scripts/bench.sh
 #   SIZES="1000" bash scripts/bench.sh      # skip the 1,000,000-token database
+#   FEDERATED_ONLY=1 SIZES=1000 bash scripts/bench.sh   # the deploy-token and federated pair only
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,7 +35,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v python3 >/dev/null 2>&1 || as_root apt-get install -y -q python3 >/dev/null
 . scripts/oha.sh
-cargo build --release --quiet --bin regauth --example rs256_sign_rate
+cargo build --release --quiet --bin regauth --example rs256_sign_rate --example oidc_fixture
 BIN="$ROOT/target/release/regauth"
 SEEDS="$ROOT/target/bench"
 mkdir -p "$SEEDS"
@@ -45,11 +48,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The federated case's issuer: GitHub Actions' URL, its keys from a file (no network); one
+# ID token valid for the whole run. Every server of the run trusts it (the deploy-token path
+# never looks at it).
+BENCH_ISSUER="https://token.actions.githubusercontent.com"
+BENCH_AUDIENCE="https://regauth.bench"
+WORKLOAD_TOKEN="$("$ROOT/target/release/examples/oidc_fixture" "$WORK/jwks.json" "$BENCH_ISSUER" "$BENCH_AUDIENCE" 7200)"
+export REGAUTH_OIDC_ISSUERS="[{url=\"$BENCH_ISSUER\",kind=\"github\",jwks_file=\"$WORK/jwks.json\"}]"
+
 # --- seeding -----------------------------------------------------------------------------
 # The structure through the CLI (groups g1/.../g5, project g1/g2/g3/g4/g5/app, a project
-# token on it and a group token on g1), then the bulk by SQL: SIZE-2 more tokens spread over
+# token and a workload identity policy on it, and a group token on g1), then the bulk by SQL: SIZE-2 more tokens spread over
 # projects fill/p<N> (100,000 projects for the large database, SIZE/10 for the small one).
-# Writes $dir/tokens.env with the two tokens' credentials.
+# Writes $dir/tokens.env with the two tokens' credentials and the workload policy's username.
 make_structure() {
     local dir="$1" url="$2"
     mkdir -p "$dir"
@@ -64,14 +75,17 @@ make_structure() {
         done
         "$BIN" project create "$path/app" >/dev/null
         "$BIN" group create fill >/dev/null
-        local project group
+        local project group workload
         project="$("$BIN" deploy-token create --project "$path/app" --name bench-project --scopes read_registry --json)"
         group="$("$BIN" deploy-token create --group g1 --name bench-group --scopes read_registry --json)"
-        python3 - "$project" "$group" >"$dir/tokens.env" <<'PY'
+        workload="$("$BIN" workload-identity create --project "$path/app" --name bench-workload \
+            --issuer "$BENCH_ISSUER" --audience "$BENCH_AUDIENCE" --condition repository_id=74 \
+            --scopes read_registry --json)"
+        python3 - "$project" "$group" "$workload" >"$dir/tokens.env" <<'PY'
 import json, sys
-for name, text in zip(("PROJECT", "GROUP"), sys.argv[1:]):
+for name, text in zip(("PROJECT", "GROUP", "WORKLOAD"), sys.argv[1:]):
     token = json.loads(text)
-    print(f"{name}_USER='{token['username']}'\n{name}_SECRET='{token['token']}'")
+    print(f"{name}_USER='{token['username']}'\n{name}_SECRET='{token.get('token', '')}'")
 PY
     )
 }
@@ -157,13 +171,17 @@ start_server() { # url alg cache_capacity keys_dir
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
 
 declare -A RATE
-# label url alg capacity token(project|group) scopes(1|10) [ceiling-label]
+# label url alg capacity token(project|group|workload) scopes(1|10) [ceiling-label]
 run_case() {
     local label="$1" url="$2" alg="$3" capacity="$4" kind="$5" nscopes="$6" ceiling="${7:-}" seed_dir="$8"
     # shellcheck disable=SC1091
     . "$seed_dir/tokens.env"
     local user secret
-    if [ "$kind" = group ]; then user="$GROUP_USER"; secret="$GROUP_SECRET"; else user="$PROJECT_USER"; secret="$PROJECT_SECRET"; fi
+    case "$kind" in
+        group) user="$GROUP_USER"; secret="$GROUP_SECRET" ;;
+        workload) user="$WORKLOAD_USER"; secret="$WORKLOAD_TOKEN" ;;
+        *) user="$PROJECT_USER"; secret="$PROJECT_SECRET" ;;
+    esac
     mkdir -p "$WORK/keys-$alg"
     start_server "$url" "$alg" "$capacity" "$WORK/keys-$alg"
     local query="service=container_registry" i
@@ -254,6 +272,13 @@ for size in $SIZES; do
     echo "--- $t"
     run_case "memory  project 1 es256 ($t)" "$mem" es256 10000 project 1 "" "$seed"
     run_case "sqlite  project 1 es256 ($t)" "$sql" es256 10000 project 1 "memory  project 1 es256 ($t)" "$seed"
+    if [ "$size" = 1000 ]; then
+        # Federated (direct mode) over the deploy-token case of this run: the ratio is the figure.
+        run_case "sqlite  federated 1 es256 ($t)" "$sql" es256 10000 workload 1 "sqlite  project 1 es256 ($t)" "$seed"
+        awk -v a="${RATE[sqlite  federated 1 es256 ($t)]}" -v b="${RATE[sqlite  project 1 es256 ($t)]}" \
+            'BEGIN { printf "federated (direct mode, keys cached) over deploy token, same run: %.2f (target: at least 0.80)\n", a / b }'
+    fi
+    if [ -n "${FEDERATED_ONLY:-}" ]; then continue; fi
     run_case "sqlite  project 1 es256 nocache ($t)" "$sql" es256 0 project 1 "memory  project 1 es256 ($t)" "$seed"
     if [ "$size" = 1000 ]; then
         run_case "memory  group5 1 es256" "$mem" es256 10000 group 1 "" "$seed"

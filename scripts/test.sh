@@ -11,7 +11,8 @@
 #    its images from a local Debian base; cached under target/tmp/compose-cache).
 #    The e2e tests start their own containerd and dockerd on private sockets; nothing here
 #    starts or enables a system service. The Python SMTP server aiosmtpd (via pip) serves the
-#    expiry-notification tests.
+#    expiry-notification tests; npm's oidc-provider (via npm ci, with nodejs and npm) is the
+#    real OpenID provider of the workload identity tests.
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
 # 3. Runs all tests (SQLite, the default), then the integration tests again against
@@ -69,6 +70,7 @@ E2E_BINARIES=(
     debootstrap:debootstrap
     chromium:chromium
     chromedriver:chromium-driver
+    node:nodejs
     npm:npm
     setpriv:util-linux
     setsid:util-linux
@@ -136,6 +138,17 @@ if [ ! -f "$AXE_JS" ]; then
     npm install --prefix target/axe-core --no-audit --no-fund --silent axe-core@4 ||
         die "could not install axe-core: run 'npm install --prefix target/axe-core axe-core@4'"
     [ -f "$AXE_JS" ] || die "axe-core still missing after installing it"
+fi
+# The workload identity tests log in with tokens of a real OpenID provider: npm's
+# oidc-provider, pinned by test-support/oidc-provider/package-lock.json.
+OIDC_PROVIDER_DIR="$(dirname "$0")/../test-support/oidc-provider"
+if [ ! -d "$OIDC_PROVIDER_DIR/node_modules/oidc-provider" ]; then
+    if [ -n "${REGAUTH_TEST_NO_INSTALL:-}" ]; then
+        die "missing npm oidc-provider in $OIDC_PROVIDER_DIR (REGAUTH_TEST_NO_INSTALL is set)"
+    fi
+    log "installing oidc-provider (npm)"
+    (cd "$OIDC_PROVIDER_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
+        die "could not install oidc-provider: run 'npm ci' in $OIDC_PROVIDER_DIR"
 fi
 
 # ---------------------------------------------------------------- 2. PostgreSQL

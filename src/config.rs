@@ -23,6 +23,7 @@ use crate::redact::redact_url_password;
 
 mod names;
 mod notify_at;
+pub mod oidc;
 mod smtp;
 
 pub use notify_at::NotifyAt;
@@ -163,9 +164,15 @@ struct RawSettings {
     /// Headers carrying the original URI to `/-/forward-auth` (comma list); those present must
     /// agree, else 403.
     forward_auth_uri_headers: String,
-    /// Headers carrying the original method (comma list, must agree); without one, the
-    /// sub-request's own method.
+    /// Headers carrying the original method (comma list, must agree); without one the request
+    /// is refused (403) and the proxy's configuration error logged: nginx's `auth_request`
+    /// sub-request is a GET whatever the original method.
     forward_auth_method_headers: String,
+    /// Issuers whose OIDC tokens workload identity policies may trust: `[[oidc_issuers]]`
+    /// tables with `url` (exactly the tokens' `iss`), `kind` (`gitlab`, `github`,
+    /// `kubernetes`, `generic`) and an optional `jwks_file`; see [Keyless CI and
+    /// pods](workload-identity.md).
+    oidc_issuers: Vec<oidc::RawOidcIssuer>,
 }
 
 /// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
@@ -239,6 +246,7 @@ impl Default for RawSettings {
             external_authorization: false,
             forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
             forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
+            oidc_issuers: Vec::new(),
         }
     }
 }
@@ -340,6 +348,8 @@ pub struct Settings {
     /// Headers that carry the original method; without one, the sub-request's own method
     /// (nginx's `auth_request` keeps the original method).
     pub forward_auth_method_headers: Vec<String>,
+    /// Issuers whose OIDC tokens workload-identity policies may trust (`[[oidc_issuers]]`).
+    pub oidc_issuers: Vec<oidc::OidcIssuer>,
 }
 
 /// Time and size limits for client connections (all per server process).
@@ -930,6 +940,8 @@ impl Settings {
             "forward_auth_method_headers",
             &raw.forward_auth_method_headers,
         )?;
+        let oidc_issuers = oidc::validate_issuers(&raw.oidc_issuers)
+            .map_err(|(name, message)| invalid(name, message))?;
         if forward_auth_uri_headers.is_empty() {
             return Err(invalid(
                 "forward_auth_uri_headers",
@@ -971,6 +983,7 @@ impl Settings {
             external_authorization: raw.external_authorization,
             forward_auth_uri_headers,
             forward_auth_method_headers,
+            oidc_issuers,
         })
     }
 }

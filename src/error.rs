@@ -68,6 +68,10 @@ pub enum Error {
         #[source]
         source: StoreError,
     },
+    /// A trusted OIDC issuer's keys cannot be fetched: 503 for its tokens only (the cause is
+    /// logged where the fetch failed).
+    #[error("service unavailable: the OIDC issuer cannot be reached")]
+    IssuerUnavailable,
 }
 
 /// Any underlying error, kept whole so that its own causes stay reachable.
@@ -158,7 +162,9 @@ fn status_of(error: &Error) -> StatusCode {
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::Unavailable { .. } | Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable { .. } | Error::IssuerUnavailable | Error::Busy(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 
@@ -171,7 +177,7 @@ const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
 fn retry_after(response: &mut actix_web::HttpResponseBuilder, error: &Error) {
     let seconds = match error {
         Error::TooManyRequests { retry_after } => *retry_after,
-        Error::Unavailable { .. } => UNAVAILABLE_RETRY_AFTER_SECONDS,
+        Error::Unavailable { .. } | Error::IssuerUnavailable => UNAVAILABLE_RETRY_AFTER_SECONDS,
         Error::Busy(_) => BUSY_RETRY_AFTER_SECONDS,
         _ => return,
     };
@@ -231,6 +237,7 @@ impl ResponseError for Error {
                 errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
             }
             Error::Busy(what) => errcode_body("UNAVAILABLE", &format!("busy: {what}")),
+            Error::IssuerUnavailable => errcode_body("UNAVAILABLE", &self.to_string()),
         };
         if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
@@ -278,9 +285,71 @@ impl ResponseError for ApiError {
                 json!({ "message": "503 Service Unavailable", "error": reason })
             }
             Error::Busy(what) => json!({ "message": "503 Service Unavailable", "error": what }),
+            Error::IssuerUnavailable => {
+                json!({ "message": "503 Service Unavailable", "error": self.0.to_string() })
+            }
         };
         let mut response = HttpResponse::build(self.status_code());
         retry_after(&mut response, &self.0);
+        if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
+            response.force_close();
+        }
+        response.json(body)
+    }
+}
+
+/// OAuth 2.0 rendering (RFC 6749 §5.2, RFC 8693 §2.2.2) of the same errors, for the token
+/// exchange at `/oauth/token`. Credentials that fail any check are one `invalid_grant`, so
+/// that the answer never says which check failed (the log does).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct OAuthError(#[from] pub Error);
+
+impl OAuthError {
+    /// The RFC's error code and the status it is sent with.
+    fn code(&self) -> (&'static str, StatusCode) {
+        match &self.0 {
+            Error::Unauthorized => ("invalid_grant", StatusCode::BAD_REQUEST),
+            Error::NotFound { .. } => ("invalid_target", StatusCode::BAD_REQUEST),
+            Error::Validation(error) if error.field == "scope" => {
+                ("invalid_scope", StatusCode::BAD_REQUEST)
+            }
+            Error::UnsupportedGrantType(_) => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
+            Error::InvalidRequest(_)
+            | Error::MissingParameter(_)
+            | Error::Validation(_)
+            | Error::PayloadTooLarge(_)
+            | Error::RequestTimeout(_) => ("invalid_request", StatusCode::BAD_REQUEST),
+            Error::TooManyRequests { .. } => ("slow_down", StatusCode::TOO_MANY_REQUESTS),
+            Error::Unavailable { .. } | Error::IssuerUnavailable | Error::Busy(_) => {
+                ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
+            Error::Denied | Error::Forbidden => ("invalid_grant", StatusCode::BAD_REQUEST),
+            Error::UnknownService(_) | Error::Conflict(_) | Error::Internal { .. } => {
+                ("server_error", StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.code().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log_internal(&self.0);
+        let (code, status) = self.code();
+        let mut response = HttpResponse::build(status);
+        retry_after(&mut response, &self.0);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        // Descriptions only for malformed requests: they say nothing about credentials.
+        let body = match code {
+            "invalid_request" | "unsupported_grant_type" | "invalid_scope" => {
+                json!({ "error": code, "error_description": self.0.to_string() })
+            }
+            _ => json!({ "error": code }),
+        };
         if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
             response.force_close();
         }

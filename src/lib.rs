@@ -18,6 +18,7 @@ pub mod error;
 pub mod jwt;
 pub mod mail;
 pub mod metrics;
+pub mod oidc;
 pub mod os_user;
 pub mod redact;
 pub mod routes;

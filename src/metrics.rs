@@ -18,6 +18,9 @@
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
 //!
 //! - `regauth_build_info{version,commit}`: always 1; what is running, for dashboards and alerts.
+//! - `regauth_workload_logins_total{issuer,outcome}`: federated logins (an OIDC token of a
+//!   configured issuer, or `unknown`) by outcome (`accepted` or why it was refused);
+//!   `regauth_oidc_key_fetch_failures_total{issuer}`: failed fetches of an issuer's keys.
 //!
 //! Every counter with a fixed label set is created at start, so counting a token request is an
 //! atomic add: no lock, no allocation on the hot path.
@@ -97,15 +100,18 @@ pub enum LoginRoute {
     ForwardAuth,
     /// `/users/sign_in`, the web pages' sign-in (password or personal access token).
     Web,
+    /// `/oauth/token`, the token exchange of an OIDC token (workload identity).
+    TokenExchange,
 }
 
 impl LoginRoute {
-    pub const ALL: [LoginRoute; 5] = [
+    pub const ALL: [LoginRoute; 6] = [
         LoginRoute::Registry,
         LoginRoute::RefreshToken,
         LoginRoute::Api,
         LoginRoute::ForwardAuth,
         LoginRoute::Web,
+        LoginRoute::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +121,7 @@ impl LoginRoute {
             LoginRoute::Api => "api",
             LoginRoute::ForwardAuth => "forward_auth",
             LoginRoute::Web => "web",
+            LoginRoute::TokenExchange => "token_exchange",
         }
     }
 }
@@ -200,6 +207,17 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkloadLabels {
+    issuer: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabel {
+    issuer: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -238,6 +256,8 @@ pub struct Metrics {
     delayed: Counter,
     /// `regauth_tokens_revoked_total{reason="leaked"}`.
     revoked_leaked: Counter,
+    workload_logins: Family<WorkloadLabels, Counter>,
+    oidc_key_fetch_failures: Family<IssuerLabel, Counter>,
 }
 
 impl Metrics {
@@ -331,9 +351,23 @@ impl Metrics {
             ["leaked"],
             |reason| ReasonLabel { reason },
         );
+        let workload_logins = Family::<WorkloadLabels, Counter>::default();
+        registry.register(
+            "regauth_workload_logins",
+            "Federated logins with an OIDC token, by issuer and outcome",
+            workload_logins.clone(),
+        );
+        let oidc_key_fetch_failures = Family::<IssuerLabel, Counter>::default();
+        registry.register(
+            "regauth_oidc_key_fetch_failures",
+            "Failed fetches of an OIDC issuer's discovery document or keys",
+            oidc_key_fetch_failures.clone(),
+        );
         Metrics {
             revoked_leaked,
             registry,
+            workload_logins,
+            oidc_key_fetch_failures,
             token_requests,
             registry_family_requests,
             family_requests,
@@ -370,6 +404,26 @@ impl Metrics {
 
     pub fn record_delayed(&self) {
         self.delayed.inc();
+    }
+
+    /// `issuer` is a configured issuer's URL or `unknown`, never caller text; `outcome` one of
+    /// a fixed set of names.
+    pub fn record_workload_login(&self, issuer: &str, outcome: &'static str) {
+        self.workload_logins
+            .get_or_create(&WorkloadLabels {
+                issuer: issuer.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// `issuer` is a configured issuer's URL.
+    pub fn record_oidc_key_fetch_failure(&self, issuer: &str) {
+        self.oidc_key_fetch_failures
+            .get_or_create(&IssuerLabel {
+                issuer: issuer.to_owned(),
+            })
+            .inc();
     }
 
     /// One request of a scope family other than the registry's (those are counted by

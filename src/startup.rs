@@ -189,6 +189,10 @@ impl Application {
             Arc::clone(&store),
             crate::service::registry_token::REFRESH_TOKEN_SWEEP_EVERY,
         );
+        crate::service::workload_identity::start_sweep(
+            Arc::clone(&store),
+            crate::service::workload_identity::SWEEP_EVERY,
+        );
         // Detached: it sleeps until the daily run and ends with the runtime.
         crate::service::notifications::schedule::start(
             Arc::clone(&store),
@@ -205,7 +209,13 @@ impl Application {
             Arc::clone(&metrics),
             usage.clone(),
         );
+        // Issuers are not contacted here: an unreachable one must not stop the start.
+        let oidc = Arc::new(crate::oidc::Verifier::new(
+            &settings.oidc_issuers,
+            Some(Arc::clone(&metrics)),
+        ));
         let state = web::Data::new(AppState {
+            oidc,
             store,
             keys: Arc::clone(&keys),
             ci_key,

@@ -26,4 +26,6 @@ pub struct AppState {
     pub logins: LoginGuard,
     /// The prefixes and format of the secrets regauth issues (checked before any lookup).
     pub token_formats: TokenFormats,
+    /// The trusted OIDC issuers and their cached keys (workload identity federation).
+    pub oidc: Arc<crate::oidc::Verifier>,
 }

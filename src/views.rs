@@ -85,3 +85,19 @@ pub fn user(user: &User) -> Value {
         "created_at": timestamp(user.created_at),
     })
 }
+
+/// A workload identity policy, as the API and the CLI's `--json` print it.
+pub fn workload_identity(policy: &crate::domain::workload_identity::WorkloadIdentity) -> Value {
+    json!({
+        "id": policy.id,
+        "name": policy.name,
+        "username": policy.username(),
+        "issuer": policy.issuer,
+        "audience": policy.audience,
+        "conditions": policy.conditions,
+        "scopes": policy.scopes.names(),
+        "max_ttl": policy.max_ttl_seconds,
+        "created_at": timestamp(policy.created_at),
+        "created_by": policy.created_by,
+    })
+}

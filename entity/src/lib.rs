@@ -12,3 +12,6 @@ pub mod refresh_token;
 pub mod user;
 pub mod user_password;
 pub mod web_session;
+pub mod workload_credential;
+pub mod workload_exchanged_jti;
+pub mod workload_identity;

@@ -7,6 +7,7 @@
 //! the database for them. Handlers call the same services as the API, acting as the operator.
 
 mod backup;
+mod credential_provider;
 mod deploy_token;
 mod keys;
 mod member;
@@ -17,6 +18,7 @@ mod registry_config;
 mod serve;
 mod store;
 mod user;
+mod workload_identity;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -97,6 +99,30 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Workload identity policies: which OIDC tokens of a trusted issuer act for a project
+    /// or group (keyless CI and pods).
+    #[command(subcommand, name = "workload-identity")]
+    WorkloadIdentity(WorkloadIdentityCommand),
+    /// The kubelet's image credential provider (credentialprovider.kubelet.k8s.io/v1, with
+    /// the pod's service-account token as in KEP-4412): reads a CredentialProviderRequest on
+    /// stdin, writes a CredentialProviderResponse on stdout. Touches no database.
+    #[command(name = "credential-provider")]
+    CredentialProvider {
+        /// `pass-through`: the service-account token is the password (never cached);
+        /// `exchange`: trade it at regauth's /oauth/token for a short-lived credential.
+        #[arg(long, value_enum, ignore_case = true, default_value = "pass-through")]
+        mode: CredentialProviderMode,
+        /// regauth's base URL (exchange mode).
+        #[arg(long)]
+        url: Option<url::Url>,
+        /// The service-account annotation naming the policy username
+        /// (`tokenAttributes.requiredServiceAccountAnnotationKeys`).
+        #[arg(long, default_value = "regauth/identity")]
+        username_annotation: String,
+        /// The policy username when the service account has no such annotation.
+        #[arg(long)]
+        username: Option<String>,
+    },
     /// Write a consistent copy of the live SQLite database to FILE, without stopping the
     /// server (PostgreSQL: use pg_dump).
     Backup {
@@ -313,6 +339,55 @@ pub enum DeployTokenCommand {
     Revoke { id: i64 },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum WorkloadIdentityCommand {
+    /// Create a policy; prints its username (the `docker login -u` of the jobs it admits).
+    Create {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        name: String,
+        /// A trusted issuer (`[[oidc_issuers]]`), exactly as its tokens' `iss`.
+        #[arg(long)]
+        issuer: String,
+        /// What the tokens' `aud` must be (or contain).
+        #[arg(long)]
+        audience: String,
+        /// CLAIM=VALUE, repeatable; the same claim repeated means any of its values; a
+        /// dotted claim reaches nested claims (kubernetes.io.namespace=ci).
+        #[arg(long = "condition", value_name = "CLAIM=VALUE")]
+        conditions: Vec<String>,
+        /// Comma-separated, as for deploy tokens.
+        #[arg(long)]
+        scopes: String,
+        /// Seconds (at most 3600; default 900).
+        #[arg(long)]
+        max_ttl: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the policies of a project or group.
+    List {
+        #[command(flatten)]
+        owner: Owner,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a policy: its logins and exchanged credentials end at once.
+    Delete {
+        #[command(flatten)]
+        owner: Owner,
+        id: i64,
+    },
+}
+
+/// `regauth credential-provider --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialProviderMode {
+    PassThrough,
+    Exchange,
+}
+
 /// `--alg`: the signing algorithms (`jwt::KeyAlgorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KeyAlgorithmArg {
@@ -392,6 +467,21 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Group(command) => namespace::group(&settings, command).await,
         Command::Project(command) => namespace::project(&settings, command).await,
         Command::DeployToken(command) => deploy_token::run(&settings, command).await,
+        Command::WorkloadIdentity(command) => workload_identity::run(&settings, command).await,
+        Command::CredentialProvider {
+            mode,
+            url,
+            username_annotation,
+            username,
+        } => {
+            credential_provider::run(credential_provider::Options {
+                mode,
+                url,
+                username_annotation,
+                username,
+            })
+            .await
+        }
         Command::User(command) => user::run(&settings, command).await,
         Command::Member(command) => member::run(&settings, command).await,
         Command::Backup { file, force } => backup::backup(&settings, &file, force).await,

@@ -14,6 +14,8 @@ pub enum ActorKind {
     Anonymous,
     /// A secret-scanning service that reported a leaked token (`actor` names it).
     Reporter,
+    /// A CI job or pod that logged in with an OIDC token through a workload identity policy.
+    Workload,
 }
 
 impl ActorKind {
@@ -24,6 +26,7 @@ impl ActorKind {
             ActorKind::DeployToken => "deploy_token",
             ActorKind::Anonymous => "anonymous",
             ActorKind::Reporter => "reporter",
+            ActorKind::Workload => "workload",
         }
     }
 }
@@ -44,6 +47,12 @@ pub enum AuditAction {
     PersonalAccessTokenRevoke,
     /// A refresh token was deleted (as leaked).
     RefreshTokenRevoke,
+    WorkloadIdentityCreate,
+    WorkloadIdentityDelete,
+    /// A federated login: an OIDC token accepted through a workload identity policy.
+    WorkloadLogin,
+    /// A token exchange: an OIDC token traded for a short-lived credential.
+    WorkloadExchange,
 }
 
 impl AuditAction {
@@ -58,6 +67,10 @@ impl AuditAction {
             AuditAction::LoginLockout => "login.lockout",
             AuditAction::PersonalAccessTokenRevoke => "personal_access_token.revoke",
             AuditAction::RefreshTokenRevoke => "refresh_token.revoke",
+            AuditAction::WorkloadIdentityCreate => "workload_identity.create",
+            AuditAction::WorkloadIdentityDelete => "workload_identity.delete",
+            AuditAction::WorkloadLogin => "workload.login",
+            AuditAction::WorkloadExchange => "workload.exchange",
         }
     }
 }
@@ -75,17 +88,18 @@ pub struct AuditEvent {
 }
 
 impl ActorKind {
-    pub const ALL: [ActorKind; 5] = [
+    pub const ALL: [ActorKind; 6] = [
         ActorKind::User,
         ActorKind::Cli,
         ActorKind::DeployToken,
         ActorKind::Anonymous,
         ActorKind::Reporter,
+        ActorKind::Workload,
     ];
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 9] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -95,13 +109,19 @@ impl AuditAction {
         AuditAction::LoginLockout,
         AuditAction::PersonalAccessTokenRevoke,
         AuditAction::RefreshTokenRevoke,
+        AuditAction::WorkloadIdentityCreate,
+        AuditAction::WorkloadIdentityDelete,
+        AuditAction::WorkloadLogin,
+        AuditAction::WorkloadExchange,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after
     /// `audit_retention_days`.
-    pub const HIGH_VOLUME: [AuditAction; 3] = [
+    pub const HIGH_VOLUME: [AuditAction; 5] = [
         AuditAction::RegistryTokenIssue,
         AuditAction::LoginFailure,
         AuditAction::LoginLockout,
+        AuditAction::WorkloadLogin,
+        AuditAction::WorkloadExchange,
     ];
 }

@@ -206,7 +206,23 @@ pub fn parse_username(username: &str) -> Result<String, ValidationError> {
             format!("cannot start with {DEFAULT_USERNAME_PREFIX:?}: that form is reserved for default usernames"),
         ));
     }
+    refuse_workload_prefix(username)?;
     Ok(username.to_owned())
+}
+
+/// `gitlab+workload-…` names workload identity policies (see `workload_identity`).
+fn refuse_workload_prefix(username: &str) -> Result<(), ValidationError> {
+    let prefix = super::workload_identity::WORKLOAD_USERNAME_PREFIX;
+    if username
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    {
+        return Err(ValidationError::new(
+            "username",
+            format!("cannot start with {prefix:?}: that form is reserved for workload identities"),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses scope names (each entry may itself be a comma-separated list).

@@ -12,6 +12,7 @@ pub mod text;
 pub mod token_format;
 pub mod token_scope;
 pub mod user;
+pub mod workload_identity;
 
 pub use audit::{ActorKind, AuditAction, AuditEvent};
 pub use deploy_token::{DeployToken, NewDeployToken, ValidationError};

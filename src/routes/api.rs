@@ -54,6 +54,7 @@ pub fn register(routes: &mut RouteList<'_>) {
         .get(get_token)
         .to(Method::DELETE, delete_token)
         .done();
+    crate::routes::workload_identities::register(routes);
     // Anything else under /api/v4 is GitLab's JSON 404, not the pages' 404.
     routes
         .config()
@@ -63,7 +64,7 @@ pub fn register(routes: &mut RouteList<'_>) {
 }
 
 /// The authenticated person behind a request.
-async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
     let attempt = Attempt::new(
         client_address::text_of_request(request),
@@ -90,7 +91,7 @@ async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
     ))
 }
 
-fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
+pub(super) fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
     match segment {
         "projects" => Ok(NamespaceKind::Project),
         "groups" => Ok(NamespaceKind::Group),
@@ -100,12 +101,12 @@ fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
 
 /// `:id` is a number or a URL-encoded full path (`acme%2Fweb`), which actix's `Path` extractor
 /// has decoded once already: decoding again would let `acme%252Fweb` name `acme/web`.
-fn namespace_ref(decoded: &str) -> NamespaceRef {
+pub(super) fn namespace_ref(decoded: &str) -> NamespaceRef {
     NamespaceRef::parse(decoded)
 }
 
 /// `/{kind}/{id}...`: the caller, the kind of namespace and how it is named.
-async fn namespace_route(
+pub(super) async fn namespace_route(
     request: &HttpRequest,
     path: web::Path<(String, String)>,
     state: &AppState,

@@ -245,7 +245,20 @@ pub async fn forward_auth(
         Some(token) => {
             identify(&request, Some(token.id), &token.username);
             tracing::info!(token_id = token.id, username = %token.username, method, path, operation, outcome, "forward-auth decision");
-            if decision.verdict == Verdict::Allow {
+            // Id 0: a credential of a workload identity policy, no deploy token to record.
+            if decision.verdict == Verdict::Allow && token.id == 0 {
+                crate::service::workload_identity::record_forward_use(
+                    &state.usage,
+                    token,
+                    client_address::text_of_request(&request),
+                    decision
+                        .family()
+                        .map(|family| family.as_str())
+                        .unwrap_or_default(),
+                    &format!("{} {path}", operation.clone().unwrap_or_default()),
+                    now,
+                );
+            } else if decision.verdict == Verdict::Allow {
                 state.usage.record(TokenUse {
                     deploy_token_id: token.id,
                     namespace_id: token.owner.id,

@@ -7,10 +7,12 @@ pub mod forward_auth;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
+pub mod oauth;
 pub mod observe;
 pub mod route_list;
 pub mod token;
 pub mod ui;
+pub mod workload_identities;
 
 use actix_web::web;
 
@@ -52,6 +54,7 @@ fn register(routes: &mut RouteList<'_>) {
         .get(health::readiness)
         .done();
     api::register(routes);
+    oauth::register(routes);
     // Last: its `/{project path}/-/...` patterns must not shadow anything above.
     ui::register(routes);
 }

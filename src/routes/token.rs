@@ -18,6 +18,7 @@ use crate::routes::observe::identify;
 use crate::service::login_guard::Attempt;
 use crate::service::registry_token::{self, IssuedToken};
 use crate::service::usage::TokenUse;
+use crate::service::workload_identity::{self, FederatedLogin};
 use crate::state::AppState;
 
 /// The query or form as ordered pairs: `scope` repeats, so a map will not do.
@@ -153,20 +154,14 @@ async fn get_token_inner(
         Some(&credentials.username),
         LoginRoute::Registry,
     );
-    let token = state
+    let login = state
         .logins
         .check_secret(
             &attempt,
-            authenticate_deploy_token(
-                state.store.as_ref(),
-                &state.token_formats,
-                &credentials.username,
-                &credentials.secret,
-                now,
-            ),
+            authenticate_basic(state, &credentials.username, &credentials.secret, now),
         )
         .await?;
-    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
+    let issued = issue(state, request, &login, service, &all(params, "scope"), now).await?;
     let mut body = json!({
         "token": issued.jwt,
         "access_token": issued.jwt,
@@ -174,14 +169,7 @@ async fn get_token_inner(
         "issued_at": rfc3339(&issued),
     });
     if first(params, "offline_token") == Some("true") {
-        let refresh = registry_token::create_refresh_token(
-            state.store.as_ref(),
-            &state.settings,
-            &token,
-            service,
-            now,
-        )
-        .await?;
+        let refresh = create_refresh(state, request, &login, service, now).await?;
         body["refresh_token"] = json!(refresh.expose());
     }
     Ok((HttpResponse::Ok().json(body), issued.complete))
@@ -222,7 +210,7 @@ async fn post_token_inner(
     let service = first(params, "service").unwrap_or_default();
     let now = Utc::now();
     // Which deploy token, and the refresh token to hand back (if any).
-    let (token, refresh) = match required(params, "grant_type")? {
+    let (login, refresh) = match required(params, "grant_type")? {
         "password" => {
             let username = required(params, "username")?;
             let secret = TokenSecret::from_presented(required(params, "password")?.to_owned());
@@ -231,20 +219,11 @@ async fn post_token_inner(
                 Some(username),
                 LoginRoute::Registry,
             );
-            let token = state
+            let login = state
                 .logins
-                .check_secret(
-                    &attempt,
-                    authenticate_deploy_token(
-                        state.store.as_ref(),
-                        &state.token_formats,
-                        username,
-                        &secret,
-                        now,
-                    ),
-                )
+                .check_secret(&attempt, authenticate_basic(state, username, &secret, now))
                 .await?;
-            (token, None)
+            (login, None)
         }
         "refresh_token" => {
             let secret = TokenSecret::from_presented(required(params, "refresh_token")?.to_owned());
@@ -253,38 +232,22 @@ async fn post_token_inner(
                 None,
                 LoginRoute::RefreshToken,
             );
-            let token = state
+            let login = state
                 .logins
-                .check_secret(
-                    &attempt,
-                    registry_token::authenticate_refresh_token(
-                        state.store.as_ref(),
-                        &state.token_formats,
-                        &secret,
-                        service,
-                        now,
-                    ),
-                )
+                .check_secret(&attempt, authenticate_refresh(state, &secret, service, now))
                 .await?;
             // The client keeps using the same refresh token.
-            (token, Some(secret))
+            (login, Some(secret))
         }
         other => return Err(Error::UnsupportedGrantType(other.to_owned())),
     };
-    let issued = issue(state, request, &token, service, &all(params, "scope"), now).await?;
+    let issued = issue(state, request, &login, service, &all(params, "scope"), now).await?;
     // Only once the service was accepted: a refresh token is bound to a real service.
     let refresh = match refresh {
         Some(kept) => Some(kept),
-        None if first(params, "access_type") == Some("offline") => Some(
-            registry_token::create_refresh_token(
-                state.store.as_ref(),
-                &state.settings,
-                &token,
-                service,
-                now,
-            )
-            .await?,
-        ),
+        None if first(params, "access_type") == Some("offline") => {
+            Some(create_refresh(state, request, &login, service, now).await?)
+        }
         None => None,
     };
     let mut body = json!({
@@ -300,18 +263,129 @@ async fn post_token_inner(
     Ok((HttpResponse::Ok().json(body), issued.complete))
 }
 
+/// Who a Basic login (or the password grant) is: a deploy token, or a CI job or pod whose
+/// OIDC token a workload identity policy accepts (`service::workload_identity`).
+enum Login {
+    DeployToken(DeployToken),
+    Workload(Box<FederatedLogin>),
+}
+
+/// A password shaped like a compact JWS with a policy's username goes down the federation
+/// path, a secret minted by the token exchange to its policy; everything else is a deploy
+/// token.
+async fn authenticate_basic(
+    state: &AppState,
+    username: &str,
+    secret: &TokenSecret,
+    now: chrono::DateTime<Utc>,
+) -> Result<Login, Error> {
+    if workload_identity::is_federated(username, secret.expose()) {
+        let login = workload_identity::authenticate(
+            state.store.as_ref(),
+            &state.oidc,
+            &state.metrics,
+            username,
+            secret.expose(),
+            now,
+        )
+        .await?;
+        return Ok(Login::Workload(Box::new(login)));
+    }
+    if workload_identity::is_exchanged_credential(secret) {
+        let login = workload_identity::authenticate_exchanged(
+            state.store.as_ref(),
+            Some(username),
+            secret,
+            now,
+        )
+        .await?;
+        return Ok(Login::Workload(Box::new(login)));
+    }
+    authenticate_deploy_token(
+        state.store.as_ref(),
+        &state.token_formats,
+        username,
+        secret,
+        now,
+    )
+    .await
+    .map(Login::DeployToken)
+}
+
+/// A refresh token for the login: bound to the deploy token and service, or, for a workload,
+/// a credential of its policy capped at the policy's `max_ttl`.
+async fn create_refresh(
+    state: &AppState,
+    request: &HttpRequest,
+    login: &Login,
+    service: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<TokenSecret, Error> {
+    match login {
+        Login::DeployToken(token) => {
+            registry_token::create_refresh_token(
+                state.store.as_ref(),
+                &state.settings,
+                token,
+                service,
+                now,
+            )
+            .await
+        }
+        Login::Workload(login) => {
+            workload_identity::create_refresh_credential(
+                state.store.as_ref(),
+                login,
+                client_address::text_of_request(request),
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// The refresh_token grant: a deploy token's refresh token, or a workload's refresh
+/// credential.
+async fn authenticate_refresh(
+    state: &AppState,
+    secret: &TokenSecret,
+    service: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Login, Error> {
+    if workload_identity::is_exchanged_credential(secret) {
+        let login =
+            workload_identity::authenticate_exchanged(state.store.as_ref(), None, secret, now)
+                .await?;
+        return Ok(Login::Workload(Box::new(login)));
+    }
+    registry_token::authenticate_refresh_token(
+        state.store.as_ref(),
+        &state.token_formats,
+        secret,
+        service,
+        now,
+    )
+    .await
+    .map(Login::DeployToken)
+}
+
 /// Credentials were checked by the caller before the service is looked at, so an unknown
 /// service tells nothing to a caller without valid credentials.
 async fn issue(
     state: &AppState,
     request: &HttpRequest,
-    token: &DeployToken,
+    login: &Login,
     service: &str,
     scopes: &[String],
     // The instant the credentials were checked at: one clock read per request.
     now: chrono::DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
-    identify(request, Some(token.id), &token.username);
+    let token = match login {
+        Login::DeployToken(token) => token,
+        Login::Workload(login) => &login.credential,
+    };
+    let token_id = matches!(login, Login::DeployToken(_)).then_some(token.id);
+    identify(request, token_id, &token.username);
     let issued = registry_token::issue(
         state.store.as_ref(),
         &state.keys.current(),
@@ -322,7 +396,18 @@ async fn issue(
         now,
     )
     .await?;
-    tracing::info!(token_id = token.id, username = %token.username, service, granted = %issued.scope, "registry token issued");
+    tracing::info!(token_id, username = %token.username, service, granted = %issued.scope, "registry token issued");
+    if let Login::Workload(login) = login {
+        workload_identity::record_login(
+            &state.usage,
+            login,
+            client_address::text_of_request(request),
+            service,
+            &issued.scope,
+            now,
+        );
+        return Ok(issued);
+    }
     state.usage.record(TokenUse {
         deploy_token_id: token.id,
         namespace_id: token.owner.id,

@@ -53,8 +53,28 @@ pub async fn authenticate(
     presented: Presented,
     now: DateTime<Utc>,
 ) -> Result<Option<DeployToken>, Error> {
-    Ok(match presented {
+    let token = match presented {
         Presented::None => None,
+        // A credential minted by the token exchange: its policy acts, as a deploy token would.
+        Presented::Basic { username, secret }
+            if super::workload_identity::is_exchanged_credential(&secret) =>
+        {
+            let login = super::workload_identity::authenticate_exchanged(
+                store,
+                Some(&username),
+                &secret,
+                now,
+            )
+            .await?;
+            Some(login.credential)
+        }
+        Presented::DeployTokenHeader(secret)
+            if super::workload_identity::is_exchanged_credential(&secret) =>
+        {
+            let login =
+                super::workload_identity::authenticate_exchanged(store, None, &secret, now).await?;
+            Some(login.credential)
+        }
         Presented::Basic { username, secret } => {
             Some(authenticate_deploy_token(store, formats, &username, &secret, now).await?)
         }
@@ -64,7 +84,8 @@ pub async fn authenticate(
             }
             Some(authenticate_by_secret(store, &secret.digest(), now).await?)
         }
-    })
+    };
+    Ok(token)
 }
 
 /// Decides the original request `method` `uri` for `token` (an LFS batch request by the

@@ -17,3 +17,4 @@ pub mod signing_pool;
 pub mod usage;
 pub mod users;
 pub mod web_sessions;
+pub mod workload_identity;

@@ -4,6 +4,7 @@
 //! (`service/notifications`).
 
 mod sea;
+pub mod workload;
 
 pub use sea::{connect, connect_with, vacuum_into, SeaStore, MEMORY_URL_PREFIX};
 
@@ -584,6 +585,7 @@ pub trait Store:
     + NotificationStore
     + LoginFailureStore
     + WebStore
+    + workload::WorkloadIdentityStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

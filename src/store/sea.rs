@@ -3,6 +3,7 @@
 mod cache;
 mod notifications;
 mod web;
+mod workload;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -225,7 +226,7 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-const SEED_TABLES: [&str; 11] = [
+const SEED_TABLES: [&str; 14] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -237,6 +238,9 @@ const SEED_TABLES: [&str; 11] = [
     "login_failures",
     "user_passwords",
     "web_sessions",
+    "workload_identities",
+    "workload_credentials",
+    "workload_exchanged_jtis",
 ];
 
 /// One in-memory SQLite connection, kept for the life of the process (closing it would lose

@@ -12,6 +12,7 @@
 
 pub mod e2e;
 pub mod helpers;
+pub mod oidc;
 pub mod server;
 pub mod test_ca;
 

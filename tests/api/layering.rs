@@ -29,6 +29,13 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "oidc",
+        &["oidc"],
+        &[
+            "store", "service", "routes", "cli", "startup", "state", "mail", "access", "auth",
+        ],
+    ),
+    (
         "store",
         &["store"],
         &[

@@ -27,5 +27,6 @@ mod startup_faults;
 mod tls;
 mod token;
 mod web_pages;
+mod workload_identity;
 
 use regauth_test_support::{helpers, server, test_ca};

@@ -16,7 +16,12 @@ use crate::helpers::{spawn_app_with, TestApp};
 
 /// Routes whose credentials come in the body (a form's password, the OAuth2 grants): these
 /// must read it before they know who asks, bounded by the deadline.
-const CREDENTIALS_IN_BODY: [(&str, &str); 2] = [("POST", "/users/sign_in"), ("POST", "/jwt/auth")];
+const CREDENTIALS_IN_BODY: [(&str, &str); 3] = [
+    ("POST", "/users/sign_in"),
+    ("POST", "/jwt/auth"),
+    // RFC 8693: the subject token is a form field.
+    ("POST", "/oauth/token"),
+];
 
 /// A concrete path for a pattern: `{kind}` is `projects`, other parameters a path or an id.
 fn concrete(pattern: &str) -> String {
@@ -25,7 +30,7 @@ fn concrete(pattern: &str) -> String {
         .map(|segment| match segment {
             "{kind}" => "projects",
             "{path:.+}" => "acme/web",
-            "{id}" | "{token_id}" | "{id:[0-9]+}" => "1",
+            "{id}" | "{token_id}" | "{policy_id}" | "{id:[0-9]+}" => "1",
             other => {
                 assert!(
                     !other.contains('{'),

@@ -15,7 +15,7 @@ use sea_orm::ConnectionTrait;
 use crate::cli::Cli;
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -66,7 +66,7 @@ async fn post_sign_in(app: &TestApp, username: &str, password: &str) -> reqwest:
         .unwrap()
 }
 
-async fn user_with_password(app: &TestApp, username: &str) -> String {
+pub(crate) async fn user_with_password(app: &TestApp, username: &str) -> String {
     let pat = app.create_user(username, false, "api").await;
     web_sessions::set_password(
         app.store.as_ref(),
@@ -177,7 +177,7 @@ async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
     assert_eq!(digest.len(), 64);
 }
 
-async fn signed_in(app: &TestApp, username: &str, password: &str) -> String {
+pub(crate) async fn signed_in(app: &TestApp, username: &str, password: &str) -> String {
     let response = post_sign_in(app, username, password).await;
     assert_eq!(response.status(), 303, "sign-in of {username}");
     set_cookies(&response)
@@ -423,7 +423,7 @@ async fn the_password_command_reads_standard_input_and_ends_the_users_sessions()
     assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 401);
 }
 
-async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let response = client()
         .get(format!("{}{path}", app.address))
         .header("cookie", cookie)
@@ -552,17 +552,27 @@ async fn two_hundred_parallel_sign_ins_hash_a_few_passwords_at_a_time_in_bounded
     user_with_password(&app, "alice").await;
     // One sign-in first, so the peak below is the burst's, not the first hash's set-up.
     assert_eq!(post_sign_in(&app, "alice", PASSWORD).await.status(), 303);
+    // One sign-in form (its CSRF cookie and field may be posted any number of times).
+    let client = client();
+    let page = client
+        .get(format!("{}/users/sign_in", app.address))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = cookie_pair(&set_cookies(&page)[0]);
+    let csrf = hidden_csrf(&page.text().await.unwrap());
     let before = peak_rss_kib();
-    let app = std::sync::Arc::new(app);
     let tasks: Vec<_> = (0..200)
         .map(|n| {
-            let app = std::sync::Arc::clone(&app);
-            tokio::spawn(async move {
-                post_sign_in(&app, "alice", &format!("wrong password {n}"))
-                    .await
-                    .status()
-                    .as_u16()
-            })
+            let request = client
+                .post(format!("{}/users/sign_in", app.address))
+                .header("cookie", csrf_cookie.clone())
+                .form(&[
+                    ("authenticity_token", csrf.clone()),
+                    ("username", "alice".to_owned()),
+                    ("password", format!("wrong password {n}")),
+                ]);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
         })
         .collect();
     let mut statuses = Vec::new();

@@ -12,6 +12,7 @@ mod rotation;
 mod token_header;
 mod virtual_registry;
 mod walkthrough;
+mod workload_identity;
 
 mod clients;
 

@@ -6,6 +6,7 @@
 //! `error::PageError`.
 
 pub mod pages;
+pub mod workload;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -79,6 +80,11 @@ pub fn register(routes: &mut RouteList<'_>) {
             .resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}/revoke"))
             .data(kind)
             .post(revoke_token)
+            .done();
+        routes
+            .resource(format!("{prefix}/-/settings/workload_identities"))
+            .data(kind)
+            .get(workload::policies_page)
             .done();
     }
 }

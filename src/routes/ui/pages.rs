@@ -260,6 +260,10 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
                 AuditAction::LoginLockout => "sign-ins locked out",
                 AuditAction::PersonalAccessTokenRevoke => "personal access token revoked",
                 AuditAction::RefreshTokenRevoke => "a refresh token revoked",
+                AuditAction::WorkloadIdentityCreate => "workload identity created",
+                AuditAction::WorkloadIdentityDelete => "workload identity deleted",
+                AuditAction::WorkloadLogin => "workload login",
+                AuditAction::WorkloadExchange => "workload token exchange",
             }
             .to_owned(),
         },

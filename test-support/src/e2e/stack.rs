@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::helpers::{spawn_app, CreatedToken, TestApp};
+use crate::helpers::{spawn_app_with, CreatedToken, TestApp};
 
 use super::client::{ImageRef, User};
 use super::{write_oci_image, CommandOutcome, OciImage, Registry, RegistryOptions, Skopeo};
@@ -31,7 +31,12 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Stack {
-        let app = spawn_app().await;
+        Stack::start_with(|_| {}).await
+    }
+
+    /// [`Stack::start`] with settings of the test's own (e.g. trusted OIDC issuers).
+    pub async fn start_with(customise: impl FnOnce(&mut regauth::config::Settings)) -> Stack {
+        let app = spawn_app_with(customise).await;
         let registry = registry_for(&app, "container_registry", None);
         let images = tempfile::tempdir().unwrap();
         let image = write_oci_image(images.path(), "regauth e2e", "v1");
