@@ -11,8 +11,6 @@ use crate::domain::{
 use crate::error::Error;
 use crate::store::Store;
 
-/// Secrets of personal access tokens carry GitLab's prefix, so secret scanners know them.
-
 pub async fn create(
     store: &dyn Store,
     username: &str,
