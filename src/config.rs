@@ -173,6 +173,13 @@ struct RawSettings {
     /// `kubernetes`, `generic`) and an optional `jwks_file`; see [Keyless CI and
     /// pods](workload-identity.md).
     oidc_issuers: Vec<oidc::RawOidcIssuer>,
+    /// The pre-shared token a GitLab instance's secret detection sends (`Authorization`) to
+    /// `/v1/revoke_tokens` (GitLab's Token Revocation API). Not set: that API is off.
+    gitlab_token_revocation_token: String,
+    /// GitHub's secret-scanning public keys, as `GET /meta/public_keys/secret_scanning` returns
+    /// them (a JSON file, re-read when a report names a key it does not hold). Not set:
+    /// `/-/secret-scanning/github` is off.
+    github_secret_scanning_keys_file: Option<PathBuf>,
 }
 
 /// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
@@ -247,6 +254,8 @@ impl Default for RawSettings {
             forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
             forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
             oidc_issuers: Vec::new(),
+            gitlab_token_revocation_token: String::new(),
+            github_secret_scanning_keys_file: None,
         }
     }
 }
@@ -350,6 +359,10 @@ pub struct Settings {
     pub forward_auth_method_headers: Vec<String>,
     /// Issuers whose OIDC tokens workload-identity policies may trust (`[[oidc_issuers]]`).
     pub oidc_issuers: Vec<oidc::OidcIssuer>,
+    /// The pre-shared token of GitLab's Token Revocation API; `None`: off.
+    pub gitlab_token_revocation_token: Option<String>,
+    /// GitHub's secret-scanning keys; `None`: the partner endpoint is off.
+    pub github_secret_scanning_keys_file: Option<PathBuf>,
 }
 
 /// Time and size limits for client connections (all per server process).
@@ -984,6 +997,9 @@ impl Settings {
             forward_auth_uri_headers,
             forward_auth_method_headers,
             oidc_issuers,
+            gitlab_token_revocation_token: Some(raw.gitlab_token_revocation_token.clone())
+                .filter(|token| !token.is_empty()),
+            github_secret_scanning_keys_file: given(&raw.github_secret_scanning_keys_file),
         })
     }
 }

@@ -17,6 +17,7 @@ mod notify;
 mod registry_config;
 mod serve;
 mod store;
+mod token;
 mod user;
 mod workload_identity;
 
@@ -55,6 +56,20 @@ impl Cli {
             _ => Verbosity::Quiet,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revokes every regauth token found in standard input (one finding per line: a token
+    /// alone, or a scanner's output such as gitleaks' or detect-secrets' report, in which the
+    /// tokens are found by their format); prints what it revoked. Anything that is not one
+    /// of this instance's tokens is skipped and counted.
+    #[command(name = "revoke-leaked")]
+    RevokeLeaked {
+        /// Where the tokens were found (a URL or a path), kept in the audit trail.
+        #[arg(long)]
+        location: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +114,9 @@ pub enum Command {
     /// Memberships: a user's role in a group (inherited by subgroups and projects) or project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Any token by its value (leaked ones).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Workload identity policies: which OIDC tokens of a trusted issuer act for a project
     /// or group (keyless CI and pods).
     #[command(subcommand, name = "workload-identity")]
@@ -468,6 +486,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Project(command) => namespace::project(&settings, command).await,
         Command::DeployToken(command) => deploy_token::run(&settings, command).await,
         Command::WorkloadIdentity(command) => workload_identity::run(&settings, command).await,
+        Command::Token(TokenCommand::RevokeLeaked { location }) => {
+            token::revoke_leaked(&settings, location).await
+        }
         Command::CredentialProvider {
             mode,
             url,

@@ -30,6 +30,8 @@ use crate::views;
 type ApiResult = Result<HttpResponse, ApiError>;
 
 pub fn register(routes: &mut RouteList<'_>) {
+    // Before `/api/v4/{kind}/{id}`, which `admin/token` would match.
+    crate::routes::leaks::register_admin(routes);
     routes.resource("/api/v4/user").get(current_user).done();
     routes
         .resource("/api/v4/deploy_tokens")

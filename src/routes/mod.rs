@@ -6,6 +6,7 @@ pub mod body;
 pub mod forward_auth;
 pub mod health;
 pub mod jwks;
+pub mod leaks;
 pub mod metrics;
 pub mod oauth;
 pub mod observe;
@@ -54,6 +55,7 @@ fn register(routes: &mut RouteList<'_>) {
         .get(health::readiness)
         .done();
     api::register(routes);
+    leaks::register_reports(routes);
     oauth::register(routes);
     // Last: its `/{project path}/-/...` patterns must not shadow anything above.
     ui::register(routes);

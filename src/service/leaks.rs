@@ -125,8 +125,9 @@ pub async fn identify(
     Ok(None)
 }
 
-/// Revokes a leaked secret (idempotent): what it was, or `None` when it is none of regauth's.
-/// `actor` names the administrator, or the reporting service.
+/// Revokes a leaked secret (idempotent): what it was and whether this call revoked it (false
+/// when it was revoked already), or `None` when it is none of regauth's. `actor` names the
+/// administrator, or the reporting service.
 pub async fn revoke(
     store: &dyn Store,
     formats: &TokenFormats,
@@ -135,7 +136,7 @@ pub async fn revoke(
     actor: &str,
     ip_address: Option<String>,
     now: DateTime<Utc>,
-) -> Result<Option<Identified>, Error> {
+) -> Result<Option<(Identified, bool)>, Error> {
     let Some(found) = identify(store, formats, &report.secret).await? else {
         return Ok(None);
     };
@@ -160,16 +161,15 @@ pub async fn revoke(
         ip_address: ip_address.clone(),
         details: details.clone(),
     };
+    // Already revoked: nothing to do and nothing to record again (reports repeat).
     let revoked = match &found {
-        Identified::DeployToken(token) => {
-            let already = token.revoked;
-            let after = store
-                .revoke_deploy_token(token.id, now, &record(token))
-                .await?;
-            (!already).then_some(()).and(after.map(|_| ()))
-        }
+        Identified::DeployToken(token) if token.revoked => None,
+        Identified::PersonalAccessToken(token, _) if token.revoked => None,
+        Identified::DeployToken(token) => store
+            .revoke_deploy_token(token.id, now, &record(token))
+            .await?
+            .map(|_| ()),
         Identified::PersonalAccessToken(token, _) => {
-            let already = token.revoked;
             store.revoke_personal_access_token(token.id).await?;
             store
                 .record_audit_events(&[AuditEvent {
@@ -189,7 +189,7 @@ pub async fn revoke(
                     }),
                 }])
                 .await?;
-            (!already).then_some(())
+            Some(())
         }
         Identified::RefreshToken(token) => {
             store.delete_refresh_token(&report.secret.digest()).await?;
@@ -205,5 +205,5 @@ pub async fn revoke(
         newly_revoked = revoked.is_some(),
         "a leaked token was revoked"
     );
-    Ok(Some(found))
+    Ok(Some((found, revoked.is_some())))
 }

@@ -13,6 +13,7 @@ pub mod namespaces;
 pub mod notifications;
 pub mod password_pool;
 pub mod registry_token;
+pub mod secret_scanning;
 pub mod signing_pool;
 pub mod usage;
 pub mod users;

@@ -13,6 +13,7 @@ mod forward_auth;
 mod key_rotation;
 mod kill9;
 mod layering;
+mod leaks;
 mod management_api;
 mod migrations;
 mod network;
