@@ -235,15 +235,12 @@ fn regauth_dockerfile() -> String {
         .expect("the Dockerfile's runtime stage starts FROM debian:bookworm-slim");
     let stage = &text[start..];
     assert!(
-        stage.contains("COPY --from=build /src/target/release/regauth /usr/local/bin/regauth"),
+        stage.contains("COPY --from=build /src/dist/regauth /usr/local/bin/regauth"),
         "the Dockerfile's runtime stage copies the binary from the build stage"
     );
     stage
         .replace("FROM debian:bookworm-slim", "FROM regauth-test/bookworm")
-        .replace(
-            "COPY --from=build /src/target/release/regauth",
-            "COPY regauth",
-        )
+        .replace("COPY --from=build /src/dist/regauth", "COPY regauth")
 }
 
 /// Imports the base image and loads (or builds once and caches) the tools image.
