@@ -1,9 +1,15 @@
-# regauth server image: `docker compose up` builds it.
+# regauth server image: `docker compose up` builds it. The binary is the release one of
+# scripts/release.sh (statically linked); the image is Debian's minimal base with CA
+# certificates. The build context has no .git: name the commit for `regauth --version` with
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse --short=12 HEAD) .
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin regauth
+ARG GIT_COMMIT=unknown
+RUN GIT_COMMIT="$GIT_COMMIT" bash scripts/release.sh --binary
 
+# bookworm-slim, not scratch: the static glibc binary loads glibc's NSS modules of this very
+# glibc (2.36) to resolve host names such as compose's `postgres`.
 FROM debian:bookworm-slim
 # CA certificates: SMTP over TLS (expiry notices) verifies its server against them.
 RUN apt-get update \
@@ -16,7 +22,7 @@ RUN useradd --system --home /var/lib/regauth --create-home regauth \
     && mkdir -p /var/lib/regauth/keys /var/lib/regauth/ci \
     && chown -R regauth:regauth /var/lib/regauth \
     && chmod 0700 /var/lib/regauth/ci
-COPY --from=build /src/target/release/regauth /usr/local/bin/regauth
+COPY --from=build /src/dist/regauth /usr/local/bin/regauth
 USER regauth
 WORKDIR /var/lib/regauth
 ENV REGAUTH_LISTEN=0.0.0.0:5001 \

@@ -926,13 +926,15 @@ impl Settings {
             .ci_secret_key_file
             .filter(|path| !path.as_os_str().is_empty());
         if let Some(path) = &ci_secret_key_file {
+            let private = raw.keys_dir.join(crate::jwt::PRIVATE_DIR_NAME);
             if path.extension().is_some_and(|ext| ext == "key")
-                && path.parent() == Some(raw.keys_dir.as_path())
+                && (path.parent() == Some(raw.keys_dir.as_path())
+                    || path.parent() == Some(private.as_path()))
             {
                 return Err(invalid(
                     "ci_secret_key_file",
                     format!(
-                        "{} would be loaded as a signing key: every *.key in keys_dir is one; use another name or folder",
+                        "{} would be loaded as a signing key: every *.key in keys_dir and keys_dir/private is one; use another name or folder",
                         path.display()
                     ),
                 ));
@@ -1215,6 +1217,18 @@ mod tests {
         .unwrap();
         assert_eq!(with_url.unreachable_realm_warning(5001), None);
         assert_eq!(Settings::defaults().unreachable_realm_warning(5001), None);
+    }
+
+    #[test]
+    fn the_ci_secret_key_file_is_no_key_file_a_signing_key_would_be_loaded_from() {
+        for file in ["keys/ci.key", "keys/private/ci.key"] {
+            let error = error_of(&format!("ci_secret_key_file = \"{file}\""));
+            assert!(
+                error.contains("would be loaded as a signing key"),
+                "{error}"
+            );
+        }
+        assert!(load("ci_secret_key_file = \"keys/ci/ci-secret.aes256\"", &[]).is_ok());
     }
 
     #[test]

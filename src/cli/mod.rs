@@ -2,9 +2,9 @@
 //! on them. Every command uses the same settings and database as `serve`.
 //!
 //! This module holds the clap definitions and the dispatch; each command group has its file
-//! (`serve.rs`, `migrate.rs`, `keys.rs`, `namespace.rs` for groups and projects,
-//! `deploy_token.rs`, `user.rs`, `member.rs`, `backup.rs`, `notify.rs`), and `store.rs` opens
-//! the database for them. Handlers call the same services as the API, acting as the operator.
+//! (`serve.rs`, `migrate.rs`, `registry_config.rs`, `keys.rs`, `namespace.rs` for groups and
+//! projects, `deploy_token.rs`, `user.rs`, `member.rs`, `backup.rs`, `notify.rs`), and
+//! `store.rs` opens the database for them. Handlers call the same services as the API, acting as the operator.
 
 mod backup;
 mod credential_provider;

@@ -235,15 +235,12 @@ fn regauth_dockerfile() -> String {
         .expect("the Dockerfile's runtime stage starts FROM debian:bookworm-slim");
     let stage = &text[start..];
     assert!(
-        stage.contains("COPY --from=build /src/target/release/regauth /usr/local/bin/regauth"),
+        stage.contains("COPY --from=build /src/dist/regauth /usr/local/bin/regauth"),
         "the Dockerfile's runtime stage copies the binary from the build stage"
     );
     stage
         .replace("FROM debian:bookworm-slim", "FROM regauth-test/bookworm")
-        .replace(
-            "COPY --from=build /src/target/release/regauth",
-            "COPY regauth",
-        )
+        .replace("COPY --from=build /src/dist/regauth", "COPY regauth")
 }
 
 /// Imports the base image and loads (or builds once and caches) the tools image.
@@ -325,6 +322,7 @@ fn write_override(dir: &Path) -> PathBuf {
     );
     // COPY keeps the mode: executable, as cargo made it.
     fs::set_permissions(regauth.join("regauth"), fs::Permissions::from_mode(0o755)).unwrap();
+    let registry_config = generated_registry_config(dir);
     let build = serde_json::json!({"context": regauth, "network": "host"});
     // JSON is YAML.
     let file = serde_json::json!({
@@ -345,6 +343,9 @@ fn write_override(dir: &Path) -> PathBuf {
                 "image": "regauth-test/tools",
                 "entrypoint": ["docker-registry"],
                 "command": ["serve", "/etc/docker/registry/config.yml"],
+                // The registry runs on what `regauth registry-config` writes for compose's
+                // settings (the same mount target replaces deploy/registry.yml).
+                "volumes": [format!("{}:/etc/docker/registry/config.yml:ro", registry_config.display())],
             },
             "proxy": {
                 "image": "regauth-test/tools",
@@ -354,6 +355,35 @@ fn write_override(dir: &Path) -> PathBuf {
     });
     let path = dir.join("docker-compose.test.yml");
     fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
+    path
+}
+
+/// The registry config `regauth registry-config` writes for compose (regauth at
+/// 127.0.0.1:5001 for clients, its keys volume mounted at /keys), in `dir`.
+fn generated_registry_config(dir: &Path) -> PathBuf {
+    let output = Command::new(REGAUTH)
+        .args([
+            "registry-config",
+            "--listen",
+            "0.0.0.0:5000",
+            "--storage",
+            "/var/lib/registry",
+            "--keys-dir",
+            "/keys",
+        ])
+        .current_dir(dir)
+        .env_remove("REGAUTH_CONFIG")
+        .env("REGAUTH_PUBLIC_URL", "http://127.0.0.1:5001")
+        .env("REGAUTH_ISSUER", "regauth")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "regauth registry-config: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = dir.join("registry.yml");
+    fs::write(&path, &output.stdout).unwrap();
     path
 }
 
