@@ -390,3 +390,64 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Secret-scanning reports (GitHub's and GitLab's) and the GitHub key list: any bytes,
+    /// and JSON arrays of arbitrary values, never panic; what parses is bounded.
+    #[test]
+    fn secret_scanning_reports_never_panic_and_stay_bounded(
+        bytes in vec(any::<u8>(), 0..512),
+        values in vec(json_value(), 0..8),
+        signature in any_text(120),
+    ) {
+        use regauth::service::secret_scanning::{
+            parse_github_report, parse_gitlab_report, GitHubKeys, MAX_REPORTED_TOKENS,
+        };
+        let array = serde_json::Value::Array(values).to_string();
+        for body in [bytes.as_slice(), array.as_bytes()] {
+            for parsed in [parse_github_report(body), parse_gitlab_report(body)] {
+                if let Ok(findings) = parsed {
+                    prop_assert!(findings.len() <= MAX_REPORTED_TOKENS);
+                    for finding in findings {
+                        prop_assert!(finding.location.map_or(0, |l| l.chars().count()) <= 2048);
+                    }
+                }
+            }
+            if let Ok(keys) = GitHubKeys::parse(body) {
+                prop_assert!(keys.verify("k", &signature, body).is_err() || keys.knows("k"));
+            }
+        }
+    }
+
+    /// The token format's judge and scanner take any text: a v2 secret is recognised inside
+    /// any surrounding text, and one changed character of it never passes.
+    #[test]
+    fn the_token_format_finds_real_secrets_in_any_text_and_refuses_altered_ones(
+        before in any_text(40),
+        after in any_text(40),
+        at in any::<proptest::sample::Index>(),
+        replacement in select(&b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[..]),
+        instance in prop_oneof![Just(None), Just(Some("acme-"))],
+    ) {
+        use regauth::domain::token_format::{Shape, TokenFormats, TokenKind};
+        let formats = TokenFormats::new("gldt-", instance);
+        let _ = formats.shape(&before);
+        let _ = formats.find_in(&before);
+        let secret = formats.generate(TokenKind::DeployToken).unwrap();
+        let secret = secret.expose().to_owned();
+        // Separated from its neighbours as in any real text.
+        let text = format!("{before} {secret}\n{after}");
+        let found = formats.find_in(&text);
+        prop_assert!(found.iter().any(|(kind, token)| *kind == TokenKind::DeployToken && *token == secret));
+        let prefix = formats.prefix(TokenKind::DeployToken).len();
+        let index = prefix + at.index(secret.len() - prefix);
+        let mut altered = secret.clone().into_bytes();
+        if altered[index] != replacement {
+            altered[index] = replacement;
+            let altered = String::from_utf8(altered).unwrap();
+            prop_assert_eq!(formats.shape(&altered), Shape::Malformed);
+        }
+    }
+}
