@@ -128,6 +128,20 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     python3 -c 'import aiosmtpd' || die "aiosmtpd still cannot be imported after installing it"
 fi
 
+# The leaked-token test finds a token in a git repository with a real scanner: Yelp's
+# detect-secrets (PyPI), in its own virtual environment under target/.
+DETECT_SECRETS="target/detect-secrets/bin/detect-secrets"
+if [ ! -x "$DETECT_SECRETS" ]; then
+    if [ -n "${REGAUTH_TEST_NO_INSTALL:-}" ]; then
+        die "missing detect-secrets in target/detect-secrets (REGAUTH_TEST_NO_INSTALL is set)"
+    fi
+    log "installing detect-secrets (pip, into target/detect-secrets)"
+    python3 -m venv target/detect-secrets &&
+        target/detect-secrets/bin/pip install --quiet --disable-pip-version-check detect-secrets==1.5.0 ||
+        die "could not install detect-secrets: run 'python3 -m venv target/detect-secrets && target/detect-secrets/bin/pip install detect-secrets==1.5.0'"
+fi
+export REGAUTH_TEST_DETECT_SECRETS="$PWD/$DETECT_SECRETS"
+
 # The browser tests check every page with axe-core, from npm, kept in target/axe-core.
 AXE_JS="target/axe-core/node_modules/axe-core/axe.min.js"
 if [ ! -f "$AXE_JS" ]; then

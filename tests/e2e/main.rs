@@ -6,6 +6,7 @@
 
 mod hostile;
 mod identity_token;
+mod leaked_token;
 mod registry_config;
 mod replicas;
 mod rotation;
