@@ -55,6 +55,17 @@ pub async fn revoke_leaked(settings: &Settings, location: Option<String>) -> any
             Some((found, newly)) => {
                 if newly {
                     revoked += 1;
+                    if let (Identified::DeployToken(token), Some(smtp)) = (&found, &settings.smtp) {
+                        let mailer = crate::mail::SmtpMailer::new(smtp)?;
+                        leaks::notify_owners(
+                            store.as_ref(),
+                            &mailer,
+                            token,
+                            Reporter::Administrator,
+                            location.as_deref(),
+                        )
+                        .await;
+                    }
                 } else {
                     already += 1;
                 }

@@ -156,9 +156,9 @@ async fn revoke_token(
     )
     .await?;
     match revoked {
-        Some((_, newly)) => {
+        Some((found, newly)) => {
             if newly {
-                state.metrics.record_leaked_revocation();
+                after_revocation(&state, &found, Reporter::Administrator, None);
             }
             Ok(HttpResponse::NoContent().finish())
         }
@@ -191,12 +191,31 @@ async fn revoke_findings(
             now,
         )
         .await?;
-        if revoked.as_ref().is_some_and(|(_, newly)| *newly) {
-            state.metrics.record_leaked_revocation();
+        if let Some((found, true)) = &revoked {
+            after_revocation(state, found, reporter, finding.location.clone());
         }
         outcomes.push((finding, revoked.is_some()));
     }
     Ok(outcomes)
+}
+
+/// Counts a newly revoked leaked token and mails the people who manage a deploy token.
+fn after_revocation(
+    state: &AppState,
+    found: &Identified,
+    reporter: Reporter,
+    location: Option<String>,
+) {
+    state.metrics.record_leaked_revocation();
+    if let Identified::DeployToken(token) = found {
+        leaks::notify_owners_later(
+            std::sync::Arc::clone(&state.store),
+            state.settings.smtp.as_ref(),
+            token.clone(),
+            reporter,
+            location,
+        );
+    }
 }
 
 fn reporter_actor(reporter: Reporter) -> &'static str {

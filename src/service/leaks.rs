@@ -207,3 +207,74 @@ pub async fn revoke(
     );
     Ok(Some((found, revoked.is_some())))
 }
+
+/// Mails the people who manage `token` (the expiry notices' recipients: a project's
+/// Maintainers and Owners, a group's Owners) that it was revoked as leaked. Failures are
+/// logged: the revocation stands whatever the mail does.
+pub async fn notify_owners(
+    store: &dyn Store,
+    mailer: &dyn crate::mail::Mailer,
+    token: &DeployToken,
+    reporter: Reporter,
+    location: Option<&str>,
+) {
+    let members = match store.namespace_members(&token.owner).await {
+        Ok(members) => members,
+        Err(error) => {
+            tracing::error!(%error, token_id = token.id, "cannot find whom to tell about a leaked token");
+            return;
+        }
+    };
+    for member in members.into_iter().filter(|member| {
+        crate::domain::notice::is_notice_recipient(
+            token.owner.kind,
+            Some(member.role),
+            member.user.blocked,
+        )
+    }) {
+        let mail = crate::service::notifications::message::leak_notice(
+            token,
+            reporter.as_str(),
+            location,
+            &member.user,
+        );
+        match mailer.send(&mail).await {
+            Ok(()) => {
+                tracing::info!(token_id = token.id, recipient = %member.user.username, "leak notice sent")
+            }
+            Err(error) => {
+                tracing::warn!(%error, token_id = token.id, recipient = %member.user.username, "a leak notice was not sent")
+            }
+        }
+    }
+}
+
+/// [`notify_owners`] in the background, through the configured SMTP server (none: nothing).
+pub fn notify_owners_later(
+    store: std::sync::Arc<dyn Store>,
+    smtp: Option<&crate::config::SmtpSettings>,
+    token: DeployToken,
+    reporter: Reporter,
+    location: Option<String>,
+) {
+    let Some(smtp) = smtp else {
+        return;
+    };
+    let mailer = match crate::mail::SmtpMailer::new(smtp) {
+        Ok(mailer) => mailer,
+        Err(error) => {
+            tracing::warn!(%error, "no leak notice: the SMTP settings do not make a mailer");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        notify_owners(
+            store.as_ref(),
+            &mailer,
+            &token,
+            reporter,
+            location.as_deref(),
+        )
+        .await;
+    });
+}

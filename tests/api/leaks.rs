@@ -446,3 +446,58 @@ async fn the_command_line_revokes_every_token_a_scanner_found_in_its_input() {
     assert_eq!(pull(&app, &leaked).await, 401);
     assert_eq!(pull(&app, &kept).await, 200);
 }
+
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
+#[tokio::test]
+async fn the_people_who_manage_a_leaked_token_are_mailed_where_it_leaked_and_what_to_do() {
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let smtp = regauth::config::SmtpSettings::parse(&sink.url(), "regauth@localhost").unwrap();
+    let (app, token, admin) = world(move |settings| settings.smtp = Some(smtp)).await;
+    app.create_user("maintainer", false, "api").await;
+    app.add_member(
+        "maintainer",
+        Project,
+        "acme/web",
+        regauth::domain::Role::Maintainer,
+    )
+    .await;
+    app.create_user("developer", false, "api").await;
+    app.add_member(
+        "developer",
+        Project,
+        "acme/web",
+        regauth::domain::Role::Developer,
+    )
+    .await;
+    let revoked = app
+        .api(Method::DELETE, "/admin/token", &admin)
+        .json(&json!({ "token": token.secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mails = loop {
+        let mails = sink.mails();
+        if !mails.is_empty() || std::time::Instant::now() > deadline {
+            break mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert_eq!(mail.rcpt_to, vec!["maintainer@example.com".to_owned()]);
+    assert!(
+        mail.subject.contains("was revoked: its secret leaked"),
+        "{}",
+        mail.subject
+    );
+    assert!(mail.body.contains("Reported by: admin"), "{}", mail.body);
+    assert!(
+        mail.body
+            .contains("regauth deploy-token create --project acme/web"),
+        "{}",
+        mail.body
+    );
+    assert!(!mail.body.contains(&token.secret));
+}

@@ -18,7 +18,11 @@ fn git(repo: &Path, args: &[&str]) {
         .current_dir(repo)
         .output()
         .expect("git");
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The lines detect-secrets reports, as an operator's pipeline would print them for
@@ -26,14 +30,19 @@ fn git(repo: &Path, args: &[&str]) {
 fn scan(repo: &Path) -> String {
     let detect_secrets = std::env::var("REGAUTH_TEST_DETECT_SECRETS")
         .expect("REGAUTH_TEST_DETECT_SECRETS (scripts/test.sh installs detect-secrets)");
-    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-support/detect-secrets/regauth_tokens.py");
+    let plugin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("test-support/detect-secrets/regauth_tokens.py");
     let output = Command::new(detect_secrets)
         .args(["scan", "--plugin"])
         .arg(&plugin)
         .current_dir(repo)
         .output()
         .expect("detect-secrets");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let baseline: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let mut lines = String::new();
     for (file, findings) in baseline["results"].as_object().expect("results") {
@@ -80,13 +89,24 @@ async fn a_token_committed_to_git_is_found_by_a_scanner_revoked_and_then_refused
     )
     .unwrap();
     git(repo.path(), &["add", "."]);
-    git(repo.path(), &["commit", "-q", "-m", "ci: registry credentials"]);
+    git(
+        repo.path(),
+        &["commit", "-q", "-m", "ci: registry credentials"],
+    );
 
     let findings = scan(repo.path());
-    assert!(findings.contains(&leaked.secret), "detect-secrets found: {findings:?}");
+    assert!(
+        findings.contains(&leaked.secret),
+        "detect-secrets found: {findings:?}"
+    );
 
     let mut revoke = Command::new(env!("CARGO_BIN_EXE_regauth"))
-        .args(["token", "revoke-leaked", "--location", "acme/app deploy/.env"])
+        .args([
+            "token",
+            "revoke-leaked",
+            "--location",
+            "acme/app deploy/.env",
+        ])
         .env("REGAUTH_DATABASE_URL", &stack.app.settings.database_url)
         .env("REGAUTH_KEYS_DIR", &stack.app.settings.keys_dir)
         .env_remove("REGAUTH_CONFIG")
@@ -95,10 +115,19 @@ async fn a_token_committed_to_git_is_found_by_a_scanner_revoked_and_then_refused
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    revoke.stdin.take().unwrap().write_all(findings.as_bytes()).unwrap();
+    revoke
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(findings.as_bytes())
+        .unwrap();
     let output = revoke.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         stdout.contains(&format!("revoked: deploy token {}", leaked.token.id)),
         "{stdout}"
@@ -106,7 +135,11 @@ async fn a_token_committed_to_git_is_found_by_a_scanner_revoked_and_then_refused
 
     // The next pull with the leaked token is refused at the login; the other token pulls.
     let refused = stack.login(&super::support::Skopeo::new(), &leaked);
-    stack.expect_refused(&refused, CREDENTIALS_REFUSED, "login with the revoked token");
+    stack.expect_refused(
+        &refused,
+        CREDENTIALS_REFUSED,
+        "login with the revoked token",
+    );
     let other = stack.logged_in(&kept);
     let pulled = stack.pull(&other, "acme/web/app");
     stack.expect(&pulled, true, "pull with the token that did not leak");

@@ -95,6 +95,59 @@ fn shell_word(text: &str) -> String {
     }
 }
 
+/// The mail to `recipient` about `token`, revoked because its secret leaked: where it was
+/// found and by whom, and how to replace it. Never the secret.
+pub fn leak_notice(
+    token: &DeployToken,
+    reporter: &str,
+    location: Option<&str>,
+    recipient: &User,
+) -> Mail {
+    let path = token.owner.full_path.as_str();
+    let name = printable(&token.name);
+    let kind = token.owner.kind;
+    let location = location.map_or_else(|| "not given".to_owned(), |l| printable(l).into_owned());
+    let (flag, api) = match kind {
+        NamespaceKind::Project => ("--project", "projects"),
+        NamespaceKind::Group => ("--group", "groups"),
+    };
+    let encoded_path = path.replace('/', "%2F");
+    let scopes = token.scopes.names().join(", ");
+    let subject = format!("Deploy token {name} of {path} was revoked: its secret leaked");
+    let body = format!(
+        "Hello {user},\n\
+         \n\
+         the secret of the deploy token \"{name}\" of {kind} {path} was found where others can\n\
+         read it, and the token has been revoked: registry logins, pulls and pushes with it fail\n\
+         from now on.\n\
+         \n\
+         Token:       {name} (id {id})\n\
+         Username:    {username}\n\
+         Scopes:      {scopes}\n\
+         Reported by: {reporter}\n\
+         Found at:    {location}\n\
+         \n\
+         What to do:\n\
+         1. Create a replacement with the same scopes:\n\
+         \x20  regauth deploy-token create {flag} {path} --name \"{name}\" --scopes {scopes_flag}\n\
+         \x20  or POST /api/v4/{api}/{encoded_path}/deploy_tokens\n\
+         2. Put the new secret where the old one was used (CI variables, image pull secrets),\n\
+         \x20  and remove the old one from where it leaked (rewrite the history if it was\n\
+         \x20  committed: the revoked secret is useless, but the place may hold others).\n\
+         3. Check the token's audit trail for uses you do not recognise.\n",
+        user = printable(&recipient.username),
+        id = token.id,
+        username = printable(&token.username),
+        scopes_flag = token.scopes.names().join(","),
+    );
+    Mail {
+        to_name: recipient.username.clone(),
+        to_email: recipient.email.clone(),
+        subject,
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
