@@ -1320,6 +1320,115 @@ async fn the_page_shows_a_policys_recent_uses_with_links_to_the_jobs() {
     let dev = signed_in(&app, "dev", PASSWORD).await;
     let (status, _) = get_page(&app, &dev, page_path).await;
     assert_eq!(status, 403, "developers do not see deploy credentials");
+
+    // Adding through the form: refused with the rule's message on a shared issuer without an
+    // owner id (the form keeps what was typed), then accepted with one.
+    let csrf = {
+        let marker = "name=\"authenticity_token\" value=\"";
+        let start = body.find(marker).unwrap() + marker.len();
+        body[start..].split('"').next().unwrap().to_owned()
+    };
+    let post = |path: String, form: Vec<(&'static str, String)>, cookie: String| {
+        let app = &app;
+        async move {
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{}{path}", app.address))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|value| value.to_str().unwrap().to_owned());
+            (status, location, response.text().await.unwrap())
+        }
+    };
+    let form = |conditions: &str| {
+        vec![
+            ("authenticity_token", csrf.clone()),
+            ("name", "pull from main".to_owned()),
+            ("issuer", GITHUB.to_owned()),
+            ("audience", AUDIENCE.to_owned()),
+            ("conditions", conditions.to_owned()),
+            ("scopes", "read_registry".to_owned()),
+            ("max_ttl", "300".to_owned()),
+        ]
+    };
+    let (status, _, html) = post(
+        page_path.to_owned(),
+        form("repository=acme/web"),
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("repository_id or repository_owner_id"),
+        "{html}"
+    );
+    assert!(html.contains("repository=acme/web</textarea>"), "{html}");
+    let (status, _, html) = post(
+        page_path.to_owned(),
+        form("repository_id=74\nref=refs/heads/main\nref=refs/heads/release"),
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    let created = app
+        .store
+        .list_workload_identities(&pusher.owner)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(created.name, "pull from main");
+    assert_eq!(created.max_ttl_seconds, 300);
+    assert!(html.contains(&created.username()), "{html}");
+
+    // A developer may not add or delete; the maintainer deletes.
+    let delete_path = format!("/acme/web/-/workload_identities/{}/delete", created.id);
+    let dev_csrf = {
+        let (_, html) = get_page(&app, &dev, "/").await;
+        let marker = "name=\"authenticity_token\" value=\"";
+        html.find(marker)
+            .map(|at| {
+                html[at + marker.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .expect("the sign-out form carries the session's CSRF token")
+    };
+    let (status, _, _) = post(
+        delete_path.clone(),
+        vec![("authenticity_token", dev_csrf)],
+        dev.clone(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, location, _) = post(
+        delete_path,
+        vec![("authenticity_token", csrf.clone())],
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location.as_deref(),
+        Some("/acme/web/-/settings/workload_identities?deleted=1")
+    );
+    assert!(app
+        .store
+        .find_workload_identity(created.id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// A loopback HTTP server answering every request with the body `route` gives for its path

@@ -81,7 +81,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .service(
                 web::resource(format!("{prefix}/-/settings/workload_identities"))
                     .app_data(web::Data::new(kind))
-                    .route(web::get().to(workload::policies_page)),
+                    .route(web::get().to(workload::policies_page))
+                    .route(web::post().to(workload::create_policy)),
+            )
+            .service(
+                web::resource(format!(
+                    "{prefix}/-/workload_identities/{{id:[0-9]+}}/delete"
+                ))
+                .app_data(web::Data::new(kind))
+                .route(web::post().to(workload::delete_policy)),
             );
     }
 }
