@@ -1559,3 +1559,39 @@ async fn an_issuer_that_never_answers_is_given_up_on_after_the_fetch_timeout() {
     println!("gave up after {waited:?}");
     assert!(waited < std::time::Duration::from_secs(8), "{waited:?}");
 }
+
+#[tokio::test]
+async fn an_unknown_kid_rereads_the_keys_at_most_once_per_interval() {
+    use regauth::oidc::{Rejection, Verifier};
+    let old_key = FixtureIssuer::new(CLUSTER, "k1");
+    let new_key = FixtureIssuer::new(CLUSTER, "k2");
+    let configured = issuer(CLUSTER, IssuerKind::Kubernetes, Some(&old_key));
+    let verifier = Verifier::new(std::slice::from_ref(&configured), None)
+        .with_refetch_every(std::time::Duration::from_secs(1));
+    let now = Utc::now().timestamp();
+    let claims = kubernetes_claims(CLUSTER, AUDIENCE, now);
+    assert!(verifier
+        .verify(&old_key.sign(&claims), Utc::now())
+        .await
+        .is_ok());
+    // The cluster rotates: both keys in the file now.
+    let mut keys: Value = serde_json::from_str(&old_key.public_jwk_text()).unwrap();
+    let added: Value = serde_json::from_str(&new_key.public_jwk_text()).unwrap();
+    keys["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(added["keys"][0].clone());
+    std::fs::write(&old_key.jwks_file, keys.to_string()).unwrap();
+    let rotated = new_key.sign(&claims);
+    assert_eq!(
+        verifier.verify(&rotated, Utc::now()).await.unwrap_err(),
+        Rejection::UnknownKey,
+        "read moments ago: not read again yet"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(verifier.verify(&rotated, Utc::now()).await.is_ok());
+    assert!(verifier
+        .verify(&old_key.sign(&claims), Utc::now())
+        .await
+        .is_ok());
+}
