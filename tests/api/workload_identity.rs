@@ -1486,7 +1486,8 @@ async fn an_issuer_with_oversized_keys_or_a_foreign_discovery_document_is_not_tr
     use regauth::oidc::{Rejection, Verifier};
     let fixture = FixtureIssuer::new("placeholder", "k1");
     let jwks = fixture.public_jwk_text();
-    let cases: Vec<(&str, Box<dyn Fn(&str, &str) -> String + Send>)> = vec![
+    type Route = Box<dyn Fn(&str, &str) -> String + Send>;
+    let cases: Vec<(&str, Route)> = vec![
         (
             "a JWKS over 64 KiB",
             Box::new(|base: &str, path: &str| match path {
