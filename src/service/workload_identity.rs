@@ -404,7 +404,8 @@ fn job_details(token: &VerifiedToken, policy: &WorkloadIdentity) -> Value {
 }
 
 /// The audit record of one federated login, batched with the token-use records
-/// (`service::usage`): the login never waits for a database write.
+/// (`service::usage`): the login never waits for a database write, and the same job logging
+/// in again and again within a second is one record with a count.
 pub fn record_login(
     usage: &crate::service::usage::UsageRecorder,
     login: &FederatedLogin,
@@ -416,7 +417,7 @@ pub fn record_login(
     let mut details = login.details.clone();
     details["service"] = json!(service);
     details["granted"] = json!(granted);
-    usage.audit(AuditEvent {
+    usage.audit_counted(AuditEvent {
         created_at: now,
         actor_kind: ActorKind::Workload,
         actor: login.policy.username(),
@@ -438,7 +439,7 @@ pub fn record_forward_use(
     granted: &str,
     now: DateTime<Utc>,
 ) {
-    usage.audit(AuditEvent {
+    usage.audit_counted(AuditEvent {
         created_at: now,
         actor_kind: ActorKind::Workload,
         actor: credential.username.clone(),
