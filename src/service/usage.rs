@@ -271,9 +271,8 @@ impl Aggregates {
         for (position, (count, last)) in self.counts.drain() {
             if let Some(event) = others.get_mut(position) {
                 event.details["count"] = serde_json::json!(count);
-                event.details["last"] = serde_json::json!(
-                    last.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                );
+                event.details["last"] =
+                    serde_json::json!(last.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
             }
         }
         (std::mem::take(&mut self.entries), others)
@@ -399,7 +398,10 @@ mod tests {
         assert_eq!(others[0].details["count"], 2);
         assert_eq!(others[0].created_at.timestamp(), 1_800_000_001);
         assert_eq!(others[0].details["last"], "2027-01-15T08:00:04Z");
-        assert!(others[1].details.get("count").is_none(), "plain events stay plain");
+        assert!(
+            others[1].details.get("count").is_none(),
+            "plain events stay plain"
+        );
         assert_eq!(others[2].details["count"], 1);
         assert_eq!(batch.len(), 0);
     }

@@ -252,7 +252,7 @@ async fn verify(
     verifier: &Verifier,
     oidc_token: &str,
     now: DateTime<Utc>,
-) -> Result<VerifiedToken, Failure> {
+) -> Result<Arc<VerifiedToken>, Failure> {
     verifier.verify(oidc_token, now).await.map_err(|rejection| {
         let issuer = crate::oidc::jws::UnverifiedToken::parse(oidc_token)
             .ok()
@@ -302,7 +302,7 @@ fn accepts(policy: &WorkloadIdentity, verified: &VerifiedToken) -> Result<(), Re
     if !verified.claims.has_audience(&policy.audience) {
         return Err(Rejection::Audience);
     }
-    if !conditions_match(&policy.conditions, &verified.claims.as_value()) {
+    if !conditions_match(&policy.conditions, verified.claims.as_value()) {
         return Err(Rejection::Conditions);
     }
     Ok(())
