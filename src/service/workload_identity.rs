@@ -387,7 +387,7 @@ fn job_details(token: &VerifiedToken, policy: &WorkloadIdentity) -> Value {
         IssuerKind::Kubernetes => {
             let value = claims.as_value();
             let at = |path: &str| {
-                crate::domain::workload_identity::claim_at(&value, path)
+                crate::domain::workload_identity::claim_at(value, path)
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             };
