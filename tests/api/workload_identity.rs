@@ -1596,3 +1596,61 @@ async fn an_unknown_kid_rereads_the_keys_at_most_once_per_interval() {
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn refused_exchanges_count_for_the_brute_force_protection() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![github_file];
+        settings.login_throttle.max_failures_per_address = 2;
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74"}),
+        &["read_registry"],
+    )
+    .await;
+    let now = Utc::now().timestamp();
+    let wrong_audience = github.sign(&github_claims(GITHUB, "https://other.example.com", now));
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", wrong_audience.as_str()),
+        ("subject_token_type", JWT_TYPE),
+    ];
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let response = app
+            .client
+            .post(format!("{}/oauth/token", app.address))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").is_some();
+        let body: Value = response.json().await.unwrap();
+        answers.push((
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+            retry_after,
+        ));
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(
+        answers[0],
+        (400, "invalid_grant".to_owned(), false),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.last().unwrap(),
+        &(429, "slow_down".to_owned(), true),
+        "{answers:?}"
+    );
+}
