@@ -34,7 +34,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     as_root apt-get install -y -q wrk >/dev/null || { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q wrk >/dev/null; }
 fi
 command -v python3 >/dev/null 2>&1 || as_root apt-get install -y -q python3 >/dev/null
-. scripts/oha.sh
+# The open-loop runs need oha; the federated pair alone does not.
+if [ -z "${FEDERATED_ONLY:-}" ]; then . scripts/oha.sh; fi
 cargo build --release --quiet --bin regauth --example rs256_sign_rate --example oidc_fixture
 BIN="$ROOT/target/release/regauth"
 SEEDS="$ROOT/target/bench"

@@ -1448,4 +1448,36 @@ mod tests {
             assert!(error.contains(name), "{toml}: {error}");
         }
     }
+
+    #[test]
+    fn oidc_issuers_are_read_from_the_file_and_checked_by_entry() {
+        let settings = load(
+            "[[oidc_issuers]]\nurl = \"https://gitlab.example.com\"\nkind = \"gitlab\"\n\
+             [[oidc_issuers]]\nurl = \"https://kubernetes.default.svc\"\nkind = \"kubernetes\"\n\
+             jwks_file = \"/etc/regauth/jwks.json\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(settings.oidc_issuers.len(), 2);
+        assert_eq!(settings.oidc_issuers[1].kind, oidc::IssuerKind::Kubernetes);
+        assert_eq!(
+            settings.oidc_issuers[1].jwks_file.as_deref(),
+            Some(std::path::Path::new("/etc/regauth/jwks.json"))
+        );
+        assert!(Settings::defaults().oidc_issuers.is_empty());
+        let error = load(
+            "[[oidc_issuers]]\nurl = \"http://gitlab.example.com\"\nkind = \"gitlab\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("oidc_issuers[0].url"), "{error}");
+        let error = load(
+            "[[oidc_issuers]]\nurl = \"https://a.example\"\nkind = \"jenkins\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("jenkins"), "{error}");
+    }
 }

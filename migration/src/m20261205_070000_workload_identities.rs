@@ -3,7 +3,16 @@
 //! credentials the token exchange mints from them (stored as SHA-256 digests, deleted with
 //! their policy); and the `jti`s already exchanged, so that a token is exchanged only once.
 
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::{prelude::*, schema::*};
+
+/// Policies are kept by the token cache: every change to them bumps `regauth_changes`, as
+/// deploy tokens' do (`m20261129_010000_change_counter`). (trigger name, event)
+const POLICY_TRIGGERS: [(&str, &str); 3] = [
+    ("regauth_changes_workload_identity_insert", "INSERT"),
+    ("regauth_changes_workload_identity_update", "UPDATE"),
+    ("regauth_changes_workload_identity_delete", "DELETE"),
+];
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -145,10 +154,38 @@ impl MigrationTrait for Migration {
                     .unique()
                     .to_owned(),
             )
-            .await
+            .await?;
+        let db = manager.get_connection();
+        let postgres = manager.get_database_backend() == DatabaseBackend::Postgres;
+        for (name, event) in POLICY_TRIGGERS {
+            let sql = if postgres {
+                format!(
+                    "CREATE TRIGGER {name} AFTER {event} ON workload_identities \
+                     FOR EACH STATEMENT EXECUTE FUNCTION regauth_bump_changes()"
+                )
+            } else {
+                format!(
+                    "CREATE TRIGGER {name} AFTER {event} ON workload_identities FOR EACH ROW \
+                     BEGIN UPDATE regauth_changes SET version = version + 1 WHERE id = 1; END"
+                )
+            };
+            db.execute_unprepared(&sql).await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let postgres = manager.get_database_backend() == DatabaseBackend::Postgres;
+        for (name, _) in POLICY_TRIGGERS {
+            let on = if postgres {
+                " ON workload_identities"
+            } else {
+                ""
+            };
+            db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {name}{on}"))
+                .await?;
+        }
         manager
             .drop_table(Table::drop().table(WorkloadExchangedJtis::Table).to_owned())
             .await?;

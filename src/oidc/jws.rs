@@ -217,7 +217,7 @@ impl UnverifiedToken {
         }
         Ok(VerifiedClaims {
             issuer: self.issuer,
-            claims: self.claims,
+            claims: Value::Object(self.claims),
         })
     }
 }
@@ -231,7 +231,8 @@ fn signature_len(text: &str) -> usize {
 #[derive(Debug, Clone)]
 pub struct VerifiedClaims {
     pub issuer: String,
-    pub claims: Map<String, Value>,
+    /// A JSON object.
+    pub claims: Value,
 }
 
 fn numeric_date(value: Option<&Value>) -> Option<i64> {
@@ -273,8 +274,8 @@ impl VerifiedClaims {
         self.claims.get(claim).and_then(Value::as_str)
     }
 
-    pub fn as_value(&self) -> Value {
-        Value::Object(self.claims.clone())
+    pub fn as_value(&self) -> &Value {
+        &self.claims
     }
 }
 
@@ -438,7 +439,7 @@ mod tests {
     fn verified(claims: Value) -> VerifiedClaims {
         VerifiedClaims {
             issuer: "i".into(),
-            claims: claims.as_object().unwrap().clone(),
+            claims,
         }
     }
 

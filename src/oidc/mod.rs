@@ -5,6 +5,7 @@
 
 pub mod jws;
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,9 @@ pub use jws::{looks_like_jws, Rejection, VerifiedClaims, VerifyingKey};
 
 /// An unknown `kid` makes regauth ask the issuer again at most this often.
 pub const REFETCH_EVERY: Duration = Duration::from_secs(60);
+/// Tokens whose verification is remembered (docker sends the same job token with every
+/// token request); beyond it the memory is emptied.
+const VERIFIED_CAPACITY: usize = 10_000;
 /// Discovery documents and JWKS larger than this are refused.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -59,6 +63,10 @@ pub struct Verifier {
     client: Option<reqwest::Client>,
     metrics: Option<Arc<Metrics>>,
     refetch_every: Duration,
+    /// Tokens already verified, by the SHA-256 of their text, until their `exp`: a repeated
+    /// login skips the signature check and the parsing. (A key the issuer withdraws stops
+    /// new tokens at once, the ones already seen at their `exp`.)
+    verified: RwLock<HashMap<[u8; 32], Arc<VerifiedToken>>>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +112,7 @@ impl Verifier {
             client,
             metrics,
             refetch_every: REFETCH_EVERY,
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -128,7 +137,26 @@ impl Verifier {
 
     /// Steps 1-4 of the verification order; the policy's audience and conditions are the
     /// caller's (they depend on which policy).
-    pub async fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<VerifiedToken, Rejection> {
+    pub async fn verify(
+        &self,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<VerifiedToken>, Rejection> {
+        if text.len() > jws::MAX_TOKEN_BYTES {
+            return Err(Rejection::Oversized);
+        }
+        let digest = token_digest(text);
+        let remembered = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|verified| verified.get(&digest).cloned());
+        if let Some(token) = remembered {
+            if now < token.expires_at {
+                return Ok(token);
+            }
+            return Err(Rejection::Expired);
+        }
         let token = jws::UnverifiedToken::parse(text)?;
         let issuer = self
             .trusted(&token.issuer)
@@ -136,11 +164,21 @@ impl Verifier {
         let key = self.key(issuer, &token.key_id).await?;
         let claims = token.verify(&key)?;
         let expires_at = claims.check_time(now)?;
-        Ok(VerifiedToken {
+        let verified = Arc::new(VerifiedToken {
             issuer: issuer.config.clone(),
             claims,
             expires_at,
-        })
+        });
+        if let Ok(mut remembered) = self.verified.write() {
+            if remembered.len() >= VERIFIED_CAPACITY {
+                remembered.retain(|_, token| now < token.expires_at);
+                if remembered.len() >= VERIFIED_CAPACITY {
+                    remembered.clear();
+                }
+            }
+            remembered.insert(digest, Arc::clone(&verified));
+        }
+        Ok(verified)
     }
 
     async fn key(&self, issuer: &TrustedIssuer, key_id: &str) -> Result<VerifyingKey, Rejection> {
@@ -241,6 +279,12 @@ impl Verifier {
         let keys = jws::parse_jwks(&document).map_err(|error| format!("{jwks_uri}: {error}"))?;
         Ok((keys, Some(jwks_uri)))
     }
+}
+
+fn token_digest(text: &str) -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+    digest
 }
 
 async fn get_bounded(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {

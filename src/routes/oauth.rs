@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::client_address;
 use crate::error::{Error, OAuthError};
 use crate::metrics::LoginRoute;
-use crate::routes::token::form_pairs;
+use crate::routes::token::{first, form_pairs, required};
 use crate::service::login_guard::Attempt;
 use crate::service::workload_identity::{self, ExchangeRequest};
 use crate::state::AppState;
@@ -21,19 +21,6 @@ const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 pub fn register(routes: &mut RouteList<'_>) {
     routes.resource("/oauth/token").post(token).done();
-}
-
-fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-fn required<'a>(pairs: &'a [(String, String)], key: &'static str) -> Result<&'a str, Error> {
-    first(pairs, key)
-        .filter(|value| !value.is_empty())
-        .ok_or(Error::MissingParameter(key))
 }
 
 async fn token(

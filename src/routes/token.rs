@@ -35,7 +35,7 @@ pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
         .and_then(pairs)
 }
 
-fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k == key)
@@ -50,7 +50,10 @@ fn all(pairs: &[(String, String)], key: &str) -> Vec<String> {
         .collect()
 }
 
-fn required<'a>(pairs: &'a [(String, String)], key: &'static str) -> Result<&'a str, Error> {
+pub(crate) fn required<'a>(
+    pairs: &'a [(String, String)],
+    key: &'static str,
+) -> Result<&'a str, Error> {
     first(pairs, key)
         .filter(|value| !value.is_empty())
         .ok_or(Error::MissingParameter(key))

@@ -48,6 +48,9 @@ pub struct TokenUse {
 enum Record {
     Use(TokenUse),
     Audit(AuditEvent),
+    /// A per-request event whose repeats within a flush become one record with a count
+    /// (federated logins: the same job token from the same address for the same grant).
+    Counted(AuditEvent),
 }
 
 #[derive(Clone)]
@@ -72,6 +75,13 @@ impl UsageRecorder {
     /// Any other per-request audit event (refused logins), written with the next batch.
     pub fn audit(&self, event: AuditEvent) {
         self.send(Record::Audit(event));
+    }
+
+    /// A per-request audit event whose identical repeats (same action, actor, namespace,
+    /// address and details) within one flush are written once, with `details.count` and
+    /// `details.last`, as token uses are.
+    pub fn audit_counted(&self, event: AuditEvent) {
+        self.send(Record::Counted(event));
     }
 
     fn send(&self, record: Record) {
@@ -175,6 +185,22 @@ struct Aggregates {
     index: HashMap<AggregateKey, usize>,
     entries: Vec<(AggregateKey, Aggregate)>,
     others: Vec<AuditEvent>,
+    /// Counted events by what makes them the same, their position in `others`.
+    counted: HashMap<String, usize>,
+    /// For each counted event in `others` (by position): how many, the last one's time.
+    counts: HashMap<usize, (u64, DateTime<Utc>)>,
+}
+
+/// What makes two counted events the same record.
+fn counted_key(event: &AuditEvent) -> String {
+    format!(
+        "{}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{}",
+        event.action.as_str(),
+        event.actor,
+        event.namespace_id,
+        event.ip_address,
+        event.details
+    )
 }
 
 impl Aggregates {
@@ -183,6 +209,24 @@ impl Aggregates {
             Record::Use(usage) => usage,
             Record::Audit(event) => {
                 self.others.push(event);
+                return;
+            }
+            Record::Counted(event) => {
+                let key = counted_key(&event);
+                match self.counted.get(&key) {
+                    Some(&position) => {
+                        if let Some((count, last)) = self.counts.get_mut(&position) {
+                            *count += 1;
+                            *last = (*last).max(event.created_at);
+                        }
+                    }
+                    None => {
+                        let position = self.others.len();
+                        self.counts.insert(position, (1, event.created_at));
+                        self.counted.insert(key, position);
+                        self.others.push(event);
+                    }
+                }
                 return;
             }
         };
@@ -222,10 +266,16 @@ impl Aggregates {
     /// The aggregated uses and the other events, leaving this empty.
     fn take(&mut self) -> (Vec<(AggregateKey, Aggregate)>, Vec<AuditEvent>) {
         self.index.clear();
-        (
-            std::mem::take(&mut self.entries),
-            std::mem::take(&mut self.others),
-        )
+        self.counted.clear();
+        let mut others = std::mem::take(&mut self.others);
+        for (position, (count, last)) in self.counts.drain() {
+            if let Some(event) = others.get_mut(position) {
+                event.details["count"] = serde_json::json!(count);
+                event.details["last"] =
+                    serde_json::json!(last.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            }
+        }
+        (std::mem::take(&mut self.entries), others)
     }
 }
 
@@ -317,6 +367,42 @@ mod tests {
         assert!(entries[1..]
             .iter()
             .all(|(_, aggregate)| aggregate.count == 1));
+        assert_eq!(batch.len(), 0);
+    }
+
+    fn login(actor: &str, ip: &str, second: i64) -> Record {
+        Record::Counted(AuditEvent {
+            created_at: DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
+            actor_kind: ActorKind::Workload,
+            actor: actor.into(),
+            action: AuditAction::WorkloadLogin,
+            deploy_token_id: None,
+            namespace_id: Some(7),
+            ip_address: Some(ip.into()),
+            details: serde_json::json!({"jti": "j1", "granted": "repository:a/b:pull"}),
+        })
+    }
+
+    #[test]
+    fn identical_counted_events_become_one_record_with_a_count() {
+        let mut batch = Aggregates::default();
+        batch.add(login("gitlab+workload-1", "10.0.0.1", 1));
+        batch.add(Record::Audit(match login("x", "y", 0) {
+            Record::Counted(event) => event,
+            _ => unreachable!(),
+        }));
+        batch.add(login("gitlab+workload-1", "10.0.0.1", 4));
+        batch.add(login("gitlab+workload-1", "10.0.0.2", 2));
+        let (_, others) = batch.take();
+        assert_eq!(others.len(), 3);
+        assert_eq!(others[0].details["count"], 2);
+        assert_eq!(others[0].created_at.timestamp(), 1_800_000_001);
+        assert_eq!(others[0].details["last"], "2027-01-15T08:00:04Z");
+        assert!(
+            others[1].details.get("count").is_none(),
+            "plain events stay plain"
+        );
+        assert_eq!(others[2].details["count"], 1);
         assert_eq!(batch.len(), 0);
     }
 }

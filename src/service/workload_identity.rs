@@ -252,7 +252,7 @@ async fn verify(
     verifier: &Verifier,
     oidc_token: &str,
     now: DateTime<Utc>,
-) -> Result<VerifiedToken, Failure> {
+) -> Result<Arc<VerifiedToken>, Failure> {
     verifier.verify(oidc_token, now).await.map_err(|rejection| {
         let issuer = crate::oidc::jws::UnverifiedToken::parse(oidc_token)
             .ok()
@@ -302,7 +302,7 @@ fn accepts(policy: &WorkloadIdentity, verified: &VerifiedToken) -> Result<(), Re
     if !verified.claims.has_audience(&policy.audience) {
         return Err(Rejection::Audience);
     }
-    if !conditions_match(&policy.conditions, &verified.claims.as_value()) {
+    if !conditions_match(&policy.conditions, verified.claims.as_value()) {
         return Err(Rejection::Conditions);
     }
     Ok(())
@@ -387,7 +387,7 @@ fn job_details(token: &VerifiedToken, policy: &WorkloadIdentity) -> Value {
         IssuerKind::Kubernetes => {
             let value = claims.as_value();
             let at = |path: &str| {
-                crate::domain::workload_identity::claim_at(&value, path)
+                crate::domain::workload_identity::claim_at(value, path)
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             };
@@ -404,7 +404,8 @@ fn job_details(token: &VerifiedToken, policy: &WorkloadIdentity) -> Value {
 }
 
 /// The audit record of one federated login, batched with the token-use records
-/// (`service::usage`): the login never waits for a database write.
+/// (`service::usage`): the login never waits for a database write, and the same job logging
+/// in again and again within a second is one record with a count.
 pub fn record_login(
     usage: &crate::service::usage::UsageRecorder,
     login: &FederatedLogin,
@@ -416,7 +417,7 @@ pub fn record_login(
     let mut details = login.details.clone();
     details["service"] = json!(service);
     details["granted"] = json!(granted);
-    usage.audit(AuditEvent {
+    usage.audit_counted(AuditEvent {
         created_at: now,
         actor_kind: ActorKind::Workload,
         actor: login.policy.username(),
@@ -438,7 +439,7 @@ pub fn record_forward_use(
     granted: &str,
     now: DateTime<Utc>,
 ) {
-    usage.audit(AuditEvent {
+    usage.audit_counted(AuditEvent {
         created_at: now,
         actor_kind: ActorKind::Workload,
         actor: credential.username.clone(),

@@ -1320,6 +1320,115 @@ async fn the_page_shows_a_policys_recent_uses_with_links_to_the_jobs() {
     let dev = signed_in(&app, "dev", PASSWORD).await;
     let (status, _) = get_page(&app, &dev, page_path).await;
     assert_eq!(status, 403, "developers do not see deploy credentials");
+
+    // Adding through the form: refused with the rule's message on a shared issuer without an
+    // owner id (the form keeps what was typed), then accepted with one.
+    let csrf = {
+        let marker = "name=\"authenticity_token\" value=\"";
+        let start = body.find(marker).unwrap() + marker.len();
+        body[start..].split('"').next().unwrap().to_owned()
+    };
+    let post = |path: String, form: Vec<(&'static str, String)>, cookie: String| {
+        let app = &app;
+        async move {
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{}{path}", app.address))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|value| value.to_str().unwrap().to_owned());
+            (status, location, response.text().await.unwrap())
+        }
+    };
+    let form = |conditions: &str| {
+        vec![
+            ("authenticity_token", csrf.clone()),
+            ("name", "pull from main".to_owned()),
+            ("issuer", GITHUB.to_owned()),
+            ("audience", AUDIENCE.to_owned()),
+            ("conditions", conditions.to_owned()),
+            ("scopes", "read_registry".to_owned()),
+            ("max_ttl", "300".to_owned()),
+        ]
+    };
+    let (status, _, html) = post(
+        page_path.to_owned(),
+        form("repository=acme/web"),
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("repository_id or repository_owner_id"),
+        "{html}"
+    );
+    assert!(html.contains("repository=acme/web</textarea>"), "{html}");
+    let (status, _, html) = post(
+        page_path.to_owned(),
+        form("repository_id=74\nref=refs/heads/main\nref=refs/heads/release"),
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    let created = app
+        .store
+        .list_workload_identities(&pusher.owner)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(created.name, "pull from main");
+    assert_eq!(created.max_ttl_seconds, 300);
+    assert!(html.contains(&created.username()), "{html}");
+
+    // A developer may not add or delete; the maintainer deletes.
+    let delete_path = format!("/acme/web/-/workload_identities/{}/delete", created.id);
+    let dev_csrf = {
+        let (_, html) = get_page(&app, &dev, "/").await;
+        let marker = "name=\"authenticity_token\" value=\"";
+        html.find(marker)
+            .map(|at| {
+                html[at + marker.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .expect("the sign-out form carries the session's CSRF token")
+    };
+    let (status, _, _) = post(
+        delete_path.clone(),
+        vec![("authenticity_token", dev_csrf)],
+        dev.clone(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, location, _) = post(
+        delete_path,
+        vec![("authenticity_token", csrf.clone())],
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location.as_deref(),
+        Some("/acme/web/-/settings/workload_identities?deleted=1")
+    );
+    assert!(app
+        .store
+        .find_workload_identity(created.id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// A loopback HTTP server answering every request with the body `route` gives for its path
@@ -1377,7 +1486,8 @@ async fn an_issuer_with_oversized_keys_or_a_foreign_discovery_document_is_not_tr
     use regauth::oidc::{Rejection, Verifier};
     let fixture = FixtureIssuer::new("placeholder", "k1");
     let jwks = fixture.public_jwk_text();
-    let cases: Vec<(&str, Box<dyn Fn(&str, &str) -> String + Send>)> = vec![
+    type Route = Box<dyn Fn(&str, &str) -> String + Send>;
+    let cases: Vec<(&str, Route)> = vec![
         (
             "a JWKS over 64 KiB",
             Box::new(|base: &str, path: &str| match path {
@@ -1449,4 +1559,98 @@ async fn an_issuer_that_never_answers_is_given_up_on_after_the_fetch_timeout() {
     let waited = started.elapsed();
     println!("gave up after {waited:?}");
     assert!(waited < std::time::Duration::from_secs(8), "{waited:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_kid_rereads_the_keys_at_most_once_per_interval() {
+    use regauth::oidc::{Rejection, Verifier};
+    let old_key = FixtureIssuer::new(CLUSTER, "k1");
+    let new_key = FixtureIssuer::new(CLUSTER, "k2");
+    let configured = issuer(CLUSTER, IssuerKind::Kubernetes, Some(&old_key));
+    let verifier = Verifier::new(std::slice::from_ref(&configured), None)
+        .with_refetch_every(std::time::Duration::from_secs(1));
+    let now = Utc::now().timestamp();
+    let claims = kubernetes_claims(CLUSTER, AUDIENCE, now);
+    assert!(verifier
+        .verify(&old_key.sign(&claims), Utc::now())
+        .await
+        .is_ok());
+    // The cluster rotates: both keys in the file now.
+    let mut keys: Value = serde_json::from_str(&old_key.public_jwk_text()).unwrap();
+    let added: Value = serde_json::from_str(&new_key.public_jwk_text()).unwrap();
+    keys["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(added["keys"][0].clone());
+    std::fs::write(&old_key.jwks_file, keys.to_string()).unwrap();
+    let rotated = new_key.sign(&claims);
+    assert_eq!(
+        verifier.verify(&rotated, Utc::now()).await.unwrap_err(),
+        Rejection::UnknownKey,
+        "read moments ago: not read again yet"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(verifier.verify(&rotated, Utc::now()).await.is_ok());
+    assert!(verifier
+        .verify(&old_key.sign(&claims), Utc::now())
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn refused_exchanges_count_for_the_brute_force_protection() {
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![github_file];
+        settings.login_throttle.max_failures_per_address = 2;
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74"}),
+        &["read_registry"],
+    )
+    .await;
+    let now = Utc::now().timestamp();
+    let wrong_audience = github.sign(&github_claims(GITHUB, "https://other.example.com", now));
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", wrong_audience.as_str()),
+        ("subject_token_type", JWT_TYPE),
+    ];
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let response = app
+            .client
+            .post(format!("{}/oauth/token", app.address))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").is_some();
+        let body: Value = response.json().await.unwrap();
+        answers.push((
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+            retry_after,
+        ));
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(
+        answers[0],
+        (400, "invalid_grant".to_owned(), false),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.last().unwrap(),
+        &(429, "slow_down".to_owned(), true),
+        "{answers:?}"
+    );
 }

@@ -181,3 +181,76 @@ async fn a_ci_job_pushes_and_pulls_with_its_oidc_token_and_no_stored_secret() {
         );
     }
 }
+
+#[ignore = "needs docker-registry, docker, node and npm oidc-provider: run by scripts/test.sh"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_logs_in_with_a_job_token_and_pushes_and_pulls() {
+    use crate::support::{Client as _, Docker, User};
+    let provider = OidcProvider::start(&["k1"], &[job("release-job", "20")], 300);
+    let issuer = OidcIssuer {
+        url: provider.issuer.clone(),
+        kind: IssuerKind::Gitlab,
+        jwks_file: None,
+    };
+    let stack = Stack::start_with(move |settings| settings.oidc_issuers = vec![issuer]).await;
+    let app = &stack.app;
+    app.create_project_with_groups("acme/web").await;
+    app.create_project("acme/other").await;
+    let owner = namespaces::find(
+        app.store.as_ref(),
+        NamespaceKind::Project,
+        &NamespaceRef::parse("acme/web"),
+    )
+    .await
+    .unwrap();
+    let policy = workload_identity::create(
+        app.store.as_ref(),
+        &Caller::operator(),
+        &owner,
+        WorkloadIdentityRequest {
+            name: "release".into(),
+            issuer: provider.issuer.clone(),
+            audience: AUDIENCE.into(),
+            conditions: serde_json::from_value(json!({"project_id": "20"})).unwrap(),
+            scopes: vec!["read_registry".into(), "write_registry".into()],
+            max_ttl: Some(900),
+        },
+        &app.settings.oidc_issuers,
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+    .policy;
+    let id_token = provider.token("release-job", AUDIENCE).await;
+    let user = User::new(&policy.username(), &id_token);
+    let docker = blocking(Docker::start);
+    let image = stack.image_ref("acme/web/app", "v1");
+    let login = blocking(|| docker.login(&user, &stack.host()));
+    stack.expect(
+        &login.unwrap(),
+        true,
+        "docker login with the job's OIDC token",
+    );
+    stack.expect(
+        &blocking(|| docker.build(&image, "federated docker")),
+        true,
+        "docker import",
+    );
+    let pushed = blocking(|| docker.push(&user, &image));
+    stack.expect(&pushed.outcome, true, "docker push to its project");
+    let pulled = blocking(|| docker.pull(&user, &image));
+    stack.expect(&pulled.outcome, true, "docker pull back");
+    assert_eq!(pulled.digest, pushed.digest, "the same manifest comes back");
+    let elsewhere = stack.image_ref("acme/other/app", "v1");
+    stack.expect(
+        &blocking(|| docker.build(&elsewhere, "elsewhere")),
+        true,
+        "docker import",
+    );
+    let refused = blocking(|| docker.push(&user, &elsewhere));
+    stack.expect_refused(
+        &refused.outcome,
+        REGISTRY_DENIAL,
+        "docker push to another project",
+    );
+}

@@ -85,6 +85,14 @@ pub fn register(routes: &mut RouteList<'_>) {
             .resource(format!("{prefix}/-/settings/workload_identities"))
             .data(kind)
             .get(workload::policies_page)
+            .post(workload::create_policy)
+            .done();
+        routes
+            .resource(format!(
+                "{prefix}/-/workload_identities/{{id:[0-9]+}}/delete"
+            ))
+            .data(kind)
+            .post(workload::delete_policy)
             .done();
     }
 }
@@ -189,7 +197,7 @@ fn set_cookie(response: &mut HttpResponse, value: String) {
 }
 
 /// A form body, repeated fields kept (`scopes=a&scopes=b`).
-struct Form(Vec<(String, String)>);
+pub(super) struct Form(Vec<(String, String)>);
 
 impl Form {
     fn parse(body: &[u8]) -> Result<Form, PageError> {
@@ -234,7 +242,7 @@ async fn read_form(
 
 /// The form of a signed-in page: read only once the session is known, so that nobody without
 /// one can make the server wait for a body.
-async fn session_form(
+pub(super) async fn session_form(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,

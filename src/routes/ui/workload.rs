@@ -1,15 +1,21 @@
 //! `/<project>/-/settings/workload_identities` (and `/groups/<group>/...`): the namespace's
-//! workload identity policies with each one's recent federated logins and exchanges. Read
-//! only: policies are created and deleted through the API and the command line.
+//! workload identity policies with each one's recent federated logins and exchanges, a form to
+//! add one (Maintainers and Owners, as for deploy tokens) and a delete button on each. The
+//! services check every permission again on every post.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
+use chrono::Utc;
 
-use super::pages::{kind_word, settings_url, when};
-use super::{html, namespace_of, session, PageResult};
-use crate::domain::workload_identity::{Expected, WorkloadIdentity};
-use crate::domain::{AuditAction, AuditEvent, NamespaceKind};
+use super::pages::{kind_word, scope_options, settings_url, when, ScopeOption};
+use super::{html, namespace_of, see_other, session, session_form, PageResult, Session};
+use crate::access::permissions::{self, TokenOperation};
+use crate::domain::workload_identity::{
+    Conditions, Expected, WorkloadIdentity, WorkloadIdentityRequest,
+};
+use crate::domain::{AuditAction, AuditEvent, NamespaceKind, Role};
+use crate::error::{Error, PageError};
 use crate::service::workload_identity;
 use crate::state::AppState;
 
@@ -36,6 +42,18 @@ pub struct PolicyRow {
     pub scopes: String,
     pub max_ttl: u32,
     pub uses: Vec<UseRow>,
+    pub delete_url: String,
+}
+
+/// What the add form was filled with, to show it again next to its error.
+#[derive(Debug, Default, Clone)]
+pub struct PolicyForm {
+    pub name: String,
+    pub issuer: String,
+    pub audience: String,
+    /// One `claim=value` per line.
+    pub conditions: String,
+    pub max_ttl: String,
 }
 
 #[derive(Template)]
@@ -46,11 +64,33 @@ pub struct WorkloadIdentitiesPage {
     pub kind: &'static str,
     pub path: String,
     pub settings_url: String,
+    pub page_url: String,
     pub policies: Vec<PolicyRow>,
+    pub may_create: bool,
+    pub may_delete: bool,
+    pub issuers: Vec<String>,
+    pub scopes: Vec<ScopeOption>,
+    pub form: PolicyForm,
+    pub notice: Option<String>,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// What a page carries besides the policies: a notice, the add form's state.
+#[derive(Default)]
+struct Extras {
+    form: PolicyForm,
+    checked_scopes: Vec<String>,
+    notice: Option<String>,
+    warnings: Vec<String>,
+    error: Option<String>,
 }
 
 pub fn page_url(kind: NamespaceKind, path: &str) -> String {
-    settings_url(kind, path).replace("/-/settings/repository", "/-/settings/workload_identities")
+    format!(
+        "{}/-/settings/workload_identities",
+        super::pages::namespace_url(kind, path)
+    )
 }
 
 fn conditions_text(policy: &WorkloadIdentity) -> String {
@@ -99,15 +139,38 @@ fn use_row(event: &AuditEvent) -> UseRow {
     }
 }
 
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    deleted: Option<String>,
+}
+
 pub async fn policies_page(
     request: HttpRequest,
     path: web::Path<String>,
     kind: web::Data<NamespaceKind>,
+    query: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> PageResult {
-    let kind = **kind;
     let session = session(&request, &state).await?;
-    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let extras = Extras {
+        notice: query
+            .deleted
+            .is_some()
+            .then(|| "The workload identity was deleted.".to_owned()),
+        ..Extras::default()
+    };
+    render(&state, &session, **kind, &path, StatusCode::OK, extras).await
+}
+
+async fn render(
+    state: &AppState,
+    session: &Session,
+    kind: NamespaceKind,
+    path: &str,
+    status: StatusCode,
+    extras: Extras,
+) -> PageResult {
+    let (namespace, role) = namespace_of(state, session, kind, path).await?;
     let store = state.store.as_ref();
     let policies = workload_identity::list(store, &session.caller, &namespace).await?;
     let mut rows = Vec::with_capacity(policies.len());
@@ -130,8 +193,14 @@ pub async fn policies_page(
             scopes: policy.scopes.names().join(", "),
             max_ttl: policy.max_ttl_seconds,
             uses: uses.iter().map(use_row).collect(),
+            delete_url: format!(
+                "{}/-/workload_identities/{}/delete",
+                super::pages::namespace_url(kind, namespace.full_path.as_str()),
+                policy.id
+            ),
         });
     }
+    let may = |operation| may_manage(session, operation, kind, role);
     let full_path = namespace.full_path.as_str();
     let page = WorkloadIdentitiesPage {
         user_name: session.user_name(),
@@ -139,7 +208,191 @@ pub async fn policies_page(
         kind: kind_word(kind),
         path: full_path.to_owned(),
         settings_url: settings_url(kind, full_path),
+        page_url: page_url(kind, full_path),
         policies: rows,
+        may_create: may(TokenOperation::Create),
+        may_delete: may(TokenOperation::Revoke),
+        issuers: state
+            .settings
+            .oidc_issuers
+            .iter()
+            .map(|issuer| issuer.url.clone())
+            .collect(),
+        scopes: scope_options(kind, &extras.checked_scopes),
+        form: extras.form,
+        notice: extras.notice,
+        warnings: extras.warnings,
+        error: extras.error,
     };
-    Ok(html(StatusCode::OK, &page))
+    Ok(html(status, &page))
+}
+
+fn may_manage(
+    session: &Session,
+    operation: TokenOperation,
+    kind: NamespaceKind,
+    role: Option<Role>,
+) -> bool {
+    permissions::may_manage_tokens(session.caller.principal(), operation, kind, role)
+}
+
+/// `claim=value` lines as conditions; a claim on several lines is an any-of.
+fn parse_condition_lines(text: &str) -> Result<Conditions, String> {
+    let mut conditions = Conditions::new();
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        let Some((claim, value)) = line.split_once('=') else {
+            return Err(format!("conditions: {line:?} is not claim=value"));
+        };
+        let (claim, value) = (claim.trim().to_owned(), value.trim().to_owned());
+        let merged = match conditions.remove(&claim) {
+            None => Expected::One(value),
+            Some(Expected::One(first)) => Expected::AnyOf(vec![first, value]),
+            Some(Expected::AnyOf(mut values)) => {
+                values.push(value);
+                Expected::AnyOf(values)
+            }
+        };
+        conditions.insert(claim, merged);
+    }
+    Ok(conditions)
+}
+
+pub async fn create_policy(
+    request: HttpRequest,
+    path: web::Path<String>,
+    kind: web::Data<NamespaceKind>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let kind = **kind;
+    let session = session(&request, &state).await?;
+    let form = session_form(&request, payload, &state).await?;
+    session.check_csrf(&form)?;
+    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    // The role first: a caller who may not add learns nothing from validation errors.
+    crate::service::deploy_tokens::authorize(
+        state.store.as_ref(),
+        &session.caller,
+        TokenOperation::Create,
+        &namespace,
+    )
+    .await?;
+    let values = PolicyForm {
+        name: form.get("name").to_owned(),
+        issuer: form.get("issuer").to_owned(),
+        audience: form.get("audience").to_owned(),
+        conditions: form.get("conditions").to_owned(),
+        max_ttl: form.get("max_ttl").trim().to_owned(),
+    };
+    let checked_scopes = form.all("scopes");
+    let invalid = |message: String| Extras {
+        form: values.clone(),
+        checked_scopes: checked_scopes.clone(),
+        error: Some(message),
+        ..Extras::default()
+    };
+    let conditions = match parse_condition_lines(&values.conditions) {
+        Ok(conditions) => conditions,
+        Err(message) => {
+            let extras = invalid(message);
+            return render(
+                &state,
+                &session,
+                kind,
+                &path,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                extras,
+            )
+            .await;
+        }
+    };
+    let max_ttl = match values.max_ttl.as_str() {
+        "" => None,
+        text => match text.parse() {
+            Ok(seconds) => Some(seconds),
+            Err(_) => {
+                let extras = invalid("max_ttl must be a number of seconds".into());
+                return render(
+                    &state,
+                    &session,
+                    kind,
+                    &path,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    extras,
+                )
+                .await;
+            }
+        },
+    };
+    let policy_request = WorkloadIdentityRequest {
+        name: values.name.clone(),
+        issuer: values.issuer.clone(),
+        audience: values.audience.clone(),
+        conditions,
+        scopes: checked_scopes.clone(),
+        max_ttl,
+    };
+    match workload_identity::create(
+        state.store.as_ref(),
+        &session.caller,
+        &namespace,
+        policy_request,
+        &state.settings.oidc_issuers,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(created) => {
+            let extras = Extras {
+                notice: Some(format!(
+                    "Workload identity {} created: jobs log in as {}.",
+                    created.policy.name,
+                    created.policy.username()
+                )),
+                warnings: created.warnings,
+                ..Extras::default()
+            };
+            render(&state, &session, kind, &path, StatusCode::CREATED, extras).await
+        }
+        Err(Error::Validation(error)) => {
+            let extras = invalid(error.to_string());
+            render(
+                &state,
+                &session,
+                kind,
+                &path,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                extras,
+            )
+            .await
+        }
+        Err(error) => Err(PageError::from(error)),
+    }
+}
+
+pub async fn delete_policy(
+    request: HttpRequest,
+    path: web::Path<(String, i64)>,
+    kind: web::Data<NamespaceKind>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> PageResult {
+    let kind = **kind;
+    let (path, id) = path.into_inner();
+    let session = session(&request, &state).await?;
+    let form = session_form(&request, payload, &state).await?;
+    session.check_csrf(&form)?;
+    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    workload_identity::delete(
+        state.store.as_ref(),
+        &session.caller,
+        &namespace,
+        id,
+        Utc::now(),
+    )
+    .await?;
+    Ok(see_other(&format!(
+        "{}?deleted=1",
+        page_url(kind, namespace.full_path.as_str())
+    )))
 }

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
+use crate::domain::workload_identity::WorkloadIdentity;
 use crate::domain::DeployToken;
 use crate::store::TokenCacheLookups;
 
@@ -172,6 +173,8 @@ struct Entries {
     generation: Option<Generation>,
     tokens: HashMap<String, DeployToken>,
     projects: HashMap<String, bool>,
+    /// Workload identity policies by id (the federated login's lookup).
+    policies: HashMap<i64, WorkloadIdentity>,
 }
 
 /// How one token lookup went.
@@ -252,6 +255,7 @@ impl TokenCache {
         if entries.generation != Some(generation) {
             entries.tokens.clear();
             entries.projects.clear();
+            entries.policies.clear();
             entries.generation = Some(generation);
         }
         Some(pick(&entries))
@@ -271,6 +275,23 @@ impl TokenCache {
                     entries.tokens.clear();
                 }
                 entries.tokens.insert(digest.to_owned(), token.clone());
+            }
+        }
+    }
+
+    pub fn policy(&self, generation: Generation, id: i64) -> Option<WorkloadIdentity> {
+        self.read(generation, |entries| entries.policies.get(&id).cloned())
+            .flatten()
+    }
+
+    /// Keeps a policy read from the database under `generation`, as [`TokenCache::keep_token`].
+    pub fn keep_policy(&self, generation: Generation, policy: &WorkloadIdentity) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.generation == Some(generation) {
+                if entries.policies.len() >= self.capacity {
+                    entries.policies.clear();
+                }
+                entries.policies.insert(policy.id, policy.clone());
             }
         }
     }

@@ -61,6 +61,20 @@ fn scopes_from_text(text: &str, table: &'static str, id: i64) -> Result<ScopeSet
     Ok(scopes)
 }
 
+impl SeaStore {
+    async fn find_workload_identity_uncached(
+        &self,
+        id: i64,
+    ) -> Result<Option<WorkloadIdentity>, StoreError> {
+        workload_identity::Entity::find_by_id(id)
+            .find_also_related(namespace::Entity)
+            .one(&self.db)
+            .await?
+            .map(|(row, owner)| policy_from_rows(row, owner))
+            .transpose()
+    }
+}
+
 #[async_trait]
 impl WorkloadIdentityStore for SeaStore {
     async fn workload_identities_of_issuer(
@@ -191,6 +205,7 @@ impl WorkloadIdentityStore for SeaStore {
         let created = policy_from_rows(row, owner_row)?;
         insert_audit_events(&transaction, &[audit(&created)]).await?;
         transaction.commit().await?;
+        self.wrote();
         Ok(created)
     }
 
@@ -213,12 +228,22 @@ impl WorkloadIdentityStore for SeaStore {
         &self,
         id: i64,
     ) -> Result<Option<WorkloadIdentity>, StoreError> {
-        workload_identity::Entity::find_by_id(id)
-            .find_also_related(namespace::Entity)
-            .one(&self.db)
-            .await?
-            .map(|(row, owner)| policy_from_rows(row, owner))
-            .transpose()
+        // Held like deploy tokens: valid while the database has not changed (policy writes
+        // bump the change counter); unknown ids are not kept.
+        let Some(cache) = &self.cache else {
+            return self.find_workload_identity_uncached(id).await;
+        };
+        let Some(generation) = cache.generation() else {
+            return self.find_workload_identity_uncached(id).await;
+        };
+        if let Some(policy) = cache.policy(generation, id) {
+            return Ok(Some(policy));
+        }
+        let found = self.find_workload_identity_uncached(id).await?;
+        if let Some(policy) = &found {
+            cache.keep_policy(generation, policy);
+        }
+        Ok(found)
     }
 
     async fn delete_workload_identity(
@@ -236,6 +261,9 @@ impl WorkloadIdentityStore for SeaStore {
             insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         }
         transaction.commit().await?;
+        self.wrote();
+        // As for a revoked token: once this returns, no replica admits the policy's jobs.
+        self.settle().await;
         Ok(deleted)
     }
 
