@@ -22,9 +22,11 @@ use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::redact::redact_url_password;
 
 mod notify_at;
+mod registry_events;
 mod smtp;
 
 pub use notify_at::NotifyAt;
+pub use registry_events::RegistryEventsSecret;
 pub use smtp::{parse_from, SmtpSettings, SmtpSettingsError};
 
 /// Settings as written in the file and the environment.
@@ -81,6 +83,7 @@ struct RawSettings {
     external_authorization: bool,
     forward_auth_uri_headers: String,
     forward_auth_method_headers: String,
+    registry_events_secret: Option<String>,
 }
 
 /// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
@@ -153,6 +156,7 @@ impl Default for RawSettings {
             external_authorization: false,
             forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
             forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
+            registry_events_secret: None,
         }
     }
 }
@@ -251,6 +255,9 @@ pub struct Settings {
     /// Headers that carry the original method; without one, the sub-request's own method
     /// (nginx's `auth_request` keeps the original method).
     pub forward_auth_method_headers: Vec<String>,
+    /// The `Authorization` header the registry's notifications carry; `None` turns the
+    /// receiver (`/api/v4/container_registry_event/events`) off.
+    pub registry_events_secret: Option<RegistryEventsSecret>,
 }
 
 /// Time and size limits for client connections (all per server process).
@@ -718,6 +725,13 @@ impl Settings {
                 "name at least one header, such as X-Original-URI",
             ));
         }
+        let registry_events_secret = raw
+            .registry_events_secret
+            .as_deref()
+            .filter(|value| !value.is_empty())
+            .map(RegistryEventsSecret::parse)
+            .transpose()
+            .map_err(|message| invalid("registry_events_secret", message))?;
         Ok(Settings {
             listen: raw.listen,
             database_url: raw.database_url,
@@ -751,6 +765,7 @@ impl Settings {
             external_authorization: raw.external_authorization,
             forward_auth_uri_headers,
             forward_auth_method_headers,
+            registry_events_secret,
         })
     }
 }
@@ -871,6 +886,32 @@ mod tests {
 
     fn error_of(toml: &str) -> String {
         load(toml, &[]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_registry_events_secret_is_off_by_default_read_from_a_file_and_never_shown() {
+        assert!(Settings::defaults().registry_events_secret.is_none());
+        assert!(load("registry_events_secret = \"\"", &[])
+            .unwrap()
+            .registry_events_secret
+            .is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events_secret");
+        std::fs::write(&file, "Bearer s3cr3t-s3cr3t-s3cr3t\n").unwrap();
+        let settings = load(
+            "",
+            &[(
+                "REGAUTH_REGISTRY_EVENTS_SECRET_FILE",
+                file.to_str().unwrap(),
+            )],
+        )
+        .unwrap();
+        let secret = settings.registry_events_secret.unwrap();
+        assert!(secret.matches(b"Bearer s3cr3t-s3cr3t-s3cr3t"));
+        assert!(!format!("{secret:?}").contains("s3cr3t"));
+        let error = error_of("registry_events_secret = \"short\"");
+        assert!(error.contains("registry_events_secret"), "{error}");
+        assert!(!error.contains("short\""), "{error}");
     }
 
     #[test]

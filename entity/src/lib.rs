@@ -9,6 +9,8 @@ pub mod membership;
 pub mod namespace;
 pub mod personal_access_token;
 pub mod refresh_token;
+pub mod registry_event;
+pub mod registry_event_receipt;
 pub mod user;
 pub mod user_password;
 pub mod web_session;

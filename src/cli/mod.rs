@@ -255,6 +255,17 @@ pub enum DeployTokenCommand {
     },
     /// Revoke a deploy token at once and for good.
     Revoke { id: i64 },
+    /// What a deploy token did at the registry (the registry's notifications), latest first.
+    Events {
+        id: i64,
+        /// 1-based.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        page: u64,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        per_page: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `--alg`: the signing algorithms (`jwt::KeyAlgorithm`).

@@ -8,6 +8,7 @@ pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod observe;
+pub mod registry_events;
 pub mod route_list;
 pub mod token;
 pub mod ui;
@@ -50,6 +51,11 @@ fn register(routes: &mut RouteList<'_>) {
     routes
         .resource("/-/readiness")
         .get(health::readiness)
+        .done();
+    // Before `api`: its `/api/v4/{kind}/{id}` would take this path.
+    routes
+        .resource("/api/v4/container_registry_event/events")
+        .post(registry_events::receive)
         .done();
     api::register(routes);
     // Last: its `/{project path}/-/...` patterns must not shadow anything above.

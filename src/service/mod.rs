@@ -11,6 +11,7 @@ pub mod login_guard;
 pub mod namespaces;
 pub mod notifications;
 pub mod password_pool;
+pub mod registry_events;
 pub mod registry_token;
 pub mod signing_pool;
 pub mod usage;

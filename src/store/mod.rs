@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::registry_event::{ActorName, RegistryEvent, StoredRegistryEvent};
 use crate::domain::NamespacePath;
 use crate::domain::{
     AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
@@ -555,6 +556,58 @@ pub trait WebStore: Send + Sync {
     ) -> Result<Vec<Namespace>, StoreError>;
 }
 
+/// A registry event to keep, with the credential its actor names (none: unknown actor or
+/// anonymous, kept all the same).
+#[derive(Debug, Clone)]
+pub struct NewRegistryEvent {
+    pub event: RegistryEvent,
+    pub deploy_token_id: Option<i64>,
+    pub namespace_id: Option<i64>,
+}
+
+/// The deploy token an actor name stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCredential {
+    pub actor: ActorName,
+    pub deploy_token_id: i64,
+    pub namespace_id: i64,
+}
+
+/// The registry's notifications (`service::registry_events`).
+#[async_trait]
+pub trait RegistryEventStore: Send + Sync {
+    /// The deploy tokens, revoked and deleted ones included, these actor names stand for.
+    async fn deploy_tokens_for_actors(
+        &self,
+        actors: &[ActorName],
+    ) -> Result<Vec<EventCredential>, StoreError>;
+
+    /// In one transaction: each event whose id was not taken in before is kept (a blob pull
+    /// added to its actor's, repository's and day's row) and moves its token's `last_used_at`
+    /// forward. For each event, whether it was new (false: a retry, nothing changed).
+    async fn record_registry_events(
+        &self,
+        events: &[NewRegistryEvent],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError>;
+
+    /// One page of a token's events, the latest first.
+    async fn registry_events_for_deploy_token(
+        &self,
+        deploy_token_id: i64,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<StoredRegistryEvent>, StoreError>;
+
+    /// Deletes events last seen before `events_before` (none: kept for ever) and receipts
+    /// older than `receipts_before`; how many events went.
+    async fn prune_registry_events(
+        &self,
+        events_before: Option<DateTime<Utc>>,
+        receipts_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Everything the application needs from its database.
 #[async_trait]
 pub trait Store:
@@ -565,6 +618,7 @@ pub trait Store:
     + NotificationStore
     + LoginFailureStore
     + WebStore
+    + RegistryEventStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

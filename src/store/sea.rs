@@ -2,6 +2,7 @@
 
 mod cache;
 mod notifications;
+mod registry_events;
 mod web;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,7 +193,7 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-const SEED_TABLES: [&str; 11] = [
+const SEED_TABLES: [&str; 13] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -204,6 +205,8 @@ const SEED_TABLES: [&str; 11] = [
     "login_failures",
     "user_passwords",
     "web_sessions",
+    "registry_events",
+    "registry_event_receipts",
 ];
 
 /// One in-memory SQLite connection, kept for the life of the process (closing it would lose
