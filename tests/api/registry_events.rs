@@ -601,3 +601,113 @@ async fn the_command_line_lists_a_tokens_events_and_memory_databases_start_with_
         server.terminate();
     }
 }
+
+#[tokio::test]
+async fn serve_prints_the_notifications_block_without_the_secret() {
+    let cli = crate::cli::Cli::new().await;
+    let printed = |env: &[(&str, &str)]| {
+        let mut all = vec![("REGAUTH_DATABASE_URL", cli.database_url.as_str())];
+        all.extend_from_slice(env);
+        let mut server = crate::server::ServerProcess::start(cli.dir.path(), &all);
+        server.terminate();
+        server.wait(std::time::Duration::from_secs(30));
+        format!("{}\n{}", server.stdout(), server.stderr())
+    };
+    let off = printed(&[]);
+    assert!(
+        off.contains("registry notifications (what each token pushed and pulled) are off"),
+        "{off}"
+    );
+    assert!(!off.contains("notifications:\n"), "{off}");
+    let on = printed(&[("REGAUTH_REGISTRY_EVENTS_SECRET", SECRET)]);
+    assert!(
+        on.contains("notifications:\n  endpoints:\n    - name: regauth\n"),
+        "{on}"
+    );
+    assert!(
+        on.contains("/api/v4/container_registry_event/events\n"),
+        "{on}"
+    );
+    assert!(
+        on.contains("Authorization: [\"<the value of registry_events_secret>\"]"),
+        "{on}"
+    );
+    assert!(
+        !on.contains("registry-events-test-secret"),
+        "the secret is never printed:\n{on}"
+    );
+}
+
+#[tokio::test]
+async fn the_token_page_shows_what_the_token_did_at_the_registry() {
+    let app = app_with_receiver().await;
+    app.create_project_with_groups("acme/web").await;
+    let admin = app.create_user("root", true, "api").await;
+    let token = app
+        .create_token(
+            NamespaceKind::Project,
+            "acme/web",
+            &["read_registry", "write_registry"],
+        )
+        .await;
+    let session = regauth::service::web_sessions::sign_in(
+        app.store.as_ref(),
+        "root",
+        regauth::service::web_sessions::Password::new(admin),
+        None,
+        std::time::Duration::from_secs(3600),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let page = || async {
+        app.client
+            .get(format!(
+                "{}/acme/web/-/deploy_tokens/{}",
+                app.address, token.token.id
+            ))
+            .header(
+                "Cookie",
+                format!("_regauth_session={}", session.id.expose()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = page().await;
+    assert!(
+        before.contains("No pushes, pulls or deletes reported by the registry."),
+        "{before}"
+    );
+    let user = token.token.username.clone();
+    let mut pushed_manifest = event(
+        "w1",
+        "push",
+        &user,
+        manifest("acme/web", Some("1.0"), "sha256:m1"),
+        "2026-12-05T10:00:00Z",
+    );
+    pushed_manifest["request"]["addr"] = json!("192.0.2.7");
+    let body = json!({"events": [
+        pushed_manifest,
+        event("w2", "pull", &user, blob("acme/web", "sha256:l1"), "2026-12-05T09:00:00Z"),
+        event("w3", "pull", &user, blob("acme/web", "sha256:l2"), "2026-12-05T09:00:01Z"),
+    ]});
+    assert_eq!(deliver(&app, Some(SECRET), V1, &body).await.status(), 200);
+    let after = page().await;
+    assert!(after.contains("id=\"registry-events\""), "{after}");
+    assert!(after.contains("pushed a manifest"), "{after}");
+    assert!(
+        after.contains("<code>acme/web:1.0 (sha256:m1)</code>"),
+        "{after}"
+    );
+    assert!(after.contains("pulled 2 blobs"), "{after}");
+    // "Last used" is the last registry action, from its address.
+    assert!(
+        after.contains("2026-12-05 10:00 UTC from 192.0.2.7"),
+        "{after}"
+    );
+}

@@ -6,6 +6,7 @@
 
 mod hostile;
 mod identity_token;
+mod registry_events;
 mod replicas;
 mod rotation;
 mod token_header;
