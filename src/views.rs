@@ -26,7 +26,14 @@ pub fn deploy_token(token: &DeployToken, now: DateTime<Utc>) -> Value {
 
 /// One registry event of a token: what it did to which repository, from where, when. Blob
 /// pulls of a day are one entry (`count`, first at `created_at`, last at `last_at`).
-pub fn registry_event(event: &crate::domain::registry_event::StoredRegistryEvent) -> Value {
+/// `issued`: the registry token regauth issued that most likely did it (best effort), if any.
+pub fn registry_event(
+    event: &crate::domain::registry_event::StoredRegistryEvent,
+    issued: Option<&(
+        crate::domain::registry_event::Issuance,
+        crate::domain::registry_event::IssueMatch,
+    )>,
+) -> Value {
     json!({
         "id": event.id,
         "action": event.action.as_str(),
@@ -43,6 +50,12 @@ pub fn registry_event(event: &crate::domain::registry_event::StoredRegistryEvent
         "count": event.count,
         "created_at": timestamp(event.created_at),
         "last_at": timestamp(event.last_at),
+        "issued_token": issued.map(|(issuance, confidence)| json!({
+            "issued_at": timestamp(issuance.first),
+            "address": issuance.address,
+            "granted": issuance.granted,
+            "match": confidence.as_str(),
+        })),
     })
 }
 

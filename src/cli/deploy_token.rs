@@ -115,7 +115,24 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
             )
             .await?;
             if json {
-                let list: Vec<_> = events.items.iter().map(views::registry_event).collect();
+                let issued = crate::service::registry_events::issued_tokens_behind(
+                    store.as_ref(),
+                    token.id,
+                    &events.items,
+                    settings.token_ttl,
+                )
+                .await?;
+                let list: Vec<_> = events
+                    .items
+                    .iter()
+                    .zip(
+                        issued
+                            .iter()
+                            .map(Option::as_ref)
+                            .chain(std::iter::repeat(None)),
+                    )
+                    .map(|(event, issued)| views::registry_event(event, issued))
+                    .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
                 println!(

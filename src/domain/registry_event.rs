@@ -294,7 +294,7 @@ fn parse_event(
         digest,
         media_type,
         size: wire.target.size.filter(|size| *size >= 0),
-        address: bounded(wire.request.addr, MAX_ADDRESS),
+        address: bounded(wire.request.addr, MAX_ADDRESS).map(|addr| without_port(&addr)),
         user_agent: bounded(wire.request.useragent, MAX_USER_AGENT),
     })
 }
@@ -309,6 +309,13 @@ fn bounded(value: Option<String>, max: usize) -> Option<String> {
                 .collect::<String>()
         })
         .filter(|text| !text.is_empty())
+}
+
+/// `request.addr` is the TCP peer with its port (`127.0.0.1:50312`, `[::1]:50312`) unless a
+/// proxy header named the client: the address alone, as regauth records its clients.
+fn without_port(addr: &str) -> String {
+    addr.parse::<std::net::SocketAddr>()
+        .map_or_else(|_| addr.to_owned(), |socket| socket.ip().to_string())
 }
 
 fn cut(text: &str, max: usize) -> String {
@@ -362,6 +369,95 @@ pub struct StoredRegistryEvent {
     pub user_agent: Option<String>,
     /// How many events this row stands for (blob pulls of a day; 1 otherwise).
     pub count: i64,
+}
+
+/// A registry token regauth issued to a credential: one aggregated `registry_token.issue`
+/// record (the same token, address and grant within a second).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuance {
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    pub address: Option<String>,
+    /// The granted access, `repository:<name>:<actions>` entries separated by spaces.
+    pub granted: String,
+}
+
+/// How sure a link from an event to an issued token is: the grant and lifetime match, and
+/// the client address too, or not (a proxy, NAT, or another client of the same token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IssueMatch {
+    OtherAddress,
+    SameAddress,
+}
+
+impl IssueMatch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueMatch::SameAddress => "same_address",
+            IssueMatch::OtherAddress => "other_address",
+        }
+    }
+}
+
+/// Registry tokens are issued a little before they are used; clocks differ a little too.
+const ISSUED_BEFORE_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+impl Issuance {
+    /// Whether the grant holds `action` on `repository` (`*` holds every action).
+    fn grants(&self, repository: &str, action: &str) -> bool {
+        self.granted.split(' ').any(|entry| {
+            entry
+                .strip_prefix("repository:")
+                .and_then(|rest| rest.rsplit_once(':'))
+                .is_some_and(|(name, actions)| {
+                    name == repository && actions.split(',').any(|a| a == action || a == "*")
+                })
+        })
+    }
+
+    /// Whether this token could have done `event`: its grant holds the action (a mount:
+    /// push on the target and pull on the source) and it was alive then
+    /// (`iat − 10 s ≤ time ≤ exp`).
+    fn covers(&self, event: &StoredRegistryEvent, token_ttl: chrono::TimeDelta) -> bool {
+        let at = event.last_at;
+        let alive = self.first - ISSUED_BEFORE_SLACK <= at && at <= self.last + token_ttl;
+        let granted = match event.action {
+            RegistryAction::Push => self.grants(&event.repository, "push"),
+            RegistryAction::Pull => self.grants(&event.repository, "pull"),
+            RegistryAction::Delete => self.grants(&event.repository, "delete"),
+            RegistryAction::Mount => {
+                self.grants(&event.repository, "push")
+                    && event
+                        .from_repository
+                        .as_deref()
+                        .is_none_or(|from| self.grants(from, "pull"))
+            }
+        };
+        alive && granted
+    }
+}
+
+/// The issued token most likely behind `event`, best effort (WIRE-FORMATS §2(c)): among the
+/// issuances whose grant and lifetime cover it, one from the same client address if any,
+/// then the latest issued.
+pub fn matching_issuance<'a>(
+    event: &StoredRegistryEvent,
+    issuances: &'a [Issuance],
+    token_ttl: chrono::TimeDelta,
+) -> Option<(&'a Issuance, IssueMatch)> {
+    issuances
+        .iter()
+        .filter(|issuance| issuance.covers(event, token_ttl))
+        .map(|issuance| {
+            let same = event.address.is_some() && issuance.address == event.address;
+            let confidence = if same {
+                IssueMatch::SameAddress
+            } else {
+                IssueMatch::OtherAddress
+            };
+            (issuance, confidence)
+        })
+        .max_by_key(|(issuance, confidence)| (*confidence, issuance.last))
 }
 
 #[cfg(test)]
@@ -504,6 +600,23 @@ mod tests {
     }
 
     #[test]
+    fn the_clients_port_is_dropped_from_its_address() {
+        let address = |addr: &str| {
+            one(&format!(
+                r#"{{"id":"a","action":"pull","target":{{"repository":"a/b"}},"request":{{"addr":"{addr}"}}}}"#
+            ))
+            .unwrap()
+            .address
+            .unwrap()
+        };
+        assert_eq!(address("127.0.0.1:50312"), "127.0.0.1");
+        assert_eq!(address("[2001:db8::1]:50312"), "2001:db8::1");
+        assert_eq!(address("10.1.2.3"), "10.1.2.3");
+        assert_eq!(address("2001:db8::1"), "2001:db8::1");
+        assert_eq!(address("client.example"), "client.example");
+    }
+
+    #[test]
     fn a_body_without_an_events_list_is_no_envelope() {
         for body in ["", "[]", "{}", "{\"events\":{}}", "not json"] {
             assert!(
@@ -527,6 +640,78 @@ mod tests {
         ));
         assert!(!is_envelope_media_type("application/json"));
         assert!(!is_envelope_media_type(""));
+    }
+
+    fn stored(action: RegistryAction, at: i64, address: &str) -> StoredRegistryEvent {
+        let at = DateTime::from_timestamp(1_800_000_000 + at, 0).unwrap();
+        StoredRegistryEvent {
+            id: 1,
+            created_at: at,
+            last_at: at,
+            action,
+            kind: TargetKind::Manifest,
+            actor: "ci".into(),
+            deploy_token_id: Some(1),
+            repository: "acme/web".into(),
+            from_repository: None,
+            tag: None,
+            digest: None,
+            media_type: None,
+            size: None,
+            address: Some(address.into()),
+            user_agent: None,
+            count: 1,
+        }
+    }
+
+    fn issued(at: i64, address: &str, granted: &str) -> Issuance {
+        let at = DateTime::from_timestamp(1_800_000_000 + at, 0).unwrap();
+        Issuance {
+            first: at,
+            last: at,
+            address: Some(address.into()),
+            granted: granted.into(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_linked_to_the_issued_token_whose_grant_and_lifetime_cover_it() {
+        let ttl = chrono::TimeDelta::seconds(300);
+        let issuances = [
+            issued(0, "10.0.0.1", "repository:acme/web:pull"),
+            issued(100, "10.0.0.2", "repository:acme/web:pull,push"),
+            issued(200, "10.0.0.1", "repository:acme/other:pull,push"),
+        ];
+        let link = |event: &StoredRegistryEvent| {
+            matching_issuance(event, &issuances, ttl).map(|(issuance, confidence)| {
+                (issuance.first.timestamp() - 1_800_000_000, confidence)
+            })
+        };
+        // The same address wins over a later issuance from elsewhere.
+        assert_eq!(
+            link(&stored(RegistryAction::Pull, 150, "10.0.0.1")),
+            Some((0, IssueMatch::SameAddress))
+        );
+        // Only the second grants push.
+        assert_eq!(
+            link(&stored(RegistryAction::Push, 150, "10.0.0.1")),
+            Some((100, IssueMatch::OtherAddress))
+        );
+        // Issued at most 10 s after the event (clocks), alive until its expiry.
+        assert_eq!(
+            link(&stored(RegistryAction::Push, 91, "10.0.0.2")),
+            Some((100, IssueMatch::SameAddress))
+        );
+        assert_eq!(link(&stored(RegistryAction::Push, 89, "10.0.0.2")), None);
+        assert_eq!(link(&stored(RegistryAction::Push, 401, "10.0.0.2")), None);
+        // Nothing grants delete.
+        assert_eq!(link(&stored(RegistryAction::Delete, 150, "10.0.0.2")), None);
+        // A mount needs pull on the source too.
+        let mut mount = stored(RegistryAction::Mount, 150, "10.0.0.2");
+        mount.from_repository = Some("acme/other".into());
+        assert_eq!(link(&mount), None);
+        mount.from_repository = Some("acme/web".into());
+        assert_eq!(link(&mount), Some((100, IssueMatch::SameAddress)));
     }
 
     #[test]

@@ -448,9 +448,23 @@ async fn token_events(
         options.per_page,
     )
     .await?;
+    let issued = crate::service::registry_events::issued_tokens_behind(
+        state.store.as_ref(),
+        token_id,
+        &page.items,
+        state.settings.token_ttl,
+    )
+    .await?;
     let page = Page {
         total: page.total,
-        items: page.items.iter().map(views::registry_event).collect(),
+        items: page
+            .items
+            .iter()
+            .enumerate()
+            .map(|(index, event)| {
+                views::registry_event(event, issued.get(index).and_then(Option::as_ref))
+            })
+            .collect(),
     };
     Ok(paginated(
         &request,

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::domain::registry_event::{
-    parse_envelope, ActorName, OddEvent, RegistryAction, RegistryEvent, StoredRegistryEvent,
+    matching_issuance, parse_envelope, ActorName, Issuance, IssueMatch, OddEvent, RegistryAction,
+    RegistryEvent, StoredRegistryEvent,
 };
 use crate::domain::{DeployToken, Namespace};
 use crate::error::Error;
@@ -111,6 +112,51 @@ pub async fn of_deploy_token(
         .registry_events_for_deploy_token(token.id, page, per_page)
         .await?;
     Ok((token, events))
+}
+
+/// Most issuance records looked at for one page of events.
+const ISSUANCES_LOOKED_AT: u64 = 5_000;
+
+/// For each event, the registry token regauth issued that most likely did it (best effort:
+/// the event names the credential, not the token; see `matching_issuance`). One query for the
+/// page: the issuance records from a lifetime before its first event to just after its last.
+pub async fn issued_tokens_behind(
+    store: &dyn Store,
+    deploy_token_id: i64,
+    events: &[StoredRegistryEvent],
+    token_ttl: std::time::Duration,
+) -> Result<Vec<Option<(Issuance, IssueMatch)>>, Error> {
+    let (Some(earliest), Some(latest)) = (
+        events.iter().map(|event| event.last_at).min(),
+        events.iter().map(|event| event.last_at).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let ttl = chrono::TimeDelta::from_std(token_ttl).unwrap_or(chrono::TimeDelta::MAX);
+    // An aggregated issue record spans about a second (the usage writer's flush).
+    let slack = chrono::TimeDelta::seconds(10);
+    let from = earliest.checked_sub_signed(ttl + slack).unwrap_or(earliest);
+    let issuances: Vec<Issuance> = store
+        .registry_token_issues(deploy_token_id, from, latest + slack, ISSUANCES_LOOKED_AT)
+        .await?
+        .into_iter()
+        .map(|record| Issuance {
+            last: record.details["last"]
+                .as_str()
+                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                .map_or(record.created_at, |at| at.with_timezone(&Utc)),
+            first: record.created_at,
+            address: record.ip_address,
+            granted: record.details["granted"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    Ok(events
+        .iter()
+        .map(|event| {
+            matching_issuance(event, &issuances, ttl)
+                .map(|(issuance, confidence)| (issuance.clone(), confidence))
+        })
+        .collect())
 }
 
 #[cfg(test)]

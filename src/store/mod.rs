@@ -385,6 +385,16 @@ pub trait AuditStore: Send + Sync {
         &self,
         deploy_token_id: i64,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// The token's `registry_token.issue` records first seen between `from` and `to`
+    /// (inclusive), oldest first, at most `limit`.
+    async fn registry_token_issues(
+        &self,
+        deploy_token_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
 /// Failed logins of one key within a window.

@@ -1247,6 +1247,26 @@ impl AuditStore for SeaStore {
             .map(audit_event_from_row)
             .collect()
     }
+
+    async fn registry_token_issues(
+        &self,
+        deploy_token_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::DeployTokenId.eq(deploy_token_id))
+            .filter(audit_event::Column::Action.eq(AuditAction::RegistryTokenIssue.as_str()))
+            .filter(audit_event::Column::CreatedAt.between(from, to))
+            .order_by_asc(audit_event::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(audit_event_from_row)
+            .collect()
+    }
 }
 
 #[async_trait]

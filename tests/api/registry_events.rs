@@ -711,3 +711,73 @@ async fn the_token_page_shows_what_the_token_did_at_the_registry() {
         "{after}"
     );
 }
+
+#[tokio::test]
+async fn an_event_is_linked_best_effort_to_the_registry_token_that_did_it() {
+    let app = app_with_receiver().await;
+    app.create_project_with_groups("acme/web").await;
+    let admin = app.create_user("root", true, "api").await;
+    let token = app
+        .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
+        .await;
+    let issued = app
+        .get_token(
+            Some((&token.token.username, &token.secret)),
+            &[
+                ("service", "container_registry"),
+                ("scope", "repository:acme/web:pull,push"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status(), 200);
+    // The issue record is written by the background writer within about a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let now = Utc::now().to_rfc3339();
+    let user = token.token.username.clone();
+    let mut pulled = event(
+        "i1",
+        "pull",
+        &user,
+        manifest("acme/web", Some("v1"), "sha256:1"),
+        &now,
+    );
+    pulled["request"]["addr"] = json!("127.0.0.1");
+    let from_elsewhere = event(
+        "i2",
+        "pull",
+        &user,
+        manifest("acme/web", Some("v2"), "sha256:2"),
+        &now,
+    );
+    // The token was granted pull only: no issued token covers a push.
+    let pushed = event(
+        "i3",
+        "push",
+        &user,
+        manifest("acme/web", Some("v3"), "sha256:3"),
+        &now,
+    );
+    let long_before = event(
+        "i4",
+        "pull",
+        &user,
+        manifest("acme/web", Some("v4"), "sha256:4"),
+        "2026-01-01T00:00:00Z",
+    );
+    let body = json!({"events": [pulled, from_elsewhere, pushed, long_before]});
+    assert_eq!(deliver(&app, Some(SECRET), V1, &body).await.status(), 200);
+    let listed: Vec<Value> = events_of(&app, &admin, "projects", "acme/web", token.token.id, "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_tag =
+        |tag: &str| listed.iter().find(|e| e["tag"] == tag).unwrap()["issued_token"].clone();
+    let same = by_tag("v1");
+    assert_eq!(same["match"], "same_address", "{listed:#?}");
+    assert_eq!(same["address"], "127.0.0.1");
+    assert_eq!(same["granted"], "repository:acme/web:pull");
+    assert_eq!(by_tag("v2")["match"], "other_address");
+    assert_eq!(by_tag("v3"), Value::Null);
+    assert_eq!(by_tag("v4"), Value::Null);
+}

@@ -273,6 +273,33 @@ async fn the_trail_shows_what_each_token_did_and_retries_after_an_outage_land_on
         .collect();
     assert_eq!(pushes, expected, "exactly what was pushed, once each");
     assert!(trail(&app, &admin, &bystander).await.is_empty());
+    // Each push linked to the registry token regauth issued for it, from skopeo's address.
+    let events: Vec<Value> = app
+        .api(
+            Method::GET,
+            &format!(
+                "/projects/acme%2Fweb/deploy_tokens/{}/events?per_page=100",
+                writer.token.id
+            ),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for event in &events {
+        assert_eq!(event["address"], "127.0.0.1", "{event:#}");
+        assert_eq!(event["issued_token"]["match"], "same_address", "{event:#}");
+        assert!(
+            event["issued_token"]["granted"]
+                .as_str()
+                .unwrap()
+                .contains("repository:acme/web/app:"),
+            "{event:#}"
+        );
+    }
 
     let metrics = app
         .client
