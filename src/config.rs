@@ -84,6 +84,7 @@ struct RawSettings {
     forward_auth_uri_headers: String,
     forward_auth_method_headers: String,
     registry_events_secret: Option<String>,
+    registry_new_address_days: u32,
 }
 
 /// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
@@ -157,6 +158,7 @@ impl Default for RawSettings {
             forward_auth_uri_headers: "X-Original-URI,X-Forwarded-Uri".into(),
             forward_auth_method_headers: "X-Original-Method,X-Forwarded-Method".into(),
             registry_events_secret: None,
+            registry_new_address_days: 30,
         }
     }
 }
@@ -258,6 +260,9 @@ pub struct Settings {
     /// The `Authorization` header the registry's notifications carry; `None` turns the
     /// receiver (`/api/v4/container_registry_event/events`) off.
     pub registry_events_secret: Option<RegistryEventsSecret>,
+    /// A deploy token acting at the registry from a network (/24, /64) it has not used in
+    /// this many days is a new address, recorded and warned of; 0 turns that off.
+    pub registry_new_address_days: u32,
 }
 
 /// Time and size limits for client connections (all per server process).
@@ -732,6 +737,12 @@ impl Settings {
             .map(RegistryEventsSecret::parse)
             .transpose()
             .map_err(|message| invalid("registry_events_secret", message))?;
+        if raw.registry_new_address_days > 3650 {
+            return Err(invalid(
+                "registry_new_address_days",
+                "at most 3650 (0 turns the new-address warning off)",
+            ));
+        }
         Ok(Settings {
             listen: raw.listen,
             database_url: raw.database_url,
@@ -766,6 +777,7 @@ impl Settings {
             forward_auth_uri_headers,
             forward_auth_method_headers,
             registry_events_secret,
+            registry_new_address_days: raw.registry_new_address_days,
         })
     }
 }

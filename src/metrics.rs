@@ -17,7 +17,8 @@
 //!   (`push`, `pull`, `mount`, `delete`) and `recorded` or `duplicate` (a retry, not counted
 //!   again); `regauth_registry_events_odd_total`: events set aside (logged) as unreadable;
 //!   `regauth_registry_event_envelopes_total{outcome}`: `accepted`, `unauthorized`, `invalid`,
-//!   `error`.
+//!   `error`; `regauth_registry_new_addresses_total`: tokens seen acting from a network (/24,
+//!   /64) they had not used within `registry_new_address_days`.
 //! - `regauth_deploy_tokens_{created,revoked,deleted}_total{scope}`: counted in the database at
 //!   scrape time, so they include tokens made by the CLI or by other replicas (every replica
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
@@ -243,6 +244,7 @@ pub struct Metrics {
     /// By [`RegistryAction`], then recorded (0) or duplicate (1).
     registry_events: [[Counter; 2]; RegistryAction::ALL.len()],
     registry_events_odd: Counter,
+    registry_new_addresses: Counter,
     registry_event_envelopes: [Counter; EnvelopeOutcome::ALL.len()],
 }
 
@@ -382,6 +384,12 @@ impl Metrics {
             "Registry notification events set aside as unreadable (logged)",
             registry_events_odd.clone(),
         );
+        let registry_new_addresses = Counter::default();
+        registry.register(
+            "regauth_registry_new_addresses",
+            "Deploy tokens seen at the registry acting from a network they had not used lately",
+            registry_new_addresses.clone(),
+        );
         let registry_event_envelopes = precreated(
             &mut registry,
             "regauth_registry_event_envelopes",
@@ -395,6 +403,7 @@ impl Metrics {
             registry,
             registry_events,
             registry_events_odd,
+            registry_new_addresses,
             registry_event_envelopes,
             token_requests,
             registry_family_requests,
@@ -432,6 +441,10 @@ impl Metrics {
 
     pub fn record_odd_registry_event(&self) {
         self.registry_events_odd.inc();
+    }
+
+    pub fn record_new_address(&self) {
+        self.registry_new_addresses.inc();
     }
 
     pub fn record_event_envelope(&self, outcome: EnvelopeOutcome) {

@@ -3,7 +3,9 @@
 //! repository and blob push/mount/delete events whole, one row each, and blob pulls as one row
 //! per actor, repository and day (`aggregate_key`, `count`). `registry_event_receipts` holds
 //! the id of every event taken in, so that the registry's retries (delivery is at least once)
-//! are not counted twice. Neither table is read by the token path: no change-counter trigger.
+//! are not counted twice. `registry_event_addresses` holds, per deploy token, each network
+//! (/24, /64) it acted from and when last, for the new-address warning. No table here is read
+//! by the token path: no change-counter trigger.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -39,6 +41,16 @@ enum RegistryEventReceipts {
     Table,
     EventId,
     ReceivedAt,
+}
+
+#[derive(DeriveIden)]
+enum RegistryEventAddresses {
+    Table,
+    Id,
+    DeployTokenId,
+    Network,
+    FirstSeen,
+    LastSeen,
 }
 
 #[async_trait::async_trait]
@@ -120,10 +132,40 @@ impl MigrationTrait for Migration {
                     .col(RegistryEventReceipts::ReceivedAt)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(RegistryEventAddresses::Table)
+                    .col(big_pk_auto(RegistryEventAddresses::Id))
+                    .col(big_integer(RegistryEventAddresses::DeployTokenId))
+                    .col(string_len(RegistryEventAddresses::Network, 120))
+                    .col(timestamp_with_time_zone(RegistryEventAddresses::FirstSeen))
+                    .col(timestamp_with_time_zone(RegistryEventAddresses::LastSeen))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("registry_event_addresses_token_network")
+                    .table(RegistryEventAddresses::Table)
+                    .col(RegistryEventAddresses::DeployTokenId)
+                    .col(RegistryEventAddresses::Network)
+                    .unique()
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(RegistryEventAddresses::Table)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(RegistryEventReceipts::Table).to_owned())
             .await?;

@@ -37,6 +37,8 @@ pub enum AuditAction {
     LoginFailure,
     /// Failed logins locked a client address or a username.
     LoginLockout,
+    /// The registry reported the token acting from a network it had not used lately.
+    DeployTokenNewAddress,
 }
 
 impl AuditAction {
@@ -49,6 +51,7 @@ impl AuditAction {
             AuditAction::CiCredentialsRead => "deploy_token.ci_credentials_read",
             AuditAction::LoginFailure => "login.failure",
             AuditAction::LoginLockout => "login.lockout",
+            AuditAction::DeployTokenNewAddress => "deploy_token.new_address",
         }
     }
 }
@@ -75,7 +78,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 8] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -83,6 +86,7 @@ impl AuditAction {
         AuditAction::CiCredentialsRead,
         AuditAction::LoginFailure,
         AuditAction::LoginLockout,
+        AuditAction::DeployTokenNewAddress,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

@@ -460,6 +460,50 @@ pub fn matching_issuance<'a>(
         .max_by_key(|(issuance, confidence)| (*confidence, issuance.last))
 }
 
+/// The network an address counts for in the new-address warning: its /24 (IPv4) or /64
+/// (IPv6), so that a client moving within its own network is no news; anything that is not an
+/// IP address stands for itself.
+pub fn network_of(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_of(&v4.to_string()),
+            None => {
+                let segments = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                format!("{prefix}/64")
+            }
+        },
+        Err(_) => address.to_owned(),
+    }
+}
+
+/// A token acting from a network it had not used within the warning window (while it has
+/// used others: a token's first network is no warning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAddress {
+    pub deploy_token_id: i64,
+    pub namespace_id: Option<i64>,
+    pub actor: String,
+    pub network: String,
+    pub address: String,
+    pub at: DateTime<Utc>,
+    pub action: RegistryAction,
+    pub repository: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,6 +641,16 @@ mod tests {
         assert_eq!(event.at, received());
         assert_eq!(event.user_agent.unwrap().len(), MAX_USER_AGENT);
         assert_eq!(event.actor, "");
+    }
+
+    #[test]
+    fn addresses_count_by_their_24_or_64_network() {
+        assert_eq!(network_of("10.1.2.3"), "10.1.2.0/24");
+        assert_eq!(network_of("10.1.2.254"), "10.1.2.0/24");
+        assert_eq!(network_of("10.1.3.1"), "10.1.3.0/24");
+        assert_eq!(network_of("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(network_of("::ffff:10.1.2.3"), "10.1.2.0/24");
+        assert_eq!(network_of("client.example"), "client.example");
     }
 
     #[test]

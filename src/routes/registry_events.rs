@@ -60,7 +60,14 @@ pub async fn receive(
         state.settings.limits.request_body_timeout,
     )
     .await?;
-    let intake = match registry_events::receive(state.store.as_ref(), &body, Utc::now()).await {
+    let intake = match registry_events::receive(
+        state.store.as_ref(),
+        &body,
+        Utc::now(),
+        state.settings.registry_new_address_days,
+    )
+    .await
+    {
         Ok(intake) => intake,
         Err(error) => {
             let outcome = match error {
@@ -90,6 +97,18 @@ pub async fn receive(
             action = odd.action.map_or("", |action| action.as_str()),
             reason = %odd.reason,
             "registry notification event set aside"
+        );
+    }
+    for news in &intake.new_addresses {
+        state.metrics.record_new_address();
+        tracing::warn!(
+            deploy_token_id = news.deploy_token_id,
+            username = %news.actor,
+            address = %news.address,
+            network = %news.network,
+            action = news.action.as_str(),
+            repository = %news.repository,
+            "deploy token used from a network it had not used lately"
         );
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({

@@ -8,15 +8,16 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::registry_event::NewAddress;
 use crate::domain::registry_event::{
     matching_issuance, parse_envelope, ActorName, Issuance, IssueMatch, OddEvent, RegistryAction,
     RegistryEvent, StoredRegistryEvent,
 };
-use crate::domain::{DeployToken, Namespace};
+use crate::domain::{ActorKind, AuditAction, AuditEvent, DeployToken, Namespace};
 use crate::error::Error;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens;
-use crate::store::{EventCredential, NewRegistryEvent, Page, Store};
+use crate::store::{EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store};
 
 /// Receipts are kept this long: long enough for any retry of the registry's in-memory queue
 /// (its backoff is seconds; a registry that restarts forgets what it had not delivered).
@@ -30,10 +31,18 @@ pub struct Intake {
     /// Seen before (the registry retried), by action.
     pub duplicates: Vec<RegistryAction>,
     pub odd: Vec<OddEvent>,
+    /// Tokens seen acting from a network they had not used within the window.
+    pub new_addresses: Vec<NewAddress>,
 }
 
-/// Takes one envelope in; `Ok` only once the events are durably written.
-pub async fn receive(store: &dyn Store, body: &[u8], now: DateTime<Utc>) -> Result<Intake, Error> {
+/// Takes one envelope in; `Ok` only once the events are durably written. `new_address_days`:
+/// how long a network a token acted from stays known (0: no new-address warning).
+pub async fn receive(
+    store: &dyn Store,
+    body: &[u8],
+    now: DateTime<Utc>,
+    new_address_days: u32,
+) -> Result<Intake, Error> {
     let parsed =
         parse_envelope(body, now).map_err(|error| Error::InvalidRequest(error.to_string()))?;
     let mut intake = Intake::default();
@@ -55,8 +64,15 @@ pub async fn receive(store: &dyn Store, body: &[u8], now: DateTime<Utc>) -> Resu
     actors.dedup();
     let credentials = store.deploy_tokens_for_actors(&actors).await?;
     let new = attribute(events, &credentials);
-    let taken = store.record_registry_events(&new, now).await?;
-    for (new, taken) in new.iter().zip(taken) {
+    let check = NewAddressCheck {
+        window: chrono::TimeDelta::days(i64::from(new_address_days)),
+        audit: &new_address_audit,
+    };
+    let recorded = store
+        .record_registry_events(&new, now, (new_address_days > 0).then_some(&check))
+        .await?;
+    intake.new_addresses = recorded.new_addresses;
+    for (new, taken) in new.iter().zip(recorded.taken) {
         if taken {
             intake.recorded.push(new.event.action);
         } else {
@@ -64,6 +80,24 @@ pub async fn receive(store: &dyn Store, body: &[u8], now: DateTime<Utc>) -> Resu
         }
     }
     Ok(intake)
+}
+
+/// The audit record of a token seen acting from a new network.
+fn new_address_audit(news: &NewAddress) -> AuditEvent {
+    AuditEvent {
+        created_at: news.at,
+        actor_kind: ActorKind::DeployToken,
+        actor: news.actor.clone(),
+        action: AuditAction::DeployTokenNewAddress,
+        deploy_token_id: Some(news.deploy_token_id),
+        namespace_id: news.namespace_id,
+        ip_address: Some(news.address.clone()),
+        details: serde_json::json!({
+            "network": news.network,
+            "action": news.action.as_str(),
+            "repository": news.repository,
+        }),
+    }
 }
 
 /// Each event with the deploy token its actor names, if any.

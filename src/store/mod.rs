@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::registry_event::{ActorName, RegistryEvent, StoredRegistryEvent};
+use crate::domain::registry_event::{ActorName, NewAddress, RegistryEvent, StoredRegistryEvent};
 use crate::domain::NamespacePath;
 use crate::domain::{
     AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
@@ -575,6 +575,21 @@ pub struct NewRegistryEvent {
     pub namespace_id: Option<i64>,
 }
 
+/// What [`RegistryEventStore::record_registry_events`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordedEvents {
+    /// Per event: new (true) or a retry of one kept before (false).
+    pub taken: Vec<bool>,
+    pub new_addresses: Vec<NewAddress>,
+}
+
+/// The new-address warning: how long a network stays known, and the audit record a new one
+/// gets (composed by the service).
+pub struct NewAddressCheck<'a> {
+    pub window: chrono::TimeDelta,
+    pub audit: &'a (dyn Fn(&NewAddress) -> AuditEvent + Send + Sync),
+}
+
 /// The deploy token an actor name stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventCredential {
@@ -593,13 +608,17 @@ pub trait RegistryEventStore: Send + Sync {
     ) -> Result<Vec<EventCredential>, StoreError>;
 
     /// In one transaction: each event whose id was not taken in before is kept (a blob pull
-    /// added to its actor's, repository's and day's row) and moves its token's `last_used_at`
-    /// forward. For each event, whether it was new (false: a retry, nothing changed).
+    /// added to its actor's, repository's and day's row), moves its token's `last_used_at`
+    /// forward and, with `new_addresses`, notes its token's network: one the token had not
+    /// used within the window (while it used another) is a new address, recorded in the audit
+    /// trail with the change. For each event whether it was new (false: a retry, nothing
+    /// changed), and the new addresses.
     async fn record_registry_events(
         &self,
         events: &[NewRegistryEvent],
         received_at: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError>;
+        new_addresses: Option<&NewAddressCheck<'_>>,
+    ) -> Result<RecordedEvents, StoreError>;
 
     /// One page of a token's events, the latest first.
     async fn registry_events_for_deploy_token(

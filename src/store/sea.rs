@@ -193,7 +193,7 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-const SEED_TABLES: [&str; 13] = [
+const SEED_TABLES: [&str; 14] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -207,6 +207,7 @@ const SEED_TABLES: [&str; 13] = [
     "web_sessions",
     "registry_events",
     "registry_event_receipts",
+    "registry_event_addresses",
 ];
 
 /// One in-memory SQLite connection, kept for the life of the process (closing it would lose

@@ -781,3 +781,69 @@ async fn an_event_is_linked_best_effort_to_the_registry_token_that_did_it() {
     assert_eq!(by_tag("v3"), Value::Null);
     assert_eq!(by_tag("v4"), Value::Null);
 }
+
+#[tokio::test]
+async fn a_token_acting_from_a_network_it_did_not_use_lately_is_recorded_once() {
+    let app = app_with_receiver().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
+        .await;
+    let user = token.token.username.clone();
+    let from = |id: &str, address: &str, at: &str| {
+        let mut pulled = event(
+            id,
+            "pull",
+            &user,
+            manifest("acme/web", Some("v1"), "sha256:1"),
+            at,
+        );
+        pulled["request"]["addr"] = json!(address);
+        pulled
+    };
+    let news = || async {
+        app.store
+            .audit_events_for_deploy_token(token.token.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|event| event.action.as_str() == "deploy_token.new_address")
+            .collect::<Vec<_>>()
+    };
+    // The token's first network, then another address in it: no news.
+    let body = json!({"events": [
+        from("n1", "10.1.2.3:40000", "2026-11-01T10:00:00Z"),
+        from("n2", "10.1.2.99", "2026-11-02T10:00:00Z"),
+    ]});
+    assert_eq!(deliver(&app, Some(SECRET), V1, &body).await.status(), 200);
+    assert!(news().await.is_empty());
+    // Another network: recorded, once however often the registry delivers it.
+    let elsewhere = json!({"events": [from("n3", "198.51.100.7", "2026-11-03T10:00:00Z")]});
+    for _ in 0..2 {
+        assert_eq!(
+            deliver(&app, Some(SECRET), V1, &elsewhere).await.status(),
+            200
+        );
+    }
+    let recorded = news().await;
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0].ip_address.as_deref(), Some("198.51.100.7"));
+    assert_eq!(recorded[0].details["network"], "198.51.100.0/24");
+    assert_eq!(recorded[0].details["repository"], "acme/web");
+    assert_eq!(recorded[0].actor, user);
+    // Used again within 30 days: no news; back after 40 days away: news again.
+    let again = json!({"events": [
+        from("n4", "198.51.100.8", "2026-11-10T10:00:00Z"),
+        from("n5", "10.1.2.3", "2026-12-12T10:00:00Z"),
+    ]});
+    assert_eq!(deliver(&app, Some(SECRET), V1, &again).await.status(), 200);
+    let recorded = news().await;
+    assert_eq!(recorded.len(), 2, "{recorded:#?}");
+    assert_eq!(recorded[1].details["network"], "10.1.2.0/24");
+    assert_eq!(
+        metric(&app, "regauth_registry_new_addresses_total")
+            .await
+            .as_deref(),
+        Some("regauth_registry_new_addresses_total 2")
+    );
+}

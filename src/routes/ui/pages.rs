@@ -256,6 +256,7 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
             AuditAction::CiCredentialsRead => "credentials handed to CI",
             AuditAction::LoginFailure => "failed sign-in",
             AuditAction::LoginLockout => "sign-ins locked out",
+            AuditAction::DeployTokenNewAddress => "used from a new address",
         },
         actor: event.actor.clone(),
         from: event.ip_address.clone().unwrap_or_else(|| "—".into()),

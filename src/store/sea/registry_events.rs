@@ -2,16 +2,21 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{deploy_token, registry_event, registry_event_receipt};
+use entity::{deploy_token, registry_event, registry_event_address, registry_event_receipt};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use super::{corrupt, SeaStore};
-use crate::domain::registry_event::{ActorName, RegistryAction, StoredRegistryEvent, TargetKind};
-use crate::store::{EventCredential, NewRegistryEvent, Page, RegistryEventStore, StoreError};
+use super::{corrupt, insert_audit_events, SeaStore};
+use crate::domain::registry_event::{
+    network_of, ActorName, NewAddress, RegistryAction, StoredRegistryEvent, TargetKind,
+};
+use crate::store::{
+    EventCredential, NewAddressCheck, NewRegistryEvent, Page, RecordedEvents, RegistryEventStore,
+    StoreError,
+};
 
 fn stored_from_row(row: registry_event::Model) -> Result<StoredRegistryEvent, StoreError> {
     let action = RegistryAction::parse(&row.action)
@@ -43,6 +48,49 @@ const LATER_LAST_AT: &str = "CASE WHEN excluded.last_at > registry_events.last_a
     THEN excluded.last_at ELSE registry_events.last_at END";
 const EARLIER_CREATED_AT: &str = "CASE WHEN excluded.created_at < registry_events.created_at \
     THEN excluded.created_at ELSE registry_events.created_at END";
+
+/// Notes that the token acted from `network` at `at`; true when that is news: the token had
+/// not used it within `window` before `at`, and had used another network (its first is not).
+async fn note_network<C: ConnectionTrait>(
+    connection: &C,
+    token_id: i64,
+    network: &str,
+    at: DateTime<Utc>,
+    window: chrono::TimeDelta,
+) -> Result<bool, StoreError> {
+    let known = registry_event_address::Entity::find()
+        .filter(registry_event_address::Column::DeployTokenId.eq(token_id))
+        .all(connection)
+        .await?;
+    let this = known.iter().find(|row| row.network == network);
+    let since = at.checked_sub_signed(window).unwrap_or(at);
+    let news = match this {
+        // Seen within the window before this event, or after it (delivered out of order).
+        Some(row) if row.last_seen >= since && row.first_seen <= at => false,
+        Some(_) => true,
+        None => !known.is_empty(),
+    };
+    match this {
+        Some(row) => {
+            let mut update: registry_event_address::ActiveModel = row.clone().into();
+            update.last_seen = Set(row.last_seen.max(at));
+            update.first_seen = Set(row.first_seen.min(at));
+            update.update(connection).await?;
+        }
+        None => {
+            registry_event_address::Entity::insert(registry_event_address::ActiveModel {
+                deploy_token_id: Set(token_id),
+                network: Set(network.to_owned()),
+                first_seen: Set(at),
+                last_seen: Set(at),
+                ..Default::default()
+            })
+            .exec_without_returning(connection)
+            .await?;
+        }
+    }
+    Ok(news)
+}
 
 #[async_trait]
 impl RegistryEventStore for SeaStore {
@@ -92,9 +140,11 @@ impl RegistryEventStore for SeaStore {
         &self,
         events: &[NewRegistryEvent],
         received_at: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
+        new_addresses: Option<&NewAddressCheck<'_>>,
+    ) -> Result<RecordedEvents, StoreError> {
         let transaction = self.db.begin().await?;
         let mut taken = Vec::with_capacity(events.len());
+        let mut found = Vec::new();
         for new in events {
             let event = &new.event;
             // The receipt decides: an id seen before (a retry) changes nothing.
@@ -172,6 +222,25 @@ impl RegistryEventStore for SeaStore {
                 insert
             };
             insert.exec_without_returning(&transaction).await?;
+            if let (Some(check), Some(token_id), Some(address)) =
+                (new_addresses, new.deploy_token_id, &event.address)
+            {
+                let network = network_of(address);
+                if note_network(&transaction, token_id, &network, event.at, check.window).await? {
+                    let news = NewAddress {
+                        deploy_token_id: token_id,
+                        namespace_id: new.namespace_id,
+                        actor: event.actor.clone(),
+                        network,
+                        address: address.clone(),
+                        at: event.at,
+                        action: event.action,
+                        repository: event.repository.clone(),
+                    };
+                    insert_audit_events(&transaction, &[(check.audit)(&news)]).await?;
+                    found.push(news);
+                }
+            }
             if let Some(token_id) = new.deploy_token_id {
                 // "Last used" is the last real registry action, moved only forward.
                 deploy_token::Entity::update_many()
@@ -187,7 +256,10 @@ impl RegistryEventStore for SeaStore {
             }
         }
         transaction.commit().await?;
-        Ok(taken)
+        Ok(RecordedEvents {
+            taken,
+            new_addresses: found,
+        })
     }
 
     async fn registry_events_for_deploy_token(
