@@ -5,7 +5,11 @@
 # `regauth serve` prints. While the pushes run, the registry's own queue for regauth
 # (`Pending` in its /debug/vars) is sampled every 100 ms; the figures are its peak and mean,
 # the events per second regauth took, how long after the last push the queue was empty, and
-# what the trail holds afterwards (each manifest and blob push exactly once).
+# what the trail holds afterwards (each manifest push, and each blob push or cross-repository
+# mount — skopeo mounts blobs it pushed to another repository before — exactly once).
+# Then the receiver alone, sent one envelope at a time as the registry sends them (its queue
+# delivers serially): envelopes per second and the latency, the capacity to compare with the
+# burst's arrival rate.
 #
 # Runs on this machine, to 127.0.0.1 only. Called by scripts/bench.sh; alone:
 #   bash scripts/bench-registry-events.sh
@@ -34,8 +38,9 @@ BIN="$ROOT/target/release/regauth"
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
+    cd "$ROOT"
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
+    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -124,7 +129,7 @@ pending() { # the registry's queue for regauth: pending events, events delivered
 import json, sys
 for e in json.load(sys.stdin)["registry"]["notifications"]["endpoints"]:
     if e["name"] == "regauth":
-        print(e["Pending"], e["Successes"])'
+        print(e["Metrics"]["Pending"], e["Metrics"]["Successes"])'
 }
 
 # Log in every client first: the burst is the pushes.
@@ -163,22 +168,58 @@ done
 kill "$SAMPLER" 2>/dev/null || true
 [ -n "$drained" ] || { echo "the registry's queue did not drain within 60 s" >&2; exit 1; }
 read -r _ delivered < <(pending)
+# The receiver's own time per envelope (its latency histogram): sum / count.
+receiver_ms="$(curl -fs "http://127.0.0.1:$REGAUTH_PORT/metrics" | python3 -c '
+import sys
+values = {}
+for line in sys.stdin:
+    if "/api/v4/container_registry_event/events" in line and line.startswith("regauth_http_request_duration_seconds_"):
+        name = line.split("{")[0].rsplit("_", 1)[1]
+        values[name] = values.get(name, 0) + float(line.split()[-1])
+print("%.1f" % (1000 * values.get("sum", 0) / max(values.get("count", 1), 1)))')"
 
 expected_manifests="$CLIENTS"; expected_blobs=$(( CLIENTS * (LAYERS + 1) ))
 read -r manifests blobs distinct < <(sqlite3 "$WORK/regauth.db" "SELECT
     SUM(action = 'push' AND target_kind = 'manifest'),
-    SUM(action = 'push' AND target_kind = 'blob'),
+    SUM(action IN ('push', 'mount') AND target_kind = 'blob'),
     COUNT(DISTINCT event_id) FROM registry_events" | tr '|' ' ')
-python3 - "$samples" "$started" "$pushed" "$drained" "$delivered" "$manifests" "$blobs" "$expected_manifests" "$expected_blobs" "$CLIENTS" "$LAYERS" <<'PY'
+python3 - "$samples" "$started" "$pushed" "$drained" "$delivered" "$manifests" "$blobs" "$expected_manifests" "$expected_blobs" "$CLIENTS" "$LAYERS" "$receiver_ms" <<'PY'
 import sys
-samples, started, pushed, drained, delivered, manifests, blobs, want_m, want_b, clients, layers = sys.argv[1:]
+samples, started, pushed, drained, delivered, manifests, blobs, want_m, want_b, clients, layers, receiver_ms = sys.argv[1:]
 values = [int(line.split()[0]) for line in open(samples) if line.strip()]
 push_s = float(pushed) - float(started)
 print(f"registry events burst ({layers} layers x {clients} clients, skopeo, registry 2.8, SQLite): "
       f"{delivered} events delivered, pushes took {push_s:.1f} s ({int(delivered) / (float(drained) - float(started)):.0f} events/s), "
       f"registry queue for regauth: peak {max(values or [0])}, mean {sum(values) / max(len(values), 1):.1f} over {len(values)} samples, "
       f"empty {max(0.0, float(drained) - float(pushed)):.1f} s after the last push; "
-      f"trail: {manifests}/{want_m} manifest pushes, {blobs}/{want_b} blob pushes")
+      f"receiver {receiver_ms} ms per envelope (mean); "
+      f"trail: {manifests}/{want_m} manifest pushes, {blobs}/{want_b} blob pushes and mounts")
 ok = int(manifests) == int(want_m) and int(blobs) == int(want_b)
 sys.exit(0 if ok else 1)
+PY
+
+first_user="$(head -n1 "$WORK/tokens.jsonl" | python3 -c 'import json, sys; print(json.load(sys.stdin)["username"])')"
+SECRET="$SECRET" USERNAME="$first_user" python3 - "$REGAUTH_PORT" <<'PY'
+import http.client, json, os, sys, time, uuid
+connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+headers = {"Authorization": os.environ["SECRET"],
+           "Content-Type": "application/vnd.docker.distribution.events.v1+json"}
+latencies = []
+for n in range(2000):
+    event = {"id": str(uuid.uuid4()), "timestamp": "2026-12-05T10:00:00Z", "action": "push",
+             "target": {"mediaType": "application/octet-stream", "digest": "sha256:%064x" % n,
+                        "size": 1, "repository": "acme/web/serial"},
+             "request": {"addr": "127.0.0.1:5555", "useragent": "bench"},
+             "actor": {"name": os.environ["USERNAME"]}}
+    started = time.perf_counter()
+    connection.request("POST", "/api/v4/container_registry_event/events",
+                       json.dumps({"events": [event]}), headers)
+    response = connection.getresponse()
+    response.read()
+    latencies.append(time.perf_counter() - started)
+    if response.status != 200:
+        sys.exit(f"envelope {n}: {response.status}")
+latencies.sort()
+print("registry events receiver alone (one envelope at a time, SQLite): %.0f envelopes/s, p50 %.2f ms, p99 %.2f ms"
+      % (len(latencies) / sum(latencies), 1000 * latencies[len(latencies) // 2], 1000 * latencies[len(latencies) * 99 // 100]))
 PY
