@@ -19,9 +19,11 @@ use crate::service::caller::Caller;
 use crate::service::deploy_tokens;
 use crate::store::{EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store};
 
-/// Receipts are kept this long: long enough for any retry of the registry's in-memory queue
-/// (its backoff is seconds; a registry that restarts forgets what it had not delivered).
-pub const RECEIPT_DAYS: i64 = 7;
+/// Receipts are kept this long. A retry that could count twice is one of an event already
+/// written whose answer the registry did not see: it comes within its timeout and backoff
+/// (seconds). An event the registry could not deliver at all has no receipt to lose. A day
+/// is far more than enough, and bounds the table by a day of events.
+pub const RECEIPT_DAYS: i64 = 1;
 
 /// What became of one envelope's events.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -847,3 +847,27 @@ async fn a_token_acting_from_a_network_it_did_not_use_lately_is_recorded_once() 
         Some("regauth_registry_new_addresses_total 2")
     );
 }
+
+#[tokio::test]
+async fn events_are_pruned_with_the_audit_retention_and_receipts_after_a_day() {
+    let app = app_with_receiver().await;
+    let now = Utc::now();
+    let body = json!({"events": [
+        event("old", "pull", "", manifest("acme/web", Some("v1"), "sha256:1"), "2026-01-01T00:00:00Z"),
+        event("new", "pull", "", manifest("acme/web", Some("v2"), "sha256:2"), &now.to_rfc3339()),
+    ]});
+    assert_eq!(deliver(&app, Some(SECRET), V1, &body).await.status(), 200);
+    assert_eq!(count_rows(&app, "registry_events").await, 2);
+    regauth::service::audit_retention::prune_issue_records(app.store.as_ref(), 90, now)
+        .await
+        .unwrap();
+    assert_eq!(count_rows(&app, "registry_events").await, 1);
+    assert_eq!(count_rows(&app, "registry_event_receipts").await, 2);
+    // Retention 0 keeps events for ever; receipts still go after a day.
+    let later = now + chrono::TimeDelta::days(2);
+    regauth::service::audit_retention::prune_issue_records(app.store.as_ref(), 0, later)
+        .await
+        .unwrap();
+    assert_eq!(count_rows(&app, "registry_events").await, 1);
+    assert_eq!(count_rows(&app, "registry_event_receipts").await, 0);
+}
