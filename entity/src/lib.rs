@@ -7,6 +7,8 @@ pub mod expiry_notification;
 pub mod login_failure;
 pub mod membership;
 pub mod namespace;
+pub mod new_address_mail_subscriber;
+pub mod new_address_notice;
 pub mod personal_access_token;
 pub mod refresh_token;
 pub mod registry_event;

@@ -4,8 +4,10 @@
 //! per actor, repository and day (`aggregate_key`, `count`). `registry_event_receipts` holds
 //! the id of every event taken in, so that the registry's retries (delivery is at least once)
 //! are not counted twice. `registry_event_addresses` holds, per deploy token, each network
-//! (/24, /64) it acted from and when last, for the new-address warning. No table here is read
-//! by the token path: no change-counter trigger.
+//! (/24, /64) it acted from and when last, for the new-address warning;
+//! `new_address_mail_subscribers` the users who asked to be mailed about it, and
+//! `new_address_notices` each mail claimed (once per token, network and user). No table here
+//! is read by the token path: no change-counter trigger.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -51,6 +53,23 @@ enum RegistryEventAddresses {
     Network,
     FirstSeen,
     LastSeen,
+}
+
+#[derive(DeriveIden)]
+enum NewAddressMailSubscribers {
+    Table,
+    UserId,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum NewAddressNotices {
+    Table,
+    Id,
+    DeployTokenId,
+    Network,
+    UserId,
+    ClaimedAt,
 }
 
 #[async_trait::async_trait]
@@ -155,10 +174,55 @@ impl MigrationTrait for Migration {
                     .unique()
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(NewAddressMailSubscribers::Table)
+                    .col(big_integer(NewAddressMailSubscribers::UserId).primary_key())
+                    .col(timestamp_with_time_zone(
+                        NewAddressMailSubscribers::CreatedAt,
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(NewAddressNotices::Table)
+                    .col(big_pk_auto(NewAddressNotices::Id))
+                    .col(big_integer(NewAddressNotices::DeployTokenId))
+                    .col(string_len(NewAddressNotices::Network, 120))
+                    .col(big_integer(NewAddressNotices::UserId))
+                    .col(timestamp_with_time_zone(NewAddressNotices::ClaimedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("new_address_notices_once")
+                    .table(NewAddressNotices::Table)
+                    .col(NewAddressNotices::DeployTokenId)
+                    .col(NewAddressNotices::Network)
+                    .col(NewAddressNotices::UserId)
+                    .unique()
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(NewAddressNotices::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(NewAddressMailSubscribers::Table)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(
                 Table::drop()

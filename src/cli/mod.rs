@@ -100,6 +100,13 @@ pub enum UserCommand {
     /// Personal access tokens for the REST API.
     #[command(subcommand)]
     Token(UserTokenCommand),
+    /// Mail the user (once per token and network) when a deploy token they manage acts at
+    /// the registry from a new address: `on` or `off`.
+    NewAddressMail {
+        username: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

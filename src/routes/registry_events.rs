@@ -111,6 +111,28 @@ pub async fn receive(
             "deploy token used from a network it had not used lately"
         );
     }
+    if let (false, Some(smtp)) = (intake.new_addresses.is_empty(), &state.settings.smtp) {
+        // In the background: the registry's answer does not wait for SMTP.
+        let store = std::sync::Arc::clone(&state.store);
+        let news = intake.new_addresses.clone();
+        match crate::mail::SmtpMailer::new(smtp) {
+            Ok(mailer) => {
+                tokio::spawn(async move {
+                    let sent = crate::service::new_address_mail::send(
+                        store.as_ref(),
+                        &mailer,
+                        &news,
+                        Utc::now(),
+                    )
+                    .await;
+                    if let Err(error) = sent {
+                        tracing::error!(error = %Report(&error), "new-address mail failed");
+                    }
+                });
+            }
+            Err(error) => tracing::error!(error = %Report(&error), "cannot set up SMTP"),
+        }
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "recorded": intake.recorded.len(),
         "duplicates": intake.duplicates.len(),

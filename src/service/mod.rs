@@ -9,6 +9,7 @@ pub mod forward_auth;
 pub mod health;
 pub mod login_guard;
 pub mod namespaces;
+pub mod new_address_mail;
 pub mod notifications;
 pub mod password_pool;
 pub mod registry_events;

@@ -628,6 +628,35 @@ pub trait RegistryEventStore: Send + Sync {
         per_page: u64,
     ) -> Result<Page<StoredRegistryEvent>, StoreError>;
 
+    /// Turns the new-address mail on or off for a user.
+    async fn set_new_address_mail(
+        &self,
+        user_id: i64,
+        on: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The users among `user_ids` who asked for the new-address mail.
+    async fn new_address_mail_users(&self, user_ids: &[i64]) -> Result<Vec<i64>, StoreError>;
+
+    /// Claims the new-address mail about `network` of a token for a user: true the first
+    /// time, false when it was claimed (sent) before.
+    async fn claim_new_address_notice(
+        &self,
+        deploy_token_id: i64,
+        network: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up a claim whose mail was not delivered.
+    async fn release_new_address_notice(
+        &self,
+        deploy_token_id: i64,
+        network: &str,
+        user_id: i64,
+    ) -> Result<(), StoreError>;
+
     /// Deletes events last seen before `events_before` (none: kept for ever) and receipts
     /// older than `receipts_before`; how many events went.
     async fn prune_registry_events(

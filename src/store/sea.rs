@@ -193,7 +193,7 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-const SEED_TABLES: [&str; 14] = [
+const SEED_TABLES: [&str; 16] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -208,6 +208,8 @@ const SEED_TABLES: [&str; 14] = [
     "registry_events",
     "registry_event_receipts",
     "registry_event_addresses",
+    "new_address_mail_subscribers",
+    "new_address_notices",
 ];
 
 /// One in-memory SQLite connection, kept for the life of the process (closing it would lose

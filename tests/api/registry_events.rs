@@ -80,6 +80,30 @@ fn manifest(repository: &str, tag: Option<&str>, digest: &str) -> Value {
     target
 }
 
+/// A manifest pull by `actor` from `address`.
+fn pulled_from(actor: &str, id: &str, address: &str, at: &str) -> Value {
+    let mut pulled = event(
+        id,
+        "pull",
+        actor,
+        manifest("acme/web", Some("v1"), "sha256:1"),
+        at,
+    );
+    pulled["request"]["addr"] = json!(address);
+    pulled
+}
+
+/// The token's `deploy_token.new_address` audit records, oldest first.
+async fn new_address_records(app: &TestApp, token_id: i64) -> Vec<regauth::domain::AuditEvent> {
+    app.store
+        .audit_events_for_deploy_token(token_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action.as_str() == "deploy_token.new_address")
+        .collect()
+}
+
 fn blob(repository: &str, digest: &str) -> Value {
     json!({"mediaType": "application/octet-stream", "digest": digest, "size": 1000, "repository": repository})
 }
@@ -790,26 +814,8 @@ async fn a_token_acting_from_a_network_it_did_not_use_lately_is_recorded_once() 
         .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
         .await;
     let user = token.token.username.clone();
-    let from = |id: &str, address: &str, at: &str| {
-        let mut pulled = event(
-            id,
-            "pull",
-            &user,
-            manifest("acme/web", Some("v1"), "sha256:1"),
-            at,
-        );
-        pulled["request"]["addr"] = json!(address);
-        pulled
-    };
-    let news = || async {
-        app.store
-            .audit_events_for_deploy_token(token.token.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|event| event.action.as_str() == "deploy_token.new_address")
-            .collect::<Vec<_>>()
-    };
+    let from = |id: &str, address: &str, at: &str| pulled_from(&user, id, address, at);
+    let news = || new_address_records(&app, token.token.id);
     // The token's first network, then another address in it: no news.
     let body = json!({"events": [
         from("n1", "10.1.2.3:40000", "2026-11-01T10:00:00Z"),
@@ -870,4 +876,118 @@ async fn events_are_pruned_with_the_audit_retention_and_receipts_after_a_day() {
         .unwrap();
     assert_eq!(count_rows(&app, "registry_events").await, 1);
     assert_eq!(count_rows(&app, "registry_event_receipts").await, 0);
+}
+
+#[ignore = "needs python3 with aiosmtpd as the SMTP server: run by scripts/test.sh"]
+#[tokio::test]
+async fn managers_who_asked_are_mailed_once_per_token_and_new_network() {
+    use regauth::domain::Role;
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let smtp_url = sink.url();
+    let app = spawn_app_with(|settings| {
+        settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+        settings.smtp =
+            Some(regauth::config::SmtpSettings::parse(&smtp_url, "regauth@localhost").unwrap());
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    for (username, role) in [
+        ("mia", Role::Maintainer),
+        ("max", Role::Maintainer),
+        ("dev", Role::Developer),
+    ] {
+        app.create_user(username, false, "api").await;
+        app.add_member(username, NamespaceKind::Project, "acme/web", role)
+            .await;
+    }
+    // Mia and the developer asked; the developer manages no token, so only Mia is mailed.
+    for username in ["mia", "dev"] {
+        regauth::service::users::set_new_address_mail(
+            app.store.as_ref(),
+            username,
+            true,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+    let token = app
+        .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
+        .await;
+    let user = token.token.username.clone();
+    let from = |id: &str, address: &str, at: &str| json!({ "events": [pulled_from(&user, id, address, at)] });
+    for body in [
+        from("m1", "10.1.2.3", "2026-11-01T10:00:00Z"),
+        from("m2", "198.51.100.7", "2026-11-03T10:00:00Z"),
+        // Away 40 days and back: news again in the trail, but that network was mailed already.
+        from("m3", "10.1.2.3", "2026-11-04T10:00:00Z"),
+        from("m4", "198.51.100.9", "2026-12-20T10:00:00Z"),
+    ] {
+        assert_eq!(deliver(&app, Some(SECRET), V1, &body).await.status(), 200);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while sink.mails().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(mails[0].rcpt_to, ["mia@example.com"]);
+    assert!(
+        mails[0]
+            .subject
+            .ends_with("used from a new address: 198.51.100.7"),
+        "{}",
+        mails[0].subject
+    );
+    assert!(
+        mails[0].body.contains("198.51.100.0/24"),
+        "{}",
+        mails[0].body
+    );
+    assert!(mails[0].body.contains("pull acme/web"), "{}", mails[0].body);
+    assert!(!mails[0].body.contains(&token.secret));
+    assert_eq!(
+        new_address_records(&app, token.token.id).await.len(),
+        2,
+        "the return after 40 days is in the trail"
+    );
+}
+
+#[tokio::test]
+async fn the_new_address_mail_is_turned_on_and_off_on_the_command_line() {
+    let cli = crate::cli::Cli::new().await;
+    cli.ok(&["user", "create", "mia", "--email", "mia@example.com"]);
+    let on = cli.run(&["user", "new-address-mail", "mia", "on"]);
+    assert!(on.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&on.stdout),
+        "new-address mail on for mia (mia@example.com)\n"
+    );
+    assert!(String::from_utf8_lossy(&on.stderr).contains("smtp_url is not set"));
+    let app = cli.spawn_app().await;
+    let mia = app
+        .store
+        .find_user_by_username("mia")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        app.store.new_address_mail_users(&[mia.id]).await.unwrap(),
+        [mia.id]
+    );
+    cli.ok(&["user", "new-address-mail", "mia", "off"]);
+    assert!(app
+        .store
+        .new_address_mail_users(&[mia.id])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!cli
+        .run(&["user", "new-address-mail", "mia", "maybe"])
+        .status
+        .success());
+    assert!(cli
+        .fails(&["user", "new-address-mail", "nobody", "on"])
+        .contains("nobody"));
 }

@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{deploy_token, registry_event, registry_event_address, registry_event_receipt};
+use entity::{
+    deploy_token, new_address_mail_subscriber, new_address_notice, registry_event,
+    registry_event_address, registry_event_receipt,
+};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -282,6 +285,88 @@ impl RegistryEventStore for SeaStore {
             .map(stored_from_row)
             .collect::<Result<_, _>>()?;
         Ok(Page { items, total })
+    }
+
+    async fn set_new_address_mail(
+        &self,
+        user_id: i64,
+        on: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if on {
+            new_address_mail_subscriber::Entity::insert(new_address_mail_subscriber::ActiveModel {
+                user_id: Set(user_id),
+                created_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::column(new_address_mail_subscriber::Column::UserId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        } else {
+            new_address_mail_subscriber::Entity::delete_by_id(user_id)
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn new_address_mail_users(&self, user_ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(new_address_mail_subscriber::Entity::find()
+            .filter(new_address_mail_subscriber::Column::UserId.is_in(user_ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| row.user_id)
+            .collect())
+    }
+
+    async fn claim_new_address_notice(
+        &self,
+        deploy_token_id: i64,
+        network: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let inserted = new_address_notice::Entity::insert(new_address_notice::ActiveModel {
+            deploy_token_id: Set(deploy_token_id),
+            network: Set(network.to_owned()),
+            user_id: Set(user_id),
+            claimed_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([
+                new_address_notice::Column::DeployTokenId,
+                new_address_notice::Column::Network,
+                new_address_notice::Column::UserId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn release_new_address_notice(
+        &self,
+        deploy_token_id: i64,
+        network: &str,
+        user_id: i64,
+    ) -> Result<(), StoreError> {
+        new_address_notice::Entity::delete_many()
+            .filter(new_address_notice::Column::DeployTokenId.eq(deploy_token_id))
+            .filter(new_address_notice::Column::Network.eq(network))
+            .filter(new_address_notice::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     async fn prune_registry_events(
