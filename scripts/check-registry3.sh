@@ -5,8 +5,9 @@
 #   scripts/check-registry3.sh /path/to/registry        # a distribution 3.x binary
 #   scripts/check-registry3.sh --build [TAG]             # build one first (default v3.1.1)
 #
-# Runs the e2e tests `token_header::registry3_trust_matrix_with_{skopeo,podman}`, compiled
-# only with the `registry3-check` feature:
+# Runs the e2e tests `token_header::registry3_trust_matrix_with_{skopeo,podman}` and
+# `registry_events::registry3_notifications_trail_through_an_outage` (the registry's
+# notifications to regauth, as with 2.8), compiled only with the `registry3-check` feature:
 # for token_header = "x5c" and "jwks", a registry 3.x trusting regauth by `rootcertbundle`
 # only, by `jwks` only, and by both; login, push and pull with skopeo and with podman. The
 # expected matrix (docs/registry.md, "Registry 2.8 or 3.x"): everything works except x5c-form tokens at a
@@ -54,7 +55,7 @@ done
 export REGAUTH_REGISTRY3_BIN="$binary"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --features registry3-check --test e2e --no-capture \
-    -E 'test(registry3_trust_matrix)'
+    -E 'test(registry3_trust_matrix) | test(registry3_notifications)'
 else
-  cargo test --features registry3-check --test e2e -- --nocapture --test-threads 1 registry3_trust_matrix
+  cargo test --features registry3-check --test e2e -- --nocapture --test-threads 1 registry3_
 fi

@@ -24,9 +24,11 @@ use crate::redact::redact_url_password;
 mod names;
 mod notify_at;
 pub mod oidc;
+mod registry_events;
 mod smtp;
 
 pub use notify_at::NotifyAt;
+pub use registry_events::RegistryEventsSecret;
 pub use smtp::{parse_from, SmtpSettings, SmtpSettingsError};
 
 /// Settings as written in the file and the environment. The doc comment of each field is
@@ -180,6 +182,13 @@ struct RawSettings {
     /// them (a JSON file, re-read when a report names a key it does not hold). Not set:
     /// `/-/secret-scanning/github` is off.
     github_secret_scanning_keys_file: Option<PathBuf>,
+    /// The whole `Authorization` value the registry's notifications carry to
+    /// `/api/v4/container_registry_event/events` (at least 16 printable characters; only its
+    /// SHA-256 is kept). Not set: the receiver is off.
+    registry_events_secret: Option<String>,
+    /// Days after which a network (/24, /64) a deploy token has not acted from counts as new
+    /// again: its use is recorded and warned of; `0` turns the warning off.
+    registry_new_address_days: u32,
 }
 
 /// `trusted_proxies` as a TOML array or as one comma-separated string (the environment).
@@ -256,6 +265,8 @@ impl Default for RawSettings {
             oidc_issuers: Vec::new(),
             gitlab_token_revocation_token: String::new(),
             github_secret_scanning_keys_file: None,
+            registry_events_secret: None,
+            registry_new_address_days: 30,
         }
     }
 }
@@ -363,6 +374,12 @@ pub struct Settings {
     pub gitlab_token_revocation_token: Option<String>,
     /// GitHub's secret-scanning keys; `None`: the partner endpoint is off.
     pub github_secret_scanning_keys_file: Option<PathBuf>,
+    /// The `Authorization` header the registry's notifications carry; `None` turns the
+    /// receiver (`/api/v4/container_registry_event/events`) off.
+    pub registry_events_secret: Option<RegistryEventsSecret>,
+    /// A deploy token acting at the registry from a network (/24, /64) it has not used in
+    /// this many days is a new address, recorded and warned of; 0 turns that off.
+    pub registry_new_address_days: u32,
 }
 
 /// Time and size limits for client connections (all per server process).
@@ -963,6 +980,19 @@ impl Settings {
                 "name at least one header, such as X-Original-URI",
             ));
         }
+        let registry_events_secret = raw
+            .registry_events_secret
+            .as_deref()
+            .filter(|value| !value.is_empty())
+            .map(RegistryEventsSecret::parse)
+            .transpose()
+            .map_err(|message| invalid("registry_events_secret", message))?;
+        if raw.registry_new_address_days > 3650 {
+            return Err(invalid(
+                "registry_new_address_days",
+                "at most 3650 (0 turns the new-address warning off)",
+            ));
+        }
         Ok(Settings {
             listen: raw.listen,
             database_url: raw.database_url,
@@ -1002,6 +1032,8 @@ impl Settings {
             gitlab_token_revocation_token: Some(raw.gitlab_token_revocation_token.clone())
                 .filter(|token| !token.is_empty()),
             github_secret_scanning_keys_file: given(&raw.github_secret_scanning_keys_file),
+            registry_events_secret,
+            registry_new_address_days: raw.registry_new_address_days,
         })
     }
 }
@@ -1135,6 +1167,32 @@ mod tests {
 
     fn error_of(toml: &str) -> String {
         load(toml, &[]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_registry_events_secret_is_off_by_default_read_from_a_file_and_never_shown() {
+        assert!(Settings::defaults().registry_events_secret.is_none());
+        assert!(load("registry_events_secret = \"\"", &[])
+            .unwrap()
+            .registry_events_secret
+            .is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events_secret");
+        std::fs::write(&file, "Bearer s3cr3t-s3cr3t-s3cr3t\n").unwrap();
+        let settings = load(
+            "",
+            &[(
+                "REGAUTH_REGISTRY_EVENTS_SECRET_FILE",
+                file.to_str().unwrap(),
+            )],
+        )
+        .unwrap();
+        let secret = settings.registry_events_secret.unwrap();
+        assert!(secret.matches(b"Bearer s3cr3t-s3cr3t-s3cr3t"));
+        assert!(!format!("{secret:?}").contains("s3cr3t"));
+        let error = error_of("registry_events_secret = \"short\"");
+        assert!(error.contains("registry_events_secret"), "{error}");
+        assert!(!error.contains("short\""), "{error}");
     }
 
     #[test]

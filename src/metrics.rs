@@ -13,6 +13,12 @@
 //! - `regauth_login_failures_total{route}`, `regauth_login_lockouts_total{key}`,
 //!   `regauth_login_throttled_total{reason}`, `regauth_login_delayed_total`: brute-force
 //!   protection (failed credential checks; keys locked; 429 answers; attempts delayed).
+//! - `regauth_registry_events_total{action,result}`: the registry's notifications by action
+//!   (`push`, `pull`, `mount`, `delete`) and `recorded` or `duplicate` (a retry, not counted
+//!   again); `regauth_registry_events_odd_total`: events set aside (logged) as unreadable;
+//!   `regauth_registry_event_envelopes_total{outcome}`: `accepted`, `unauthorized`, `invalid`,
+//!   `error`; `regauth_registry_new_addresses_total`: tokens seen acting from a network (/24,
+//!   /64) they had not used within `registry_new_address_days`.
 //! - `regauth_deploy_tokens_{created,revoked,deleted}_total{scope}`: counted in the database at
 //!   scrape time, so they include tokens made by the CLI or by other replicas (every replica
 //!   reports the same cluster-wide value: aggregate with `max`, not `sum`).
@@ -35,6 +41,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::access::policy::ScopeFamily;
+use crate::domain::registry_event::RegistryAction;
 use crate::domain::DeployTokenScope;
 use crate::store::{ScopeCounts, TokenCacheLookups};
 
@@ -258,6 +265,49 @@ pub struct Metrics {
     revoked_leaked: Counter,
     workload_logins: Family<WorkloadLabels, Counter>,
     oidc_key_fetch_failures: Family<IssuerLabel, Counter>,
+    /// By [`RegistryAction`], then recorded (0) or duplicate (1).
+    registry_events: [[Counter; 2]; RegistryAction::ALL.len()],
+    registry_events_odd: Counter,
+    registry_new_addresses: Counter,
+    registry_event_envelopes: [Counter; EnvelopeOutcome::ALL.len()],
+}
+
+/// What became of one `POST /api/v4/container_registry_event/events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeOutcome {
+    Accepted,
+    Unauthorized,
+    Invalid,
+    Error,
+}
+
+impl EnvelopeOutcome {
+    const ALL: [EnvelopeOutcome; 4] = [
+        EnvelopeOutcome::Accepted,
+        EnvelopeOutcome::Unauthorized,
+        EnvelopeOutcome::Invalid,
+        EnvelopeOutcome::Error,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            EnvelopeOutcome::Accepted => "accepted",
+            EnvelopeOutcome::Unauthorized => "unauthorized",
+            EnvelopeOutcome::Invalid => "invalid",
+            EnvelopeOutcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegistryEventLabels {
+    action: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
 impl Metrics {
@@ -363,11 +413,52 @@ impl Metrics {
             "Failed fetches of an OIDC issuer's discovery document or keys",
             oidc_key_fetch_failures.clone(),
         );
+        let event_family = Family::<RegistryEventLabels, Counter>::default();
+        let registry_events = RegistryAction::ALL.map(|action| {
+            ["recorded", "duplicate"].map(|result| {
+                event_family
+                    .get_or_create(&RegistryEventLabels {
+                        action: action.as_str(),
+                        result,
+                    })
+                    .clone()
+            })
+        });
+        registry.register(
+            "regauth_registry_events",
+            "Registry notification events by action, recorded or duplicate (a retry)",
+            event_family,
+        );
+        let registry_events_odd = Counter::default();
+        registry.register(
+            "regauth_registry_events_odd",
+            "Registry notification events set aside as unreadable (logged)",
+            registry_events_odd.clone(),
+        );
+        let registry_new_addresses = Counter::default();
+        registry.register(
+            "regauth_registry_new_addresses",
+            "Deploy tokens seen at the registry acting from a network they had not used lately",
+            registry_new_addresses.clone(),
+        );
+        let registry_event_envelopes = precreated(
+            &mut registry,
+            "regauth_registry_event_envelopes",
+            "Registry notification envelopes by outcome",
+            EnvelopeOutcome::ALL,
+            |outcome| OutcomeLabel {
+                outcome: outcome.as_str(),
+            },
+        );
         Metrics {
             revoked_leaked,
             registry,
             workload_logins,
             oidc_key_fetch_failures,
+            registry_events,
+            registry_events_odd,
+            registry_new_addresses,
+            registry_event_envelopes,
             token_requests,
             registry_family_requests,
             family_requests,
@@ -400,6 +491,23 @@ impl Metrics {
 
     pub fn record_throttled(&self, reason: Throttled) {
         self.throttled[reason as usize].inc();
+    }
+
+    /// One registry event: `recorded`, or a `duplicate` of one recorded before.
+    pub fn record_registry_event(&self, action: RegistryAction, duplicate: bool) {
+        self.registry_events[action as usize][usize::from(duplicate)].inc();
+    }
+
+    pub fn record_odd_registry_event(&self) {
+        self.registry_events_odd.inc();
+    }
+
+    pub fn record_new_address(&self) {
+        self.registry_new_addresses.inc();
+    }
+
+    pub fn record_event_envelope(&self, outcome: EnvelopeOutcome) {
+        self.registry_event_envelopes[outcome as usize].inc();
     }
 
     pub fn record_delayed(&self) {

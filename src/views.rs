@@ -24,6 +24,41 @@ pub fn deploy_token(token: &DeployToken, now: DateTime<Utc>) -> Value {
     })
 }
 
+/// One registry event of a token: what it did to which repository, from where, when. Blob
+/// pulls of a day are one entry (`count`, first at `created_at`, last at `last_at`).
+/// `issued`: the registry token regauth issued that most likely did it (best effort), if any.
+pub fn registry_event(
+    event: &crate::domain::registry_event::StoredRegistryEvent,
+    issued: Option<&(
+        crate::domain::registry_event::Issuance,
+        crate::domain::registry_event::IssueMatch,
+    )>,
+) -> Value {
+    json!({
+        "id": event.id,
+        "action": event.action.as_str(),
+        "target": event.kind.as_str(),
+        "repository": event.repository,
+        "from_repository": event.from_repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "media_type": event.media_type,
+        "size": event.size,
+        "address": event.address,
+        "user_agent": event.user_agent,
+        "actor": event.actor,
+        "count": event.count,
+        "created_at": timestamp(event.created_at),
+        "last_at": timestamp(event.last_at),
+        "issued_token": issued.map(|(issuance, confidence)| json!({
+            "issued_at": timestamp(issuance.first),
+            "address": issuance.address,
+            "granted": issuance.granted,
+            "match": confidence.as_str(),
+        })),
+    })
+}
+
 /// The create response: the one place a secret is ever rendered.
 pub fn created_deploy_token(token: &DeployToken, secret: &str, now: DateTime<Utc>) -> Value {
     let mut value = deploy_token(token, now);

@@ -1,6 +1,6 @@
 //! Property ("fuzz") tests of every parser that reads what a client or an operator sends:
 //! scopes, the Basic header, the OAuth2 form, repository paths, the management API's JSON and
-//! form bodies, names, and the signing-key loader. Generated input must never panic, errors
+//! form bodies, names, the signing-key loader, and the registry's notification envelopes. Generated input must never panic, errors
 //! must be clean (the right status, no echo of control characters), and what parses must
 //! keep the parser's invariants.
 //!
@@ -389,6 +389,78 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn registry_envelopes_never_panic_and_what_parses_is_bounded(
+        raw in vec(any::<u8>(), 0..300),
+        events in vec(registry_event_like(), 0..8),
+    ) {
+        let _ = regauth::domain::registry_event::parse_envelope(&raw, now());
+        let body = serde_json::to_vec(&serde_json::json!({ "events": events })).unwrap();
+        let parsed = regauth::domain::registry_event::parse_envelope(&body, now()).unwrap();
+        prop_assert_eq!(parsed.len(), events.len());
+        for event in parsed.into_iter().flatten() {
+            prop_assert!(!event.id.is_empty() && event.id.len() <= 200);
+            prop_assert!(!event.repository.is_empty() && event.repository.len() <= 255);
+            for text in [&event.id, &event.repository, &event.actor]
+                .into_iter()
+                .chain(event.tag.iter())
+                .chain(event.digest.iter())
+                .chain(event.address.iter())
+                .chain(event.user_agent.iter())
+                .chain(event.media_type.iter())
+            {
+                prop_assert!(!text.chars().any(char::is_control), "{text:?}");
+            }
+            prop_assert!(event.user_agent.as_ref().is_none_or(|agent| agent.chars().count() <= 300));
+            prop_assert!(event.address.as_ref().is_none_or(|address| address.chars().count() <= 100));
+            prop_assert!(event.size.is_none_or(|size| size >= 0));
+        }
+    }
+}
+
+/// A registry notification event: the real keys with plausible or arbitrary values.
+fn registry_event_like() -> impl Strategy<Value = serde_json::Value> {
+    let text = |known: &'static [&'static str]| {
+        prop_oneof![
+            3 => select(known).prop_map(|text| serde_json::Value::String(text.to_owned())),
+            1 => any_text(12).prop_map(serde_json::Value::String),
+            1 => json_value(),
+        ]
+    };
+    (
+        text(&["3206-78d8", "", "a\u{7}b"]),
+        text(&["push", "pull", "mount", "delete", "frobnicate"]),
+        text(&["acme/web", "", "a/b/c"]),
+        text(&["sha256:abc", ""]),
+        text(&["v1", "latest", ""]),
+        text(&[
+            "application/octet-stream",
+            "application/vnd.oci.image.manifest.v1+json",
+        ]),
+        text(&["127.0.0.1:5000", "[::1]:80", "10.0.0.1", "host"]),
+        text(&["gitlab+deploy-token-1", "", "ci"]),
+        text(&[
+            "2026-12-05T10:00:00Z",
+            "2016-03-09T14:44:26.402973972-08:00",
+            "yesterday",
+        ]),
+        prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<i64>().prop_map(serde_json::Value::from)
+        ],
+    )
+        .prop_map(
+            |(id, action, repository, digest, tag, media_type, addr, actor, timestamp, size)| {
+                serde_json::json!({
+                    "id": id, "action": action, "timestamp": timestamp,
+                    "target": {"repository": repository, "digest": digest, "tag": tag,
+                               "mediaType": media_type, "size": size},
+                    "request": {"addr": addr, "useragent": addr},
+                    "actor": {"name": actor},
+                })
+            },
+        )
 }
 
 proptest! {

@@ -1,4 +1,4 @@
-//! `regauth deploy-token create|list|revoke`, through the same service as the API (audited as
+//! `regauth deploy-token create|list|revoke|events`, through the same service as the API (audited as
 //! `cli:<OS user>`).
 
 use chrono::{SecondsFormat, Utc};
@@ -95,6 +95,71 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                         state,
                         expires,
                         token.scopes.names().join(",")
+                    );
+                }
+            }
+        }
+        DeployTokenCommand::Events {
+            id,
+            page,
+            per_page,
+            json,
+        } => {
+            let (token, events) = crate::service::registry_events::of_deploy_token(
+                store.as_ref(),
+                &caller,
+                None,
+                id,
+                page,
+                per_page,
+            )
+            .await?;
+            if json {
+                let issued = crate::service::registry_events::issued_tokens_behind(
+                    store.as_ref(),
+                    token.id,
+                    &events.items,
+                    settings.token_ttl,
+                )
+                .await?;
+                let list: Vec<_> = events
+                    .items
+                    .iter()
+                    .zip(
+                        issued
+                            .iter()
+                            .map(Option::as_ref)
+                            .chain(std::iter::repeat(None)),
+                    )
+                    .map(|(event, issued)| views::registry_event(event, issued))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                println!(
+                    "deploy token {} ({}): {} registry events",
+                    token.id,
+                    printable(&token.username),
+                    events.total
+                );
+                println!(
+                    "{:<20} {:<7} {:<10} {:<40} {:<20} {:<16} DIGEST",
+                    "WHEN", "ACTION", "TARGET", "REPOSITORY", "TAG", "ADDRESS"
+                );
+                for event in &events.items {
+                    let action = if event.count > 1 {
+                        format!("{}×{}", event.action.as_str(), event.count)
+                    } else {
+                        event.action.as_str().to_owned()
+                    };
+                    println!(
+                        "{:<20} {:<7} {:<10} {:<40} {:<20} {:<16} {}",
+                        event.last_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        action,
+                        event.kind.as_str(),
+                        printable(&event.repository),
+                        printable(event.tag.as_deref().unwrap_or("")),
+                        printable(event.address.as_deref().unwrap_or("")),
+                        printable(event.digest.as_deref().unwrap_or("")),
                     );
                 }
             }

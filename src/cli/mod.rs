@@ -184,6 +184,13 @@ pub enum UserCommand {
     /// Personal access tokens for the REST API.
     #[command(subcommand)]
     Token(UserTokenCommand),
+    /// Mail the user (once per token and network) when a deploy token they manage acts at
+    /// the registry from a new address: `on` or `off`.
+    NewAddressMail {
+        username: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -355,6 +362,17 @@ pub enum DeployTokenCommand {
     },
     /// Revoke a deploy token at once and for good.
     Revoke { id: i64 },
+    /// What a deploy token did at the registry (the registry's notifications), latest first.
+    Events {
+        id: i64,
+        /// 1-based.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        page: u64,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        per_page: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,6 +34,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
     let registry_config =
         registry_config_block(&settings, &settings.public_url(application.port()), &bundle);
+    let notifications_config =
+        notifications_config_block(&settings, &settings.public_url(application.port()));
     // Registry 2.8 refuses every jwks-form token: say so however the logs are read.
     let jwks_warning = (settings.token_header == jwt::TokenHeader::Jwks).then_some(
         "token_header = \"jwks\": tokens carry no x5c certificate and a thumbprint kid; registry 2.8 (Debian's docker-registry) refuses every one of them, registry 3.x accepts them; use token_header = \"x5c\" for registry 2.8",
@@ -79,6 +81,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 println!("{MEMORY_NOTICE}");
             }
             println!("{registry_config}");
+            println!("{notifications_config}");
         }
         // A log collector reads the streams: the same facts as JSON events, nothing on stdout.
         LogFormat::Json => {
@@ -111,6 +114,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 tracing::warn!("{MEMORY_NOTICE}");
             }
             tracing::info!(registry_config = %registry_config, "registry configuration");
+            tracing::info!(notifications_config = %notifications_config, "registry notifications configuration");
         }
     }
     application.run_until_stopped().await?;
@@ -145,4 +149,22 @@ pub fn registry_config_block(
             absolute(bundle)
         ),
     }
+}
+
+/// The registry's `notifications` block that sends regauth every push, pull and delete
+/// (`/api/v4/container_registry_event/events`, GitLab's path). The secret itself is never
+/// printed: the `Authorization` value is the `registry_events_secret` setting, whole.
+pub fn notifications_config_block(settings: &Settings, public_url: &str) -> String {
+    if settings.registry_events_secret.is_none() {
+        return "# registry notifications (what each token pushed and pulled) are off: set \
+                registry_events_secret to receive them"
+            .to_owned();
+    }
+    format!(
+        "# registry config.yml, beside auth (what each token pushed and pulled):\n\
+         notifications:\n  endpoints:\n    - name: regauth\n      \
+         url: {public_url}/api/v4/container_registry_event/events\n      \
+         headers:\n        Authorization: [\"<the value of registry_events_secret>\"]\n      \
+         timeout: 2s\n      threshold: 5\n      backoff: 1s"
+    )
 }

@@ -1,4 +1,4 @@
-//! `regauth user list|create|block|unblock|password` and `regauth user token create|revoke`.
+//! `regauth user list|create|block|unblock|password|new-address-mail` and `regauth user token create|revoke`.
 
 use chrono::Utc;
 use serde_json::json;
@@ -71,6 +71,19 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             )
             .await?;
             println!("password set for {}", user.username);
+        }
+        UserCommand::NewAddressMail { username, state } => {
+            let on = state == "on";
+            let user = users::set_new_address_mail(store.as_ref(), &username, on, now).await?;
+            println!(
+                "new-address mail {} for {} ({})",
+                if on { "on" } else { "off" },
+                printable(&user.username),
+                printable(&user.email)
+            );
+            if on && settings.smtp.is_none() {
+                eprintln!("warning: smtp_url is not set: no mail is sent until it is");
+            }
         }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
             users::revoke_personal_access_token(store.as_ref(), id).await?;

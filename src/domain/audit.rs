@@ -53,6 +53,8 @@ pub enum AuditAction {
     WorkloadLogin,
     /// A token exchange: an OIDC token traded for a short-lived credential.
     WorkloadExchange,
+    /// The registry reported the token acting from a network it had not used lately.
+    DeployTokenNewAddress,
 }
 
 impl AuditAction {
@@ -71,6 +73,7 @@ impl AuditAction {
             AuditAction::WorkloadIdentityDelete => "workload_identity.delete",
             AuditAction::WorkloadLogin => "workload.login",
             AuditAction::WorkloadExchange => "workload.exchange",
+            AuditAction::DeployTokenNewAddress => "deploy_token.new_address",
         }
     }
 }
@@ -99,7 +102,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -113,6 +116,7 @@ impl AuditAction {
         AuditAction::WorkloadIdentityDelete,
         AuditAction::WorkloadLogin,
         AuditAction::WorkloadExchange,
+        AuditAction::DeployTokenNewAddress,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

@@ -7,6 +7,7 @@ pub mod login_throttle;
 pub mod namespace;
 pub mod notice;
 pub mod path;
+pub mod registry_event;
 pub mod secret;
 pub mod text;
 pub mod token_format;

@@ -56,6 +56,10 @@ pub fn register(routes: &mut RouteList<'_>) {
         .get(get_token)
         .to(Method::DELETE, delete_token)
         .done();
+    routes
+        .resource("/api/v4/{kind}/{id}/deploy_tokens/{token_id}/events")
+        .get(token_events)
+        .done();
     crate::routes::workload_identities::register(routes);
     // Anything else under /api/v4 is GitLab's JSON 404, not the pages' 404.
     routes
@@ -433,6 +437,49 @@ async fn get_token(
     let (caller, owner, token_id) = token_route(&request, path, &state).await?;
     let token = deploy_tokens::get(state.store.as_ref(), &caller, &owner, token_id).await?;
     Ok(HttpResponse::Ok().json(views::deploy_token(&token, Utc::now())))
+}
+
+/// What the token did at the registry (its notifications), the latest first, paginated.
+async fn token_events(
+    request: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (caller, owner, token_id) = token_route(&request, path, &state).await?;
+    let options = list_options(&request)?;
+    let (_, page) = crate::service::registry_events::of_deploy_token(
+        state.store.as_ref(),
+        &caller,
+        Some(&owner),
+        token_id,
+        options.page,
+        options.per_page,
+    )
+    .await?;
+    let issued = crate::service::registry_events::issued_tokens_behind(
+        state.store.as_ref(),
+        token_id,
+        &page.items,
+        state.settings.token_ttl,
+    )
+    .await?;
+    let page = Page {
+        total: page.total,
+        items: page
+            .items
+            .iter()
+            .enumerate()
+            .map(|(index, event)| {
+                views::registry_event(event, issued.get(index).and_then(Option::as_ref))
+            })
+            .collect(),
+    };
+    Ok(paginated(
+        &request,
+        &public_url(&state, &request),
+        options,
+        page,
+    ))
 }
 
 async fn delete_token(

@@ -270,6 +270,7 @@ pub async fn forward_auth(
                         .map(|family| family.as_str().to_owned())
                         .unwrap_or_default(),
                     granted: format!("{} {path}", operation.unwrap_or_default()),
+                    marks_last_used: true,
                 });
             }
         }

@@ -10,6 +10,7 @@ pub mod leaks;
 pub mod metrics;
 pub mod oauth;
 pub mod observe;
+pub mod registry_events;
 pub mod route_list;
 pub mod token;
 pub mod ui;
@@ -53,6 +54,11 @@ fn register(routes: &mut RouteList<'_>) {
     routes
         .resource("/-/readiness")
         .get(health::readiness)
+        .done();
+    // Before `api`: its `/api/v4/{kind}/{id}` would take this path.
+    routes
+        .resource("/api/v4/container_registry_event/events")
+        .post(registry_events::receive)
         .done();
     api::register(routes);
     leaks::register_reports(routes);

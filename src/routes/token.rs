@@ -419,6 +419,9 @@ async fn issue(
         ip_address: client_address::text_of_request(request),
         service: service.to_owned(),
         granted: issued.scope.clone(),
+        // With the registry's notifications on, "last used" is its last real action.
+        marks_last_used: state.settings.registry_events_secret.is_none()
+            || service != state.settings.registry_service,
     });
     Ok(issued)
 }

@@ -1,7 +1,8 @@
 //! How long the audit trail keeps registry-token-issue records (`audit_retention_days`):
 //! every token request adds to them (batched by `service::usage`), so without a bound the
 //! table grows with traffic forever. Records of token creation, revocation and deletion are
-//! always kept.
+//! always kept. The registry's notifications (`service::registry_events`) follow the same
+//! setting; their receipts (retries recognised) are kept for `registry_events::RECEIPT_DAYS`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +22,17 @@ pub async fn prune_issue_records(
     retention_days: u32,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    let receipts_before =
+        now - chrono::TimeDelta::days(crate::service::registry_events::RECEIPT_DAYS);
     if retention_days == 0 {
+        store.prune_registry_events(None, receipts_before).await?;
         return Ok(0);
     }
     let before = now - chrono::TimeDelta::days(i64::from(retention_days));
-    let pruned = store.prune_registry_token_events(before).await?;
+    let pruned = store.prune_registry_token_events(before).await?
+        + store
+            .prune_registry_events(Some(before), receipts_before)
+            .await?;
     if pruned > 0 {
         tracing::info!(
             pruned,
@@ -36,12 +43,9 @@ pub async fn prune_issue_records(
     Ok(pruned)
 }
 
-/// Prunes at start and then every hour; detached, it ends with the runtime. Nothing runs
-/// when `retention_days` is 0 (records are kept forever).
+/// Prunes at start and then every hour; detached, it ends with the runtime. With
+/// `retention_days` 0 records are kept forever; only receipts are pruned.
 pub fn start(store: Arc<dyn Store>, retention_days: u32) {
-    if retention_days == 0 {
-        return;
-    }
     tokio::spawn(async move {
         let mut pruner = tokio::time::interval(PRUNE_EVERY);
         loop {

@@ -42,6 +42,9 @@ pub struct TokenUse {
     pub ip_address: Option<String>,
     pub service: String,
     pub granted: String,
+    /// Whether this use moves `last_used_at`: not when the registry reports what the token
+    /// really did (its notifications do then, `service::registry_events`).
+    pub marks_last_used: bool,
 }
 
 /// What goes through the writer's channel.
@@ -172,6 +175,7 @@ async fn wait_for<T>(in_flight: &mut Option<JoinHandle<T>>) -> Result<T, tokio::
 type AggregateKey = (i64, Option<String>, String, String);
 
 struct Aggregate {
+    marks_last_used: bool,
     username: String,
     namespace_id: i64,
     first: DateTime<Utc>,
@@ -248,6 +252,7 @@ impl Aggregates {
                 self.entries.push((
                     key,
                     Aggregate {
+                        marks_last_used: usage.marks_last_used,
                         username: usage.username,
                         namespace_id: usage.namespace_id,
                         first: usage.at,
@@ -309,6 +314,9 @@ async fn flush(
     events.extend(others);
     let mut last_used: HashMap<i64, DateTime<Utc>> = HashMap::new();
     for ((token_id, ..), aggregate) in &entries {
+        if !aggregate.marks_last_used {
+            continue;
+        }
         let due = last_written
             .get(token_id)
             .is_none_or(|written| aggregate.last - *written >= LAST_USED_RESOLUTION);
@@ -344,6 +352,7 @@ mod tests {
             ip_address: Some(ip.to_owned()),
             service: "container_registry".into(),
             granted: granted.into(),
+            marks_last_used: true,
         })
     }
 

@@ -50,6 +50,18 @@ pub async fn set_blocked(store: &dyn Store, username: &str, blocked: bool) -> Re
     Ok(User { blocked, ..user })
 }
 
+/// Turns the new-address mail (`service::new_address_mail`) on or off for a user.
+pub async fn set_new_address_mail(
+    store: &dyn Store,
+    username: &str,
+    on: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<User, Error> {
+    let user = find(store, username).await?;
+    store.set_new_address_mail(user.id, on, now).await?;
+    Ok(user)
+}
+
 pub async fn add_member(
     store: &dyn Store,
     username: &str,

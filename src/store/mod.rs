@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::registry_event::{ActorName, NewAddress, RegistryEvent, StoredRegistryEvent};
 use crate::domain::NamespacePath;
 use crate::domain::{
     AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
@@ -404,6 +405,16 @@ pub trait AuditStore: Send + Sync {
         &self,
         deploy_token_id: i64,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// The token's `registry_token.issue` records first seen between `from` and `to`
+    /// (inclusive), oldest first, at most `limit`.
+    async fn registry_token_issues(
+        &self,
+        deploy_token_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
 /// Failed logins of one key within a window.
@@ -575,6 +586,106 @@ pub trait WebStore: Send + Sync {
     ) -> Result<Vec<Namespace>, StoreError>;
 }
 
+/// A registry event to keep, with the credential its actor names (none: unknown actor or
+/// anonymous, kept all the same).
+#[derive(Debug, Clone)]
+pub struct NewRegistryEvent {
+    pub event: RegistryEvent,
+    pub deploy_token_id: Option<i64>,
+    pub namespace_id: Option<i64>,
+}
+
+/// What [`RegistryEventStore::record_registry_events`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordedEvents {
+    /// Per event: new (true) or a retry of one kept before (false).
+    pub taken: Vec<bool>,
+    pub new_addresses: Vec<NewAddress>,
+}
+
+/// The new-address warning: how long a network stays known, and the audit record a new one
+/// gets (composed by the service).
+pub struct NewAddressCheck<'a> {
+    pub window: chrono::TimeDelta,
+    pub audit: &'a (dyn Fn(&NewAddress) -> AuditEvent + Send + Sync),
+}
+
+/// The deploy token an actor name stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCredential {
+    pub actor: ActorName,
+    pub deploy_token_id: i64,
+    pub namespace_id: i64,
+}
+
+/// The registry's notifications (`service::registry_events`).
+#[async_trait]
+pub trait RegistryEventStore: Send + Sync {
+    /// The deploy tokens, revoked and deleted ones included, these actor names stand for.
+    async fn deploy_tokens_for_actors(
+        &self,
+        actors: &[ActorName],
+    ) -> Result<Vec<EventCredential>, StoreError>;
+
+    /// In one transaction: each event whose id was not taken in before is kept (a blob pull
+    /// added to its actor's, repository's and day's row), moves its token's `last_used_at`
+    /// forward and, with `new_addresses`, notes its token's network: one the token had not
+    /// used within the window (while it used another) is a new address, recorded in the audit
+    /// trail with the change. For each event whether it was new (false: a retry, nothing
+    /// changed), and the new addresses.
+    async fn record_registry_events(
+        &self,
+        events: &[NewRegistryEvent],
+        received_at: DateTime<Utc>,
+        new_addresses: Option<&NewAddressCheck<'_>>,
+    ) -> Result<RecordedEvents, StoreError>;
+
+    /// One page of a token's events, the latest first.
+    async fn registry_events_for_deploy_token(
+        &self,
+        deploy_token_id: i64,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<StoredRegistryEvent>, StoreError>;
+
+    /// Turns the new-address mail on or off for a user.
+    async fn set_new_address_mail(
+        &self,
+        user_id: i64,
+        on: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The users among `user_ids` who asked for the new-address mail.
+    async fn new_address_mail_users(&self, user_ids: &[i64]) -> Result<Vec<i64>, StoreError>;
+
+    /// Claims the new-address mail about `network` of a token for a user: true the first
+    /// time, false when it was claimed (sent) before.
+    async fn claim_new_address_notice(
+        &self,
+        deploy_token_id: i64,
+        network: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up a claim whose mail was not delivered.
+    async fn release_new_address_notice(
+        &self,
+        deploy_token_id: i64,
+        network: &str,
+        user_id: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes events last seen before `events_before` (none: kept for ever) and receipts
+    /// older than `receipts_before`; how many events went.
+    async fn prune_registry_events(
+        &self,
+        events_before: Option<DateTime<Utc>>,
+        receipts_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Everything the application needs from its database.
 #[async_trait]
 pub trait Store:
@@ -586,6 +697,7 @@ pub trait Store:
     + LoginFailureStore
     + WebStore
     + workload::WorkloadIdentityStore
+    + RegistryEventStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

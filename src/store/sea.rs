@@ -2,6 +2,7 @@
 
 mod cache;
 mod notifications;
+mod registry_events;
 mod web;
 mod workload;
 
@@ -226,7 +227,7 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-const SEED_TABLES: [&str; 14] = [
+const SEED_TABLES: [&str; 19] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -241,6 +242,11 @@ const SEED_TABLES: [&str; 14] = [
     "workload_identities",
     "workload_credentials",
     "workload_exchanged_jtis",
+    "registry_events",
+    "registry_event_receipts",
+    "registry_event_addresses",
+    "new_address_mail_subscribers",
+    "new_address_notices",
 ];
 
 /// One in-memory SQLite connection, kept for the life of the process (closing it would lose
@@ -1335,6 +1341,26 @@ impl AuditStore for SeaStore {
         audit_event::Entity::find()
             .filter(audit_event::Column::DeployTokenId.eq(deploy_token_id))
             .order_by_asc(audit_event::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(audit_event_from_row)
+            .collect()
+    }
+
+    async fn registry_token_issues(
+        &self,
+        deploy_token_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::DeployTokenId.eq(deploy_token_id))
+            .filter(audit_event::Column::Action.eq(AuditAction::RegistryTokenIssue.as_str()))
+            .filter(audit_event::Column::CreatedAt.between(from, to))
+            .order_by_asc(audit_event::Column::CreatedAt)
+            .limit(limit)
             .all(&self.db)
             .await?
             .into_iter()

@@ -238,6 +238,7 @@ async fn token_uses_recorded_while_the_database_stalls_are_aggregated_not_droppe
             ip_address: Some(format!("10.0.0.{}", i % 4)),
             service: "container_registry".into(),
             granted: "repository:acme/web:pull".into(),
+            marks_last_used: true,
         });
         if i % 1_000 == 0 {
             // Let the writer run, as the server's other tasks would.

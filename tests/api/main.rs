@@ -22,6 +22,7 @@ mod notifications;
 mod operations;
 mod outage;
 mod own_postgres;
+mod registry_events;
 mod smtp_sink;
 mod stalled_bodies;
 mod startup_faults;

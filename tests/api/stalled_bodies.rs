@@ -78,6 +78,10 @@ fn answer_within(stream: &mut TcpStream, limit: Duration) -> Option<String> {
 async fn app_with_body_timeout(seconds: u64) -> (TestApp, u16) {
     let app = spawn_app_with(|settings| {
         settings.limits.request_body_timeout = Duration::from_secs(seconds);
+        // The registry-event receiver on, so that it is held like every other route.
+        settings.registry_events_secret = Some(
+            regauth::config::RegistryEventsSecret::parse(crate::registry_events::SECRET).unwrap(),
+        );
     })
     .await;
     app.create_project_with_groups("acme/web").await;

@@ -8,6 +8,7 @@ mod hostile;
 mod identity_token;
 mod leaked_token;
 mod registry_config;
+mod registry_events;
 mod replicas;
 mod rotation;
 mod token_header;

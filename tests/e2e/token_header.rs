@@ -163,7 +163,7 @@ async fn registry_2_8_refuses_jwks_form_tokens_naming_the_untrusted_key() {
 
 /// The distribution 3.x binary from `REGAUTH_REGISTRY3_BIN`.
 #[cfg(feature = "registry3-check")]
-fn registry3_binary() -> PathBuf {
+pub(crate) fn registry3_binary() -> PathBuf {
     let path = std::env::var_os("REGAUTH_REGISTRY3_BIN").map(PathBuf::from).unwrap_or_else(|| {
         panic!("set REGAUTH_REGISTRY3_BIN to a distribution 3.x `registry` binary (scripts/check-registry3.sh builds one)")
     });

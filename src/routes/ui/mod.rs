@@ -40,6 +40,8 @@ const SIGN_IN_CSRF_COOKIE: &str = "_regauth_sign_in_csrf";
 const CSRF_FIELD: &str = "authenticity_token";
 /// Most audit events a detail view shows (the newest).
 const AUDIT_EVENTS_SHOWN: usize = 100;
+/// The latest registry events a token's page shows (the API pages through them all).
+const REGISTRY_EVENTS_SHOWN: u64 = 50;
 
 pub fn register(routes: &mut RouteList<'_>) {
     routes
@@ -768,11 +770,27 @@ async fn token_page(
         .iter()
         .find(|event| event.action == crate::domain::AuditAction::DeployTokenCreate)
         .map(|event| event.actor.clone());
-    let last_used_from = events
-        .iter()
-        .rev()
-        .find(|event| event.action == crate::domain::AuditAction::RegistryTokenIssue)
-        .and_then(|event| event.ip_address.clone());
+    let (_, registry_events) = crate::service::registry_events::of_deploy_token(
+        state.store.as_ref(),
+        &session.caller,
+        Some(&namespace),
+        id,
+        1,
+        REGISTRY_EVENTS_SHOWN,
+    )
+    .await?;
+    // The last real registry action's address, else the last token issue's.
+    let last_used_from = registry_events
+        .items
+        .first()
+        .and_then(|event| event.address.clone())
+        .or_else(|| {
+            events
+                .iter()
+                .rev()
+                .find(|event| event.action == crate::domain::AuditAction::RegistryTokenIssue)
+                .and_then(|event| event.ip_address.clone())
+        });
     let events_truncated = events.len() > AUDIT_EVENTS_SHOWN;
     let rows = events
         .iter()
@@ -809,6 +827,12 @@ async fn token_page(
         last_used_from,
         events: rows,
         events_truncated,
+        registry_events: registry_events
+            .items
+            .iter()
+            .map(pages::registry_event_row)
+            .collect(),
+        registry_events_total: registry_events.total,
     };
     Ok(html(StatusCode::OK, &page))
 }

@@ -4,6 +4,7 @@
 use askama::Template;
 use chrono::{DateTime, Utc};
 
+use crate::domain::registry_event::{RegistryAction, StoredRegistryEvent, TargetKind};
 use crate::domain::{AuditAction, AuditEvent, DeployToken, DeployTokenScope, NamespaceKind};
 
 #[derive(Template)]
@@ -140,6 +141,44 @@ pub struct EventRow {
     pub from: String,
 }
 
+/// One line of what the token did at the registry (its notifications).
+pub struct RegistryEventRow {
+    pub at: String,
+    /// `pushed`, `pulled` (`pulled 12 blobs` for a day's blob pulls), `mounted`, `deleted`.
+    pub action: String,
+    /// `repository:tag`, `repository@digest`, or the repository alone.
+    pub target: String,
+    pub from: String,
+}
+
+pub fn registry_event_row(event: &StoredRegistryEvent) -> RegistryEventRow {
+    let verb = match event.action {
+        RegistryAction::Push => "pushed",
+        RegistryAction::Pull => "pulled",
+        RegistryAction::Mount => "mounted",
+        RegistryAction::Delete => "deleted",
+    };
+    let action = match (event.kind, event.count) {
+        (TargetKind::Blob, 1) => format!("{verb} a blob"),
+        (TargetKind::Blob, count) => format!("{verb} {count} blobs"),
+        (TargetKind::Manifest, _) => format!("{verb} a manifest"),
+        (TargetKind::Tag, _) => format!("{verb} a tag"),
+        (TargetKind::Repository, _) => format!("{verb} the repository"),
+    };
+    let target = match (&event.tag, &event.digest) {
+        (Some(tag), Some(digest)) => format!("{}:{tag} ({digest})", event.repository),
+        (Some(tag), None) => format!("{}:{tag}", event.repository),
+        (None, Some(digest)) => format!("{}@{digest}", event.repository),
+        (None, None) => event.repository.clone(),
+    };
+    RegistryEventRow {
+        at: when(event.last_at),
+        action,
+        target,
+        from: event.address.clone().unwrap_or_else(|| "—".into()),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "token.html")]
 pub struct TokenPage {
@@ -156,6 +195,9 @@ pub struct TokenPage {
     pub last_used_from: Option<String>,
     pub events: Vec<EventRow>,
     pub events_truncated: bool,
+    pub registry_events: Vec<RegistryEventRow>,
+    /// How many registry events the token has in all (more than shown: see the API).
+    pub registry_events_total: u64,
 }
 
 #[derive(Template)]
@@ -264,6 +306,7 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
                 AuditAction::WorkloadIdentityDelete => "workload identity deleted",
                 AuditAction::WorkloadLogin => "workload login",
                 AuditAction::WorkloadExchange => "workload token exchange",
+                AuditAction::DeployTokenNewAddress => "used from a new address",
             }
             .to_owned(),
         },

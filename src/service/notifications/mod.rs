@@ -45,6 +45,26 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// Who is told about a token: those who may manage it (a project's Maintainers and Owners, a
+/// group's Owners, inherited roles included), not blocked.
+pub async fn token_managers<S>(
+    store: &S,
+    token: &crate::domain::DeployToken,
+) -> Result<Vec<crate::domain::User>, StoreError>
+where
+    S: NotificationStore + ?Sized,
+{
+    Ok(store
+        .namespace_members(&token.owner)
+        .await?
+        .into_iter()
+        .filter(|member| {
+            is_notice_recipient(token.owner.kind, Some(member.role), member.user.blocked)
+        })
+        .map(|member| member.user)
+        .collect())
+}
+
 /// Sends every notice due at `now` that has not been sent. `now` decides the windows (tests
 /// and `notify-expiring --now` simulate a day with it); the claims record the wall clock.
 /// A database error stops the run (the notices not reached are sent by the next one).
@@ -69,15 +89,7 @@ where
             continue;
         };
         summary.tokens += 1;
-        let recipients: Vec<_> = store
-            .namespace_members(&token.owner)
-            .await?
-            .into_iter()
-            .filter(|member| {
-                is_notice_recipient(token.owner.kind, Some(member.role), member.user.blocked)
-            })
-            .map(|member| member.user)
-            .collect();
+        let recipients = token_managers(store, &token).await?;
         if recipients.is_empty() {
             tracing::warn!(
                 token_id = token.id,

@@ -34,6 +34,8 @@ pub struct RegistryOptions {
     pub proxy_credentials: Option<(String, String)>,
     /// `http.tls.certificate` / `http.tls.key`: serve HTTPS with these PEM files.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Top-level YAML appended as given (e.g. a `notifications:` block).
+    pub extra_config: String,
 }
 
 impl RegistryOptions {
@@ -111,6 +113,10 @@ impl Registry {
                     yq(password)
                 ));
             }
+        }
+        if !opts.extra_config.is_empty() {
+            yaml.push_str(&opts.extra_config);
+            yaml.push('\n');
         }
         Registry::start_with_config(dir, &yaml, port, opts.binary.clone())
     }

@@ -1,0 +1,249 @@
+//! The registry's notifications taken in (`POST /api/v4/container_registry_event/events`):
+//! each event attributed to the credential its `actor.name` (the registry JWT's `sub`) names,
+//! then kept once however often the registry retries it. Events whose actor is unknown, and
+//! anonymous pulls, are kept too, without a credential. Odd events are set apart for the
+//! caller to log and count: one never costs the envelope its other events.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::registry_event::NewAddress;
+use crate::domain::registry_event::{
+    matching_issuance, parse_envelope, ActorName, Issuance, IssueMatch, OddEvent, RegistryAction,
+    RegistryEvent, StoredRegistryEvent,
+};
+use crate::domain::{ActorKind, AuditAction, AuditEvent, DeployToken, Namespace};
+use crate::error::Error;
+use crate::service::caller::Caller;
+use crate::service::deploy_tokens;
+use crate::store::{EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store};
+
+/// Receipts are kept this long. A retry that could count twice is one of an event already
+/// written whose answer the registry did not see: it comes within its timeout and backoff
+/// (seconds). An event the registry could not deliver at all has no receipt to lose. A day
+/// is far more than enough, and bounds the table by a day of events.
+pub const RECEIPT_DAYS: i64 = 1;
+
+/// What became of one envelope's events.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Intake {
+    /// Kept, by action.
+    pub recorded: Vec<RegistryAction>,
+    /// Seen before (the registry retried), by action.
+    pub duplicates: Vec<RegistryAction>,
+    pub odd: Vec<OddEvent>,
+    /// Tokens seen acting from a network they had not used within the window.
+    pub new_addresses: Vec<NewAddress>,
+}
+
+/// Takes one envelope in; `Ok` only once the events are durably written. `new_address_days`:
+/// how long a network a token acted from stays known (0: no new-address warning).
+pub async fn receive(
+    store: &dyn Store,
+    body: &[u8],
+    now: DateTime<Utc>,
+    new_address_days: u32,
+) -> Result<Intake, Error> {
+    let parsed =
+        parse_envelope(body, now).map_err(|error| Error::InvalidRequest(error.to_string()))?;
+    let mut intake = Intake::default();
+    let mut events = Vec::with_capacity(parsed.len());
+    for event in parsed {
+        match event {
+            Ok(event) => events.push(event),
+            Err(odd) => intake.odd.push(odd),
+        }
+    }
+    if events.is_empty() {
+        return Ok(intake);
+    }
+    let mut actors: Vec<ActorName> = events
+        .iter()
+        .map(|event| ActorName::parse(&event.actor))
+        .collect();
+    actors.sort();
+    actors.dedup();
+    let credentials = store.deploy_tokens_for_actors(&actors).await?;
+    let new = attribute(events, &credentials);
+    let check = NewAddressCheck {
+        window: chrono::TimeDelta::days(i64::from(new_address_days)),
+        audit: &new_address_audit,
+    };
+    let recorded = store
+        .record_registry_events(&new, now, (new_address_days > 0).then_some(&check))
+        .await?;
+    intake.new_addresses = recorded.new_addresses;
+    for (new, taken) in new.iter().zip(recorded.taken) {
+        if taken {
+            intake.recorded.push(new.event.action);
+        } else {
+            intake.duplicates.push(new.event.action);
+        }
+    }
+    Ok(intake)
+}
+
+/// The audit record of a token seen acting from a new network.
+fn new_address_audit(news: &NewAddress) -> AuditEvent {
+    AuditEvent {
+        created_at: news.at,
+        actor_kind: ActorKind::DeployToken,
+        actor: news.actor.clone(),
+        action: AuditAction::DeployTokenNewAddress,
+        deploy_token_id: Some(news.deploy_token_id),
+        namespace_id: news.namespace_id,
+        ip_address: Some(news.address.clone()),
+        details: serde_json::json!({
+            "network": news.network,
+            "action": news.action.as_str(),
+            "repository": news.repository,
+        }),
+    }
+}
+
+/// Each event with the deploy token its actor names, if any.
+pub fn attribute(
+    events: Vec<RegistryEvent>,
+    credentials: &[EventCredential],
+) -> Vec<NewRegistryEvent> {
+    let by_actor: HashMap<&ActorName, &EventCredential> = credentials
+        .iter()
+        .map(|credential| (&credential.actor, credential))
+        .collect();
+    events
+        .into_iter()
+        .map(|event| {
+            let credential = by_actor.get(&ActorName::parse(&event.actor)).copied();
+            NewRegistryEvent {
+                deploy_token_id: credential.map(|c| c.deploy_token_id),
+                namespace_id: credential.map(|c| c.namespace_id),
+                event,
+            }
+        })
+        .collect()
+}
+
+/// One page of what a deploy token did at the registry, the latest first: for whoever may
+/// read the tokens of its owner. `owner` `None` (the command line): the token's own owner.
+pub async fn of_deploy_token(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: Option<&Namespace>,
+    deploy_token_id: i64,
+    page: u64,
+    per_page: u64,
+) -> Result<(DeployToken, Page<StoredRegistryEvent>), Error> {
+    let token = match owner {
+        Some(owner) => deploy_tokens::get(store, caller, owner, deploy_token_id).await?,
+        None => {
+            let token = store
+                .find_deploy_token(deploy_token_id)
+                .await?
+                .ok_or_else(|| Error::not_found("Deploy token", deploy_token_id))?;
+            deploy_tokens::get(store, caller, &token.owner, deploy_token_id).await?
+        }
+    };
+    let events = store
+        .registry_events_for_deploy_token(token.id, page, per_page)
+        .await?;
+    Ok((token, events))
+}
+
+/// Most issuance records looked at for one page of events.
+const ISSUANCES_LOOKED_AT: u64 = 5_000;
+
+/// For each event, the registry token regauth issued that most likely did it (best effort:
+/// the event names the credential, not the token; see `matching_issuance`). One query for the
+/// page: the issuance records from a lifetime before its first event to just after its last.
+pub async fn issued_tokens_behind(
+    store: &dyn Store,
+    deploy_token_id: i64,
+    events: &[StoredRegistryEvent],
+    token_ttl: std::time::Duration,
+) -> Result<Vec<Option<(Issuance, IssueMatch)>>, Error> {
+    let (Some(earliest), Some(latest)) = (
+        events.iter().map(|event| event.last_at).min(),
+        events.iter().map(|event| event.last_at).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let ttl = chrono::TimeDelta::from_std(token_ttl).unwrap_or(chrono::TimeDelta::MAX);
+    // An aggregated issue record spans about a second (the usage writer's flush).
+    let slack = chrono::TimeDelta::seconds(10);
+    let from = earliest.checked_sub_signed(ttl + slack).unwrap_or(earliest);
+    let issuances: Vec<Issuance> = store
+        .registry_token_issues(deploy_token_id, from, latest + slack, ISSUANCES_LOOKED_AT)
+        .await?
+        .into_iter()
+        .map(|record| Issuance {
+            last: record.details["last"]
+                .as_str()
+                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                .map_or(record.created_at, |at| at.with_timezone(&Utc)),
+            first: record.created_at,
+            address: record.ip_address,
+            granted: record.details["granted"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    Ok(events
+        .iter()
+        .map(|event| {
+            matching_issuance(event, &issuances, ttl)
+                .map(|(issuance, confidence)| (issuance.clone(), confidence))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::registry_event::TargetKind;
+
+    fn event(actor: &str) -> RegistryEvent {
+        RegistryEvent {
+            id: format!("id-{actor}"),
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            action: RegistryAction::Push,
+            kind: TargetKind::Manifest,
+            actor: actor.into(),
+            repository: "a/b".into(),
+            from_repository: None,
+            tag: Some("v1".into()),
+            digest: Some("sha256:1".into()),
+            media_type: None,
+            size: None,
+            address: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn events_are_linked_to_the_token_their_actor_names_and_unknown_actors_are_kept() {
+        let credentials = [
+            EventCredential {
+                actor: ActorName::DeployTokenId(5),
+                deploy_token_id: 5,
+                namespace_id: 1,
+            },
+            EventCredential {
+                actor: ActorName::Username("ci".into()),
+                deploy_token_id: 9,
+                namespace_id: 2,
+            },
+        ];
+        let linked = attribute(
+            vec![
+                event("gitlab+deploy-token-5"),
+                event("ci"),
+                event("stranger"),
+                event(""),
+            ],
+            &credentials,
+        );
+        let ids: Vec<Option<i64>> = linked.iter().map(|new| new.deploy_token_id).collect();
+        assert_eq!(ids, [Some(5), Some(9), None, None]);
+        assert_eq!(linked[1].namespace_id, Some(2));
+        assert_eq!(linked[2].event.actor, "stranger");
+    }
+}
