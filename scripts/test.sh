@@ -15,10 +15,14 @@
 #    real OpenID provider of the workload identity tests.
 # 2. Starts a throwaway PostgreSQL on 127.0.0.1 (unless REGAUTH_TEST_POSTGRES_URL is set)
 #    and exports REGAUTH_TEST_POSTGRES_URL; it is stopped and removed on exit.
-# 3. Runs all tests (SQLite, the default), then the integration tests again against
-#    PostgreSQL (REGAUTH_TEST_DATABASE=postgres), both including the tests marked
-#    `#[ignore = "needs ..."]` (they need the tools installed in step 1; plain `cargo test`
-#    skips them). Both runs always happen; the script fails if either fails.
+# 3. Runs all tests (SQLite, the default), then again against PostgreSQL
+#    (REGAUTH_TEST_DATABASE=postgres) what can fail differently there: the api binary (every
+#    store path, the outage and replica tests) and the end-to-end tests whose state lives in
+#    the database (replicas, registry events, workload identity). The browser, compose, fuzz
+#    and forward-auth binaries and the other e2e tests do not depend on the database and run
+#    once. Both runs include the tests marked `#[ignore = "needs ..."]` (they need the tools
+#    installed in step 1; plain `cargo test` skips them). Both runs always happen; the script
+#    fails if either fails. Each phase prints its wall time.
 #
 # Environment:
 #   REGAUTH_TEST_POSTGRES_URL   use this PostgreSQL instead of starting one
@@ -281,30 +285,44 @@ fi
 # ---------------------------------------------------------------- 3. tests
 command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
 
+# What the PostgreSQL pass runs (nextest filter): see step 3 above.
+POSTGRES_TESTS='binary(api) | (binary(e2e) & (test(/^replicas::/) | test(/^registry_events::/) | test(/^workload_identity::/)))'
+
+phase_started=0
+phase_time() { printf '%dm%02ds' $(( (SECONDS - phase_started) / 60 )) $(( (SECONDS - phase_started) % 60 )); }
+log "set-up (packages, PostgreSQL, npm and pip tools): $(phase_time) since the script started"
+
 if cargo nextest --version >/dev/null 2>&1; then
     RUNNER=nextest
     run_all() { cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"; }
-    run_integration() { cargo nextest run --workspace --no-fail-fast --run-ignored all --no-tests=warn -E 'kind(test)' "$@"; }
+    run_integration() { cargo nextest run --workspace --no-fail-fast --run-ignored all --no-tests=warn -E "$POSTGRES_TESTS" "$@"; }
 else
     RUNNER="cargo test"
     log "cargo-nextest not found: falling back to cargo test (cargo install cargo-nextest --locked for nicer output)"
     run_all() { cargo test --workspace --no-fail-fast "$@" -- --include-ignored; }
-    run_integration() { cargo test --workspace --no-fail-fast --test '*' "$@" -- --include-ignored; }
+    run_integration() {
+        cargo test --no-fail-fast --test api "$@" -- --include-ignored &&
+            cargo test --no-fail-fast --test e2e "$@" -- --include-ignored replicas registry_events workload_identity
+    }
 fi
 
 log "run 1/2: all tests, SQLite ($RUNNER)"
 sqlite_status=0
+phase_started=$SECONDS
 run_all "$@" || sqlite_status=$?
+sqlite_time=$(phase_time)
 
-log "run 2/2: integration tests, PostgreSQL ($RUNNER)"
+log "run 2/2: the database-dependent tests, PostgreSQL ($RUNNER)"
 pg_status=0
+phase_started=$SECONDS
 REGAUTH_TEST_DATABASE=postgres run_integration "$@" || pg_status=$?
+pg_time=$(phase_time)
 
 verdict() { if [ "$1" -eq 0 ]; then echo "passed"; else echo "FAILED (exit $1)"; fi; }
 echo
 log "summary"
-log "SQLite run (all tests):             $(verdict "$sqlite_status")"
-log "PostgreSQL run (integration tests): $(verdict "$pg_status")"
+log "SQLite run (all tests):                   $(verdict "$sqlite_status") in $sqlite_time"
+log "PostgreSQL run (database-dependent tests): $(verdict "$pg_status") in $pg_time"
 print_versions
 if [ "$sqlite_status" -ne 0 ] || [ "$pg_status" -ne 0 ]; then
     exit 1
