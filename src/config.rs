@@ -182,6 +182,12 @@ struct RawSettings {
     /// them (a JSON file, re-read when a report names a key it does not hold). Not set:
     /// `/-/secret-scanning/github` is off.
     github_secret_scanning_keys_file: Option<PathBuf>,
+    /// Where GitHub's secret-scanning public keys are fetched from (usually
+    /// `https://api.github.com/meta/public_keys/secret_scanning`; HTTPS, or HTTP on loopback):
+    /// fetched at the first report, kept, and fetched again when a report names a key not
+    /// held, at most once a minute. Not set (and no `github_secret_scanning_keys_file`):
+    /// `/-/secret-scanning/github` is off.
+    github_secret_scanning_keys_url: String,
     /// The whole `Authorization` value the registry's notifications carry to
     /// `/api/v4/container_registry_event/events` (at least 16 printable characters; only its
     /// SHA-256 is kept). Not set: the receiver is off.
@@ -265,6 +271,7 @@ impl Default for RawSettings {
             oidc_issuers: Vec::new(),
             gitlab_token_revocation_token: String::new(),
             github_secret_scanning_keys_file: None,
+            github_secret_scanning_keys_url: String::new(),
             registry_events_secret: None,
             registry_new_address_days: 30,
         }
@@ -374,6 +381,8 @@ pub struct Settings {
     pub gitlab_token_revocation_token: Option<String>,
     /// GitHub's secret-scanning keys; `None`: the partner endpoint is off.
     pub github_secret_scanning_keys_file: Option<PathBuf>,
+    /// Where GitHub's secret-scanning keys are fetched from (when no file is given).
+    pub github_secret_scanning_keys_url: Option<Url>,
     /// The `Authorization` header the registry's notifications carry; `None` turns the
     /// receiver (`/api/v4/container_registry_event/events`) off.
     pub registry_events_secret: Option<RegistryEventsSecret>,
@@ -972,6 +981,24 @@ impl Settings {
             "forward_auth_method_headers",
             &raw.forward_auth_method_headers,
         )?;
+        let github_secret_scanning_keys_url = match raw.github_secret_scanning_keys_url.trim() {
+            "" => None,
+            text => {
+                let url = Url::parse(text).map_err(|error| {
+                    invalid(
+                        "github_secret_scanning_keys_url",
+                        format!("{text:?} is not a URL ({error})"),
+                    )
+                })?;
+                if !oidc::is_allowed_fetch_url(&url) {
+                    return Err(invalid(
+                        "github_secret_scanning_keys_url",
+                        "must be https:// (http:// only on a loopback address)",
+                    ));
+                }
+                Some(url)
+            }
+        };
         let oidc_issuers = oidc::validate_issuers(&raw.oidc_issuers)
             .map_err(|(name, message)| invalid(name, message))?;
         if forward_auth_uri_headers.is_empty() {
@@ -1032,6 +1059,7 @@ impl Settings {
             gitlab_token_revocation_token: Some(raw.gitlab_token_revocation_token.clone())
                 .filter(|token| !token.is_empty()),
             github_secret_scanning_keys_file: given(&raw.github_secret_scanning_keys_file),
+            github_secret_scanning_keys_url,
             registry_events_secret,
             registry_new_address_days: raw.registry_new_address_days,
         })

@@ -224,6 +224,10 @@ impl Application {
             metrics,
             logins,
             token_formats: settings.token_formats(),
+            github_keys: crate::service::secret_scanning::GitHubKeySource::new(
+                settings.github_secret_scanning_keys_file.clone(),
+                settings.github_secret_scanning_keys_url.clone(),
+            ),
         });
         let workers = if settings.workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)

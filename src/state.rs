@@ -26,6 +26,8 @@ pub struct AppState {
     pub logins: LoginGuard,
     /// The prefixes and format of the secrets regauth issues (checked before any lookup).
     pub token_formats: TokenFormats,
+    /// GitHub's secret-scanning keys (a file, or a URL fetched and kept).
+    pub github_keys: crate::service::secret_scanning::GitHubKeySource,
     /// The trusted OIDC issuers and their cached keys (workload identity federation).
     pub oidc: Arc<crate::oidc::Verifier>,
 }

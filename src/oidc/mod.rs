@@ -287,7 +287,7 @@ fn token_digest(text: &str) -> [u8; 32] {
     digest
 }
 
-async fn get_bounded(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
+pub(crate) async fn get_bounded(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
     let mut response = client
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")

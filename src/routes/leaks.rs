@@ -22,7 +22,7 @@ use crate::metrics::LoginRoute;
 use crate::routes::route_list::RouteList;
 use crate::service::leaks::{self, Identified, LeakReport, Reporter};
 use crate::service::login_guard::Attempt;
-use crate::service::secret_scanning::{self, Finding, GitHubKeys};
+use crate::service::secret_scanning::{self, Finding};
 use crate::state::AppState;
 use crate::views;
 
@@ -241,25 +241,21 @@ async fn github_report(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let Some(keys_file) = &state.settings.github_secret_scanning_keys_file else {
+    if !state.github_keys.configured() {
         return Err(Error::not_found("Route", "secret-scanning"));
-    };
+    }
     let (Some(identifier), Some(signature)) = (
         header_text(&request, "Github-Public-Key-Identifier"),
         header_text(&request, "Github-Public-Key-Signature"),
     ) else {
         return Err(Error::Unauthorized);
     };
-    // The key file is re-read for each report (reports are rare): a rotated key needs no
-    // restart. An unknown identifier is refused before the body is read.
-    let keys = tokio::fs::read(keys_file)
+    // An unknown identifier is refused before the body is read.
+    let keys = state
+        .github_keys
+        .keys_for(identifier)
         .await
-        .map_err(|error| Error::internal_from("reading github_secret_scanning_keys_file", error))
-        .and_then(|json| {
-            GitHubKeys::parse(&json).map_err(|error| {
-                Error::internal_from("parsing github_secret_scanning_keys_file", error)
-            })
-        })?;
+        .map_err(|error| Error::internal_from("GitHub's secret-scanning keys", error))?;
     if !keys.knows(identifier) {
         tracing::warn!(
             identifier,

@@ -181,6 +181,70 @@ pub fn feedback(token: &str, token_type: &str, real: bool) -> serde_json::Value 
     })
 }
 
+/// GitHub's keys as this server knows them: read from `github_secret_scanning_keys_file` for
+/// each report (a rotated key needs no restart), or fetched from
+/// `github_secret_scanning_keys_url`, kept, and fetched again when a report names a key not
+/// held — at most once a minute, so unsigned noise cannot make regauth hammer GitHub.
+pub struct GitHubKeySource {
+    file: Option<std::path::PathBuf>,
+    url: Option<url::Url>,
+    client: Option<reqwest::Client>,
+    held: tokio::sync::Mutex<(GitHubKeys, Option<std::time::Instant>)>,
+}
+
+/// How often the key list may be fetched again for an unknown key identifier.
+const REFETCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl GitHubKeySource {
+    pub fn new(file: Option<std::path::PathBuf>, url: Option<url::Url>) -> GitHubKeySource {
+        let client = url.as_ref().and_then(|_| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .timeout(std::time::Duration::from_secs(5))
+                .use_rustls_tls()
+                .build()
+                .map_err(|error| tracing::error!(%error, "no HTTP client for GitHub's keys"))
+                .ok()
+        });
+        GitHubKeySource {
+            file,
+            url,
+            client,
+            held: tokio::sync::Mutex::new((GitHubKeys::default(), None)),
+        }
+    }
+
+    /// Whether the partner endpoint is on.
+    pub fn configured(&self) -> bool {
+        self.file.is_some() || self.url.is_some()
+    }
+
+    /// The keys, holding `identifier` if GitHub publishes it.
+    pub async fn keys_for(&self, identifier: &str) -> Result<GitHubKeys, String> {
+        if let Some(file) = &self.file {
+            let json = tokio::fs::read(file)
+                .await
+                .map_err(|error| format!("{}: {error}", file.display()))?;
+            return GitHubKeys::parse(&json).map_err(|error| error.to_string());
+        }
+        let (Some(url), Some(client)) = (&self.url, &self.client) else {
+            return Err("no key source".to_owned());
+        };
+        let mut held = self.held.lock().await;
+        let stale = held
+            .1
+            .is_none_or(|fetched| fetched.elapsed() >= REFETCH_EVERY);
+        if !held.0.knows(identifier) && stale {
+            held.1 = Some(std::time::Instant::now());
+            let json = crate::oidc::get_bounded(client, url.as_str()).await?;
+            held.0 = GitHubKeys::parse(&json).map_err(|error| error.to_string())?;
+            tracing::info!(url = %url, "GitHub's secret-scanning keys fetched");
+        }
+        Ok(held.0.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -501,3 +501,78 @@ async fn the_people_who_manage_a_leaked_token_are_mailed_where_it_leaked_and_wha
     );
     assert!(!mail.body.contains(&token.secret));
 }
+
+/// Serves `body` as JSON on a loopback port to any number of GETs; counts them.
+fn key_server(body: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead as _, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/meta/public_keys/secret_scanning",
+        listener.local_addr().unwrap().port()
+    );
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn githubs_keys_are_fetched_from_their_url_once_and_not_again_for_every_unknown_key() {
+    let (pair, keys) = github_key("published-key");
+    let (url, hits) = key_server(keys.to_string());
+    let (app, token, _) = world(|settings| {
+        settings.github_secret_scanning_keys_url = Some(url.parse().unwrap());
+    })
+    .await;
+    let post = |body: String, id: &str, signature: String| {
+        app.client
+            .post(format!("{}/-/secret-scanning/github", app.address))
+            .header("Github-Public-Key-Identifier", id)
+            .header("Github-Public-Key-Signature", signature)
+            .body(body)
+            .send()
+    };
+    let report = json!([{"token": token.secret, "type": "regauth", "url": "", "source": "commit"}])
+        .to_string();
+    assert_eq!(
+        post(report.clone(), "published-key", sign(&pair, &report))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(pull(&app, &token).await, 401);
+    assert_eq!(
+        post(report.clone(), "published-key", sign(&pair, &report))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Unknown identifiers: refused, and the list is not fetched again within the minute.
+    for _ in 0..3 {
+        assert_eq!(
+            post(report.clone(), "not-published", sign(&pair, &report))
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
