@@ -312,5 +312,7 @@ for variant in "" " nocache"; do
             'BEGIN { printf "cost of 1,000,000 tokens over 1,000 (SQLite,%s): %.2fx\n", v, a / b }'
     fi
 done
+# A 1,000-token secret-scanning report (issue #25): its own script, also runnable alone.
+if [ -z "${SKIP_LEAK_REPORT:-}" ]; then bash scripts/bench-leak-report.sh; fi
 # The registry's notifications under a push burst (issue #26): its own script, also runnable alone.
 if [ -z "${SKIP_REGISTRY_EVENTS:-}" ]; then bash scripts/bench-registry-events.sh; fi

@@ -224,6 +224,9 @@ impl Application {
             metrics,
             logins,
             token_formats: settings.token_formats(),
+            report_limiter: crate::service::leaks::ReportLimiter::new(
+                crate::service::leaks::REPORTS_PER_MINUTE,
+            ),
             github_keys: crate::service::secret_scanning::GitHubKeySource::new(
                 settings.github_secret_scanning_keys_file.clone(),
                 settings.github_secret_scanning_keys_url.clone(),

@@ -28,6 +28,8 @@ pub struct AppState {
     pub token_formats: TokenFormats,
     /// GitHub's secret-scanning keys (a file, or a URL fetched and kept).
     pub github_keys: crate::service::secret_scanning::GitHubKeySource,
+    /// Secret-scanning reports admitted per minute.
+    pub report_limiter: crate::service::leaks::ReportLimiter,
     /// The trusted OIDC issuers and their cached keys (workload identity federation).
     pub oidc: Arc<crate::oidc::Verifier>,
 }

@@ -24,13 +24,16 @@ pub enum TokenKind {
     DeployToken,
     PersonalAccessToken,
     RefreshToken,
+    /// The short-lived credential the token exchange (workload identity) mints.
+    WorkloadCredential,
 }
 
 impl TokenKind {
-    pub const ALL: [TokenKind; 3] = [
+    pub const ALL: [TokenKind; 4] = [
         TokenKind::DeployToken,
         TokenKind::PersonalAccessToken,
         TokenKind::RefreshToken,
+        TokenKind::WorkloadCredential,
     ];
 
     /// The prefix without an instance prefix (deploy tokens: unless `token_prefix` says
@@ -40,6 +43,7 @@ impl TokenKind {
             TokenKind::DeployToken => "gldt-",
             TokenKind::PersonalAccessToken => "glpat-",
             TokenKind::RefreshToken => "regauth-rt-",
+            TokenKind::WorkloadCredential => "regauth-wl-",
         }
     }
 
@@ -49,6 +53,7 @@ impl TokenKind {
             TokenKind::DeployToken => "dt-",
             TokenKind::PersonalAccessToken => "pat-",
             TokenKind::RefreshToken => "rt-",
+            TokenKind::WorkloadCredential => "wt-",
         }
     }
 
@@ -58,6 +63,7 @@ impl TokenKind {
             TokenKind::DeployToken => "deploy_token",
             TokenKind::PersonalAccessToken => "personal_access_token",
             TokenKind::RefreshToken => "refresh_token",
+            TokenKind::WorkloadCredential => "workload_credential",
         }
     }
 }
@@ -307,10 +313,12 @@ mod tests {
         assert_eq!(formats.prefix(TokenKind::DeployToken), "gldt-");
         assert_eq!(formats.prefix(TokenKind::PersonalAccessToken), "glpat-");
         assert_eq!(formats.prefix(TokenKind::RefreshToken), "regauth-rt-");
+        assert_eq!(formats.prefix(TokenKind::WorkloadCredential), "regauth-wl-");
         let acme = TokenFormats::new("gldt-", Some("acme-"));
         assert_eq!(acme.prefix(TokenKind::DeployToken), "acme-dt-");
         assert_eq!(acme.prefix(TokenKind::PersonalAccessToken), "acme-pat-");
         assert_eq!(acme.prefix(TokenKind::RefreshToken), "acme-rt-");
+        assert_eq!(acme.prefix(TokenKind::WorkloadCredential), "acme-wt-");
         for formats in [formats, acme] {
             let prefixes: Vec<String> = TokenKind::ALL.iter().map(|&k| formats.prefix(k)).collect();
             for (i, a) in prefixes.iter().enumerate() {

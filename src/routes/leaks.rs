@@ -167,12 +167,20 @@ async fn revoke_token(
 }
 
 /// Revokes every real token of a report; per finding, whether it was one of regauth's.
+/// Reports beyond `ReportLimiter`'s allowance are 429.
 async fn revoke_findings(
     state: &AppState,
     findings: Vec<Finding>,
     reporter: Reporter,
     ip_address: Option<String>,
 ) -> Result<Vec<(Finding, bool)>, Error> {
+    if let Err(retry_after) = state.report_limiter.admit() {
+        tracing::warn!(
+            reporter = reporter.as_str(),
+            "a secret-scanning report beyond the allowance was refused"
+        );
+        return Err(Error::TooManyRequests { retry_after });
+    }
     let now = Utc::now();
     let mut outcomes = Vec::with_capacity(findings.len());
     for finding in findings {

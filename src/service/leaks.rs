@@ -98,6 +98,9 @@ pub async fn identify(
             TokenKind::DeployToken => &[TokenKind::DeployToken],
             TokenKind::PersonalAccessToken => &[TokenKind::PersonalAccessToken],
             TokenKind::RefreshToken => &[TokenKind::RefreshToken],
+            // Exchanged credentials live at most an hour and die with their policy; they
+            // are not revoked one by one (yet).
+            TokenKind::WorkloadCredential => &[],
         },
         // Made under an older prefix: any kind.
         Shape::Unknown => &TokenKind::ALL,
@@ -117,6 +120,7 @@ pub async fn identify(
                 .find_refresh_token(&digest)
                 .await?
                 .map(|grant| Identified::RefreshToken(grant.deploy_token)),
+            TokenKind::WorkloadCredential => None,
         };
         if found.is_some() {
             return Ok(found);
@@ -277,4 +281,58 @@ pub fn notify_owners_later(
         )
         .await;
     });
+}
+
+/// At most `per_minute` authenticated reports per process and minute (GitHub's and GitLab's
+/// together; each may carry thousands of tokens): a reporter whose credentials leaked, or one
+/// that loops, cannot make regauth look up and write without bound. Unauthenticated reports
+/// never reach it (the signature or the pre-shared token is checked first), so nobody else can
+/// use up the allowance.
+pub struct ReportLimiter {
+    per_minute: u32,
+    window: std::sync::Mutex<(std::time::Instant, u32)>,
+}
+
+/// Reports per minute and process by default.
+pub const REPORTS_PER_MINUTE: u32 = 60;
+
+impl ReportLimiter {
+    pub fn new(per_minute: u32) -> ReportLimiter {
+        ReportLimiter {
+            per_minute,
+            window: std::sync::Mutex::new((std::time::Instant::now(), 0)),
+        }
+    }
+
+    /// Admits one report, or says how many seconds until the next window.
+    pub fn admit(&self) -> Result<(), u64> {
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let elapsed = window.0.elapsed();
+        if elapsed >= std::time::Duration::from_secs(60) {
+            *window = (std::time::Instant::now(), 0);
+        }
+        if window.1 >= self.per_minute {
+            return Err(60u64.saturating_sub(window.0.elapsed().as_secs()).max(1));
+        }
+        window.1 += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_beyond_the_allowance_wait_for_the_next_minute() {
+        let limiter = ReportLimiter::new(3);
+        for _ in 0..3 {
+            assert!(limiter.admit().is_ok());
+        }
+        let retry = limiter.admit().unwrap_err();
+        assert!((1..=60).contains(&retry), "{retry}");
+    }
 }

@@ -578,8 +578,7 @@ async fn exchange_checked(
         .filter(|jti| !jti.is_empty() && jti.len() <= 255)
         .ok_or_else(|| refuse(Rejection::Malformed))?
         .to_owned();
-    let secret = TokenSecret::generate(CREDENTIAL_PREFIX)
-        .map_err(|_| Error::internal("the system random generator failed"))?;
+    let secret = new_credential_secret()?;
     let lifetime = chrono::Duration::seconds(i64::from(policy.max_ttl_seconds));
     let expires_at = now + lifetime;
     let mut details = job_details(&verified, &policy);
@@ -626,6 +625,15 @@ async fn exchange_checked(
         expires_in: lifetime.num_seconds().unsigned_abs(),
         policy,
     })
+}
+
+/// A new credential's secret in the checksummed format (`token_format`), so scanners can
+/// match it. Always `regauth-wl-`: the instance prefix does not apply to these (yet), since
+/// [`is_exchanged_credential`] tells them apart by this prefix alone.
+fn new_credential_secret() -> Result<TokenSecret, Error> {
+    crate::domain::token_format::TokenFormats::default()
+        .generate(crate::domain::token_format::TokenKind::WorkloadCredential)
+        .map_err(|_| Error::internal("the system random generator failed"))
 }
 
 /// Whether a presented secret is one the token exchange minted.
@@ -692,8 +700,7 @@ pub async fn create_refresh_credential(
     now: DateTime<Utc>,
 ) -> Result<TokenSecret, Error> {
     let policy = &login.policy;
-    let secret = TokenSecret::generate(CREDENTIAL_PREFIX)
-        .map_err(|_| Error::internal("the system random generator failed"))?;
+    let secret = new_credential_secret()?;
     let expires_at = now + chrono::Duration::seconds(i64::from(policy.max_ttl_seconds));
     let mut details = login.details.clone();
     details["via"] = json!("offline_token");

@@ -737,6 +737,13 @@ async fn an_exchanged_credential_works_like_a_deploy_token_once_per_oidc_token()
     assert_eq!(status, 200, "{body}");
     let secret = body["access_token"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("regauth-wl-"), "{secret}");
+    // The checksummed format: a scanner tells it from a look-alike offline.
+    assert_eq!(
+        regauth::domain::token_format::TokenFormats::default().shape(&secret),
+        regauth::domain::token_format::Shape::Valid(
+            regauth::domain::token_format::TokenKind::WorkloadCredential
+        )
+    );
     assert_eq!(
         body["issued_token_type"],
         "urn:ietf:params:oauth:token-type:access_token"
