@@ -31,7 +31,9 @@ pub async fn revoke_leaked(settings: &Settings, location: Option<String>) -> any
             found.extend(in_line.into_iter().map(|(_, token)| token));
         }
     }
-    found.dedup();
+    // Each token once, in the order found (a scanner reports a token at every place it is).
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|token| seen.insert(token.clone()));
     let store = super::store::open_store(settings).await?;
     let caller = Caller::operator();
     let (mut revoked, mut already, mut unknown) = (0, 0, 0);

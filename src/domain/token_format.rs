@@ -148,7 +148,7 @@ impl TokenFormats {
     pub fn generate(&self, kind: TokenKind) -> Result<TokenSecret, ring::error::Unspecified> {
         let prefix = self.prefix(kind);
         let body = random_base62(BODY_CHARS)?;
-        let check = checksum(&prefix, &body);
+        let check = base62_fixed(crc_of(&prefix, &body), CHECK_CHARS);
         Ok(TokenSecret::from_presented(format!(
             "{prefix}{body}{check}"
         )))
@@ -169,7 +169,8 @@ impl TokenFormats {
             };
             if rest.len() == BODY_CHARS + CHECK_CHARS && rest.bytes().all(is_base62) {
                 let (body, check) = rest.split_at(BODY_CHARS);
-                return if check == checksum(prefix, body) {
+                // Compared as numbers: no string is made on the token endpoint's path.
+                return if base62_value(check) == Some(u64::from(crc_of(prefix, body))) {
                     Shape::Valid(kind)
                 } else {
                     Shape::Malformed
@@ -262,12 +263,17 @@ fn random_base62(count: usize) -> Result<String, ring::error::Unspecified> {
     Ok(out)
 }
 
-/// The check characters of `prefix ‖ body`.
-fn checksum(prefix: &str, body: &str) -> String {
-    base62_fixed(
-        crc32_update(crc32_update(!0, prefix.as_bytes()), body.as_bytes()) ^ !0,
-        CHECK_CHARS,
-    )
+/// The CRC32 of `prefix ‖ body`, which the check characters encode.
+fn crc_of(prefix: &str, body: &str) -> u32 {
+    !crc32_update(crc32_update(!0, prefix.as_bytes()), body.as_bytes())
+}
+
+/// The number base62 `text` spells (most significant first); `None` for another character.
+fn base62_value(text: &str) -> Option<u64> {
+    text.bytes().try_fold(0u64, |value, byte| {
+        let digit = BASE62.iter().position(|&c| c == byte)?;
+        Some(value * 62 + digit as u64)
+    })
 }
 
 /// `value` in base62, most significant first, left-padded with `0` to `width` characters.
