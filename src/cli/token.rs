@@ -100,5 +100,13 @@ fn describe(found: &Identified, newly: bool) -> String {
             token.id,
             crate::domain::text::printable(&token.username)
         ),
+        Identified::WorkloadCredential(credential) => format!(
+            "{state}: exchanged credential {} of workload identity {} ({}) of {} {}",
+            credential.id,
+            credential.policy.id,
+            crate::domain::text::printable(&credential.policy.name),
+            credential.policy.owner.kind,
+            credential.policy.owner.full_path.as_str()
+        ),
     }
 }

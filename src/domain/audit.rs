@@ -55,6 +55,8 @@ pub enum AuditAction {
     WorkloadExchange,
     /// The registry reported the token acting from a network it had not used lately.
     DeployTokenNewAddress,
+    /// A credential minted by the token exchange was revoked (as leaked).
+    WorkloadCredentialRevoke,
 }
 
 impl AuditAction {
@@ -74,6 +76,7 @@ impl AuditAction {
             AuditAction::WorkloadLogin => "workload.login",
             AuditAction::WorkloadExchange => "workload.exchange",
             AuditAction::DeployTokenNewAddress => "deploy_token.new_address",
+            AuditAction::WorkloadCredentialRevoke => "workload_credential.revoke",
         }
     }
 }
@@ -102,7 +105,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -117,6 +120,7 @@ impl AuditAction {
         AuditAction::WorkloadLogin,
         AuditAction::WorkloadExchange,
         AuditAction::DeployTokenNewAddress,
+        AuditAction::WorkloadCredentialRevoke,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

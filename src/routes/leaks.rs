@@ -89,6 +89,14 @@ async fn admin_and_token(
     ))
 }
 
+fn owner(namespace: &crate::domain::Namespace) -> Value {
+    json!({
+        "id": namespace.id,
+        "kind": namespace.kind.to_string(),
+        "full_path": namespace.full_path.as_str(),
+    })
+}
+
 /// What an administrator learns about a token: never its secret.
 fn describe(found: &Identified) -> Value {
     let now = Utc::now();
@@ -98,11 +106,7 @@ fn describe(found: &Identified) -> Value {
             value["kind"] = json!(TokenKind::DeployToken.as_str());
             value["last_used_at"] = json!(token.last_used_at.map(views::timestamp));
             value["created_at"] = json!(views::timestamp(token.created_at));
-            value["owner"] = json!({
-                "id": token.owner.id,
-                "kind": token.owner.kind.to_string(),
-                "full_path": token.owner.full_path.as_str(),
-            });
+            value["owner"] = owner(&token.owner);
             value
         }
         Identified::PersonalAccessToken(token, user) => json!({
@@ -118,6 +122,16 @@ fn describe(found: &Identified) -> Value {
         Identified::RefreshToken(token) => json!({
             "kind": TokenKind::RefreshToken.as_str(),
             "deploy_token": describe(&Identified::DeployToken(token.clone())),
+        }),
+        // Deleted when revoked: one that is found is not revoked.
+        Identified::WorkloadCredential(credential) => json!({
+            "kind": TokenKind::WorkloadCredential.as_str(),
+            "id": credential.id,
+            "scopes": credential.scopes.names(),
+            "revoked": false,
+            "expires_at": views::timestamp(credential.expires_at),
+            "owner": owner(&credential.policy.owner),
+            "workload_identity": views::workload_identity(&credential.policy),
         }),
     }
 }

@@ -70,6 +70,7 @@ async fn token(
                 state.store.as_ref(),
                 &state.oidc,
                 &state.metrics,
+                &state.token_formats,
                 exchange,
                 ip_address,
                 Utc::now(),

@@ -294,7 +294,7 @@ async fn authenticate_basic(
         .await?;
         return Ok(Login::Workload(Box::new(login)));
     }
-    if workload_identity::is_exchanged_credential(secret) {
+    if workload_identity::is_exchanged_credential(&state.token_formats, secret) {
         let login = workload_identity::authenticate_exchanged(
             state.store.as_ref(),
             Some(username),
@@ -338,6 +338,7 @@ async fn create_refresh(
         Login::Workload(login) => {
             workload_identity::create_refresh_credential(
                 state.store.as_ref(),
+                &state.token_formats,
                 login,
                 client_address::text_of_request(request),
                 now,
@@ -355,7 +356,7 @@ async fn authenticate_refresh(
     service: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<Login, Error> {
-    if workload_identity::is_exchanged_credential(secret) {
+    if workload_identity::is_exchanged_credential(&state.token_formats, secret) {
         let login =
             workload_identity::authenticate_exchanged(state.store.as_ref(), None, secret, now)
                 .await?;

@@ -57,7 +57,7 @@ pub async fn authenticate(
         Presented::None => None,
         // A credential minted by the token exchange: its policy acts, as a deploy token would.
         Presented::Basic { username, secret }
-            if super::workload_identity::is_exchanged_credential(&secret) =>
+            if super::workload_identity::is_exchanged_credential(formats, &secret) =>
         {
             let login = super::workload_identity::authenticate_exchanged(
                 store,
@@ -69,7 +69,7 @@ pub async fn authenticate(
             Some(login.credential)
         }
         Presented::DeployTokenHeader(secret)
-            if super::workload_identity::is_exchanged_credential(&secret) =>
+            if super::workload_identity::is_exchanged_credential(formats, &secret) =>
         {
             let login =
                 super::workload_identity::authenticate_exchanged(store, None, &secret, now).await?;

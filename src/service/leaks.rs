@@ -9,7 +9,9 @@
 //!   (`deploy_token.revoke`, `{"reason": "leaked", "reporter", "location", "source"}`); its
 //!   refresh tokens go with it;
 //! - a personal access token is revoked and audited;
-//! - a refresh token is deleted (its deploy token stays: the refresh token is what leaked).
+//! - a refresh token is deleted (its deploy token stays: the refresh token is what leaked);
+//! - a credential minted by the token exchange (workload identity) is deleted with its audit
+//!   record (`workload_credential.revoke`); its policy stays, as does every other credential.
 //!
 //! Revoking is idempotent, and an unknown secret is answered like a known one wherever the
 //! answer reaches a reporter (no oracle); only administrators learn what a token was.
@@ -22,6 +24,7 @@ use crate::domain::{
     ActorKind, AuditAction, AuditEvent, DeployToken, PersonalAccessToken, TokenSecret, User,
 };
 use crate::error::Error;
+use crate::store::workload::WorkloadCredential;
 use crate::store::Store;
 
 /// Who reported a leak, for the audit record.
@@ -62,6 +65,8 @@ pub enum Identified {
     PersonalAccessToken(PersonalAccessToken, User),
     /// A refresh token of this deploy token.
     RefreshToken(DeployToken),
+    /// A credential the token exchange minted, with its policy.
+    WorkloadCredential(WorkloadCredential),
 }
 
 impl Identified {
@@ -70,6 +75,7 @@ impl Identified {
             Identified::DeployToken(_) => TokenKind::DeployToken,
             Identified::PersonalAccessToken(..) => TokenKind::PersonalAccessToken,
             Identified::RefreshToken(_) => TokenKind::RefreshToken,
+            Identified::WorkloadCredential(_) => TokenKind::WorkloadCredential,
         }
     }
 }
@@ -98,9 +104,7 @@ pub async fn identify(
             TokenKind::DeployToken => &[TokenKind::DeployToken],
             TokenKind::PersonalAccessToken => &[TokenKind::PersonalAccessToken],
             TokenKind::RefreshToken => &[TokenKind::RefreshToken],
-            // Exchanged credentials live at most an hour and die with their policy; they
-            // are not revoked one by one (yet).
-            TokenKind::WorkloadCredential => &[],
+            TokenKind::WorkloadCredential => &[TokenKind::WorkloadCredential],
         },
         // Made under an older prefix: any kind.
         Shape::Unknown => &TokenKind::ALL,
@@ -120,7 +124,10 @@ pub async fn identify(
                 .find_refresh_token(&digest)
                 .await?
                 .map(|grant| Identified::RefreshToken(grant.deploy_token)),
-            TokenKind::WorkloadCredential => None,
+            TokenKind::WorkloadCredential => store
+                .find_workload_credential(&digest)
+                .await?
+                .map(Identified::WorkloadCredential),
         };
         if found.is_some() {
             return Ok(found);
@@ -201,6 +208,26 @@ pub async fn revoke(
             event.action = AuditAction::RefreshTokenRevoke;
             store.record_audit_events(&[event]).await?;
             Some(())
+        }
+        Identified::WorkloadCredential(credential) => {
+            let mut details = details.clone();
+            details["policy_id"] = json!(credential.policy.id);
+            details["credential_id"] = json!(credential.id);
+            let event = AuditEvent {
+                created_at: now,
+                actor_kind,
+                actor: actor.to_owned(),
+                action: AuditAction::WorkloadCredentialRevoke,
+                deploy_token_id: None,
+                namespace_id: Some(credential.policy.owner.id),
+                ip_address: ip_address.clone(),
+                details,
+            };
+            // Two reports of one credential at once: the second deletes nothing.
+            store
+                .delete_workload_credential(credential.id, &event)
+                .await?
+                .then_some(())
         }
     };
     tracing::warn!(

@@ -19,6 +19,7 @@ use crate::domain::{
     ActorKind, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace, ScopeSet,
     TokenSecret, ValidationError,
 };
+use crate::domain::token_format::{Shape, TokenFormats, TokenKind};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::oidc::{Rejection, VerifiedToken, Verifier};
@@ -457,10 +458,6 @@ pub fn record_forward_use(
     });
 }
 
-/// Secrets minted by the token exchange carry this prefix (secret scanners, and the
-/// registry login telling them from deploy tokens).
-pub const CREDENTIAL_PREFIX: &str = "regauth-wl-";
-
 /// The token types accepted as `subject_token_type`.
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -494,11 +491,12 @@ pub async fn exchange(
     store: &dyn Store,
     verifier: &Verifier,
     metrics: &Metrics,
+    formats: &TokenFormats,
     request: ExchangeRequest<'_>,
     ip_address: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Exchanged, Error> {
-    let result = exchange_checked(store, verifier, request, ip_address, now).await;
+    let result = exchange_checked(store, verifier, formats, request, ip_address, now).await;
     let who = request.resource.unwrap_or("(no resource)");
     settle(
         metrics,
@@ -533,6 +531,7 @@ fn narrowed_scopes(policy: &WorkloadIdentity, scope: Option<&str>) -> Result<Sco
 async fn exchange_checked(
     store: &dyn Store,
     verifier: &Verifier,
+    formats: &TokenFormats,
     request: ExchangeRequest<'_>,
     ip_address: Option<String>,
     now: DateTime<Utc>,
@@ -578,7 +577,7 @@ async fn exchange_checked(
         .filter(|jti| !jti.is_empty() && jti.len() <= 255)
         .ok_or_else(|| refuse(Rejection::Malformed))?
         .to_owned();
-    let secret = new_credential_secret()?;
+    let secret = new_credential_secret(formats)?;
     let lifetime = chrono::Duration::seconds(i64::from(policy.max_ttl_seconds));
     let expires_at = now + lifetime;
     let mut details = job_details(&verified, &policy);
@@ -628,17 +627,21 @@ async fn exchange_checked(
 }
 
 /// A new credential's secret in the checksummed format (`token_format`), so scanners can
-/// match it. Always `regauth-wl-`: the instance prefix does not apply to these (yet), since
-/// [`is_exchanged_credential`] tells them apart by this prefix alone.
-fn new_credential_secret() -> Result<TokenSecret, Error> {
-    crate::domain::token_format::TokenFormats::default()
-        .generate(crate::domain::token_format::TokenKind::WorkloadCredential)
+/// match it: `regauth-wl-`, or `<instance>wt-` under `token_instance_prefix`.
+fn new_credential_secret(formats: &TokenFormats) -> Result<TokenSecret, Error> {
+    formats
+        .generate(TokenKind::WorkloadCredential)
         .map_err(|_| Error::internal("the system random generator failed"))
 }
 
-/// Whether a presented secret is one the token exchange minted.
-pub fn is_exchanged_credential(secret: &TokenSecret) -> bool {
-    secret.expose().starts_with(CREDENTIAL_PREFIX)
+/// Whether a presented secret is one the token exchange minted, under either prefix (one
+/// minted before `token_instance_prefix` was set keeps `regauth-wl-`). A look-alike with a
+/// wrong checksum is not: it goes on to be refused without a lookup.
+pub fn is_exchanged_credential(formats: &TokenFormats, secret: &TokenSecret) -> bool {
+    matches!(
+        formats.shape(secret.expose()),
+        Shape::Valid(TokenKind::WorkloadCredential) | Shape::Legacy(TokenKind::WorkloadCredential)
+    )
 }
 
 /// A credential minted by the exchange, presented with its policy's username (the registry,
@@ -695,12 +698,13 @@ pub fn start_sweep(store: Arc<dyn Store>, every: std::time::Duration) {
 /// policy. docker keeps it as its identity token and sends it in the refresh_token grant.
 pub async fn create_refresh_credential(
     store: &dyn Store,
+    formats: &TokenFormats,
     login: &FederatedLogin,
     ip_address: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<TokenSecret, Error> {
     let policy = &login.policy;
-    let secret = new_credential_secret()?;
+    let secret = new_credential_secret(formats)?;
     let expires_at = now + chrono::Duration::seconds(i64::from(policy.max_ttl_seconds));
     let mut details = login.details.clone();
     details["via"] = json!("offline_token");

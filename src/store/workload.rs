@@ -84,6 +84,14 @@ pub trait WorkloadIdentityStore: Send + Sync {
         digest: &SecretDigest,
     ) -> Result<Option<WorkloadCredential>, StoreError>;
 
+    /// Deletes one credential (revoked as leaked) with its audit record, in one transaction;
+    /// false when there was none.
+    async fn delete_workload_credential(
+        &self,
+        id: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes credentials and exchanged `jti`s whose time has passed.
     async fn delete_expired_workload_credentials(
         &self,

@@ -9,10 +9,10 @@ from detect_secrets.plugins.base import RegexBasedDetector
 
 
 class RegauthTokenDetector(RegexBasedDetector):
-    """regauth deploy tokens, personal access tokens and refresh tokens."""
+    """regauth deploy tokens, personal access tokens, refresh tokens and exchanged credentials."""
 
     secret_type = "regauth token"
 
     denylist = [
-        re.compile(r"(?:gldt-|glpat-|regauth-rt-)[0-9A-Za-z]{38}"),
+        re.compile(r"(?:gldt-|glpat-|regauth-rt-|regauth-wl-)[0-9A-Za-z]{38}"),
     ]

@@ -944,6 +944,106 @@ async fn an_exchanged_credential_works_like_a_deploy_token_once_per_oidc_token()
 }
 
 #[tokio::test]
+async fn an_exchanged_credential_carries_the_instance_prefix_and_dies_when_reported_as_leaked() {
+    use regauth::domain::token_format::{Shape, TokenFormats, TokenKind};
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
+    let app = spawn_app_with(move |settings| {
+        settings.oidc_issuers = vec![github_file];
+        settings.token_instance_prefix = Some("acme-".into());
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let admin = app.create_user("root", true, "api").await;
+    let release = policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74"}),
+        &["read_registry", "write_registry"],
+    )
+    .await;
+    let username = release.username();
+    let now = Utc::now().timestamp();
+    let mut exchanged = Vec::new();
+    for jti in ["job-1", "job-2"] {
+        let mut claims = github_claims(GITHUB, AUDIENCE, now);
+        claims["jti"] = json!(jti);
+        let (status, body) = exchange(
+            &app,
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &github.sign(&claims)),
+                ("subject_token_type", JWT_TYPE),
+                ("resource", &username),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        exchanged.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+    let (leaked, other) = (&exchanged[0], &exchanged[1]);
+    // The instance's own prefix, checksummed: a scanner routes it to this instance.
+    assert!(leaked.starts_with("acme-wt-"), "{leaked}");
+    let formats = TokenFormats::new("gldt-", Some("acme-"));
+    assert_eq!(
+        formats.shape(leaked),
+        Shape::Valid(TokenKind::WorkloadCredential)
+    );
+    let scope = "repository:acme/web/app:push,pull";
+    assert_eq!(direct_login(&app, &username, leaked, scope).await.0, 200);
+    // A look-alike with a broken checksum is no credential.
+    let mut look_alike = leaked.clone();
+    let last = look_alike.pop().unwrap();
+    look_alike.push(if last == 'a' { 'b' } else { 'a' });
+    assert_eq!(direct_login(&app, &username, &look_alike, scope).await.0, 401);
+
+    // An administrator asks what the string is, then revokes it by value.
+    let ask = |method: reqwest::Method, secret: &str| {
+        app.api(method, "/admin/token", &admin)
+            .json(&json!({ "token": secret }))
+            .send()
+    };
+    let info = ask(reqwest::Method::POST, leaked).await.unwrap();
+    assert_eq!(info.status(), 200);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["kind"], "workload_credential", "{info}");
+    assert_eq!(info["revoked"], false);
+    assert_eq!(info["scopes"], json!(["read_registry", "write_registry"]));
+    assert_eq!(info["owner"]["full_path"], "acme/web");
+    assert_eq!(info["workload_identity"]["username"], username);
+    assert!(!info.to_string().contains(leaked.as_str()), "{info}");
+    assert_eq!(
+        ask(reqwest::Method::DELETE, leaked).await.unwrap().status(),
+        204
+    );
+    assert_eq!(direct_login(&app, &username, leaked, scope).await.0, 401);
+    // Gone: it is unknown from now on. The policy and its other credential are untouched.
+    assert_eq!(
+        ask(reqwest::Method::POST, leaked).await.unwrap().status(),
+        404
+    );
+    assert_eq!(direct_login(&app, &username, other, scope).await.0, 200);
+    // The policy's page lists the revocation beside its uses.
+    let (_, uses) = workload_identity::recent_uses(
+        app.store.as_ref(),
+        &Caller::operator(),
+        &release.owner,
+        release.id,
+        20,
+    )
+    .await
+    .unwrap();
+    let revocation = uses
+        .iter()
+        .find(|event| event.action == regauth::domain::AuditAction::WorkloadCredentialRevoke)
+        .expect("the revocation is in the policy's trail");
+    assert_eq!(revocation.actor, "root");
+    assert_eq!(revocation.details["reason"], "leaked");
+    assert_eq!(revocation.details["reporter"], "admin");
+}
+
+#[tokio::test]
 async fn the_command_line_manages_policies_with_the_api_rules() {
     let github = FixtureIssuer::new(GITHUB, "gh-key-1");
     let cli = crate::cli::Cli::new().await;

@@ -271,10 +271,10 @@ pub fn scope_options(kind: NamespaceKind, checked: &[String]) -> Vec<ScopeOption
 
 /// "revoked as leaked (reported by github, found at https://…)".
 fn leaked_text(event: &AuditEvent) -> String {
-    let what = if event.action == AuditAction::RefreshTokenRevoke {
-        "a refresh token revoked as leaked"
-    } else {
-        "revoked as leaked"
+    let what = match event.action {
+        AuditAction::RefreshTokenRevoke => "a refresh token revoked as leaked",
+        AuditAction::WorkloadCredentialRevoke => "an exchanged credential revoked as leaked",
+        _ => "revoked as leaked",
     };
     let reporter = event.details["reporter"].as_str().unwrap_or("unknown");
     match event.details["location"].as_str() {
@@ -287,7 +287,9 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
     EventRow {
         at: when(event.created_at),
         action: match event.action {
-            AuditAction::DeployTokenRevoke | AuditAction::RefreshTokenRevoke
+            AuditAction::DeployTokenRevoke
+            | AuditAction::RefreshTokenRevoke
+            | AuditAction::WorkloadCredentialRevoke
                 if event.details["reason"] == "leaked" =>
             {
                 leaked_text(event)
@@ -307,6 +309,7 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
                 AuditAction::WorkloadLogin => "workload login",
                 AuditAction::WorkloadExchange => "workload token exchange",
                 AuditAction::DeployTokenNewAddress => "used from a new address",
+                AuditAction::WorkloadCredentialRevoke => "an exchanged credential revoked",
             }
             .to_owned(),
         },

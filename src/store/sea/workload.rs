@@ -154,6 +154,26 @@ impl WorkloadIdentityStore for SeaStore {
         }))
     }
 
+    async fn delete_workload_credential(
+        &self,
+        id: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let transaction = self.db.begin().await?;
+        let deleted = workload_credential::Entity::delete_by_id(id)
+            .exec(&transaction)
+            .await?
+            .rows_affected
+            > 0;
+        if deleted {
+            insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
+        }
+        transaction.commit().await?;
+        // Credentials are looked up in the database at every use (never cached): the next
+        // use on any replica is refused, with nothing to invalidate.
+        Ok(deleted)
+    }
+
     async fn delete_expired_workload_credentials(
         &self,
         now: DateTime<Utc>,
@@ -279,6 +299,7 @@ impl WorkloadIdentityStore for SeaStore {
             .filter(audit_event::Column::Action.is_in([
                 AuditAction::WorkloadLogin.as_str(),
                 AuditAction::WorkloadExchange.as_str(),
+                AuditAction::WorkloadCredentialRevoke.as_str(),
             ]))
             .order_by_desc(audit_event::Column::Id)
             .limit(500)
