@@ -181,33 +181,30 @@ pub async fn revoke(
             .await?
             .map(|_| ()),
         Identified::PersonalAccessToken(token, _) => {
-            store.revoke_personal_access_token(token.id).await?;
+            let mut details = details.clone();
+            details["personal_access_token_id"] = json!(token.id);
+            let event = AuditEvent {
+                created_at: now,
+                actor_kind,
+                actor: actor.to_owned(),
+                action: AuditAction::PersonalAccessTokenRevoke,
+                deploy_token_id: None,
+                namespace_id: None,
+                ip_address: ip_address.clone(),
+                details,
+            };
             store
-                .record_audit_events(&[AuditEvent {
-                    created_at: now,
-                    actor_kind,
-                    actor: actor.to_owned(),
-                    action: AuditAction::PersonalAccessTokenRevoke,
-                    deploy_token_id: None,
-                    namespace_id: None,
-                    ip_address: ip_address.clone(),
-                    details: json!({
-                        "reason": "leaked",
-                        "reporter": reporter.as_str(),
-                        "location": bounded(report.location.as_deref()),
-                        "source": bounded(report.source.as_deref()),
-                        "personal_access_token_id": token.id,
-                    }),
-                }])
-                .await?;
-            Some(())
+                .revoke_personal_access_token(token.id, Some(&event))
+                .await?
+                .then_some(())
         }
         Identified::RefreshToken(token) => {
-            store.delete_refresh_token(&report.secret.digest()).await?;
             let mut event = record(token);
             event.action = AuditAction::RefreshTokenRevoke;
-            store.record_audit_events(&[event]).await?;
-            Some(())
+            store
+                .delete_refresh_token(&report.secret.digest(), Some(&event))
+                .await?
+                .map(|_| ())
         }
         Identified::WorkloadCredential(credential) => {
             let mut details = details.clone();

@@ -143,7 +143,7 @@ pub async fn create_personal_access_token(
 
 /// Revokes a personal access token at once.
 pub async fn revoke_personal_access_token(store: &dyn Store, id: i64) -> Result<(), Error> {
-    if !store.revoke_personal_access_token(id).await? {
+    if !store.revoke_personal_access_token(id, None).await? {
         return Err(Error::not_found("Personal access token", id));
     }
     tracing::info!(

@@ -266,8 +266,13 @@ pub trait DeployTokenStore: Send + Sync {
         digest: &SecretDigest,
     ) -> Result<Option<DeployToken>, StoreError>;
 
-    /// Deletes the refresh token with this digest; the id of its deploy token, if it existed.
-    async fn delete_refresh_token(&self, digest: &SecretDigest) -> Result<Option<i64>, StoreError>;
+    /// Deletes the refresh token with this digest and records `audit` (if any) in one
+    /// transaction; the id of its deploy token, if it existed (nothing recorded otherwise).
+    async fn delete_refresh_token(
+        &self,
+        digest: &SecretDigest,
+        audit: Option<&AuditEvent>,
+    ) -> Result<Option<i64>, StoreError>;
 
     /// Revokes (the first revocation time is kept), removes its refresh tokens and records
     /// `audit`, in one transaction; the token as it is afterwards.
@@ -370,8 +375,13 @@ pub trait UserStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<PersonalAccessToken, StoreError>;
 
-    /// Revokes a personal access token; false when there is no such token.
-    async fn revoke_personal_access_token(&self, id: i64) -> Result<bool, StoreError>;
+    /// Revokes a personal access token and records `audit` (if any) in one transaction;
+    /// false (and nothing recorded) when there is no such token.
+    async fn revoke_personal_access_token(
+        &self,
+        id: i64,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
 
     /// A personal access token that is not revoked, with its user (one query).
     async fn find_usable_personal_access_token(

@@ -1027,20 +1027,33 @@ impl DeployTokenStore for SeaStore {
             .transpose()
     }
 
-    async fn delete_refresh_token(&self, digest: &SecretDigest) -> Result<Option<i64>, StoreError> {
+    async fn delete_refresh_token(
+        &self,
+        digest: &SecretDigest,
+        audit: Option<&AuditEvent>,
+    ) -> Result<Option<i64>, StoreError> {
+        let transaction = self.db.begin().await?;
         let Some(row) = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenDigest.eq(digest.as_hex()))
-            .one(&self.db)
+            .one(&transaction)
             .await?
         else {
             return Ok(None);
         };
-        let deploy_token_id = row.deploy_token_id;
-        refresh_token::Entity::delete_by_id(row.id)
-            .exec(&self.db)
-            .await?;
+        let deleted = refresh_token::Entity::delete_by_id(row.id)
+            .exec(&transaction)
+            .await?
+            .rows_affected
+            > 0;
+        if !deleted {
+            return Ok(None);
+        }
+        if let Some(audit) = audit {
+            insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
+        }
+        transaction.commit().await?;
         self.wrote();
-        Ok(Some(deploy_token_id))
+        Ok(Some(row.deploy_token_id))
     }
 
     async fn find_refresh_token(
@@ -1231,13 +1244,24 @@ impl UserStore for SeaStore {
         personal_access_token_from_row(row)
     }
 
-    async fn revoke_personal_access_token(&self, id: i64) -> Result<bool, StoreError> {
-        let result = personal_access_token::Entity::update_many()
+    async fn revoke_personal_access_token(
+        &self,
+        id: i64,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let transaction = self.db.begin().await?;
+        let revoked = personal_access_token::Entity::update_many()
             .col_expr(personal_access_token::Column::Revoked, Expr::value(true))
             .filter(personal_access_token::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected > 0)
+            .exec(&transaction)
+            .await?
+            .rows_affected
+            > 0;
+        if let (true, Some(audit)) = (revoked, audit) {
+            insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
+        }
+        transaction.commit().await?;
+        Ok(revoked)
     }
 
     async fn find_usable_personal_access_token(
