@@ -110,11 +110,37 @@ pub fn may_change_visibility(caller: Principal, role: Option<Role>) -> bool {
     }
 }
 
+/// Whether a person may change their own account's preferences: not blocked, with a token
+/// that may write (a `read_api` token reads them only). The operator has no account.
+pub fn may_change_own_account(caller: Principal) -> bool {
+    match caller {
+        Principal::Operator => false,
+        Principal::User {
+            blocked,
+            token_may_write,
+            ..
+        } => !blocked && token_may_write,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use NamespaceKind::{Group, Project};
     use TokenOperation::{Create, List, Read, Revoke};
+
+    #[test]
+    fn only_an_unblocked_person_with_a_writing_token_changes_their_own_account() {
+        let person = |blocked, token_may_write| Principal::User {
+            admin: false,
+            blocked,
+            token_may_write,
+        };
+        assert!(may_change_own_account(person(false, true)));
+        assert!(!may_change_own_account(person(false, false)));
+        assert!(!may_change_own_account(person(true, true)));
+        assert!(!may_change_own_account(Principal::Operator));
+    }
 
     fn user(role_admin: bool) -> Principal {
         Principal::User {

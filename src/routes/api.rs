@@ -33,6 +33,7 @@ pub fn register(routes: &mut RouteList<'_>) {
     // Before `/api/v4/{kind}/{id}`, which `admin/token` would match.
     crate::routes::leaks::register_admin(routes);
     routes.resource("/api/v4/user").get(current_user).done();
+    crate::routes::preferences::register_api(routes);
     routes
         .resource("/api/v4/deploy_tokens")
         .get(list_instance_tokens)
@@ -231,19 +232,24 @@ async fn update_namespace(
     )
     .await?;
     let visibility =
-        visibility_field(&request, &body)?.ok_or(Error::MissingParameter("visibility"))?;
+        parameter(&request, &body, "visibility")?.ok_or(Error::MissingParameter("visibility"))?;
     let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;
     let project =
         namespaces::set_visibility(state.store.as_ref(), &caller, &reference, visibility).await?;
     Ok(HttpResponse::Ok().json(views::namespace(&project, &public_url(&state, &request))))
 }
 
-/// `visibility` from the query string, else from a JSON or form body.
-fn visibility_field(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+/// A parameter from the query string, else from a JSON or form body, as GitLab takes them
+/// (a JSON `true` or `12` reads as the text `true`, `12`).
+pub(super) fn parameter(
+    request: &HttpRequest,
+    body: &[u8],
+    name: &str,
+) -> Result<Option<String>, ApiError> {
     let from_pairs = |pairs: Vec<(String, String)>| {
         pairs
             .into_iter()
-            .find(|(key, _)| key == "visibility")
+            .find(|(key, _)| key == name)
             .map(|(_, value)| value)
     };
     let query: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
@@ -263,10 +269,11 @@ fn visibility_field(request: &HttpRequest, body: &[u8]) -> Result<Option<String>
         let value: Value = serde_json::from_slice(body).map_err(|error| {
             Error::InvalidRequest(format!("the body is not valid JSON: {error}"))
         })?;
-        return match value.get("visibility") {
+        return match value.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text.clone())),
-            Some(_) => Err(Error::InvalidRequest("visibility is invalid".into()).into()),
+            Some(scalar @ (Value::Bool(_) | Value::Number(_))) => Ok(Some(scalar.to_string())),
+            Some(_) => Err(Error::InvalidRequest(format!("{name} is invalid")).into()),
         };
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
@@ -318,7 +325,7 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
 
 /// A boolean parameter as GitLab (Grape) reads it: `true`/`false`, `1`/`0`, `t`/`f`,
 /// `yes`/`no`, `y`/`n`, `on`/`off`, in any case. python-gitlab sends `True`.
-fn parse_gitlab_bool(text: &str) -> Option<bool> {
+pub(super) fn parse_gitlab_bool(text: &str) -> Option<bool> {
     const TRUE: [&str; 6] = ["true", "1", "t", "yes", "y", "on"];
     const FALSE: [&str; 6] = ["false", "0", "f", "no", "n", "off"];
     let text = text.trim();

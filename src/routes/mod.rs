@@ -10,6 +10,7 @@ pub mod leaks;
 pub mod metrics;
 pub mod oauth;
 pub mod observe;
+pub mod preferences;
 pub mod registry_events;
 pub mod route_list;
 pub mod token;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::caller::{Caller, Identity};
 use super::namespaces::{self, NamespaceRef};
 use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::user::parse_username;
@@ -60,6 +61,53 @@ pub async fn set_new_address_mail(
     let user = find(store, username).await?;
     store.set_new_address_mail(user.id, on, now).await?;
     Ok(user)
+}
+
+/// A user's own preferences (`/api/v4/user/preferences`, the page's preferences).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preferences {
+    /// Mail me when a token I manage acts at the registry from a network it had not used
+    /// lately (`service::new_address_mail`).
+    pub new_address_mail: bool,
+}
+
+/// The caller's own preferences: a person's (the operator has none).
+pub async fn preferences(store: &dyn Store, caller: &Caller) -> Result<Preferences, Error> {
+    let user = person(caller)?;
+    let subscribed = store.new_address_mail_users(&[user.id]).await?;
+    Ok(Preferences {
+        new_address_mail: subscribed.contains(&user.id),
+    })
+}
+
+/// Changes the caller's own preferences (a personal access token that may write, or a page
+/// session); the preferences as they are afterwards.
+pub async fn set_preferences(
+    store: &dyn Store,
+    caller: &Caller,
+    new_address_mail: bool,
+    now: DateTime<Utc>,
+) -> Result<Preferences, Error> {
+    let user = person(caller)?;
+    if !crate::access::permissions::may_change_own_account(caller.principal()) {
+        return Err(Error::Forbidden);
+    }
+    store
+        .set_new_address_mail(user.id, new_address_mail, now)
+        .await?;
+    tracing::info!(
+        user = %crate::domain::text::printable(&user.username),
+        new_address_mail,
+        "preferences changed"
+    );
+    preferences(store, caller).await
+}
+
+fn person(caller: &Caller) -> Result<&User, Error> {
+    match &caller.identity {
+        Identity::User { user, .. } => Ok(user),
+        Identity::Operator { .. } => Err(Error::Unauthorized),
+    }
 }
 
 pub async fn add_member(

@@ -994,3 +994,116 @@ async fn the_new_address_mail_is_turned_on_and_off_on_the_command_line() {
         .fails(&["user", "new-address-mail", "nobody", "on"])
         .contains("nobody"));
 }
+
+#[tokio::test]
+async fn each_person_turns_the_new_address_mail_on_and_off_through_the_api_and_the_page() {
+    use crate::web_pages::{client, hidden_csrf, signed_in, user_with_password};
+    let app = app_with_receiver().await;
+    let mia = user_with_password(&app, "mia").await;
+    let reader = app.create_user("rea", false, "read_api").await;
+    let preferences = |token: &str| {
+        let request = app.api(Method::GET, "/user/preferences", token);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()["new_address_mail"].clone()
+        }
+    };
+    let put = |token: &str, body: Value| {
+        app.api(Method::PUT, "/user/preferences", token)
+            .json(&body)
+            .send()
+    };
+    let mia_id = app
+        .store
+        .find_user_by_username("mia")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let subscribed = || async { app.store.new_address_mail_users(&[mia_id]).await.unwrap() };
+    assert_eq!(preferences(&mia).await, false, "off until asked for");
+    // The API: JSON or a form, GitLab's booleans; the mailer's list follows.
+    let on = put(&mia, json!({"new_address_mail": true})).await.unwrap();
+    assert_eq!(on.status(), 200);
+    let on: Value = on.json().await.unwrap();
+    assert_eq!(on["new_address_mail"], true);
+    assert_eq!(subscribed().await, [mia_id]);
+    assert_eq!(preferences(&mia).await, true);
+    let off = app
+        .api(Method::PUT, "/user/preferences", &mia)
+        .form(&[("new_address_mail", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    assert!(subscribed().await.is_empty());
+    // Bad input is a clear 400 and changes nothing; a read_api token only looks.
+    for body in [json!({"new_address_mail": "maybe"}), json!({"theme_id": 2})] {
+        let refused = put(&mia, body).await.unwrap();
+        assert_eq!(refused.status(), 400);
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("new_address_mail"), "{text}");
+    }
+    assert_eq!(preferences(&reader).await, false);
+    let forbidden = put(&reader, json!({"new_address_mail": true})).await.unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let anonymous = app
+        .client
+        .get(format!("{}/api/v4/user/preferences", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(subscribed().await.is_empty());
+
+    // The page: the box shows the setting, saving it turns it on, unticking it off.
+    let cookie = signed_in(&app, "mia", crate::web_pages::PASSWORD).await;
+    let page_url = format!("{}/-/profile/preferences", app.address);
+    let page = |cookie: String| {
+        let request = client().get(&page_url).header("cookie", cookie);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let html = page(cookie.clone()).await;
+    let checkbox = |html: &str| {
+        let start = html.find("id=\"new_address_mail\"").expect("the checkbox");
+        let end = start + html[start..].find('>').unwrap();
+        html[start..end].contains(" checked")
+    };
+    assert!(!checkbox(&html));
+    assert!(html.contains("aria-describedby=\"new_address_mail_hint\""));
+    let csrf = hidden_csrf(&html);
+    let save = |fields: Vec<(&'static str, String)>| {
+        client()
+            .post(&page_url)
+            .header("cookie", cookie.clone())
+            .form(&fields)
+            .send()
+    };
+    let saved = save(vec![
+        ("authenticity_token", csrf.clone()),
+        ("new_address_mail", "true".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), 303);
+    assert_eq!(
+        saved.headers()["location"],
+        "/-/profile/preferences?saved=1"
+    );
+    assert_eq!(subscribed().await, [mia_id]);
+    assert!(checkbox(&page(cookie.clone()).await));
+    // Without the session's CSRF token nothing changes.
+    let forged = save(vec![("authenticity_token", "forged".into())])
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(subscribed().await, [mia_id]);
+    let unticked = save(vec![("authenticity_token", csrf)]).await.unwrap();
+    assert_eq!(unticked.status(), 303);
+    assert!(subscribed().await.is_empty());
+}

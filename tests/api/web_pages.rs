@@ -17,7 +17,7 @@ use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -37,14 +37,14 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-fn hidden_csrf(html: &str) -> String {
+pub(crate) fn hidden_csrf(html: &str) -> String {
     let marker = "name=\"authenticity_token\" value=\"";
     let start = html.find(marker).expect("a CSRF field") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
 /// Signs in over HTTP; returns the response to the sign-in POST.
-async fn post_sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn post_sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
     let client = client();
     let page = client
         .get(format!("{}/users/sign_in", app.address))

@@ -86,6 +86,15 @@ async fn every_page_has_no_accessibility_violation() {
 
         sign_in(&mut browser, &app, "alice").await;
         audit.check(&mut browser, &format!("{label} home")).await;
+        browser.click_and_wait("a.who").await;
+        audit
+            .check(&mut browser, &format!("{label} preferences"))
+            .await;
+        browser.click("#new_address_mail").await;
+        browser.click_and_wait("#save-preferences").await;
+        audit
+            .check(&mut browser, &format!("{label} preferences saved"))
+            .await;
         let settings = format!("{}/acme/web/-/settings/repository", app.address);
         browser.goto(&settings).await;
         audit

@@ -6,6 +6,7 @@
 //! `error::PageError`.
 
 pub mod pages;
+pub mod profile;
 pub mod workload;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -56,6 +57,8 @@ pub fn register(routes: &mut RouteList<'_>) {
         .done();
     routes.resource("/users/sign_out").post(sign_out).done();
     routes.resource("/").get(home).done();
+    // Before the project routes below, whose paths begin with any text.
+    profile::register(routes);
     // Groups first: `/groups/...` must not be read as a project path.
     for (prefix, kind) in [
         ("/groups/{path:.+}", NamespaceKind::Group),

@@ -1,0 +1,68 @@
+//! `GET` / `PUT /api/v4/user/preferences`: the caller's own preferences, at GitLab's address.
+//! regauth has one of its own, `new_address_mail`: the mail sent when a token the user
+//! manages acts at the registry from a network it had not used lately
+//! (`service::new_address_mail`). GitLab's other preference fields mean nothing here.
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde_json::json;
+
+use super::api::{caller, parameter, parse_gitlab_bool};
+use crate::error::{ApiError, Error};
+use crate::routes::route_list::RouteList;
+use crate::service::users::{self, Preferences};
+use crate::state::AppState;
+
+pub fn register_api(routes: &mut RouteList<'_>) {
+    routes
+        .resource("/api/v4/user/preferences")
+        .get(show)
+        .to(Method::PUT, update)
+        .done();
+}
+
+fn view(user_id: i64, preferences: Preferences) -> serde_json::Value {
+    json!({
+        "user_id": user_id,
+        "new_address_mail": preferences.new_address_mail,
+    })
+}
+
+fn user_id(caller: &crate::service::caller::Caller) -> Result<i64, Error> {
+    match &caller.identity {
+        crate::service::caller::Identity::User { user, .. } => Ok(user.id),
+        crate::service::caller::Identity::Operator { .. } => Err(Error::Unauthorized),
+    }
+}
+
+async fn show(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&request, &state).await?;
+    let preferences = users::preferences(state.store.as_ref(), &caller).await?;
+    Ok(HttpResponse::Ok().json(view(user_id(&caller)?, preferences)))
+}
+
+async fn update(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&request, &state).await?;
+    // Only now the body: a caller without credentials cannot make us wait for one.
+    let limits = &state.settings.limits;
+    let body = crate::routes::body::read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
+    )
+    .await?;
+    let text = parameter(&request, &body, "new_address_mail")?
+        .ok_or(Error::MissingParameter("new_address_mail"))?;
+    let on = parse_gitlab_bool(&text).ok_or_else(|| {
+        Error::InvalidRequest("new_address_mail is invalid: true or false".into())
+    })?;
+    let preferences =
+        users::set_preferences(state.store.as_ref(), &caller, on, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(view(user_id(&caller)?, preferences)))
+}
