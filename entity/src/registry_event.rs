@@ -23,6 +23,8 @@ pub struct Model {
     /// `actor.name` (the registry JWT's `sub`); empty for anonymous pulls.
     pub actor: String,
     pub deploy_token_id: Option<i64>,
+    /// The workload identity policy whose credential acted (`gitlab+workload-<id>`).
+    pub workload_identity_id: Option<i64>,
     pub namespace_id: Option<i64>,
     pub repository: String,
     pub from_repository: Option<String>,

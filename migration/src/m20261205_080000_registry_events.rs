@@ -1,7 +1,8 @@
 //! What each credential really did at the registry: the registry's notifications
 //! (`/api/v4/container_registry_event/events`). `registry_events` keeps manifest, tag,
 //! repository and blob push/mount/delete events whole, one row each, and blob pulls as one row
-//! per actor, repository and day (`aggregate_key`, `count`). `registry_event_receipts` holds
+//! per actor, repository and day (`aggregate_key`, `count`), each tied to the deploy token or
+//! the workload identity policy its actor names. `registry_event_receipts` holds
 //! the id of every event taken in, so that the registry's retries (delivery is at least once)
 //! are not counted twice. `registry_event_addresses` holds, per deploy token, each network
 //! (/24, /64) it acted from and when last, for the new-address warning;
@@ -26,6 +27,7 @@ enum RegistryEvents {
     TargetKind,
     Actor,
     DeployTokenId,
+    WorkloadIdentityId,
     NamespaceId,
     Repository,
     FromRepository,
@@ -88,6 +90,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(RegistryEvents::TargetKind, 20))
                     .col(string_len(RegistryEvents::Actor, 300))
                     .col(big_integer_null(RegistryEvents::DeployTokenId))
+                    .col(big_integer_null(RegistryEvents::WorkloadIdentityId))
                     .col(big_integer_null(RegistryEvents::NamespaceId))
                     .col(string_len(RegistryEvents::Repository, 300))
                     .col(string_len_null(RegistryEvents::FromRepository, 300))
@@ -120,6 +123,17 @@ impl MigrationTrait for Migration {
                     .name("idx_registry_events_token")
                     .table(RegistryEvents::Table)
                     .col(RegistryEvents::DeployTokenId)
+                    .col(RegistryEvents::LastAt)
+                    .to_owned(),
+            )
+            .await?;
+        // A workload identity policy's events, newest first.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_registry_events_workload_identity")
+                    .table(RegistryEvents::Table)
+                    .col(RegistryEvents::WorkloadIdentityId)
                     .col(RegistryEvents::LastAt)
                     .to_owned(),
             )

@@ -323,11 +323,13 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 /// Which credential an `actor.name` names: a default deploy-token username names its token by
-/// id; anything else is looked up as a custom username. Empty: an anonymous pull.
+/// id, `gitlab+workload-<id>` a workload identity policy (a name no deploy token may take);
+/// anything else is looked up as a custom username. Empty: an anonymous pull.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActorName {
     Anonymous,
     DeployTokenId(i64),
+    WorkloadIdentityId(i64),
     Username(String),
 }
 
@@ -335,6 +337,9 @@ impl ActorName {
     pub fn parse(actor: &str) -> ActorName {
         if actor.is_empty() {
             return ActorName::Anonymous;
+        }
+        if let Some(id) = super::workload_identity::parse_workload_username(actor) {
+            return ActorName::WorkloadIdentityId(id);
         }
         match actor
             .strip_prefix(DEFAULT_USERNAME_PREFIX)

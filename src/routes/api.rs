@@ -127,7 +127,7 @@ pub(super) async fn namespace_route(
 /// The base of `web_url` and `Link`: `public_url`, else what the request was sent to. The
 /// `X-Forwarded-Host` / `-Proto` headers are believed only from a trusted proxy: from anyone
 /// else they would let a client put another site's address into the answers.
-fn public_url(state: &AppState, request: &HttpRequest) -> String {
+pub(super) fn public_url(state: &AppState, request: &HttpRequest) -> String {
     if let Some(url) = &state.settings.public_url {
         return url.clone();
     }
@@ -282,7 +282,7 @@ pub(super) fn parameter(
 }
 
 /// GitLab's pagination parameters.
-fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
+pub(super) fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
     let params: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
         .map_err(|_| Error::InvalidRequest("the query string is not valid URL encoding".into()))?;
     let get = |key: &str| {
@@ -339,7 +339,7 @@ pub(super) fn parse_gitlab_bool(text: &str) -> Option<bool> {
 }
 
 /// The list as JSON with GitLab's pagination headers.
-fn paginated(
+pub(super) fn paginated(
     request: &HttpRequest,
     base_url: &str,
     options: ListOptions,

@@ -11,7 +11,9 @@ use serde_json::json;
 use crate::access::permissions::TokenOperation;
 use crate::domain::workload_identity::WorkloadIdentityRequest;
 use crate::error::{ApiError, Error};
-use crate::routes::api::{namespace_kind, namespace_ref, namespace_route};
+use crate::routes::api::{
+    list_options, namespace_kind, namespace_ref, namespace_route, paginated, public_url,
+};
 use crate::service::namespaces;
 use crate::service::workload_identity;
 use crate::state::AppState;
@@ -29,6 +31,10 @@ pub fn register(routes: &mut RouteList<'_>) {
         .resource("/api/v4/{kind}/{id}/workload_identities/{policy_id}")
         .get(get)
         .to(Method::DELETE, delete)
+        .done();
+    routes
+        .resource("/api/v4/{kind}/{id}/workload_identities/{policy_id}/events")
+        .get(events)
         .done();
 }
 
@@ -128,4 +134,38 @@ async fn delete(
     let (caller, owner, policy_id) = policy_route(&request, path, &state).await?;
     workload_identity::delete(state.store.as_ref(), &caller, &owner, policy_id, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// What the policy's jobs and pods did at the registry (its notifications), paginated as
+/// a deploy token's events are.
+async fn events(
+    request: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> ApiResult {
+    let (caller, owner, policy_id) = policy_route(&request, path, &state).await?;
+    let options = list_options(&request)?;
+    let page = crate::service::registry_events::of_workload_identity(
+        state.store.as_ref(),
+        &caller,
+        &owner,
+        policy_id,
+        options.page,
+        options.per_page,
+    )
+    .await?;
+    let page = crate::store::Page {
+        total: page.total,
+        items: page
+            .items
+            .iter()
+            .map(|event| views::registry_event(event, None))
+            .collect(),
+    };
+    Ok(paginated(
+        &request,
+        &public_url(&state, &request),
+        options,
+        page,
+    ))
 }

@@ -17,7 +17,9 @@ use crate::domain::{ActorKind, AuditAction, AuditEvent, DeployToken, Namespace};
 use crate::error::Error;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens;
-use crate::store::{EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store};
+use crate::store::{
+    Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store,
+};
 
 /// Receipts are kept this long. A retry that could count twice is one of an event already
 /// written whose answer the registry did not see: it comes within its timeout and backoff
@@ -64,7 +66,7 @@ pub async fn receive(
         .collect();
     actors.sort();
     actors.dedup();
-    let credentials = store.deploy_tokens_for_actors(&actors).await?;
+    let credentials = store.credentials_for_actors(&actors).await?;
     let new = attribute(events, &credentials);
     let check = NewAddressCheck {
         window: chrono::TimeDelta::days(i64::from(new_address_days)),
@@ -116,7 +118,7 @@ pub fn attribute(
         .map(|event| {
             let credential = by_actor.get(&ActorName::parse(&event.actor)).copied();
             NewRegistryEvent {
-                deploy_token_id: credential.map(|c| c.deploy_token_id),
+                credential: credential.map(|c| c.credential),
                 namespace_id: credential.map(|c| c.namespace_id),
                 event,
             }
@@ -145,9 +147,25 @@ pub async fn of_deploy_token(
         }
     };
     let events = store
-        .registry_events_for_deploy_token(token.id, page, per_page)
+        .registry_events_of(Credential::DeployToken(token.id), page, per_page)
         .await?;
     Ok((token, events))
+}
+
+/// One page of what a workload identity policy's jobs and pods did at the registry, the
+/// latest first: for whoever may read the policies of `owner`.
+pub async fn of_workload_identity(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: &Namespace,
+    policy_id: i64,
+    page: u64,
+    per_page: u64,
+) -> Result<Page<StoredRegistryEvent>, Error> {
+    let policy = crate::service::workload_identity::get(store, caller, owner, policy_id).await?;
+    Ok(store
+        .registry_events_of(Credential::WorkloadIdentity(policy.id), page, per_page)
+        .await?)
 }
 
 /// Most issuance records looked at for one page of events.
@@ -219,17 +237,22 @@ mod tests {
     }
 
     #[test]
-    fn events_are_linked_to_the_token_their_actor_names_and_unknown_actors_are_kept() {
+    fn events_are_linked_to_the_credential_their_actor_names_and_unknown_actors_are_kept() {
         let credentials = [
             EventCredential {
                 actor: ActorName::DeployTokenId(5),
-                deploy_token_id: 5,
+                credential: Credential::DeployToken(5),
                 namespace_id: 1,
             },
             EventCredential {
                 actor: ActorName::Username("ci".into()),
-                deploy_token_id: 9,
+                credential: Credential::DeployToken(9),
                 namespace_id: 2,
+            },
+            EventCredential {
+                actor: ActorName::WorkloadIdentityId(3),
+                credential: Credential::WorkloadIdentity(3),
+                namespace_id: 4,
             },
         ];
         let linked = attribute(
@@ -238,12 +261,26 @@ mod tests {
                 event("ci"),
                 event("stranger"),
                 event(""),
+                event("gitlab+workload-3"),
+                event("gitlab+workload-03"),
             ],
             &credentials,
         );
-        let ids: Vec<Option<i64>> = linked.iter().map(|new| new.deploy_token_id).collect();
-        assert_eq!(ids, [Some(5), Some(9), None, None]);
+        let found: Vec<Option<Credential>> = linked.iter().map(|new| new.credential).collect();
+        assert_eq!(
+            found,
+            [
+                Some(Credential::DeployToken(5)),
+                Some(Credential::DeployToken(9)),
+                None,
+                None,
+                Some(Credential::WorkloadIdentity(3)),
+                None,
+            ]
+        );
         assert_eq!(linked[1].namespace_id, Some(2));
         assert_eq!(linked[2].event.actor, "stranger");
+        assert_eq!(linked[4].deploy_token_id(), None);
+        assert_eq!(linked[4].workload_identity_id(), Some(3));
     }
 }

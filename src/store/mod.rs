@@ -601,8 +601,24 @@ pub trait WebStore: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct NewRegistryEvent {
     pub event: RegistryEvent,
-    pub deploy_token_id: Option<i64>,
+    pub credential: Option<Credential>,
     pub namespace_id: Option<i64>,
+}
+
+impl NewRegistryEvent {
+    pub fn deploy_token_id(&self) -> Option<i64> {
+        match self.credential {
+            Some(Credential::DeployToken(id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn workload_identity_id(&self) -> Option<i64> {
+        match self.credential {
+            Some(Credential::WorkloadIdentity(id)) => Some(id),
+            _ => None,
+        }
+    }
 }
 
 /// What [`RegistryEventStore::record_registry_events`] did.
@@ -620,19 +636,28 @@ pub struct NewAddressCheck<'a> {
     pub audit: &'a (dyn Fn(&NewAddress) -> AuditEvent + Send + Sync),
 }
 
-/// The deploy token an actor name stands for.
+/// The credential an actor name stands for, with its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventCredential {
     pub actor: ActorName,
-    pub deploy_token_id: i64,
+    pub credential: Credential,
     pub namespace_id: i64,
+}
+
+/// Who acted at the registry: a deploy token or a workload identity policy (through one of
+/// its federated logins or exchanged credentials).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    DeployToken(i64),
+    WorkloadIdentity(i64),
 }
 
 /// The registry's notifications (`service::registry_events`).
 #[async_trait]
 pub trait RegistryEventStore: Send + Sync {
-    /// The deploy tokens, revoked and deleted ones included, these actor names stand for.
-    async fn deploy_tokens_for_actors(
+    /// The credentials these actor names stand for: deploy tokens (revoked and deleted ones
+    /// included: an event may arrive after the revocation) and workload identity policies.
+    async fn credentials_for_actors(
         &self,
         actors: &[ActorName],
     ) -> Result<Vec<EventCredential>, StoreError>;
@@ -650,10 +675,10 @@ pub trait RegistryEventStore: Send + Sync {
         new_addresses: Option<&NewAddressCheck<'_>>,
     ) -> Result<RecordedEvents, StoreError>;
 
-    /// One page of a token's events, the latest first.
-    async fn registry_events_for_deploy_token(
+    /// One page of a credential's events, the latest first.
+    async fn registry_events_of(
         &self,
-        deploy_token_id: i64,
+        credential: Credential,
         page: u64,
         per_page: u64,
     ) -> Result<Page<StoredRegistryEvent>, StoreError>;

@@ -1107,3 +1107,69 @@ async fn each_person_turns_the_new_address_mail_on_and_off_through_the_api_and_t
     assert_eq!(unticked.status(), 303);
     assert!(subscribed().await.is_empty());
 }
+
+#[tokio::test]
+async fn what_a_workload_identitys_jobs_did_is_listed_under_its_policy() {
+    use crate::workload_identity::{issuer, policy, GITHUB};
+    use regauth::config::oidc::IssuerKind;
+    let app = spawn_app_with(|settings| {
+        settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+        settings.oidc_issuers = vec![issuer(GITHUB, IssuerKind::Github, None)];
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let admin = app.create_user("root", true, "api").await;
+    let outsider = app.create_user("eve", false, "api").await;
+    let release = policy(
+        &app,
+        "acme/web",
+        GITHUB,
+        json!({"repository_id": "74"}),
+        &["read_registry", "write_registry"],
+    )
+    .await;
+    let now = Utc::now().to_rfc3339();
+    let body = json!({"events": [
+        event("w1", "push", &release.username(), manifest("acme/web/app", Some("v1"), "sha256:1"), &now),
+        event("w2", "pull", &release.username(), manifest("acme/web/app", Some("v1"), "sha256:1"), &now),
+        // A policy that does not exist (deleted): kept, under its actor name only.
+        event("w3", "pull", "gitlab+workload-999", manifest("acme/web/app", Some("v1"), "sha256:1"), &now),
+    ]});
+    assert_eq!(deliver(&app, Some(SECRET), V1, &body).await.status(), 200);
+    let path = format!(
+        "/projects/acme%2Fweb/workload_identities/{}/events",
+        release.id
+    );
+    let listed = app.api(Method::GET, &path, &admin).send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.headers()["x-total"], "2");
+    let listed: Vec<Value> = listed.json().await.unwrap();
+    let actions: Vec<&str> = listed
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 2, "{listed:#?}");
+    assert!(actions.contains(&"push") && actions.contains(&"pull"));
+    assert!(listed
+        .iter()
+        .all(|event| event["actor"] == release.username() && event["tag"] == "v1"));
+    assert_eq!(count_rows(&app, "registry_events").await, 3);
+    // Only for those who may see the policy.
+    let hidden = app.api(Method::GET, &path, &outsider).send().await.unwrap();
+    assert_eq!(hidden.status(), 404);
+    // The policy's page shows them beside its logins.
+    let cookie = crate::web_pages::signed_in(&app, "root", &admin).await;
+    let page = crate::web_pages::client()
+        .get(format!(
+            "{}/acme/web/-/settings/workload_identities",
+            app.address
+        ))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let activity = &html[html.find("Registry activity").expect("the section")..];
+    assert!(activity.contains("acme/web/app:v1"), "{activity}");
+}

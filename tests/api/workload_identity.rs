@@ -17,10 +17,10 @@ use regauth_test_support::oidc::{
 use serde_json::{json, Value};
 
 const AUDIENCE: &str = "https://regauth.example.com";
-const GITHUB: &str = "https://token.actions.githubusercontent.com";
+pub(crate) const GITHUB: &str = "https://token.actions.githubusercontent.com";
 const CLUSTER: &str = "https://kubernetes.default.svc.cluster.local";
 
-fn issuer(url: &str, kind: IssuerKind, jwks_file: Option<&FixtureIssuer>) -> OidcIssuer {
+pub(crate) fn issuer(url: &str, kind: IssuerKind, jwks_file: Option<&FixtureIssuer>) -> OidcIssuer {
     OidcIssuer {
         url: url.to_owned(),
         kind,
@@ -28,7 +28,7 @@ fn issuer(url: &str, kind: IssuerKind, jwks_file: Option<&FixtureIssuer>) -> Oid
     }
 }
 
-async fn policy(
+pub(crate) async fn policy(
     app: &TestApp,
     project: &str,
     issuer: &str,

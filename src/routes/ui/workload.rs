@@ -21,6 +21,8 @@ use crate::state::AppState;
 
 /// Most uses shown per policy (the newest).
 const USES_SHOWN: usize = 20;
+/// Most registry events shown per policy (the newest; the API pages through them all).
+const REGISTRY_EVENTS_SHOWN: u64 = 20;
 
 pub struct UseRow {
     pub at: String,
@@ -42,6 +44,9 @@ pub struct PolicyRow {
     pub scopes: String,
     pub max_ttl: u32,
     pub uses: Vec<UseRow>,
+    /// The latest of what its jobs and pods did at the registry.
+    pub registry_events: Vec<super::pages::RegistryEventRow>,
+    pub registry_events_total: u64,
     pub delete_url: String,
 }
 
@@ -183,6 +188,15 @@ async fn render(
             USES_SHOWN,
         )
         .await?;
+        let registry_events = crate::service::registry_events::of_workload_identity(
+            store,
+            &session.caller,
+            &namespace,
+            policy.id,
+            1,
+            REGISTRY_EVENTS_SHOWN,
+        )
+        .await?;
         rows.push(PolicyRow {
             id: policy.id,
             name: policy.name.clone(),
@@ -193,6 +207,12 @@ async fn render(
             scopes: policy.scopes.names().join(", "),
             max_ttl: policy.max_ttl_seconds,
             uses: uses.iter().map(use_row).collect(),
+            registry_events: registry_events
+                .items
+                .iter()
+                .map(super::pages::registry_event_row)
+                .collect(),
+            registry_events_total: registry_events.total,
             delete_url: format!(
                 "{}/-/workload_identities/{}/delete",
                 super::pages::namespace_url(kind, namespace.full_path.as_str()),

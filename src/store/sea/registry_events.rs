@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use entity::{
     deploy_token, new_address_mail_subscriber, new_address_notice, registry_event,
-    registry_event_address, registry_event_receipt,
+    registry_event_address, registry_event_receipt, workload_identity,
 };
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -17,7 +17,7 @@ use crate::domain::registry_event::{
     network_of, ActorName, NewAddress, RegistryAction, StoredRegistryEvent, TargetKind,
 };
 use crate::store::{
-    EventCredential, NewAddressCheck, NewRegistryEvent, Page, RecordedEvents, RegistryEventStore,
+    Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, RecordedEvents, RegistryEventStore,
     StoreError,
 };
 
@@ -97,21 +97,36 @@ async fn note_network<C: ConnectionTrait>(
 
 #[async_trait]
 impl RegistryEventStore for SeaStore {
-    async fn deploy_tokens_for_actors(
+    async fn credentials_for_actors(
         &self,
         actors: &[ActorName],
     ) -> Result<Vec<EventCredential>, StoreError> {
         let mut ids = Vec::new();
         let mut usernames = Vec::new();
+        let mut policy_ids = Vec::new();
         for actor in actors {
             match actor {
                 ActorName::DeployTokenId(id) => ids.push(*id),
                 ActorName::Username(name) => usernames.push(name.clone()),
+                ActorName::WorkloadIdentityId(id) => policy_ids.push(*id),
                 ActorName::Anonymous => {}
             }
         }
+        let mut credentials = Vec::new();
+        if !policy_ids.is_empty() {
+            // A deleted policy's events are kept with their actor name only.
+            let policies = workload_identity::Entity::find()
+                .filter(workload_identity::Column::Id.is_in(policy_ids))
+                .all(&self.db)
+                .await?;
+            credentials.extend(policies.into_iter().map(|row| EventCredential {
+                actor: ActorName::WorkloadIdentityId(row.id),
+                credential: Credential::WorkloadIdentity(row.id),
+                namespace_id: row.namespace_id,
+            }));
+        }
         if ids.is_empty() && usernames.is_empty() {
-            return Ok(Vec::new());
+            return Ok(credentials);
         }
         // Revoked and deleted tokens too: an event may arrive after the revocation.
         let rows = deploy_token::Entity::find()
@@ -126,17 +141,15 @@ impl RegistryEventStore for SeaStore {
             )
             .all(&self.db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| EventCredential {
-                actor: match row.username {
-                    Some(name) => ActorName::Username(name),
-                    None => ActorName::DeployTokenId(row.id),
-                },
-                deploy_token_id: row.id,
-                namespace_id: row.namespace_id,
-            })
-            .collect())
+        credentials.extend(rows.into_iter().map(|row| EventCredential {
+            actor: match row.username {
+                Some(name) => ActorName::Username(name),
+                None => ActorName::DeployTokenId(row.id),
+            },
+            credential: Credential::DeployToken(row.id),
+            namespace_id: row.namespace_id,
+        }));
+        Ok(credentials)
     }
 
     async fn record_registry_events(
@@ -177,7 +190,8 @@ impl RegistryEventStore for SeaStore {
                 action: Set(event.action.as_str().to_owned()),
                 target_kind: Set(event.kind.as_str().to_owned()),
                 actor: Set(event.actor.clone()),
-                deploy_token_id: Set(new.deploy_token_id),
+                deploy_token_id: Set(new.deploy_token_id()),
+                workload_identity_id: Set(new.workload_identity_id()),
                 namespace_id: Set(new.namespace_id),
                 repository: Set(event.repository.clone()),
                 from_repository: Set(event.from_repository.clone()),
@@ -226,7 +240,7 @@ impl RegistryEventStore for SeaStore {
             };
             insert.exec_without_returning(&transaction).await?;
             if let (Some(check), Some(token_id), Some(address)) =
-                (new_addresses, new.deploy_token_id, &event.address)
+                (new_addresses, new.deploy_token_id(), &event.address)
             {
                 let network = network_of(address);
                 if note_network(&transaction, token_id, &network, event.at, check.window).await? {
@@ -244,7 +258,7 @@ impl RegistryEventStore for SeaStore {
                     found.push(news);
                 }
             }
-            if let Some(token_id) = new.deploy_token_id {
+            if let Some(token_id) = new.deploy_token_id() {
                 // "Last used" is the last real registry action, moved only forward.
                 deploy_token::Entity::update_many()
                     .col_expr(deploy_token::Column::LastUsedAt, Expr::value(event.at))
@@ -265,14 +279,16 @@ impl RegistryEventStore for SeaStore {
         })
     }
 
-    async fn registry_events_for_deploy_token(
+    async fn registry_events_of(
         &self,
-        deploy_token_id: i64,
+        credential: Credential,
         page: u64,
         per_page: u64,
     ) -> Result<Page<StoredRegistryEvent>, StoreError> {
-        let query = registry_event::Entity::find()
-            .filter(registry_event::Column::DeployTokenId.eq(deploy_token_id));
+        let query = registry_event::Entity::find().filter(match credential {
+            Credential::DeployToken(id) => registry_event::Column::DeployTokenId.eq(id),
+            Credential::WorkloadIdentity(id) => registry_event::Column::WorkloadIdentityId.eq(id),
+        });
         let total = query.clone().count(&self.db).await?;
         let items = query
             .order_by_desc(registry_event::Column::LastAt)
