@@ -17,7 +17,6 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::client_address::TrustedProxies;
 use crate::jwt::{KeyAlgorithm, TokenHeader};
 use crate::redact::redact_url_password;
 
@@ -26,10 +25,16 @@ mod notify_at;
 pub mod oidc;
 mod registry_events;
 mod smtp;
+mod trusted_proxies;
 
 pub use notify_at::NotifyAt;
 pub use registry_events::RegistryEventsSecret;
 pub use smtp::{parse_from, SmtpSettings, SmtpSettingsError};
+pub use trusted_proxies::TrustedProxies;
+
+/// `memory://` (empty) or `memory://PATH` (a copy of the SQLite database at PATH): a
+/// `database_url` for a database in memory, lost at exit — for tests and demos.
+pub const MEMORY_URL_PREFIX: &str = "memory://";
 
 /// Settings as written in the file and the environment. The doc comment of each field is
 /// its entry in the configuration reference (`docs/configuration.md`, generated from them
@@ -770,7 +775,7 @@ impl Settings {
             || raw.database_url.starts_with("postgres")
             || raw
                 .database_url
-                .starts_with(crate::store::MEMORY_URL_PREFIX))
+                .starts_with(MEMORY_URL_PREFIX))
         {
             return Err(invalid(
                 "database_url",

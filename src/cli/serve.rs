@@ -20,7 +20,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
     let in_memory = settings
         .database_url
-        .starts_with(crate::store::MEMORY_URL_PREFIX);
+        .starts_with(crate::config::MEMORY_URL_PREFIX);
     let database = redact_url_password(&settings.database_url);
     let scheme = if settings.tls.is_some() {
         "https"

@@ -1,6 +1,7 @@
 //! Plain domain types: deploy tokens, scopes, secrets, expiry, namespaces, users and roles.
 
 pub mod audit;
+pub mod cidr;
 pub mod deploy_token;
 pub mod expiry;
 pub mod login_throttle;

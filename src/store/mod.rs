@@ -6,7 +6,7 @@
 mod sea;
 pub mod workload;
 
-pub use sea::{connect, connect_with, vacuum_into, SeaStore, MEMORY_URL_PREFIX};
+pub use sea::{connect, connect_with, vacuum_into, SeaStore};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -38,9 +38,7 @@ use crate::domain::{
     Visibility,
 };
 
-/// `memory://` (empty) or `memory://PATH` (a copy of the SQLite database at PATH): a
-/// database in memory, lost at exit — for tests and demos.
-pub const MEMORY_URL_PREFIX: &str = "memory://";
+use crate::config::MEMORY_URL_PREFIX;
 
 /// The SQLite file behind a `sqlite:` URL, if it is one (and not in memory).
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use regauth::client_address::TrustedProxies;
+use regauth::config::TrustedProxies;
 use regauth::domain::NamespaceKind::Project;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 

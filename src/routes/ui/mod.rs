@@ -5,6 +5,7 @@
 //! services (which check every permission) and render a template; errors become pages in
 //! `error::PageError`.
 
+mod page_error;
 pub mod pages;
 pub mod profile;
 pub mod workload;
@@ -20,7 +21,8 @@ use crate::client_address;
 use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, User};
-use crate::error::{Error, PageError};
+use crate::error::Error;
+pub use page_error::PageError;
 use crate::metrics::LoginRoute;
 use crate::routes::body::read_limited;
 use crate::routes::route_list::RouteList;

@@ -15,7 +15,8 @@ use crate::domain::workload_identity::{
     Conditions, Expected, WorkloadIdentity, WorkloadIdentityRequest,
 };
 use crate::domain::{AuditAction, AuditEvent, NamespaceKind, Role};
-use crate::error::{Error, PageError};
+use super::PageError;
+use crate::error::Error;
 use crate::service::workload_identity;
 use crate::state::AppState;
 
