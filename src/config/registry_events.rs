@@ -33,12 +33,7 @@ impl RegistryEventsSecret {
     /// Whether a presented `Authorization` header is the secret: the digests are compared
     /// with every byte looked at, so the time taken does not tell how much of it was right.
     pub fn matches(&self, presented: &[u8]) -> bool {
-        let presented = sha256(presented);
-        self.digest
-            .iter()
-            .zip(presented.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        crate::domain::secret::constant_time_eq(&self.digest, &sha256(presented))
     }
 }
 

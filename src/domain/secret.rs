@@ -10,9 +10,24 @@ use ring::rand::SecureRandom as _;
 /// Random bytes per secret: 24 bytes = 192 bits, 32 base64url characters.
 const SECRET_RANDOM_BYTES: usize = 24;
 
-/// A plain secret as the user sees it once. `Debug` and `Display` never print it.
-#[derive(Clone, PartialEq, Eq)]
+/// A plain secret as the user sees it once. `Debug` and `Display` never print it, it has no
+/// `==` (compare digests, or use [`constant_time_eq`]), and its memory is wiped when dropped.
+#[derive(Clone)]
 pub struct TokenSecret(String);
+
+impl Drop for TokenSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// Whether two secrets (CSRF tokens, pre-shared tokens, digests) are equal, looking at every
+/// byte whatever the first difference, so the time taken tells nothing. Different lengths
+/// are unequal (a length is no secret); empty never matches.
+pub fn constant_time_eq(expected: &[u8], presented: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    !expected.is_empty() && bool::from(expected.ct_eq(presented))
+}
 
 impl TokenSecret {
     /// Generates a fresh secret: `prefix` + 32 base64url characters from the OS CSPRNG.
@@ -143,7 +158,16 @@ mod tests {
         let text = secret.expose();
         assert!(text.starts_with("gldt-"));
         assert_eq!(text.len(), "gldt-".len() + 32);
-        assert_ne!(TokenSecret::generate("gldt-").unwrap(), secret);
+        assert_ne!(TokenSecret::generate("gldt-").unwrap().expose(), text);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_whole_and_never_empty() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+        assert!(!constant_time_eq(b"s3cret", b"s3crets"));
+        assert!(!constant_time_eq(b"", b""), "an unset secret matches nothing");
     }
 
     #[test]

@@ -329,7 +329,7 @@ async fn gitlab_authorized(request: &HttpRequest, state: &AppState) -> Result<()
     state
         .logins
         .check_secret(&attempt, async {
-            if crate::service::web_sessions::csrf_matches(expected, presented) {
+            if crate::domain::secret::constant_time_eq(expected.as_bytes(), presented.as_bytes()) {
                 Ok(())
             } else {
                 Err(Error::Unauthorized)

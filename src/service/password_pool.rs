@@ -137,13 +137,7 @@ fn verify_with(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
     {
         return false;
     }
-    let expected = expected.as_bytes();
-    computed.len() == expected.len()
-        && computed
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    crate::domain::secret::constant_time_eq(expected.as_bytes(), computed.as_ref())
 }
 
 #[cfg(test)]

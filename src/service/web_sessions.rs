@@ -57,10 +57,7 @@ pub fn random_token() -> Result<String, Error> {
 
 /// Compares a presented CSRF token with the expected one in constant time.
 pub fn csrf_matches(expected: &str, presented: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), presented.as_bytes());
-    !a.is_empty()
-        && a.len() == b.len()
-        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::domain::secret::constant_time_eq(expected.as_bytes(), presented.as_bytes())
 }
 
 fn hash_blocking(password: &str) -> Result<String, Error> {
