@@ -21,6 +21,9 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
+    /// The PostgreSQL database this app made for itself (not one a test handed it, which
+    /// outlives the app), dropped with the app.
+    own_postgres_database: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -91,7 +94,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path()).await;
+    let made_url = settings.database_url.clone();
     customise(&mut settings);
+    let own_postgres_database = (settings.database_url == made_url)
+        .then(|| postgres_database_name(&made_url))
+        .flatten();
     let application = Application::build(settings.clone())
         .await
         .expect("build app");
@@ -120,6 +127,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         store: test_store,
         db,
         client: reqwest::Client::new(),
+        own_postgres_database,
         _dir: dir,
     }
 }
@@ -420,4 +428,91 @@ fn jwt_part(jwt: &str, index: usize) -> serde_json::Value {
         .decode(part)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON")
+}
+
+/// Waits for `check` to answer `Some` (polled every 50 ms), or fails naming `what` after
+/// `limit`: the tests wait on the condition, never for a fixed time.
+pub async fn eventually<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+impl TestApp {
+    /// Waits until the background usage writer has recorded a registry token issued to this
+    /// deploy token (it flushes about once a second).
+    pub async fn wait_for_token_issue_record(&self, deploy_token_id: i64) {
+        let store = Arc::clone(&self.store);
+        eventually(
+            "the registry_token.issue record",
+            std::time::Duration::from_secs(15),
+            async || {
+                store
+                    .audit_events_for_deploy_token(deploy_token_id)
+                    .await
+                    .ok()?
+                    .iter()
+                    .any(|event| event.action == regauth::domain::AuditAction::RegistryTokenIssue)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = self.own_postgres_database.take() {
+            drop_postgres_database(&name);
+        }
+    }
+}
+
+/// A test's own PostgreSQL database goes when the test ends (with `FORCE`: a server under
+/// test may still hold connections), so a full PostgreSQL pass leaves no hundreds of
+/// databases behind. In a thread of its own: `Drop` cannot wait on the test's runtime.
+pub fn drop_postgres_database(name: &str) {
+    let Ok(admin_url) = std::env::var("REGAUTH_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let statement = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+            let result = admin.execute_unprepared(&statement).await;
+            admin.close().await.ok();
+            result.ok()
+        })
+    })
+    .join();
+    if !matches!(dropped, Ok(Some(_))) {
+        eprintln!("note: the test database {name} was not dropped");
+    }
+}
+
+/// The database of a `postgres://…/regauth_test_…` URL made by [`fresh_postgres_url`].
+pub fn postgres_database_name(url: &str) -> Option<String> {
+    if !url.starts_with("postgres") {
+        return None;
+    }
+    let (_, name) = url.rsplit_once('/')?;
+    let name = name.split('?').next()?;
+    (name.starts_with("regauth_test_") && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then(|| name.to_owned())
 }

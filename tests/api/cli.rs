@@ -13,6 +13,15 @@ pub struct Cli {
     pub database_url: String,
 }
 
+/// The database goes with the command line (PostgreSQL; a SQLite file with its directory).
+impl Drop for Cli {
+    fn drop(&mut self) {
+        if let Some(name) = crate::helpers::postgres_database_name(&self.database_url) {
+            crate::helpers::drop_postgres_database(&name);
+        }
+    }
+}
+
 impl Cli {
     /// A migrated database, as an operator starts (`regauth migrate` or `serve`): other
     /// commands refuse a SQLite file that does not exist.

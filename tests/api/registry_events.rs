@@ -356,7 +356,8 @@ async fn last_used_is_the_last_registry_action_not_the_last_token_issue() {
         )
         .await;
     assert_eq!(issued.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Once the use is recorded, it has had every chance to move "last used".
+    app.wait_for_token_issue_record(token.token.id).await;
     let last_used = || async {
         app.store
             .find_deploy_token(token.token.id)
@@ -754,8 +755,7 @@ async fn an_event_is_linked_best_effort_to_the_registry_token_that_did_it() {
         )
         .await;
     assert_eq!(issued.status(), 200);
-    // The issue record is written by the background writer within about a second.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.wait_for_token_issue_record(token.token.id).await;
     let now = Utc::now().to_rfc3339();
     let user = token.token.username.clone();
     let mut pulled = event(
