@@ -773,9 +773,7 @@ impl Settings {
     fn validate(raw: RawSettings) -> Result<Settings, SettingsError> {
         if !(raw.database_url.starts_with("sqlite:")
             || raw.database_url.starts_with("postgres")
-            || raw
-                .database_url
-                .starts_with(MEMORY_URL_PREFIX))
+            || raw.database_url.starts_with(MEMORY_URL_PREFIX))
         {
             return Err(invalid(
                 "database_url",

@@ -7,6 +7,7 @@ use super::MemberCommand;
 use crate::config::Settings;
 use crate::domain::text::printable;
 use crate::domain::Role;
+use crate::service::caller::Caller;
 use crate::service::users;
 
 pub async fn run(settings: &Settings, command: MemberCommand) -> anyhow::Result<()> {
@@ -19,7 +20,16 @@ pub async fn run(settings: &Settings, command: MemberCommand) -> anyhow::Result<
         } => {
             let role = Role::from(role);
             let (kind, path) = namespace.kind_and_path();
-            users::add_member(store.as_ref(), &username, kind, path, role, Utc::now()).await?;
+            users::add_member(
+                store.as_ref(),
+                &Caller::operator(),
+                &username,
+                kind,
+                path,
+                role,
+                Utc::now(),
+            )
+            .await?;
             println!(
                 "{} is now {role} of {kind} {}",
                 printable(&username),
@@ -31,7 +41,8 @@ pub async fn run(settings: &Settings, command: MemberCommand) -> anyhow::Result<
             namespace,
         } => {
             let (kind, path) = namespace.kind_and_path();
-            users::remove_member(store.as_ref(), &username, kind, path).await?;
+            users::remove_member(store.as_ref(), &Caller::operator(), &username, kind, path)
+                .await?;
             println!(
                 "removed {} from {kind} {}",
                 printable(&username),

@@ -82,9 +82,15 @@ async fn create_namespace(
     visibility: Visibility,
 ) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let namespace =
-        namespaces::create_with_visibility(store.as_ref(), kind, path, visibility, Utc::now())
-            .await?;
+    let namespace = namespaces::create_with_visibility(
+        store.as_ref(),
+        &Caller::operator(),
+        kind,
+        path,
+        visibility,
+        Utc::now(),
+    )
+    .await?;
     match kind {
         NamespaceKind::Project => println!(
             "created {} {} (id {}, {})",

@@ -8,12 +8,14 @@ use super::{UserCommand, UserTokenCommand};
 use crate::config::Settings;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::text::printable;
+use crate::service::caller::Caller;
 use crate::service::users;
 use crate::views;
 
 pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     let now = Utc::now();
+    let operator = Caller::operator();
     match command {
         UserCommand::List { json } => {
             let found = users::list(store.as_ref()).await?;
@@ -42,7 +44,8 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             email,
             admin,
         } => {
-            let user = users::create(store.as_ref(), &username, &email, admin, now).await?;
+            let user =
+                users::create(store.as_ref(), &operator, &username, &email, admin, now).await?;
             println!(
                 "created user {} (id {}{})",
                 printable(&user.username),
@@ -51,20 +54,21 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             );
         }
         UserCommand::Block { username } => {
-            users::set_blocked(store.as_ref(), &username, true).await?;
+            users::set_blocked(store.as_ref(), &operator, &username, true).await?;
             println!(
                 "blocked {}: their tokens no longer work",
                 printable(&username)
             );
         }
         UserCommand::Unblock { username } => {
-            users::set_blocked(store.as_ref(), &username, false).await?;
+            users::set_blocked(store.as_ref(), &operator, &username, false).await?;
             println!("unblocked {}", printable(&username));
         }
         UserCommand::Password { username } => {
             let password = tokio::task::spawn_blocking(read_password_line).await??;
             let user = crate::service::web_sessions::set_password(
                 store.as_ref(),
+                &operator,
                 &username,
                 crate::service::web_sessions::Password::new(password),
                 now,
@@ -86,7 +90,7 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             }
         }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
-            users::revoke_personal_access_token(store.as_ref(), id).await?;
+            users::revoke_personal_access_token(store.as_ref(), &operator, id).await?;
             println!("revoked personal access token {id}");
         }
         UserCommand::Token(UserTokenCommand::Create {
@@ -100,6 +104,7 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             let expires_at = expires_at.map(|text| parse_expires_at(&text)).transpose()?;
             let (token, secret) = users::create_personal_access_token(
                 store.as_ref(),
+                &operator,
                 &settings.token_formats(),
                 &username,
                 &name,

@@ -57,6 +57,19 @@ pub enum AuditAction {
     DeployTokenNewAddress,
     /// A credential minted by the token exchange was revoked (as leaked).
     WorkloadCredentialRevoke,
+    /// A group or project was created.
+    NamespaceCreate,
+    /// A project's visibility changed.
+    NamespaceVisibilityChange,
+    UserCreate,
+    UserBlock,
+    UserUnblock,
+    /// A user's web sign-in password was set.
+    UserPasswordChange,
+    /// A membership was added or its role changed.
+    MemberSet,
+    MemberRemove,
+    PersonalAccessTokenCreate,
 }
 
 impl AuditAction {
@@ -77,6 +90,15 @@ impl AuditAction {
             AuditAction::WorkloadExchange => "workload.exchange",
             AuditAction::DeployTokenNewAddress => "deploy_token.new_address",
             AuditAction::WorkloadCredentialRevoke => "workload_credential.revoke",
+            AuditAction::NamespaceCreate => "namespace.create",
+            AuditAction::NamespaceVisibilityChange => "namespace.visibility_change",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::UserBlock => "user.block",
+            AuditAction::UserUnblock => "user.unblock",
+            AuditAction::UserPasswordChange => "user.password_change",
+            AuditAction::MemberSet => "member.set",
+            AuditAction::MemberRemove => "member.remove",
+            AuditAction::PersonalAccessTokenCreate => "personal_access_token.create",
         }
     }
 }
@@ -105,7 +127,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 15] = [
+    pub const ALL: [AuditAction; 24] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -121,6 +143,15 @@ impl AuditAction {
         AuditAction::WorkloadExchange,
         AuditAction::DeployTokenNewAddress,
         AuditAction::WorkloadCredentialRevoke,
+        AuditAction::NamespaceCreate,
+        AuditAction::NamespaceVisibilityChange,
+        AuditAction::UserCreate,
+        AuditAction::UserBlock,
+        AuditAction::UserUnblock,
+        AuditAction::UserPasswordChange,
+        AuditAction::MemberSet,
+        AuditAction::MemberRemove,
+        AuditAction::PersonalAccessTokenCreate,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

@@ -167,7 +167,10 @@ mod tests {
         assert!(!constant_time_eq(b"s3cret", b"s3creT"));
         assert!(!constant_time_eq(b"s3cret", b"s3cre"));
         assert!(!constant_time_eq(b"s3cret", b"s3crets"));
-        assert!(!constant_time_eq(b"", b""), "an unset secret matches nothing");
+        assert!(
+            !constant_time_eq(b"", b""),
+            "an unset secret matches nothing"
+        );
     }
 
     #[test]

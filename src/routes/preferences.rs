@@ -62,7 +62,6 @@ async fn update(
     let on = parse_gitlab_bool(&text).ok_or_else(|| {
         Error::InvalidRequest("new_address_mail is invalid: true or false".into())
     })?;
-    let preferences =
-        users::set_preferences(state.store.as_ref(), &caller, on, Utc::now()).await?;
+    let preferences = users::set_preferences(state.store.as_ref(), &caller, on, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(view(user_id(&caller)?, preferences)))
 }

@@ -76,4 +76,24 @@ impl Caller {
             Identity::User { .. } => ActorKind::User,
         }
     }
+
+    /// The audit record of something this caller did (not to a deploy token).
+    pub fn audit(
+        &self,
+        action: crate::domain::AuditAction,
+        namespace_id: Option<i64>,
+        details: serde_json::Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::domain::AuditEvent {
+        crate::domain::AuditEvent {
+            created_at: now,
+            actor_kind: self.actor_kind(),
+            actor: self.actor_name().to_owned(),
+            action,
+            deploy_token_id: None,
+            namespace_id,
+            ip_address: self.ip_address.clone(),
+            details,
+        }
+    }
 }

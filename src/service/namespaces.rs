@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::caller::Caller;
 use crate::access::permissions;
 use crate::domain::NamespacePath;
-use crate::domain::{Namespace, NamespaceKind, Role, ValidationError, Visibility};
+use crate::domain::{AuditAction, Namespace, NamespaceKind, Role, ValidationError, Visibility};
 use crate::error::Error;
 use crate::store::Store;
 
@@ -66,16 +66,18 @@ pub fn kind_label(kind: NamespaceKind) -> &'static str {
 /// Creates a group, or a private project.
 pub async fn create(
     store: &dyn Store,
+    caller: &Caller,
     kind: NamespaceKind,
     path: &str,
     now: DateTime<Utc>,
 ) -> Result<Namespace, Error> {
-    create_with_visibility(store, kind, path, Visibility::default(), now).await
+    create_with_visibility(store, caller, kind, path, Visibility::default(), now).await
 }
 
 /// Creates a group or project with the given visibility.
 pub async fn create_with_visibility(
     store: &dyn Store,
+    caller: &Caller,
     kind: NamespaceKind,
     path: &str,
     visibility: Visibility,
@@ -107,8 +109,28 @@ pub async fn create_with_visibility(
         None => None,
     };
     let name = path.last_component().to_owned();
+    let audit = |created: &Namespace| {
+        caller.audit(
+            AuditAction::NamespaceCreate,
+            Some(created.id),
+            serde_json::json!({
+                "kind": created.kind.as_str(),
+                "full_path": created.full_path.as_str(),
+                "visibility": created.visibility.as_str(),
+            }),
+            now,
+        )
+    };
     Ok(store
-        .create_namespace(kind, &path, &name, parent.map(|p| p.id), visibility, now)
+        .create_namespace(
+            kind,
+            &path,
+            &name,
+            parent.map(|p| p.id),
+            visibility,
+            now,
+            &audit,
+        )
         .await?)
 }
 
@@ -189,8 +211,18 @@ pub async fn set_visibility(
             "project visibility changed"
         );
     }
+    let audit = caller.audit(
+        AuditAction::NamespaceVisibilityChange,
+        Some(project.id),
+        serde_json::json!({
+            "full_path": project.full_path.as_str(),
+            "from": project.visibility.as_str(),
+            "to": visibility.as_str(),
+        }),
+        Utc::now(),
+    );
     store
-        .set_visibility(project.id, visibility)
+        .set_visibility(project.id, visibility, &audit)
         .await?
         .ok_or_else(|| Error::not_found("Project", reference))
 }

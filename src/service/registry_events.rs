@@ -17,9 +17,7 @@ use crate::domain::{ActorKind, AuditAction, AuditEvent, DeployToken, Namespace};
 use crate::error::Error;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens;
-use crate::store::{
-    Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store,
-};
+use crate::store::{Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store};
 
 /// Receipts are kept this long. A retry that could count twice is one of an event already
 /// written whose answer the registry did not see: it comes within its timeout and backoff

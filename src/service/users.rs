@@ -7,13 +7,16 @@ use super::namespaces::{self, NamespaceRef};
 use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::user::parse_username;
 use crate::domain::{
-    ApiScope, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User, ValidationError,
+    ApiScope, AuditAction, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User,
+    ValidationError,
 };
 use crate::error::Error;
 use crate::store::Store;
+use serde_json::json;
 
 pub async fn create(
     store: &dyn Store,
+    caller: &Caller,
     username: &str,
     email: &str,
     admin: bool,
@@ -25,7 +28,17 @@ pub async fn create(
     if email.parse::<lettre::Address>().is_err() {
         return Err(ValidationError::new("email", "is invalid").into());
     }
-    Ok(store.create_user(&username, email, admin, now).await?)
+    let audit = |created: &User| {
+        caller.audit(
+            AuditAction::UserCreate,
+            None,
+            json!({"user_id": created.id, "username": created.username, "admin": created.admin}),
+            now,
+        )
+    };
+    Ok(store
+        .create_user(&username, email, admin, now, &audit)
+        .await?)
 }
 
 pub async fn find(store: &dyn Store, username: &str) -> Result<User, Error> {
@@ -42,9 +55,25 @@ pub async fn list(store: &dyn Store) -> Result<Vec<User>, Error> {
 
 /// Blocking takes effect at once: every API request re-reads the user with its token, and
 /// the user's web sessions end.
-pub async fn set_blocked(store: &dyn Store, username: &str, blocked: bool) -> Result<User, Error> {
+pub async fn set_blocked(
+    store: &dyn Store,
+    caller: &Caller,
+    username: &str,
+    blocked: bool,
+) -> Result<User, Error> {
     let user = find(store, username).await?;
-    store.set_user_blocked(user.id, blocked).await?;
+    let action = if blocked {
+        AuditAction::UserBlock
+    } else {
+        AuditAction::UserUnblock
+    };
+    let audit = caller.audit(
+        action,
+        None,
+        json!({"user_id": user.id, "username": user.username}),
+        Utc::now(),
+    );
+    store.set_user_blocked(user.id, blocked, &audit).await?;
     if blocked {
         store.delete_web_sessions_of_user(user.id).await?;
     }
@@ -112,6 +141,7 @@ fn person(caller: &Caller) -> Result<&User, Error> {
 
 pub async fn add_member(
     store: &dyn Store,
+    caller: &Caller,
     username: &str,
     kind: NamespaceKind,
     path: &str,
@@ -120,21 +150,37 @@ pub async fn add_member(
 ) -> Result<(), Error> {
     let user = find(store, username).await?;
     let namespace = namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await?;
+    let audit = caller.audit(
+        AuditAction::MemberSet,
+        Some(namespace.id),
+        json!({"user_id": user.id, "username": user.username, "role": role.as_str()}),
+        now,
+    );
     store
-        .set_membership(user.id, namespace.id, role, now)
+        .set_membership(user.id, namespace.id, role, now, &audit)
         .await?;
     Ok(())
 }
 
 pub async fn remove_member(
     store: &dyn Store,
+    caller: &Caller,
     username: &str,
     kind: NamespaceKind,
     path: &str,
 ) -> Result<(), Error> {
     let user = find(store, username).await?;
     let namespace = namespaces::find(store, kind, &NamespaceRef::Path(path.to_owned())).await?;
-    if !store.remove_membership(user.id, namespace.id).await? {
+    let audit = caller.audit(
+        AuditAction::MemberRemove,
+        Some(namespace.id),
+        json!({"user_id": user.id, "username": user.username}),
+        Utc::now(),
+    );
+    if !store
+        .remove_membership(user.id, namespace.id, &audit)
+        .await?
+    {
         return Err(Error::not_found(
             "Membership",
             format!("of {username} in {path}"),
@@ -162,8 +208,10 @@ pub fn parse_api_scopes(text: &str) -> Result<Vec<ApiScope>, Error> {
     Ok(scopes)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn create_personal_access_token(
     store: &dyn Store,
+    caller: &Caller,
     formats: &TokenFormats,
     username: &str,
     name: &str,
@@ -183,15 +231,48 @@ pub async fn create_personal_access_token(
     let secret = formats
         .generate(TokenKind::PersonalAccessToken)
         .map_err(|_| Error::internal("the system random generator failed"))?;
+    let audit = |created: &PersonalAccessToken| {
+        caller.audit(
+            AuditAction::PersonalAccessTokenCreate,
+            None,
+            json!({
+                "personal_access_token_id": created.id,
+                "user_id": user.id,
+                "username": user.username,
+                "name": created.name,
+                "scopes": created.scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>(),
+                "expires_at": created.expires_at,
+            }),
+            now,
+        )
+    };
     let token = store
-        .create_personal_access_token(&user, name, &scopes, expires_at, &secret.digest(), now)
+        .create_personal_access_token(
+            &user,
+            name,
+            &scopes,
+            expires_at,
+            &secret.digest(),
+            now,
+            &audit,
+        )
         .await?;
     Ok((token, secret))
 }
 
 /// Revokes a personal access token at once.
-pub async fn revoke_personal_access_token(store: &dyn Store, id: i64) -> Result<(), Error> {
-    if !store.revoke_personal_access_token(id, None).await? {
+pub async fn revoke_personal_access_token(
+    store: &dyn Store,
+    caller: &Caller,
+    id: i64,
+) -> Result<(), Error> {
+    let audit = caller.audit(
+        AuditAction::PersonalAccessTokenRevoke,
+        None,
+        json!({"personal_access_token_id": id}),
+        Utc::now(),
+    );
+    if !store.revoke_personal_access_token(id, Some(&audit)).await? {
         return Err(Error::not_found("Personal access token", id));
     }
     tracing::info!(

@@ -104,6 +104,7 @@ async fn blocking<T: Send + 'static>(
 /// Sets a user's web password (`regauth user password`); their sessions end.
 pub async fn set_password(
     store: &dyn Store,
+    caller: &Caller,
     username: &str,
     password: Password,
     now: DateTime<Utc>,
@@ -125,7 +126,13 @@ pub async fn set_password(
         .into());
     }
     let hash = blocking(move || hash_blocking(&password)).await??;
-    store.set_user_password(user.id, &hash, now).await?;
+    let audit = caller.audit(
+        crate::domain::AuditAction::UserPasswordChange,
+        None,
+        serde_json::json!({"user_id": user.id, "username": user.username}),
+        now,
+    );
+    store.set_user_password(user.id, &hash, now, &audit).await?;
     store.delete_web_sessions_of_user(user.id).await?;
     Ok(user)
 }

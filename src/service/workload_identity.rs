@@ -11,6 +11,7 @@ use super::caller::Caller;
 use super::deploy_tokens::authorize;
 use crate::access::permissions::TokenOperation;
 use crate::config::oidc::{IssuerKind, OidcIssuer};
+use crate::domain::token_format::{Shape, TokenFormats, TokenKind};
 use crate::domain::workload_identity::{
     conditions_match, parse_workload_username, NewWorkloadIdentity, WorkloadIdentity,
     WorkloadIdentityRequest,
@@ -19,7 +20,6 @@ use crate::domain::{
     ActorKind, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace, ScopeSet,
     TokenSecret, ValidationError,
 };
-use crate::domain::token_format::{Shape, TokenFormats, TokenKind};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::oidc::{Rejection, VerifiedToken, Verifier};

@@ -164,13 +164,19 @@ pub struct RefreshTokenGrant {
     pub deploy_token: DeployToken,
 }
 
+/// Builds the audit record of a new row once the store knows its id (written in the same
+/// transaction as the row).
+pub type AuditOf<'a, T> = &'a (dyn Fn(&T) -> AuditEvent + Send + Sync);
+
 #[async_trait]
 pub trait NamespaceStore: Send + Sync {
     async fn find_namespace(&self, path: &NamespacePath) -> Result<Option<Namespace>, StoreError>;
 
     async fn find_namespace_by_id(&self, id: i64) -> Result<Option<Namespace>, StoreError>;
 
-    /// Creates a group or project; the parent (if any) must be given.
+    /// Creates a group or project (the parent, if any, must be given) with its audit record,
+    /// in one transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn create_namespace(
         &self,
         kind: NamespaceKind,
@@ -179,13 +185,16 @@ pub trait NamespaceStore: Send + Sync {
         parent_id: Option<i64>,
         visibility: Visibility,
         now: DateTime<Utc>,
+        audit: AuditOf<'_, Namespace>,
     ) -> Result<Namespace, StoreError>;
 
-    /// Changes a namespace's visibility; the namespace afterwards, `None` when there is none.
+    /// Changes a namespace's visibility with its audit record, in one transaction; the
+    /// namespace afterwards, `None` (and nothing recorded) when there is none.
     async fn set_visibility(
         &self,
         id: i64,
         visibility: Visibility,
+        audit: &AuditEvent,
     ) -> Result<Option<Namespace>, StoreError>;
 
     /// The public projects among `full_paths` (one query, whatever the count): what an
@@ -331,12 +340,14 @@ pub trait DeployTokenStore: Send + Sync {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
+    /// Creates a user with the audit record, in one transaction.
     async fn create_user(
         &self,
         username: &str,
         email: &str,
         admin: bool,
         now: DateTime<Utc>,
+        audit: AuditOf<'_, User>,
     ) -> Result<User, StoreError>;
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
@@ -344,19 +355,32 @@ pub trait UserStore: Send + Sync {
     /// Every user, ordered by username.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
-    async fn set_user_blocked(&self, user_id: i64, blocked: bool) -> Result<(), StoreError>;
+    /// Blocks or unblocks a user with the audit record, in one transaction.
+    async fn set_user_blocked(
+        &self,
+        user_id: i64,
+        blocked: bool,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
-    /// Adds or changes a membership.
+    /// Adds or changes a membership with the audit record, in one transaction.
     async fn set_membership(
         &self,
         user_id: i64,
         namespace_id: i64,
         role: Role,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
-    /// Removes a membership; false when there was none.
-    async fn remove_membership(&self, user_id: i64, namespace_id: i64) -> Result<bool, StoreError>;
+    /// Removes a membership with the audit record, in one transaction; false (and nothing
+    /// recorded) when there was none.
+    async fn remove_membership(
+        &self,
+        user_id: i64,
+        namespace_id: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     /// The highest role of the user on the namespace or any of its ancestors (one query).
     async fn highest_role(
@@ -365,6 +389,8 @@ pub trait UserStore: Send + Sync {
         namespace: &Namespace,
     ) -> Result<Option<Role>, StoreError>;
 
+    /// Stores a personal access token with its audit record, in one transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn create_personal_access_token(
         &self,
         user: &User,
@@ -373,6 +399,7 @@ pub trait UserStore: Send + Sync {
         expires_at: Option<DateTime<Utc>>,
         digest: &SecretDigest,
         now: DateTime<Utc>,
+        audit: AuditOf<'_, PersonalAccessToken>,
     ) -> Result<PersonalAccessToken, StoreError>;
 
     /// Revokes a personal access token and records `audit` (if any) in one transaction;
@@ -549,12 +576,14 @@ impl std::fmt::Debug for WebSession {
 /// What the web pages need: passwords, sessions, and the namespaces a user may reach.
 #[async_trait]
 pub trait WebStore: Send + Sync {
-    /// Sets (or replaces) a user's password hash (an argon2id PHC string).
+    /// Sets (or replaces) a user's password hash (an argon2id PHC string) with the audit
+    /// record, in one transaction.
     async fn set_user_password(
         &self,
         user_id: i64,
         password_hash: &str,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     async fn find_user_password(&self, user_id: i64) -> Result<Option<String>, StoreError>;

@@ -26,7 +26,7 @@ use sea_orm::{
 
 use self::cache::{ChangeWatch, Lookup, PolledCounter, SqliteWatch, TokenCache};
 use super::{
-    AuditStore, DeployTokenStore, FailureCount, LoginFailureStore, NamespaceStore, Page,
+    AuditOf, AuditStore, DeployTokenStore, FailureCount, LoginFailureStore, NamespaceStore, Page,
     RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts, Store, StoreError,
     TokenCacheLookups, TokenQuery, UserStore,
 };
@@ -622,6 +622,7 @@ impl NamespaceStore for SeaStore {
         parent_id: Option<i64>,
         visibility: Visibility,
         now: DateTime<Utc>,
+        audit: AuditOf<'_, Namespace>,
     ) -> Result<Namespace, StoreError> {
         let row = namespace::ActiveModel {
             kind: Set(kind.as_str().to_owned()),
@@ -633,35 +634,41 @@ impl NamespaceStore for SeaStore {
             created_at: Set(now),
             ..Default::default()
         };
+        let transaction = self.db.begin().await?;
         // The unique index on full_path is the arbiter: no check-then-insert race.
-        match row.insert(&self.db).await {
-            Ok(row) => {
-                self.wrote();
-                namespace_from_row(row)
-            }
+        let created = match row.insert(&transaction).await {
+            Ok(row) => namespace_from_row(row)?,
             Err(error) if is_unique_violation(&error) => {
-                Err(StoreError::Taken(path.as_str().to_owned()))
+                return Err(StoreError::Taken(path.as_str().to_owned()))
             }
-            Err(error) => Err(error.into()),
-        }
+            Err(error) => return Err(error.into()),
+        };
+        insert_audit_events(&transaction, &[audit(&created)]).await?;
+        transaction.commit().await?;
+        self.wrote();
+        Ok(created)
     }
 
     async fn set_visibility(
         &self,
         id: i64,
         visibility: Visibility,
+        audit: &AuditEvent,
     ) -> Result<Option<Namespace>, StoreError> {
+        let transaction = self.db.begin().await?;
         let updated = namespace::Entity::update_many()
             .col_expr(
                 namespace::Column::Visibility,
                 Expr::value(visibility.as_str()),
             )
             .filter(namespace::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(&transaction)
             .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
+        insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
+        transaction.commit().await?;
         self.wrote();
         self.find_namespace_by_id(id).await
     }
@@ -1107,6 +1114,7 @@ impl UserStore for SeaStore {
         email: &str,
         admin: bool,
         now: DateTime<Utc>,
+        audit: AuditOf<'_, User>,
     ) -> Result<User, StoreError> {
         let row = user::ActiveModel {
             username: Set(username.to_owned()),
@@ -1116,13 +1124,17 @@ impl UserStore for SeaStore {
             created_at: Set(now),
             ..Default::default()
         };
-        match row.insert(&self.db).await {
-            Ok(row) => Ok(user_from_row(row)),
+        let transaction = self.db.begin().await?;
+        let created = match row.insert(&transaction).await {
+            Ok(row) => user_from_row(row),
             Err(error) if is_unique_violation(&error) => {
-                Err(StoreError::Taken(format!("username {username}")))
+                return Err(StoreError::Taken(format!("username {username}")))
             }
-            Err(error) => Err(error.into()),
-        }
+            Err(error) => return Err(error.into()),
+        };
+        insert_audit_events(&transaction, &[audit(&created)]).await?;
+        transaction.commit().await?;
+        Ok(created)
     }
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
@@ -1143,12 +1155,20 @@ impl UserStore for SeaStore {
             .collect())
     }
 
-    async fn set_user_blocked(&self, user_id: i64, blocked: bool) -> Result<(), StoreError> {
+    async fn set_user_blocked(
+        &self,
+        user_id: i64,
+        blocked: bool,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let transaction = self.db.begin().await?;
         user::Entity::update_many()
             .col_expr(user::Column::Blocked, Expr::value(blocked))
             .filter(user::Column::Id.eq(user_id))
-            .exec(&self.db)
+            .exec(&transaction)
             .await?;
+        insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -1158,6 +1178,7 @@ impl UserStore for SeaStore {
         namespace_id: i64,
         role: Role,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let transaction = self.db.begin().await?;
         let existing = membership::Entity::find()
@@ -1183,17 +1204,30 @@ impl UserStore for SeaStore {
                 .await?;
             }
         }
+        insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         transaction.commit().await?;
         Ok(())
     }
 
-    async fn remove_membership(&self, user_id: i64, namespace_id: i64) -> Result<bool, StoreError> {
-        let result = membership::Entity::delete_many()
+    async fn remove_membership(
+        &self,
+        user_id: i64,
+        namespace_id: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let transaction = self.db.begin().await?;
+        let removed = membership::Entity::delete_many()
             .filter(membership::Column::UserId.eq(user_id))
             .filter(membership::Column::NamespaceId.eq(namespace_id))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected > 0)
+            .exec(&transaction)
+            .await?
+            .rows_affected
+            > 0;
+        if removed {
+            insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
+        }
+        transaction.commit().await?;
+        Ok(removed)
     }
 
     async fn highest_role(
@@ -1224,8 +1258,10 @@ impl UserStore for SeaStore {
         expires_at: Option<DateTime<Utc>>,
         digest: &SecretDigest,
         now: DateTime<Utc>,
+        audit: AuditOf<'_, PersonalAccessToken>,
     ) -> Result<PersonalAccessToken, StoreError> {
         let scopes: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
+        let transaction = self.db.begin().await?;
         let row = personal_access_token::ActiveModel {
             user_id: Set(user.id),
             name: Set(name.to_owned()),
@@ -1237,9 +1273,12 @@ impl UserStore for SeaStore {
             last_used_at: Set(None),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&transaction)
         .await?;
-        personal_access_token_from_row(row)
+        let created = personal_access_token_from_row(row)?;
+        insert_audit_events(&transaction, &[audit(&created)]).await?;
+        transaction.commit().await?;
+        Ok(created)
     }
 
     async fn revoke_personal_access_token(

@@ -139,14 +139,21 @@ pub struct CreatedToken {
 
 impl TestApp {
     pub async fn create_group(&self, path: &str) {
-        namespaces::create(self.store.as_ref(), NamespaceKind::Group, path, Utc::now())
-            .await
-            .unwrap();
+        namespaces::create(
+            self.store.as_ref(),
+            &Caller::operator(),
+            NamespaceKind::Group,
+            path,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     }
 
     pub async fn create_project(&self, path: &str) {
         namespaces::create(
             self.store.as_ref(),
+            &Caller::operator(),
             NamespaceKind::Project,
             path,
             Utc::now(),
@@ -366,6 +373,7 @@ impl TestApp {
     pub async fn create_user(&self, username: &str, admin: bool, scopes: &str) -> String {
         users::create(
             self.store.as_ref(),
+            &Caller::operator(),
             username,
             &format!("{username}@example.com"),
             admin,
@@ -375,6 +383,7 @@ impl TestApp {
         .unwrap();
         let (_, secret) = users::create_personal_access_token(
             self.store.as_ref(),
+            &Caller::operator(),
             &self.settings.token_formats(),
             username,
             "test",
@@ -394,13 +403,21 @@ impl TestApp {
         path: &str,
         role: regauth::domain::Role,
     ) {
-        users::add_member(self.store.as_ref(), username, kind, path, role, Utc::now())
-            .await
-            .unwrap();
+        users::add_member(
+            self.store.as_ref(),
+            &Caller::operator(),
+            username,
+            kind,
+            path,
+            role,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     }
 
     pub async fn block_user(&self, username: &str) {
-        users::set_blocked(self.store.as_ref(), username, true)
+        users::set_blocked(self.store.as_ref(), &Caller::operator(), username, true)
             .await
             .unwrap();
     }
@@ -513,6 +530,7 @@ pub fn postgres_database_name(url: &str) -> Option<String> {
     }
     let (_, name) = url.rsplit_once('/')?;
     let name = name.split('?').next()?;
-    (name.starts_with("regauth_test_") && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .then(|| name.to_owned())
+    (name.starts_with("regauth_test_")
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    .then(|| name.to_owned())
 }

@@ -231,8 +231,11 @@ impl Collector<'_> {
                     let line = ident.span().start().line;
                     let mut segments = vec![ident.to_string()];
                     // `ident (:: ident)*`
-                    while let (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)), Some(TokenTree::Ident(next))) =
-                        (tokens.get(at + 1), tokens.get(at + 2), tokens.get(at + 3))
+                    while let (
+                        Some(TokenTree::Punct(a)),
+                        Some(TokenTree::Punct(b)),
+                        Some(TokenTree::Ident(next)),
+                    ) = (tokens.get(at + 1), tokens.get(at + 2), tokens.get(at + 3))
                     {
                         if a.as_char() != ':' || b.as_char() != ':' {
                             break;
@@ -295,8 +298,8 @@ fn edges(src: &Path) -> Vec<(String, usize, String, String, String)> {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
-        let parsed = syn::parse_file(&text)
-            .unwrap_or_else(|error| panic!("{}: {error}", file.display()));
+        let parsed =
+            syn::parse_file(&text).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
         let mut collector = Collector {
             module: &module,
             found: Vec::new(),
@@ -306,7 +309,10 @@ fn edges(src: &Path) -> Vec<(String, usize, String, String, String)> {
             let Some(first) = reference.path.first() else {
                 continue;
             };
-            let to = reexports.get(first).cloned().unwrap_or_else(|| first.clone());
+            let to = reexports
+                .get(first)
+                .cloned()
+                .unwrap_or_else(|| first.clone());
             if to != from {
                 edges.push((
                     file.strip_prefix(src).unwrap().display().to_string(),

@@ -216,9 +216,14 @@ async fn an_expired_personal_token_or_a_blocked_user_gets_401_at_once() {
             .status(),
         200
     );
-    regauth::service::users::set_blocked(app.store.as_ref(), "alice", true)
-        .await
-        .unwrap();
+    regauth::service::users::set_blocked(
+        app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
+        "alice",
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         app.api(Method::GET, "/user", &alice)
             .send()
@@ -904,4 +909,114 @@ async fn web_url_and_link_believe_forwarded_host_headers_only_from_a_trusted_pro
     )
     .await;
     assert_eq!(project["web_url"], "https://registry.example.com/acme/web");
+}
+
+/// (action, actor, namespace id, details) of every audit record of one of `actions`.
+async fn audit_records(
+    app: &TestApp,
+    actions: &[&str],
+) -> Vec<(String, String, Option<i64>, Value)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let list = actions
+        .iter()
+        .map(|action| format!("'{action}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    app.db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!(
+                "SELECT action, actor, namespace_id, details FROM audit_events \
+                 WHERE action IN ({list}) ORDER BY id"
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let details: String = row.try_get("", "details").unwrap();
+            (
+                row.try_get("", "action").unwrap(),
+                row.try_get("", "actor").unwrap(),
+                row.try_get("", "namespace_id").unwrap(),
+                serde_json::from_str(&details).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn namespace_user_membership_and_visibility_changes_are_audited() {
+    let (app, admin) = world().await;
+    app.create_user("alice", false, "api").await;
+    app.add_member("alice", Project, "acme/web", Role::Maintainer)
+        .await;
+    app.block_user("alice").await;
+    let changed = app
+        .api(
+            Method::PUT,
+            "/projects/acme%2Fweb?visibility=internal",
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let records = audit_records(
+        &app,
+        &[
+            "namespace.create",
+            "namespace.visibility_change",
+            "user.create",
+            "user.block",
+            "member.set",
+            "personal_access_token.create",
+        ],
+    )
+    .await;
+    let actions: Vec<&str> = records.iter().map(|(action, ..)| action.as_str()).collect();
+    // acme, acme/web, acme/platform, acme/platform/infra; root and its token; alice, hers.
+    assert_eq!(
+        actions,
+        [
+            "namespace.create",
+            "namespace.create",
+            "namespace.create",
+            "namespace.create",
+            "user.create",
+            "personal_access_token.create",
+            "user.create",
+            "personal_access_token.create",
+            "member.set",
+            "user.block",
+            "namespace.visibility_change",
+        ],
+        "{records:#?}"
+    );
+    let web = app
+        .store
+        .find_namespace(&regauth::domain::NamespacePath::parse("acme/web").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, actor, namespace_id, details) = &records[1];
+    assert!(actor.starts_with("cli:"), "the operator: {actor}");
+    assert_eq!(*namespace_id, Some(web.id));
+    assert_eq!(details["full_path"], "acme/web");
+    let (_, _, namespace_id, details) = &records[8];
+    assert_eq!(*namespace_id, Some(web.id));
+    assert_eq!(details["username"], "alice");
+    assert_eq!(details["role"], "maintainer");
+    let (_, actor, _, details) = &records[10];
+    assert_eq!(actor, "root", "the API caller");
+    assert_eq!(
+        (details["from"].as_str(), details["to"].as_str()),
+        (Some("private"), Some("internal"))
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|(.., details)| details.to_string().contains("glpat-")),
+        "no secret in the trail"
+    );
 }

@@ -1046,7 +1046,9 @@ async fn each_person_turns_the_new_address_mail_on_and_off_through_the_api_and_t
         assert!(text.contains("new_address_mail"), "{text}");
     }
     assert_eq!(preferences(&reader).await, false);
-    let forbidden = put(&reader, json!({"new_address_mail": true})).await.unwrap();
+    let forbidden = put(&reader, json!({"new_address_mail": true}))
+        .await
+        .unwrap();
     assert_eq!(forbidden.status(), 403);
     let anonymous = app
         .client

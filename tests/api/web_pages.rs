@@ -44,7 +44,11 @@ pub(crate) fn hidden_csrf(html: &str) -> String {
 }
 
 /// Signs in over HTTP; returns the response to the sign-in POST.
-pub(crate) async fn post_sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn post_sign_in(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     let client = client();
     let page = client
         .get(format!("{}/users/sign_in", app.address))
@@ -70,6 +74,7 @@ pub(crate) async fn user_with_password(app: &TestApp, username: &str) -> String 
     let pat = app.create_user(username, false, "api").await;
     web_sessions::set_password(
         app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
         username,
         Password::new(PASSWORD.into()),
         Utc::now(),
@@ -264,6 +269,7 @@ async fn a_session_signed_in_with_a_personal_access_token_ends_when_the_token_is
     user_with_password(&app, "alice").await;
     let (token, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
         &app.settings.token_formats(),
         "alice",
         "browser",
@@ -288,9 +294,13 @@ async fn a_session_signed_in_with_a_personal_access_token_ends_when_the_token_is
     };
     assert_eq!(home(with_token.clone()).await.status(), 200);
 
-    regauth::service::users::revoke_personal_access_token(app.store.as_ref(), token.id)
-        .await
-        .unwrap();
+    regauth::service::users::revoke_personal_access_token(
+        app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
+        token.id,
+    )
+    .await
+    .unwrap();
     let after = home(with_token).await;
     assert_eq!(
         after.status(),
@@ -314,6 +324,7 @@ async fn a_session_signed_in_with_an_expiring_token_ends_when_the_token_expires(
     let token_expiry = now + chrono::Duration::hours(1);
     let (_, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
         &app.settings.token_formats(),
         "alice",
         "short",

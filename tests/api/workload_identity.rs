@@ -996,7 +996,10 @@ async fn an_exchanged_credential_carries_the_instance_prefix_and_dies_when_repor
     let mut look_alike = leaked.clone();
     let last = look_alike.pop().unwrap();
     look_alike.push(if last == 'a' { 'b' } else { 'a' });
-    assert_eq!(direct_login(&app, &username, &look_alike, scope).await.0, 401);
+    assert_eq!(
+        direct_login(&app, &username, &look_alike, scope).await.0,
+        401
+    );
 
     // An administrator asks what the string is, then revokes it by value.
     let ask = |method: reqwest::Method, secret: &str| {

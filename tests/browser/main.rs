@@ -19,6 +19,7 @@ async fn user_with_password(app: &TestApp, username: &str) {
     app.create_user(username, false, "api").await;
     web_sessions::set_password(
         app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
         username,
         Password::new(PASSWORD.into()),
         Utc::now(),

@@ -22,7 +22,6 @@ use crate::domain::deploy_token::DeployTokenRequest;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, User};
 use crate::error::Error;
-pub use page_error::PageError;
 use crate::metrics::LoginRoute;
 use crate::routes::body::read_limited;
 use crate::routes::route_list::RouteList;
@@ -33,6 +32,7 @@ use crate::service::namespaces::{self, NamespaceRef};
 use crate::service::web_sessions::{self, Password};
 use crate::state::AppState;
 use crate::store::WebSession;
+pub use page_error::PageError;
 use pages::*;
 
 type PageResult = Result<HttpResponse, PageError>;

@@ -9,13 +9,13 @@ use askama::Template;
 use chrono::Utc;
 
 use super::pages::{kind_word, scope_options, settings_url, when, ScopeOption};
+use super::PageError;
 use super::{html, namespace_of, see_other, session, session_form, PageResult, Session};
 use crate::access::permissions::{self, TokenOperation};
 use crate::domain::workload_identity::{
     Conditions, Expected, WorkloadIdentity, WorkloadIdentityRequest,
 };
 use crate::domain::{AuditAction, AuditEvent, NamespaceKind, Role};
-use super::PageError;
 use crate::error::Error;
 use crate::service::workload_identity;
 use crate::state::AppState;

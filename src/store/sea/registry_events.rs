@@ -17,8 +17,8 @@ use crate::domain::registry_event::{
     network_of, ActorName, NewAddress, RegistryAction, StoredRegistryEvent, TargetKind,
 };
 use crate::store::{
-    Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, RecordedEvents, RegistryEventStore,
-    StoreError,
+    Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, RecordedEvents,
+    RegistryEventStore, StoreError,
 };
 
 fn stored_from_row(row: registry_event::Model) -> Result<StoredRegistryEvent, StoreError> {

@@ -12,8 +12,9 @@ use sea_orm::{
 
 use super::{namespace_from_row, user_from_row, SeaStore};
 use crate::domain::NamespacePath;
-use crate::domain::{Namespace, Role, SecretDigest, User};
+use crate::domain::{AuditEvent, Namespace, Role, SecretDigest, User};
 use crate::store::{NewWebSession, StoreError, WebSession, WebStore};
+use sea_orm::TransactionTrait;
 
 fn session_from_row(row: web_session::Model) -> WebSession {
     WebSession {
@@ -34,7 +35,9 @@ impl WebStore for SeaStore {
         user_id: i64,
         password_hash: &str,
         now: DateTime<Utc>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let transaction = self.db.begin().await?;
         user_password::Entity::insert(user_password::ActiveModel {
             user_id: Set(user_id),
             password_hash: Set(password_hash.to_owned()),
@@ -48,8 +51,10 @@ impl WebStore for SeaStore {
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&transaction)
         .await?;
+        super::insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
+        transaction.commit().await?;
         Ok(())
     }
 
