@@ -330,6 +330,7 @@ proptest! {
             username: Some(username),
             scopes: vec!["read_registry".into()],
             expires_at: None,
+            ..Default::default()
         };
         if let Ok(token) = NewDeployToken::validate(request, NamespaceKind::Project, now()) {
             prop_assert!(!token.name().chars().any(is_forbidden));

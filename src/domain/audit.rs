@@ -55,6 +55,10 @@ pub enum AuditAction {
     WorkloadExchange,
     /// The registry reported the token acting from a network it had not used lately.
     DeployTokenNewAddress,
+    /// A token's address allow-list was replaced or cleared.
+    DeployTokenUpdate,
+    /// A group's address allow-list was replaced or cleared.
+    GroupUpdate,
 }
 
 impl AuditAction {
@@ -74,6 +78,8 @@ impl AuditAction {
             AuditAction::WorkloadLogin => "workload.login",
             AuditAction::WorkloadExchange => "workload.exchange",
             AuditAction::DeployTokenNewAddress => "deploy_token.new_address",
+            AuditAction::DeployTokenUpdate => "deploy_token.update",
+            AuditAction::GroupUpdate => "group.update",
         }
     }
 }
@@ -102,7 +108,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 16] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -117,6 +123,8 @@ impl AuditAction {
         AuditAction::WorkloadLogin,
         AuditAction::WorkloadExchange,
         AuditAction::DeployTokenNewAddress,
+        AuditAction::DeployTokenUpdate,
+        AuditAction::GroupUpdate,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

@@ -24,6 +24,8 @@ pub struct DeployToken {
     pub revoked: bool,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Address allow-lists and repository patterns (issue #27).
+    pub restrictions: super::TokenRestrictions,
 }
 
 impl DeployToken {
@@ -66,6 +68,7 @@ pub struct NewDeployToken {
     username: Option<String>,
     scopes: ScopeSet,
     expires_at: Option<DateTime<Utc>>,
+    restrictions: super::TokenRestrictions,
 }
 
 /// What a caller asks for, before validation (scopes still as text).
@@ -75,6 +78,10 @@ pub struct DeployTokenRequest {
     pub username: Option<String>,
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Address blocks, each entry possibly GitLab's comma-separated list.
+    pub ip_restriction_ranges: Vec<String>,
+    /// Globs below the owner's path.
+    pub repository_patterns: Vec<String>,
 }
 
 impl NewDeployToken {
@@ -96,6 +103,7 @@ impl NewDeployToken {
         now: DateTime<Utc>,
     ) -> Result<NewDeployToken, Vec<ValidationError>> {
         let name = validate_name(&request.name);
+        let restrictions = parse_restrictions(&request);
         let expires_at = match request.expires_at {
             Some(expires_at) if expires_at <= now => {
                 Err(ValidationError::new("expires_at", "must be in the future"))
@@ -115,20 +123,27 @@ impl NewDeployToken {
                 _ => Ok(scopes),
             }
         });
-        match (name, expires_at, username, scopes) {
-            (Ok(name), Ok(expires_at), Ok(username), Ok(scopes)) => Ok(NewDeployToken {
-                name,
-                username,
-                scopes,
-                expires_at,
-            }),
-            // The order the API has always reported the first of.
-            (name, expires_at, username, scopes) => {
-                Err([name.err(), username.err(), scopes.err(), expires_at.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect())
+        match (name, expires_at, username, scopes, restrictions) {
+            (Ok(name), Ok(expires_at), Ok(username), Ok(scopes), Ok(restrictions)) => {
+                Ok(NewDeployToken {
+                    name,
+                    username,
+                    scopes,
+                    expires_at,
+                    restrictions,
+                })
             }
+            // The order the API has always reported the first of.
+            (name, expires_at, username, scopes, restrictions) => Err([
+                name.err(),
+                username.err(),
+                scopes.err(),
+                expires_at.err(),
+                restrictions.err(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()),
         }
     }
 
@@ -143,6 +158,9 @@ impl NewDeployToken {
     }
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.expires_at
+    }
+    pub fn restrictions(&self) -> &super::TokenRestrictions {
+        &self.restrictions
     }
 
     /// GitLab documents that pushing needs both registry scopes (the registry asks for
@@ -159,6 +177,20 @@ impl NewDeployToken {
         }
         warnings
     }
+}
+
+/// The address allow-list and the repository patterns (issue #27); patterns are relative
+/// to the owner, so they can only narrow what it reaches.
+fn parse_restrictions(
+    request: &DeployTokenRequest,
+) -> Result<super::TokenRestrictions, ValidationError> {
+    Ok(super::TokenRestrictions {
+        ip_ranges: super::address_range::IpRanges::parse_list(&request.ip_restriction_ranges)?,
+        group_ip_ranges: Vec::new(),
+        repository_patterns: super::repository_pattern::RepositoryPatterns::parse(
+            &request.repository_patterns,
+        )?,
+    })
 }
 
 fn validate_name(name: &str) -> Result<String, ValidationError> {
@@ -269,11 +301,16 @@ mod tests {
             username: Some("gitlab+deploy-token-7".into()),
             scopes: vec!["read_regsitry".into()],
             expires_at: Some(now - chrono::Duration::days(1)),
+            ip_restriction_ranges: vec!["10.1.2.3/8".into()],
+            repository_patterns: vec!["../other".into()],
         };
         let errors =
             NewDeployToken::validate_all(bad.clone(), NamespaceKind::Project, now).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["name", "username", "scopes", "expires_at"]);
+        assert_eq!(
+            fields,
+            ["name", "username", "scopes", "expires_at", "ip_restriction_ranges"]
+        );
         let first = NewDeployToken::validate(bad, NamespaceKind::Project, now).unwrap_err();
         assert_eq!(first.field, "name");
         let group_only = DeployTokenRequest {

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod observe;
 pub mod registry_events;
+pub mod restrictions;
 pub mod route_list;
 pub mod token;
 pub mod ui;

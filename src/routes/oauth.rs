@@ -70,6 +70,7 @@ async fn token(
                 state.store.as_ref(),
                 &state.oidc,
                 &state.metrics,
+                &state.usage,
                 exchange,
                 ip_address,
                 Utc::now(),

@@ -213,6 +213,7 @@ impl TestApp {
             username: username.map(str::to_owned),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             expires_at: None,
+            ..Default::default()
         };
         let (ci_key, _) =
             regauth::ci_secret::CiSecretKey::load_or_generate(&self.settings.ci_secret_key_file())
