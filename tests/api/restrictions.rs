@@ -1,0 +1,471 @@
+//! Least privilege (issue #27, items 1 and 2): address allow-lists (`ip_restriction_ranges`)
+//! on deploy tokens, groups and workload policies, and repository patterns
+//! (`repository_patterns`), through the API, at `/jwt/auth` (password and refresh grants)
+//! and `/-/forward-auth`. Other client addresses are real: clients bind to 127.0.0.x, or
+//! come through a trusted proxy (127.0.0.1) that says `X-Forwarded-For`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use regauth::client_address::TrustedProxies;
+use regauth::config::Settings;
+use reqwest::{Method, Response, StatusCode};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+
+use crate::helpers::{jwt_claims, spawn_app_with, TestApp};
+
+const REGISTRY: &str = "container_registry";
+
+fn behind_proxy(settings: &mut Settings) {
+    settings.trusted_proxies = TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
+}
+
+fn client_from(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        .build()
+        .unwrap()
+}
+
+async fn json_of(response: Response) -> Value {
+    response.json().await.unwrap()
+}
+
+/// An app with `acme/web`, an admin's API token, and a deploy token made through the API
+/// with `extra` fields.
+async fn world(customise: impl FnOnce(&mut Settings), extra: Value) -> (TestApp, String, Value) {
+    let app = spawn_app_with(customise).await;
+    app.create_project_with_groups("acme/web").await;
+    let admin = app.create_user("root", true, "api").await;
+    let mut body = json!({"name": "ci", "scopes": ["read_registry", "write_registry", "read_package_registry"]});
+    for (key, value) in extra.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    let response = app
+        .api(Method::POST, "/projects/acme%2Fweb/deploy_tokens", &admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{body}");
+    let created = json_of(response).await;
+    (app, admin, created)
+}
+
+/// `GET /jwt/auth` for pull and push on `repository` from `client`, optionally through the
+/// trusted proxy saying `forwarded_for`.
+async fn login(
+    app: &TestApp,
+    client: &reqwest::Client,
+    forwarded_for: Option<&str>,
+    token: &Value,
+    repository: &str,
+) -> Response {
+    let mut request = client
+        .get(format!("{}/jwt/auth", app.address))
+        .query(&[
+            ("service", REGISTRY),
+            ("scope", &format!("repository:{repository}:pull,push")),
+        ])
+        .basic_auth(
+            token["username"].as_str().unwrap(),
+            token["token"].as_str(),
+        );
+    if let Some(address) = forwarded_for {
+        request = request.header("X-Forwarded-For", address);
+    }
+    request.send().await.unwrap()
+}
+
+async fn granted(response: Response) -> Value {
+    assert_eq!(response.status(), 200);
+    let body = json_of(response).await;
+    jwt_claims(body["token"].as_str().unwrap())["access"].clone()
+}
+
+/// The `login.failure` rows with reason `address_not_allowed`, waited for (the usage
+/// writer batches them).
+async fn address_refusals(app: &TestApp, at_least: usize) -> Vec<entity::audit_event::Model> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows: Vec<_> = entity::audit_event::Entity::find()
+            .filter(entity::audit_event::Column::Action.eq("login.failure"))
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|row| row.details.contains("address_not_allowed"))
+            .collect();
+        if rows.len() >= at_least {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "audit rows missing: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ranges_are_taken_as_gitlabs_string_or_a_list_shown_changed_and_cleared() {
+    let (app, admin, created) = world(
+        |_| {},
+        json!({"ip_restriction_ranges": "10.20.0.0/16, 2001:db8::/48", "repository_patterns": ["app", "tools/*"]}),
+    )
+    .await;
+    assert_eq!(created["ip_restriction_ranges"], "10.20.0.0/16,2001:db8::/48");
+    assert_eq!(created["repository_patterns"], json!(["app", "tools/*"]));
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/projects/acme%2Fweb/deploy_tokens/{id}");
+    let shown = json_of(app.api(Method::GET, &path, &admin).send().await.unwrap()).await;
+    assert_eq!(shown["ip_restriction_ranges"], "10.20.0.0/16,2001:db8::/48");
+    assert_eq!(shown["repository_patterns"], json!(["app", "tools/*"]));
+
+    // A JSON list on create.
+    let response = app
+        .api(Method::POST, "/projects/acme%2Fweb/deploy_tokens", &admin)
+        .json(&json!({"name": "two", "scopes": ["read_registry"], "ip_restriction_ranges": ["192.0.2.7", "10.0.0.0/8"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(json_of(response).await["ip_restriction_ranges"], "192.0.2.7/32,10.0.0.0/8");
+
+    // PUT replaces (form or JSON), "" clears; the patterns stay as created.
+    let response = app
+        .api(Method::PUT, &path, &admin)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("ip_restriction_ranges=10.0.0.0/8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await["ip_restriction_ranges"], "10.0.0.0/8");
+    let response = app
+        .api(Method::PUT, &path, &admin)
+        .json(&json!({"ip_restriction_ranges": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cleared = json_of(response).await;
+    assert_eq!(cleared["ip_restriction_ranges"], "");
+    assert_eq!(cleared["repository_patterns"], json!(["app", "tools/*"]));
+
+    // Bad input: 400 naming the field and the entry, nothing created or changed.
+    for (body, says) in [
+        (json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": "10.0.0.0/33"}), "invalid prefix length"),
+        (json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": "10.1.2.3/8"}), "first address"),
+        (json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": 7}), "ip_restriction_ranges is invalid"),
+        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["../other"]}), "can only narrow"),
+        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["/acme/other"]}), "starts with '/'"),
+        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["App"]}), "lowercase"),
+        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["app%2f..%2fx"]}), "'%'"),
+    ] {
+        let response = app
+            .api(Method::POST, "/projects/acme%2Fweb/deploy_tokens", &admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer = json_of(response).await.to_string();
+        assert!(answer.contains(says), "{body}: {answer}");
+    }
+    let response = app
+        .api(Method::PUT, &path, &admin)
+        .json(&json!({"ip_restriction_ranges": "nonsense"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let list = json_of(
+        app.api(Method::GET, "/projects/acme%2Fweb/deploy_tokens", &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list[0]["ip_restriction_ranges"], "");
+}
+
+#[tokio::test]
+async fn a_token_is_refused_outside_its_ranges_as_a_wrong_secret_and_accepted_through_a_trusted_proxy(
+) {
+    let (app, _, token) = world(behind_proxy, json!({"ip_restriction_ranges": "10.0.0.0/8"})).await;
+    let local = reqwest::Client::new();
+    // From 127.0.0.1 itself (the proxy, saying nothing): refused exactly as a wrong secret.
+    let refused = login(&app, &local, None, &token, "acme/web/app").await;
+    assert_eq!(refused.status(), 401);
+    let refused_challenge = refused.headers().get("www-authenticate").cloned();
+    let refused_body = json_of(refused).await;
+    let mut wrong = token.clone();
+    wrong["token"] = json!("gldt-wrong-secret");
+    let wrong_secret = login(&app, &local, None, &wrong, "acme/web/app").await;
+    assert_eq!(wrong_secret.headers().get("www-authenticate").cloned(), refused_challenge);
+    assert_eq!(json_of(wrong_secret).await, refused_body);
+    // Through the trusted proxy for 10.1.2.3: served.
+    let access = granted(login(&app, &local, Some("10.1.2.3"), &token, "acme/web/app").await).await;
+    assert_eq!(access[0]["actions"], json!(["pull", "push"]));
+    // Through the proxy for an address outside the list: refused.
+    let outside = login(&app, &local, Some("192.0.2.1"), &token, "acme/web/app").await;
+    assert_eq!(outside.status(), 401);
+    // An untrusted peer cannot claim 10.1.2.3.
+    let forged = login(&app, &client_from(9), Some("10.1.2.3"), &token, "acme/web/app").await;
+    assert_eq!(forged.status(), 401);
+
+    // The OAuth2 password grant: the same check.
+    let password_grant = |forwarded: &'static str| {
+        app.client
+            .post(format!("{}/jwt/auth", app.address))
+            .header("X-Forwarded-For", forwarded)
+            .form(&[
+                ("grant_type", "password"),
+                ("service", REGISTRY),
+                ("client_id", "test"),
+                ("access_type", "offline"),
+                ("username", token["username"].as_str().unwrap()),
+                ("password", token["token"].as_str().unwrap()),
+                ("scope", "repository:acme/web/app:pull"),
+            ])
+            .send()
+    };
+    assert_eq!(password_grant("127.0.0.5").await.unwrap().status(), 401);
+    let allowed = password_grant("10.9.9.9").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    let refresh = json_of(allowed).await["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    // The refresh token inherits the ranges.
+    let refresh_grant = |forwarded: &'static str| {
+        app.client
+            .post(format!("{}/jwt/auth", app.address))
+            .header("X-Forwarded-For", forwarded)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("service", REGISTRY),
+                ("client_id", "test"),
+                ("refresh_token", refresh.as_str()),
+                ("scope", "repository:acme/web/app:pull"),
+            ])
+            .send()
+    };
+    assert_eq!(refresh_grant("10.2.3.4").await.unwrap().status(), 200);
+    assert_eq!(refresh_grant("198.51.100.1").await.unwrap().status(), 401);
+
+    // Audited with the reason, the address and the token; counted in a metric.
+    let rows = address_refusals(&app, 5).await;
+    let addresses: Vec<_> = rows.iter().filter_map(|row| row.ip_address.clone()).collect();
+    for address in ["127.0.0.1", "192.0.2.1", "127.0.0.9", "127.0.0.5", "198.51.100.1"] {
+        assert!(addresses.iter().any(|a| a == address), "{address} in {addresses:?}");
+    }
+    let id = token["id"].as_i64().unwrap();
+    assert!(rows.iter().all(|row| row.deploy_token_id == Some(id)), "{rows:?}");
+    assert!(rows.iter().any(|row| row.details.contains("\"route\":\"refresh_token\"")));
+    let text = metrics(&app).await;
+    assert!(text.contains("regauth_address_refusals_total{route=\"registry\"} 4"), "{text}");
+    assert!(text.contains("regauth_address_refusals_total{route=\"refresh_token\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn refusals_count_against_the_address_but_never_lock_the_username_out() {
+    let (app, _, token) = world(
+        |settings| {
+            settings.login_throttle.max_failures_per_address = 3;
+            settings.login_throttle.max_failures_per_username = 3;
+        },
+        json!({"ip_restriction_ranges": "127.0.0.2/32"}),
+    )
+    .await;
+    let outsider = client_from(3);
+    for attempt in 1..=3 {
+        let response = login(&app, &outsider, None, &token, "acme/web/app").await;
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    // The outsider's address is now locked, as after three wrong secrets: no free probing.
+    let locked = login(&app, &outsider, None, &token, "acme/web/app").await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The username was not counted: the real client, from its allowed address, is served,
+    // and so are wrong guesses from elsewhere counted only from now on.
+    let access = granted(login(&app, &client_from(2), None, &token, "acme/web/app").await).await;
+    assert_eq!(access[0]["name"], "acme/web/app");
+}
+
+#[tokio::test]
+async fn forward_auth_and_group_ranges_apply_to_every_token_below_the_group() {
+    let (app, admin, token) = world(behind_proxy, json!({})).await;
+    let forward = |forwarded: &'static str| {
+        app.client
+            .get(format!("{}/-/forward-auth", app.address))
+            .header("X-Original-URI", "/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz")
+            .header("X-Original-Method", "GET")
+            .header("X-Forwarded-For", forwarded)
+            .basic_auth(token["username"].as_str().unwrap(), token["token"].as_str())
+            .send()
+    };
+    assert_eq!(forward("192.0.2.1").await.unwrap().status(), 200, "no list: anywhere");
+
+    // The group's list: GitLab's `PUT /groups/:id` attribute.
+    let response = app
+        .api(Method::PUT, "/groups/acme", &admin)
+        .json(&json!({"ip_restriction_ranges": "10.0.0.0/8"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await["ip_restriction_ranges"], "10.0.0.0/8");
+    let group = json_of(app.api(Method::GET, "/groups/acme", &admin).send().await.unwrap()).await;
+    assert_eq!(group["ip_restriction_ranges"], "10.0.0.0/8");
+
+    assert_eq!(forward("192.0.2.1").await.unwrap().status(), 401);
+    assert_eq!(forward("10.1.2.3").await.unwrap().status(), 200);
+    assert_eq!(
+        login(&app, &app.client, Some("192.0.2.1"), &token, "acme/web/app").await.status(),
+        401
+    );
+    granted(login(&app, &app.client, Some("10.1.2.3"), &token, "acme/web/app").await).await;
+    let rows = address_refusals(&app, 2).await;
+    assert!(rows.iter().any(|row| row.details.contains("\"route\":\"forward_auth\"")));
+
+    // The token's own list narrows further: both must admit the address.
+    let id = token["id"].as_i64().unwrap();
+    let response = app
+        .api(Method::PUT, &format!("/projects/acme%2Fweb/deploy_tokens/{id}"), &admin)
+        .json(&json!({"ip_restriction_ranges": ["10.1.0.0/16", "192.0.2.0/24"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(forward("10.1.2.3").await.unwrap().status(), 200);
+    assert_eq!(forward("10.2.0.1").await.unwrap().status(), 401, "outside the token's");
+    assert_eq!(forward("192.0.2.1").await.unwrap().status(), 401, "outside the group's");
+
+    // Cleared again: anywhere.
+    let response = app
+        .api(Method::PUT, "/groups/acme", &admin)
+        .form(&[("ip_restriction_ranges", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(forward("192.0.2.1").await.unwrap().status(), 200);
+
+    // Only Owners and admins change a group's list.
+    let developer = app.create_user("dev", false, "api").await;
+    app.add_member(
+        "dev",
+        regauth::domain::NamespaceKind::Group,
+        "acme",
+        regauth::domain::Role::Maintainer,
+    )
+    .await;
+    let response = app
+        .api(Method::PUT, "/groups/acme", &developer)
+        .json(&json!({"ip_restriction_ranges": "0.0.0.0/0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // Both changes are in the audit trail.
+    let updates = entity::audit_event::Entity::find()
+        .filter(entity::audit_event::Column::Action.is_in(["group.update", "deploy_token.update"]))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(updates.len(), 3, "{updates:?}");
+}
+
+#[tokio::test]
+async fn repository_patterns_limit_the_registry_grant_and_forward_auth() {
+    let (app, _, token) = world(|_| {}, json!({"repository_patterns": "app,tools/*"})).await;
+    let client = reqwest::Client::new();
+    for (repository, actions) in [
+        ("acme/web/app", json!([{"type": "repository", "name": "acme/web/app", "actions": ["pull", "push"]}])),
+        ("acme/web/tools/x", json!([{"type": "repository", "name": "acme/web/tools/x", "actions": ["pull", "push"]}])),
+        ("acme/web/other", json!([])),
+        ("acme/web", json!([])),
+        ("acme/web/app/../other", json!([])),
+        ("acme/web/App", json!([])),
+    ] {
+        let access = granted(login(&app, &client, None, &token, repository).await).await;
+        assert_eq!(access, actions, "{repository}");
+    }
+    // Packages of the project itself are beyond `app` and `tools/*`.
+    let response = app
+        .forward_auth(
+            "GET",
+            "/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz",
+            Some((token["username"].as_str().unwrap(), token["token"].as_str().unwrap())),
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn a_group_token_limited_to_one_project_reaches_its_packages_and_no_other() {
+    let app = spawn_app_with(|_| {}).await;
+    app.create_project_with_groups("acme/web").await;
+    app.create_project("acme/other").await;
+    let admin = app.create_user("root", true, "api").await;
+    let response = app
+        .api(Method::POST, "/groups/acme/deploy_tokens", &admin)
+        .json(&json!({"name": "pkg", "scopes": ["read_package_registry", "read_registry"], "repository_patterns": ["web/**"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let token = json_of(response).await;
+    let credentials = Some((token["username"].as_str().unwrap(), token["token"].as_str().unwrap()));
+    for (uri, status) in [
+        ("/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz", 200),
+        ("/api/v4/projects/acme%2Fother/packages/generic/x/1/x.tgz", 403),
+        ("/api/v4/groups/acme/-/packages/npm/x", 403),
+    ] {
+        assert_eq!(app.forward_auth("GET", uri, credentials).await.status(), status, "{uri}");
+    }
+    let access = granted(login(&app, &app.client, None, &token, "acme/other/app").await).await;
+    assert_eq!(access, json!([]));
+}
+
+#[tokio::test]
+async fn a_workload_policy_takes_ranges_and_shows_them() {
+    let app = spawn_app_with(|settings| {
+        settings.oidc_issuers = vec![regauth::config::oidc::OidcIssuer {
+            url: "https://gitlab.example.com".to_owned(),
+            kind: regauth::config::oidc::IssuerKind::Generic,
+            jwks_file: None,
+        }];
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let admin = app.create_user("root", true, "api").await;
+    let response = app
+        .api(Method::POST, "/projects/acme%2Fweb/workload_identities", &admin)
+        .json(&json!({
+            "name": "release",
+            "issuer": "https://gitlab.example.com",
+            "audience": "https://regauth.example.com",
+            "conditions": {"project_path": "acme/web"},
+            "scopes": ["read_registry"],
+            "ip_restriction_ranges": "10.0.0.0/8"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = json_of(response).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["ip_restriction_ranges"], "10.0.0.0/8");
+}
