@@ -2,9 +2,14 @@
 //! workload identity policies and personal access tokens (`ip_restriction_ranges`, canonical
 //! CIDRs joined by commas; NULL: anywhere), and repository patterns on deploy tokens
 //! (`repository_patterns`, a JSON list of globs; NULL: every repository of the owner).
-//! Existing rows keep NULL, so nothing changes for them.
+//! Existing rows keep NULL, so nothing changes for them. A change of a token's lists bumps
+//! the change counter (`m20261129_010000_change_counter`), so that no replica's token cache
+//! keeps the old lists (namespaces and policies bump it on any update already).
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
+
+const TRIGGER: &str = "regauth_changes_token_restrictions";
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -31,10 +36,30 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        let event = "UPDATE OF ip_restriction_ranges, repository_patterns ON deploy_tokens";
+        let statement = match manager.get_database_backend() {
+            DatabaseBackend::Postgres => format!(
+                "CREATE TRIGGER {TRIGGER} AFTER {event} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION regauth_bump_changes()"
+            ),
+            _ => format!(
+                "CREATE TRIGGER {TRIGGER} AFTER {event} FOR EACH ROW \
+                 BEGIN UPDATE regauth_changes SET version = version + 1 WHERE id = 1; END"
+            ),
+        };
+        manager.get_connection().execute_unprepared(&statement).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let on = match manager.get_database_backend() {
+            DatabaseBackend::Postgres => " ON deploy_tokens",
+            _ => "",
+        };
+        manager
+            .get_connection()
+            .execute_unprepared(&format!("DROP TRIGGER IF EXISTS {TRIGGER}{on}"))
+            .await?;
         for (table, column) in COLUMNS.into_iter().rev() {
             manager
                 .alter_table(

@@ -207,6 +207,9 @@ pub enum UserTokenCommand {
         scopes: String,
         #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
         expires_at: Option<String>,
+        /// Usable only from these addresses: CIDRs, comma-separated or repeated.
+        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]")]
+        allow_from: Vec<String>,
         #[arg(long)]
         json: bool,
     },

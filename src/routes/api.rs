@@ -80,15 +80,25 @@ pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Ca
     );
     let (user, token) = state
         .logins
-        .check_secret(
-            &attempt,
-            authenticate_personal_access_token(
+        .check_secret(&attempt, async {
+            let now = Utc::now();
+            let (user, token) = authenticate_personal_access_token(
                 state.store.as_ref(),
                 &state.token_formats,
                 &secret,
-                Utc::now(),
-            ),
-        )
+                now,
+            )
+            .await?;
+            crate::service::restrictions::admit_personal_access_token_address(
+                &token,
+                &user,
+                client_address::of_request(request),
+                &state.usage,
+                &state.metrics,
+                now,
+            )?;
+            Ok((user, token))
+        })
         .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
     Ok(Caller::user(

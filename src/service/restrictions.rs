@@ -124,29 +124,109 @@ pub fn admit_address(
     if token.restrictions.allows_address(address) {
         return Ok(());
     }
+    refuse(
+        Refused {
+            username: &token.username,
+            // A workload policy's credential has id 0: no deploy token row.
+            deploy_token_id: (token.id > 0).then_some(token.id),
+            namespace_id: Some(token.owner.id),
+            personal_access_token_id: None,
+        },
+        address,
+        route,
+        usage,
+        metrics,
+        now,
+    )
+}
+
+/// The same check for a personal access token (its own list: it lives in no group).
+pub fn admit_personal_access_token_address(
+    token: &crate::domain::PersonalAccessToken,
+    user: &crate::domain::User,
+    address: Option<std::net::IpAddr>,
+    usage: &crate::service::usage::UsageRecorder,
+    metrics: &crate::metrics::Metrics,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let allowed = match address {
+        Some(address) => token.ip_ranges.allows(address),
+        None => token.ip_ranges.is_empty(),
+    };
+    if allowed {
+        return Ok(());
+    }
+    refuse(
+        Refused {
+            username: &user.username,
+            deploy_token_id: None,
+            namespace_id: None,
+            personal_access_token_id: Some(token.id),
+        },
+        address,
+        crate::metrics::LoginRoute::Api,
+        usage,
+        metrics,
+        now,
+    )
+}
+
+/// Whose valid credentials were used from outside their allow-list.
+struct Refused<'a> {
+    username: &'a str,
+    deploy_token_id: Option<i64>,
+    namespace_id: Option<i64>,
+    personal_access_token_id: Option<i64>,
+}
+
+fn refuse(
+    refused: Refused<'_>,
+    address: Option<std::net::IpAddr>,
+    route: crate::metrics::LoginRoute,
+    usage: &crate::service::usage::UsageRecorder,
+    metrics: &crate::metrics::Metrics,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     let address_text = address.map(|address| address.to_string());
     metrics.record_address_refusal(route);
     tracing::warn!(
-        token_id = token.id,
-        username = %token.username,
+        token_id = refused.deploy_token_id,
+        personal_access_token_id = refused.personal_access_token_id,
+        username = %crate::domain::text::printable(refused.username),
         address = address_text.as_deref().unwrap_or("unknown"),
         route = route.as_str(),
         "valid credentials used from outside their address allow-list: refused"
     );
+    let mut details = json!({
+        "route": route.as_str(),
+        "reason": "address_not_allowed",
+        "address": address_text,
+    });
+    if let Some(id) = refused.personal_access_token_id {
+        details["personal_access_token_id"] = json!(id);
+    }
     usage.audit(AuditEvent {
         created_at: now,
         actor_kind: crate::domain::ActorKind::Anonymous,
-        actor: token.username.clone(),
+        actor: refused.username.to_owned(),
         action: AuditAction::LoginFailure,
-        // A workload policy's credential has id 0: no deploy token row.
-        deploy_token_id: (token.id > 0).then_some(token.id),
-        namespace_id: Some(token.owner.id),
-        ip_address: address_text.clone(),
-        details: json!({
-            "route": route.as_str(),
-            "reason": "address_not_allowed",
-            "address": address_text,
-        }),
+        deploy_token_id: refused.deploy_token_id,
+        namespace_id: refused.namespace_id,
+        ip_address: address_text,
+        details,
     });
     Err(Error::AddressNotAllowed)
+}
+
+/// Sets a personal access token's allow-list (the command line, right after creating it,
+/// before its secret is shown).
+pub async fn set_personal_access_token_ip_ranges(
+    store: &dyn Store,
+    id: i64,
+    ranges: &IpRanges,
+) -> Result<(), Error> {
+    if !store.set_personal_access_token_ip_ranges(id, ranges).await? {
+        return Err(Error::not_found("Personal access token", id));
+    }
+    Ok(())
 }

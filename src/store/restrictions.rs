@@ -28,6 +28,13 @@ pub trait RestrictionStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
+    /// Replaces a personal access token's allow-list; false when there is no such token.
+    async fn set_personal_access_token_ip_ranges(
+        &self,
+        id: i64,
+        ranges: &IpRanges,
+    ) -> Result<bool, StoreError>;
+
     /// A namespace's own allow-list (groups only ever have one).
     async fn namespace_ip_ranges(&self, namespace_id: i64) -> Result<IpRanges, StoreError>;
 

@@ -595,6 +595,11 @@ fn personal_access_token_from_row(
         expires_at: row.expires_at,
         revoked: row.revoked,
         created_at: row.created_at,
+        ip_ranges: restrictions::ranges_of(
+            row.ip_restriction_ranges.as_deref(),
+            "personal_access_tokens",
+            row.id,
+        )?,
     })
 }
 

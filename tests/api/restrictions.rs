@@ -469,3 +469,74 @@ async fn a_workload_policy_takes_ranges_and_shows_them() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["ip_restriction_ranges"], "10.0.0.0/8");
 }
+
+#[tokio::test]
+async fn the_command_line_sets_ranges_and_patterns_on_tokens_groups_and_personal_tokens() {
+    let cli = crate::cli::Cli::new().await;
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    let created: Value = serde_json::from_str(&cli.ok(&[
+        "deploy-token", "create", "--project", "acme/web", "--name", "ci",
+        "--scopes", "read_registry,write_registry",
+        "--allow-from", "127.0.0.2/32", "--allow-from", "10.0.0.0/8,2001:db8::/32",
+        "--repositories", "app,tools/*", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(created["ip_restriction_ranges"], "127.0.0.2/32,10.0.0.0/8,2001:db8::/32");
+    assert_eq!(created["repository_patterns"], json!(["app", "tools/*"]));
+    // Bad input: one clear line, a non-zero exit, nothing created.
+    for args in [
+        &["deploy-token", "create", "--project", "acme/web", "--name", "bad", "--scopes", "read_registry", "--allow-from", "10.0.0.0/33"][..],
+        &["deploy-token", "create", "--project", "acme/web", "--name", "bad", "--scopes", "read_registry", "--repositories", "../web"][..],
+    ] {
+        let output = cli.run(args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("ip_restriction_ranges") || stderr.contains("repository_patterns"), "{stderr}");
+    }
+    let app = cli.spawn_app().await;
+    let token = created;
+    assert_eq!(login(&app, &client_from(3), None, &token, "acme/web/app").await.status(), 401);
+    granted(login(&app, &client_from(2), None, &token, "acme/web/app").await).await;
+    let id = token["id"].as_i64().unwrap().to_string();
+    cli.ok(&["deploy-token", "update", &id, "--allow-from", ""]);
+    granted(login(&app, &client_from(3), None, &token, "acme/web/app").await).await;
+    cli.ok(&["group", "update", "acme", "--allow-from", "127.0.0.4"]);
+    assert_eq!(login(&app, &client_from(3), None, &token, "acme/web/app").await.status(), 401);
+    granted(login(&app, &client_from(4), None, &token, "acme/web/app").await).await;
+    assert!(!cli.run(&["group", "update", "acme", "--allow-from", "nonsense"]).status.success());
+
+    // A personal access token for the API, usable only from 127.0.0.5.
+    cli.ok(&["user", "create", "root", "--email", "root@example.com", "--admin"]);
+    let pat: Value = serde_json::from_str(&cli.ok(&[
+        "user", "token", "create", "root", "--name", "ops", "--allow-from", "127.0.0.5", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(pat["ip_restriction_ranges"], "127.0.0.5/32");
+    let secret = pat["token"].as_str().unwrap();
+    let user_from = |last: u8| {
+        client_from(last)
+            .get(format!("{}/api/v4/user", app.address))
+            .header("PRIVATE-TOKEN", secret)
+            .send()
+    };
+    assert_eq!(user_from(5).await.unwrap().status(), 200);
+    let refused = user_from(6).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(json_of(refused).await, json!({"message": "401 Unauthorized"}));
+    // The admin token API shows the metadata.
+    let described = json_of(
+        client_from(5)
+            .post(format!("{}/api/v4/admin/token", app.address))
+            .header("PRIVATE-TOKEN", secret)
+            .json(&json!({"token": token["token"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(described["ip_restriction_ranges"], "", "{described}");
+    assert_eq!(described["repository_patterns"], json!(["app", "tools/*"]), "{described}");
+    let rows = address_refusals(&app, 3).await;
+    assert!(rows.iter().any(|row| row.details.contains("\"route\":\"api\"")), "{rows:?}");
+}

@@ -1,7 +1,7 @@
 //! [`RestrictionStore`] for SQLite and PostgreSQL.
 
 use async_trait::async_trait;
-use entity::{deploy_token, namespace};
+use entity::{deploy_token, namespace, personal_access_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
@@ -53,6 +53,8 @@ impl RestrictionStore for SeaStore {
         insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         transaction.commit().await?;
         self.wrote();
+        // Like a revocation: once the change returns, every replica enforces it.
+        self.settle().await;
         self.find_deploy_token(id).await
     }
 
@@ -78,7 +80,24 @@ impl RestrictionStore for SeaStore {
         insert_audit_events(&transaction, std::slice::from_ref(audit)).await?;
         transaction.commit().await?;
         self.wrote();
+        self.settle().await;
         Ok(true)
+    }
+
+    async fn set_personal_access_token_ip_ranges(
+        &self,
+        id: i64,
+        ranges: &IpRanges,
+    ) -> Result<bool, StoreError> {
+        let updated = personal_access_token::Entity::update_many()
+            .col_expr(
+                personal_access_token::Column::IpRestrictionRanges,
+                Expr::value(stored_ranges(ranges)),
+            )
+            .filter(personal_access_token::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
     }
 
     async fn namespace_ip_ranges(&self, namespace_id: i64) -> Result<IpRanges, StoreError> {
