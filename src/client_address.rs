@@ -11,8 +11,8 @@ use actix_web::{web, HttpRequest};
 
 use crate::state::AppState;
 
-pub use crate::domain::address_range::Cidr;
 use crate::domain::address_range::canonical;
+pub use crate::domain::address_range::Cidr;
 
 /// The `trusted_proxies` setting: empty by default (no forwarded header is believed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

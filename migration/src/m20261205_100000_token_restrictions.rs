@@ -47,7 +47,10 @@ impl MigrationTrait for Migration {
                  BEGIN UPDATE regauth_changes SET version = version + 1 WHERE id = 1; END"
             ),
         };
-        manager.get_connection().execute_unprepared(&statement).await?;
+        manager
+            .get_connection()
+            .execute_unprepared(&statement)
+            .await?;
         Ok(())
     }
 

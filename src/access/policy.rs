@@ -335,8 +335,7 @@ fn below_owner<'p>(owner: &TokenOwner, path: &'p str) -> Option<Vec<&'p str>> {
 /// registry, git or the package store will really serve.
 fn within_patterns(token: &TokenAccess, path: &str) -> bool {
     token.repositories.is_empty()
-        || below_owner(&token.owner, path)
-            .is_some_and(|below| token.repositories.allows(&below))
+        || below_owner(&token.owner, path).is_some_and(|below| token.repositories.allows(&below))
 }
 
 /// Whether a group-wide read of `group` stays within the token's patterns: only when they
@@ -1630,7 +1629,12 @@ mod repository_pattern_tests {
             (group(&["cache/**"]), "acme-evil/cache/alpine", false),
         ] {
             let grant = registry_grant(&token, Service::DependencyProxy, name);
-            assert_eq!(!grant.is_empty(), granted, "{:?} {name}: {grant:?}", token.repositories.texts());
+            assert_eq!(
+                !grant.is_empty(),
+                granted,
+                "{:?} {name}: {grant:?}",
+                token.repositories.texts()
+            );
         }
     }
 
@@ -1647,30 +1651,135 @@ mod repository_pattern_tests {
             |patterns: &[&str]| token(TokenOwner::Project(ns("acme/web")), patterns);
         for (token, operation, target, verdict) in [
             // A project is the repository at its own path.
-            (group(&["web"]), PackageRead, project("acme/web"), Verdict::Allow),
-            (group(&["web"]), PackageWrite, project("acme/web"), Verdict::Allow),
-            (group(&["web"]), GitFetch, project("acme/web"), Verdict::Allow),
-            (group(&["web"]), PackageRead, project("acme/other"), Verdict::Forbidden),
-            (group(&["web"]), GitFetch, project("acme/other"), Verdict::Forbidden),
-            (group(&["web/*"]), PackageRead, project("acme/web"), Verdict::Forbidden),
-            (group(&["web/**"]), PackageRead, project("acme/web"), Verdict::Allow),
-            (group(&["platform/*"]), PackageRead, project("acme/platform/web"), Verdict::Allow),
-            (group(&["*"]), PackageRead, project("acme/platform/web"), Verdict::Forbidden),
-            (group(&["**"]), PackageRead, project("acme-evil/web"), Verdict::Forbidden),
+            (
+                group(&["web"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["web"]),
+                PackageWrite,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["web"]),
+                GitFetch,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["web"]),
+                PackageRead,
+                project("acme/other"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web"]),
+                GitFetch,
+                project("acme/other"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web/*"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web/**"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["platform/*"]),
+                PackageRead,
+                project("acme/platform/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["*"]),
+                PackageRead,
+                project("acme/platform/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["**"]),
+                PackageRead,
+                project("acme-evil/web"),
+                Verdict::Forbidden,
+            ),
             // A project token limited to images below it reaches no git or package of the
             // project itself; `**` lets it.
-            (project_token(&["app"]), PackageRead, project("acme/web"), Verdict::Forbidden),
-            (project_token(&["app"]), GitFetch, project("acme/web"), Verdict::Forbidden),
-            (project_token(&["**"]), PackageRead, project("acme/web"), Verdict::Allow),
-            (project_token(&[]), PackageRead, project("acme/web"), Verdict::Allow),
+            (
+                project_token(&["app"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                project_token(&["app"]),
+                GitFetch,
+                project("acme/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                project_token(&["**"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                project_token(&[]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
             // Group-wide package reads: only when everything below that group is allowed.
-            (group(&[]), PackageRead, group_target("acme/platform"), Verdict::Allow),
-            (group(&["platform/**"]), PackageRead, group_target("acme/platform"), Verdict::Allow),
-            (group(&["**"]), PackageRead, group_target("acme"), Verdict::Allow),
-            (group(&["platform/web"]), PackageRead, group_target("acme/platform"), Verdict::Forbidden),
-            (group(&["platform/*"]), PackageRead, group_target("acme/platform"), Verdict::Forbidden),
-            (group(&["web/**"]), PackageRead, group_target("acme"), Verdict::Forbidden),
-            (group(&["*/**"]), PackageRead, group_target("acme/platform"), Verdict::Allow),
+            (
+                group(&[]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["platform/**"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["**"]),
+                PackageRead,
+                group_target("acme"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["platform/web"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["platform/*"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web/**"]),
+                PackageRead,
+                group_target("acme"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["*/**"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Allow,
+            ),
         ] {
             assert_eq!(
                 authorize_operation(operation, Some(&token), &target, false),

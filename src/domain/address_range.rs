@@ -62,18 +62,10 @@ impl Cidr {
     fn is_network_address(&self) -> bool {
         match self.network {
             IpAddr::V4(v4) => {
-                u32::from(v4)
-                    & u32::MAX
-                        .checked_shr(u32::from(self.prefix))
-                        .unwrap_or(0)
-                    == 0
+                u32::from(v4) & u32::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0) == 0
             }
             IpAddr::V6(v6) => {
-                u128::from(v6)
-                    & u128::MAX
-                        .checked_shr(u32::from(self.prefix))
-                        .unwrap_or(0)
-                    == 0
+                u128::from(v6) & u128::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0) == 0
             }
         }
     }
@@ -120,7 +112,9 @@ impl IpRanges {
         )
     }
 
-    fn parse_entries<'a>(entries: impl Iterator<Item = &'a str>) -> Result<IpRanges, ValidationError> {
+    fn parse_entries<'a>(
+        entries: impl Iterator<Item = &'a str>,
+    ) -> Result<IpRanges, ValidationError> {
         let invalid = |message: String| ValidationError::new("ip_restriction_ranges", message);
         let mut blocks: Vec<Cidr> = Vec::new();
         for entry in entries.map(str::trim).filter(|entry| !entry.is_empty()) {
@@ -227,11 +221,18 @@ mod tests {
         assert_eq!(text.to_text(), "10.20.0.0/16,2001:db8::/48,192.0.2.7/32");
         let list = IpRanges::parse_list(&["10.20.0.0/16", "2001:db8::/48,192.0.2.7/32"]).unwrap();
         assert_eq!(list, text);
-        assert_eq!(IpRanges::parse_text(&text.to_text()).unwrap(), text, "round trip");
+        assert_eq!(
+            IpRanges::parse_text(&text.to_text()).unwrap(),
+            text,
+            "round trip"
+        );
         assert!(IpRanges::parse_text("").unwrap().is_empty(), "empty clears");
         assert!(IpRanges::parse_text(" , ").unwrap().is_empty());
         assert_eq!(
-            IpRanges::parse_text("10.0.0.0/8,10.0.0.0/8").unwrap().blocks().len(),
+            IpRanges::parse_text("10.0.0.0/8,10.0.0.0/8")
+                .unwrap()
+                .blocks()
+                .len(),
             1,
             "duplicates merge"
         );
@@ -251,7 +252,9 @@ mod tests {
             assert_eq!(error.field, "ip_restriction_ranges");
             assert!(error.message.contains(says), "{bad:?}: {}", error.message);
         }
-        let many: Vec<String> = (0..=MAX_RANGES).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
+        let many: Vec<String> = (0..=MAX_RANGES)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+            .collect();
         assert!(IpRanges::parse_list(&many).is_err());
     }
 
@@ -271,6 +274,9 @@ mod tests {
         ] {
             assert_eq!(ranges.allows(ip(address)), allowed, "{address}");
         }
-        assert!(IpRanges::default().allows(ip("203.0.113.1")), "empty: anywhere");
+        assert!(
+            IpRanges::default().allows(ip("203.0.113.1")),
+            "empty: anywhere"
+        );
     }
 }

@@ -24,8 +24,9 @@ pub struct DeployToken {
     pub revoked: bool,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
-    /// Address allow-lists and repository patterns (issue #27).
-    pub restrictions: super::TokenRestrictions,
+    /// Address allow-lists and repository patterns (issue #27); shared, as a token read
+    /// from the cache is cloned at every use.
+    pub restrictions: std::sync::Arc<super::TokenRestrictions>,
 }
 
 impl DeployToken {
@@ -186,7 +187,7 @@ fn parse_restrictions(
 ) -> Result<super::TokenRestrictions, ValidationError> {
     Ok(super::TokenRestrictions {
         ip_ranges: super::address_range::IpRanges::parse_list(&request.ip_restriction_ranges)?,
-        group_ip_ranges: Vec::new(),
+        group_ip_ranges: Default::default(),
         repository_patterns: super::repository_pattern::RepositoryPatterns::parse(
             &request.repository_patterns,
         )?,
@@ -309,7 +310,13 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
         assert_eq!(
             fields,
-            ["name", "username", "scopes", "expires_at", "ip_restriction_ranges"]
+            [
+                "name",
+                "username",
+                "scopes",
+                "expires_at",
+                "ip_restriction_ranges"
+            ]
         );
         let first = NewDeployToken::validate(bad, NamespaceKind::Project, now).unwrap_err();
         assert_eq!(first.field, "name");

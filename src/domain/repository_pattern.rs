@@ -97,14 +97,11 @@ fn parse_segment(pattern: &str, segment: &str) -> Result<Segment, String> {
         return Ok(Segment::Any);
     }
     if segment.contains("**") {
-        return Err(format!(
-            "pattern {pattern:?}: '**' must be a whole segment"
-        ));
+        return Err(format!("pattern {pattern:?}: '**' must be a whole segment"));
     }
-    if let Some(bad) = segment
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '*')))
-    {
+    if let Some(bad) = segment.chars().find(|c| {
+        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '*'))
+    }) {
         let why = if bad.is_ascii_uppercase() {
             "registry names are lowercase".to_owned()
         } else {
@@ -129,7 +126,9 @@ fn parse_segment(pattern: &str, segment: &str) -> Result<Segment, String> {
 fn matches_from(pattern: &[Segment], path: &[&str]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),
-        Some((Segment::Any, rest)) => (0..=path.len()).any(|skip| matches_from(rest, &path[skip..])),
+        Some((Segment::Any, rest)) => {
+            (0..=path.len()).any(|skip| matches_from(rest, &path[skip..]))
+        }
         Some((segment, rest)) => match path.split_first() {
             Some((first, tail)) => segment_matches(segment, first) && matches_from(rest, tail),
             None => false,
@@ -204,8 +203,8 @@ impl RepositoryPatterns {
         let Some(stored) = stored.filter(|text| !text.is_empty()) else {
             return Ok(RepositoryPatterns::default());
         };
-        let texts: Vec<String> =
-            serde_json::from_str(stored).map_err(|error| format!("repository_patterns: {error}"))?;
+        let texts: Vec<String> = serde_json::from_str(stored)
+            .map_err(|error| format!("repository_patterns: {error}"))?;
         RepositoryPatterns::parse(&texts).map_err(|error| error.to_string())
     }
 
@@ -294,8 +293,16 @@ mod tests {
             ("a*b*c", "acb", false),
             ("a*a", "a", false),
         ] {
-            let segments: Vec<&str> = if path.is_empty() { vec![] } else { path.split('/').collect() };
-            assert_eq!(pattern(glob).matches(&segments), matches, "{glob:?} on {path:?}");
+            let segments: Vec<&str> = if path.is_empty() {
+                vec![]
+            } else {
+                path.split('/').collect()
+            };
+            assert_eq!(
+                pattern(glob).matches(&segments),
+                matches,
+                "{glob:?} on {path:?}"
+            );
         }
     }
 
@@ -305,7 +312,10 @@ mod tests {
         assert_eq!(patterns.texts(), ["app", "tools/*"], "duplicates merge");
         let stored = patterns.to_stored().unwrap();
         assert_eq!(stored, r#"["app","tools/*"]"#);
-        assert_eq!(RepositoryPatterns::from_stored(Some(&stored)).unwrap(), patterns);
+        assert_eq!(
+            RepositoryPatterns::from_stored(Some(&stored)).unwrap(),
+            patterns
+        );
         assert!(RepositoryPatterns::from_stored(None).unwrap().is_empty());
         assert!(RepositoryPatterns::from_stored(Some("[\"..\"]")).is_err());
         assert_eq!(RepositoryPatterns::default().to_stored(), None);

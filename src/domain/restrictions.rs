@@ -14,7 +14,8 @@ pub struct TokenRestrictions {
     /// The allow-lists of the groups the token lives in (its owner, if a group, and every
     /// group above), each of which must admit the address. Loaded with the token wherever it
     /// authenticates; empty elsewhere (listings, management).
-    pub group_ip_ranges: Vec<IpRanges>,
+    /// Shared: a token read from the cache is cloned at every use.
+    pub group_ip_ranges: std::sync::Arc<[IpRanges]>,
     /// The repositories below the owner it may reach; empty: all the owner reaches.
     pub repository_patterns: RepositoryPatterns,
 }
@@ -23,7 +24,7 @@ impl TokenRestrictions {
     /// Whether a use from `address` is allowed: every non-empty list must hold it, and a use
     /// from an unknown address is allowed only when no list restricts.
     pub fn allows_address(&self, address: Option<IpAddr>) -> bool {
-        let lists = std::iter::once(&self.ip_ranges).chain(&self.group_ip_ranges);
+        let lists = std::iter::once(&self.ip_ranges).chain(self.group_ip_ranges.iter());
         match address {
             Some(address) => lists.into_iter().all(|ranges| ranges.allows(address)),
             None => lists.into_iter().all(IpRanges::is_empty),
@@ -47,12 +48,17 @@ mod tests {
             ..TokenRestrictions::default()
         };
         let group_only = TokenRestrictions {
-            group_ip_ranges: vec![ranges("10.1.0.0/16")],
+            group_ip_ranges: vec![ranges("10.1.0.0/16")].into(),
             ..TokenRestrictions::default()
         };
         let both = TokenRestrictions {
             ip_ranges: ranges("10.0.0.0/8"),
-            group_ip_ranges: vec![ranges("10.1.0.0/16"), IpRanges::default(), ranges("10.1.2.0/24,192.0.2.0/24")],
+            group_ip_ranges: vec![
+                ranges("10.1.0.0/16"),
+                IpRanges::default(),
+                ranges("10.1.2.0/24,192.0.2.0/24"),
+            ]
+            .into(),
             ..TokenRestrictions::default()
         };
         for (restrictions, address, allowed) in [
@@ -67,7 +73,11 @@ mod tests {
             (&both, ip("10.1.3.3"), false),
             (&both, ip("192.0.2.1"), false),
         ] {
-            assert_eq!(restrictions.allows_address(address), allowed, "{restrictions:?} {address:?}");
+            assert_eq!(
+                restrictions.allows_address(address),
+                allowed,
+                "{restrictions:?} {address:?}"
+            );
         }
     }
 }

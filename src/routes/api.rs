@@ -220,8 +220,7 @@ async fn get_namespace(
     let view = views::namespace(&namespace, &public_url(&state, &request));
     if kind == NamespaceKind::Group {
         let ranges =
-            crate::service::restrictions::group_ip_ranges(state.store.as_ref(), &namespace)
-                .await?;
+            crate::service::restrictions::group_ip_ranges(state.store.as_ref(), &namespace).await?;
         return Ok(HttpResponse::Ok().json(crate::routes::restrictions::with_ranges(view, &ranges)));
     }
     Ok(HttpResponse::Ok().json(view))
@@ -239,7 +238,12 @@ async fn update_namespace(
     if kind == NamespaceKind::Group {
         let public_url = public_url(&state, &request);
         return crate::routes::restrictions::update_group(
-            &request, &caller, &reference, payload, &state, &public_url,
+            &request,
+            &caller,
+            &reference,
+            payload,
+            &state,
+            &public_url,
         )
         .await;
     }

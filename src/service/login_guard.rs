@@ -496,14 +496,14 @@ impl Inner {
         let actor = attempt.username.clone().unwrap_or_default();
         if !address_only {
             self.audit.audit(AuditEvent {
-            created_at: now,
-            actor_kind: ActorKind::Anonymous,
-            actor: actor.clone(),
-            action: AuditAction::LoginFailure,
-            deploy_token_id: None,
-            namespace_id: None,
-            ip_address: attempt.address.clone(),
-            details: json!({ "route": attempt.route.as_str() }),
+                created_at: now,
+                actor_kind: ActorKind::Anonymous,
+                actor: actor.clone(),
+                action: AuditAction::LoginFailure,
+                deploy_token_id: None,
+                namespace_id: None,
+                ip_address: attempt.address.clone(),
+                details: json!({ "route": attempt.route.as_str() }),
             });
         }
         for (kind, failures) in locked {

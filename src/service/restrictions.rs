@@ -96,7 +96,10 @@ pub async fn set_group_ip_ranges(
             "previous_ip_restriction_ranges": previous.to_text(),
         }),
     };
-    if !store.set_group_ip_ranges(group.id, &ranges, &record).await? {
+    if !store
+        .set_group_ip_ranges(group.id, &ranges, &record)
+        .await?
+    {
         return Err(Error::not_found("Group", reference));
     }
     tracing::info!(
@@ -225,7 +228,10 @@ pub async fn set_personal_access_token_ip_ranges(
     id: i64,
     ranges: &IpRanges,
 ) -> Result<(), Error> {
-    if !store.set_personal_access_token_ip_ranges(id, ranges).await? {
+    if !store
+        .set_personal_access_token_ip_ranges(id, ranges)
+        .await?
+    {
         return Err(Error::not_found("Personal access token", id));
     }
     Ok(())

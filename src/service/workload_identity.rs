@@ -325,7 +325,7 @@ fn credential_of(
         revoked: false,
         created_at: policy.created_at,
         last_used_at: None,
-        restrictions: policy.restrictions.clone(),
+        restrictions: std::sync::Arc::new(policy.restrictions.clone()),
     }
 }
 

@@ -40,6 +40,8 @@ pub trait RestrictionStore: Send + Sync {
 
     /// The non-empty allow-lists of the groups at or above `path`, outermost first: what
     /// every token below them must also satisfy.
-    async fn group_ip_ranges_above(&self, path: &NamespacePath)
-        -> Result<Vec<IpRanges>, StoreError>;
+    async fn group_ip_ranges_above(
+        &self,
+        path: &NamespacePath,
+    ) -> Result<Vec<IpRanges>, StoreError>;
 }

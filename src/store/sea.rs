@@ -33,12 +33,12 @@ use super::{
 };
 use crate::domain::deploy_token::default_username;
 use crate::domain::repository_pattern::RepositoryPatterns;
-use crate::domain::{NamespacePath, TokenRestrictions};
 use crate::domain::{
     ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
     Visibility,
 };
+use crate::domain::{NamespacePath, TokenRestrictions};
 
 /// `memory://` (empty) or `memory://PATH` (a copy of the SQLite database at PATH): a
 /// database in memory, lost at exit — for tests and demos.
@@ -406,10 +406,15 @@ impl SeaStore {
     }
 
     /// A token about to authenticate, with the allow-lists of the groups above it.
-    async fn with_group_ip_ranges(&self, mut token: DeployToken) -> Result<DeployToken, StoreError> {
+    async fn with_group_ip_ranges(
+        &self,
+        mut token: DeployToken,
+    ) -> Result<DeployToken, StoreError> {
         use crate::store::restrictions::RestrictionStore as _;
-        token.restrictions.group_ip_ranges =
-            self.group_ip_ranges_above(&token.owner.full_path).await?;
+        std::sync::Arc::make_mut(&mut token.restrictions).group_ip_ranges = self
+            .group_ip_ranges_above(&token.owner.full_path)
+            .await?
+            .into();
         Ok(token)
     }
 
@@ -525,16 +530,18 @@ fn deploy_token_from_row(
         revoked: row.revoked,
         created_at: row.created_at,
         last_used_at: row.last_used_at,
-        restrictions: TokenRestrictions {
+        restrictions: std::sync::Arc::new(TokenRestrictions {
             ip_ranges: restrictions::ranges_of(
                 row.ip_restriction_ranges.as_deref(),
                 "deploy_tokens",
                 row.id,
             )?,
-            group_ip_ranges: Vec::new(),
-            repository_patterns: RepositoryPatterns::from_stored(row.repository_patterns.as_deref())
-                .map_err(|error| corrupt("deploy_tokens", row.id, error))?,
-        },
+            group_ip_ranges: Default::default(),
+            repository_patterns: RepositoryPatterns::from_stored(
+                row.repository_patterns.as_deref(),
+            )
+            .map_err(|error| corrupt("deploy_tokens", row.id, error))?,
+        }),
     })
 }
 
@@ -789,7 +796,9 @@ impl DeployTokenStore for SeaStore {
             last_used_at: Set(None),
             deleted_at: Set(None),
             ci_secret: Set(ci_secret.map(str::to_owned)),
-            ip_restriction_ranges: Set(restrictions::stored_ranges(&token.restrictions().ip_ranges)),
+            ip_restriction_ranges: Set(restrictions::stored_ranges(
+                &token.restrictions().ip_ranges,
+            )),
             repository_patterns: Set(token.restrictions().repository_patterns.to_stored()),
             ..Default::default()
         };

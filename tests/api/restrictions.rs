@@ -68,10 +68,7 @@ async fn login(
             ("service", REGISTRY),
             ("scope", &format!("repository:{repository}:pull,push")),
         ])
-        .basic_auth(
-            token["username"].as_str().unwrap(),
-            token["token"].as_str(),
-        );
+        .basic_auth(token["username"].as_str().unwrap(), token["token"].as_str());
     if let Some(address) = forwarded_for {
         request = request.header("X-Forwarded-For", address);
     }
@@ -123,7 +120,10 @@ async fn ranges_are_taken_as_gitlabs_string_or_a_list_shown_changed_and_cleared(
         json!({"ip_restriction_ranges": "10.20.0.0/16, 2001:db8::/48", "repository_patterns": ["app", "tools/*"]}),
     )
     .await;
-    assert_eq!(created["ip_restriction_ranges"], "10.20.0.0/16,2001:db8::/48");
+    assert_eq!(
+        created["ip_restriction_ranges"],
+        "10.20.0.0/16,2001:db8::/48"
+    );
     assert_eq!(created["repository_patterns"], json!(["app", "tools/*"]));
     let id = created["id"].as_i64().unwrap();
     let path = format!("/projects/acme%2Fweb/deploy_tokens/{id}");
@@ -139,7 +139,10 @@ async fn ranges_are_taken_as_gitlabs_string_or_a_list_shown_changed_and_cleared(
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    assert_eq!(json_of(response).await["ip_restriction_ranges"], "192.0.2.7/32,10.0.0.0/8");
+    assert_eq!(
+        json_of(response).await["ip_restriction_ranges"],
+        "192.0.2.7/32,10.0.0.0/8"
+    );
 
     // PUT replaces (form or JSON), "" clears; the patterns stay as created.
     let response = app
@@ -150,7 +153,10 @@ async fn ranges_are_taken_as_gitlabs_string_or_a_list_shown_changed_and_cleared(
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(json_of(response).await["ip_restriction_ranges"], "10.0.0.0/8");
+    assert_eq!(
+        json_of(response).await["ip_restriction_ranges"],
+        "10.0.0.0/8"
+    );
     let response = app
         .api(Method::PUT, &path, &admin)
         .json(&json!({"ip_restriction_ranges": ""}))
@@ -164,13 +170,34 @@ async fn ranges_are_taken_as_gitlabs_string_or_a_list_shown_changed_and_cleared(
 
     // Bad input: 400 naming the field and the entry, nothing created or changed.
     for (body, says) in [
-        (json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": "10.0.0.0/33"}), "invalid prefix length"),
-        (json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": "10.1.2.3/8"}), "first address"),
-        (json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": 7}), "ip_restriction_ranges is invalid"),
-        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["../other"]}), "can only narrow"),
-        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["/acme/other"]}), "starts with '/'"),
-        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["App"]}), "lowercase"),
-        (json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["app%2f..%2fx"]}), "'%'"),
+        (
+            json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": "10.0.0.0/33"}),
+            "invalid prefix length",
+        ),
+        (
+            json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": "10.1.2.3/8"}),
+            "first address",
+        ),
+        (
+            json!({"name": "bad", "scopes": ["read_registry"], "ip_restriction_ranges": 7}),
+            "ip_restriction_ranges is invalid",
+        ),
+        (
+            json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["../other"]}),
+            "can only narrow",
+        ),
+        (
+            json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["/acme/other"]}),
+            "starts with '/'",
+        ),
+        (
+            json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["App"]}),
+            "lowercase",
+        ),
+        (
+            json!({"name": "bad", "scopes": ["read_registry"], "repository_patterns": ["app%2f..%2fx"]}),
+            "'%'",
+        ),
     ] {
         let response = app
             .api(Method::POST, "/projects/acme%2Fweb/deploy_tokens", &admin)
@@ -213,7 +240,10 @@ async fn a_token_is_refused_outside_its_ranges_as_a_wrong_secret_and_accepted_th
     let mut wrong = token.clone();
     wrong["token"] = json!("gldt-wrong-secret");
     let wrong_secret = login(&app, &local, None, &wrong, "acme/web/app").await;
-    assert_eq!(wrong_secret.headers().get("www-authenticate").cloned(), refused_challenge);
+    assert_eq!(
+        wrong_secret.headers().get("www-authenticate").cloned(),
+        refused_challenge
+    );
     assert_eq!(json_of(wrong_secret).await, refused_body);
     // Through the trusted proxy for 10.1.2.3: served.
     let access = granted(login(&app, &local, Some("10.1.2.3"), &token, "acme/web/app").await).await;
@@ -222,7 +252,14 @@ async fn a_token_is_refused_outside_its_ranges_as_a_wrong_secret_and_accepted_th
     let outside = login(&app, &local, Some("192.0.2.1"), &token, "acme/web/app").await;
     assert_eq!(outside.status(), 401);
     // An untrusted peer cannot claim 10.1.2.3.
-    let forged = login(&app, &client_from(9), Some("10.1.2.3"), &token, "acme/web/app").await;
+    let forged = login(
+        &app,
+        &client_from(9),
+        Some("10.1.2.3"),
+        &token,
+        "acme/web/app",
+    )
+    .await;
     assert_eq!(forged.status(), 401);
 
     // The OAuth2 password grant: the same check.
@@ -267,16 +304,39 @@ async fn a_token_is_refused_outside_its_ranges_as_a_wrong_secret_and_accepted_th
 
     // Audited with the reason, the address and the token; counted in a metric.
     let rows = address_refusals(&app, 5).await;
-    let addresses: Vec<_> = rows.iter().filter_map(|row| row.ip_address.clone()).collect();
-    for address in ["127.0.0.1", "192.0.2.1", "127.0.0.9", "127.0.0.5", "198.51.100.1"] {
-        assert!(addresses.iter().any(|a| a == address), "{address} in {addresses:?}");
+    let addresses: Vec<_> = rows
+        .iter()
+        .filter_map(|row| row.ip_address.clone())
+        .collect();
+    for address in [
+        "127.0.0.1",
+        "192.0.2.1",
+        "127.0.0.9",
+        "127.0.0.5",
+        "198.51.100.1",
+    ] {
+        assert!(
+            addresses.iter().any(|a| a == address),
+            "{address} in {addresses:?}"
+        );
     }
     let id = token["id"].as_i64().unwrap();
-    assert!(rows.iter().all(|row| row.deploy_token_id == Some(id)), "{rows:?}");
-    assert!(rows.iter().any(|row| row.details.contains("\"route\":\"refresh_token\"")));
+    assert!(
+        rows.iter().all(|row| row.deploy_token_id == Some(id)),
+        "{rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .any(|row| row.details.contains("\"route\":\"refresh_token\"")));
     let text = metrics(&app).await;
-    assert!(text.contains("regauth_address_refusals_total{route=\"registry\"} 4"), "{text}");
-    assert!(text.contains("regauth_address_refusals_total{route=\"refresh_token\"} 1"), "{text}");
+    assert!(
+        text.contains("regauth_address_refusals_total{route=\"registry\"} 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("regauth_address_refusals_total{route=\"refresh_token\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -309,13 +369,20 @@ async fn forward_auth_and_group_ranges_apply_to_every_token_below_the_group() {
     let forward = |forwarded: &'static str| {
         app.client
             .get(format!("{}/-/forward-auth", app.address))
-            .header("X-Original-URI", "/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz")
+            .header(
+                "X-Original-URI",
+                "/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz",
+            )
             .header("X-Original-Method", "GET")
             .header("X-Forwarded-For", forwarded)
             .basic_auth(token["username"].as_str().unwrap(), token["token"].as_str())
             .send()
     };
-    assert_eq!(forward("192.0.2.1").await.unwrap().status(), 200, "no list: anywhere");
+    assert_eq!(
+        forward("192.0.2.1").await.unwrap().status(),
+        200,
+        "no list: anywhere"
+    );
 
     // The group's list: GitLab's `PUT /groups/:id` attribute.
     let response = app
@@ -325,32 +392,57 @@ async fn forward_auth_and_group_ranges_apply_to_every_token_below_the_group() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(json_of(response).await["ip_restriction_ranges"], "10.0.0.0/8");
-    let group = json_of(app.api(Method::GET, "/groups/acme", &admin).send().await.unwrap()).await;
+    assert_eq!(
+        json_of(response).await["ip_restriction_ranges"],
+        "10.0.0.0/8"
+    );
+    let group = json_of(
+        app.api(Method::GET, "/groups/acme", &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(group["ip_restriction_ranges"], "10.0.0.0/8");
 
     assert_eq!(forward("192.0.2.1").await.unwrap().status(), 401);
     assert_eq!(forward("10.1.2.3").await.unwrap().status(), 200);
     assert_eq!(
-        login(&app, &app.client, Some("192.0.2.1"), &token, "acme/web/app").await.status(),
+        login(&app, &app.client, Some("192.0.2.1"), &token, "acme/web/app")
+            .await
+            .status(),
         401
     );
     granted(login(&app, &app.client, Some("10.1.2.3"), &token, "acme/web/app").await).await;
     let rows = address_refusals(&app, 2).await;
-    assert!(rows.iter().any(|row| row.details.contains("\"route\":\"forward_auth\"")));
+    assert!(rows
+        .iter()
+        .any(|row| row.details.contains("\"route\":\"forward_auth\"")));
 
     // The token's own list narrows further: both must admit the address.
     let id = token["id"].as_i64().unwrap();
     let response = app
-        .api(Method::PUT, &format!("/projects/acme%2Fweb/deploy_tokens/{id}"), &admin)
+        .api(
+            Method::PUT,
+            &format!("/projects/acme%2Fweb/deploy_tokens/{id}"),
+            &admin,
+        )
         .json(&json!({"ip_restriction_ranges": ["10.1.0.0/16", "192.0.2.0/24"]}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(forward("10.1.2.3").await.unwrap().status(), 200);
-    assert_eq!(forward("10.2.0.1").await.unwrap().status(), 401, "outside the token's");
-    assert_eq!(forward("192.0.2.1").await.unwrap().status(), 401, "outside the group's");
+    assert_eq!(
+        forward("10.2.0.1").await.unwrap().status(),
+        401,
+        "outside the token's"
+    );
+    assert_eq!(
+        forward("192.0.2.1").await.unwrap().status(),
+        401,
+        "outside the group's"
+    );
 
     // Cleared again: anywhere.
     let response = app
@@ -392,8 +484,14 @@ async fn repository_patterns_limit_the_registry_grant_and_forward_auth() {
     let (app, _, token) = world(|_| {}, json!({"repository_patterns": "app,tools/*"})).await;
     let client = reqwest::Client::new();
     for (repository, actions) in [
-        ("acme/web/app", json!([{"type": "repository", "name": "acme/web/app", "actions": ["pull", "push"]}])),
-        ("acme/web/tools/x", json!([{"type": "repository", "name": "acme/web/tools/x", "actions": ["pull", "push"]}])),
+        (
+            "acme/web/app",
+            json!([{"type": "repository", "name": "acme/web/app", "actions": ["pull", "push"]}]),
+        ),
+        (
+            "acme/web/tools/x",
+            json!([{"type": "repository", "name": "acme/web/tools/x", "actions": ["pull", "push"]}]),
+        ),
         ("acme/web/other", json!([])),
         ("acme/web", json!([])),
         ("acme/web/app/../other", json!([])),
@@ -407,7 +505,10 @@ async fn repository_patterns_limit_the_registry_grant_and_forward_auth() {
         .forward_auth(
             "GET",
             "/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz",
-            Some((token["username"].as_str().unwrap(), token["token"].as_str().unwrap())),
+            Some((
+                token["username"].as_str().unwrap(),
+                token["token"].as_str().unwrap(),
+            )),
         )
         .await;
     assert_eq!(response.status(), 403);
@@ -427,13 +528,26 @@ async fn a_group_token_limited_to_one_project_reaches_its_packages_and_no_other(
         .unwrap();
     assert_eq!(response.status(), 201);
     let token = json_of(response).await;
-    let credentials = Some((token["username"].as_str().unwrap(), token["token"].as_str().unwrap()));
+    let credentials = Some((
+        token["username"].as_str().unwrap(),
+        token["token"].as_str().unwrap(),
+    ));
     for (uri, status) in [
-        ("/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz", 200),
-        ("/api/v4/projects/acme%2Fother/packages/generic/x/1/x.tgz", 403),
+        (
+            "/api/v4/projects/acme%2Fweb/packages/generic/x/1/x.tgz",
+            200,
+        ),
+        (
+            "/api/v4/projects/acme%2Fother/packages/generic/x/1/x.tgz",
+            403,
+        ),
         ("/api/v4/groups/acme/-/packages/npm/x", 403),
     ] {
-        assert_eq!(app.forward_auth("GET", uri, credentials).await.status(), status, "{uri}");
+        assert_eq!(
+            app.forward_auth("GET", uri, credentials).await.status(),
+            status,
+            "{uri}"
+        );
     }
     let access = granted(login(&app, &app.client, None, &token, "acme/other/app").await).await;
     assert_eq!(access, json!([]));
@@ -452,7 +566,11 @@ async fn a_workload_policy_takes_ranges_and_shows_them() {
     app.create_project_with_groups("acme/web").await;
     let admin = app.create_user("root", true, "api").await;
     let response = app
-        .api(Method::POST, "/projects/acme%2Fweb/workload_identities", &admin)
+        .api(
+            Method::POST,
+            "/projects/acme%2Fweb/workload_identities",
+            &admin,
+        )
         .json(&json!({
             "name": "release",
             "issuer": "https://gitlab.example.com",
@@ -476,40 +594,107 @@ async fn the_command_line_sets_ranges_and_patterns_on_tokens_groups_and_personal
     cli.ok(&["group", "create", "acme"]);
     cli.ok(&["project", "create", "acme/web"]);
     let created: Value = serde_json::from_str(&cli.ok(&[
-        "deploy-token", "create", "--project", "acme/web", "--name", "ci",
-        "--scopes", "read_registry,write_registry",
-        "--allow-from", "127.0.0.2/32", "--allow-from", "10.0.0.0/8,2001:db8::/32",
-        "--repositories", "app,tools/*", "--json",
+        "deploy-token",
+        "create",
+        "--project",
+        "acme/web",
+        "--name",
+        "ci",
+        "--scopes",
+        "read_registry,write_registry",
+        "--allow-from",
+        "127.0.0.2/32",
+        "--allow-from",
+        "10.0.0.0/8,2001:db8::/32",
+        "--repositories",
+        "app,tools/*",
+        "--json",
     ]))
     .unwrap();
-    assert_eq!(created["ip_restriction_ranges"], "127.0.0.2/32,10.0.0.0/8,2001:db8::/32");
+    assert_eq!(
+        created["ip_restriction_ranges"],
+        "127.0.0.2/32,10.0.0.0/8,2001:db8::/32"
+    );
     assert_eq!(created["repository_patterns"], json!(["app", "tools/*"]));
     // Bad input: one clear line, a non-zero exit, nothing created.
     for args in [
-        &["deploy-token", "create", "--project", "acme/web", "--name", "bad", "--scopes", "read_registry", "--allow-from", "10.0.0.0/33"][..],
-        &["deploy-token", "create", "--project", "acme/web", "--name", "bad", "--scopes", "read_registry", "--repositories", "../web"][..],
+        &[
+            "deploy-token",
+            "create",
+            "--project",
+            "acme/web",
+            "--name",
+            "bad",
+            "--scopes",
+            "read_registry",
+            "--allow-from",
+            "10.0.0.0/33",
+        ][..],
+        &[
+            "deploy-token",
+            "create",
+            "--project",
+            "acme/web",
+            "--name",
+            "bad",
+            "--scopes",
+            "read_registry",
+            "--repositories",
+            "../web",
+        ][..],
     ] {
         let output = cli.run(args);
         assert!(!output.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("ip_restriction_ranges") || stderr.contains("repository_patterns"), "{stderr}");
+        assert!(
+            stderr.contains("ip_restriction_ranges") || stderr.contains("repository_patterns"),
+            "{stderr}"
+        );
     }
     let app = cli.spawn_app().await;
     let token = created;
-    assert_eq!(login(&app, &client_from(3), None, &token, "acme/web/app").await.status(), 401);
+    assert_eq!(
+        login(&app, &client_from(3), None, &token, "acme/web/app")
+            .await
+            .status(),
+        401
+    );
     granted(login(&app, &client_from(2), None, &token, "acme/web/app").await).await;
     let id = token["id"].as_i64().unwrap().to_string();
     cli.ok(&["deploy-token", "update", &id, "--allow-from", ""]);
     granted(login(&app, &client_from(3), None, &token, "acme/web/app").await).await;
     cli.ok(&["group", "update", "acme", "--allow-from", "127.0.0.4"]);
-    assert_eq!(login(&app, &client_from(3), None, &token, "acme/web/app").await.status(), 401);
+    assert_eq!(
+        login(&app, &client_from(3), None, &token, "acme/web/app")
+            .await
+            .status(),
+        401
+    );
     granted(login(&app, &client_from(4), None, &token, "acme/web/app").await).await;
-    assert!(!cli.run(&["group", "update", "acme", "--allow-from", "nonsense"]).status.success());
+    assert!(!cli
+        .run(&["group", "update", "acme", "--allow-from", "nonsense"])
+        .status
+        .success());
 
     // A personal access token for the API, usable only from 127.0.0.5.
-    cli.ok(&["user", "create", "root", "--email", "root@example.com", "--admin"]);
+    cli.ok(&[
+        "user",
+        "create",
+        "root",
+        "--email",
+        "root@example.com",
+        "--admin",
+    ]);
     let pat: Value = serde_json::from_str(&cli.ok(&[
-        "user", "token", "create", "root", "--name", "ops", "--allow-from", "127.0.0.5", "--json",
+        "user",
+        "token",
+        "create",
+        "root",
+        "--name",
+        "ops",
+        "--allow-from",
+        "127.0.0.5",
+        "--json",
     ]))
     .unwrap();
     assert_eq!(pat["ip_restriction_ranges"], "127.0.0.5/32");
@@ -523,7 +708,10 @@ async fn the_command_line_sets_ranges_and_patterns_on_tokens_groups_and_personal
     assert_eq!(user_from(5).await.unwrap().status(), 200);
     let refused = user_from(6).await.unwrap();
     assert_eq!(refused.status(), 401);
-    assert_eq!(json_of(refused).await, json!({"message": "401 Unauthorized"}));
+    assert_eq!(
+        json_of(refused).await,
+        json!({"message": "401 Unauthorized"})
+    );
     // The admin token API shows the metadata.
     let described = json_of(
         client_from(5)
@@ -536,7 +724,15 @@ async fn the_command_line_sets_ranges_and_patterns_on_tokens_groups_and_personal
     )
     .await;
     assert_eq!(described["ip_restriction_ranges"], "", "{described}");
-    assert_eq!(described["repository_patterns"], json!(["app", "tools/*"]), "{described}");
+    assert_eq!(
+        described["repository_patterns"],
+        json!(["app", "tools/*"]),
+        "{described}"
+    );
     let rows = address_refusals(&app, 3).await;
-    assert!(rows.iter().any(|row| row.details.contains("\"route\":\"api\"")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|row| row.details.contains("\"route\":\"api\"")),
+        "{rows:?}"
+    );
 }

@@ -44,7 +44,11 @@ async fn a_token_limited_to_one_repository_pushes_there_and_nowhere_else() {
     let skopeo = stack.logged_in(&token);
     let pushed = stack.push(&skopeo, "acme/web/app");
     stack.expect(&pushed, true, "push to acme/web/app");
-    stack.expect(&stack.pull(&skopeo, "acme/web/app"), true, "pull acme/web/app");
+    stack.expect(
+        &stack.pull(&skopeo, "acme/web/app"),
+        true,
+        "pull acme/web/app",
+    );
     let refused = stack.push(&skopeo, "acme/web/other");
     stack.expect_refused(&refused, REGISTRY_DENIAL, "push to acme/web/other");
     let refused = stack.push(&skopeo, "acme/web");
@@ -141,12 +145,24 @@ async fn a_token_limited_to_10_0_0_0_8_is_refused_from_127_0_0_1_and_accepted_th
     let through_proxy = Skopeo::new();
     let host = proxied.host();
     let login = blocking(|| through_proxy.login(&host, &token.token.username, &token.secret));
-    assert!(login.success, "login through the proxy\n{login}\n{}", proxied.log());
+    assert!(
+        login.success,
+        "login through the proxy\n{login}\n{}",
+        proxied.log()
+    );
     let pushed = blocking(|| through_proxy.push(&stack.image, &host, "acme/web/app", "v1"));
-    assert!(pushed.success, "push through the proxy\n{pushed}\n{}", proxied.log());
+    assert!(
+        pushed.success,
+        "push through the proxy\n{pushed}\n{}",
+        proxied.log()
+    );
     let dest = tempfile::tempdir().unwrap();
     let pulled = blocking(|| through_proxy.pull(&host, "acme/web/app", "v1", dest.path()));
-    assert!(pulled.success, "pull through the proxy\n{pulled}\n{}", proxied.log());
+    assert!(
+        pulled.success,
+        "pull through the proxy\n{pulled}\n{}",
+        proxied.log()
+    );
 
     // The refusals are in the audit trail (written in batches) with the address; the
     // accepted uses through the proxy are not among them.

@@ -125,8 +125,8 @@ impl FieldErrors {
             &self.repository_patterns,
         ]
         .into_iter()
-            .filter(|error| error.is_some())
-            .count()
+        .filter(|error| error.is_some())
+        .count()
     }
 }
 

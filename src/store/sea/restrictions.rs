@@ -24,8 +24,9 @@ pub(super) fn ranges_of(
 ) -> Result<IpRanges, StoreError> {
     match stored {
         None => Ok(IpRanges::default()),
-        Some(text) => IpRanges::parse_text(text)
-            .map_err(|error| corrupt(table, id, error.to_string())),
+        Some(text) => {
+            IpRanges::parse_text(text).map_err(|error| corrupt(table, id, error.to_string()))
+        }
     }
 }
 
@@ -101,7 +102,9 @@ impl RestrictionStore for SeaStore {
     }
 
     async fn namespace_ip_ranges(&self, namespace_id: i64) -> Result<IpRanges, StoreError> {
-        let row = namespace::Entity::find_by_id(namespace_id).one(&self.db).await?;
+        let row = namespace::Entity::find_by_id(namespace_id)
+            .one(&self.db)
+            .await?;
         match row {
             Some(row) => ranges_of(row.ip_restriction_ranges.as_deref(), "namespaces", row.id),
             None => Ok(IpRanges::default()),

@@ -85,8 +85,10 @@ impl SeaStore {
         let mut policy = policy_from_rows(row, owner)?;
         // Read to authenticate (logins, exchanges, exchanged credentials): its groups'
         // allow-lists apply as to a deploy token.
-        policy.restrictions.group_ip_ranges =
-            self.group_ip_ranges_above(&policy.owner.full_path).await?;
+        policy.restrictions.group_ip_ranges = self
+            .group_ip_ranges_above(&policy.owner.full_path)
+            .await?
+            .into();
         Ok(Some(policy))
     }
 }
