@@ -104,7 +104,9 @@ impl NewDeployToken {
         now: DateTime<Utc>,
     ) -> Result<NewDeployToken, Vec<ValidationError>> {
         let name = validate_name(&request.name);
-        let restrictions = parse_restrictions(&request);
+        let ip_ranges = super::address_range::IpRanges::parse_list(&request.ip_restriction_ranges);
+        let patterns =
+            super::repository_pattern::RepositoryPatterns::parse(&request.repository_patterns);
         let expires_at = match request.expires_at {
             Some(expires_at) if expires_at <= now => {
                 Err(ValidationError::new("expires_at", "must be in the future"))
@@ -124,23 +126,34 @@ impl NewDeployToken {
                 _ => Ok(scopes),
             }
         });
-        match (name, expires_at, username, scopes, restrictions) {
-            (Ok(name), Ok(expires_at), Ok(username), Ok(scopes), Ok(restrictions)) => {
-                Ok(NewDeployToken {
-                    name,
-                    username,
-                    scopes,
-                    expires_at,
-                    restrictions,
-                })
-            }
+        match (name, expires_at, username, scopes, ip_ranges, patterns) {
+            (
+                Ok(name),
+                Ok(expires_at),
+                Ok(username),
+                Ok(scopes),
+                Ok(ip_ranges),
+                Ok(repository_patterns),
+            ) => Ok(NewDeployToken {
+                name,
+                username,
+                scopes,
+                expires_at,
+                // Patterns are relative to the owner, so they can only narrow its reach.
+                restrictions: super::TokenRestrictions {
+                    ip_ranges,
+                    group_ip_ranges: Default::default(),
+                    repository_patterns,
+                },
+            }),
             // The order the API has always reported the first of.
-            (name, expires_at, username, scopes, restrictions) => Err([
+            (name, expires_at, username, scopes, ip_ranges, patterns) => Err([
                 name.err(),
                 username.err(),
                 scopes.err(),
                 expires_at.err(),
-                restrictions.err(),
+                ip_ranges.err(),
+                patterns.err(),
             ]
             .into_iter()
             .flatten()
@@ -178,20 +191,6 @@ impl NewDeployToken {
         }
         warnings
     }
-}
-
-/// The address allow-list and the repository patterns (issue #27); patterns are relative
-/// to the owner, so they can only narrow what it reaches.
-fn parse_restrictions(
-    request: &DeployTokenRequest,
-) -> Result<super::TokenRestrictions, ValidationError> {
-    Ok(super::TokenRestrictions {
-        ip_ranges: super::address_range::IpRanges::parse_list(&request.ip_restriction_ranges)?,
-        group_ip_ranges: Default::default(),
-        repository_patterns: super::repository_pattern::RepositoryPatterns::parse(
-            &request.repository_patterns,
-        )?,
-    })
 }
 
 fn validate_name(name: &str) -> Result<String, ValidationError> {
@@ -315,7 +314,8 @@ mod tests {
                 "username",
                 "scopes",
                 "expires_at",
-                "ip_restriction_ranges"
+                "ip_restriction_ranges",
+                "repository_patterns",
             ]
         );
         let first = NewDeployToken::validate(bad, NamespaceKind::Project, now).unwrap_err();

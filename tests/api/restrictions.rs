@@ -736,3 +736,227 @@ async fn the_command_line_sets_ranges_and_patterns_on_tokens_groups_and_personal
         "{rows:?}"
     );
 }
+
+#[tokio::test]
+async fn workload_logins_exchanges_and_their_credentials_honour_the_policys_and_groups_ranges() {
+    use regauth::config::oidc::{IssuerKind, OidcIssuer};
+    use regauth::domain::workload_identity::WorkloadIdentityRequest;
+    use regauth_test_support::oidc::{github_claims, FixtureIssuer};
+
+    const GITHUB: &str = "https://token.actions.githubusercontent.com";
+    const AUDIENCE: &str = "https://regauth.example.com";
+    let github = FixtureIssuer::new(GITHUB, "gh-key-1");
+    let trusted = OidcIssuer {
+        url: GITHUB.to_owned(),
+        kind: IssuerKind::Github,
+        jwks_file: Some(github.jwks_file.clone()),
+    };
+    let app = spawn_app_with(move |settings| {
+        behind_proxy(settings);
+        settings.oidc_issuers = vec![trusted];
+    })
+    .await;
+    app.create_project_with_groups("acme/web").await;
+    let owner = regauth::service::namespaces::find(
+        app.store.as_ref(),
+        regauth::domain::NamespaceKind::Project,
+        &regauth::service::namespaces::NamespaceRef::Path("acme/web".into()),
+    )
+    .await
+    .unwrap();
+    let policy = regauth::service::workload_identity::create(
+        app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
+        &owner,
+        WorkloadIdentityRequest {
+            name: "release".into(),
+            issuer: GITHUB.into(),
+            audience: AUDIENCE.into(),
+            conditions: serde_json::from_value(json!({"repository_id": "74"})).unwrap(),
+            scopes: vec!["read_registry".into(), "write_registry".into()],
+            max_ttl: Some(600),
+            ip_restriction_ranges: vec!["10.0.0.0/8".into()],
+        },
+        &app.settings.oidc_issuers,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .policy;
+    let username = policy.username();
+    let oidc_token = github.sign(&github_claims(
+        GITHUB,
+        AUDIENCE,
+        chrono::Utc::now().timestamp(),
+    ));
+    let direct = |forwarded: &'static str| {
+        app.client
+            .get(format!("{}/jwt/auth", app.address))
+            .query(&[
+                ("service", REGISTRY),
+                ("scope", "repository:acme/web/app:pull"),
+            ])
+            .header("X-Forwarded-For", forwarded)
+            .basic_auth(&username, Some(&oidc_token))
+            .send()
+    };
+    assert_eq!(direct("192.0.2.1").await.unwrap().status(), 401);
+    assert_eq!(direct("10.1.2.3").await.unwrap().status(), 200);
+
+    // The token exchange: refused as an invalid grant from outside, accepted from inside.
+    let exchange = |forwarded: &'static str| {
+        app.client
+            .post(format!("{}/oauth/token", app.address))
+            .header("X-Forwarded-For", forwarded)
+            .form(&[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", oidc_token.as_str()),
+                ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+                ("resource", username.as_str()),
+            ])
+            .send()
+    };
+    let refused = exchange("192.0.2.1").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json_of(refused).await["error"], "invalid_grant");
+    let exchanged = exchange("10.1.2.3").await.unwrap();
+    assert_eq!(exchanged.status(), 200);
+    let credential = json_of(exchanged).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The credential it minted carries the policy's ranges.
+    let with_credential = |forwarded: &'static str| {
+        app.client
+            .get(format!("{}/jwt/auth", app.address))
+            .query(&[
+                ("service", REGISTRY),
+                ("scope", "repository:acme/web/app:pull"),
+            ])
+            .header("X-Forwarded-For", forwarded)
+            .basic_auth(&username, Some(&credential))
+            .send()
+    };
+    assert_eq!(with_credential("192.0.2.1").await.unwrap().status(), 401);
+    assert_eq!(with_credential("10.1.2.3").await.unwrap().status(), 200);
+
+    // A group's list above the policy narrows it further.
+    regauth::service::restrictions::set_group_ip_ranges(
+        app.store.as_ref(),
+        &regauth::service::caller::Caller::operator(),
+        &regauth::service::namespaces::NamespaceRef::Path("acme".into()),
+        regauth::domain::address_range::IpRanges::parse_text("10.1.0.0/16").unwrap(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(direct("10.2.0.1").await.unwrap().status(), 401);
+    assert_eq!(direct("10.1.2.3").await.unwrap().status(), 200);
+    assert_eq!(with_credential("10.2.0.1").await.unwrap().status(), 401);
+    let rows = address_refusals(&app, 4).await;
+    assert!(
+        rows.iter()
+            .any(|row| row.details.contains("\"route\":\"token_exchange\"")),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|row| row.actor == username), "{rows:?}");
+}
+
+#[tokio::test]
+async fn the_page_adds_a_restricted_token_shows_its_lists_and_explains_bad_ones() {
+    use crate::web_pages::{
+        client, get_page, hidden_csrf, hidden_field, input_tag, signed_in, user_with_password,
+        PASSWORD,
+    };
+    let app = spawn_app_with(|_| {}).await;
+    app.create_project_with_groups("acme/web").await;
+    user_with_password(&app, "alice").await;
+    app.add_member(
+        "alice",
+        regauth::domain::NamespaceKind::Project,
+        "acme/web",
+        regauth::domain::Role::Maintainer,
+    )
+    .await;
+    let cookie = signed_in(&app, "alice", PASSWORD).await;
+    let path = "/acme/web/-/settings/repository";
+    let (_, page) = get_page(&app, &cookie, path).await;
+    assert!(input_tag(&page, "deploy_token_ip_restriction_ranges")
+        .contains("aria-describedby=\"ranges-hint\""));
+    assert!(input_tag(&page, "deploy_token_repository_patterns")
+        .contains("aria-describedby=\"patterns-hint\""));
+    let post = |ranges: &'static str, patterns: &'static str, page: String| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let form = vec![
+                ("authenticity_token", hidden_csrf(&page)),
+                ("form_nonce", hidden_field(&page, "form_nonce")),
+                ("name", "ci".to_owned()),
+                ("scopes", "read_registry".to_owned()),
+                ("ip_restriction_ranges", ranges.to_owned()),
+                ("repository_patterns", patterns.to_owned()),
+            ];
+            let response = client()
+                .post(format!("{}{path}/deploy_token/create", app.address))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, answer) = post("10.0.0.0/33", "../web", page.clone()).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer.contains("id=\"ranges-error\"") && answer.contains("id=\"patterns-error\""),
+        "{answer}"
+    );
+    assert!(answer.contains("2 fields need fixing"), "{answer}");
+    assert!(
+        input_tag(&answer, "deploy_token_ip_restriction_ranges").contains("value=\"10.0.0.0/33\"")
+    );
+    assert!(input_tag(&answer, "deploy_token_ip_restriction_ranges").contains("autofocus"));
+
+    let (status, _) = post("10.0.0.0/8, 192.0.2.7", "app, tools/*", page).await;
+    assert!([200, 201, 303].contains(&status), "{status}");
+    let tokens = app
+        .store
+        .list_deploy_tokens(&regauth::store::TokenQuery {
+            owner_id: None,
+            active_at: None,
+            page: 1,
+            per_page: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(tokens.items.len(), 1);
+    let token = &tokens.items[0];
+    assert_eq!(
+        token.restrictions.ip_ranges.to_text(),
+        "10.0.0.0/8,192.0.2.7/32"
+    );
+    assert_eq!(
+        token.restrictions.repository_patterns.texts(),
+        ["app", "tools/*"]
+    );
+    let (status, detail) = get_page(
+        &app,
+        &cookie,
+        &format!("/acme/web/-/deploy_tokens/{}", token.id),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        detail.contains("<dd id=\"token-allowed-from\">10.0.0.0/8, 192.0.2.7/32</dd>"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("<dd id=\"token-repositories\">app, tools/*</dd>"),
+        "{detail}"
+    );
+}

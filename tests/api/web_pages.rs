@@ -17,7 +17,7 @@ use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -37,7 +37,7 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-fn hidden_csrf(html: &str) -> String {
+pub(crate) fn hidden_csrf(html: &str) -> String {
     let marker = "name=\"authenticity_token\" value=\"";
     let start = html.find(marker).expect("a CSRF field") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
@@ -597,14 +597,14 @@ async fn two_hundred_parallel_sign_ins_hash_a_few_passwords_at_a_time_in_bounded
 }
 
 /// The value of the hidden field `name` in `html`.
-fn hidden_field(html: &str, name: &str) -> String {
+pub(crate) fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).expect("the hidden field") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
 /// The `<input …>` tag with `id` in `html`.
-fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
+pub(crate) fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html.find(&format!("id=\"{id}\"")).expect("the input");
     let open = html[..start].rfind('<').unwrap();
     let close = start + html[start..].find('>').unwrap();
