@@ -314,5 +314,6 @@ for variant in "" " nocache"; do
 done
 # A 1,000-token secret-scanning report (issue #25): its own script, also runnable alone.
 if [ -z "${SKIP_LEAK_REPORT:-}" ]; then bash scripts/bench-leak-report.sh; fi
+if [ -z "${SKIP_RESTRICTIONS:-}" ]; then bash scripts/bench-restrictions.sh; fi
 # The registry's notifications under a push burst (issue #26): its own script, also runnable alone.
 if [ -z "${SKIP_REGISTRY_EVENTS:-}" ]; then bash scripts/bench-registry-events.sh; fi

@@ -11,7 +11,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest};
 
 use crate::config::TrustedProxies;
-use crate::domain::cidr::canonical;
+use crate::domain::address_range::canonical;
 use crate::state::AppState;
 
 /// The client address of a request, by the server's `trusted_proxies`.

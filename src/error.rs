@@ -19,6 +19,11 @@ pub enum Error {
     /// learns nothing about which part was wrong.
     #[error("authentication required")]
     Unauthorized,
+    /// Valid credentials used from outside their address allow-list (issue #27). The login
+    /// guard counts it and turns it into `Unauthorized`; should it get further, it is
+    /// answered exactly as `Unauthorized`, so that no caller learns the secret was right.
+    #[error("authentication required")]
+    AddressNotAllowed,
     /// Valid credentials without any scope for the asked registry service.
     #[error("access forbidden")]
     Denied,
@@ -150,7 +155,7 @@ fn errcode_body(code: &str, message: &str) -> serde_json::Value {
 
 pub(crate) fn status_of(error: &Error) -> StatusCode {
     match error {
-        Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::Unauthorized | Error::AddressNotAllowed => StatusCode::UNAUTHORIZED,
         Error::Denied | Error::Forbidden => StatusCode::FORBIDDEN,
         Error::UnknownService(_) | Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::UnsupportedGrantType(_)
@@ -205,7 +210,7 @@ impl ResponseError for Error {
         let mut response = HttpResponse::build(self.status_code());
         retry_after(&mut response, self);
         let body = match self {
-            Error::Unauthorized => {
+            Error::Unauthorized | Error::AddressNotAllowed => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!("Basic realm=\"{BASIC_REALM}\""),
@@ -266,7 +271,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         log_internal(&self.0);
         let body = match &self.0 {
-            Error::Unauthorized => json!({ "message": "401 Unauthorized" }),
+            Error::Unauthorized | Error::AddressNotAllowed => {
+                json!({ "message": "401 Unauthorized" })
+            }
             Error::Denied | Error::Forbidden => json!({ "message": "403 Forbidden" }),
             Error::NotFound { kind, .. } => json!({ "message": format!("404 {kind} Not Found") }),
             Error::UnknownService(_) => json!({ "message": "404 Not found" }),
@@ -309,7 +316,9 @@ impl OAuthError {
     /// The RFC's error code and the status it is sent with.
     fn code(&self) -> (&'static str, StatusCode) {
         match &self.0 {
-            Error::Unauthorized => ("invalid_grant", StatusCode::BAD_REQUEST),
+            Error::Unauthorized | Error::AddressNotAllowed => {
+                ("invalid_grant", StatusCode::BAD_REQUEST)
+            }
             Error::NotFound { .. } => ("invalid_target", StatusCode::BAD_REQUEST),
             Error::Validation(error) if error.field == "scope" => {
                 ("invalid_scope", StatusCode::BAD_REQUEST)

@@ -13,6 +13,8 @@
 //! - `regauth_login_failures_total{route}`, `regauth_login_lockouts_total{key}`,
 //!   `regauth_login_throttled_total{reason}`, `regauth_login_delayed_total`: brute-force
 //!   protection (failed credential checks; keys locked; 429 answers; attempts delayed).
+//! - `regauth_address_refusals_total{route}`: valid credentials used from outside their
+//!   `ip_restriction_ranges` (the token's or a group's): a leak signal.
 //! - `regauth_registry_events_total{action,result}`: the registry's notifications by action
 //!   (`push`, `pull`, `mount`, `delete`) and `recorded` or `duplicate` (a retry, not counted
 //!   again); `regauth_registry_events_odd_total`: events set aside (logged) as unreadable;
@@ -258,6 +260,7 @@ pub struct Metrics {
     family_requests: Family<FamilyLabels, Counter>,
     request_durations: HistogramFamily,
     login_failures: [Counter; LoginRoute::ALL.len()],
+    address_refusals: [Counter; LoginRoute::ALL.len()],
     lockouts: [Counter; LockKey::ALL.len()],
     throttled: [Counter; Throttled::ALL.len()],
     delayed: Counter,
@@ -372,6 +375,15 @@ impl Metrics {
                 route: route.as_str(),
             },
         );
+        let address_refusals = precreated(
+            &mut registry,
+            "regauth_address_refusals",
+            "Valid credentials refused because they were used from outside their address allow-list",
+            LoginRoute::ALL,
+            |route| LoginRouteLabel {
+                route: route.as_str(),
+            },
+        );
         let lockouts = precreated(
             &mut registry,
             "regauth_login_lockouts",
@@ -464,6 +476,7 @@ impl Metrics {
             family_requests,
             request_durations,
             login_failures,
+            address_refusals,
             lockouts,
             throttled,
             delayed,
@@ -478,6 +491,10 @@ impl Metrics {
 
     pub fn record_login_failure(&self, route: LoginRoute) {
         self.login_failures[route as usize].inc();
+    }
+
+    pub fn record_address_refusal(&self, route: LoginRoute) {
+        self.address_refusals[route as usize].inc();
     }
 
     /// A leaked token newly revoked.

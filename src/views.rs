@@ -21,6 +21,8 @@ pub fn deploy_token(token: &DeployToken, now: DateTime<Utc>) -> Value {
         "scopes": token.scopes.names(),
         "revoked": token.revoked,
         "expired": token.is_expired(now),
+        "ip_restriction_ranges": token.restrictions.ip_ranges.to_text(),
+        "repository_patterns": token.restrictions.repository_patterns.texts(),
     })
 }
 
@@ -132,6 +134,7 @@ pub fn workload_identity(policy: &crate::domain::workload_identity::WorkloadIden
         "conditions": policy.conditions,
         "scopes": policy.scopes.names(),
         "max_ttl": policy.max_ttl_seconds,
+        "ip_restriction_ranges": policy.restrictions.ip_ranges.to_text(),
         "created_at": timestamp(policy.created_at),
         "created_by": policy.created_by,
     })

@@ -179,6 +179,10 @@ proptest! {
         values in vec(scope_like(), 0..20),
         group_token in any::<bool>(),
         write in any::<bool>(),
+        patterns in proptest::sample::subsequence(
+            vec!["app", "web/*", "**/cache", "web-*", "**", "platform/**", "x/y"],
+            0..3,
+        ),
     ) {
         let parsed = parse_requested_scopes(values.iter().map(String::as_str));
         let existing = vec![
@@ -208,7 +212,32 @@ proptest! {
             } else {
                 TokenOwner::Project(NamespacePath::parse(owner_path).unwrap())
             },
+            repositories: Default::default(),
         };
+        // Repository patterns only ever narrow: what a restricted token is granted, the same
+        // token without patterns is granted too, and it matches one of the patterns.
+        let restricted = TokenAccess {
+            repositories: regauth::domain::repository_pattern::RepositoryPatterns::parse(&patterns)
+                .unwrap(),
+            ..access.clone()
+        };
+        if let (Ok(narrow), Ok(wide)) = (
+            policy::authorize(Service::ContainerRegistry, &restricted, &resolved),
+            policy::authorize(Service::ContainerRegistry, &access, &resolved),
+        ) {
+            for entry in narrow.entries() {
+                prop_assert!(
+                    wide.entries().iter().any(|w| w.name() == entry.name()
+                        && entry.actions().iter().all(|a| w.actions().contains(a))),
+                    "{} granted only with patterns {patterns:?}", entry
+                );
+                let below: Vec<&str> = entry.name()[owner_path.len()..]
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                prop_assert!(patterns.is_empty() || restricted.repositories.allows(&below), "{} vs {patterns:?}", entry);
+            }
+        }
         if let Ok(granted) = policy::authorize(Service::ContainerRegistry, &access, &resolved) {
             let owner = NamespacePath::parse(owner_path).unwrap();
             for entry in granted.entries() {
@@ -330,6 +359,7 @@ proptest! {
             username: Some(username),
             scopes: vec!["read_registry".into()],
             expires_at: None,
+            ..Default::default()
         };
         if let Ok(token) = NewDeployToken::validate(request, NamespaceKind::Project, now()) {
             prop_assert!(!token.name().chars().any(is_forbidden));

@@ -35,6 +35,10 @@ pub struct Model {
     /// Only for tokens named `gitlab-deploy-token`: the secret sealed with AES-256-GCM under
     /// the `ci_secret_key_file` key (`v1.<key id>.<base64 nonce+ciphertext>`). NULL otherwise.
     pub ci_secret: Option<String>,
+    /// Canonical CIDRs joined by commas; NULL: usable from anywhere.
+    pub ip_restriction_ranges: Option<String>,
+    /// A JSON list of globs below the owner; NULL: every repository the owner reaches.
+    pub repository_patterns: Option<String>,
 }
 
 // The digest is not a secret by itself, but it identifies one: keep it out of Debug output.

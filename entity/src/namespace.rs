@@ -20,6 +20,9 @@ pub struct Model {
     /// `private`, `internal` or `public`.
     pub visibility: String,
     pub created_at: DateTimeUtc,
+    /// Groups only: canonical CIDRs joined by commas, applying to every token below the
+    /// group; NULL: anywhere.
+    pub ip_restriction_ranges: Option<String>,
 }
 
 pub const KIND_GROUP: &str = "group";

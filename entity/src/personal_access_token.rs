@@ -17,6 +17,8 @@ pub struct Model {
     pub revoked: bool,
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
+    /// Canonical CIDRs joined by commas; NULL: usable from anywhere.
+    pub ip_restriction_ranges: Option<String>,
 }
 
 impl std::fmt::Debug for Model {

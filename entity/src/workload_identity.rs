@@ -17,6 +17,8 @@ pub struct Model {
     pub max_ttl_seconds: i32,
     pub created_at: DateTimeUtc,
     pub created_by: String,
+    /// Canonical CIDRs joined by commas; NULL: anywhere.
+    pub ip_restriction_ranges: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

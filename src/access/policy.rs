@@ -30,6 +30,7 @@ use std::fmt;
 
 use crate::access::repository::{NamespacePath, RepositoryPath};
 use crate::access::requested_scope::{Action, RequestedScope};
+use crate::domain::repository_pattern::RepositoryPatterns;
 use crate::domain::{DeployTokenScope, ScopeSet, Visibility};
 
 /// The resource type of repository scopes, the only type deploy tokens are granted.
@@ -61,6 +62,9 @@ pub struct TokenAccess {
     pub scopes: ScopeSet,
     /// The token's owner.
     pub owner: TokenOwner,
+    /// The repositories below the owner it is limited to (empty: no limit). Every grant —
+    /// registry, virtual registry, git and packages — passes [`within_patterns`].
+    pub repositories: RepositoryPatterns,
 }
 
 /// One requested scope plus, for container_registry repository scopes, the project its
@@ -264,7 +268,7 @@ fn registry_actions(token: &TokenAccess, request: &ResolvedScope) -> Actions {
     if !repo.has_candidate_project(project) {
         return Actions::default();
     }
-    if !reaches_project(&token.owner, project) {
+    if !reaches_project(&token.owner, project) || !within_patterns(token, repo.as_str()) {
         return Actions::default();
     }
     let requested = &request.requested;
@@ -286,7 +290,7 @@ fn virtual_registry_actions(token: &TokenAccess, requested: &RequestedScope) -> 
     let Ok(repo) = RepositoryPath::parse(&requested.name) else {
         return Actions::default();
     };
-    if !repo.is_within(group) {
+    if !repo.is_within(group) || !within_patterns(token, repo.as_str()) {
         return Actions::default();
     }
     let write = token
@@ -306,6 +310,40 @@ fn reaches_project(owner: &TokenOwner, project: &NamespacePath) -> bool {
         TokenOwner::Project(own) => own == project,
         TokenOwner::Group(group) => group.is_same_or_ancestor_of(project),
     }
+}
+
+fn owner_path(owner: &TokenOwner) -> &NamespacePath {
+    match owner {
+        TokenOwner::Project(path) | TokenOwner::Group(path) => path,
+    }
+}
+
+/// The segments of `path` below the token's owner; `None` when it is not at or below it.
+fn below_owner<'p>(owner: &TokenOwner, path: &'p str) -> Option<Vec<&'p str>> {
+    let owner = owner_path(owner).as_str();
+    let rest = path.strip_prefix(owner)?;
+    match rest.strip_prefix('/') {
+        _ if rest.is_empty() => Some(Vec::new()),
+        Some(rest) => Some(rest.split('/').collect()),
+        None => None,
+    }
+}
+
+/// Whether the repository (or project) at `path`, already known to be reached by the
+/// owner, is one of the token's `repository_patterns` (issue #27). The paths here are
+/// validated names (lowercase, no `..`, no `%`), so a pattern is compared with what the
+/// registry, git or the package store will really serve.
+fn within_patterns(token: &TokenAccess, path: &str) -> bool {
+    token.repositories.is_empty()
+        || below_owner(&token.owner, path).is_some_and(|below| token.repositories.allows(&below))
+}
+
+/// Whether a group-wide read of `group` stays within the token's patterns: only when they
+/// allow everything below it (`**`, or `sub/**` for `acme/sub`).
+fn within_patterns_everywhere_below(token: &TokenAccess, group: &NamespacePath) -> bool {
+    token.repositories.is_empty()
+        || below_owner(&token.owner, group.as_str())
+            .is_some_and(|below| token.repositories.allows_everything_below(&below))
 }
 
 /// Whether a token of `owner` reaches the group-level endpoints of `group`: a group token
@@ -489,8 +527,14 @@ pub fn authorize_operation(
         return Verdict::Allow;
     }
     let reached = match target {
-        Target::Project { path, .. } => reaches_project(&token.owner, path),
-        Target::Group(group) => operation.is_read() && reaches_group(&token.owner, group),
+        Target::Project { path, .. } => {
+            reaches_project(&token.owner, path) && within_patterns(token, path.as_str())
+        }
+        Target::Group(group) => {
+            operation.is_read()
+                && reaches_group(&token.owner, group)
+                && within_patterns_everywhere_below(token, group)
+        }
         Target::Missing => false,
     };
     let scoped = operation
@@ -544,6 +588,7 @@ mod tests {
         TokenAccess {
             scopes: scopes.iter().copied().collect(),
             owner,
+            repositories: RepositoryPatterns::default(),
         }
     }
 
@@ -1448,5 +1493,300 @@ mod tests {
             ),
             Ok("repository:acme/web:pull".to_owned())
         );
+    }
+}
+
+/// `repository_patterns` (issue #27): one table for the registry, the virtual registry, git
+/// and packages, since all of them ask the same functions above.
+#[cfg(test)]
+mod repository_pattern_tests {
+    use super::*;
+    use crate::access::repository::resolve_project;
+    use DeployTokenScope::*;
+
+    const EXISTING: [&str; 5] = [
+        "acme/web",
+        "acme/other",
+        "acme/platform/web",
+        "acme-evil/web",
+        "acme/web-app",
+    ];
+
+    fn ns(s: &str) -> NamespacePath {
+        NamespacePath::parse(s).unwrap_or_else(|error| panic!("{s:?}: {error}"))
+    }
+
+    fn token(owner: TokenOwner, patterns: &[&str]) -> TokenAccess {
+        TokenAccess {
+            scopes: [
+                ReadRegistry,
+                WriteRegistry,
+                ReadVirtualRegistry,
+                WriteVirtualRegistry,
+                ReadRepository,
+                ReadPackageRegistry,
+                WritePackageRegistry,
+            ]
+            .into_iter()
+            .collect(),
+            owner,
+            repositories: RepositoryPatterns::parse(patterns)
+                .unwrap_or_else(|error| panic!("{patterns:?}: {error}")),
+        }
+    }
+
+    /// What a registry token request for `name` (pull and push) is granted.
+    fn registry_grant(token: &TokenAccess, service: Service, name: &str) -> String {
+        let existing: Vec<NamespacePath> = EXISTING.iter().map(|p| ns(p)).collect();
+        let Ok(requested) = RequestedScope::parse(&format!("repository:{name}:pull,push")) else {
+            return "malformed".to_owned();
+        };
+        let project = RepositoryPath::parse(&requested.name)
+            .ok()
+            .and_then(|repo| resolve_project(&repo, &existing).cloned());
+        match authorize(service, token, &[ResolvedScope { requested, project }]) {
+            Ok(granted) => granted
+                .entries()
+                .first()
+                .map(|entry| entry.actions().join(","))
+                .unwrap_or_default(),
+            Err(denied) => format!("denied: {denied}"),
+        }
+    }
+
+    #[test]
+    fn the_registry_grant_honours_the_patterns() {
+        let project = |patterns: &[&str]| token(TokenOwner::Project(ns("acme/web")), patterns);
+        let group = |patterns: &[&str]| token(TokenOwner::Group(ns("acme")), patterns);
+        let both = "pull,push";
+        for (token, name, expect) in [
+            // The issue's example: `acme/web` with ["app", "tools/*"].
+            (project(&["app", "tools/*"]), "acme/web/app", both),
+            (project(&["app", "tools/*"]), "acme/web/tools/x", both),
+            (project(&["app", "tools/*"]), "acme/web/other", ""),
+            (project(&["app", "tools/*"]), "acme/web", ""),
+            (project(&["app", "tools/*"]), "acme/web/tools", ""),
+            (project(&["app", "tools/*"]), "acme/web/app/sub", ""),
+            (project(&["app", "tools/*"]), "acme/web/apps", ""),
+            // No pattern: the whole project, as before.
+            (project(&[]), "acme/web/other", both),
+            (project(&[]), "acme/web", both),
+            (project(&["**"]), "acme/web", both),
+            (project(&["**"]), "acme/web/a/b", both),
+            (project(&["app/**"]), "acme/web/app", both),
+            (project(&["app/**"]), "acme/web/app/x", both),
+            (project(&["app-*"]), "acme/web/app-x", both),
+            (project(&["app-*"]), "acme/web/app", ""),
+            // Never beyond the owner, whatever the pattern.
+            (project(&["**"]), "acme/other/app", ""),
+            (project(&["**"]), "acme/web-app", ""),
+            (project(&["*"]), "acme/web-app/x", ""),
+            // Tricks in the requested name never match: the name grammar refuses them
+            // before any pattern is looked at.
+            (project(&["app"]), "acme/web/App", ""),
+            (project(&["app"]), "ACME/web/app", ""),
+            (project(&["app"]), "acme/web/../other/app", ""),
+            (project(&["app"]), "acme/web/app/..", ""),
+            (project(&["app"]), "acme/web/./app", ""),
+            (project(&["app"]), "acme/web//app", ""),
+            (project(&["app"]), "acme/web%2fapp", ""),
+            (project(&["app"]), "acme/web/app%2f..%2fother", ""),
+            (project(&["app"]), "acme%2Fweb/app", ""),
+            (project(&["app"]), "acme/web/app/", ""),
+            (project(&["app"]), "/acme/web/app", ""),
+            // Group tokens: patterns below the group.
+            (group(&["web/app"]), "acme/web/app", both),
+            (group(&["web/app"]), "acme/web/other", ""),
+            (group(&["web/app"]), "acme/other/app", ""),
+            (group(&["web/**"]), "acme/web", both),
+            (group(&["web/**"]), "acme/web/x/y", both),
+            (group(&["web/**"]), "acme/web-app/x", ""),
+            (group(&["*/app"]), "acme/other/app", both),
+            (group(&["*/app"]), "acme/platform/web/app", ""),
+            (group(&["**/app"]), "acme/platform/web/app", both),
+            (group(&["platform/web"]), "acme/platform/web", both),
+            (group(&["**"]), "acme-evil/web/app", ""),
+        ] {
+            assert_eq!(
+                registry_grant(&token, Service::ContainerRegistry, name),
+                expect,
+                "{:?} asking for {name}",
+                token.repositories.texts()
+            );
+        }
+    }
+
+    #[test]
+    fn the_virtual_registry_honours_the_patterns() {
+        let group = |patterns: &[&str]| token(TokenOwner::Group(ns("acme")), patterns);
+        for (token, name, granted) in [
+            (group(&[]), "acme/cache/alpine", true),
+            (group(&["cache/**"]), "acme/cache/alpine", true),
+            (group(&["cache/**"]), "acme/cache/library/alpine", true),
+            (group(&["cache/**"]), "acme/web/alpine", false),
+            (group(&["cache/*"]), "acme/cache/library/alpine", false),
+            (group(&["cache/**"]), "acme/cache/../web/alpine", false),
+            (group(&["cache/**"]), "acme-evil/cache/alpine", false),
+        ] {
+            let grant = registry_grant(&token, Service::DependencyProxy, name);
+            assert_eq!(
+                !grant.is_empty(),
+                granted,
+                "{:?} {name}: {grant:?}",
+                token.repositories.texts()
+            );
+        }
+    }
+
+    #[test]
+    fn git_and_packages_honour_the_patterns() {
+        use Operation::*;
+        let project = |path: &str| Target::Project {
+            path: ns(path),
+            visibility: Visibility::Private,
+        };
+        let group_target = |path: &str| Target::Group(ns(path));
+        let group = |patterns: &[&str]| token(TokenOwner::Group(ns("acme")), patterns);
+        let project_token =
+            |patterns: &[&str]| token(TokenOwner::Project(ns("acme/web")), patterns);
+        for (token, operation, target, verdict) in [
+            // A project is the repository at its own path.
+            (
+                group(&["web"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["web"]),
+                PackageWrite,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["web"]),
+                GitFetch,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["web"]),
+                PackageRead,
+                project("acme/other"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web"]),
+                GitFetch,
+                project("acme/other"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web/*"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web/**"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["platform/*"]),
+                PackageRead,
+                project("acme/platform/web"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["*"]),
+                PackageRead,
+                project("acme/platform/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["**"]),
+                PackageRead,
+                project("acme-evil/web"),
+                Verdict::Forbidden,
+            ),
+            // A project token limited to images below it reaches no git or package of the
+            // project itself; `**` lets it.
+            (
+                project_token(&["app"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                project_token(&["app"]),
+                GitFetch,
+                project("acme/web"),
+                Verdict::Forbidden,
+            ),
+            (
+                project_token(&["**"]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            (
+                project_token(&[]),
+                PackageRead,
+                project("acme/web"),
+                Verdict::Allow,
+            ),
+            // Group-wide package reads: only when everything below that group is allowed.
+            (
+                group(&[]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["platform/**"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["**"]),
+                PackageRead,
+                group_target("acme"),
+                Verdict::Allow,
+            ),
+            (
+                group(&["platform/web"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["platform/*"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["web/**"]),
+                PackageRead,
+                group_target("acme"),
+                Verdict::Forbidden,
+            ),
+            (
+                group(&["*/**"]),
+                PackageRead,
+                group_target("acme/platform"),
+                Verdict::Allow,
+            ),
+        ] {
+            assert_eq!(
+                authorize_operation(operation, Some(&token), &target, false),
+                verdict,
+                "{:?} {operation:?} {target:?}",
+                token.repositories.texts()
+            );
+        }
     }
 }

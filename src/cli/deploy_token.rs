@@ -24,6 +24,8 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
             scopes,
             username,
             expires_at,
+            allow_from,
+            repositories,
             json,
         } => {
             let owner = owner.find(store.as_ref()).await?;
@@ -33,6 +35,14 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                 username,
                 scopes: vec![scopes],
                 expires_at,
+                ip_restriction_ranges: allow_from,
+                repository_patterns: repositories
+                    .iter()
+                    .flat_map(|entry| entry.split(','))
+                    .map(str::trim)
+                    .filter(|pattern| !pattern.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             };
             let (ci_key, _) =
                 crate::ci_secret::CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
@@ -58,7 +68,42 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                 println!("username: {}", printable(&created.token.username));
                 println!("token:    {}", created.secret.expose());
                 println!("scopes:   {}", created.token.scopes.names().join(","));
+                let restrictions = &created.token.restrictions;
+                if !restrictions.ip_ranges.is_empty() {
+                    println!("allowed from: {}", restrictions.ip_ranges);
+                }
+                if !restrictions.repository_patterns.is_empty() {
+                    println!(
+                        "repositories: {}",
+                        restrictions.repository_patterns.texts().join(",")
+                    );
+                }
                 println!("This is the only time the token is shown; store it now.");
+            }
+        }
+        DeployTokenCommand::Update {
+            id,
+            allow_from,
+            json,
+        } => {
+            let ranges = crate::domain::address_range::IpRanges::parse_list(&allow_from)?;
+            let token = crate::service::restrictions::set_deploy_token_ip_ranges(
+                store.as_ref(),
+                &caller,
+                None,
+                id,
+                ranges,
+                now,
+            )
+            .await?;
+            if json {
+                println!("{}", views::deploy_token(&token, now));
+            } else {
+                println!(
+                    "deploy token {} is usable from {}",
+                    token.id,
+                    allowed_from(&token.restrictions.ip_ranges)
+                );
             }
         }
         DeployTokenCommand::List { owner, json } => {
@@ -174,4 +219,13 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// An allow-list for people: its blocks, or "anywhere".
+pub(super) fn allowed_from(ranges: &crate::domain::address_range::IpRanges) -> String {
+    if ranges.is_empty() {
+        "anywhere".to_owned()
+    } else {
+        ranges.to_text()
+    }
 }

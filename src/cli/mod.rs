@@ -207,6 +207,9 @@ pub enum UserTokenCommand {
         scopes: String,
         #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
         expires_at: Option<String>,
+        /// Usable only from these addresses: CIDRs, comma-separated or repeated.
+        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]")]
+        allow_from: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -268,6 +271,13 @@ pub enum GroupCommand {
     },
     /// Create a group; for a subgroup the parent group must exist (`acme/platform`).
     Create { path: String },
+    /// Set the group's address allow-list: every token below it (deploy tokens, workload
+    /// identities) is usable only from there too. `--allow-from ""` clears it.
+    Update {
+        path: String,
+        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]", required = true)]
+        allow_from: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,6 +360,22 @@ pub enum DeployTokenCommand {
         /// A date (YYYY-MM-DD, meaning 00:00 UTC) or an RFC 3339 date-time.
         #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
         expires_at: Option<String>,
+        /// Usable only from these addresses: CIDRs (IPv4, IPv6), comma-separated or repeated.
+        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]")]
+        allow_from: Vec<String>,
+        /// Reaches only the repositories below the owner matching these globs (relative to
+        /// the owner's path; `*` one segment, `**` any), comma-separated or repeated.
+        #[arg(long = "repositories", value_name = "GLOB[,GLOB]")]
+        repositories: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a deploy token's address allow-list (`--allow-from ""` clears it).
+    Update {
+        id: i64,
+        /// CIDRs (IPv4, IPv6), comma-separated or repeated; "" for anywhere.
+        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]", required = true)]
+        allow_from: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -399,6 +425,9 @@ pub enum WorkloadIdentityCommand {
         /// Seconds (at most 3600; default 900).
         #[arg(long)]
         max_ttl: Option<u32>,
+        /// Logins only from these addresses: CIDRs, comma-separated or repeated.
+        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]")]
+        allow_from: Vec<String>,
         #[arg(long)]
         json: bool,
     },

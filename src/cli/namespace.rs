@@ -17,6 +17,24 @@ pub async fn group(settings: &Settings, command: GroupCommand) -> anyhow::Result
         GroupCommand::Create { path } => {
             create_namespace(settings, NamespaceKind::Group, &path, Visibility::default()).await
         }
+        GroupCommand::Update { path, allow_from } => {
+            let store = open_store(settings).await?;
+            let ranges = crate::domain::address_range::IpRanges::parse_list(&allow_from)?;
+            let group = crate::service::restrictions::set_group_ip_ranges(
+                store.as_ref(),
+                &Caller::operator(),
+                &NamespaceRef::Path(path),
+                ranges.clone(),
+                Utc::now(),
+            )
+            .await?;
+            println!(
+                "tokens below group {} are usable from {}",
+                group.full_path.as_str(),
+                super::deploy_token::allowed_from(&ranges)
+            );
+            Ok(())
+        }
     }
 }
 

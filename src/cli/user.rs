@@ -98,10 +98,13 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             name,
             scopes,
             expires_at,
+            allow_from,
             json,
         }) => {
             let scopes = users::parse_api_scopes(&scopes)?;
             let expires_at = expires_at.map(|text| parse_expires_at(&text)).transpose()?;
+            // Checked before anything is created.
+            let ranges = crate::domain::address_range::IpRanges::parse_list(&allow_from)?;
             let (token, secret) = users::create_personal_access_token(
                 store.as_ref(),
                 &operator,
@@ -113,6 +116,15 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
                 now,
             )
             .await?;
+            // Before the secret is shown: until then nobody can use the token.
+            if !ranges.is_empty() {
+                crate::service::restrictions::set_personal_access_token_ip_ranges(
+                    store.as_ref(),
+                    token.id,
+                    &ranges,
+                )
+                .await?;
+            }
             let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
             if json {
                 println!(
@@ -124,6 +136,7 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
                         "token": secret.expose(),
                         "scopes": scopes,
                         "expires_at": token.expires_at.map(views::timestamp),
+                        "ip_restriction_ranges": ranges.to_text(),
                     })
                 );
             } else {

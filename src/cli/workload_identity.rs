@@ -46,6 +46,7 @@ pub async fn run(settings: &Settings, command: WorkloadIdentityCommand) -> anyho
             conditions,
             scopes,
             max_ttl,
+            allow_from,
             json,
         } => {
             let owner = owner.find(store.as_ref()).await?;
@@ -56,6 +57,7 @@ pub async fn run(settings: &Settings, command: WorkloadIdentityCommand) -> anyho
                 conditions: parse_conditions(&conditions)?,
                 scopes: vec![scopes],
                 max_ttl,
+                ip_restriction_ranges: allow_from,
             };
             let created = workload_identity::create(
                 store.as_ref(),

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::domain::cidr::{canonical, Cidr};
+use crate::domain::address_range::{canonical, Cidr};
 
 /// The `trusted_proxies` setting: empty by default (no forwarded header is believed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -70,6 +70,10 @@ pub enum AuditAction {
     MemberSet,
     MemberRemove,
     PersonalAccessTokenCreate,
+    /// A token's address allow-list was replaced or cleared.
+    DeployTokenUpdate,
+    /// A group's address allow-list was replaced or cleared.
+    GroupUpdate,
 }
 
 impl AuditAction {
@@ -99,6 +103,8 @@ impl AuditAction {
             AuditAction::MemberSet => "member.set",
             AuditAction::MemberRemove => "member.remove",
             AuditAction::PersonalAccessTokenCreate => "personal_access_token.create",
+            AuditAction::DeployTokenUpdate => "deploy_token.update",
+            AuditAction::GroupUpdate => "group.update",
         }
     }
 }
@@ -127,7 +133,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 26] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -152,6 +158,8 @@ impl AuditAction {
         AuditAction::MemberSet,
         AuditAction::MemberRemove,
         AuditAction::PersonalAccessTokenCreate,
+        AuditAction::DeployTokenUpdate,
+        AuditAction::GroupUpdate,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

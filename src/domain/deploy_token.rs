@@ -24,6 +24,9 @@ pub struct DeployToken {
     pub revoked: bool,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Address allow-lists and repository patterns (issue #27); shared, as a token read
+    /// from the cache is cloned at every use.
+    pub restrictions: std::sync::Arc<super::TokenRestrictions>,
 }
 
 impl DeployToken {
@@ -66,6 +69,7 @@ pub struct NewDeployToken {
     username: Option<String>,
     scopes: ScopeSet,
     expires_at: Option<DateTime<Utc>>,
+    restrictions: super::TokenRestrictions,
 }
 
 /// What a caller asks for, before validation (scopes still as text).
@@ -75,6 +79,10 @@ pub struct DeployTokenRequest {
     pub username: Option<String>,
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Address blocks, each entry possibly GitLab's comma-separated list.
+    pub ip_restriction_ranges: Vec<String>,
+    /// Globs below the owner's path.
+    pub repository_patterns: Vec<String>,
 }
 
 impl NewDeployToken {
@@ -96,6 +104,9 @@ impl NewDeployToken {
         now: DateTime<Utc>,
     ) -> Result<NewDeployToken, Vec<ValidationError>> {
         let name = validate_name(&request.name);
+        let ip_ranges = super::address_range::IpRanges::parse_list(&request.ip_restriction_ranges);
+        let patterns =
+            super::repository_pattern::RepositoryPatterns::parse(&request.repository_patterns);
         let expires_at = match request.expires_at {
             Some(expires_at) if expires_at <= now => {
                 Err(ValidationError::new("expires_at", "must be in the future"))
@@ -115,20 +126,38 @@ impl NewDeployToken {
                 _ => Ok(scopes),
             }
         });
-        match (name, expires_at, username, scopes) {
-            (Ok(name), Ok(expires_at), Ok(username), Ok(scopes)) => Ok(NewDeployToken {
+        match (name, expires_at, username, scopes, ip_ranges, patterns) {
+            (
+                Ok(name),
+                Ok(expires_at),
+                Ok(username),
+                Ok(scopes),
+                Ok(ip_ranges),
+                Ok(repository_patterns),
+            ) => Ok(NewDeployToken {
                 name,
                 username,
                 scopes,
                 expires_at,
+                // Patterns are relative to the owner, so they can only narrow its reach.
+                restrictions: super::TokenRestrictions {
+                    ip_ranges,
+                    group_ip_ranges: Default::default(),
+                    repository_patterns,
+                },
             }),
             // The order the API has always reported the first of.
-            (name, expires_at, username, scopes) => {
-                Err([name.err(), username.err(), scopes.err(), expires_at.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect())
-            }
+            (name, expires_at, username, scopes, ip_ranges, patterns) => Err([
+                name.err(),
+                username.err(),
+                scopes.err(),
+                expires_at.err(),
+                ip_ranges.err(),
+                patterns.err(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()),
         }
     }
 
@@ -143,6 +172,9 @@ impl NewDeployToken {
     }
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.expires_at
+    }
+    pub fn restrictions(&self) -> &super::TokenRestrictions {
+        &self.restrictions
     }
 
     /// GitLab documents that pushing needs both registry scopes (the registry asks for
@@ -269,11 +301,23 @@ mod tests {
             username: Some("gitlab+deploy-token-7".into()),
             scopes: vec!["read_regsitry".into()],
             expires_at: Some(now - chrono::Duration::days(1)),
+            ip_restriction_ranges: vec!["10.1.2.3/8".into()],
+            repository_patterns: vec!["../other".into()],
         };
         let errors =
             NewDeployToken::validate_all(bad.clone(), NamespaceKind::Project, now).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["name", "username", "scopes", "expires_at"]);
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "username",
+                "scopes",
+                "expires_at",
+                "ip_restriction_ranges",
+                "repository_patterns",
+            ]
+        );
         let first = NewDeployToken::validate(bad, NamespaceKind::Project, now).unwrap_err();
         assert_eq!(first.field, "name");
         let group_only = DeployTokenRequest {

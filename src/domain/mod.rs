@@ -1,7 +1,7 @@
 //! Plain domain types: deploy tokens, scopes, secrets, expiry, namespaces, users and roles.
 
+pub mod address_range;
 pub mod audit;
-pub mod cidr;
 pub mod deploy_token;
 pub mod expiry;
 pub mod login_throttle;
@@ -9,6 +9,8 @@ pub mod namespace;
 pub mod notice;
 pub mod path;
 pub mod registry_event;
+pub mod repository_pattern;
+pub mod restrictions;
 pub mod secret;
 pub mod text;
 pub mod token_format;
@@ -21,6 +23,7 @@ pub use deploy_token::{DeployToken, NewDeployToken, ValidationError};
 pub use namespace::{Namespace, NamespaceKind, Visibility};
 pub use notice::NoticeWindow;
 pub use path::{NamespacePath, PathError};
+pub use restrictions::TokenRestrictions;
 pub use secret::{SecretDigest, TokenSecret};
 pub use token_scope::{DeployTokenScope, ScopeSet};
 pub use user::{ApiScope, PersonalAccessToken, Role, User};

@@ -83,7 +83,7 @@ pub(crate) fn validate(s: &str) -> Result<(), PathError> {
 }
 
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
-fn is_valid_component(component: &str) -> bool {
+pub(crate) fn is_valid_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     let is_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let mut i = 0;

@@ -99,6 +99,8 @@ pub struct PersonalAccessToken {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked: bool,
     pub created_at: DateTime<Utc>,
+    /// Where it may be used from (issue #27); empty: anywhere.
+    pub ip_ranges: super::address_range::IpRanges,
 }
 
 impl PersonalAccessToken {
@@ -159,6 +161,7 @@ mod tests {
             expires_at: None,
             revoked: false,
             created_at: Utc::now(),
+            ip_ranges: Default::default(),
         };
         assert!(token.can_read() && !token.can_write());
         token.scopes = vec![ApiScope::Api];

@@ -147,6 +147,8 @@ pub struct WorkloadIdentity {
     pub max_ttl_seconds: u32,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// Its address allow-list (and, where it authenticates, its groups').
+    pub restrictions: super::TokenRestrictions,
 }
 
 impl WorkloadIdentity {
@@ -182,6 +184,9 @@ pub struct WorkloadIdentityRequest {
     #[serde(default)]
     pub scopes: Vec<String>,
     pub max_ttl: Option<u32>,
+    /// Where the policy's logins may come from (issue #27).
+    #[serde(default, deserialize_with = "super::address_range::deserialize_ranges")]
+    pub ip_restriction_ranges: Vec<String>,
 }
 
 /// A policy that passed every rule; only [`NewWorkloadIdentity::validate`] makes one.
@@ -194,6 +199,7 @@ pub struct NewWorkloadIdentity {
     pub scopes: ScopeSet,
     pub max_ttl_seconds: u32,
     pub warnings: Vec<String>,
+    pub ip_restriction_ranges: super::address_range::IpRanges,
 }
 
 fn bounded_text(field: &'static str, value: &str) -> Result<(), ValidationError> {
@@ -300,7 +306,10 @@ impl NewWorkloadIdentity {
             ));
         }
         let warnings = write_warnings(trust.kind, scopes, &request.conditions);
+        let ip_restriction_ranges =
+            super::address_range::IpRanges::parse_list(&request.ip_restriction_ranges)?;
         Ok(NewWorkloadIdentity {
+            ip_restriction_ranges,
             name,
             issuer: issuer_url,
             audience,
@@ -476,6 +485,7 @@ mod tests {
             conditions: serde_json::from_value(conditions).unwrap(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             max_ttl: None,
+            ip_restriction_ranges: Vec::new(),
         }
     }
 

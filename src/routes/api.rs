@@ -56,6 +56,7 @@ pub fn register(routes: &mut RouteList<'_>) {
         .resource("/api/v4/{kind}/{id}/deploy_tokens/{token_id}")
         .get(get_token)
         .to(Method::DELETE, delete_token)
+        .to(Method::PUT, crate::routes::restrictions::update_token)
         .done();
     routes
         .resource("/api/v4/{kind}/{id}/deploy_tokens/{token_id}/events")
@@ -80,15 +81,25 @@ pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Ca
     );
     let (user, token) = state
         .logins
-        .check_secret(
-            &attempt,
-            authenticate_personal_access_token(
+        .check_secret(&attempt, async {
+            let now = Utc::now();
+            let (user, token) = authenticate_personal_access_token(
                 state.store.as_ref(),
                 &state.token_formats,
                 &secret,
-                Utc::now(),
-            ),
-        )
+                now,
+            )
+            .await?;
+            crate::service::restrictions::admit_personal_access_token_address(
+                &token,
+                &user,
+                client_address::of_request(request),
+                &state.usage,
+                &state.metrics,
+                now,
+            )?;
+            Ok((user, token))
+        })
         .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
     Ok(Caller::user(
@@ -207,7 +218,13 @@ async fn get_namespace(
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let (namespace, _) =
         namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
-    Ok(HttpResponse::Ok().json(views::namespace(&namespace, &public_url(&state, &request))))
+    let view = views::namespace(&namespace, &public_url(&state, &request));
+    if kind == NamespaceKind::Group {
+        let ranges =
+            crate::service::restrictions::group_ip_ranges(state.store.as_ref(), &namespace).await?;
+        return Ok(HttpResponse::Ok().json(crate::routes::restrictions::with_ranges(view, &ranges)));
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `PUT /projects/:id` with `visibility` (GitLab's "Edit a project"; the one setting kept
@@ -219,8 +236,17 @@ async fn update_namespace(
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
-    if kind != NamespaceKind::Project {
-        return Err(Error::not_found("Route", "groups").into());
+    if kind == NamespaceKind::Group {
+        let public_url = public_url(&state, &request);
+        return crate::routes::restrictions::update_group(
+            &request,
+            &caller,
+            &reference,
+            payload,
+            &state,
+            &public_url,
+        )
+        .await;
     }
     // Only now the body: a caller without credentials cannot make us wait for one.
     let limits = &state.settings.limits;
@@ -421,7 +447,7 @@ async fn list_tokens(
 }
 
 /// `/{kind}/{id}/deploy_tokens/{token_id}`: the caller, the owner and the token id.
-async fn token_route(
+pub(super) async fn token_route(
     request: &HttpRequest,
     path: web::Path<(String, String, String)>,
     state: &AppState,
@@ -581,6 +607,8 @@ pub fn parse_create_body(content_type: &str, body: &[u8]) -> Result<DeployTokenR
         username: fields.username,
         scopes: fields.scopes,
         expires_at,
+        ip_restriction_ranges: fields.ip_restriction_ranges,
+        repository_patterns: fields.repository_patterns,
     })
 }
 
@@ -590,6 +618,22 @@ struct CreateFields {
     username: Option<String>,
     scopes: Vec<String>,
     expires_at: Option<String>,
+    ip_restriction_ranges: Vec<String>,
+    repository_patterns: Vec<String>,
+}
+
+/// A JSON field that is a list of strings or one string (a comma list, as GitLab accepts).
+pub(super) fn string_list(value: &Value, key: &str) -> Result<Vec<String>, ApiError> {
+    let invalid = || ApiError(Error::InvalidRequest(format!("{key} is invalid")));
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(list)) => Ok(vec![list.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect(),
+        Some(_) => Err(invalid()),
+    }
 }
 
 fn json_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
@@ -602,24 +646,15 @@ fn json_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
             Some(_) => Err(Error::InvalidRequest(format!("{key} is invalid")).into()),
         }
     };
-    let scopes = match value.get("scopes") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(list)) => vec![list.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ApiError(Error::InvalidRequest("scopes is invalid".into())))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(Error::InvalidRequest("scopes is invalid".into()).into()),
-    };
     Ok(CreateFields {
         name: text("name")?,
         username: text("username")?,
-        scopes,
+        scopes: string_list(&value, "scopes")?,
         expires_at: text("expires_at")?,
+        ip_restriction_ranges: string_list(&value, "ip_restriction_ranges")?,
+        // One pattern may not hold a comma, so a string is one pattern per comma-separated
+        // entry, as for scopes.
+        repository_patterns: split_commas(string_list(&value, "repository_patterns")?),
     })
 }
 
@@ -633,10 +668,27 @@ fn form_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
             "username" => fields.username = Some(value),
             "expires_at" => fields.expires_at = Some(value),
             "scopes" | "scopes[]" => fields.scopes.push(value),
+            "ip_restriction_ranges" | "ip_restriction_ranges[]" => {
+                fields.ip_restriction_ranges.push(value)
+            }
+            "repository_patterns" | "repository_patterns[]" => {
+                fields.repository_patterns.push(value)
+            }
             _ => {}
         }
     }
+    fields.repository_patterns = split_commas(fields.repository_patterns);
     Ok(fields)
+}
+
+fn split_commas(entries: Vec<String>) -> Vec<String> {
+    entries
+        .iter()
+        .flat_map(|entry| entry.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -180,12 +180,26 @@ pub async fn forward_auth(
                     LoginRoute::ForwardAuth,
                 )),
             };
-            let authenticate = forward_auth::authenticate(
-                state.store.as_ref(),
-                &state.token_formats,
-                presented,
-                now,
-            );
+            let authenticate = async {
+                let token = forward_auth::authenticate(
+                    state.store.as_ref(),
+                    &state.token_formats,
+                    presented,
+                    now,
+                )
+                .await?;
+                if let Some(token) = &token {
+                    crate::service::restrictions::admit_address(
+                        token,
+                        client_address::of_request(&request),
+                        LoginRoute::ForwardAuth,
+                        &state.usage,
+                        &state.metrics,
+                        now,
+                    )?;
+                }
+                Ok(token)
+            };
             match attempt {
                 Some(attempt) => state.logins.check_secret(&attempt, authenticate).await,
                 None => authenticate.await,

@@ -117,6 +117,7 @@ fn describe(found: &Identified) -> Value {
             "revoked": token.revoked,
             "expires_at": token.expires_at.map(views::timestamp),
             "created_at": views::timestamp(token.created_at),
+            "ip_restriction_ranges": token.ip_ranges.to_text(),
             "user": { "id": user.id, "username": user.username },
         }),
         Identified::RefreshToken(token) => json!({

@@ -71,6 +71,7 @@ async fn token(
                 &state.oidc,
                 &state.metrics,
                 &state.token_formats,
+                &state.usage,
                 exchange,
                 ip_address,
                 Utc::now(),

@@ -161,7 +161,13 @@ async fn get_token_inner(
         .logins
         .check_secret(
             &attempt,
-            authenticate_basic(state, &credentials.username, &credentials.secret, now),
+            admitted(
+                request,
+                state,
+                LoginRoute::Registry,
+                authenticate_basic(state, &credentials.username, &credentials.secret, now),
+                now,
+            ),
         )
         .await?;
     let issued = issue(state, request, &login, service, &all(params, "scope"), now).await?;
@@ -224,7 +230,16 @@ async fn post_token_inner(
             );
             let login = state
                 .logins
-                .check_secret(&attempt, authenticate_basic(state, username, &secret, now))
+                .check_secret(
+                    &attempt,
+                    admitted(
+                        request,
+                        state,
+                        LoginRoute::Registry,
+                        authenticate_basic(state, username, &secret, now),
+                        now,
+                    ),
+                )
                 .await?;
             (login, None)
         }
@@ -237,7 +252,16 @@ async fn post_token_inner(
             );
             let login = state
                 .logins
-                .check_secret(&attempt, authenticate_refresh(state, &secret, service, now))
+                .check_secret(
+                    &attempt,
+                    admitted(
+                        request,
+                        state,
+                        LoginRoute::RefreshToken,
+                        authenticate_refresh(state, &secret, service, now),
+                        now,
+                    ),
+                )
                 .await?;
             // The client keeps using the same refresh token.
             (login, Some(secret))
@@ -264,6 +288,31 @@ async fn post_token_inner(
         body["refresh_token"] = json!(refresh.expose());
     }
     Ok((HttpResponse::Ok().json(body), issued.complete))
+}
+
+/// A login, refused (as a wrong secret, by the login guard) when it comes from outside the
+/// token's or its groups' address allow-lists; refresh tokens inherit their deploy token's.
+async fn admitted(
+    request: &HttpRequest,
+    state: &AppState,
+    route: LoginRoute,
+    login: impl std::future::Future<Output = Result<Login, Error>>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Login, Error> {
+    let login = login.await?;
+    let token = match &login {
+        Login::DeployToken(token) => token,
+        Login::Workload(login) => &login.credential,
+    };
+    crate::service::restrictions::admit_address(
+        token,
+        client_address::of_request(request),
+        route,
+        &state.usage,
+        &state.metrics,
+        now,
+    )?;
+    Ok(login)
 }
 
 /// Who a Basic login (or the password grant) is: a deploy token, or a CI job or pod whose

@@ -63,7 +63,7 @@ pub async fn authorize(
     Ok(())
 }
 
-fn audit(
+pub(super) fn audit(
     caller: &Caller,
     action: AuditAction,
     token: &DeployToken,
@@ -115,6 +115,8 @@ pub async fn create(
             "username": token.username,
             "scopes": token.scopes.names(),
             "expires_at": token.expires_at,
+            "ip_restriction_ranges": token.restrictions.ip_ranges.to_text(),
+            "repository_patterns": token.restrictions.repository_patterns.texts(),
         });
         audit(caller, AuditAction::DeployTokenCreate, token, now, details)
     };
@@ -217,7 +219,7 @@ pub async fn audit_trail(
     Ok((token, events))
 }
 
-async fn owned_token(
+pub(super) async fn owned_token(
     store: &dyn Store,
     owner: &Namespace,
     token_id: i64,

@@ -144,6 +144,7 @@ pub fn token_access(token: &DeployToken) -> TokenAccess {
     TokenAccess {
         scopes: token.scopes,
         owner,
+        repositories: token.restrictions.repository_patterns.clone(),
     }
 }
 

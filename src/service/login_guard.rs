@@ -218,14 +218,24 @@ impl LoginGuard {
         attempt: &Attempt,
         login: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        let Some(inner) = &self.inner else {
-            return login.await;
-        };
         let result = login.await;
+        // Right credentials from outside their allow-list: answered and counted as a wrong
+        // secret on the address (so a refusal is no oracle and cannot be probed for
+        // freely), but not on the username: the secret was right, and whoever holds a
+        // leaked one must not push the real user towards a lock.
+        let outside_allow_list = matches!(result, Err(Error::AddressNotAllowed));
+        let result = if outside_allow_list {
+            Err(Error::Unauthorized)
+        } else {
+            result
+        };
+        let Some(inner) = &self.inner else {
+            return result;
+        };
         if !matches!(result, Err(Error::Unauthorized)) {
             return result;
         }
-        match inner.failed(attempt, Utc::now()) {
+        match inner.failed(attempt, outside_allow_list, Utc::now()) {
             Verdict::Locked { retry_after } => {
                 inner.metrics.record_throttled(Throttled::Locked);
                 Err(Error::TooManyRequests {
@@ -410,33 +420,35 @@ impl Inner {
     /// otherwise it is counted, and the verdict it found (a delay, or none) comes back. The
     /// judgement and the count happen under one write lock of the view, so parallel wrong
     /// guesses cannot all find the count below the limit.
-    fn failed(&self, attempt: &Attempt, now: DateTime<Utc>) -> Verdict {
+    fn failed(&self, attempt: &Attempt, address_only: bool, now: DateTime<Utc>) -> Verdict {
         let view = write(&self.view);
         let (verdict, _) = self.verdict(&view, attempt, now);
         if !matches!(verdict, Verdict::Locked { .. }) {
-            self.count_in(view, attempt, now);
+            self.count_in(view, attempt, address_only, now);
         }
         verdict
     }
 
     fn count_failure(&self, attempt: &Attempt, now: DateTime<Utc>) {
         let view = write(&self.view);
-        self.count_in(view, attempt, now);
+        self.count_in(view, attempt, false, now);
     }
 
     /// Counts a failure (the view's write lock is held and released here), audits it and any
-    /// lock it causes.
+    /// lock it causes. `address_only`: a use from outside an allow-list, counted on the
+    /// address alone and audited by the check that refused it (with the token and reason).
     fn count_in(
         &self,
         mut view: RwLockWriteGuard<'_, View>,
         attempt: &Attempt,
+        address_only: bool,
         now: DateTime<Utc>,
     ) {
         self.metrics.record_login_failure(attempt.route);
         let since = now - window_of(&self.settings);
         // Addresses are always counted: a username's failures apply to addresses that
         // failed themselves.
-        let username_key = (self.settings.max_failures_per_username > 0)
+        let username_key = (self.settings.max_failures_per_username > 0 && !address_only)
             .then(|| attempt.username_key())
             .flatten();
         let keys = [
@@ -482,16 +494,18 @@ impl Inner {
         }
         drop(view);
         let actor = attempt.username.clone().unwrap_or_default();
-        self.audit.audit(AuditEvent {
-            created_at: now,
-            actor_kind: ActorKind::Anonymous,
-            actor: actor.clone(),
-            action: AuditAction::LoginFailure,
-            deploy_token_id: None,
-            namespace_id: None,
-            ip_address: attempt.address.clone(),
-            details: json!({ "route": attempt.route.as_str() }),
-        });
+        if !address_only {
+            self.audit.audit(AuditEvent {
+                created_at: now,
+                actor_kind: ActorKind::Anonymous,
+                actor: actor.clone(),
+                action: AuditAction::LoginFailure,
+                deploy_token_id: None,
+                namespace_id: None,
+                ip_address: attempt.address.clone(),
+                details: json!({ "route": attempt.route.as_str() }),
+            });
+        }
         for (kind, failures) in locked {
             self.metrics.record_lockout(kind);
             tracing::warn!(

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod password_pool;
 pub mod registry_events;
 pub mod registry_token;
+pub mod restrictions;
 pub mod secret_scanning;
 pub mod signing_pool;
 pub mod usage;

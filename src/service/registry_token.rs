@@ -167,6 +167,7 @@ pub async fn issue(
     let access = TokenAccess {
         scopes: token.scopes,
         owner,
+        repositories: token.restrictions.repository_patterns.clone(),
     };
     let granted = policy::authorize(service, &access, &resolved).map_err(|_| Error::Denied)?;
     let (access_entries, granted_actions) = access_claim(&granted);

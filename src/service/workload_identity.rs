@@ -326,6 +326,7 @@ fn credential_of(
         revoked: false,
         created_at: policy.created_at,
         last_used_at: None,
+        restrictions: std::sync::Arc::new(policy.restrictions.clone()),
     }
 }
 
@@ -487,16 +488,37 @@ pub struct Exchanged {
 /// (or fewer) is minted for `max_ttl`. Refusals of the token are all `Unauthorized`
 /// (`invalid_grant`); an ambiguous or malformed `resource` is `NotFound` (`invalid_target`);
 /// scopes the policy lacks are a `scope` validation error (`invalid_scope`).
+#[allow(clippy::too_many_arguments)]
 pub async fn exchange(
     store: &dyn Store,
     verifier: &Verifier,
     metrics: &Metrics,
     formats: &TokenFormats,
+    usage: &crate::service::usage::UsageRecorder,
     request: ExchangeRequest<'_>,
     ip_address: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Exchanged, Error> {
-    let result = exchange_checked(store, verifier, formats, request, ip_address, now).await;
+    let admit = |policy: &WorkloadIdentity| {
+        crate::service::restrictions::admit_address(
+            &credential_of(policy, policy.scopes, now),
+            ip_address.as_deref().and_then(|text| text.parse().ok()),
+            crate::metrics::LoginRoute::TokenExchange,
+            usage,
+            metrics,
+            now,
+        )
+    };
+    let result = exchange_checked(
+        store,
+        verifier,
+        formats,
+        request,
+        ip_address.clone(),
+        &admit,
+        now,
+    )
+    .await;
     let who = request.resource.unwrap_or("(no resource)");
     settle(
         metrics,
@@ -534,6 +556,7 @@ async fn exchange_checked(
     formats: &TokenFormats,
     request: ExchangeRequest<'_>,
     ip_address: Option<String>,
+    admit: &dyn Fn(&WorkloadIdentity) -> Result<(), Error>,
     now: DateTime<Utc>,
 ) -> Result<Exchanged, Failure> {
     let verified = verify(verifier, request.subject_token, now).await?;
@@ -559,7 +582,11 @@ async fn exchange_checked(
                 .collect();
             match accepting.len() {
                 0 => return Err(refuse(Rejection::NoPolicy)),
-                1 => accepting.remove(0),
+                // Read again by id: so read, it carries its groups' allow-lists.
+                1 => store
+                    .find_workload_identity(accepting.remove(0).id)
+                    .await?
+                    .ok_or_else(|| refuse(Rejection::NoPolicy))?,
                 _ => {
                     return Err(Error::not_found(
                         "Workload identity",
@@ -570,6 +597,7 @@ async fn exchange_checked(
             }
         }
     };
+    admit(&policy)?;
     let scopes = narrowed_scopes(&policy, request.scope)?;
     let jti = verified
         .claims

@@ -3,6 +3,7 @@
 //! database each); only the notification job also has a fake store, in its unit tests
 //! (`service/notifications`).
 
+pub mod restrictions;
 mod sea;
 pub mod workload;
 
@@ -762,6 +763,7 @@ pub trait Store:
     + WebStore
     + workload::WorkloadIdentityStore
     + RegistryEventStore
+    + restrictions::RestrictionStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -3,6 +3,7 @@
 mod cache;
 mod notifications;
 mod registry_events;
+mod restrictions;
 mod web;
 mod workload;
 
@@ -31,12 +32,13 @@ use super::{
     TokenCacheLookups, TokenQuery, UserStore,
 };
 use crate::domain::deploy_token::default_username;
-use crate::domain::NamespacePath;
+use crate::domain::repository_pattern::RepositoryPatterns;
 use crate::domain::{
     ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
     Visibility,
 };
+use crate::domain::{NamespacePath, TokenRestrictions};
 
 use crate::config::MEMORY_URL_PREFIX;
 
@@ -394,9 +396,24 @@ impl SeaStore {
             .find_also_related(namespace::Entity)
             .one(&self.db)
             .await?;
-        found
-            .map(|(row, owner)| deploy_token_from_rows(row, owner))
-            .transpose()
+        let Some((row, owner)) = found else {
+            return Ok(None);
+        };
+        let token = deploy_token_from_rows(row, owner)?;
+        self.with_group_ip_ranges(token).await.map(Some)
+    }
+
+    /// A token about to authenticate, with the allow-lists of the groups above it.
+    async fn with_group_ip_ranges(
+        &self,
+        mut token: DeployToken,
+    ) -> Result<DeployToken, StoreError> {
+        use crate::store::restrictions::RestrictionStore as _;
+        std::sync::Arc::make_mut(&mut token.restrictions).group_ip_ranges = self
+            .group_ip_ranges_above(&token.owner.full_path)
+            .await?
+            .into();
+        Ok(token)
     }
 
     async fn existing_projects_uncached(
@@ -511,6 +528,18 @@ fn deploy_token_from_row(
         revoked: row.revoked,
         created_at: row.created_at,
         last_used_at: row.last_used_at,
+        restrictions: std::sync::Arc::new(TokenRestrictions {
+            ip_ranges: restrictions::ranges_of(
+                row.ip_restriction_ranges.as_deref(),
+                "deploy_tokens",
+                row.id,
+            )?,
+            group_ip_ranges: Default::default(),
+            repository_patterns: RepositoryPatterns::from_stored(
+                row.repository_patterns.as_deref(),
+            )
+            .map_err(|error| corrupt("deploy_tokens", row.id, error))?,
+        }),
     })
 }
 
@@ -571,6 +600,11 @@ fn personal_access_token_from_row(
         expires_at: row.expires_at,
         revoked: row.revoked,
         created_at: row.created_at,
+        ip_ranges: restrictions::ranges_of(
+            row.ip_restriction_ranges.as_deref(),
+            "personal_access_tokens",
+            row.id,
+        )?,
     })
 }
 
@@ -767,6 +801,10 @@ impl DeployTokenStore for SeaStore {
             last_used_at: Set(None),
             deleted_at: Set(None),
             ci_secret: Set(ci_secret.map(str::to_owned)),
+            ip_restriction_ranges: Set(restrictions::stored_ranges(
+                &token.restrictions().ip_ranges,
+            )),
+            repository_patterns: Set(token.restrictions().repository_patterns.to_stored()),
             ..Default::default()
         };
         let transaction = self.db.begin().await?;
@@ -1079,10 +1117,12 @@ impl DeployTokenStore for SeaStore {
         let owner = namespace::Entity::find_by_id(token.namespace_id)
             .one(&self.db)
             .await?;
+        let deploy_token = deploy_token_from_rows(token, owner)?;
         Ok(Some(RefreshTokenGrant {
             service: refresh.service,
             expires_at: refresh.expires_at,
-            deploy_token: deploy_token_from_rows(token, owner)?,
+            // Refresh tokens inherit the deploy token's restrictions, and its groups'.
+            deploy_token: self.with_group_ip_ranges(deploy_token).await?,
         }))
     }
 

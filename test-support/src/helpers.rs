@@ -220,15 +220,26 @@ impl TestApp {
         scopes: &[&str],
         username: Option<&str>,
     ) -> CreatedToken {
-        let owner = namespaces::find(self.store.as_ref(), kind, &NamespaceRef::Path(owner.into()))
-            .await
-            .unwrap();
         let request = DeployTokenRequest {
             name: name.into(),
             username: username.map(str::to_owned),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             expires_at: None,
+            ..Default::default()
         };
+        self.create_token_from(kind, owner, request).await
+    }
+
+    /// A token made from a whole request (restrictions included), as the CLI makes it.
+    pub async fn create_token_from(
+        &self,
+        kind: NamespaceKind,
+        owner: &str,
+        request: DeployTokenRequest,
+    ) -> CreatedToken {
+        let owner = namespaces::find(self.store.as_ref(), kind, &NamespaceRef::Path(owner.into()))
+            .await
+            .unwrap();
         let (ci_key, _) =
             regauth::ci_secret::CiSecretKey::load_or_generate(&self.settings.ci_secret_key_file())
                 .unwrap();

@@ -23,6 +23,7 @@ mod operations;
 mod outage;
 mod own_postgres;
 mod registry_events;
+mod restrictions;
 mod smtp_sink;
 mod stalled_bodies;
 mod startup_faults;

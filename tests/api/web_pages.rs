@@ -608,14 +608,14 @@ async fn two_hundred_parallel_sign_ins_hash_a_few_passwords_at_a_time_in_bounded
 }
 
 /// The value of the hidden field `name` in `html`.
-fn hidden_field(html: &str, name: &str) -> String {
+pub(crate) fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).expect("the hidden field") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
 /// The `<input …>` tag with `id` in `html`.
-fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
+pub(crate) fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html.find(&format!("id=\"{id}\"")).expect("the input");
     let open = html[..start].rfind('<').unwrap();
     let close = start + html[start..].find('>').unwrap();

@@ -53,6 +53,7 @@ pub(crate) async fn policy(
             conditions: serde_json::from_value(conditions).unwrap(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             max_ttl: Some(600),
+            ..Default::default()
         },
         &app.settings.oidc_issuers,
         Utc::now(),

@@ -10,6 +10,7 @@ mod leaked_token;
 mod registry_config;
 mod registry_events;
 mod replicas;
+mod restrictions;
 mod rotation;
 mod token_header;
 mod virtual_registry;

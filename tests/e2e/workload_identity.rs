@@ -73,6 +73,7 @@ async fn a_ci_job_pushes_and_pulls_with_its_oidc_token_and_no_stored_secret() {
             .unwrap(),
             scopes: vec!["read_registry".into(), "write_registry".into()],
             max_ttl: Some(900),
+            ..Default::default()
         },
         &app.settings.oidc_issuers,
         Utc::now(),
@@ -214,6 +215,7 @@ async fn docker_logs_in_with_a_job_token_and_pushes_and_pulls() {
             conditions: serde_json::from_value(json!({"project_id": "20"})).unwrap(),
             scopes: vec!["read_registry".into(), "write_registry".into()],
             max_ttl: Some(900),
+            ..Default::default()
         },
         &app.settings.oidc_issuers,
         Utc::now(),

@@ -659,6 +659,8 @@ async fn create_token(
         expires_at: form.get("expires_at").trim().to_owned(),
         username: form.get("username").to_owned(),
         scopes: form.all("scopes"),
+        ip_restriction_ranges: form.get("ip_restriction_ranges").trim().to_owned(),
+        repository_patterns: form.get("repository_patterns").trim().to_owned(),
     };
     let now = Utc::now();
     let mut errors = FieldErrors::default();
@@ -682,6 +684,14 @@ async fn create_token(
         username: Some(values.username.clone()),
         scopes: values.scopes.clone(),
         expires_at,
+        ip_restriction_ranges: vec![values.ip_restriction_ranges.clone()],
+        repository_patterns: values
+            .repository_patterns
+            .split(',')
+            .map(str::trim)
+            .filter(|pattern| !pattern.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
     // Every field's error at once, not one per round trip.
     for error in deploy_tokens::field_errors(&request_body, &namespace, now) {

@@ -44,6 +44,10 @@ pub struct TokenRow {
     pub expires: String,
     pub last_used: String,
     pub url: String,
+    /// The address allow-list, or "Anywhere".
+    pub allowed_from: String,
+    /// The repository patterns, or "All".
+    pub repositories: String,
 }
 
 pub struct ScopeOption {
@@ -59,6 +63,10 @@ pub struct FormValues {
     pub expires_at: String,
     pub username: String,
     pub scopes: Vec<String>,
+    /// Comma-separated, as typed.
+    pub ip_restriction_ranges: String,
+    /// Comma-separated, as typed.
+    pub repository_patterns: String,
 }
 
 /// Errors shown next to their field.
@@ -68,6 +76,8 @@ pub struct FieldErrors {
     pub expires_at: Option<String>,
     pub username: Option<String>,
     pub scopes: Option<String>,
+    pub ip_restriction_ranges: Option<String>,
+    pub repository_patterns: Option<String>,
     pub general: Option<String>,
 }
 
@@ -79,6 +89,8 @@ impl FieldErrors {
             "expires_at" => &mut self.expires_at,
             "username" => &mut self.username,
             "scopes" => &mut self.scopes,
+            "ip_restriction_ranges" => &mut self.ip_restriction_ranges,
+            "repository_patterns" => &mut self.repository_patterns,
             _ => &mut self.general,
         };
         // The first message of a field stays: it is the one to fix first.
@@ -94,6 +106,8 @@ impl FieldErrors {
             ("expires_at", &self.expires_at),
             ("username", &self.username),
             ("scopes", &self.scopes),
+            ("ip_restriction_ranges", &self.ip_restriction_ranges),
+            ("repository_patterns", &self.repository_patterns),
         ]
         .into_iter()
         .find(|(_, error)| error.is_some())
@@ -102,10 +116,17 @@ impl FieldErrors {
 
     /// How many fields have an error.
     pub fn count(&self) -> usize {
-        [&self.name, &self.expires_at, &self.username, &self.scopes]
-            .into_iter()
-            .filter(|error| error.is_some())
-            .count()
+        [
+            &self.name,
+            &self.expires_at,
+            &self.username,
+            &self.scopes,
+            &self.ip_restriction_ranges,
+            &self.repository_patterns,
+        ]
+        .into_iter()
+        .filter(|error| error.is_some())
+        .count()
     }
 }
 
@@ -238,7 +259,18 @@ pub fn when(instant: DateTime<Utc>) -> String {
 
 pub fn token_row(token: &DeployToken) -> TokenRow {
     let path = token.owner.full_path.as_str();
+    let restrictions = &token.restrictions;
     TokenRow {
+        allowed_from: if restrictions.ip_ranges.is_empty() {
+            "Anywhere".into()
+        } else {
+            restrictions.ip_ranges.to_text().replace(',', ", ")
+        },
+        repositories: if restrictions.repository_patterns.is_empty() {
+            "All".into()
+        } else {
+            restrictions.repository_patterns.texts().join(", ")
+        },
         id: token.id,
         name: token.name.clone(),
         username: token.username.clone(),
@@ -319,6 +351,8 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
                 AuditAction::MemberSet => "member added or changed",
                 AuditAction::MemberRemove => "member removed",
                 AuditAction::PersonalAccessTokenCreate => "personal access token created",
+                AuditAction::DeployTokenUpdate => "address allow-list changed",
+                AuditAction::GroupUpdate => "group address allow-list changed",
             }
             .to_owned(),
         },

@@ -352,6 +352,7 @@ pub async fn create_policy(
         conditions,
         scopes: checked_scopes.clone(),
         max_ttl,
+        ip_restriction_ranges: Vec::new(),
     };
     match workload_identity::create(
         state.store.as_ref(),

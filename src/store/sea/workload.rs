@@ -46,6 +46,14 @@ fn policy_from_rows(
         conditions,
         scopes,
         max_ttl_seconds,
+        restrictions: crate::domain::TokenRestrictions {
+            ip_ranges: super::restrictions::ranges_of(
+                row.ip_restriction_ranges.as_deref(),
+                TABLE,
+                row.id,
+            )?,
+            ..Default::default()
+        },
         created_at: row.created_at,
         created_by: row.created_by,
     })
@@ -66,12 +74,22 @@ impl SeaStore {
         &self,
         id: i64,
     ) -> Result<Option<WorkloadIdentity>, StoreError> {
-        workload_identity::Entity::find_by_id(id)
+        use crate::store::restrictions::RestrictionStore as _;
+        let Some((row, owner)) = workload_identity::Entity::find_by_id(id)
             .find_also_related(namespace::Entity)
             .one(&self.db)
             .await?
-            .map(|(row, owner)| policy_from_rows(row, owner))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let mut policy = policy_from_rows(row, owner)?;
+        // Read to authenticate (logins, exchanges, exchanged credentials): its groups'
+        // allow-lists apply as to a deploy token.
+        policy.restrictions.group_ip_ranges = self
+            .group_ip_ranges_above(&policy.owner.full_path)
+            .await?
+            .into();
+        Ok(Some(policy))
     }
 }
 
@@ -215,6 +233,9 @@ impl WorkloadIdentityStore for SeaStore {
             max_ttl_seconds: Set(policy.max_ttl_seconds as i32),
             created_at: Set(now),
             created_by: Set(created_by.to_owned()),
+            ip_restriction_ranges: Set(super::restrictions::stored_ranges(
+                &policy.ip_restriction_ranges,
+            )),
             ..Default::default()
         };
         let transaction = self.db.begin().await?;
