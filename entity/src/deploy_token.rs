@@ -35,6 +35,12 @@ pub struct Model {
     /// Only for tokens named `gitlab-deploy-token`: the secret sealed with AES-256-GCM under
     /// the `ci_secret_key_file` key (`v1.<key id>.<base64 nonce+ciphertext>`). NULL otherwise.
     pub ci_secret: Option<String>,
+    /// After a rotation: the digest of the secret it replaced, which keeps working until
+    /// `previous_token_expires_at` (the grace period); looked up by its own index.
+    pub previous_token_digest: Option<String>,
+    pub previous_token_expires_at: Option<DateTimeUtc>,
+    /// The last rotation.
+    pub rotated_at: Option<DateTimeUtc>,
 }
 
 // The digest is not a secret by itself, but it identifies one: keep it out of Debug output.
@@ -46,6 +52,7 @@ impl std::fmt::Debug for Model {
             .field("name", &self.name)
             .field("username", &self.username)
             .field("token_digest", &"<redacted>")
+            .field("previous_token_expires_at", &self.previous_token_expires_at)
             .field("expires_at", &self.expires_at)
             .field("revoked", &self.revoked)
             .field("deleted_at", &self.deleted_at)

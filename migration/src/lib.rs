@@ -16,6 +16,7 @@ mod m20261129_050000_session_access_token;
 mod m20261205_060000_unique_deploy_token_usernames;
 mod m20261205_070000_workload_identities;
 mod m20261205_080000_registry_events;
+mod m20261205_110000_token_rotation_and_lifetime;
 
 pub struct Migrator;
 
@@ -71,5 +72,6 @@ fn every_migration() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261205_060000_unique_deploy_token_usernames::Migration),
         Box::new(m20261205_070000_workload_identities::Migration),
         Box::new(m20261205_080000_registry_events::Migration),
+        Box::new(m20261205_110000_token_rotation_and_lifetime::Migration),
     ]
 }

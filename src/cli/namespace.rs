@@ -17,6 +17,19 @@ pub async fn group(settings: &Settings, command: GroupCommand) -> anyhow::Result
         GroupCommand::Create { path } => {
             create_namespace(settings, NamespaceKind::Group, &path, Visibility::default()).await
         }
+        GroupCommand::Update {
+            path,
+            max_token_lifetime_days,
+            require_token_expiry,
+        } => {
+            super::token_lifecycle::update_group(
+                settings,
+                &path,
+                max_token_lifetime_days,
+                require_token_expiry,
+            )
+            .await
+        }
     }
 }
 

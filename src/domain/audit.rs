@@ -55,6 +55,12 @@ pub enum AuditAction {
     WorkloadExchange,
     /// The registry reported the token acting from a network it had not used lately.
     DeployTokenNewAddress,
+    /// A deploy token got a new secret (the previous one works for the grace period).
+    DeployTokenRotate,
+    /// A personal access token got a new secret.
+    PersonalAccessTokenRotate,
+    /// A group's token lifetime limits changed.
+    GroupTokenPolicyChange,
 }
 
 impl AuditAction {
@@ -74,6 +80,9 @@ impl AuditAction {
             AuditAction::WorkloadLogin => "workload.login",
             AuditAction::WorkloadExchange => "workload.exchange",
             AuditAction::DeployTokenNewAddress => "deploy_token.new_address",
+            AuditAction::DeployTokenRotate => "deploy_token.rotate",
+            AuditAction::PersonalAccessTokenRotate => "personal_access_token.rotate",
+            AuditAction::GroupTokenPolicyChange => "group.token_policy",
         }
     }
 }
@@ -102,7 +111,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -117,6 +126,9 @@ impl AuditAction {
         AuditAction::WorkloadLogin,
         AuditAction::WorkloadExchange,
         AuditAction::DeployTokenNewAddress,
+        AuditAction::DeployTokenRotate,
+        AuditAction::PersonalAccessTokenRotate,
+        AuditAction::GroupTokenPolicyChange,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::expiry::is_expired;
 use super::namespace::{Namespace, NamespaceKind};
+use super::rotation::SecretRotation;
 use super::text::refuse_control_characters;
 use super::token_scope::{DeployTokenScope, ScopeSet};
 
@@ -24,6 +25,8 @@ pub struct DeployToken {
     pub revoked: bool,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Its last rotation and, from a lookup by secret, which secret matched.
+    pub rotation: SecretRotation,
 }
 
 impl DeployToken {
@@ -31,9 +34,10 @@ impl DeployToken {
         is_expired(self.expires_at, now)
     }
 
-    /// Active = may authenticate: neither revoked nor expired.
+    /// Active = may authenticate: neither revoked nor expired, and (when a lookup found it
+    /// by its previous secret) still within that secret's grace period.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        !self.revoked && !self.is_expired(now)
+        !self.revoked && !self.is_expired(now) && self.rotation.presented_secret_works(now)
     }
 }
 

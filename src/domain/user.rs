@@ -99,11 +99,15 @@ pub struct PersonalAccessToken {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked: bool,
     pub created_at: DateTime<Utc>,
+    /// Its last rotation and, from a lookup by secret, which secret matched.
+    pub rotation: super::rotation::SecretRotation,
 }
 
 impl PersonalAccessToken {
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        !self.revoked && !is_expired(self.expires_at, now)
+        !self.revoked
+            && !is_expired(self.expires_at, now)
+            && self.rotation.presented_secret_works(now)
     }
 
     pub fn can_write(&self) -> bool {
@@ -159,6 +163,7 @@ mod tests {
             expires_at: None,
             revoked: false,
             created_at: Utc::now(),
+            rotation: Default::default(),
         };
         assert!(token.can_read() && !token.can_write());
         token.scopes = vec![ApiScope::Api];

@@ -61,6 +61,7 @@ pub fn register(routes: &mut RouteList<'_>) {
         .get(token_events)
         .done();
     crate::routes::workload_identities::register(routes);
+    crate::routes::token_lifecycle::register(routes);
     // Anything else under /api/v4 is GitLab's JSON 404, not the pages' 404.
     routes
         .config()
@@ -71,6 +72,16 @@ pub fn register(routes: &mut RouteList<'_>) {
 
 /// The authenticated person behind a request.
 pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+    caller_and_token(request, state)
+        .await
+        .map(|(caller, _)| caller)
+}
+
+/// The authenticated person and the personal access token they presented.
+pub(super) async fn caller_and_token(
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<(Caller, crate::domain::PersonalAccessToken), ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
     let attempt = Attempt::new(
         client_address::text_of_request(request),
@@ -90,11 +101,12 @@ pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Ca
         )
         .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
-    Ok(Caller::user(
+    let caller = Caller::user(
         user,
         token.can_write(),
         crate::client_address::text_of_request(request),
-    ))
+    );
+    Ok((caller, token))
 }
 
 pub(super) fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
@@ -206,7 +218,11 @@ async fn get_namespace(
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let (namespace, _) =
         namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
-    Ok(HttpResponse::Ok().json(views::namespace(&namespace, &public_url(&state, &request))))
+    let mut value = views::namespace(&namespace, &public_url(&state, &request));
+    if kind == NamespaceKind::Group {
+        crate::routes::token_lifecycle::add_group_limits(&mut value, &state, &namespace).await?;
+    }
+    Ok(HttpResponse::Ok().json(value))
 }
 
 /// `PUT /projects/:id` with `visibility` (GitLab's "Edit a project"; the one setting kept
@@ -218,9 +234,6 @@ async fn update_namespace(
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
-    if kind != NamespaceKind::Project {
-        return Err(Error::not_found("Route", "groups").into());
-    }
     // Only now the body: a caller without credentials cannot make us wait for one.
     let limits = &state.settings.limits;
     let body = crate::routes::body::read_limited(
@@ -230,6 +243,15 @@ async fn update_namespace(
         limits.request_body_timeout,
     )
     .await?;
+    if kind == NamespaceKind::Group {
+        let group = crate::routes::token_lifecycle::update_group(
+            &request, &state, &caller, &reference, &body,
+        )
+        .await?;
+        let mut value = views::namespace(&group, &public_url(&state, &request));
+        crate::routes::token_lifecycle::add_group_limits(&mut value, &state, &group).await?;
+        return Ok(HttpResponse::Ok().json(value));
+    }
     let visibility =
         visibility_field(&request, &body)?.ok_or(Error::MissingParameter("visibility"))?;
     let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;
@@ -318,7 +340,7 @@ fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
 
 /// A boolean parameter as GitLab (Grape) reads it: `true`/`false`, `1`/`0`, `t`/`f`,
 /// `yes`/`no`, `y`/`n`, `on`/`off`, in any case. python-gitlab sends `True`.
-fn parse_gitlab_bool(text: &str) -> Option<bool> {
+pub(super) fn parse_gitlab_bool(text: &str) -> Option<bool> {
     const TRUE: [&str; 6] = ["true", "1", "t", "yes", "y", "on"];
     const FALSE: [&str; 6] = ["false", "0", "f", "no", "n", "off"];
     let text = text.trim();
@@ -529,6 +551,7 @@ async fn create_token(
         &caller,
         &owner,
         token_request,
+        state.settings.token_lifetime,
         &state.token_formats,
         &state.ci_key,
         now,

@@ -13,6 +13,7 @@ pub mod observe;
 pub mod registry_events;
 pub mod route_list;
 pub mod token;
+pub mod token_lifecycle;
 pub mod ui;
 pub mod workload_identities;
 

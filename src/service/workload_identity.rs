@@ -325,6 +325,7 @@ fn credential_of(
         revoked: false,
         created_at: policy.created_at,
         last_used_at: None,
+        rotation: Default::default(),
     }
 }
 

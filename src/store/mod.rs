@@ -3,6 +3,7 @@
 //! database each); only the notification job also has a fake store, in its unit tests
 //! (`service/notifications`).
 
+pub mod lifecycle;
 mod sea;
 pub mod workload;
 
@@ -698,6 +699,7 @@ pub trait Store:
     + WebStore
     + workload::WorkloadIdentityStore
     + RegistryEventStore
+    + lifecycle::TokenLifecycleStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -706,6 +706,7 @@ async fn create_token(
         &session.caller,
         &namespace,
         request_body,
+        state.settings.token_lifetime,
         &state.token_formats,
         &state.ci_key,
         now,

@@ -283,6 +283,19 @@ fn leaked_text(event: &AuditEvent) -> String {
     }
 }
 
+/// "rotated (the previous secret works until 2026-12-05 10:40 UTC)".
+fn rotated_text(event: &AuditEvent) -> String {
+    match event.details["grace_period_seconds"].as_i64() {
+        Some(seconds) if seconds > 0 => format!(
+            "rotated (the previous secret works {seconds} s more, until {})",
+            event.details["previous_secret_expires_at"]
+                .as_str()
+                .unwrap_or("?")
+        ),
+        _ => "rotated (the previous secret stopped at once)".to_owned(),
+    }
+}
+
 pub fn event_row(event: &AuditEvent) -> EventRow {
     EventRow {
         at: when(event.created_at),
@@ -292,6 +305,7 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
             {
                 leaked_text(event)
             }
+            AuditAction::DeployTokenRotate => rotated_text(event),
             other => match other {
                 AuditAction::DeployTokenCreate => "created",
                 AuditAction::DeployTokenRevoke => "revoked",
@@ -307,6 +321,9 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
                 AuditAction::WorkloadLogin => "workload login",
                 AuditAction::WorkloadExchange => "workload token exchange",
                 AuditAction::DeployTokenNewAddress => "used from a new address",
+                AuditAction::DeployTokenRotate => "rotated",
+                AuditAction::PersonalAccessTokenRotate => "personal access token rotated",
+                AuditAction::GroupTokenPolicyChange => "group token lifetime limits changed",
             }
             .to_owned(),
         },

@@ -180,6 +180,7 @@ mod tests {
             revoked: false,
             created_at: expires_at,
             last_used_at: None,
+            rotation: Default::default(),
         }
     }
 

@@ -269,6 +269,7 @@ mod tests {
             revoked: false,
             created_at: day(0),
             last_used_at: None,
+            rotation: Default::default(),
         }
     }
 
