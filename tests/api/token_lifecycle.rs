@@ -706,3 +706,125 @@ async fn the_command_line_sets_group_limits_and_rotates_tokens() {
         200
     );
 }
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("the hidden field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_pages_show_the_limit_and_rotate_a_token_showing_its_new_secret_once() {
+    use crate::web_pages::{get_page, signed_in, user_with_password, PASSWORD};
+    let (app, admin) = world(|settings| {
+        settings.token_rotation_grace = StdDuration::from_secs(900);
+    })
+    .await;
+    user_with_password(&app, "mia").await;
+    app.add_member("mia", Project, "acme/web", Role::Maintainer)
+        .await;
+    let response = app
+        .api(Method::PUT, "/groups/acme", &admin)
+        .json(&json!({"max_token_lifetime_days": 14}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = signed_in(&app, "mia", PASSWORD).await;
+
+    // The add form says which limit applies, and caps the date input.
+    let (status, settings) = get_page(&app, &cookie, "/acme/web/-/settings/repository").await;
+    assert_eq!(status, 200);
+    assert!(
+        settings.contains("tokens must expire within 14 days (max_token_lifetime_days, the setting of group acme)"),
+        "{settings}"
+    );
+    assert!(
+        settings.contains(&format!("max=\"{}", day(14))),
+        "date input capped"
+    );
+
+    let created = json_of(
+        create_token(
+            &app,
+            &admin,
+            "projects:acme/web",
+            json!({"name": "ci", "scopes": ["read_registry"], "expires_at": day(7)}),
+        )
+        .await,
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let username = created["username"].as_str().unwrap();
+    let old_secret = created["token"].as_str().unwrap();
+    let page_path = format!("/acme/web/-/deploy_tokens/{id}");
+    let (status, page) = get_page(&app, &cookie, &page_path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"confirm-rotate\""), "the Rotate button");
+    assert!(
+        page.contains("max=\"900\""),
+        "the grace is capped by the setting"
+    );
+
+    let post = |form: Vec<(&'static str, String)>| {
+        reqwest::Client::new()
+            .post(format!("{}{page_path}/rotate", app.address))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    let csrf = hidden(&page, "authenticity_token");
+    // Past the group's limit: the page says so, and nothing changes.
+    let response = post(vec![
+        ("authenticity_token", csrf.clone()),
+        ("form_nonce", hidden(&page, "form_nonce")),
+        ("grace_period_seconds", "60".into()),
+        ("expires_at", day(20)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 422);
+    let answer = response.text().await.unwrap();
+    assert!(answer.contains("max_token_lifetime_days is 14"), "{answer}");
+    assert_eq!(pull_status(&app, username, old_secret).await, 200);
+
+    let (_, page) = get_page(&app, &cookie, &page_path).await;
+    let nonce = hidden(&page, "form_nonce");
+    let form = vec![
+        ("authenticity_token", csrf.clone()),
+        ("form_nonce", nonce.clone()),
+        ("grace_period_seconds", "60".into()),
+        ("expires_at", day(10)),
+    ];
+    let response = post(form.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer = response.text().await.unwrap();
+    let new_secret = hidden_input(&answer, "deploy-token-secret");
+    assert_ne!(new_secret, old_secret);
+    assert!(
+        answer.contains("The previous secret works until"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("id=\"token-rotated\""),
+        "the detail view shows the rotation"
+    );
+    assert!(
+        answer.contains("rotated (the previous secret works 60 s more"),
+        "audit row"
+    );
+    assert_eq!(pull_status(&app, username, old_secret).await, 200);
+    assert_eq!(pull_status(&app, username, &new_secret).await, 200);
+    // A reload re-posts the form: nothing is rotated again, no secret is shown.
+    let response = post(form).await.unwrap();
+    let again = response.text().await.unwrap();
+    assert!(again.contains("already submitted"), "{again}");
+    assert!(!again.contains("deploy-token-secret"));
+    assert_eq!(pull_status(&app, username, &new_secret).await, 200);
+}
+
+fn hidden_input(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\" readonly value=\"");
+    let start = html.find(&marker).expect("the secret field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}

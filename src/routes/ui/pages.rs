@@ -132,6 +132,10 @@ pub struct SettingsPage {
     pub created: Option<CreatedView>,
     pub nonce: String,
     pub notice: Option<String>,
+    /// What the lifetime policy asks of a new token here, if anything.
+    pub expiry_rule: Option<String>,
+    /// The latest expiry date allowed (the date input's `max`).
+    pub expires_max: Option<String>,
 }
 
 pub struct EventRow {
@@ -188,6 +192,7 @@ pub struct TokenPage {
     pub path: String,
     pub settings_url: String,
     pub revoke_url: String,
+    pub rotation: super::rotation::RotationView,
     pub token: TokenRow,
     pub status: &'static str,
     pub may_revoke: bool,
