@@ -11,6 +11,7 @@ mod registry_config;
 mod registry_events;
 mod replicas;
 mod rotation;
+mod secret_rotation;
 mod token_header;
 mod virtual_registry;
 mod walkthrough;
