@@ -828,3 +828,70 @@ fn hidden_input(html: &str, id: &str) -> String {
     let start = html.find(&marker).expect("the secret field") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
+
+#[tokio::test]
+async fn a_leaked_old_secret_revokes_the_token_in_its_grace_and_not_after() {
+    let (app, admin) = world(|settings| {
+        settings.token_rotation_grace = StdDuration::from_secs(600);
+    })
+    .await;
+    let create = |name: &'static str| {
+        create_token(
+            &app,
+            &admin,
+            "projects:acme/web",
+            json!({"name": name, "scopes": ["read_registry"]}),
+        )
+    };
+    let report = |secret: String| {
+        app.api(Method::DELETE, "/admin/token", &admin)
+            .json(&json!({"token": secret}))
+            .send()
+    };
+    // Rotated without grace: its old secret is dead, a report of it changes nothing.
+    let quiet = json_of(create("quiet").await).await;
+    let rotated = json_of(
+        rotate(
+            &app,
+            &admin,
+            quiet["id"].as_i64().unwrap(),
+            json!({"grace_period_seconds": 0}),
+        )
+        .await,
+    )
+    .await;
+    // The admin token API says which secret it is.
+    let described = json_of(
+        app.api(Method::POST, "/admin/token", &admin)
+            .json(&json!({"token": quiet["token"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(described["id"], quiet["id"]);
+    assert_eq!(described["presented_secret"], "previous");
+    assert!(described["previous_token_expires_at"].is_string());
+    let response = report(quiet["token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let username = quiet["username"].as_str().unwrap();
+    assert_eq!(
+        pull_status(&app, username, rotated["token"].as_str().unwrap()).await,
+        200
+    );
+    // Within its grace, the old secret still opens the token: the report revokes it.
+    let live = json_of(create("live").await).await;
+    let rotated =
+        json_of(rotate(&app, &admin, live["id"].as_i64().unwrap(), json!({})).await).await;
+    let response = report(live["token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let username = live["username"].as_str().unwrap();
+    assert_eq!(
+        pull_status(&app, username, rotated["token"].as_str().unwrap()).await,
+        401
+    );
+}

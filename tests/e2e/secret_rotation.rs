@@ -28,8 +28,8 @@ const AUTHENTICATES_WITHIN: Duration = Duration::from_secs(3);
 
 #[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuses_the_old_secret_after()
-{
+async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuses_the_old_secret_after(
+) {
     let stack = Stack::start_with(|settings| {
         settings.token_rotation_grace = Duration::from_secs(3600);
     })
@@ -76,7 +76,10 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
         .app
         .api(
             Method::POST,
-            &format!("/projects/acme%2Fweb/deploy_tokens/{}/rotate", token.token.id),
+            &format!(
+                "/projects/acme%2Fweb/deploy_tokens/{}/rotate",
+                token.token.id
+            ),
             &admin,
         )
         .json(&json!({"grace_period_seconds": GRACE.as_secs()}))
@@ -104,7 +107,11 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
             &new_secret,
         )
     });
-    stack.expect(&with_new, true, "pull with the new secret during the grace period");
+    stack.expect(
+        &with_new,
+        true,
+        "pull with the new secret during the grace period",
+    );
 
     // Run on until the grace period is well over, then stop the pipeline.
     let until = grace_ends + Duration::from_secs(6);
@@ -116,7 +123,10 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
         .iter()
         .filter(|pull| pull.started + AUTHENTICATES_WITHIN < rotated_before + GRACE)
         .collect();
-    let after: Vec<&Pull> = pulls.iter().filter(|pull| pull.started >= grace_ends).collect();
+    let after: Vec<&Pull> = pulls
+        .iter()
+        .filter(|pull| pull.started >= grace_ends)
+        .collect();
     let during_grace = within
         .iter()
         .filter(|pull| pull.started > rotated_after)
@@ -136,7 +146,10 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
             ),
         );
     }
-    assert!(!after.is_empty(), "the loop must pull after the grace period");
+    assert!(
+        !after.is_empty(),
+        "the loop must pull after the grace period"
+    );
     for pull in &after {
         stack.expect_refused(
             &pull.outcome,
@@ -160,5 +173,9 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
             &new_secret,
         )
     });
-    stack.expect(&with_new, true, "pull with the new secret after the grace period");
+    stack.expect(
+        &with_new,
+        true,
+        "pull with the new secret after the grace period",
+    );
 }
