@@ -13,7 +13,7 @@ use crate::domain::text::printable;
 use crate::service::caller::Caller;
 use crate::service::namespaces::NamespaceRef;
 use crate::service::token_lifecycle::{
-    self, GroupLimitsChange, LifecycleSettings, PersonalAccessTokenRef, RotateRequest,
+    self, GroupLimitsChange, LifecycleSettings, PersonalAccessTokenRef, RotateRequest, Rotated,
 };
 use crate::store::Store;
 use crate::views;
@@ -48,24 +48,24 @@ pub async fn rotate_deploy_token(
         now,
     )
     .await?;
-    if args.json {
-        let value = views::rotated_deploy_token(
+    let json = args.json.then(|| {
+        views::rotated_deploy_token(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
             now,
-        );
-        println!("{value}");
-    } else {
-        println!("id:       {}", rotated.token.id);
-        println!("username: {}", printable(&rotated.token.username));
-        println!("token:    {}", rotated.secret.expose());
-        print_expiries(
-            rotated.token.expires_at,
-            rotated.previous_secret_expires_at,
-            now,
-        );
-    }
+        )
+    });
+    let username = printable(&rotated.token.username);
+    let expires_at = rotated.token.expires_at;
+    print_rotated(
+        json,
+        rotated.token.id,
+        Some(&username),
+        &rotated,
+        expires_at,
+        now,
+    );
     Ok(())
 }
 
@@ -85,31 +85,38 @@ pub async fn rotate_personal_access_token(
         now,
     )
     .await?;
-    if args.json {
-        let value = views::rotated_personal_access_token(
+    let json = args.json.then(|| {
+        views::rotated_personal_access_token(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
             now,
-        );
-        println!("{value}");
-    } else {
-        println!("id:       {}", rotated.token.id);
-        println!("token:    {}", rotated.secret.expose());
-        print_expiries(
-            rotated.token.expires_at,
-            rotated.previous_secret_expires_at,
-            now,
-        );
-    }
+        )
+    });
+    let expires_at = rotated.token.expires_at;
+    print_rotated(json, rotated.token.id, None, &rotated, expires_at, now);
     Ok(())
 }
 
-fn print_expiries(
+/// The rotated token: its JSON when asked for (`--json`), else a few lines.
+fn print_rotated<T>(
+    json: Option<serde_json::Value>,
+    id: i64,
+    username: Option<&str>,
+    rotated: &Rotated<T>,
     expires_at: Option<chrono::DateTime<Utc>>,
-    previous_secret_expires_at: chrono::DateTime<Utc>,
     now: chrono::DateTime<Utc>,
 ) {
+    if let Some(value) = json {
+        println!("{value}");
+        return;
+    }
+    let previous_secret_expires_at = rotated.previous_secret_expires_at;
+    println!("id:       {id}");
+    if let Some(username) = username {
+        println!("username: {username}");
+    }
+    println!("token:    {}", rotated.secret.expose());
     println!(
         "expires:  {}",
         expires_at.map_or("never".to_owned(), views::timestamp)

@@ -45,6 +45,13 @@ async fn create_token(app: &TestApp, pat: &str, owner: &str, body: Value) -> req
     .unwrap()
 }
 
+/// Creates a deploy token of acme/web through the API; the answer (with its secret).
+async fn web_token(app: &TestApp, pat: &str, body: Value) -> Value {
+    let response = create_token(app, pat, "projects:acme/web", body).await;
+    assert_eq!(response.status(), 201, "create");
+    json_of(response).await
+}
+
 /// A token request for a pull of acme/web/app with these credentials: its status.
 async fn pull_status(app: &TestApp, username: &str, secret: &str) -> u16 {
     app.get_token(
@@ -128,14 +135,10 @@ async fn a_groups_limit_applies_below_it_is_set_by_its_owner_and_can_only_be_str
     )
     .await;
     // An existing token without expiry, created before any group limit.
-    let existing = json_of(
-        create_token(
-            &app,
-            &admin,
-            "projects:acme/web",
-            json!({"name": "old", "scopes": ["read_registry"], "expires_at": day(80)}),
-        )
-        .await,
+    let existing = web_token(
+        &app,
+        &admin,
+        json!({"name": "old", "scopes": ["read_registry"], "expires_at": day(80)}),
     )
     .await;
 
@@ -286,16 +289,7 @@ async fn a_rotated_token_keeps_its_identity_and_its_old_secret_works_only_for_th
         settings.token_lifetime.max_days = Some(60);
     })
     .await;
-    let created = json_of(
-        create_token(
-            &app,
-            &admin,
-            "projects:acme/web",
-            json!({"name": "ci", "username": "pipeline", "scopes": ["read_registry", "write_registry"], "expires_at": day(10)}),
-        )
-        .await,
-    )
-    .await;
+    let created = web_token(&app, &admin, json!({"name": "ci", "username": "pipeline", "scopes": ["read_registry", "write_registry"], "expires_at": day(10)})).await;
     let id = created["id"].as_i64().unwrap();
     let old_secret = created["token"].as_str().unwrap().to_owned();
     // Used once, so that the server's cache holds it under the old secret.
@@ -384,14 +378,10 @@ async fn a_rotated_token_keeps_its_identity_and_its_old_secret_works_only_for_th
 #[tokio::test]
 async fn without_a_grace_period_the_old_secret_is_refused_at_once() {
     let (app, admin) = world(|_| {}).await;
-    let created = json_of(
-        create_token(
-            &app,
-            &admin,
-            "projects:acme/web",
-            json!({"name": "ci", "scopes": ["read_registry"]}),
-        )
-        .await,
+    let created = web_token(
+        &app,
+        &admin,
+        json!({"name": "ci", "scopes": ["read_registry"]}),
     )
     .await;
     let id = created["id"].as_i64().unwrap();
@@ -436,14 +426,10 @@ async fn without_a_grace_period_the_old_secret_is_refused_at_once() {
 #[tokio::test]
 async fn a_rotated_gitlab_deploy_token_hands_ci_its_new_secret() {
     let (app, admin) = world(|_| {}).await;
-    let created = json_of(
-        create_token(
-            &app,
-            &admin,
-            "projects:acme/web",
-            json!({"name": "gitlab-deploy-token", "scopes": ["read_registry"]}),
-        )
-        .await,
+    let created = web_token(
+        &app,
+        &admin,
+        json!({"name": "gitlab-deploy-token", "scopes": ["read_registry"]}),
     )
     .await;
     let rotated =
@@ -744,14 +730,10 @@ async fn the_pages_show_the_limit_and_rotate_a_token_showing_its_new_secret_once
         "date input capped"
     );
 
-    let created = json_of(
-        create_token(
-            &app,
-            &admin,
-            "projects:acme/web",
-            json!({"name": "ci", "scopes": ["read_registry"], "expires_at": day(7)}),
-        )
-        .await,
+    let created = web_token(
+        &app,
+        &admin,
+        json!({"name": "ci", "scopes": ["read_registry"], "expires_at": day(7)}),
     )
     .await;
     let id = created["id"].as_i64().unwrap();
@@ -894,4 +876,52 @@ async fn a_leaked_old_secret_revokes_the_token_in_its_grace_and_not_after() {
         pull_status(&app, username, rotated["token"].as_str().unwrap()).await,
         401
     );
+}
+
+#[tokio::test]
+async fn a_rotation_that_changes_the_expiry_restarts_its_expiry_notices() {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+    let (app, admin) = world(|_| {}).await;
+    let created = web_token(
+        &app,
+        &admin,
+        json!({"name": "ci", "scopes": ["read_registry"], "expires_at": day(20)}),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let user = app
+        .store
+        .find_user_by_username("root")
+        .await
+        .unwrap()
+        .unwrap();
+    // The 30-day notice of the old date went out.
+    entity::expiry_notification::ActiveModel {
+        deploy_token_id: Set(id),
+        window_days: Set(30),
+        user_id: Set(user.id),
+        email: Set(user.email.clone()),
+        claimed_at: Set(Utc::now()),
+        sent_at: Set(Some(Utc::now())),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let notices = || {
+        entity::expiry_notification::Entity::find()
+            .filter(entity::expiry_notification::Column::DeployTokenId.eq(id))
+            .count(&app.db)
+    };
+    // Same expiry: the notices stand.
+    assert_eq!(rotate(&app, &admin, id, json!({})).await.status(), 200);
+    assert_eq!(notices().await.unwrap(), 1);
+    // A new expiry: its own windows are mailed again as the days pass.
+    assert_eq!(
+        rotate(&app, &admin, id, json!({"expires_at": day(200)}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(notices().await.unwrap(), 0);
 }

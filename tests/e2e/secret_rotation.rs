@@ -95,23 +95,22 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
     let grace_ends = rotated_after + GRACE;
 
     // The new secret pulls at once, beside the pipeline still holding the old one.
-    let dest = tempfile::tempdir().unwrap();
     let fresh = Skopeo::new();
-    let with_new = blocking(|| {
-        fresh.pull_with_credentials(
-            &stack.host(),
-            "acme/web/app",
-            "v1",
-            dest.path(),
-            &token.token.username,
-            &new_secret,
-        )
-    });
-    stack.expect(
-        &with_new,
-        true,
-        "pull with the new secret during the grace period",
-    );
+    let pull_with_new_secret = |when: &str| {
+        let dest = tempfile::tempdir().unwrap();
+        let outcome = blocking(|| {
+            fresh.pull_with_credentials(
+                &stack.host(),
+                "acme/web/app",
+                "v1",
+                dest.path(),
+                &token.token.username,
+                &new_secret,
+            )
+        });
+        stack.expect(&outcome, true, &format!("pull with the new secret {when}"));
+    };
+    pull_with_new_secret("during the grace period");
 
     // Run on until the grace period is well over, then stop the pipeline.
     let until = grace_ends + Duration::from_secs(6);
@@ -161,21 +160,6 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
         );
     }
 
-    // The new secret still pulls; the old one stays refused.
-    let dest = tempfile::tempdir().unwrap();
-    let with_new = blocking(|| {
-        fresh.pull_with_credentials(
-            &stack.host(),
-            "acme/web/app",
-            "v1",
-            dest.path(),
-            &token.token.username,
-            &new_secret,
-        )
-    });
-    stack.expect(
-        &with_new,
-        true,
-        "pull with the new secret after the grace period",
-    );
+    // The new secret still pulls after the grace period.
+    pull_with_new_secret("after the grace period");
 }

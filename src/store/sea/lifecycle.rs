@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{deploy_token, namespace, namespace_token_policy, personal_access_token};
+use entity::{
+    deploy_token, expiry_notification, namespace, namespace_token_policy, personal_access_token,
+};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
@@ -65,6 +67,14 @@ impl TokenLifecycleStore for SeaStore {
             .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
+        }
+        if change.expires_at != row.expires_at {
+            // A new expiry gets its own notices: those sent for the old date would otherwise
+            // stand for the new one's windows.
+            expiry_notification::Entity::delete_many()
+                .filter(expiry_notification::Column::DeployTokenId.eq(id))
+                .exec(&transaction)
+                .await?;
         }
         let token = deploy_token::Entity::find_by_id(id)
             .find_also_related(namespace::Entity)
