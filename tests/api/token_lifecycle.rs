@@ -925,3 +925,80 @@ async fn a_rotation_that_changes_the_expiry_restarts_its_expiry_notices() {
     );
     assert_eq!(notices().await.unwrap(), 0);
 }
+
+/// Two `regauth serve` replicas on one database, both holding the token in their caches: a
+/// rotation through one (no grace) is seen by the other by the time the API answers, and a
+/// rotation by the CLI in a third process by both at once (SQLite) or, on PostgreSQL, by the
+/// time the CLI returns (it waits out the replicas' trust window, as a revocation does).
+#[tokio::test]
+async fn replicas_refuse_the_old_secret_once_a_rotation_has_answered() {
+    use crate::cache::{create_token as cli_token, start_server, token_status, Token};
+    let cli = crate::cli::Cli::new().await;
+    cli.ok(&["group", "create", "acme"]);
+    cli.ok(&["project", "create", "acme/web"]);
+    cli.ok(&[
+        "user",
+        "create",
+        "root",
+        "--email",
+        "root@example.com",
+        "--admin",
+    ]);
+    let pat: Value = serde_json::from_str(
+        &cli.ok(&["user", "token", "create", "root", "--name", "ops", "--json"]),
+    )
+    .unwrap();
+    let pat = pat["token"].as_str().unwrap().to_owned();
+    let token = cli_token(&cli, "acme/web", "ci");
+    let first = start_server(&cli);
+    let second = start_server(&cli);
+    let scope = "repository:acme/web:pull";
+    for server in [&first, &second, &first, &second] {
+        assert_eq!(token_status(server, &token, scope).await, 200);
+    }
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v4/projects/acme%2Fweb/deploy_tokens/{}/rotate",
+            first.address, token.id
+        ))
+        .header("PRIVATE-TOKEN", &pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.unwrap();
+    let renewed = Token {
+        id: token.id,
+        username: token.username.clone(),
+        secret: rotated["token"].as_str().unwrap().to_owned(),
+    };
+    for server in [&second, &first] {
+        assert_eq!(token_status(server, &token, scope).await, 401, "old secret");
+        assert_eq!(
+            token_status(server, &renewed, scope).await,
+            200,
+            "new secret"
+        );
+    }
+    // Again from the command line, another process.
+    let printed: Value =
+        serde_json::from_str(&cli.ok(&["deploy-token", "rotate", &token.id.to_string(), "--json"]))
+            .unwrap();
+    let newest = Token {
+        id: token.id,
+        username: token.username.clone(),
+        secret: printed["token"].as_str().unwrap().to_owned(),
+    };
+    for server in [&first, &second] {
+        assert_eq!(
+            token_status(server, &renewed, scope).await,
+            401,
+            "replaced secret"
+        );
+        assert_eq!(
+            token_status(server, &newest, scope).await,
+            200,
+            "newest secret"
+        );
+    }
+}
