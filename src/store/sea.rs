@@ -1126,10 +1126,20 @@ impl DeployTokenStore for SeaStore {
         let owner = namespace::Entity::find_by_id(token.namespace_id)
             .one(&self.db)
             .await?;
+        let mut deploy_token = deploy_token_from_rows(token, owner)?;
+        // Obtained before the last rotation, with the secret it replaced: it lives as long as
+        // that secret (the grace period), not as long as the token (#27).
+        if deploy_token
+            .rotation
+            .rotated_at
+            .is_some_and(|rotated_at| refresh.created_at < rotated_at)
+        {
+            deploy_token.rotation.found_by_previous_secret = true;
+        }
         Ok(Some(RefreshTokenGrant {
             service: refresh.service,
             expires_at: refresh.expires_at,
-            deploy_token: deploy_token_from_rows(token, owner)?,
+            deploy_token,
         }))
     }
 

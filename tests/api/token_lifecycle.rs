@@ -66,6 +66,38 @@ async fn pull_status(app: &TestApp, username: &str, secret: &str) -> u16 {
     .as_u16()
 }
 
+/// Logs in as docker does (`offline_token=true`); the refresh (identity) token.
+async fn refresh_token_of(app: &TestApp, username: &str, secret: &str) -> String {
+    let response = app
+        .get_token(
+            Some((username, secret)),
+            &[
+                ("account", username),
+                ("client_id", "docker"),
+                ("offline_token", "true"),
+                ("service", app.settings.registry_service.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// A pull of acme/web/app with a refresh token: its status.
+async fn refresh_status(app: &TestApp, refresh_token: &str) -> u16 {
+    app.post_token(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", "docker"),
+        ("refresh_token", refresh_token),
+        ("service", app.settings.registry_service.as_str()),
+        ("scope", "repository:acme/web/app:pull"),
+    ])
+    .await
+    .status()
+    .as_u16()
+}
+
 async fn rotate(app: &TestApp, pat: &str, token_id: i64, body: Value) -> reqwest::Response {
     app.api(
         Method::POST,
@@ -294,6 +326,8 @@ async fn a_rotated_token_keeps_its_identity_and_its_old_secret_works_only_for_th
     let old_secret = created["token"].as_str().unwrap().to_owned();
     // Used once, so that the server's cache holds it under the old secret.
     assert_eq!(pull_status(&app, "pipeline", &old_secret).await, 200);
+    // docker login's identity (refresh) token, obtained with the old secret.
+    let old_refresh = refresh_token_of(&app, "pipeline", &old_secret).await;
 
     // More grace than the instance allows, or an expiry past the limit: refused, nothing changes.
     let response = rotate(&app, &admin, id, json!({"grace_period_seconds": 7200})).await;
@@ -339,13 +373,18 @@ async fn a_rotated_token_keeps_its_identity_and_its_old_secret_works_only_for_th
         regauth::domain::token_format::TokenKind::DeployToken
     ));
 
-    // Within the grace period both secrets work; after it only the new one.
+    // Within the grace period both secrets work; after it only the new one. A refresh token
+    // lives as long as the secret it was obtained with.
     assert_eq!(pull_status(&app, "pipeline", &new_secret).await, 200);
     assert_eq!(pull_status(&app, "pipeline", &old_secret).await, 200);
+    assert_eq!(refresh_status(&app, &old_refresh).await, 200);
+    let new_refresh = refresh_token_of(&app, "pipeline", &new_secret).await;
     let left = StdDuration::from_secs(grace + 1).saturating_sub(started.elapsed());
     tokio::time::sleep(left).await;
     assert_eq!(pull_status(&app, "pipeline", &old_secret).await, 401);
     assert_eq!(pull_status(&app, "pipeline", &new_secret).await, 200);
+    assert_eq!(refresh_status(&app, &old_refresh).await, 401);
+    assert_eq!(refresh_status(&app, &new_refresh).await, 200);
 
     // The rotation is audited: who, the grace, until when.
     let events = app.store.audit_events_for_deploy_token(id).await.unwrap();
