@@ -200,6 +200,12 @@ async fn rotate_personal_access_token(
                 .map_err(|_| Error::not_found("Personal access token", &id))?,
         )
     };
+    // A secret already replaced (still in its grace period) may not rotate its own token:
+    // whoever holds only the old secret, perhaps leaked, must not take the token over.
+    let (PersonalAccessTokenRef::Id(target) | PersonalAccessTokenRef::Presented(target)) = which;
+    if presented.rotation.found_by_previous_secret && target == presented.id {
+        return Err(Error::Forbidden.into());
+    }
     let body = read_body(&request, payload, &state).await?;
     let rotate = rotate_request(&parameters(&request, &body)?)?;
     let now = Utc::now();

@@ -534,6 +534,14 @@ async fn a_personal_access_token_rotates_itself_or_by_id_keeping_its_id() {
     let third = rotated["token"].as_str().unwrap().to_owned();
     assert_eq!(whoami(second.clone()).await, 200);
     assert_eq!(whoami(third.clone()).await, 200);
+    // The replaced secret, still in its grace, may not rotate its token (a leaked old secret
+    // must not take the token over).
+    let response = app
+        .api(Method::POST, "/personal_access_tokens/self/rotate", &second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 
     // Someone else's token is absent; an admin may; a read-only token may not rotate itself.
     let bob = app.create_user("bob", false, "api").await;
