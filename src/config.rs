@@ -60,6 +60,18 @@ struct RawSettings {
     /// oldest. Expired ones are swept at start and hourly, and all of a token's go when it is
     /// revoked.
     refresh_tokens_per_deploy_token: u32,
+    /// The longest a new deploy token or personal access token may live, in days (at most
+    /// 36500); `0`: no limit. A group may set a shorter one for the tokens created in it and
+    /// below it. Existing tokens keep their expiry. See [Token lifetime and
+    /// rotation](token-lifetime-and-rotation.md).
+    max_token_lifetime_days: u32,
+    /// New deploy tokens and personal access tokens must have an expiry date (implied by
+    /// `max_token_lifetime_days`). A deploy token without one is refused; a personal access
+    /// token without one gets the longest allowed (365 days without a maximum), as in GitLab.
+    require_token_expiry: bool,
+    /// How long the replaced secret of a rotated token keeps working (at most 30 days);
+    /// a rotation may ask for less. `0`: the old secret stops at once.
+    token_rotation_grace: Seconds,
     /// Signing keys: `bundle.crt`, `jwks.json` and each key's certificate (readable by a
     /// registry running as another user), private keys in `private/` (0600); see [Key
     /// rotation](registry.md#key-rotation).
@@ -232,6 +244,9 @@ impl Default for RawSettings {
             token_ttl: Seconds(300),
             refresh_token_ttl: Seconds(30 * 86_400),
             refresh_tokens_per_deploy_token: 10,
+            max_token_lifetime_days: 0,
+            require_token_expiry: false,
+            token_rotation_grace: Seconds(0),
             keys_dir: PathBuf::from("keys"),
             key_algorithm: "es256".into(),
             token_header: "x5c".into(),
@@ -322,6 +337,10 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     /// Live refresh tokens kept per deploy token; creating one more removes the oldest.
     pub refresh_tokens_per_deploy_token: u32,
+    /// The instance's limits on the lifetime of new tokens (groups may add stricter ones).
+    pub token_lifetime: crate::domain::token_lifetime::LifetimeLimits,
+    /// The longest a rotated token's previous secret keeps working (and the default).
+    pub token_rotation_grace: Duration,
     pub keys_dir: PathBuf,
     /// The algorithm of keys that regauth generates itself; loaded keys bring their own.
     pub key_algorithm: KeyAlgorithm,
@@ -893,6 +912,25 @@ impl Settings {
                 ),
             ));
         }
+        if raw.max_token_lifetime_days > crate::domain::token_lifetime::MAX_LIFETIME_DAYS {
+            return Err(invalid(
+                "max_token_lifetime_days",
+                format!(
+                    "{} is out of range: at most {} (0: no limit)",
+                    raw.max_token_lifetime_days,
+                    crate::domain::token_lifetime::MAX_LIFETIME_DAYS
+                ),
+            ));
+        }
+        if raw.token_rotation_grace.0 > 30 * 86_400 {
+            return Err(invalid(
+                "token_rotation_grace",
+                format!(
+                    "{} s is out of range: at most 2592000 s (30d)",
+                    raw.token_rotation_grace.0
+                ),
+            ));
+        }
         let window = raw.login_failure_window.0;
         if !(10..=86_400).contains(&window) {
             return Err(invalid(
@@ -1030,6 +1068,11 @@ impl Settings {
             token_ttl: raw.token_ttl.duration(),
             refresh_token_ttl: raw.refresh_token_ttl.duration(),
             refresh_tokens_per_deploy_token: raw.refresh_tokens_per_deploy_token,
+            token_lifetime: crate::domain::token_lifetime::LifetimeLimits {
+                max_days: (raw.max_token_lifetime_days > 0).then_some(raw.max_token_lifetime_days),
+                require_expiry: raw.require_token_expiry,
+            },
+            token_rotation_grace: raw.token_rotation_grace.duration(),
             keys_dir: raw.keys_dir,
             key_algorithm,
             token_header,
@@ -1267,6 +1310,10 @@ mod tests {
         assert!(error.contains("refresh_tokens_per_deploy_token"), "{error}");
         let error = error_of("login_lockout = \"11m\"");
         assert!(error.contains("login_lockout"), "{error}");
+        let error = error_of("max_token_lifetime_days = 36501");
+        assert!(error.contains("max_token_lifetime_days"), "{error}");
+        let error = error_of("token_rotation_grace = \"31d\"");
+        assert!(error.contains("token_rotation_grace"), "{error}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub fn deploy_token(token: &DeployToken, now: DateTime<Utc>) -> Value {
         "expired": token.is_expired(now),
         "ip_restriction_ranges": token.restrictions.ip_ranges.to_text(),
         "repository_patterns": token.restrictions.repository_patterns.texts(),
+        "rotated_at": token.rotation.rotated_at.map(timestamp),
     })
 }
 
@@ -62,6 +63,59 @@ pub fn registry_event(
 }
 
 /// The create response: the one place a secret is ever rendered.
+/// A rotated deploy token: as created (with its new secret), plus until when the previous
+/// secret works.
+pub fn rotated_deploy_token(
+    token: &DeployToken,
+    secret: &str,
+    previous_secret_expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Value {
+    let mut value = created_deploy_token(token, secret, now);
+    value["previous_token_expires_at"] = json!(timestamp(previous_secret_expires_at));
+    value
+}
+
+/// A personal access token as GitLab's API returns it (never the secret); `expires_at` is a
+/// date when the expiry is at midnight UTC, as GitLab's always is.
+pub fn personal_access_token(
+    token: &crate::domain::PersonalAccessToken,
+    now: DateTime<Utc>,
+) -> Value {
+    let expires_at = token.expires_at.map(|at| {
+        if at.time() == chrono::NaiveTime::MIN {
+            at.format("%Y-%m-%d").to_string()
+        } else {
+            timestamp(at)
+        }
+    });
+    let scopes: Vec<&str> = token.scopes.iter().map(|scope| scope.as_str()).collect();
+    json!({
+        "id": token.id,
+        "name": token.name,
+        "revoked": token.revoked,
+        "created_at": timestamp(token.created_at),
+        "scopes": scopes,
+        "user_id": token.user_id,
+        "active": token.is_active(now),
+        "expires_at": expires_at,
+        "rotated_at": token.rotation.rotated_at.map(timestamp),
+    })
+}
+
+/// A rotated personal access token with its new secret (GitLab's rotate answer).
+pub fn rotated_personal_access_token(
+    token: &crate::domain::PersonalAccessToken,
+    secret: &str,
+    previous_secret_expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Value {
+    let mut value = personal_access_token(token, now);
+    value["token"] = json!(secret);
+    value["previous_token_expires_at"] = json!(timestamp(previous_secret_expires_at));
+    value
+}
+
 pub fn created_deploy_token(token: &DeployToken, secret: &str, now: DateTime<Utc>) -> Value {
     let mut value = deploy_token(token, now);
     value["token"] = json!(secret);

@@ -39,6 +39,12 @@ pub struct Model {
     pub ip_restriction_ranges: Option<String>,
     /// A JSON list of globs below the owner; NULL: every repository the owner reaches.
     pub repository_patterns: Option<String>,
+    /// After a rotation: the digest of the secret it replaced, which keeps working until
+    /// `previous_token_expires_at` (the grace period); looked up by its own index.
+    pub previous_token_digest: Option<String>,
+    pub previous_token_expires_at: Option<DateTimeUtc>,
+    /// The last rotation.
+    pub rotated_at: Option<DateTimeUtc>,
 }
 
 // The digest is not a secret by itself, but it identifies one: keep it out of Debug output.
@@ -50,6 +56,7 @@ impl std::fmt::Debug for Model {
             .field("name", &self.name)
             .field("username", &self.username)
             .field("token_digest", &"<redacted>")
+            .field("previous_token_expires_at", &self.previous_token_expires_at)
             .field("expires_at", &self.expires_at)
             .field("revoked", &self.revoked)
             .field("deleted_at", &self.deleted_at)

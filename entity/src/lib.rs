@@ -7,6 +7,7 @@ pub mod expiry_notification;
 pub mod login_failure;
 pub mod membership;
 pub mod namespace;
+pub mod namespace_token_policy;
 pub mod new_address_mail_subscriber;
 pub mod new_address_notice;
 pub mod personal_access_token;

@@ -19,6 +19,12 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     /// Canonical CIDRs joined by commas; NULL: usable from anywhere.
     pub ip_restriction_ranges: Option<String>,
+    /// After a rotation: the digest of the secret it replaced, which keeps working until
+    /// `previous_token_expires_at` (the grace period); looked up by its own index.
+    pub previous_token_digest: Option<String>,
+    pub previous_token_expires_at: Option<DateTimeUtc>,
+    /// The last rotation.
+    pub rotated_at: Option<DateTimeUtc>,
 }
 
 impl std::fmt::Debug for Model {
@@ -28,6 +34,7 @@ impl std::fmt::Debug for Model {
             .field("user_id", &self.user_id)
             .field("name", &self.name)
             .field("token_digest", &"<redacted>")
+            .field("previous_token_expires_at", &self.previous_token_expires_at)
             .field("scopes", &self.scopes)
             .field("expires_at", &self.expires_at)
             .field("revoked", &self.revoked)

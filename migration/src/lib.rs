@@ -17,6 +17,7 @@ mod m20261205_060000_unique_deploy_token_usernames;
 mod m20261205_070000_workload_identities;
 mod m20261205_080000_registry_events;
 mod m20261205_100000_token_restrictions;
+mod m20261205_110000_token_rotation_and_lifetime;
 
 pub struct Migrator;
 
@@ -73,5 +74,6 @@ fn every_migration() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261205_070000_workload_identities::Migration),
         Box::new(m20261205_080000_registry_events::Migration),
         Box::new(m20261205_100000_token_restrictions::Migration),
+        Box::new(m20261205_110000_token_rotation_and_lifetime::Migration),
     ]
 }

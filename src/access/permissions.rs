@@ -123,6 +123,29 @@ pub fn may_change_own_account(caller: Principal) -> bool {
     }
 }
 
+/// Whether the caller may change a group's token lifetime limits: the same people as a
+/// project's visibility (Owners, inherited too, and admins, with a token that may write).
+pub fn may_change_token_policy(caller: Principal, role: Option<Role>) -> bool {
+    may_change_visibility(caller, role)
+}
+
+/// Whether the caller may rotate a personal access token of `owner_user_id`: its own user
+/// with a token that may write, or an admin; the operator always.
+pub fn may_rotate_personal_access_token(
+    caller: Principal,
+    caller_user_id: Option<i64>,
+    owner_user_id: i64,
+) -> bool {
+    match caller {
+        Principal::Operator => true,
+        Principal::User {
+            admin,
+            blocked,
+            token_may_write,
+        } => !blocked && token_may_write && (admin || caller_user_id == Some(owner_user_id)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

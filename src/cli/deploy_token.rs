@@ -51,6 +51,7 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                 &caller,
                 &owner,
                 request,
+                settings.token_lifetime,
                 &settings.token_formats(),
                 &ci_key,
                 now,
@@ -208,6 +209,9 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                     );
                 }
             }
+        }
+        DeployTokenCommand::Rotate(args) => {
+            super::token_lifecycle::rotate_deploy_token(settings, store.as_ref(), args).await?;
         }
         DeployTokenCommand::Revoke { id } => {
             let token = deploy_tokens::revoke(store.as_ref(), &caller, id, now).await?;

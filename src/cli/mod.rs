@@ -18,6 +18,7 @@ mod registry_config;
 mod serve;
 mod store;
 mod token;
+mod token_lifecycle;
 mod user;
 mod workload_identity;
 
@@ -197,6 +198,9 @@ pub enum UserCommand {
 pub enum UserTokenCommand {
     /// Revoke a personal access token (by the id printed at creation) at once.
     Revoke { id: i64 },
+    /// Give a personal access token a new secret (same id); prints it once. The previous
+    /// secret keeps working for the grace period.
+    Rotate(RotateArgs),
     /// Create a personal access token; prints the secret (prefix glpat-) once.
     Create {
         username: String,
@@ -271,12 +275,21 @@ pub enum GroupCommand {
     },
     /// Create a group; for a subgroup the parent group must exist (`acme/platform`).
     Create { path: String },
-    /// Set the group's address allow-list: every token below it (deploy tokens, workload
-    /// identities) is usable only from there too. `--allow-from ""` clears it.
+    /// Change a group's address allow-list and its limits on new tokens created in it and
+    /// below it (at least one of the options).
     Update {
         path: String,
-        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]", required = true)]
+        /// Every token below the group (deploy tokens, workload identities) is usable only
+        /// from these blocks too; `--allow-from ""` clears the list.
+        #[arg(long = "allow-from", value_name = "CIDR[,CIDR]")]
         allow_from: Vec<String>,
+        /// The longest a new deploy token may live, in days; `0` removes the group's own
+        /// maximum. At most the instance's (and an enclosing group's) maximum.
+        #[arg(long, value_name = "DAYS")]
+        max_token_lifetime_days: Option<u32>,
+        /// New tokens must have an expiry date.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        require_token_expiry: Option<bool>,
     },
 }
 
@@ -312,6 +325,22 @@ pub enum ProjectCommand {
         )]
         visibility: VisibilityArg,
     },
+}
+
+/// What `deploy-token rotate` and `user token rotate` take.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    pub id: i64,
+    /// A new expiry, within the lifetime policy: a date (YYYY-MM-DD, meaning 00:00 UTC) or an
+    /// RFC 3339 date-time. Not given: the expiry stays.
+    #[arg(long, value_name = "YYYY-MM-DD|RFC3339")]
+    pub expires_at: Option<String>,
+    /// Seconds the previous secret keeps working, at most `token_rotation_grace` (its value
+    /// when not given).
+    #[arg(long, value_name = "SECONDS")]
+    pub grace_period: Option<i64>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +417,9 @@ pub enum DeployTokenCommand {
     },
     /// Revoke a deploy token at once and for good.
     Revoke { id: i64 },
+    /// Give a deploy token a new secret (same id, username and scopes); prints it once. The
+    /// previous secret keeps working for the grace period.
+    Rotate(RotateArgs),
     /// What a deploy token did at the registry (the registry's notifications), latest first.
     Events {
         id: i64,

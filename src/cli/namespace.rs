@@ -17,22 +17,46 @@ pub async fn group(settings: &Settings, command: GroupCommand) -> anyhow::Result
         GroupCommand::Create { path } => {
             create_namespace(settings, NamespaceKind::Group, &path, Visibility::default()).await
         }
-        GroupCommand::Update { path, allow_from } => {
-            let store = open_store(settings).await?;
-            let ranges = crate::domain::address_range::IpRanges::parse_list(&allow_from)?;
-            let group = crate::service::restrictions::set_group_ip_ranges(
-                store.as_ref(),
-                &Caller::operator(),
-                &NamespaceRef::Path(path),
-                ranges.clone(),
-                Utc::now(),
-            )
-            .await?;
-            println!(
-                "tokens below group {} are usable from {}",
-                group.full_path.as_str(),
-                super::deploy_token::allowed_from(&ranges)
-            );
+        GroupCommand::Update {
+            path,
+            allow_from,
+            max_token_lifetime_days,
+            require_token_expiry,
+        } => {
+            if allow_from.is_empty()
+                && max_token_lifetime_days.is_none()
+                && require_token_expiry.is_none()
+            {
+                anyhow::bail!(
+                    "nothing to change: give --allow-from, --max-token-lifetime-days or --require-token-expiry"
+                );
+            }
+            if !allow_from.is_empty() {
+                let store = open_store(settings).await?;
+                let ranges = crate::domain::address_range::IpRanges::parse_list(&allow_from)?;
+                let group = crate::service::restrictions::set_group_ip_ranges(
+                    store.as_ref(),
+                    &Caller::operator(),
+                    &NamespaceRef::Path(path.clone()),
+                    ranges.clone(),
+                    Utc::now(),
+                )
+                .await?;
+                println!(
+                    "tokens below group {} are usable from {}",
+                    group.full_path.as_str(),
+                    super::deploy_token::allowed_from(&ranges)
+                );
+            }
+            if max_token_lifetime_days.is_some() || require_token_expiry.is_some() {
+                super::token_lifecycle::update_group(
+                    settings,
+                    &path,
+                    max_token_lifetime_days,
+                    require_token_expiry,
+                )
+                .await?;
+            }
             Ok(())
         }
     }

@@ -89,6 +89,10 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
                 eprintln!("warning: smtp_url is not set: no mail is sent until it is");
             }
         }
+        UserCommand::Token(UserTokenCommand::Rotate(args)) => {
+            super::token_lifecycle::rotate_personal_access_token(settings, store.as_ref(), args)
+                .await?;
+        }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
             users::revoke_personal_access_token(store.as_ref(), &operator, id).await?;
             println!("revoked personal access token {id}");
@@ -113,6 +117,7 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
                 &name,
                 scopes,
                 expires_at,
+                settings.token_lifetime,
                 now,
             )
             .await?;

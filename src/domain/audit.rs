@@ -74,6 +74,12 @@ pub enum AuditAction {
     DeployTokenUpdate,
     /// A group's address allow-list was replaced or cleared.
     GroupUpdate,
+    /// A deploy token got a new secret (the previous one works for the grace period).
+    DeployTokenRotate,
+    /// A personal access token got a new secret.
+    PersonalAccessTokenRotate,
+    /// A group's token lifetime limits changed.
+    GroupTokenPolicyChange,
 }
 
 impl AuditAction {
@@ -105,6 +111,9 @@ impl AuditAction {
             AuditAction::PersonalAccessTokenCreate => "personal_access_token.create",
             AuditAction::DeployTokenUpdate => "deploy_token.update",
             AuditAction::GroupUpdate => "group.update",
+            AuditAction::DeployTokenRotate => "deploy_token.rotate",
+            AuditAction::PersonalAccessTokenRotate => "personal_access_token.rotate",
+            AuditAction::GroupTokenPolicyChange => "group.token_policy",
         }
     }
 }
@@ -133,7 +142,7 @@ impl ActorKind {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 26] = [
+    pub const ALL: [AuditAction; 29] = [
         AuditAction::DeployTokenCreate,
         AuditAction::DeployTokenRevoke,
         AuditAction::DeployTokenDelete,
@@ -160,6 +169,9 @@ impl AuditAction {
         AuditAction::PersonalAccessTokenCreate,
         AuditAction::DeployTokenUpdate,
         AuditAction::GroupUpdate,
+        AuditAction::DeployTokenRotate,
+        AuditAction::PersonalAccessTokenRotate,
+        AuditAction::GroupTokenPolicyChange,
     ];
 
     /// Actions recorded per request (not per management operation): pruned after

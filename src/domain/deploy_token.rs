@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::expiry::is_expired;
 use super::namespace::{Namespace, NamespaceKind};
+use super::rotation::SecretRotation;
 use super::text::refuse_control_characters;
 use super::token_scope::{DeployTokenScope, ScopeSet};
 
@@ -27,6 +28,8 @@ pub struct DeployToken {
     /// Address allow-lists and repository patterns (issue #27); shared, as a token read
     /// from the cache is cloned at every use.
     pub restrictions: std::sync::Arc<super::TokenRestrictions>,
+    /// Its last rotation and, from a lookup by secret, which secret matched.
+    pub rotation: SecretRotation,
 }
 
 impl DeployToken {
@@ -34,9 +37,10 @@ impl DeployToken {
         is_expired(self.expires_at, now)
     }
 
-    /// Active = may authenticate: neither revoked nor expired.
+    /// Active = may authenticate: neither revoked nor expired, and (when a lookup found it
+    /// by its previous secret) still within that secret's grace period.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        !self.revoked && !self.is_expired(now)
+        !self.revoked && !self.is_expired(now) && self.rotation.presented_secret_works(now)
     }
 }
 

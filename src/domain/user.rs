@@ -101,11 +101,15 @@ pub struct PersonalAccessToken {
     pub created_at: DateTime<Utc>,
     /// Where it may be used from (issue #27); empty: anywhere.
     pub ip_ranges: super::address_range::IpRanges,
+    /// Its last rotation and, from a lookup by secret, which secret matched.
+    pub rotation: super::rotation::SecretRotation,
 }
 
 impl PersonalAccessToken {
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        !self.revoked && !is_expired(self.expires_at, now)
+        !self.revoked
+            && !is_expired(self.expires_at, now)
+            && self.rotation.presented_secret_works(now)
     }
 
     pub fn can_write(&self) -> bool {
@@ -162,6 +166,7 @@ mod tests {
             revoked: false,
             created_at: Utc::now(),
             ip_ranges: Default::default(),
+            rotation: Default::default(),
         };
         assert!(token.can_read() && !token.can_write());
         token.scopes = vec![ApiScope::Api];

@@ -63,6 +63,7 @@ pub fn register(routes: &mut RouteList<'_>) {
         .get(token_events)
         .done();
     crate::routes::workload_identities::register(routes);
+    crate::routes::token_lifecycle::register(routes);
     // Anything else under /api/v4 is GitLab's JSON 404, not the pages' 404.
     routes
         .config()
@@ -73,6 +74,16 @@ pub fn register(routes: &mut RouteList<'_>) {
 
 /// The authenticated person behind a request.
 pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+    caller_and_token(request, state)
+        .await
+        .map(|(caller, _)| caller)
+}
+
+/// The authenticated person and the personal access token they presented.
+pub(super) async fn caller_and_token(
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<(Caller, crate::domain::PersonalAccessToken), ApiError> {
     let secret = api_token_from_headers(request.headers()).ok_or(Error::Unauthorized)?;
     let attempt = Attempt::new(
         client_address::text_of_request(request),
@@ -102,11 +113,12 @@ pub(super) async fn caller(request: &HttpRequest, state: &AppState) -> Result<Ca
         })
         .await?;
     crate::routes::observe::identify(request, Some(token.id), &user.username);
-    Ok(Caller::user(
+    let caller = Caller::user(
         user,
         token.can_write(),
         crate::client_address::text_of_request(request),
-    ))
+    );
+    Ok((caller, token))
 }
 
 pub(super) fn namespace_kind(segment: &str) -> Result<NamespaceKind, ApiError> {
@@ -220,11 +232,22 @@ async fn get_namespace(
         namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
     let view = views::namespace(&namespace, &public_url(&state, &request));
     if kind == NamespaceKind::Group {
-        let ranges =
-            crate::service::restrictions::group_ip_ranges(state.store.as_ref(), &namespace).await?;
-        return Ok(HttpResponse::Ok().json(crate::routes::restrictions::with_ranges(view, &ranges)));
+        return Ok(HttpResponse::Ok().json(group_view(&state, view, &namespace).await?));
     }
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// A group as `GET` and `PUT /groups/:id` answer it: with its `ip_restriction_ranges` and its
+/// limits on new tokens.
+async fn group_view(
+    state: &AppState,
+    view: Value,
+    group: &crate::domain::Namespace,
+) -> Result<Value, ApiError> {
+    let ranges = crate::service::restrictions::group_ip_ranges(state.store.as_ref(), group).await?;
+    let mut value = crate::routes::restrictions::with_ranges(view, &ranges);
+    crate::routes::token_lifecycle::add_group_limits(&mut value, state, group).await?;
+    Ok(value)
 }
 
 /// `PUT /projects/:id` with `visibility` (GitLab's "Edit a project"; the one setting kept
@@ -236,18 +259,6 @@ async fn update_namespace(
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
-    if kind == NamespaceKind::Group {
-        let public_url = public_url(&state, &request);
-        return crate::routes::restrictions::update_group(
-            &request,
-            &caller,
-            &reference,
-            payload,
-            &state,
-            &public_url,
-        )
-        .await;
-    }
     // Only now the body: a caller without credentials cannot make us wait for one.
     let limits = &state.settings.limits;
     let body = crate::routes::body::read_limited(
@@ -257,6 +268,39 @@ async fn update_namespace(
         limits.request_body_timeout,
     )
     .await?;
+    if kind == NamespaceKind::Group {
+        // Every field checked before anything is written: a bad value changes nothing.
+        let ranges = crate::routes::restrictions::ranges_field(&request, &body)?;
+        let limits = crate::routes::token_lifecycle::group_limits_change(&request, &body)?;
+        if ranges.is_none() && limits.is_none() {
+            return Err(Error::MissingParameter(
+                "ip_restriction_ranges, max_token_lifetime_days or require_token_expiry",
+            )
+            .into());
+        }
+        let mut group = None;
+        if let Some(limits) = limits {
+            group = Some(
+                crate::routes::token_lifecycle::set_group_limits(&state, &caller, &reference, limits)
+                    .await?,
+            );
+        }
+        if let Some(ranges) = ranges {
+            group = Some(
+                crate::service::restrictions::set_group_ip_ranges(
+                    state.store.as_ref(),
+                    &caller,
+                    &reference,
+                    ranges,
+                    Utc::now(),
+                )
+                .await?,
+            );
+        }
+        let group = group.ok_or_else(|| Error::internal("a group update changed nothing"))?;
+        let view = views::namespace(&group, &public_url(&state, &request));
+        return Ok(HttpResponse::Ok().json(group_view(&state, view, &group).await?));
+    }
     let visibility =
         parameter(&request, &body, "visibility")?.ok_or(Error::MissingParameter("visibility"))?;
     let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;
@@ -562,6 +606,7 @@ async fn create_token(
         &caller,
         &owner,
         token_request,
+        state.settings.token_lifetime,
         &state.token_formats,
         &state.ci_key,
         now,

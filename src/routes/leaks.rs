@@ -97,8 +97,31 @@ fn owner(namespace: &crate::domain::Namespace) -> Value {
     })
 }
 
+/// Which of a token's secrets was presented (#27): `current`, or `previous` (replaced by a
+/// rotation) with the end of its grace period.
+fn presented_secret(value: &mut Value, rotation: &crate::domain::rotation::SecretRotation) {
+    value["presented_secret"] = json!(if rotation.found_by_previous_secret {
+        "previous"
+    } else {
+        "current"
+    });
+    value["rotated_at"] = json!(rotation.rotated_at.map(views::timestamp));
+    value["previous_token_expires_at"] =
+        json!(rotation.previous_secret_expires_at.map(views::timestamp));
+}
+
 /// What an administrator learns about a token: never its secret.
 fn describe(found: &Identified) -> Value {
+    let mut value = describe_token(found);
+    match found {
+        Identified::DeployToken(token) => presented_secret(&mut value, &token.rotation),
+        Identified::PersonalAccessToken(token, _) => presented_secret(&mut value, &token.rotation),
+        Identified::RefreshToken(_) | Identified::WorkloadCredential(_) => {}
+    }
+    value
+}
+
+fn describe_token(found: &Identified) -> Value {
     let now = Utc::now();
     match found {
         Identified::DeployToken(token) => {

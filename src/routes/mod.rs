@@ -15,6 +15,7 @@ pub mod registry_events;
 pub mod restrictions;
 pub mod route_list;
 pub mod token;
+pub mod token_lifecycle;
 pub mod ui;
 pub mod workload_identities;
 

@@ -1,6 +1,7 @@
-//! `PUT /api/v4/{projects|groups}/:id/deploy_tokens/:token_id` and `PUT /api/v4/groups/:id`
-//! with `ip_restriction_ranges` (issue #27; WIRE-FORMATS.md §2(e)): GitLab's comma-separated
-//! string or a JSON list, in the query string, a form or a JSON body; `""` clears.
+//! `PUT /api/v4/{projects|groups}/:id/deploy_tokens/:token_id` with `ip_restriction_ranges`
+//! (issue #27; WIRE-FORMATS.md §2(e)): GitLab's comma-separated string or a JSON list, in the
+//! query string, a form or a JSON body; `""` clears. The same field on `PUT /groups/:id` is
+//! read here too (`routes::api` applies it with the group's other settings).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,8 +10,6 @@ use serde_json::Value;
 
 use crate::domain::address_range::IpRanges;
 use crate::error::{ApiError, Error};
-use crate::service::caller::Caller;
-use crate::service::namespaces::NamespaceRef;
 use crate::service::restrictions;
 use crate::state::AppState;
 use crate::views;
@@ -35,7 +34,10 @@ async fn body(
 
 /// `ip_restriction_ranges` from the query string, else a JSON or form body; `None` when
 /// absent.
-fn ranges_field(request: &HttpRequest, body: &[u8]) -> Result<Option<IpRanges>, ApiError> {
+pub(super) fn ranges_field(
+    request: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<IpRanges>, ApiError> {
     let from_pairs = |pairs: Vec<(String, String)>| -> Option<Vec<String>> {
         let values: Vec<String> = pairs
             .into_iter()
@@ -95,28 +97,6 @@ pub async fn update_token(
     )
     .await?;
     Ok(HttpResponse::Ok().json(views::deploy_token(&token, now)))
-}
-
-/// `PUT /groups/:id`: replaces the group's allow-list.
-pub async fn update_group(
-    request: &HttpRequest,
-    caller: &Caller,
-    reference: &NamespaceRef,
-    payload: web::Payload,
-    state: &AppState,
-    public_url: &str,
-) -> Result<HttpResponse, ApiError> {
-    let body = body(request, payload, state).await?;
-    let ranges = ranges_field(request, &body)?.ok_or(Error::MissingParameter(FIELD))?;
-    let group = restrictions::set_group_ip_ranges(
-        state.store.as_ref(),
-        caller,
-        reference,
-        ranges.clone(),
-        Utc::now(),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(with_ranges(views::namespace(&group, public_url), &ranges)))
 }
 
 /// A group as GitLab renders it, with its `ip_restriction_ranges` ("" when none).

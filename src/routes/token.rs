@@ -317,6 +317,9 @@ async fn admitted(
 
 /// Who a Basic login (or the password grant) is: a deploy token, or a CI job or pod whose
 /// OIDC token a workload identity policy accepts (`service::workload_identity`).
+// The deploy token stays inline: it is every registry login's path, and a box would cost an
+// allocation per request; the rare workload login is boxed.
+#[allow(clippy::large_enum_variant)]
 enum Login {
     DeployToken(DeployToken),
     Workload(Box<FederatedLogin>),

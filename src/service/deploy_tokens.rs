@@ -10,6 +10,7 @@ use crate::access::permissions::{self, TokenOperation};
 use crate::ci_secret::CiSecretKey;
 use crate::domain::deploy_token::{DeployTokenRequest, ValidationError};
 use crate::domain::token_format::{TokenFormats, TokenKind};
+use crate::domain::token_lifetime::{LifetimeLimits, MissingExpiry};
 use crate::domain::{AuditAction, AuditEvent, DeployToken, Namespace, NewDeployToken, TokenSecret};
 use crate::error::Error;
 use crate::store::{Page, Store, TokenQuery};
@@ -94,17 +95,25 @@ pub fn field_errors(
         .unwrap_or_default()
 }
 
+// The instance's lifetime limits joined the list (issue #27); they are settings, not request
+// fields, so they stay a parameter of their own.
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     store: &dyn Store,
     caller: &Caller,
     owner: &Namespace,
     request: DeployTokenRequest,
+    lifetime: LifetimeLimits,
     formats: &TokenFormats,
     ci_key: &CiSecretKey,
     now: DateTime<Utc>,
 ) -> Result<CreatedDeployToken, Error> {
     authorize(store, caller, TokenOperation::Create, owner).await?;
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
+    // The lifetime policy (instance and groups above), after the fields' own rules.
+    super::token_lifecycle::policy_for_owner(store, lifetime, owner)
+        .await?
+        .expiry_for_new_token(new_token.expires_at(), MissingExpiry::Refuse, now)?;
     let secret = formats
         .generate(TokenKind::DeployToken)
         .map_err(|_| Error::internal("the system random generator failed"))?;

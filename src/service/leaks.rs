@@ -172,10 +172,18 @@ pub async fn revoke(
         ip_address: ip_address.clone(),
         details: details.clone(),
     };
-    // Already revoked: nothing to do and nothing to record again (reports repeat).
+    // Already revoked: nothing to do and nothing to record again (reports repeat). A secret
+    // replaced by a rotation whose grace period is over is dead already: revoking the token
+    // for it would break the pipelines that moved to the new secret (#27).
     let revoked = match &found {
         Identified::DeployToken(token) if token.revoked => None,
         Identified::PersonalAccessToken(token, _) if token.revoked => None,
+        Identified::DeployToken(token) if !token.rotation.presented_secret_works(now) => None,
+        Identified::PersonalAccessToken(token, _)
+            if !token.rotation.presented_secret_works(now) =>
+        {
+            None
+        }
         Identified::DeployToken(token) => store
             .revoke_deploy_token(token.id, now, &record(token))
             .await?

@@ -18,6 +18,7 @@ pub mod registry_token;
 pub mod restrictions;
 pub mod secret_scanning;
 pub mod signing_pool;
+pub mod token_lifecycle;
 pub mod usage;
 pub mod users;
 pub mod web_sessions;

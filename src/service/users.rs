@@ -208,6 +208,8 @@ pub fn parse_api_scopes(text: &str) -> Result<Vec<ApiScope>, Error> {
     Ok(scopes)
 }
 
+// The instance's lifetime limits joined the list (issue #27); they are settings, not request
+// fields, so they stay a parameter of their own.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_personal_access_token(
     store: &dyn Store,
@@ -217,6 +219,7 @@ pub async fn create_personal_access_token(
     name: &str,
     scopes: Vec<ApiScope>,
     expires_at: Option<DateTime<Utc>>,
+    lifetime: crate::domain::token_lifetime::LifetimeLimits,
     now: DateTime<Utc>,
 ) -> Result<(PersonalAccessToken, TokenSecret), Error> {
     let user = find(store, username).await?;
@@ -225,9 +228,14 @@ pub async fn create_personal_access_token(
         return Err(ValidationError::new("name", "must be 1 to 255 characters").into());
     }
     crate::domain::text::refuse_control_characters("name", name)?;
-    if expires_at.is_some_and(|at| at <= now) {
-        return Err(ValidationError::new("expires_at", "must be in the future").into());
-    }
+    // The instance's lifetime policy (a personal access token belongs to no group); without
+    // an expiry where one is required, the longest allowed, as GitLab does.
+    let expires_at = crate::domain::token_lifetime::LifetimePolicy::new(lifetime, Vec::new())
+        .expiry_for_new_token(
+            expires_at,
+            crate::domain::token_lifetime::MissingExpiry::LongestAllowed,
+            now,
+        )?;
     let secret = formats
         .generate(TokenKind::PersonalAccessToken)
         .map_err(|_| Error::internal("the system random generator failed"))?;

@@ -327,6 +327,7 @@ fn credential_of(
         created_at: policy.created_at,
         last_used_at: None,
         restrictions: std::sync::Arc::new(policy.restrictions.clone()),
+        rotation: Default::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! (`service/notifications`).
 
 pub mod restrictions;
+pub mod lifecycle;
 mod sea;
 pub mod workload;
 
@@ -764,6 +765,7 @@ pub trait Store:
     + workload::WorkloadIdentityStore
     + RegistryEventStore
     + restrictions::RestrictionStore
+    + lifecycle::TokenLifecycleStore
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -1,6 +1,7 @@
 //! The sea-orm implementation of [`Store`], for SQLite and PostgreSQL alike.
 
 mod cache;
+mod lifecycle;
 mod notifications;
 mod registry_events;
 mod restrictions;
@@ -33,6 +34,7 @@ use super::{
 };
 use crate::domain::deploy_token::default_username;
 use crate::domain::repository_pattern::RepositoryPatterns;
+use crate::domain::rotation::SecretRotation;
 use crate::domain::{
     ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
@@ -227,7 +229,7 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-const SEED_TABLES: [&str; 19] = [
+const SEED_TABLES: [&str; 20] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -247,6 +249,7 @@ const SEED_TABLES: [&str; 19] = [
     "registry_event_addresses",
     "new_address_mail_subscribers",
     "new_address_notices",
+    "namespace_token_policies",
 ];
 
 /// One in-memory SQLite connection, kept for the life of the process (closing it would lose
@@ -389,18 +392,44 @@ impl SeaStore {
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<DeployToken>, StoreError> {
-        let found = deploy_token::Entity::find()
-            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
+        let live = deploy_token::Entity::find()
             .filter(deploy_token::Column::Revoked.eq(false))
-            .filter(deploy_token::Column::DeletedAt.is_null())
+            .filter(deploy_token::Column::DeletedAt.is_null());
+        self.deploy_token_by_either_digest(live, digest).await
+    }
+
+    /// The token among `select` whose current secret has `digest`, else (a second indexed
+    /// lookup, only on a miss) the one whose previous secret has it, marked as found so.
+    async fn deploy_token_by_either_digest(
+        &self,
+        select: sea_orm::Select<deploy_token::Entity>,
+        digest: &SecretDigest,
+    ) -> Result<Option<DeployToken>, StoreError> {
+        let current = select
+            .clone()
+            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
             .find_also_related(namespace::Entity)
             .one(&self.db)
             .await?;
-        let Some((row, owner)) = found else {
-            return Ok(None);
+        let token = match current {
+            Some((row, owner)) => Some(deploy_token_from_rows(row, owner)?),
+            None => select
+                .filter(deploy_token::Column::PreviousTokenDigest.eq(digest.as_hex()))
+                .find_also_related(namespace::Entity)
+                .one(&self.db)
+                .await?
+                .map(|(row, owner)| {
+                    deploy_token_from_rows(row, owner).map(|mut token| {
+                        token.rotation.found_by_previous_secret = true;
+                        token
+                    })
+                })
+                .transpose()?,
         };
-        let token = deploy_token_from_rows(row, owner)?;
-        self.with_group_ip_ranges(token).await.map(Some)
+        match token {
+            Some(token) => self.with_group_ip_ranges(token).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// A token about to authenticate, with the allow-lists of the groups above it.
@@ -414,6 +443,38 @@ impl SeaStore {
             .await?
             .into();
         Ok(token)
+    }
+
+    /// As [`Self::deploy_token_by_either_digest`], for personal access tokens with their user.
+    async fn personal_access_token_by_either_digest(
+        &self,
+        select: sea_orm::Select<personal_access_token::Entity>,
+        digest: &SecretDigest,
+    ) -> Result<Option<(PersonalAccessToken, User)>, StoreError> {
+        let mut found = select
+            .clone()
+            .filter(personal_access_token::Column::TokenDigest.eq(digest.as_hex()))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        let mut by_previous = false;
+        if found.is_none() {
+            found = select
+                .filter(personal_access_token::Column::PreviousTokenDigest.eq(digest.as_hex()))
+                .find_also_related(user::Entity)
+                .one(&self.db)
+                .await?;
+            by_previous = true;
+        }
+        match found {
+            Some((token, Some(user))) => {
+                let mut token = personal_access_token_from_row(token)?;
+                token.rotation.found_by_previous_secret = by_previous;
+                Ok(Some((token, user_from_row(user))))
+            }
+            Some((token, None)) => Err(corrupt("personal_access_tokens", token.id, "user missing")),
+            None => Ok(None),
+        }
     }
 
     async fn existing_projects_uncached(
@@ -540,6 +601,11 @@ fn deploy_token_from_row(
             )
             .map_err(|error| corrupt("deploy_tokens", row.id, error))?,
         }),
+        rotation: SecretRotation {
+            rotated_at: row.rotated_at,
+            previous_secret_expires_at: row.previous_token_expires_at,
+            found_by_previous_secret: false,
+        },
     })
 }
 
@@ -605,6 +671,11 @@ fn personal_access_token_from_row(
             "personal_access_tokens",
             row.id,
         )?,
+        rotation: SecretRotation {
+            rotated_at: row.rotated_at,
+            previous_secret_expires_at: row.previous_token_expires_at,
+            found_by_previous_secret: false,
+        },
     })
 }
 
@@ -1059,15 +1130,10 @@ impl DeployTokenStore for SeaStore {
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<DeployToken>, StoreError> {
-        let found = deploy_token::Entity::find()
-            .filter(deploy_token::Column::TokenDigest.eq(digest.as_hex()))
-            .filter(deploy_token::Column::DeletedAt.is_null())
-            .find_also_related(namespace::Entity)
-            .one(&self.db)
-            .await?;
-        found
-            .map(|(row, owner)| deploy_token_from_rows(row, owner))
-            .transpose()
+        let not_deleted =
+            deploy_token::Entity::find().filter(deploy_token::Column::DeletedAt.is_null());
+        self.deploy_token_by_either_digest(not_deleted, digest)
+            .await
     }
 
     async fn delete_refresh_token(
@@ -1117,7 +1183,16 @@ impl DeployTokenStore for SeaStore {
         let owner = namespace::Entity::find_by_id(token.namespace_id)
             .one(&self.db)
             .await?;
-        let deploy_token = deploy_token_from_rows(token, owner)?;
+        let mut deploy_token = deploy_token_from_rows(token, owner)?;
+        // Obtained before the last rotation, with the secret it replaced: it lives as long as
+        // that secret (the grace period), not as long as the token (#27).
+        if deploy_token
+            .rotation
+            .rotated_at
+            .is_some_and(|rotated_at| refresh.created_at < rotated_at)
+        {
+            deploy_token.rotation.found_by_previous_secret = true;
+        }
         Ok(Some(RefreshTokenGrant {
             service: refresh.service,
             expires_at: refresh.expires_at,
@@ -1345,39 +1420,18 @@ impl UserStore for SeaStore {
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<(PersonalAccessToken, User)>, StoreError> {
-        let found = personal_access_token::Entity::find()
-            .filter(personal_access_token::Column::TokenDigest.eq(digest.as_hex()))
-            .filter(personal_access_token::Column::Revoked.eq(false))
-            .find_also_related(user::Entity)
-            .one(&self.db)
-            .await?;
-        match found {
-            Some((token, Some(user))) => Ok(Some((
-                personal_access_token_from_row(token)?,
-                user_from_row(user),
-            ))),
-            Some((token, None)) => Err(corrupt("personal_access_tokens", token.id, "user missing")),
-            None => Ok(None),
-        }
+        let live = personal_access_token::Entity::find()
+            .filter(personal_access_token::Column::Revoked.eq(false));
+        self.personal_access_token_by_either_digest(live, digest)
+            .await
     }
 
     async fn find_personal_access_token_by_digest(
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<(PersonalAccessToken, User)>, StoreError> {
-        let found = personal_access_token::Entity::find()
-            .filter(personal_access_token::Column::TokenDigest.eq(digest.as_hex()))
-            .find_also_related(user::Entity)
-            .one(&self.db)
-            .await?;
-        match found {
-            Some((token, Some(user))) => Ok(Some((
-                personal_access_token_from_row(token)?,
-                user_from_row(user),
-            ))),
-            Some((token, None)) => Err(corrupt("personal_access_tokens", token.id, "user missing")),
-            None => Ok(None),
-        }
+        self.personal_access_token_by_either_digest(personal_access_token::Entity::find(), digest)
+            .await
     }
 
     async fn find_personal_access_token(

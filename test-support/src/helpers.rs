@@ -248,6 +248,7 @@ impl TestApp {
             &Caller::operator(),
             &owner,
             request,
+            self.settings.token_lifetime,
             &self.settings.token_formats(),
             &ci_key,
             Utc::now(),
@@ -400,6 +401,7 @@ impl TestApp {
             "test",
             users::parse_api_scopes(scopes).unwrap(),
             None,
+            self.settings.token_lifetime,
             Utc::now(),
         )
         .await

@@ -12,13 +12,13 @@ fn postgres() -> bool {
     std::env::var("REGAUTH_TEST_DATABASE").as_deref() == Ok("postgres")
 }
 
-struct Token {
-    id: i64,
-    username: String,
-    secret: String,
+pub(crate) struct Token {
+    pub(crate) id: i64,
+    pub(crate) username: String,
+    pub(crate) secret: String,
 }
 
-fn create_token(cli: &Cli, project: &str, name: &str) -> Token {
+pub(crate) fn create_token(cli: &Cli, project: &str, name: &str) -> Token {
     let created: Value = serde_json::from_str(&cli.ok(&[
         "deploy-token",
         "create",
@@ -38,7 +38,7 @@ fn create_token(cli: &Cli, project: &str, name: &str) -> Token {
     }
 }
 
-async fn token_status(server: &ServerProcess, token: &Token, scope: &str) -> u16 {
+pub(crate) async fn token_status(server: &ServerProcess, token: &Token, scope: &str) -> u16 {
     reqwest::Client::new()
         .get(format!("{}/jwt/auth", server.address))
         .basic_auth(&token.username, Some(&token.secret))
@@ -50,7 +50,7 @@ async fn token_status(server: &ServerProcess, token: &Token, scope: &str) -> u16
         .as_u16()
 }
 
-fn start_server(cli: &Cli) -> ServerProcess {
+pub(crate) fn start_server(cli: &Cli) -> ServerProcess {
     ServerProcess::start(
         cli.dir.path(),
         &[

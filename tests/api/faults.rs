@@ -124,6 +124,7 @@ async fn a_failed_audit_insert_leaves_no_created_revoked_or_deleted_token_behind
             expires_at: None,
             ..Default::default()
         },
+        Default::default(),
         &regauth::domain::token_format::TokenFormats::default(),
         &regauth::ci_secret::CiSecretKey::from_bytes(&[7; 32]).unwrap(),
         Utc::now(),

@@ -29,6 +29,7 @@ mod stalled_bodies;
 mod startup_faults;
 mod tls;
 mod token;
+mod token_lifecycle;
 mod web_pages;
 mod workload_identity;
 

@@ -275,6 +275,7 @@ async fn a_session_signed_in_with_a_personal_access_token_ends_when_the_token_is
         "browser",
         vec![regauth::domain::ApiScope::Api],
         None,
+        app.settings.token_lifetime,
         Utc::now(),
     )
     .await
@@ -330,6 +331,7 @@ async fn a_session_signed_in_with_an_expiring_token_ends_when_the_token_expires(
         "short",
         vec![regauth::domain::ApiScope::ReadApi],
         Some(token_expiry),
+        app.settings.token_lifetime,
         now,
     )
     .await

@@ -12,6 +12,7 @@ mod registry_events;
 mod replicas;
 mod restrictions;
 mod rotation;
+mod secret_rotation;
 mod token_header;
 mod virtual_registry;
 mod walkthrough;

@@ -8,6 +8,7 @@
 mod page_error;
 pub mod pages;
 pub mod profile;
+pub mod rotation;
 pub mod workload;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -87,6 +88,11 @@ pub fn register(routes: &mut RouteList<'_>) {
             .resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}/revoke"))
             .data(kind)
             .post(revoke_token)
+            .done();
+        routes
+            .resource(format!("{prefix}/-/deploy_tokens/{{id:[0-9]+}}/rotate"))
+            .data(kind)
+            .post(rotation::rotate_token)
             .done();
         routes
             .resource(format!("{prefix}/-/settings/workload_identities"))
@@ -595,7 +601,17 @@ async fn render_settings(
         permissions::may_manage_tokens(session.caller.principal(), operation, kind, role)
     };
     let path = namespace.full_path.as_str().to_owned();
+    let lifetime = crate::service::token_lifecycle::policy_for_owner(
+        state.store.as_ref(),
+        state.settings.token_lifetime,
+        &namespace,
+    )
+    .await?;
     let page = SettingsPage {
+        expiry_rule: lifetime.describe(),
+        expires_max: lifetime
+            .latest_expiry(now)
+            .map(|latest| latest.format("%Y-%m-%d").to_string()),
         user_name: session.user_name(),
         csrf: session.csrf(),
         kind: kind_word(kind),
@@ -721,6 +737,7 @@ async fn create_token(
         &session.caller,
         &namespace,
         request_body,
+        state.settings.token_lifetime,
         &state.token_formats,
         &state.ci_key,
         now,
@@ -774,10 +791,30 @@ async fn token_page(
     kind: web::Data<NamespaceKind>,
     state: web::Data<AppState>,
 ) -> PageResult {
-    let kind = **kind;
     let (path, id) = path.into_inner();
     let session = session(&request, &state).await?;
-    let (namespace, role) = namespace_of(&state, &session, kind, &path).await?;
+    render_token_page(
+        &state,
+        &session,
+        **kind,
+        &path,
+        id,
+        rotation::Outcome::default(),
+    )
+    .await
+}
+
+/// The token's detail page; after a rotation, with its new secret (shown this once) or the
+/// form's error.
+async fn render_token_page(
+    state: &AppState,
+    session: &Session,
+    kind: NamespaceKind,
+    path: &str,
+    id: i64,
+    outcome: rotation::Outcome,
+) -> PageResult {
+    let (namespace, role) = namespace_of(state, session, kind, path).await?;
     let (token, events) =
         deploy_tokens::audit_trail(state.store.as_ref(), &session.caller, &namespace, id).await?;
     let now = Utc::now();
@@ -828,6 +865,14 @@ async fn token_page(
             kind,
             role,
         );
+    let may_rotate = !token.revoked
+        && permissions::may_manage_tokens(
+            session.caller.principal(),
+            TokenOperation::Create,
+            kind,
+            role,
+        );
+    let status_code = outcome.status();
     let page = TokenPage {
         user_name: session.user_name(),
         csrf: session.csrf(),
@@ -835,6 +880,15 @@ async fn token_page(
         path: full_path.to_owned(),
         settings_url: pages::settings_url(kind, full_path),
         revoke_url: format!("{}/revoke", token_url(kind, full_path, token.id)),
+        rotation: rotation::view(
+            state,
+            &token,
+            may_rotate,
+            format!("{}/rotate", token_url(kind, full_path, token.id)),
+            outcome,
+            now,
+        )
+        .await?,
         token: token_row(&token),
         status,
         may_revoke,
@@ -849,7 +903,7 @@ async fn token_page(
             .collect(),
         registry_events_total: registry_events.total,
     };
-    Ok(html(StatusCode::OK, &page))
+    Ok(html(status_code, &page))
 }
 
 async fn revoke_token(

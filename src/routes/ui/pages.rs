@@ -153,6 +153,10 @@ pub struct SettingsPage {
     pub created: Option<CreatedView>,
     pub nonce: String,
     pub notice: Option<String>,
+    /// What the lifetime policy asks of a new token here, if anything.
+    pub expiry_rule: Option<String>,
+    /// The latest expiry date allowed (the date input's `max`).
+    pub expires_max: Option<String>,
 }
 
 pub struct EventRow {
@@ -209,6 +213,7 @@ pub struct TokenPage {
     pub path: String,
     pub settings_url: String,
     pub revoke_url: String,
+    pub rotation: super::rotation::RotationView,
     pub token: TokenRow,
     pub status: &'static str,
     pub may_revoke: bool,
@@ -315,6 +320,19 @@ fn leaked_text(event: &AuditEvent) -> String {
     }
 }
 
+/// "rotated (the previous secret works until 2026-12-05 10:40 UTC)".
+fn rotated_text(event: &AuditEvent) -> String {
+    match event.details["grace_period_seconds"].as_i64() {
+        Some(seconds) if seconds > 0 => format!(
+            "rotated (the previous secret works {seconds} s more, until {})",
+            event.details["previous_secret_expires_at"]
+                .as_str()
+                .unwrap_or("?")
+        ),
+        _ => "rotated (the previous secret stopped at once)".to_owned(),
+    }
+}
+
 pub fn event_row(event: &AuditEvent) -> EventRow {
     EventRow {
         at: when(event.created_at),
@@ -326,6 +344,7 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
             {
                 leaked_text(event)
             }
+            AuditAction::DeployTokenRotate => rotated_text(event),
             other => match other {
                 AuditAction::DeployTokenCreate => "created",
                 AuditAction::DeployTokenRevoke => "revoked",
@@ -353,6 +372,9 @@ pub fn event_row(event: &AuditEvent) -> EventRow {
                 AuditAction::PersonalAccessTokenCreate => "personal access token created",
                 AuditAction::DeployTokenUpdate => "address allow-list changed",
                 AuditAction::GroupUpdate => "group address allow-list changed",
+                AuditAction::DeployTokenRotate => "rotated",
+                AuditAction::PersonalAccessTokenRotate => "personal access token rotated",
+                AuditAction::GroupTokenPolicyChange => "group token lifetime limits changed",
             }
             .to_owned(),
         },

@@ -181,6 +181,7 @@ mod tests {
             created_at: expires_at,
             last_used_at: None,
             restrictions: Default::default(),
+            rotation: Default::default(),
         }
     }
 

@@ -270,6 +270,7 @@ mod tests {
             created_at: day(0),
             last_used_at: None,
             restrictions: Default::default(),
+            rotation: Default::default(),
         }
     }
 
