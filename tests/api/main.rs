@@ -28,6 +28,7 @@ mod stalled_bodies;
 mod startup_faults;
 mod tls;
 mod token;
+mod usage_recording;
 mod web_pages;
 mod workload_identity;
 
