@@ -185,7 +185,7 @@ struct FamilyLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -546,12 +546,9 @@ impl Metrics {
     }
 
     /// `route` is the matched route pattern (or `unmatched`), never the raw path.
-    pub fn observe_request(&self, method: &str, route: &str, elapsed: Duration) {
+    pub fn observe_request(&self, method: &'static str, route: String, elapsed: Duration) {
         self.request_durations
-            .get_or_create(&RouteLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-            })
+            .get_or_create(&RouteLabels { method, route })
             .observe(elapsed.as_secs_f64());
     }
 
