@@ -290,10 +290,7 @@ fn counted_key(event: &AuditEvent) -> String {
 impl Aggregates {
     fn add(&mut self, record: Record) {
         match record {
-            Record::Audit(event) => {
-                self.others.push(event);
-                return;
-            }
+            Record::Audit(event) => self.others.push(event),
             Record::Counted(event) => {
                 let key = counted_key(&event);
                 match self.counted.get(&key) {
