@@ -77,7 +77,9 @@ pub async fn observe(
         return Ok(response);
     }
     if let Some(state) = state {
-        state.metrics.observe_request(method, route.clone(), elapsed);
+        state
+            .metrics
+            .observe_request(method, route.clone(), elapsed);
     }
     let identity = response
         .request()

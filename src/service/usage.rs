@@ -314,12 +314,14 @@ impl Aggregates {
     /// Whether a use with this key is already held (adding it then grows nothing).
     fn has_use(&self, usage: &TokenUse) -> bool {
         // Borrowed lookups of a tuple key need a scan; only reached when the slot is full.
-        self.entries.iter().any(|((token, ip, service, granted), _)| {
-            *token == usage.deploy_token_id
-                && *ip == usage.ip_address
-                && *service == usage.service
-                && *granted == usage.granted
-        })
+        self.entries
+            .iter()
+            .any(|((token, ip, service, granted), _)| {
+                *token == usage.deploy_token_id
+                    && *ip == usage.ip_address
+                    && *service == usage.service
+                    && *granted == usage.granted
+            })
     }
 
     fn add_use(&mut self, usage: TokenUse) {

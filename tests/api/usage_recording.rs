@@ -42,8 +42,7 @@ async fn issue_counts(app: &TestApp, token: &CreatedToken) -> Vec<(String, u64)>
 }
 
 #[tokio::test]
-async fn uses_recorded_on_many_threads_at_once_are_written_exactly_once_when_the_recorder_stops()
-{
+async fn uses_recorded_on_many_threads_at_once_are_written_exactly_once_when_the_recorder_stops() {
     const THREADS: u64 = 8;
     const USES_PER_THREAD: u64 = 5_000;
     let app = spawn_app().await;
