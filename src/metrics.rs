@@ -619,8 +619,8 @@ mod tests {
     #[test]
     fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
         let metrics = Metrics::new("container_registry", "dependency_proxy");
-        metrics.observe_request("GET", "/jwt/auth", Duration::from_millis(3));
-        metrics.observe_request("GET", "/jwt/auth", Duration::from_secs(10));
+        metrics.observe_request("GET", "/jwt/auth".into(), Duration::from_millis(3));
+        metrics.observe_request("GET", "/jwt/auth".into(), Duration::from_secs(10));
         let text = metrics.render(&ScopeCounts::default(), 0, None);
         let line = |needle: &str| {
             text.lines()
