@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Token endpoint benchmark (issue #10). Every figure is printed next to the same case served
-# from `memory://` (the ceiling: the same binary, the database in memory) measured in the same
-# run, because ratios survive a noisy machine and absolute figures do not.
+# Token endpoint benchmark (issues #10, #24). Every figure is printed next to two references
+# measured in the same run, because ratios survive a noisy machine and absolute figures do
+# not: the same case served from `memory://` (the same binary, the database in memory), and
+# the shared minimal server (`../shared/bench/ceiling`, CEILING_DIR: actix-web, two workers,
+# ring ES256, a digest map, the same JSON answer, nothing else), built into target/ceiling.
+# Each case and the minimal server are both up and measured in alternation, A B A B
+# (ROUNDS rounds, 2 by default): the ratio to the minimal server is the sum of regauth's
+# rates over the sum of the minimal server's, and every round's own ratio is printed too.
 #
 # Cases: project token and group token (5 levels of groups), 1 and 10 scopes, ES256 and
 # RS256, SQLite, PostgreSQL (when REGAUTH_BENCH_POSTGRES_URL names a database regauth may
@@ -20,6 +25,8 @@
 #   DURATION=15s CONNECTIONS=64 bash scripts/bench.sh
 #   SIZES="1000" bash scripts/bench.sh      # skip the 1,000,000-token database
 #   FEDERATED_ONLY=1 SIZES=1000 bash scripts/bench.sh   # the deploy-token and federated pair only
+#   TOKEN_ONLY=1 SIZES=1000 ROUNDS=3 bash scripts/bench.sh  # project and group token against the minimal server only
+#   OPEN_LOOP=1 TOKEN_ONLY=1 SIZES=1000 bash scripts/bench.sh  # ... and the open-loop run, beside the minimal server
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,7 +34,9 @@ DURATION="${DURATION:-8s}"
 OPEN_LOOP_DURATION="${OPEN_LOOP_DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 SIZES="${SIZES:-1000 1000000}"
+ROUNDS="${ROUNDS:-2}"
 ROOT="$PWD"
+CEILING_DIR="${CEILING_DIR:-$ROOT/../shared/bench/ceiling}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v wrk >/dev/null 2>&1; then
@@ -35,16 +44,22 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v python3 >/dev/null 2>&1 || as_root apt-get install -y -q python3 >/dev/null
 # The open-loop runs need oha; the federated pair alone does not.
-if [ -z "${FEDERATED_ONLY:-}" ]; then . scripts/oha.sh; fi
+if [ -z "${FEDERATED_ONLY:-}${TOKEN_ONLY:-}" ] || [ -n "${OPEN_LOOP:-}" ]; then . scripts/oha.sh; fi
 cargo build --release --quiet --bin regauth --example rs256_sign_rate --example oidc_fixture
 BIN="$ROOT/target/release/regauth"
+# The minimal server: its own lock file, built into this tree's target (the shared directory
+# is read-only).
+cargo build --release --quiet --locked --manifest-path "$CEILING_DIR/Cargo.toml" --target-dir "$ROOT/target/ceiling"
+CEILING_BIN="$ROOT/target/ceiling/release/ceiling"
 SEEDS="$ROOT/target/bench"
 mkdir -p "$SEEDS"
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
+CEILING_PID=""
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [ -n "$CEILING_PID" ]; then kill "$CEILING_PID" 2>/dev/null || true; wait "$CEILING_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -171,6 +186,16 @@ start_server() { # url alg cache_capacity keys_dir
 
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
 
+# The minimal server with one token: user, secret, the project its scopes must fall under.
+start_ceiling() {
+    CEILING_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "$CEILING_BIN" "127.0.0.1:$CEILING_PORT" "$1" "$2" "$3" >"$WORK/ceiling.out" 2>&1 &
+    CEILING_PID=$!
+    for _ in $(seq 1 100); do grep -q '^ceiling listening' "$WORK/ceiling.out" && break; sleep 0.05; done
+    grep -q '^ceiling listening' "$WORK/ceiling.out" || { cat "$WORK/ceiling.out" >&2; echo "the minimal server did not start" >&2; exit 1; }
+}
+stop_ceiling() { kill "$CEILING_PID"; wait "$CEILING_PID" 2>/dev/null || true; CEILING_PID=""; }
+
 declare -A RATE
 # label url alg capacity token(project|group|workload) scopes(1|10) [ceiling-label]
 run_case() {
@@ -196,22 +221,40 @@ payload = json.load(sys.stdin)["token"].split(".")[1]
 access = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["access"]
 sys.exit(0 if len(access) == int(sys.argv[1]) and all("pull" in a["actions"] for a in access) else 1)
 ' "$nscopes" || { echo "$label: pull not granted" >&2; exit 1; }
+    # The minimal server, with the same credentials, answering the same URL (its project:
+    # the token's own, which every requested repository is under).
+    local project="g1/g2/g3/g4/g5/app"
+    [ "$kind" = group ] && project="g1"
+    start_ceiling "$user" "$secret" "$project"
+    local ceiling_url="http://127.0.0.1:$CEILING_PORT/jwt/auth?$query"
     sleep 0.5
     local idle; idle="$(rss_kb "$SERVER_PID" VmRSS)"
-    local out; out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: $AUTH" "$URL")"
+    # A B A B: regauth, the minimal server, regauth, ...; p50 and p99 are regauth's last run's.
+    local out rps=0 rps_round min_sum=0 min_round rounds=() errors="" round
+    for round in $(seq 1 "$ROUNDS"); do
+        out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: $AUTH" "$URL")"
+        rps_round="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')"
+        errors="${errors}$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
+        min_round="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -H "Authorization: $AUTH" "$ceiling_url" | awk '/Requests\/sec/ {printf "%.0f", $2}')"
+        rps=$((rps + rps_round)); min_sum=$((min_sum + min_round))
+        rounds+=("$(awk -v a="$rps_round" -v b="$min_round" 'BEGIN { printf "%d/%d=%.2f", a, b, a / b }')")
+    done
+    # Kept for open_loop with the server (KEEP_SERVER=1), at CEILING_URL.
+    CEILING_URL="$ceiling_url"
+    if [ "${KEEP_SERVER:-}" != 1 ]; then stop_ceiling; fi
     local peak; peak="$(rss_kb "$SERVER_PID" VmHWM)"
-    local rps p50 p99 errors
-    rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')"
+    local p50 p99 minimal
     p50="$(to_ms "$(printf '%s\n' "$out" | awk '$1=="50%" {print $2}')")"
     p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1=="99%" {print $2}')")"
-    errors="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
+    minimal=$((min_sum / ROUNDS)); rps=$((rps / ROUNDS))
     RATE["$label"]="$rps"
     local ratio="-"
     if [ -n "$ceiling" ] && [ -n "${RATE[$ceiling]:-}" ]; then
         ratio="$(awk -v a="$rps" -v b="${RATE[$ceiling]}" 'BEGIN { printf "%.2f", a / b }')"
     fi
-    printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  ratio %5s  RSS idle %3d MB peak %3d MB%s\n' \
-        "$label" "$rps" "$p50" "$p99" "$ratio" "$((idle / 1024))" "$((peak / 1024))" "${errors:+  non-2xx $errors}"
+    local of_minimal; of_minimal="$(awk -v a="$rps" -v b="$minimal" 'BEGIN { printf "%.2f", a / b }')"
+    printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  of memory %5s  of minimal %5s (%s; minimal %s req/s)  RSS idle %3d MB peak %3d MB%s\n' \
+        "$label" "$rps" "$p50" "$p99" "$ratio" "$of_minimal" "${rounds[*]}" "$minimal" "$((idle / 1024))" "$((peak / 1024))" "${errors:+  non-2xx $errors}"
     if [ "${KEEP_SERVER:-}" != 1 ]; then stop_server; fi
 }
 
@@ -228,13 +271,18 @@ open_loop() {
     local label="$1" max rate rps p50 p99 bad round p99s=()
     read -r _ _ max _ _ < <("$OHA" --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" -H "Authorization: $AUTH" "$URL" | oha_summary)
     rate=$(( max / 2 ))
+    local min_p50 min_p99 min_p99s=()
     for round in 1 2 3; do
         read -r _ bad rps p50 p99 < <("$OHA" --no-tui --output-format json -z "$OPEN_LOOP_DURATION" -q "$rate" --latency-correction -c "$CONNECTIONS" -H "Authorization: $AUTH" "$URL" | oha_summary)
-        printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  (open loop, run %d, at half of oha closed-loop %s req/s%s)\n' \
-            "$label open loop" "$rps" "$p50" "$p99" "$round" "$max" "$( [ "$bad" -gt 0 ] && echo ", non-2xx/errors $bad")"
-        p99s+=("$p99")
+        # The minimal server at the same rate, right after: the machine's own tail latency.
+        read -r _ _ _ min_p50 min_p99 < <("$OHA" --no-tui --output-format json -z "$OPEN_LOOP_DURATION" -q "$rate" --latency-correction -c "$CONNECTIONS" -H "Authorization: $AUTH" "$CEILING_URL" | oha_summary)
+        printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  (open loop, run %d, at half of oha closed-loop %s req/s%s; minimal server at that rate: p50 %s ms, p99 %s ms)\n' \
+            "$label open loop" "$rps" "$p50" "$p99" "$round" "$max" "$( [ "$bad" -gt 0 ] && echo ", non-2xx/errors $bad")" "$min_p50" "$min_p99"
+        p99s+=("$p99"); min_p99s+=("$min_p99")
     done
-    printf '%-34s p99 median of 3 runs: %s ms\n' "$label open loop" "$(printf '%s\n' "${p99s[@]}" | sort -n | sed -n 2p)"
+    printf '%-34s p99 median of 3 runs: %s ms (minimal server: %s ms)\n' "$label open loop" \
+        "$(printf '%s\n' "${p99s[@]}" | sort -n | sed -n 2p)" "$(printf '%s\n' "${min_p99s[@]}" | sort -n | sed -n 2p)"
+    stop_ceiling
     stop_server
 }
 
@@ -260,11 +308,13 @@ rs256_against_raw() {
     done
     printf 'RS256 endpoint over ring raw RS256 (all cores, median of 3 rounds): %s\n' \
         "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)"
+    stop_ceiling
     stop_server
 }
 
 echo "GET /jwt/auth: wrk -t2 -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%FT%TZ)"
-echo "ratio: req/s over the same case with memory:// in this run"
+echo "of memory: req/s over the same case with memory:// in this run;"
+echo "of minimal: over the minimal server ($CEILING_DIR) measured in alternation with it, $ROUNDS rounds (each round regauth/minimal=ratio)"
 for size in $SIZES; do
     seed_sqlite "$size"
     file="$SEEDS/sqlite-$size.db"; seed="$SEEDS/sqlite-$size"
@@ -273,11 +323,26 @@ for size in $SIZES; do
     echo "--- $t"
     run_case "memory  project 1 es256 ($t)" "$mem" es256 10000 project 1 "" "$seed"
     run_case "sqlite  project 1 es256 ($t)" "$sql" es256 10000 project 1 "memory  project 1 es256 ($t)" "$seed"
-    if [ "$size" = 1000 ]; then
+    if [ "$size" = 1000 ] && [ -z "${TOKEN_ONLY:-}" ]; then
         # Federated (direct mode) over the deploy-token case of this run: the ratio is the figure.
         run_case "sqlite  federated 1 es256 ($t)" "$sql" es256 10000 workload 1 "sqlite  project 1 es256 ($t)" "$seed"
         awk -v a="${RATE[sqlite  federated 1 es256 ($t)]}" -v b="${RATE[sqlite  project 1 es256 ($t)]}" \
             'BEGIN { printf "federated (direct mode, keys cached) over deploy token, same run: %.2f (target: at least 0.80)\n", a / b }'
+    fi
+    if [ -n "${TOKEN_ONLY:-}" ]; then
+        if [ -n "${OPEN_LOOP:-}" ]; then
+            KEEP_SERVER=1 run_case "sqlite  open loop base" "$sql" es256 10000 project 1 "memory  project 1 es256 ($t)" "$seed"
+            open_loop "sqlite  open loop base"
+        fi
+        run_case "memory  group5 1 es256 ($t)" "$mem" es256 10000 group 1 "" "$seed"
+        run_case "sqlite  group5 1 es256 ($t)" "$sql" es256 10000 group 1 "memory  group5 1 es256 ($t)" "$seed"
+        if [ -n "${REGAUTH_BENCH_POSTGRES_URL:-}" ]; then
+            PGOPTIONS='--client-min-messages=warning' psql -q "$REGAUTH_BENCH_POSTGRES_URL" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null
+            seed_postgres "$size" "$REGAUTH_BENCH_POSTGRES_URL"
+            run_case "postgres project 1 es256 ($t)" "$REGAUTH_BENCH_POSTGRES_URL" es256 10000 project 1 "memory  project 1 es256 ($t)" "$WORK/pg-seed"
+            run_case "postgres group5 1 es256 ($t)" "$REGAUTH_BENCH_POSTGRES_URL" es256 10000 group 1 "memory  group5 1 es256 ($t)" "$WORK/pg-seed"
+        fi
+        continue
     fi
     if [ -n "${FEDERATED_ONLY:-}" ]; then continue; fi
     run_case "sqlite  project 1 es256 nocache ($t)" "$sql" es256 0 project 1 "memory  project 1 es256 ($t)" "$seed"
@@ -313,6 +378,7 @@ for variant in "" " nocache"; do
     fi
 done
 # A 1,000-token secret-scanning report (issue #25): its own script, also runnable alone.
+if [ -n "${TOKEN_ONLY:-}${FEDERATED_ONLY:-}" ]; then exit 0; fi
 if [ -z "${SKIP_LEAK_REPORT:-}" ]; then bash scripts/bench-leak-report.sh; fi
 if [ -z "${SKIP_RESTRICTIONS:-}" ]; then bash scripts/bench-restrictions.sh; fi
 # The registry's notifications under a push burst (issue #26): its own script, also runnable alone.

@@ -187,7 +187,7 @@ struct FamilyLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -563,12 +563,9 @@ impl Metrics {
     }
 
     /// `route` is the matched route pattern (or `unmatched`), never the raw path.
-    pub fn observe_request(&self, method: &str, route: &str, elapsed: Duration) {
+    pub fn observe_request(&self, method: &'static str, route: String, elapsed: Duration) {
         self.request_durations
-            .get_or_create(&RouteLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-            })
+            .get_or_create(&RouteLabels { method, route })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -639,8 +636,8 @@ mod tests {
     #[test]
     fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
         let metrics = Metrics::new("container_registry", "dependency_proxy");
-        metrics.observe_request("GET", "/jwt/auth", Duration::from_millis(3));
-        metrics.observe_request("GET", "/jwt/auth", Duration::from_secs(10));
+        metrics.observe_request("GET", "/jwt/auth".into(), Duration::from_millis(3));
+        metrics.observe_request("GET", "/jwt/auth".into(), Duration::from_secs(10));
         let text = metrics.render(&ScopeCounts::default(), 0, None);
         let line = |needle: &str| {
             text.lines()

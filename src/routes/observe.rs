@@ -43,15 +43,25 @@ pub async fn observe(
     let started = Instant::now();
     // actix accepts any method name: only standard ones become metric labels.
     let method = match request.method().as_str() {
-        known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => known,
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
         _ => "other",
-    }
-    .to_owned();
+    };
     let state = request.app_data::<web::Data<AppState>>().cloned();
-    let client = crate::client_address::of_request(request.request());
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
+    // What only the access line needs is made only when the line is written (the configured
+    // level includes it).
+    let logged = tracing::enabled!(target: "regauth::access", tracing::Level::INFO);
+    let client = logged
+        .then(|| crate::client_address::of_request(request.request()))
+        .flatten();
+    let user_agent = logged
+        .then(|| request.headers().get(header::USER_AGENT))
+        .flatten()
         .map(|value| bounded_escaped(&String::from_utf8_lossy(value.as_bytes())));
     let response = next.call(request).await?;
     let elapsed = started.elapsed();
@@ -60,8 +70,16 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let status = response.status().as_u16();
+    if !logged {
+        if let Some(state) = state {
+            state.metrics.observe_request(method, route, elapsed);
+        }
+        return Ok(response);
+    }
     if let Some(state) = state {
-        state.metrics.observe_request(&method, &route, elapsed);
+        state
+            .metrics
+            .observe_request(method, route.clone(), elapsed);
     }
     let identity = response
         .request()

@@ -6,7 +6,6 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SecondsFormat, Utc};
-use serde_json::json;
 
 use crate::access::policy::Service;
 use crate::auth::{authenticate_deploy_token, BasicCredentials};
@@ -61,6 +60,34 @@ pub(crate) fn required<'a>(
 
 fn rfc3339(issued: &IssuedToken) -> String {
     issued.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The answer to a token request, serialized straight from the issued token (no JSON tree
+/// built per request).
+#[derive(serde::Serialize)]
+struct TokenAnswer<'a> {
+    token: &'a str,
+    access_token: &'a str,
+    /// The OAuth2 form's answer only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    expires_in: u64,
+    issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
+impl<'a> TokenAnswer<'a> {
+    fn new(issued: &'a IssuedToken) -> TokenAnswer<'a> {
+        TokenAnswer {
+            token: &issued.jwt,
+            access_token: &issued.jwt,
+            scope: None,
+            expires_in: issued.expires_in,
+            issued_at: rfc3339(issued),
+            refresh_token: None,
+        }
+    }
 }
 
 /// The service label for metrics: a configured name or `unknown`, never caller text.
@@ -171,17 +198,15 @@ async fn get_token_inner(
         )
         .await?;
     let issued = issue(state, request, &login, service, &all(params, "scope"), now).await?;
-    let mut body = json!({
-        "token": issued.jwt,
-        "access_token": issued.jwt,
-        "expires_in": issued.expires_in,
-        "issued_at": rfc3339(&issued),
-    });
-    if first(params, "offline_token") == Some("true") {
-        let refresh = create_refresh(state, request, &login, service, now).await?;
-        body["refresh_token"] = json!(refresh.expose());
-    }
-    Ok((HttpResponse::Ok().json(body), issued.complete))
+    let refresh = match first(params, "offline_token") {
+        Some("true") => Some(create_refresh(state, request, &login, service, now).await?),
+        _ => None,
+    };
+    let answer = TokenAnswer {
+        refresh_token: refresh.as_ref().map(TokenSecret::expose),
+        ..TokenAnswer::new(&issued)
+    };
+    Ok((HttpResponse::Ok().json(answer), issued.complete))
 }
 
 /// No `Authorization` header at all: pulls of public projects (PROTOCOL.md §6, `sub` "").
@@ -202,13 +227,10 @@ async fn anonymous_token(
     )
     .await?;
     tracing::info!(service, granted = %issued.scope, ip = ?client_address::text_of_request(request), "anonymous registry token issued");
-    let body = json!({
-        "token": issued.jwt,
-        "access_token": issued.jwt,
-        "expires_in": issued.expires_in,
-        "issued_at": rfc3339(&issued),
-    });
-    Ok((HttpResponse::Ok().json(body), issued.complete))
+    Ok((
+        HttpResponse::Ok().json(TokenAnswer::new(&issued)),
+        issued.complete,
+    ))
 }
 
 async fn post_token_inner(
@@ -277,17 +299,12 @@ async fn post_token_inner(
         }
         None => None,
     };
-    let mut body = json!({
-        "access_token": issued.jwt,
-        "token": issued.jwt,
-        "scope": issued.scope,
-        "expires_in": issued.expires_in,
-        "issued_at": rfc3339(&issued),
-    });
-    if let Some(refresh) = refresh {
-        body["refresh_token"] = json!(refresh.expose());
-    }
-    Ok((HttpResponse::Ok().json(body), issued.complete))
+    let answer = TokenAnswer {
+        scope: Some(&issued.scope),
+        refresh_token: refresh.as_ref().map(TokenSecret::expose),
+        ..TokenAnswer::new(&issued)
+    };
+    Ok((HttpResponse::Ok().json(answer), issued.complete))
 }
 
 /// A login, refused (as a wrong secret, by the login guard) when it comes from outside the

@@ -1,11 +1,14 @@
-//! Recording deploy-token use without a database write per token request: each issued
-//! registry token goes into a channel; a background task aggregates them and, every flush
-//! interval (1 s), writes one audit record per token, address, service and grant seen in it
+//! Recording deploy-token use without a database write, or a wake-up of another thread, per
+//! token request: each issued registry token is aggregated in its request thread's own slot
+//! (`service::per_thread`); a background task collects the slots every flush interval (1 s)
+//! — or sooner when a slot holds a full batch — and writes one audit record per token,
+//! address, service and grant seen in it
 //! (`details.count` requests, the first at `created_at`, the last at `details.last`), and
 //! `last_used_at` at most once per token per minute (per replica). The trail still says which
 //! token, when, from where and what was granted, while its writes grow with the number of
-//! distinct callers, not with the request rate. Refused logins take the same way into the
-//! audit trail (one record each), so that a flood of them is a few batched writes.
+//! distinct callers, not with the request rate. Refused logins and other audit events go through
+//! a channel to the same task (one record each), so that a flood of them is a few batched
+//! writes.
 //!
 //! The trade-off: events still in memory are lost if the process is killed hard; a graceful
 //! stop flushes them.
@@ -14,21 +17,29 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use crate::domain::{ActorKind, AuditAction, AuditEvent};
 use crate::error::Report;
+use crate::service::per_thread::PerThread;
 use crate::store::Store;
 
 /// Events buffered before the channel refuses more (and they are dropped, with a warning).
 const CHANNEL_CAPACITY: usize = 16_384;
-/// This many distinct aggregates are written at once, without waiting for the interval.
+/// This many distinct aggregates (in one thread's slot, or in the channel's batch) are
+/// written at once, without waiting for the interval.
 const BATCH_SIZE: usize = 512;
 /// While a write waits for the database, what arrives is aggregated for the next one, up to
 /// this many distinct aggregates and events; beyond it records are dropped (and counted).
 const MAX_PENDING: usize = 100_000;
+/// Distinct aggregates one thread's slot holds before it drops uses (and counts them): the
+/// writer empties the slots every interval, so only a flood of distinct callers within one
+/// interval reaches it.
+const MAX_PENDING_PER_SLOT: usize = 20_000;
 /// `last_used_at` is written at most this often per token.
 const LAST_USED_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
@@ -47,9 +58,8 @@ pub struct TokenUse {
     pub marks_last_used: bool,
 }
 
-/// What goes through the writer's channel.
+/// What goes through the writer's channel (token uses go through the per-thread slots).
 enum Record {
-    Use(TokenUse),
     Audit(AuditEvent),
     /// A per-request event whose repeats within a flush become one record with a count
     /// (federated logins: the same job token from the same address for the same grant).
@@ -59,6 +69,38 @@ enum Record {
 #[derive(Clone)]
 pub struct UsageRecorder {
     sender: mpsc::Sender<Record>,
+    uses: Arc<PendingUses>,
+}
+
+/// The token uses not yet collected by the writer, per request thread.
+struct PendingUses {
+    slots: PerThread<Aggregates>,
+    /// How many distinct aggregates a slot may hold (0: a recorder whose uses go nowhere).
+    per_slot: usize,
+    /// Uses dropped because their slot was full, reported by the writer.
+    dropped: AtomicU64,
+    /// A slot reached a batch: the writer collects without waiting for the interval.
+    batch_ready: Notify,
+}
+
+impl PendingUses {
+    fn new(per_slot: usize) -> PendingUses {
+        PendingUses {
+            slots: PerThread::new(),
+            per_slot,
+            dropped: AtomicU64::new(0),
+            batch_ready: Notify::new(),
+        }
+    }
+
+    /// Moves every slot's uses into `batch` (up to `MAX_PENDING` distinct aggregates; beyond
+    /// it they are counted in `dropped`).
+    fn collect_into(&self, batch: &mut Aggregates, dropped: &mut u64) {
+        for slot in self.slots.take_all() {
+            *dropped += batch.merge_uses(slot, MAX_PENDING);
+        }
+        *dropped += self.dropped.swap(0, Ordering::Relaxed);
+    }
 }
 
 impl UsageRecorder {
@@ -66,13 +108,32 @@ impl UsageRecorder {
     /// (How long the records are kept is `service::audit_retention`'s.)
     pub fn start(store: Arc<dyn Store>, flush_every: Duration) -> (UsageRecorder, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(write_batches(store, receiver, flush_every));
-        (UsageRecorder { sender }, task)
+        let uses = Arc::new(PendingUses::new(MAX_PENDING_PER_SLOT));
+        let task = tokio::spawn(write_batches(
+            store,
+            receiver,
+            Arc::clone(&uses),
+            flush_every,
+        ));
+        (UsageRecorder { sender, uses }, task)
     }
 
-    /// Never blocks the request: a full channel drops the record and says so.
+    /// Never blocks the request, and wakes no other thread (but once per batch): the use is
+    /// added to this thread's slot, which the writer collects. A full slot drops the use
+    /// (the writer says how many).
     pub fn record(&self, usage: TokenUse) {
-        self.send(Record::Use(usage));
+        let uses = &self.uses;
+        let batch_full = uses.slots.with(|slot| {
+            if slot.entries.len() >= uses.per_slot && !slot.has_use(&usage) {
+                uses.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            slot.add_use(usage);
+            slot.entries.len() == BATCH_SIZE
+        });
+        if batch_full {
+            uses.batch_ready.notify_one();
+        }
     }
 
     /// Any other per-request audit event (refused logins), written with the next batch.
@@ -96,7 +157,10 @@ impl UsageRecorder {
     /// A recorder whose records go nowhere (unit tests of the layers above).
     pub fn disconnected() -> UsageRecorder {
         let (sender, _) = mpsc::channel(1);
-        UsageRecorder { sender }
+        UsageRecorder {
+            sender,
+            uses: Arc::new(PendingUses::new(0)),
+        }
     }
 }
 
@@ -108,6 +172,7 @@ impl UsageRecorder {
 async fn write_batches(
     store: Arc<dyn Store>,
     mut receiver: mpsc::Receiver<Record>,
+    uses: Arc<PendingUses>,
     flush_every: Duration,
 ) {
     let mut batch = Aggregates::default();
@@ -127,7 +192,14 @@ async fn write_batches(
                 Some(_) => dropped += 1,
                 None => break,
             },
-            _ = ticker.tick() => due = true,
+            _ = ticker.tick() => {
+                uses.collect_into(&mut batch, &mut dropped);
+                due = true;
+            }
+            _ = uses.batch_ready.notified() => {
+                uses.collect_into(&mut batch, &mut dropped);
+                due = true;
+            }
             finished = wait_for(&mut in_flight) => {
                 in_flight = None;
                 // A write that panicked loses only the `last_used_at` rate limit.
@@ -153,9 +225,17 @@ async fn write_batches(
             }
         }
     }
-    // Every recorder is gone: finish the write in flight, then write what is left.
+    // Every recorder is gone (no thread can add to a slot any more): finish the write in
+    // flight, then write what is left.
     if let Some(task) = in_flight.take() {
         last_written = task.await.unwrap_or_default();
+    }
+    uses.collect_into(&mut batch, &mut dropped);
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "the database did not keep up; audit records were dropped"
+        );
     }
     if batch.len() > 0 {
         let (entries, others) = batch.take();
@@ -209,12 +289,8 @@ fn counted_key(event: &AuditEvent) -> String {
 
 impl Aggregates {
     fn add(&mut self, record: Record) {
-        let usage = match record {
-            Record::Use(usage) => usage,
-            Record::Audit(event) => {
-                self.others.push(event);
-                return;
-            }
+        match record {
+            Record::Audit(event) => self.others.push(event),
             Record::Counted(event) => {
                 let key = counted_key(&event);
                 match self.counted.get(&key) {
@@ -231,9 +307,24 @@ impl Aggregates {
                         self.others.push(event);
                     }
                 }
-                return;
             }
-        };
+        }
+    }
+
+    /// Whether a use with this key is already held (adding it then grows nothing).
+    fn has_use(&self, usage: &TokenUse) -> bool {
+        // Borrowed lookups of a tuple key need a scan; only reached when the slot is full.
+        self.entries
+            .iter()
+            .any(|((token, ip, service, granted), _)| {
+                *token == usage.deploy_token_id
+                    && *ip == usage.ip_address
+                    && *service == usage.service
+                    && *granted == usage.granted
+            })
+    }
+
+    fn add_use(&mut self, usage: TokenUse) {
         let key = (
             usage.deploy_token_id,
             usage.ip_address,
@@ -266,6 +357,28 @@ impl Aggregates {
 
     fn len(&self) -> usize {
         self.entries.len() + self.others.len()
+    }
+
+    /// Adds `other`'s aggregated uses to these; returns how many uses were dropped because
+    /// this already held `limit` records and theirs were new.
+    fn merge_uses(&mut self, other: Aggregates, limit: usize) -> u64 {
+        let mut dropped = 0;
+        for (key, theirs) in other.entries {
+            match self.index.get(&key) {
+                Some(&position) => {
+                    let ours = &mut self.entries[position].1;
+                    ours.count += theirs.count;
+                    ours.first = ours.first.min(theirs.first);
+                    ours.last = ours.last.max(theirs.last);
+                }
+                None if self.len() >= limit => dropped += theirs.count,
+                None => {
+                    self.index.insert(key.clone(), self.entries.len());
+                    self.entries.push((key, theirs));
+                }
+            }
+        }
+        dropped
     }
 
     /// The aggregated uses and the other events, leaving this empty.
@@ -343,8 +456,8 @@ async fn flush(
 mod tests {
     use super::*;
 
-    fn usage(token: i64, ip: &str, granted: &str, second: i64) -> Record {
-        Record::Use(TokenUse {
+    fn usage(token: i64, ip: &str, granted: &str, second: i64) -> TokenUse {
+        TokenUse {
             deploy_token_id: token,
             namespace_id: 7,
             username: format!("user{token}"),
@@ -353,18 +466,18 @@ mod tests {
             service: "container_registry".into(),
             granted: granted.into(),
             marks_last_used: true,
-        })
+        }
     }
 
     #[test]
     fn uses_with_the_same_token_address_service_and_grant_become_one_counted_record() {
         let mut batch = Aggregates::default();
-        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull", 3));
-        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull", 1));
-        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull", 5));
-        batch.add(usage(1, "10.0.0.2", "repository:a/b:pull", 2));
-        batch.add(usage(1, "10.0.0.1", "repository:a/b:pull,push", 2));
-        batch.add(usage(2, "10.0.0.1", "repository:a/b:pull", 2));
+        batch.add_use(usage(1, "10.0.0.1", "repository:a/b:pull", 3));
+        batch.add_use(usage(1, "10.0.0.1", "repository:a/b:pull", 1));
+        batch.add_use(usage(1, "10.0.0.1", "repository:a/b:pull", 5));
+        batch.add_use(usage(1, "10.0.0.2", "repository:a/b:pull", 2));
+        batch.add_use(usage(1, "10.0.0.1", "repository:a/b:pull,push", 2));
+        batch.add_use(usage(2, "10.0.0.1", "repository:a/b:pull", 2));
         let (entries, others) = batch.take();
         assert_eq!(entries.len(), 4);
         assert!(others.is_empty());
@@ -377,6 +490,26 @@ mod tests {
             .iter()
             .all(|(_, aggregate)| aggregate.count == 1));
         assert_eq!(batch.len(), 0);
+    }
+
+    #[test]
+    fn merged_slots_add_up_and_beyond_the_limit_new_aggregates_are_counted_as_dropped() {
+        let mut batch = Aggregates::default();
+        batch.add_use(usage(1, "10.0.0.1", "repository:a/b:pull", 3));
+        let mut slot = Aggregates::default();
+        slot.add_use(usage(1, "10.0.0.1", "repository:a/b:pull", 1));
+        slot.add_use(usage(1, "10.0.0.1", "repository:a/b:pull", 7));
+        slot.add_use(usage(2, "10.0.0.1", "repository:a/b:pull", 2));
+        slot.add_use(usage(2, "10.0.0.1", "repository:a/b:pull", 2));
+        assert!(slot.has_use(&usage(2, "10.0.0.1", "repository:a/b:pull", 9)));
+        assert!(!slot.has_use(&usage(2, "10.0.0.2", "repository:a/b:pull", 9)));
+        // Room for one aggregate: token 2's two uses are dropped, token 1's are merged.
+        assert_eq!(batch.merge_uses(slot, 1), 2);
+        let (entries, _) = batch.take();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].1.count, 3);
+        assert_eq!(entries[0].1.first.timestamp(), 1_800_000_001);
+        assert_eq!(entries[0].1.last.timestamp(), 1_800_000_007);
     }
 
     fn login(actor: &str, ip: &str, second: i64) -> Record {

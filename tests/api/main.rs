@@ -30,6 +30,7 @@ mod startup_faults;
 mod tls;
 mod token;
 mod token_lifecycle;
+mod usage_recording;
 mod web_pages;
 mod workload_identity;
 
