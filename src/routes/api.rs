@@ -260,14 +260,7 @@ async fn update_namespace(
 ) -> ApiResult {
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     // Only now the body: a caller without credentials cannot make us wait for one.
-    let limits = &state.settings.limits;
-    let body = crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?;
+    let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
     if kind == NamespaceKind::Group {
         // Every field checked before anything is written: a bad value changes nothing.
         let ranges = crate::routes::restrictions::ranges_field(&request, &body)?;
@@ -586,14 +579,7 @@ async fn create_token(
     )
     .await?;
     // Only now the body: a caller without credentials or the role cannot make us read one.
-    let limits = &state.settings.limits;
-    let body = crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?;
+    let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)

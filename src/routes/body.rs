@@ -27,6 +27,23 @@ use actix_web::HttpMessage as _;
 use crate::error::Error;
 use crate::state::AppState;
 
+/// A management API body: at most `api_body_limit` bytes within `request_body_timeout`. Read
+/// only once the caller is known, so nobody without credentials can make the server wait.
+pub async fn read_api_body(
+    request: &actix_web::HttpRequest,
+    payload: actix_web::web::Payload,
+    state: &AppState,
+) -> Result<actix_web::web::Bytes, Error> {
+    let limits = &state.settings.limits;
+    read_limited(
+        request.headers(),
+        payload,
+        limits.api_body_limit,
+        limits.request_body_timeout,
+    )
+    .await
+}
+
 /// The whole body, at most `limit` bytes, received within `deadline`.
 pub async fn read_limited(
     headers: &HeaderMap,

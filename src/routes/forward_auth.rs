@@ -121,14 +121,7 @@ async fn lfs_batch_operation(
     if !has_body {
         return Ok(None);
     }
-    let limits = &state.settings.limits;
-    let body = crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?;
+    let body = crate::routes::body::read_api_body(request, payload, state).await?;
     Ok(LfsBatchOperation::from_body(&body))
 }
 

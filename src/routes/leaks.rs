@@ -67,14 +67,7 @@ async fn admin_and_token(
     ) {
         return Err(Error::Forbidden.into());
     }
-    let limits = &state.settings.limits;
-    let body = crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?;
+    let body = crate::routes::body::read_api_body(request, payload, state).await?;
     #[derive(serde::Deserialize)]
     struct Body {
         token: String,

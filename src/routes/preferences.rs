@@ -49,14 +49,7 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&request, &state).await?;
     // Only now the body: a caller without credentials cannot make us wait for one.
-    let limits = &state.settings.limits;
-    let body = crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?;
+    let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
     let text = parameter(&request, &body, "new_address_mail")?
         .ok_or(Error::MissingParameter("new_address_mail"))?;
     let on = parse_gitlab_bool(&text).ok_or_else(|| {

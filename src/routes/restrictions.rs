@@ -16,22 +16,6 @@ use crate::views;
 
 const FIELD: &str = "ip_restriction_ranges";
 
-/// The body, read only once the caller is known (bounded like every API body).
-async fn body(
-    request: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<web::Bytes, ApiError> {
-    let limits = &state.settings.limits;
-    Ok(crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?)
-}
-
 /// `ip_restriction_ranges` from the query string, else a JSON or form body; `None` when
 /// absent.
 pub(super) fn ranges_field(
@@ -84,7 +68,7 @@ pub async fn update_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, owner, token_id) = super::api::token_route(&request, path, &state).await?;
-    let body = body(&request, payload, &state).await?;
+    let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
     let ranges = ranges_field(&request, &body)?.ok_or(Error::MissingParameter(FIELD))?;
     let now = Utc::now();
     let token = restrictions::set_deploy_token_ip_ranges(

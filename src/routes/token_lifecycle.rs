@@ -123,21 +123,6 @@ fn rotate_request(fields: &[(String, Option<String>)]) -> Result<RotateRequest, 
     })
 }
 
-async fn read_body(
-    request: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<web::Bytes, ApiError> {
-    let limits = &state.settings.limits;
-    Ok(crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?)
-}
-
 async fn rotate_deploy_token(
     request: HttpRequest,
     path: web::Path<(String, String, String)>,
@@ -159,7 +144,7 @@ async fn rotate_deploy_token(
         &owner,
     )
     .await?;
-    let body = read_body(&request, payload, &state).await?;
+    let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
     let rotate = rotate_request(&parameters(&request, &body)?)?;
     let now = Utc::now();
     let rotated = token_lifecycle::rotate_deploy_token(
@@ -206,7 +191,7 @@ async fn rotate_personal_access_token(
     if presented.rotation.found_by_previous_secret && target == presented.id {
         return Err(Error::Forbidden.into());
     }
-    let body = read_body(&request, payload, &state).await?;
+    let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
     let rotate = rotate_request(&parameters(&request, &body)?)?;
     let now = Utc::now();
     let rotated = token_lifecycle::rotate_personal_access_token(

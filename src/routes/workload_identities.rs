@@ -66,14 +66,7 @@ async fn create(
         &owner,
     )
     .await?;
-    let limits = &state.settings.limits;
-    let body = crate::routes::body::read_limited(
-        request.headers(),
-        payload,
-        limits.api_body_limit,
-        limits.request_body_timeout,
-    )
-    .await?;
+    let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
     let policy_request: WorkloadIdentityRequest = serde_json::from_slice(&body).map_err(|error| {
         Error::InvalidRequest(format!(
             "the body must be a JSON object with name, issuer, audience, conditions (claim: value or [values]), scopes and max_ttl ({error})"

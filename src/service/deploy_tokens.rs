@@ -228,6 +228,30 @@ pub async fn audit_trail(
     Ok((token, events))
 }
 
+/// A token the caller may change (the roles that create tokens on its owner): of `owner`,
+/// or, from the command line (`owner` `None`), of whichever namespace owns it.
+pub(super) async fn token_to_change(
+    store: &dyn Store,
+    caller: &Caller,
+    owner: Option<&Namespace>,
+    token_id: i64,
+) -> Result<DeployToken, Error> {
+    match owner {
+        Some(owner) => {
+            authorize(store, caller, TokenOperation::Create, owner).await?;
+            owned_token(store, owner, token_id).await
+        }
+        None => {
+            let token = store
+                .find_deploy_token(token_id)
+                .await?
+                .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
+            authorize(store, caller, TokenOperation::Create, &token.owner).await?;
+            Ok(token)
+        }
+    }
+}
+
 pub(super) async fn owned_token(
     store: &dyn Store,
     owner: &Namespace,

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::caller::Caller;
-use super::deploy_tokens::{audit, authorize, owned_token};
+use super::deploy_tokens::audit;
 use super::namespaces::{find_visible, NamespaceRef};
-use crate::access::permissions::{self, TokenOperation};
+use crate::access::permissions;
 use crate::domain::address_range::IpRanges;
 use crate::domain::{AuditAction, AuditEvent, DeployToken, Namespace, NamespaceKind};
 use crate::error::Error;
@@ -26,20 +26,7 @@ pub async fn set_deploy_token_ip_ranges(
     ranges: IpRanges,
     now: DateTime<Utc>,
 ) -> Result<DeployToken, Error> {
-    let token = match owner {
-        Some(owner) => {
-            authorize(store, caller, TokenOperation::Create, owner).await?;
-            owned_token(store, owner, token_id).await?
-        }
-        None => {
-            let token = store
-                .find_deploy_token(token_id)
-                .await?
-                .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
-            authorize(store, caller, TokenOperation::Create, &token.owner).await?;
-            token
-        }
-    };
+    let token = super::deploy_tokens::token_to_change(store, caller, owner, token_id).await?;
     let record = audit(
         caller,
         AuditAction::DeployTokenUpdate,

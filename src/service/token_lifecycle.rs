@@ -7,9 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::caller::Caller;
-use super::deploy_tokens::{authorize, owned_token};
 use super::namespaces::{find_visible, NamespaceRef};
-use crate::access::permissions::{self, TokenOperation};
+use crate::access::permissions;
 use crate::ci_secret::CiSecretKey;
 use crate::domain::rotation::grace_period;
 use crate::domain::token_format::{TokenFormats, TokenKind};
@@ -175,20 +174,7 @@ pub async fn rotate_deploy_token(
     ci_key: &CiSecretKey,
     now: DateTime<Utc>,
 ) -> Result<Rotated<crate::domain::DeployToken>, Error> {
-    let token = match owner {
-        Some(owner) => {
-            authorize(store, caller, TokenOperation::Create, owner).await?;
-            owned_token(store, owner, token_id).await?
-        }
-        None => {
-            let token = store
-                .find_deploy_token(token_id)
-                .await?
-                .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
-            authorize(store, caller, TokenOperation::Create, &token.owner).await?;
-            token
-        }
-    };
+    let token = super::deploy_tokens::token_to_change(store, caller, owner, token_id).await?;
     if token.revoked {
         return Err(Error::InvalidRequest(
             "the deploy token is revoked: a revoked token cannot be rotated".into(),
