@@ -274,8 +274,10 @@ async fn update_namespace(
         let mut group = None;
         if let Some(limits) = limits {
             group = Some(
-                crate::routes::token_lifecycle::set_group_limits(&state, &caller, &reference, limits)
-                    .await?,
+                crate::routes::token_lifecycle::set_group_limits(
+                    &state, &caller, &reference, limits,
+                )
+                .await?,
             );
         }
         if let Some(ranges) = ranges {

@@ -3,8 +3,8 @@
 //! database each); only the notification job also has a fake store, in its unit tests
 //! (`service/notifications`).
 
-pub mod restrictions;
 pub mod lifecycle;
+pub mod restrictions;
 mod sea;
 pub mod workload;
 

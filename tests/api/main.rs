@@ -22,6 +22,7 @@ mod notifications;
 mod operations;
 mod outage;
 mod own_postgres;
+mod refresh_tokens;
 mod registry_events;
 mod restrictions;
 mod smtp_sink;

@@ -7,8 +7,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use regauth::config::TrustedProxies;
 use regauth::config::Settings;
+use regauth::config::TrustedProxies;
 use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};

@@ -8,10 +8,10 @@ use actix_web::{web, HttpRequest};
 use chrono::{DateTime, Utc};
 
 use super::pages::{when, CreatedView};
+use super::PageError;
 use super::{namespace_of, render_token_page, session, session_form, PageResult};
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{DeployToken, NamespaceKind};
-use super::PageError;
 use crate::error::Error;
 use crate::service::token_lifecycle::{self, LifecycleSettings, RotateRequest};
 use crate::service::web_sessions;
