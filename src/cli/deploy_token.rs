@@ -46,10 +46,16 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
             };
             let (ci_key, _) =
                 crate::ci_secret::CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
-            let created = deploy_tokens::create(
+            let authorized = deploy_tokens::authorize(
                 store.as_ref(),
                 &caller,
+                crate::access::permissions::TokenOperation::Create,
                 &owner,
+            )
+            .await?;
+            let created = deploy_tokens::create(
+                store.as_ref(),
+                &authorized,
                 request,
                 settings.token_lifetime,
                 &settings.token_formats(),
@@ -214,7 +220,7 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
             super::token_lifecycle::rotate_deploy_token(settings, store.as_ref(), args).await?;
         }
         DeployTokenCommand::Revoke { id } => {
-            let token = deploy_tokens::revoke(store.as_ref(), &caller, id, now).await?;
+            let token = deploy_tokens::revoke_by_id(store.as_ref(), &caller, id, now).await?;
             println!(
                 "revoked deploy token {} ({})",
                 token.id,

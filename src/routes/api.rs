@@ -560,7 +560,14 @@ async fn delete_token(
     state: web::Data<AppState>,
 ) -> ApiResult {
     let (caller, owner, token_id) = token_route(&request, path, &state).await?;
-    deploy_tokens::delete(state.store.as_ref(), &caller, &owner, token_id, Utc::now()).await?;
+    let authorized = deploy_tokens::authorize(
+        state.store.as_ref(),
+        &caller,
+        crate::access::permissions::TokenOperation::Revoke,
+        &owner,
+    )
+    .await?;
+    deploy_tokens::delete(state.store.as_ref(), &authorized, token_id, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -573,7 +580,7 @@ async fn create_token(
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let owner = namespaces::find(state.store.as_ref(), kind, &reference).await?;
     // Permission before validation: a caller without the role learns nothing from errors.
-    deploy_tokens::authorize(
+    let authorized = deploy_tokens::authorize(
         state.store.as_ref(),
         &caller,
         crate::access::permissions::TokenOperation::Create,
@@ -591,8 +598,7 @@ async fn create_token(
     let now = Utc::now();
     let created = deploy_tokens::create(
         state.store.as_ref(),
-        &caller,
-        &owner,
+        &authorized,
         token_request,
         state.settings.token_lifetime,
         &state.token_formats,

@@ -42,14 +42,46 @@ impl Default for ListOptions {
     }
 }
 
+/// Proof that [`authorize`] allowed `operation` on the tokens of `owner` for `caller`: only
+/// `authorize` makes one, and the operations that write (`create`, `revoke`, `delete`) take
+/// it, so none runs unchecked and none asks for the caller's role a second time.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized<'a> {
+    caller: &'a Caller,
+    owner: &'a Namespace,
+    operation: TokenOperation,
+}
+
+impl<'a> Authorized<'a> {
+    pub fn caller(&self) -> &'a Caller {
+        self.caller
+    }
+
+    pub fn owner(&self) -> &'a Namespace {
+        self.owner
+    }
+
+    /// This proof, if it was given for `operation`: an internal error otherwise (a proof of
+    /// reading used to write is a bug, never the caller's fault).
+    fn for_operation(&self, operation: TokenOperation) -> Result<&Self, Error> {
+        if self.operation == operation {
+            Ok(self)
+        } else {
+            Err(Error::internal(
+                "a deploy-token permission was checked for another operation",
+            ))
+        }
+    }
+}
+
 /// Checks the caller's role on the token owner for `operation`. A caller who may not even
 /// see the owner gets the owner's 404, not a 403.
-pub async fn authorize(
+pub async fn authorize<'a>(
     store: &dyn Store,
-    caller: &Caller,
+    caller: &'a Caller,
     operation: TokenOperation,
-    owner: &Namespace,
-) -> Result<(), Error> {
+    owner: &'a Namespace,
+) -> Result<Authorized<'a>, Error> {
     let role = super::namespaces::role_of(store, caller, owner).await?;
     let principal = caller.principal();
     if !permissions::may_see_namespace(principal, role) {
@@ -61,7 +93,11 @@ pub async fn authorize(
     if !permissions::may_manage_tokens(principal, operation, owner.kind, role) {
         return Err(Error::Forbidden);
     }
-    Ok(())
+    Ok(Authorized {
+        caller,
+        owner,
+        operation,
+    })
 }
 
 pub(super) fn audit(
@@ -100,15 +136,15 @@ pub fn field_errors(
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
     store: &dyn Store,
-    caller: &Caller,
-    owner: &Namespace,
+    authorized: &Authorized<'_>,
     request: DeployTokenRequest,
     lifetime: LifetimeLimits,
     formats: &TokenFormats,
     ci_key: &CiSecretKey,
     now: DateTime<Utc>,
 ) -> Result<CreatedDeployToken, Error> {
-    authorize(store, caller, TokenOperation::Create, owner).await?;
+    let authorized = authorized.for_operation(TokenOperation::Create)?;
+    let (caller, owner) = (authorized.caller(), authorized.owner());
     let new_token = NewDeployToken::validate(request, owner.kind, now)?;
     // The lifetime policy (instance and groups above), after the fields' own rules.
     super::token_lifecycle::policy_for_owner(store, lifetime, owner)
@@ -263,8 +299,9 @@ pub(super) async fn owned_token(
     }
 }
 
-/// Revokes at once and for good; revoking a revoked token is not an error.
-pub async fn revoke(
+/// Revokes a token wherever it lives (the command line names only its id): the caller's
+/// role on its owner is checked first.
+pub async fn revoke_by_id(
     store: &dyn Store,
     caller: &Caller,
     token_id: i64,
@@ -274,7 +311,21 @@ pub async fn revoke(
         .find_deploy_token(token_id)
         .await?
         .ok_or_else(|| Error::not_found("Deploy token", token_id))?;
-    authorize(store, caller, TokenOperation::Revoke, &token.owner).await?;
+    let authorized = authorize(store, caller, TokenOperation::Revoke, &token.owner).await?;
+    revoke(store, &authorized, token_id, now).await
+}
+
+/// Revokes a token of the authorized owner at once and for good; revoking a revoked token is
+/// not an error.
+pub async fn revoke(
+    store: &dyn Store,
+    authorized: &Authorized<'_>,
+    token_id: i64,
+    now: DateTime<Utc>,
+) -> Result<DeployToken, Error> {
+    let authorized = authorized.for_operation(TokenOperation::Revoke)?;
+    let caller = authorized.caller();
+    let token = owned_token(store, authorized.owner(), token_id).await?;
     let record = audit(
         caller,
         AuditAction::DeployTokenRevoke,
@@ -297,13 +348,13 @@ pub async fn revoke(
 /// Revokes and deletes a token of `owner` (GitLab's DELETE); the row stays for the audit trail.
 pub async fn delete(
     store: &dyn Store,
-    caller: &Caller,
-    owner: &Namespace,
+    authorized: &Authorized<'_>,
     token_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    authorize(store, caller, TokenOperation::Revoke, owner).await?;
-    let token = owned_token(store, owner, token_id).await?;
+    let authorized = authorized.for_operation(TokenOperation::Revoke)?;
+    let caller = authorized.caller();
+    let token = owned_token(store, authorized.owner(), token_id).await?;
     let details = json!({ "name": token.name, "scopes": token.scopes.names() });
     let record = audit(caller, AuditAction::DeployTokenDelete, &token, now, details);
     if !store.delete_deploy_token(token_id, now, &record).await? {
@@ -315,4 +366,35 @@ pub async fn delete(
         "deploy token deleted"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_permission_checked_for_one_operation_is_no_proof_for_another() {
+        let owner = Namespace {
+            id: 1,
+            kind: crate::domain::NamespaceKind::Project,
+            parent_id: None,
+            full_path: crate::domain::NamespacePath::parse("acme/web").unwrap(),
+            name: "web".into(),
+            visibility: Default::default(),
+            created_at: Utc::now(),
+        };
+        let caller = Caller::operator();
+        let read = Authorized {
+            caller: &caller,
+            owner: &owner,
+            operation: TokenOperation::Read,
+        };
+        assert!(read.for_operation(TokenOperation::Read).is_ok());
+        for writing in [TokenOperation::Create, TokenOperation::Revoke] {
+            assert!(matches!(
+                read.for_operation(writing),
+                Err(Error::Internal { .. })
+            ));
+        }
+    }
 }

@@ -243,10 +243,18 @@ impl TestApp {
         let (ci_key, _) =
             regauth::ci_secret::CiSecretKey::load_or_generate(&self.settings.ci_secret_key_file())
                 .unwrap();
+        let operator = Caller::operator();
+        let authorized = deploy_tokens::authorize(
+            self.store.as_ref(),
+            &operator,
+            regauth::access::permissions::TokenOperation::Create,
+            &owner,
+        )
+        .await
+        .unwrap();
         let created = deploy_tokens::create(
             self.store.as_ref(),
-            &Caller::operator(),
-            &owner,
+            &authorized,
             request,
             self.settings.token_lifetime,
             &self.settings.token_formats(),
@@ -278,7 +286,7 @@ impl TestApp {
     }
 
     pub async fn revoke(&self, token_id: i64) {
-        deploy_tokens::revoke(
+        deploy_tokens::revoke_by_id(
             self.store.as_ref(),
             &Caller::operator(),
             token_id,

@@ -113,10 +113,18 @@ async fn a_failed_audit_insert_leaves_no_created_revoked_or_deleted_token_behind
     )
     .await
     .unwrap();
+    let operator = Caller::operator();
+    let authorized = deploy_tokens::authorize(
+        app.store.as_ref(),
+        &operator,
+        regauth::access::permissions::TokenOperation::Create,
+        &owner,
+    )
+    .await
+    .unwrap();
     let created = deploy_tokens::create(
         app.store.as_ref(),
-        &Caller::operator(),
-        &owner,
+        &authorized,
         regauth::domain::deploy_token::DeployTokenRequest {
             name: "cli".into(),
             username: None,
@@ -134,7 +142,7 @@ async fn a_failed_audit_insert_leaves_no_created_revoked_or_deleted_token_behind
     assert_eq!(token_rows(&app).await, tokens);
 
     // Revoke: neither the revocation nor the removal of its refresh tokens happens.
-    let revoked = deploy_tokens::revoke(
+    let revoked = deploy_tokens::revoke_by_id(
         app.store.as_ref(),
         &Caller::operator(),
         token.token.id,

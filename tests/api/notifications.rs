@@ -429,10 +429,18 @@ async fn revoked_deleted_expired_far_off_and_never_expiring_tokens_get_no_notice
     )
     .await
     .unwrap();
+    let operator = Caller::operator();
+    let authorized = regauth::service::deploy_tokens::authorize(
+        app.store.as_ref(),
+        &operator,
+        regauth::access::permissions::TokenOperation::Revoke,
+        &owner,
+    )
+    .await
+    .unwrap();
     regauth::service::deploy_tokens::delete(
         app.store.as_ref(),
-        &Caller::operator(),
-        &owner,
+        &authorized,
         deleted.token.id,
         Utc::now(),
     )

@@ -669,7 +669,9 @@ async fn create_token(
     let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
     let store = state.store.as_ref();
     // The role first: a caller who may not add learns nothing from validation errors.
-    deploy_tokens::authorize(store, &session.caller, TokenOperation::Create, &namespace).await?;
+    let authorized =
+        deploy_tokens::authorize(store, &session.caller, TokenOperation::Create, &namespace)
+            .await?;
     let values = FormValues {
         name: form.get("name").to_owned(),
         expires_at: form.get("expires_at").trim().to_owned(),
@@ -734,8 +736,7 @@ async fn create_token(
     }
     match deploy_tokens::create(
         store,
-        &session.caller,
-        &namespace,
+        &authorized,
         request_body,
         state.settings.token_lifetime,
         &state.token_formats,
@@ -920,10 +921,11 @@ async fn revoke_token(
     session.check_csrf(&form)?;
     let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
     let store = state.store.as_ref();
-    deploy_tokens::authorize(store, &session.caller, TokenOperation::Revoke, &namespace).await?;
-    // Only a token of this namespace: the URL names the owner.
-    deploy_tokens::get(store, &session.caller, &namespace, id).await?;
-    deploy_tokens::revoke(store, &session.caller, id, Utc::now()).await?;
+    let authorized =
+        deploy_tokens::authorize(store, &session.caller, TokenOperation::Revoke, &namespace)
+            .await?;
+    // Only a token of this namespace: `revoke` looks for it among the owner's.
+    deploy_tokens::revoke(store, &authorized, id, Utc::now()).await?;
     Ok(see_other(&format!(
         "{}?revoked=1",
         pages::settings_url(kind, namespace.full_path.as_str())
