@@ -133,6 +133,7 @@ pub fn field_errors(
 
 // The instance's lifetime limits joined the list (issue #27); they are settings, not request
 // fields, so they stay a parameter of their own.
+#[tracing::instrument(skip_all)]
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
     store: &dyn Store,
@@ -214,6 +215,7 @@ pub async fn list(
 }
 
 /// Every token of the instance (admins only).
+#[tracing::instrument(skip_all)]
 pub async fn list_all(
     store: &dyn Store,
     caller: &Caller,
@@ -253,6 +255,7 @@ pub async fn get(
 }
 
 /// One token of `owner` with its audit trail (oldest first), for the token's detail view.
+#[tracing::instrument(skip_all)]
 pub async fn audit_trail(
     store: &dyn Store,
     caller: &Caller,
@@ -301,6 +304,7 @@ pub(super) async fn owned_token(
 
 /// Revokes a token wherever it lives (the command line names only its id): the caller's
 /// role on its owner is checked first.
+#[tracing::instrument(skip_all)]
 pub async fn revoke_by_id(
     store: &dyn Store,
     caller: &Caller,
@@ -317,6 +321,7 @@ pub async fn revoke_by_id(
 
 /// Revokes a token of the authorized owner at once and for good; revoking a revoked token is
 /// not an error.
+#[tracing::instrument(skip_all)]
 pub async fn revoke(
     store: &dyn Store,
     authorized: &Authorized<'_>,
@@ -346,6 +351,7 @@ pub async fn revoke(
 }
 
 /// Revokes and deletes a token of `owner` (GitLab's DELETE); the row stays for the audit trail.
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     store: &dyn Store,
     authorized: &Authorized<'_>,

@@ -93,6 +93,7 @@ fn bounded(text: Option<&str>) -> Option<String> {
 }
 
 /// What `secret` is, looked up only if its text can be one of regauth's secrets.
+#[tracing::instrument(skip_all)]
 pub async fn identify(
     store: &dyn Store,
     formats: &TokenFormats,
@@ -139,6 +140,7 @@ pub async fn identify(
 /// Revokes a leaked secret (idempotent): what it was and whether this call revoked it (false
 /// when it was revoked already), or `None` when it is none of regauth's. `actor` names the
 /// administrator, or the reporting service.
+#[tracing::instrument(skip_all)]
 pub async fn revoke(
     store: &dyn Store,
     formats: &TokenFormats,

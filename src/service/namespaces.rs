@@ -64,6 +64,7 @@ pub fn kind_label(kind: NamespaceKind) -> &'static str {
 }
 
 /// Creates a group, or a private project.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     store: &dyn Store,
     caller: &Caller,
@@ -75,6 +76,7 @@ pub async fn create(
 }
 
 /// Creates a group or project with the given visibility.
+#[tracing::instrument(skip_all)]
 pub async fn create_with_visibility(
     store: &dyn Store,
     caller: &Caller,
@@ -192,6 +194,7 @@ pub async fn find_visible(
 
 /// Changes a project's visibility (Owner or admin; the operator always). A project the caller
 /// may not see is reported as absent; one they see without being Owner is 403.
+#[tracing::instrument(skip_all)]
 pub async fn set_visibility(
     store: &dyn Store,
     caller: &Caller,

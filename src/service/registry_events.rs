@@ -39,6 +39,7 @@ pub struct Intake {
 
 /// Takes one envelope in; `Ok` only once the events are durably written. `new_address_days`:
 /// how long a network a token acted from stays known (0: no new-address warning).
+#[tracing::instrument(skip_all)]
 pub async fn receive(
     store: &dyn Store,
     body: &[u8],
@@ -126,6 +127,7 @@ pub fn attribute(
 
 /// One page of what a deploy token did at the registry, the latest first: for whoever may
 /// read the tokens of its owner. `owner` `None` (the command line): the token's own owner.
+#[tracing::instrument(skip_all)]
 pub async fn of_deploy_token(
     store: &dyn Store,
     caller: &Caller,
@@ -152,6 +154,7 @@ pub async fn of_deploy_token(
 
 /// One page of what a workload identity policy's jobs and pods did at the registry, the
 /// latest first: for whoever may read the policies of `owner`.
+#[tracing::instrument(skip_all)]
 pub async fn of_workload_identity(
     store: &dyn Store,
     caller: &Caller,

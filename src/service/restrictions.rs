@@ -18,6 +18,7 @@ use crate::store::Store;
 /// creating one. Takes effect at the token's next use on every replica.
 /// `owner`: the project or group the API path named (the token must be its); the command
 /// line names the token by id alone.
+#[tracing::instrument(skip_all)]
 pub async fn set_deploy_token_ip_ranges(
     store: &dyn Store,
     caller: &Caller,
@@ -57,6 +58,7 @@ pub async fn group_ip_ranges(store: &dyn Store, group: &Namespace) -> Result<IpR
 
 /// Replaces (or clears) a group's allow-list, which every token below the group must also
 /// satisfy; Owners and admins, as GitLab's group setting.
+#[tracing::instrument(skip_all)]
 pub async fn set_group_ip_ranges(
     store: &dyn Store,
     caller: &Caller,
@@ -210,6 +212,7 @@ fn refuse(
 
 /// Sets a personal access token's allow-list (the command line, right after creating it,
 /// before its secret is shown).
+#[tracing::instrument(skip_all)]
 pub async fn set_personal_access_token_ip_ranges(
     store: &dyn Store,
     id: i64,

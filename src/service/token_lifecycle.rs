@@ -85,6 +85,7 @@ pub struct GroupLimitsChange {
 
 /// Changes a group's limits (its Owner or an admin; the operator always). The maximum can
 /// only be stricter than the instance's and the enclosing groups'. Audited.
+#[tracing::instrument(skip_all)]
 pub async fn set_group_limits(
     store: &dyn Store,
     caller: &Caller,
@@ -162,6 +163,7 @@ pub struct Rotated<T> {
 /// scopes and restrictions; the previous secret works for the grace period. Who may create
 /// tokens on the owner may rotate them. `owner`: the API's owner in the path (a token of
 /// another owner is absent); the CLI names the token alone.
+#[tracing::instrument(skip_all)]
 #[allow(clippy::too_many_arguments)]
 pub async fn rotate_deploy_token(
     store: &dyn Store,
@@ -267,6 +269,7 @@ pub enum PersonalAccessTokenRef {
 /// lets the tools holding the secret be updated. Its user (with a token that may write) or
 /// an admin may; a token of someone else is reported as absent. The lifetime policy is the
 /// instance's (a personal access token belongs to no group).
+#[tracing::instrument(skip_all)]
 pub async fn rotate_personal_access_token(
     store: &dyn Store,
     caller: &Caller,

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::store::Store;
 use serde_json::json;
 
+#[tracing::instrument(skip_all)]
 pub async fn create(
     store: &dyn Store,
     caller: &Caller,
@@ -55,6 +56,7 @@ pub async fn list(store: &dyn Store) -> Result<Vec<User>, Error> {
 
 /// Blocking takes effect at once: every API request re-reads the user with its token, and
 /// the user's web sessions end.
+#[tracing::instrument(skip_all)]
 pub async fn set_blocked(
     store: &dyn Store,
     caller: &Caller,
@@ -81,6 +83,7 @@ pub async fn set_blocked(
 }
 
 /// Turns the new-address mail (`service::new_address_mail`) on or off for a user.
+#[tracing::instrument(skip_all)]
 pub async fn set_new_address_mail(
     store: &dyn Store,
     username: &str,
@@ -111,6 +114,7 @@ pub async fn preferences(store: &dyn Store, caller: &Caller) -> Result<Preferenc
 
 /// Changes the caller's own preferences (a personal access token that may write, or a page
 /// session); the preferences as they are afterwards.
+#[tracing::instrument(skip_all)]
 pub async fn set_preferences(
     store: &dyn Store,
     caller: &Caller,
@@ -139,6 +143,7 @@ fn person(caller: &Caller) -> Result<&User, Error> {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn add_member(
     store: &dyn Store,
     caller: &Caller,
@@ -162,6 +167,7 @@ pub async fn add_member(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn remove_member(
     store: &dyn Store,
     caller: &Caller,
@@ -210,6 +216,7 @@ pub fn parse_api_scopes(text: &str) -> Result<Vec<ApiScope>, Error> {
 
 // The instance's lifetime limits joined the list (issue #27); they are settings, not request
 // fields, so they stay a parameter of their own.
+#[tracing::instrument(skip_all)]
 #[allow(clippy::too_many_arguments)]
 pub async fn create_personal_access_token(
     store: &dyn Store,
@@ -269,6 +276,7 @@ pub async fn create_personal_access_token(
 }
 
 /// Revokes a personal access token at once.
+#[tracing::instrument(skip_all)]
 pub async fn revoke_personal_access_token(
     store: &dyn Store,
     caller: &Caller,

@@ -62,6 +62,7 @@ fn audit(
 
 /// Validation happens after the permission check, so that a caller without the role learns
 /// nothing from the messages.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     store: &dyn Store,
     caller: &Caller,
@@ -129,6 +130,7 @@ pub async fn get(
 }
 
 /// One policy with its most recent federated logins (newest first).
+#[tracing::instrument(skip_all)]
 pub async fn recent_uses(
     store: &dyn Store,
     caller: &Caller,
@@ -143,6 +145,7 @@ pub async fn recent_uses(
 
 /// Deleting a policy ends its logins at once: registry JWTs already issued run out within
 /// `token_ttl`.
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     store: &dyn Store,
     caller: &Caller,
@@ -489,6 +492,7 @@ pub struct Exchanged {
 /// (or fewer) is minted for `max_ttl`. Refusals of the token are all `Unauthorized`
 /// (`invalid_grant`); an ambiguous or malformed `resource` is `NotFound` (`invalid_target`);
 /// scopes the policy lacks are a `scope` validation error (`invalid_scope`).
+#[tracing::instrument(skip_all)]
 #[allow(clippy::too_many_arguments)]
 pub async fn exchange(
     store: &dyn Store,
@@ -725,6 +729,7 @@ pub fn start_sweep(store: Arc<dyn Store>, every: std::time::Duration) {
 /// credential of the policy, valid for the policy's `max_ttl` from now (not bounded by the
 /// OIDC token's `exp`, so that a push outlives a 5-minute job token), deleted with the
 /// policy. docker keeps it as its identity token and sends it in the refresh_token grant.
+#[tracing::instrument(skip_all)]
 pub async fn create_refresh_credential(
     store: &dyn Store,
     formats: &TokenFormats,
