@@ -55,7 +55,7 @@ const BUCKETS: [f64; 12] = [
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::EnumCount)]
 pub enum TokenOutcome {
     Issued,
     Partial,
@@ -89,7 +89,7 @@ impl TokenOutcome {
 }
 
 /// Which service a token request named: one of the configured two, or anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum ServiceLabel {
     Registry,
     VirtualRegistry,
@@ -97,7 +97,7 @@ pub enum ServiceLabel {
 }
 
 /// Where a credential was checked (the `route` label of login failures).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum LoginRoute {
     /// `/jwt/auth` with a deploy token (Basic or the OAuth2 password grant).
     Registry,
@@ -136,7 +136,7 @@ impl LoginRoute {
 }
 
 /// What a brute-force lock is keyed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum LockKey {
     Address,
     Username,
@@ -154,7 +154,7 @@ impl LockKey {
 }
 
 /// Why an attempt was answered 429.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum Throttled {
     /// Its address or username is locked.
     Locked,
@@ -253,7 +253,7 @@ where
 pub struct Metrics {
     registry: Registry,
     /// By [`ServiceLabel`], then [`TokenOutcome`]: handles into the registered family.
-    token_requests: [[Counter; TokenOutcome::ALL.len()]; 3],
+    token_requests: [[Counter; TokenOutcome::ALL.len()]; <ServiceLabel as strum::EnumCount>::COUNT],
     /// The `registry` scope family, by [`TokenOutcome`].
     registry_family_requests: [Counter; TokenOutcome::ALL.len()],
     /// Every family: forward-auth outcomes are a small fixed set of names.
@@ -276,7 +276,7 @@ pub struct Metrics {
 }
 
 /// What became of one `POST /api/v4/container_registry_event/events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum EnvelopeOutcome {
     Accepted,
     Unauthorized,
@@ -628,6 +628,12 @@ impl Metrics {
         out
     }
 }
+
+crate::every_variant_listed!(TokenOutcome, in_order);
+crate::every_variant_listed!(LoginRoute, in_order);
+crate::every_variant_listed!(LockKey, in_order);
+crate::every_variant_listed!(Throttled, in_order);
+crate::every_variant_listed!(EnvelopeOutcome, in_order);
 
 #[cfg(test)]
 mod tests {

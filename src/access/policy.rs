@@ -417,7 +417,7 @@ impl ScopeFamily {
 }
 
 /// A git or package operation a reverse proxy asks about (`/-/forward-auth`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumCount)]
 pub enum Operation {
     /// Clone, fetch, pull (`git-upload-pack`, and any read of the repository).
     GitFetch,
@@ -547,6 +547,8 @@ pub fn authorize_operation(
         Verdict::Forbidden
     }
 }
+
+crate::every_variant_listed!(Operation);
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum ActorKind {
     /// A person through the API.
     User,
@@ -31,7 +31,7 @@ impl ActorKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum AuditAction {
     DeployTokenCreate,
     DeployTokenRevoke,
@@ -184,3 +184,6 @@ impl AuditAction {
         AuditAction::WorkloadExchange,
     ];
 }
+
+crate::every_variant_listed!(AuditAction);
+crate::every_variant_listed!(ActorKind);

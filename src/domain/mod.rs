@@ -1,5 +1,35 @@
 //! Plain domain types: deploy tokens, scopes, secrets, expiry, namespaces, users and roles.
 
+/// Checks at compile time that `$enum::ALL` lists every variant of a fieldless enum (derived
+/// `strum::EnumCount`) exactly once, so that a variant added without its table entry fails
+/// the build rather than a lookup or a metric at run time. With `in_order`, also in
+/// declaration order: `variant as usize` then indexes arrays built from `ALL`.
+#[macro_export]
+macro_rules! every_variant_listed {
+    ($enum:ty) => {
+        $crate::every_variant_listed!(@check $enum, false);
+    };
+    ($enum:ty, in_order) => {
+        $crate::every_variant_listed!(@check $enum, true);
+    };
+    (@check $enum:ty, $in_order:expr) => {
+        const _: () = {
+            let all = <$enum>::ALL;
+            let count = <$enum as strum::EnumCount>::COUNT;
+            assert!(all.len() == count);
+            let mut seen = [false; <$enum as strum::EnumCount>::COUNT];
+            let mut index = 0;
+            while index < count {
+                let discriminant = all[index] as usize;
+                assert!(discriminant < count && !seen[discriminant]);
+                assert!(!$in_order || discriminant == index);
+                seen[discriminant] = true;
+                index += 1;
+            }
+        };
+    };
+}
+
 pub mod address_range;
 pub mod audit;
 pub mod deploy_token;

@@ -36,7 +36,7 @@ impl std::fmt::Display for NamespaceKind {
 /// Who may read a project without a token (GitLab's three levels). Deploy tokens are not
 /// users, so `internal` ("any signed-in user") grants them nothing beyond their scopes, and
 /// anonymous callers nothing at all: only `public` opens reads to everyone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, strum::EnumCount)]
 pub enum Visibility {
     #[default]
     Private,
@@ -92,6 +92,8 @@ pub struct Namespace {
     pub visibility: Visibility,
     pub created_at: DateTime<Utc>,
 }
+
+crate::every_variant_listed!(Visibility);
 
 #[cfg(test)]
 mod tests {

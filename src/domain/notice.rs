@@ -14,7 +14,7 @@ use super::namespace::NamespaceKind;
 use super::user::Role;
 
 /// The three notices a token gets before it expires, each at most once per recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::EnumCount)]
 pub enum NoticeWindow {
     /// 0–7 days left.
     Days7,
@@ -104,6 +104,8 @@ pub fn is_notice_recipient(
     };
     !blocked && highest_role.is_some_and(|role| role >= needed)
 }
+
+crate::every_variant_listed!(NoticeWindow);
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ const MAX_MEDIA_TYPE: usize = 200;
 const MAX_ADDRESS: usize = 100;
 const MAX_USER_AGENT: usize = 300;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumCount)]
 pub enum RegistryAction {
     Push,
     Pull,
@@ -67,7 +67,7 @@ impl RegistryAction {
 }
 
 /// What the event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum TargetKind {
     Manifest,
     Blob,
@@ -508,6 +508,9 @@ pub struct NewAddress {
     pub action: RegistryAction,
     pub repository: String,
 }
+
+crate::every_variant_listed!(RegistryAction, in_order);
+crate::every_variant_listed!(TargetKind, in_order);
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ use ring::rand::SecureRandom as _;
 use super::TokenSecret;
 
 /// Every kind of secret regauth issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumCount)]
 pub enum TokenKind {
     DeployToken,
     PersonalAccessToken,
@@ -301,6 +301,8 @@ fn crc32_update(mut crc: u32, bytes: &[u8]) -> u32 {
     }
     crc
 }
+
+crate::every_variant_listed!(TokenKind);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// One scope a deploy token may carry. The order of [`DeployTokenScope::ALL`] is the order
 /// GitLab's API lists them in, and the order every list we print follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, strum::EnumCount)]
 pub enum DeployTokenScope {
     ReadRepository,
     ReadRegistry,
@@ -122,6 +122,8 @@ impl FromIterator<DeployTokenScope> for ScopeSet {
         set
     }
 }
+
+crate::every_variant_listed!(DeployTokenScope, in_order);
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ pub const LEEWAY_SECONDS: i64 = 60;
 
 /// Why a token was not accepted. Logged and counted; never told to the client, which gets
 /// one answer for all (so that an attacker cannot learn which check failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
 pub enum Rejection {
     Oversized,
     Malformed,
@@ -358,6 +358,8 @@ pub fn parse_jwks(document: &[u8]) -> Result<Vec<VerifyingKey>, String> {
     }
     Ok(keys)
 }
+
+crate::every_variant_listed!(Rejection);
 
 #[cfg(test)]
 mod tests {

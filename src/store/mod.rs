@@ -117,7 +117,7 @@ pub struct StateCounts {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScopeCounts([StateCounts; 7]);
+pub struct ScopeCounts([StateCounts; <DeployTokenScope as strum::EnumCount>::COUNT]);
 
 impl ScopeCounts {
     pub fn get(&self, scope: DeployTokenScope) -> StateCounts {

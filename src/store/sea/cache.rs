@@ -178,7 +178,7 @@ struct Entries {
 }
 
 /// How one token lookup went.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, strum::EnumCount)]
 pub enum Lookup {
     Hit,
     Miss,
@@ -192,7 +192,7 @@ pub struct TokenCache {
     capacity: usize,
     entries: RwLock<Entries>,
     /// Token lookups by [`Lookup`], in that order.
-    lookups: [AtomicU64; 3],
+    lookups: [AtomicU64; <Lookup as strum::EnumCount>::COUNT],
 }
 
 impl TokenCache {
