@@ -337,3 +337,20 @@ async fn namespace_of(
     )
     .await?)
 }
+
+/// A signed-in form posted to a page of one group or project: the session, the form (read
+/// only once the session is known, and refused without its CSRF token) and the namespace the
+/// URL names, if the caller may see it.
+async fn namespace_form(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    kind: NamespaceKind,
+    path: &str,
+) -> Result<(Session, Form, crate::domain::Namespace), PageError> {
+    let session = session(request, state).await?;
+    let form = session_form(request, payload, state).await?;
+    session.check_csrf(&form)?;
+    let (namespace, _) = namespace_of(state, &session, kind, path).await?;
+    Ok((session, form, namespace))
+}

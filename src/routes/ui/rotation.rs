@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::pages::{when, CreatedView};
 use super::PageError;
-use super::{namespace_of, render_token_page, session, session_form, PageResult};
+use super::{namespace_form, render_token_page, PageResult};
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::{DeployToken, NamespaceKind};
 use crate::error::Error;
@@ -98,10 +98,7 @@ pub async fn rotate_token(
 ) -> PageResult {
     let kind = **kind;
     let (path, id) = path.into_inner();
-    let session = session(&request, &state).await?;
-    let form = session_form(&request, payload, &state).await?;
-    session.check_csrf(&form)?;
-    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let (session, form, namespace) = namespace_form(&request, payload, &state, kind, &path).await?;
     let store = state.store.as_ref();
     // The role first: a caller who may not rotate learns nothing from the form's errors.
     crate::service::deploy_tokens::authorize(

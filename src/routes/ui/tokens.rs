@@ -157,10 +157,7 @@ pub(super) async fn create_token(
     state: web::Data<AppState>,
 ) -> PageResult {
     let kind = **kind;
-    let session = session(&request, &state).await?;
-    let form = session_form(&request, payload, &state).await?;
-    session.check_csrf(&form)?;
-    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let (session, form, namespace) = namespace_form(&request, payload, &state, kind, &path).await?;
     let store = state.store.as_ref();
     // The role first: a caller who may not add learns nothing from validation errors.
     let authorized =
@@ -410,10 +407,7 @@ pub(super) async fn revoke_token(
 ) -> PageResult {
     let kind = **kind;
     let (path, id) = path.into_inner();
-    let session = session(&request, &state).await?;
-    let form = session_form(&request, payload, &state).await?;
-    session.check_csrf(&form)?;
-    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let (session, _, namespace) = namespace_form(&request, payload, &state, kind, &path).await?;
     let store = state.store.as_ref();
     let authorized =
         deploy_tokens::authorize(store, &session.caller, TokenOperation::Revoke, &namespace)

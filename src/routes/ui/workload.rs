@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use super::pages::{kind_word, scope_options, settings_url, when, ScopeOption};
 use super::PageError;
-use super::{html, namespace_of, see_other, session, session_form, PageResult, Session};
+use super::{html, namespace_form, namespace_of, see_other, session, PageResult, Session};
 use crate::access::permissions::{self, TokenOperation};
 use crate::domain::workload_identity::{
     Conditions, Expected, WorkloadIdentity, WorkloadIdentityRequest,
@@ -286,10 +286,7 @@ pub async fn create_policy(
     state: web::Data<AppState>,
 ) -> PageResult {
     let kind = **kind;
-    let session = session(&request, &state).await?;
-    let form = session_form(&request, payload, &state).await?;
-    session.check_csrf(&form)?;
-    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let (session, form, namespace) = namespace_form(&request, payload, &state, kind, &path).await?;
     // The role first: a caller who may not add learns nothing from validation errors.
     crate::service::deploy_tokens::authorize(
         state.store.as_ref(),
@@ -401,10 +398,7 @@ pub async fn delete_policy(
 ) -> PageResult {
     let kind = **kind;
     let (path, id) = path.into_inner();
-    let session = session(&request, &state).await?;
-    let form = session_form(&request, payload, &state).await?;
-    session.check_csrf(&form)?;
-    let (namespace, _) = namespace_of(&state, &session, kind, &path).await?;
+    let (session, _, namespace) = namespace_form(&request, payload, &state, kind, &path).await?;
     workload_identity::delete(
         state.store.as_ref(),
         &session.caller,
