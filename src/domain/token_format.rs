@@ -188,6 +188,15 @@ impl TokenFormats {
         Shape::Unknown
     }
 
+    /// The kind whose prefix `presented` carries, judged on the prefix alone (no checksum):
+    /// what routes a secret to its kind's check, which then judges the whole text once.
+    pub fn kind_by_prefix(&self, presented: &str) -> Option<TokenKind> {
+        self.recognised
+            .iter()
+            .find(|(prefix, _)| presented.starts_with(prefix.as_str()))
+            .map(|(_, kind)| *kind)
+    }
+
     /// Whether a presented secret may be looked up as a secret of `kind`: not malformed and
     /// not recognisably another kind.
     pub fn may_be(&self, presented: &str, kind: TokenKind) -> bool {
@@ -312,6 +321,25 @@ mod tests {
     fn crc32_is_the_ieee_crc() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn a_prefix_routes_a_secret_to_its_kind_without_judging_the_rest() {
+        let formats = TokenFormats::new("gldt-", Some("acme-"));
+        assert_eq!(
+            formats.kind_by_prefix("acme-wt-anything"),
+            Some(TokenKind::WorkloadCredential)
+        );
+        assert_eq!(
+            formats.kind_by_prefix("regauth-wl-anything"),
+            Some(TokenKind::WorkloadCredential),
+            "made before the instance prefix was set"
+        );
+        assert_eq!(
+            formats.kind_by_prefix("acme-dt-x"),
+            Some(TokenKind::DeployToken)
+        );
+        assert_eq!(formats.kind_by_prefix("plain-secret"), None);
     }
 
     #[test]

@@ -366,6 +366,7 @@ async fn authenticate_basic(
     if workload_identity::is_exchanged_credential(&state.token_formats, secret) {
         let login = workload_identity::authenticate_exchanged(
             state.store.as_ref(),
+            &state.token_formats,
             Some(username),
             secret,
             now,
@@ -426,9 +427,14 @@ async fn authenticate_refresh(
     now: chrono::DateTime<Utc>,
 ) -> Result<Login, Error> {
     if workload_identity::is_exchanged_credential(&state.token_formats, secret) {
-        let login =
-            workload_identity::authenticate_exchanged(state.store.as_ref(), None, secret, now)
-                .await?;
+        let login = workload_identity::authenticate_exchanged(
+            state.store.as_ref(),
+            &state.token_formats,
+            None,
+            secret,
+            now,
+        )
+        .await?;
         return Ok(Login::Workload(Box::new(login)));
     }
     registry_token::authenticate_refresh_token(

@@ -61,6 +61,7 @@ pub async fn authenticate(
         {
             let login = super::workload_identity::authenticate_exchanged(
                 store,
+                formats,
                 Some(&username),
                 &secret,
                 now,
@@ -71,8 +72,10 @@ pub async fn authenticate(
         Presented::DeployTokenHeader(secret)
             if super::workload_identity::is_exchanged_credential(formats, &secret) =>
         {
-            let login =
-                super::workload_identity::authenticate_exchanged(store, None, &secret, now).await?;
+            let login = super::workload_identity::authenticate_exchanged(
+                store, formats, None, &secret, now,
+            )
+            .await?;
             Some(login.credential)
         }
         Presented::Basic { username, secret } => {

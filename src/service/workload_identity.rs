@@ -11,7 +11,7 @@ use super::caller::Caller;
 use super::deploy_tokens::authorize;
 use crate::access::permissions::TokenOperation;
 use crate::config::oidc::{IssuerKind, OidcIssuer};
-use crate::domain::token_format::{Shape, TokenFormats, TokenKind};
+use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::workload_identity::{
     conditions_match, parse_workload_username, NewWorkloadIdentity, WorkloadIdentity,
     WorkloadIdentityRequest,
@@ -667,14 +667,12 @@ fn new_credential_secret(formats: &TokenFormats) -> Result<TokenSecret, Error> {
         .map_err(|_| Error::internal("the system random generator failed"))
 }
 
-/// Whether a presented secret is one the token exchange minted, under either prefix (one
-/// minted before `token_instance_prefix` was set keeps `regauth-wl-`). A look-alike with a
-/// wrong checksum is not: it goes on to be refused without a lookup.
+/// Whether a presented secret carries the prefix of the token exchange's credentials, under
+/// either prefix (one minted before `token_instance_prefix` was set keeps `regauth-wl-`).
+/// The prefix alone: [`authenticate_exchanged`] judges the whole text (checksum) before any
+/// lookup, so no secret is judged twice on the registry's login path.
 pub fn is_exchanged_credential(formats: &TokenFormats, secret: &TokenSecret) -> bool {
-    matches!(
-        formats.shape(secret.expose()),
-        Shape::Valid(TokenKind::WorkloadCredential) | Shape::Legacy(TokenKind::WorkloadCredential)
-    )
+    formats.kind_by_prefix(secret.expose()) == Some(TokenKind::WorkloadCredential)
 }
 
 /// A credential minted by the exchange, presented with its policy's username (the registry,
@@ -682,10 +680,15 @@ pub fn is_exchanged_credential(formats: &TokenFormats, secret: &TokenSecret) -> 
 /// `Unauthorized`.
 pub async fn authenticate_exchanged(
     store: &dyn Store,
+    formats: &TokenFormats,
     username: Option<&str>,
     secret: &TokenSecret,
     now: DateTime<Utc>,
 ) -> Result<FederatedLogin, Error> {
+    // A look-alike (wrong length, characters or checksum) costs no lookup.
+    if !formats.may_be(secret.expose(), TokenKind::WorkloadCredential) {
+        return Err(Error::Unauthorized);
+    }
     let found = store
         .find_workload_credential(&secret.digest())
         .await?
