@@ -214,7 +214,17 @@ impl Application {
             &settings.oidc_issuers,
             Some(Arc::clone(&metrics)),
         ));
+        let registry_event_inbox = settings.registry_events_secret.as_ref().map(|_| {
+            crate::service::registry_event_inbox::EventInbox::start(
+                Arc::clone(&store),
+                Arc::clone(&metrics),
+                settings.smtp.clone(),
+                settings.registry_new_address_days,
+                db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite,
+            )
+        });
         let state = web::Data::new(AppState {
+            registry_event_inbox,
             oidc,
             store,
             keys: Arc::clone(&keys),

@@ -14,6 +14,7 @@ pub mod personal_access_token;
 pub mod refresh_token;
 pub mod registry_event;
 pub mod registry_event_address;
+pub mod registry_event_inbox;
 pub mod registry_event_receipt;
 pub mod user;
 pub mod user_password;

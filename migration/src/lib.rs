@@ -18,6 +18,7 @@ mod m20261205_070000_workload_identities;
 mod m20261205_080000_registry_events;
 mod m20261205_100000_token_restrictions;
 mod m20261205_110000_token_rotation_and_lifetime;
+mod m20261205_120000_registry_event_inbox;
 
 pub struct Migrator;
 
@@ -75,5 +76,6 @@ fn every_migration() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261205_080000_registry_events::Migration),
         Box::new(m20261205_100000_token_restrictions::Migration),
         Box::new(m20261205_110000_token_rotation_and_lifetime::Migration),
+        Box::new(m20261205_120000_registry_event_inbox::Migration),
     ]
 }

@@ -509,12 +509,83 @@ pub struct NewAddress {
     pub repository: String,
 }
 
+/// A network a deploy token acted from, and when (first and last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenNetwork {
+    pub network: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Notes in `known` (a token's networks) that it acted from `network` at `at`; true when
+/// that is news: the token had not used it within `window` before `at` (nor after it: events
+/// may come out of order), and had used another network (its first is no news).
+pub fn note_network(
+    known: &mut Vec<SeenNetwork>,
+    network: &str,
+    at: DateTime<Utc>,
+    window: chrono::TimeDelta,
+) -> bool {
+    let since = at.checked_sub_signed(window).unwrap_or(at);
+    match known.iter_mut().find(|seen| seen.network == network) {
+        Some(seen) => {
+            let news = !(seen.last_seen >= since && seen.first_seen <= at);
+            seen.last_seen = seen.last_seen.max(at);
+            seen.first_seen = seen.first_seen.min(at);
+            news
+        }
+        None => {
+            let news = !known.is_empty();
+            known.push(SeenNetwork {
+                network: network.to_owned(),
+                first_seen: at,
+                last_seen: at,
+            });
+            news
+        }
+    }
+}
+
 crate::every_variant_listed!(RegistryAction, in_order);
 crate::every_variant_listed!(TargetKind, in_order);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_is_news_when_unused_within_the_window_and_not_the_first() {
+        let at = |hour: i64| DateTime::from_timestamp(1_800_000_000 + hour * 3600, 0).unwrap();
+        let window = chrono::TimeDelta::days(1);
+        let mut known = Vec::new();
+        assert!(
+            !note_network(&mut known, "10.0.0.0/24", at(0), window),
+            "the first"
+        );
+        assert!(
+            !note_network(&mut known, "10.0.0.0/24", at(1), window),
+            "known"
+        );
+        assert!(
+            note_network(&mut known, "10.9.9.0/24", at(2), window),
+            "another"
+        );
+        assert!(
+            !note_network(&mut known, "10.9.9.0/24", at(3), window),
+            "now known"
+        );
+        assert!(
+            !note_network(&mut known, "10.9.9.0/24", at(20), window),
+            "within a day"
+        );
+        assert!(
+            note_network(&mut known, "10.0.0.0/24", at(100), window),
+            "unused for days"
+        );
+        assert_eq!(known[0].first_seen, at(0));
+        assert_eq!(known[0].last_seen, at(100));
+        assert_eq!((known[1].first_seen, known[1].last_seen), (at(2), at(20)));
+    }
 
     fn received() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()

@@ -1,7 +1,9 @@
 //! `POST /api/v4/container_registry_event/events`: the registry's notifications, at GitLab's
 //! path so that one registry configuration serves both. Authenticated as GitLab does it (the
 //! `Authorization` header equals `registry_events_secret`), checked before a byte of the body
-//! is read; answered 200 only once the events are written. Off (404) without the setting.
+//! is read; answered 200 once the envelope is written to the inbox (one insert: the registry
+//! waits for each answer before it sends the next event), its events recorded from there
+//! right after (`service::registry_event_inbox`). Off (404) without the setting.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,7 +12,6 @@ use chrono::Utc;
 use crate::domain::registry_event::{is_envelope_media_type, ENVELOPE_MEDIA_TYPES};
 use crate::error::{ApiError, Error, Report};
 use crate::metrics::EnvelopeOutcome;
-use crate::service::registry_events;
 use crate::state::AppState;
 
 /// The largest envelope: 16 KiB per event for 64 events (distribution sends one or a few).
@@ -21,7 +22,10 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(secret) = &state.settings.registry_events_secret else {
+    let (Some(secret), Some(inbox)) = (
+        &state.settings.registry_events_secret,
+        &state.registry_event_inbox,
+    ) else {
         return Err(Error::not_found("Route", "").into());
     };
     let presented = request
@@ -60,15 +64,8 @@ pub async fn receive(
         state.settings.limits.request_body_timeout,
     )
     .await?;
-    let intake = match registry_events::receive(
-        state.store.as_ref(),
-        &body,
-        Utc::now(),
-        state.settings.registry_new_address_days,
-    )
-    .await
-    {
-        Ok(intake) => intake,
+    let accepted = match inbox.accept(state.store.as_ref(), &body, Utc::now()).await {
+        Ok(accepted) => accepted,
         Err(error) => {
             let outcome = match error {
                 Error::InvalidRequest(_) => EnvelopeOutcome::Invalid,
@@ -84,13 +81,7 @@ pub async fn receive(
     state
         .metrics
         .record_event_envelope(EnvelopeOutcome::Accepted);
-    for action in &intake.recorded {
-        state.metrics.record_registry_event(*action, false);
-    }
-    for action in &intake.duplicates {
-        state.metrics.record_registry_event(*action, true);
-    }
-    for odd in &intake.odd {
+    for odd in &accepted.odd {
         state.metrics.record_odd_registry_event();
         tracing::warn!(
             event_id = odd.id.as_deref().unwrap_or(""),
@@ -99,43 +90,8 @@ pub async fn receive(
             "registry notification event set aside"
         );
     }
-    for news in &intake.new_addresses {
-        state.metrics.record_new_address();
-        tracing::warn!(
-            deploy_token_id = news.deploy_token_id,
-            username = %news.actor,
-            address = %news.address,
-            network = %news.network,
-            action = news.action.as_str(),
-            repository = %news.repository,
-            "deploy token used from a network it had not used lately"
-        );
-    }
-    if let (false, Some(smtp)) = (intake.new_addresses.is_empty(), &state.settings.smtp) {
-        // In the background: the registry's answer does not wait for SMTP.
-        let store = std::sync::Arc::clone(&state.store);
-        let news = intake.new_addresses.clone();
-        match crate::mail::SmtpMailer::new(smtp) {
-            Ok(mailer) => {
-                tokio::spawn(async move {
-                    let sent = crate::service::new_address_mail::send(
-                        store.as_ref(),
-                        &mailer,
-                        &news,
-                        Utc::now(),
-                    )
-                    .await;
-                    if let Err(error) = sent {
-                        tracing::error!(error = %Report(&error), "new-address mail failed");
-                    }
-                });
-            }
-            Err(error) => tracing::error!(error = %Report(&error), "cannot set up SMTP"),
-        }
-    }
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "recorded": intake.recorded.len(),
-        "duplicates": intake.duplicates.len(),
-        "odd": intake.odd.len(),
+        "accepted": accepted.events,
+        "odd": accepted.odd.len(),
     })))
 }

@@ -14,6 +14,7 @@ pub mod new_address_mail;
 pub mod notifications;
 pub mod password_pool;
 pub mod per_thread;
+pub mod registry_event_inbox;
 pub mod registry_events;
 pub mod registry_token;
 pub mod restrictions;

@@ -1,5 +1,6 @@
 //! The registry's notifications taken in (`POST /api/v4/container_registry_event/events`):
-//! each event attributed to the credential its `actor.name` (the registry JWT's `sub`) names,
+//! each envelope written to the inbox as it came ([`accept`]), then, in batches
+//! ([`record_inbox`], driven by `registry_event_inbox`), each event attributed to the credential its `actor.name` (the registry JWT's `sub`) names,
 //! then kept once however often the registry retries it. Events whose actor is unknown, and
 //! anonymous pulls, are kept too, without a credential. Odd events are set apart for the
 //! caller to log and count: one never costs the envelope its other events.
@@ -17,7 +18,9 @@ use crate::domain::{ActorKind, AuditAction, AuditEvent, DeployToken, Namespace};
 use crate::error::Error;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens;
-use crate::store::{Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, Store};
+use crate::store::{
+    Credential, EventCredential, InboxEnvelope, NewAddressCheck, NewRegistryEvent, Page, Store,
+};
 
 /// Receipts are kept this long. A retry that could count twice is one of an event already
 /// written whose answer the registry did not see: it comes within its timeout and backoff
@@ -25,39 +28,69 @@ use crate::store::{Credential, EventCredential, NewAddressCheck, NewRegistryEven
 /// is far more than enough, and bounds the table by a day of events.
 pub const RECEIPT_DAYS: i64 = 1;
 
-/// What became of one envelope's events.
+/// An envelope taken in: written to the inbox (`inbox_id`, none when it held no event to
+/// keep), its odd events set apart for the caller to log and count.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub inbox_id: Option<i64>,
+    /// Events to be recorded.
+    pub events: usize,
+    pub odd: Vec<OddEvent>,
+}
+
+/// Takes one envelope in: `Ok` once it is durably written to the inbox, one insert, so that
+/// the registry (which delivers one event at a time, waiting for each answer) is answered
+/// quickly; [`record_inbox`] attributes and records its events right after. An envelope that
+/// is not one (not JSON, no `events`) is refused here; an odd event is not (see `parse_envelope`).
+#[tracing::instrument(skip_all)]
+pub async fn accept(store: &dyn Store, body: &[u8], now: DateTime<Utc>) -> Result<Accepted, Error> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Error::InvalidRequest("the envelope is not UTF-8".to_owned()))?;
+    let parsed =
+        parse_envelope(body, now).map_err(|error| Error::InvalidRequest(error.to_string()))?;
+    let mut accepted = Accepted::default();
+    for event in parsed {
+        match event {
+            Ok(_) => accepted.events += 1,
+            Err(odd) => accepted.odd.push(odd),
+        }
+    }
+    if accepted.events > 0 {
+        accepted.inbox_id = Some(store.enqueue_registry_envelope(text, now).await?);
+    }
+    Ok(accepted)
+}
+
+/// What became of the events of the envelopes recorded from the inbox.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Intake {
     /// Kept, by action.
     pub recorded: Vec<RegistryAction>,
     /// Seen before (the registry retried), by action.
     pub duplicates: Vec<RegistryAction>,
-    pub odd: Vec<OddEvent>,
     /// Tokens seen acting from a network they had not used within the window.
     pub new_addresses: Vec<NewAddress>,
 }
 
-/// Takes one envelope in; `Ok` only once the events are durably written. `new_address_days`:
-/// how long a network a token acted from stays known (0: no new-address warning).
-#[tracing::instrument(skip_all)]
-pub async fn receive(
+/// Records the events of these inbox envelopes in one transaction that also deletes them
+/// from the inbox: each event attributed to its credential and kept once, however often the
+/// registry retried it. Odd events were counted when the envelope was accepted and are
+/// skipped. `new_address_days`: how long a network a token acted from stays known (0: no
+/// new-address warning).
+#[tracing::instrument(skip_all, fields(envelopes = envelopes.len()))]
+pub async fn record_inbox(
     store: &dyn Store,
-    body: &[u8],
+    envelopes: &[InboxEnvelope],
     now: DateTime<Utc>,
     new_address_days: u32,
 ) -> Result<Intake, Error> {
-    let parsed =
-        parse_envelope(body, now).map_err(|error| Error::InvalidRequest(error.to_string()))?;
-    let mut intake = Intake::default();
-    let mut events = Vec::with_capacity(parsed.len());
-    for event in parsed {
-        match event {
-            Ok(event) => events.push(event),
-            Err(odd) => intake.odd.push(odd),
+    let mut events = Vec::new();
+    for envelope in envelopes {
+        // Accepted envelopes parse; one that no longer does (written by another version)
+        // has nothing to record and leaves the inbox all the same.
+        if let Ok(parsed) = parse_envelope(envelope.envelope.as_bytes(), envelope.received_at) {
+            events.extend(parsed.into_iter().flatten());
         }
-    }
-    if events.is_empty() {
-        return Ok(intake);
     }
     let mut actors: Vec<ActorName> = events
         .iter()
@@ -65,16 +98,24 @@ pub async fn receive(
         .collect();
     actors.sort();
     actors.dedup();
-    let credentials = store.credentials_for_actors(&actors).await?;
+    let credentials = if actors.is_empty() {
+        Vec::new()
+    } else {
+        store.credentials_for_actors(&actors).await?
+    };
     let new = attribute(events, &credentials);
     let check = NewAddressCheck {
         window: chrono::TimeDelta::days(i64::from(new_address_days)),
         audit: &new_address_audit,
     };
+    let ids: Vec<i64> = envelopes.iter().map(|envelope| envelope.id).collect();
     let recorded = store
-        .record_registry_events(&new, now, (new_address_days > 0).then_some(&check))
+        .record_registry_events(&new, now, (new_address_days > 0).then_some(&check), &ids)
         .await?;
-    intake.new_addresses = recorded.new_addresses;
+    let mut intake = Intake {
+        new_addresses: recorded.new_addresses,
+        ..Intake::default()
+    };
     for (new, taken) in new.iter().zip(recorded.taken) {
         if taken {
             intake.recorded.push(new.event.action);

@@ -667,6 +667,24 @@ pub struct NewAddressCheck<'a> {
     pub audit: &'a (dyn Fn(&NewAddress) -> AuditEvent + Send + Sync),
 }
 
+/// A registry notification envelope waiting in the inbox to be attributed and recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEnvelope {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub envelope: String,
+}
+
+/// Which of the inbox's envelopes to take.
+#[derive(Debug, Clone, Copy)]
+pub enum InboxSelection<'a> {
+    /// These (those still there).
+    Ids(&'a [i64]),
+    /// Those received before this instant: left by a process that stopped before recording
+    /// them, or whose recording failed.
+    ReceivedBefore(DateTime<Utc>),
+}
+
 /// The credential an actor name stands for, with its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventCredential {
@@ -699,12 +717,29 @@ pub trait RegistryEventStore: Send + Sync {
     /// used within the window (while it used another) is a new address, recorded in the audit
     /// trail with the change. For each event whether it was new (false: a retry, nothing
     /// changed), and the new addresses.
+    /// Also deletes the inbox envelopes `from_inbox` the events came from, in the same
+    /// transaction: an envelope is gone exactly when its events are kept.
     async fn record_registry_events(
         &self,
         events: &[NewRegistryEvent],
         received_at: DateTime<Utc>,
         new_addresses: Option<&NewAddressCheck<'_>>,
+        from_inbox: &[i64],
     ) -> Result<RecordedEvents, StoreError>;
+
+    /// Writes an envelope, as received, to the inbox (one insert, committed); its id.
+    async fn enqueue_registry_envelope(
+        &self,
+        envelope: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// Up to `limit` envelopes waiting in the inbox, the oldest first.
+    async fn inbox_envelopes(
+        &self,
+        which: InboxSelection<'_>,
+        limit: u64,
+    ) -> Result<Vec<InboxEnvelope>, StoreError>;
 
     /// One page of a credential's events, the latest first.
     async fn registry_events_of(

@@ -10,7 +10,9 @@ use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use std::time::Duration;
+
+use crate::helpers::{eventually, spawn_app_with, TestApp};
 
 pub const SECRET: &str = "Bearer registry-events-test-secret";
 const V1: &str = "application/vnd.docker.distribution.events.v1+json";
@@ -43,16 +45,28 @@ fn delivery(
     request
 }
 
+/// Delivers an envelope and, once it is answered, waits until its events are recorded
+/// (the inbox is empty), as the registry's next delivery would find them.
 async fn deliver(
     app: &TestApp,
     authorization: Option<&str>,
     content_type: &str,
     body: &Value,
 ) -> reqwest::Response {
-    delivery(app, authorization, content_type, body)
+    let response = delivery(app, authorization, content_type, body)
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    recorded(app).await;
+    response
+}
+
+/// Waits until every envelope written to the inbox is recorded.
+async fn recorded(app: &TestApp) {
+    eventually("the inbox recorded", Duration::from_secs(10), async || {
+        (count_rows(app, "registry_event_inbox").await == 0).then_some(())
+    })
+    .await;
 }
 
 /// One event as distribution 2.8 sends it.
@@ -140,6 +154,32 @@ async fn count_rows(app: &TestApp, table: &str) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get::<i64>("", "n").unwrap()
+}
+
+/// Waits until `/metrics` counts `expected` events, all actions, with this `result`
+/// (`recorded` or `duplicate`): the recorder counts them right after it recorded them.
+async fn events_counted(app: &TestApp, result: &str, expected: u64) {
+    let counted = async || {
+        let text = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| line.starts_with("regauth_registry_events_total{"))
+            .filter(|line| line.contains(&format!("result=\"{result}\"")))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let what = format!("{expected} events counted as {result}");
+    eventually(&what, Duration::from_secs(10), async || {
+        (counted().await == expected).then_some(())
+    })
+    .await;
 }
 
 async fn metric(app: &TestApp, line_start: &str) -> Option<String> {
@@ -240,7 +280,8 @@ async fn events_are_kept_once_linked_to_their_token_and_listed_with_what_they_di
     let response = deliver(&app, Some(SECRET), V1, &body).await;
     assert_eq!(response.status(), 200);
     let intake: Value = response.json().await.unwrap();
-    assert_eq!(intake, json!({"recorded": 6, "duplicates": 0, "odd": 2}));
+    assert_eq!(intake, json!({"accepted": 6, "odd": 2}));
+    events_counted(&app, "recorded", 6).await;
 
     // The registry retries (it did not see the answer): nothing is counted twice.
     let again: Value = deliver(&app, Some(SECRET), V1, &body)
@@ -248,7 +289,9 @@ async fn events_are_kept_once_linked_to_their_token_and_listed_with_what_they_di
         .json()
         .await
         .unwrap();
-    assert_eq!(again, json!({"recorded": 0, "duplicates": 6, "odd": 2}));
+    assert_eq!(again, json!({"accepted": 6, "odd": 2}));
+    events_counted(&app, "duplicate", 6).await;
+    events_counted(&app, "recorded", 6).await;
 
     let pushed: Vec<Value> = events_of(
         &app,
@@ -445,14 +488,15 @@ async fn the_same_events_delivered_at_once_are_counted_once() {
     let deliveries: Vec<_> = (0..4)
         .map(|_| tokio::spawn(delivery(&app, Some(SECRET), V1, &body).send()))
         .collect();
-    let mut recorded = 0;
     for delivery in deliveries {
         let answer = delivery.await.unwrap().unwrap();
         assert_eq!(answer.status(), 200);
         let intake: Value = answer.json().await.unwrap();
-        recorded += intake["recorded"].as_u64().unwrap();
+        assert_eq!(intake, json!({"accepted": 20, "odd": 0}));
     }
-    assert_eq!(recorded, 20);
+    recorded(&app).await;
+    events_counted(&app, "recorded", 20).await;
+    events_counted(&app, "duplicate", 60).await;
     let row = app
         .db
         .query_one_raw(Statement::from_string(
@@ -1174,4 +1218,77 @@ async fn what_a_workload_identitys_jobs_did_is_listed_under_its_policy() {
     let html = page.text().await.unwrap();
     let activity = &html[html.find("Registry activity").expect("the section")..];
     assert!(activity.contains("acme/web/app:v1"), "{activity}");
+}
+
+#[tokio::test]
+async fn envelopes_left_in_the_inbox_by_a_stopped_server_are_recorded_once_by_the_next() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = app_with_receiver().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
+        .await;
+    // What a server that stopped between its answers and their recording left behind: an
+    // envelope, the registry's retry of it, and a later one; recorded in one batch.
+    let user = token.token.username.clone();
+    let mut second_blob = event(
+        "left-3",
+        "pull",
+        &user,
+        blob("acme/web", "sha256:b"),
+        "2026-12-05T10:00:05Z",
+    );
+    second_blob["request"]["addr"] = json!("192.0.2.9");
+    let envelopes = [
+        json!({"events": [
+            event("left-1", "pull", &user, manifest("acme/web", Some("1.0"), "sha256:m1"), "2026-12-05T10:00:00Z"),
+            event("left-2", "pull", &user, blob("acme/web", "sha256:a"), "2026-12-05T10:00:01Z"),
+        ]}),
+        json!({"events": [
+            event("left-1", "pull", &user, manifest("acme/web", Some("1.0"), "sha256:m1"), "2026-12-05T10:00:00Z"),
+            event("left-2", "pull", &user, blob("acme/web", "sha256:a"), "2026-12-05T10:00:01Z"),
+        ]}),
+        json!({"events": [second_blob]}),
+    ];
+    let received_at = Utc::now() - chrono::TimeDelta::minutes(1);
+    for body in &envelopes {
+        entity::registry_event_inbox::ActiveModel {
+            received_at: Set(received_at),
+            envelope: Set(body.to_string()),
+            ..Default::default()
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    recorded(&app).await;
+    // The manifest pull, and the day's two blob pulls added up in one row.
+    assert_eq!(count_rows(&app, "registry_events").await, 2);
+    events_counted(&app, "recorded", 3).await;
+    events_counted(&app, "duplicate", 2).await;
+    let admin = app.create_user("root", true, "api").await;
+    let listed: Vec<Value> = events_of(&app, &admin, "projects", "acme/web", token.token.id, "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let blobs = listed
+        .iter()
+        .find(|event| event["target"] == "blob")
+        .unwrap();
+    assert_eq!(blobs["count"], 2);
+    assert_eq!(blobs["address"], "192.0.2.9");
+    assert_eq!(
+        (blobs["created_at"].as_str(), blobs["last_at"].as_str()),
+        (
+            Some("2026-12-05T10:00:01.000Z"),
+            Some("2026-12-05T10:00:05.000Z")
+        )
+    );
+    let manifest = listed
+        .iter()
+        .find(|event| event["target"] == "manifest")
+        .unwrap();
+    assert_eq!(manifest["tag"], "1.0");
 }

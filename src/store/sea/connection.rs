@@ -189,7 +189,7 @@ pub(super) const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_
     .remove(b'_');
 
 /// Tables copied from a seed database into `memory://`, parents first.
-pub(super) const SEED_TABLES: [&str; 20] = [
+pub(super) const SEED_TABLES: [&str; 21] = [
     "namespaces",
     "deploy_tokens",
     "users",
@@ -207,6 +207,7 @@ pub(super) const SEED_TABLES: [&str; 20] = [
     "registry_events",
     "registry_event_receipts",
     "registry_event_addresses",
+    "registry_event_inbox",
     "new_address_mail_subscribers",
     "new_address_notices",
     "namespace_token_policies",

@@ -4,21 +4,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use entity::{
     deploy_token, new_address_mail_subscriber, new_address_notice, registry_event,
-    registry_event_address, registry_event_receipt, workload_identity,
+    registry_event_address, registry_event_inbox, registry_event_receipt, workload_identity,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{CaseStatement, Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 
 use super::{corrupt, insert_audit_events, SeaStore};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use crate::domain::registry_event::{
-    network_of, ActorName, NewAddress, RegistryAction, StoredRegistryEvent, TargetKind,
+    network_of, note_network, ActorName, NewAddress, RegistryAction, RegistryEvent, SeenNetwork,
+    StoredRegistryEvent, TargetKind,
 };
 use crate::store::{
-    Credential, EventCredential, NewAddressCheck, NewRegistryEvent, Page, RecordedEvents,
-    RegistryEventStore, StoreError,
+    Credential, EventCredential, InboxEnvelope, InboxSelection, NewAddressCheck, NewRegistryEvent,
+    Page, RecordedEvents, RegistryEventStore, StoreError,
 };
 
 fn stored_from_row(row: registry_event::Model) -> Result<StoredRegistryEvent, StoreError> {
@@ -52,47 +55,262 @@ const LATER_LAST_AT: &str = "CASE WHEN excluded.last_at > registry_events.last_a
 const EARLIER_CREATED_AT: &str = "CASE WHEN excluded.created_at < registry_events.created_at \
     THEN excluded.created_at ELSE registry_events.created_at END";
 
-/// Notes that the token acted from `network` at `at`; true when that is news: the token had
-/// not used it within `window` before `at`, and had used another network (its first is not).
-async fn note_network<C: ConnectionTrait>(
+/// Rows per multi-row statement: well under both databases' limits on bound parameters
+/// (a `registry_events` row binds about twenty).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes the receipts of the events' ids; the ids that were new (those seen before are a
+/// retry). `RETURNING` names exactly the rows this transaction inserted, so two replicas
+/// recording the same envelope at once take each event once between them.
+async fn take_receipts<C: ConnectionTrait>(
     connection: &C,
-    token_id: i64,
-    network: &str,
-    at: DateTime<Utc>,
-    window: chrono::TimeDelta,
-) -> Result<bool, StoreError> {
-    let known = registry_event_address::Entity::find()
-        .filter(registry_event_address::Column::DeployTokenId.eq(token_id))
-        .all(connection)
-        .await?;
-    let this = known.iter().find(|row| row.network == network);
-    let since = at.checked_sub_signed(window).unwrap_or(at);
-    let news = match this {
-        // Seen within the window before this event, or after it (delivered out of order).
-        Some(row) if row.last_seen >= since && row.first_seen <= at => false,
-        Some(_) => true,
-        None => !known.is_empty(),
-    };
-    match this {
-        Some(row) => {
-            let mut update: registry_event_address::ActiveModel = row.clone().into();
-            update.last_seen = Set(row.last_seen.max(at));
-            update.first_seen = Set(row.first_seen.min(at));
-            update.update(connection).await?;
-        }
-        None => {
-            registry_event_address::Entity::insert(registry_event_address::ActiveModel {
-                deploy_token_id: Set(token_id),
-                network: Set(network.to_owned()),
-                first_seen: Set(at),
-                last_seen: Set(at),
-                ..Default::default()
-            })
-            .exec_without_returning(connection)
-            .await?;
+    events: &[NewRegistryEvent],
+    received_at: DateTime<Utc>,
+) -> Result<HashSet<String>, StoreError> {
+    let mut ids: Vec<&str> = events.iter().map(|new| new.event.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut fresh = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().map(|id| registry_event_receipt::ActiveModel {
+            event_id: Set((*id).to_owned()),
+            received_at: Set(received_at),
+        });
+        let inserted = registry_event_receipt::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(registry_event_receipt::Column::EventId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_with_returning_keys(connection)
+            .await;
+        match inserted {
+            Ok(keys) => fresh.extend(keys),
+            // Every one of them seen before.
+            Err(sea_orm::DbErr::RecordNotInserted) => {}
+            Err(error) => return Err(error.into()),
         }
     }
-    Ok(news)
+    Ok(fresh)
+}
+
+/// Keeps the events taken: each whole, except blob pulls, added up per actor, repository and
+/// day (first added up within the batch, so that one statement touches each row once).
+async fn insert_events<C: ConnectionTrait>(
+    connection: &C,
+    kept: &[&NewRegistryEvent],
+) -> Result<(), StoreError> {
+    let mut whole = Vec::new();
+    let mut added_up: Vec<(registry_event::ActiveModel, Tally)> = Vec::new();
+    let mut row_of_key: HashMap<String, usize> = HashMap::new();
+    for new in kept {
+        let event = &new.event;
+        let aggregate_key = event.aggregate_key();
+        let row = registry_event::ActiveModel {
+            event_id: Set(aggregate_key.is_none().then(|| event.id.clone())),
+            aggregate_key: Set(aggregate_key.clone()),
+            action: Set(event.action.as_str().to_owned()),
+            target_kind: Set(event.kind.as_str().to_owned()),
+            actor: Set(event.actor.clone()),
+            deploy_token_id: Set(new.deploy_token_id()),
+            workload_identity_id: Set(new.workload_identity_id()),
+            namespace_id: Set(new.namespace_id),
+            repository: Set(event.repository.clone()),
+            from_repository: Set(event.from_repository.clone()),
+            tag: Set(event.tag.clone()),
+            // An aggregate counts many blobs: no one digest, size or media type is its own.
+            digest: Set(aggregate_key
+                .is_none()
+                .then(|| event.digest.clone())
+                .flatten()),
+            media_type: Set(aggregate_key
+                .is_none()
+                .then(|| event.media_type.clone())
+                .flatten()),
+            size: Set(aggregate_key.is_none().then_some(event.size).flatten()),
+            ..Default::default()
+        };
+        let Some(key) = aggregate_key else {
+            whole.push(Tally::of(event).onto(row));
+            continue;
+        };
+        match row_of_key.get(&key) {
+            Some(&index) => added_up[index].1.add(event),
+            None => {
+                row_of_key.insert(key, added_up.len());
+                added_up.push((row, Tally::of(event)));
+            }
+        }
+    }
+    let added_up: Vec<registry_event::ActiveModel> = added_up
+        .into_iter()
+        .map(|(row, tally)| tally.onto(row))
+        .collect();
+    for rows in whole.chunks(ROWS_PER_STATEMENT) {
+        registry_event::Entity::insert_many(rows.iter().cloned())
+            .exec_without_returning(connection)
+            .await?;
+    }
+    for rows in added_up.chunks(ROWS_PER_STATEMENT) {
+        registry_event::Entity::insert_many(rows.iter().cloned())
+            .on_conflict(
+                OnConflict::column(registry_event::Column::AggregateKey)
+                    .value(
+                        registry_event::Column::Count,
+                        Expr::cust("registry_events.count + excluded.count"),
+                    )
+                    .value(registry_event::Column::LastAt, Expr::cust(LATER_LAST_AT))
+                    .value(
+                        registry_event::Column::CreatedAt,
+                        Expr::cust(EARLIER_CREATED_AT),
+                    )
+                    // The latest pull's address and client describe the row.
+                    .value(
+                        registry_event::Column::Address,
+                        Expr::cust("excluded.address"),
+                    )
+                    .value(
+                        registry_event::Column::UserAgent,
+                        Expr::cust("excluded.user_agent"),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a row of `registry_events` adds up: one event, or a batch's blob pulls of one actor,
+/// repository and day.
+struct Tally {
+    count: i64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    address: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Tally {
+    fn of(event: &RegistryEvent) -> Tally {
+        Tally {
+            count: 1,
+            first: event.at,
+            last: event.at,
+            address: event.address.clone(),
+            user_agent: event.user_agent.clone(),
+        }
+    }
+
+    /// One more: the latest pull's address and client describe the row.
+    fn add(&mut self, event: &RegistryEvent) {
+        self.count += 1;
+        self.first = self.first.min(event.at);
+        if event.at >= self.last {
+            self.last = event.at;
+            self.address = event.address.clone();
+            self.user_agent = event.user_agent.clone();
+        }
+    }
+
+    fn onto(self, mut row: registry_event::ActiveModel) -> registry_event::ActiveModel {
+        row.count = Set(self.count);
+        row.created_at = Set(self.first);
+        row.last_at = Set(self.last);
+        row.address = Set(self.address);
+        row.user_agent = Set(self.user_agent);
+        row
+    }
+}
+
+/// Notes each token's networks (`note_network`), reading what each token is known to have
+/// used once and writing each network touched once; the new addresses, recorded in the audit
+/// trail with the change.
+async fn note_networks<C: ConnectionTrait>(
+    connection: &C,
+    kept: &[&NewRegistryEvent],
+    check: &NewAddressCheck<'_>,
+) -> Result<Vec<NewAddress>, StoreError> {
+    let mut by_token: BTreeMap<i64, Vec<(&NewRegistryEvent, &str)>> = BTreeMap::new();
+    for new in kept {
+        if let (Some(token_id), Some(address)) = (new.deploy_token_id(), &new.event.address) {
+            by_token.entry(token_id).or_default().push((new, address));
+        }
+    }
+    if by_token.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = registry_event_address::Entity::find()
+        .filter(registry_event_address::Column::DeployTokenId.is_in(by_token.keys().copied()))
+        .all(connection)
+        .await?;
+    let mut stored: HashMap<i64, Vec<registry_event_address::Model>> = HashMap::new();
+    for row in rows {
+        stored.entry(row.deploy_token_id).or_default().push(row);
+    }
+    let mut found = Vec::new();
+    let mut noted = Vec::new();
+    for (token_id, uses) in by_token {
+        let mut known: Vec<SeenNetwork> = stored
+            .remove(&token_id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| SeenNetwork {
+                network: row.network,
+                first_seen: row.first_seen,
+                last_seen: row.last_seen,
+            })
+            .collect();
+        let mut touched = HashSet::new();
+        for (new, address) in uses {
+            let event = &new.event;
+            let network = network_of(address);
+            if note_network(&mut known, &network, event.at, check.window) {
+                found.push(NewAddress {
+                    deploy_token_id: token_id,
+                    namespace_id: new.namespace_id,
+                    actor: event.actor.clone(),
+                    network: network.clone(),
+                    address: address.to_owned(),
+                    at: event.at,
+                    action: event.action,
+                    repository: event.repository.clone(),
+                });
+            }
+            touched.insert(network);
+        }
+        noted.extend(
+            known
+                .into_iter()
+                .filter(|seen| touched.contains(&seen.network))
+                .map(|seen| registry_event_address::ActiveModel {
+                    deploy_token_id: Set(token_id),
+                    network: Set(seen.network),
+                    first_seen: Set(seen.first_seen),
+                    last_seen: Set(seen.last_seen),
+                    ..Default::default()
+                }),
+        );
+    }
+    for rows in noted.chunks(ROWS_PER_STATEMENT) {
+        registry_event_address::Entity::insert_many(rows.iter().cloned())
+            .on_conflict(
+                OnConflict::columns([
+                    registry_event_address::Column::DeployTokenId,
+                    registry_event_address::Column::Network,
+                ])
+                .update_columns([
+                    registry_event_address::Column::FirstSeen,
+                    registry_event_address::Column::LastSeen,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(connection)
+            .await?;
+    }
+    let audit: Vec<_> = found.iter().map(|news| (check.audit)(news)).collect();
+    insert_audit_events(connection, &audit).await?;
+    Ok(found)
 }
 
 #[async_trait]
@@ -157,126 +375,114 @@ impl RegistryEventStore for SeaStore {
         events: &[NewRegistryEvent],
         received_at: DateTime<Utc>,
         new_addresses: Option<&NewAddressCheck<'_>>,
+        from_inbox: &[i64],
     ) -> Result<RecordedEvents, StoreError> {
+        // A handful of statements for the whole batch, not several per event: the
+        // transaction holds SQLite's one write lock, which the receiver waits for.
         let transaction = self.db.begin().await?;
-        let mut taken = Vec::with_capacity(events.len());
-        let mut found = Vec::new();
-        for new in events {
-            let event = &new.event;
-            // The receipt decides: an id seen before (a retry) changes nothing.
-            let receipt =
-                registry_event_receipt::Entity::insert(registry_event_receipt::ActiveModel {
-                    event_id: Set(event.id.clone()),
-                    received_at: Set(received_at),
-                })
-                .on_conflict(
-                    OnConflict::column(registry_event_receipt::Column::EventId)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(&transaction)
+        for ids in from_inbox.chunks(ROWS_PER_STATEMENT) {
+            registry_event_inbox::Entity::delete_many()
+                .filter(registry_event_inbox::Column::Id.is_in(ids.iter().copied()))
+                .exec(&transaction)
                 .await?;
-            if receipt != 1 {
-                taken.push(false);
-                continue;
-            }
-            taken.push(true);
-            let aggregate_key = event.aggregate_key();
-            let row = registry_event::ActiveModel {
-                created_at: Set(event.at),
-                last_at: Set(event.at),
-                event_id: Set(aggregate_key.is_none().then(|| event.id.clone())),
-                aggregate_key: Set(aggregate_key.clone()),
-                action: Set(event.action.as_str().to_owned()),
-                target_kind: Set(event.kind.as_str().to_owned()),
-                actor: Set(event.actor.clone()),
-                deploy_token_id: Set(new.deploy_token_id()),
-                workload_identity_id: Set(new.workload_identity_id()),
-                namespace_id: Set(new.namespace_id),
-                repository: Set(event.repository.clone()),
-                from_repository: Set(event.from_repository.clone()),
-                tag: Set(event.tag.clone()),
-                // An aggregate counts many blobs: no one digest, size or media type is its own.
-                digest: Set(aggregate_key
-                    .is_none()
-                    .then(|| event.digest.clone())
-                    .flatten()),
-                media_type: Set(aggregate_key
-                    .is_none()
-                    .then(|| event.media_type.clone())
-                    .flatten()),
-                size: Set(aggregate_key.is_none().then_some(event.size).flatten()),
-                address: Set(event.address.clone()),
-                user_agent: Set(event.user_agent.clone()),
-                count: Set(1),
-                ..Default::default()
-            };
-            let insert = registry_event::Entity::insert(row);
-            let insert = if aggregate_key.is_some() {
-                insert.on_conflict(
-                    OnConflict::column(registry_event::Column::AggregateKey)
-                        .value(
-                            registry_event::Column::Count,
-                            Expr::cust("registry_events.count + excluded.count"),
-                        )
-                        .value(registry_event::Column::LastAt, Expr::cust(LATER_LAST_AT))
-                        .value(
-                            registry_event::Column::CreatedAt,
-                            Expr::cust(EARLIER_CREATED_AT),
-                        )
-                        // The latest pull's address and client describe the row.
-                        .value(
-                            registry_event::Column::Address,
-                            Expr::cust("excluded.address"),
-                        )
-                        .value(
-                            registry_event::Column::UserAgent,
-                            Expr::cust("excluded.user_agent"),
-                        )
-                        .to_owned(),
-                )
-            } else {
-                insert
-            };
-            insert.exec_without_returning(&transaction).await?;
-            if let (Some(check), Some(token_id), Some(address)) =
-                (new_addresses, new.deploy_token_id(), &event.address)
-            {
-                let network = network_of(address);
-                if note_network(&transaction, token_id, &network, event.at, check.window).await? {
-                    let news = NewAddress {
-                        deploy_token_id: token_id,
-                        namespace_id: new.namespace_id,
-                        actor: event.actor.clone(),
-                        network,
-                        address: address.clone(),
-                        at: event.at,
-                        action: event.action,
-                        repository: event.repository.clone(),
-                    };
-                    insert_audit_events(&transaction, &[(check.audit)(&news)]).await?;
-                    found.push(news);
-                }
-            }
+        }
+        let fresh = take_receipts(&transaction, events, received_at).await?;
+        // The first of the batch's events with a fresh id is taken; a later one with the
+        // same id is a retry.
+        let mut claimed = HashSet::new();
+        let taken: Vec<bool> = events
+            .iter()
+            .map(|new| fresh.contains(&new.event.id) && claimed.insert(new.event.id.as_str()))
+            .collect();
+        let kept: Vec<&NewRegistryEvent> = events
+            .iter()
+            .zip(&taken)
+            .filter_map(|(new, taken)| taken.then_some(new))
+            .collect();
+        insert_events(&transaction, &kept).await?;
+        let found = match new_addresses {
+            Some(check) => note_networks(&transaction, &kept, check).await?,
+            None => Vec::new(),
+        };
+        // "Last used" is the last real registry action, moved only forward.
+        let mut last_used: HashMap<i64, DateTime<Utc>> = HashMap::new();
+        for new in &kept {
             if let Some(token_id) = new.deploy_token_id() {
-                // "Last used" is the last real registry action, moved only forward.
-                deploy_token::Entity::update_many()
-                    .col_expr(deploy_token::Column::LastUsedAt, Expr::value(event.at))
-                    .filter(deploy_token::Column::Id.eq(token_id))
-                    .filter(
-                        Condition::any()
-                            .add(deploy_token::Column::LastUsedAt.is_null())
-                            .add(deploy_token::Column::LastUsedAt.lt(event.at)),
-                    )
-                    .exec(&transaction)
-                    .await?;
+                let at = last_used.entry(token_id).or_insert(new.event.at);
+                *at = (*at).max(new.event.at);
             }
+        }
+        if !last_used.is_empty() {
+            // One statement for all the batch's tokens: each its own time, by a CASE.
+            let at_of_token = || {
+                last_used
+                    .iter()
+                    .fold(CaseStatement::new(), |case, (token_id, at)| {
+                        case.case(deploy_token::Column::Id.eq(*token_id), Expr::value(*at))
+                    })
+            };
+            deploy_token::Entity::update_many()
+                .col_expr(deploy_token::Column::LastUsedAt, at_of_token().into())
+                .filter(deploy_token::Column::Id.is_in(last_used.keys().copied()))
+                .filter(
+                    Condition::any()
+                        .add(deploy_token::Column::LastUsedAt.is_null())
+                        .add(sea_orm::sea_query::ExprTrait::lt(
+                            Expr::col(deploy_token::Column::LastUsedAt),
+                            at_of_token(),
+                        )),
+                )
+                .exec(&transaction)
+                .await?;
         }
         transaction.commit().await?;
         Ok(RecordedEvents {
             taken,
             new_addresses: found,
         })
+    }
+
+    async fn enqueue_registry_envelope(
+        &self,
+        envelope: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let inserted = registry_event_inbox::Entity::insert(registry_event_inbox::ActiveModel {
+            received_at: Set(received_at),
+            envelope: Set(envelope.to_owned()),
+            ..Default::default()
+        })
+        .exec(&self.db)
+        .await?;
+        Ok(inserted.last_insert_id)
+    }
+
+    async fn inbox_envelopes(
+        &self,
+        which: InboxSelection<'_>,
+        limit: u64,
+    ) -> Result<Vec<InboxEnvelope>, StoreError> {
+        let query = registry_event_inbox::Entity::find();
+        let query = match which {
+            InboxSelection::Ids(ids) => {
+                query.filter(registry_event_inbox::Column::Id.is_in(ids.iter().copied()))
+            }
+            InboxSelection::ReceivedBefore(before) => {
+                query.filter(registry_event_inbox::Column::ReceivedAt.lt(before))
+            }
+        };
+        Ok(query
+            .order_by_asc(registry_event_inbox::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| InboxEnvelope {
+                id: row.id,
+                received_at: row.received_at,
+                envelope: row.envelope,
+            })
+            .collect())
     }
 
     async fn registry_events_of(
