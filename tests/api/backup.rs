@@ -1,12 +1,13 @@
 //! `regauth backup`: an online copy of a live SQLite database, restored into a new server.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::cli::Cli;
+use crate::helpers::eventually;
 use crate::server::ServerProcess;
 
 fn create_token(cli: &Cli, name: &str) -> Value {
@@ -69,10 +70,11 @@ async fn a_backup_taken_while_serving_restores_into_a_server_that_knows_its_toke
     // The server keeps serving and writing while the backup runs.
     let app = Arc::new(cli.spawn_app().await);
     let stop = Arc::new(AtomicBool::new(false));
+    let created = Arc::new(AtomicUsize::new(0));
     let writer = {
         let (app, stop, pat) = (Arc::clone(&app), Arc::clone(&stop), pat.clone());
+        let created = Arc::clone(&created);
         tokio::spawn(async move {
-            let mut created = 0;
             while !stop.load(Ordering::SeqCst) {
                 let response = app
                     .api(Method::POST, "/projects/acme%2Fweb/deploy_tokens", &pat)
@@ -81,18 +83,23 @@ async fn a_backup_taken_while_serving_restores_into_a_server_that_knows_its_toke
                     .await
                     .unwrap();
                 assert_eq!(response.status(), 201);
-                created += 1;
+                created.fetch_add(1, Ordering::SeqCst);
             }
-            created
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The backup starts once the server is writing.
+    eventually(
+        "the writer's first tokens",
+        std::time::Duration::from_secs(30),
+        async || (created.load(Ordering::SeqCst) > 0).then_some(()),
+    )
+    .await;
     let backup = cli.dir.path().join("backup.db");
     let backup_arg = backup.display().to_string();
     let out = cli.ok(&["backup", &backup_arg]);
     assert!(out.contains("written to"), "{out}");
     stop.store(true, Ordering::SeqCst);
-    assert!(writer.await.unwrap() > 0, "no writes ran during the backup");
+    writer.await.unwrap();
 
     // An existing file is kept unless --force.
     let before = std::fs::read(&backup).unwrap();

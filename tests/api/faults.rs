@@ -80,8 +80,8 @@ async fn a_failed_audit_insert_leaves_no_created_revoked_or_deleted_token_behind
     assert_eq!(login.status(), 200);
     let (tokens, refresh) = (token_rows(&app).await, refresh_rows(&app).await);
     assert_eq!(refresh, 1);
-    // Token-use records are written in the background; let them land before counting.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Token-use records are written in the background: wait for this one before counting.
+    app.wait_for_token_issue_record(token.token.id).await;
     let audits = audit_rows(&app).await;
 
     break_audit_inserts(&app).await;

@@ -1,8 +1,14 @@
 //! Every real client against the real registry with regauth as its token realm: skopeo,
 //! podman, buildah, `ctr` (on a containerd the test starts) and docker (a dockerd the test
-//! starts on such a containerd). The eight checks are written once, generic over
-//! [`Client`], and [`every_check!`] turns each into one test per client, named
-//! `clients::<client>::<check>`.
+//! starts on such a containerd). The nine checks are written once, generic over [`Client`],
+//! and [`every_check!`] runs them all in one test per client, `clients::<client>::every_check`.
+//!
+//! The checks of a client share one stack (regauth and the registry) and one client (its
+//! store, and for ctr and docker its daemons): starting those for every check cost about a
+//! fifth of these tests' CPU time. What a check proves stays its own: each works in a
+//! top-level group named after it (`<check>/acme/web`), with tokens and users of its own, and
+//! every image it builds has content no other check's has. A failing check does not stop the
+//! next; the test fails at the end naming each one that failed.
 //!
 //! Like every test that needs tools beyond Rust, these are `#[ignore = "needs ..."]`: plain
 //! `cargo test` lists them as ignored, `bash scripts/test.sh` runs them (`--run-ignored all`).
@@ -43,6 +49,9 @@ const REFUSAL_MARKERS: &[&str] = &[
 struct Scenario<C: Client> {
     client: C,
     stack: Stack,
+    /// The running check's top-level group (`<check>/`): every namespace, token owner and
+    /// repository the check names is below it.
+    prefix: String,
 }
 
 impl<C: Client> Scenario<C> {
@@ -52,15 +61,15 @@ impl<C: Client> Scenario<C> {
         let stack = Stack::start().await;
         let started = blocking(|| std::panic::catch_unwind(AssertUnwindSafe(|| start(&stack))));
         match started {
-            Ok(client) => Scenario { client, stack },
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("<no message>");
-                stack.fail(&format!("the client could not start: {message}"))
-            }
+            Ok(client) => Scenario {
+                client,
+                stack,
+                prefix: String::new(),
+            },
+            Err(panic) => stack.fail(&format!(
+                "the client could not start: {}",
+                panic_message(panic.as_ref())
+            )),
         }
     }
 
@@ -84,15 +93,30 @@ impl<C: Client> Scenario<C> {
         owner: &str,
         scopes: &[&str],
     ) -> CreatedToken {
-        self.app().create_token(kind, owner, scopes).await
+        self.app()
+            .create_token(kind, &format!("{}{owner}", self.prefix), scopes)
+            .await
     }
 
     fn image(&self, repo: &str, tag: &str) -> ImageRef {
-        self.stack.image_ref(repo, tag)
+        self.stack.image_ref(&format!("{}{repo}", self.prefix), tag)
     }
 
-    /// Content unique to this test run: the registry's port is private to the test, so no
-    /// blob is ever shared with another test (podman/buildah share one blob-info cache).
+    async fn create_project(&self, path: &str) {
+        self.app()
+            .create_project_with_groups(&format!("{}{path}", self.prefix))
+            .await;
+    }
+
+    async fn set_visibility(&self, path: &str, visibility: regauth::domain::Visibility) {
+        self.app()
+            .set_visibility(&format!("{}{path}", self.prefix), visibility)
+            .await;
+    }
+
+    /// Content unique to this test run and check: the registry's port is private to the test
+    /// and the repository to the check, so no blob is ever shared with another test or check
+    /// (podman/buildah share one blob-info cache).
     fn seed(&self, image: &ImageRef) -> String {
         format!(
             "{} {} pid {}",
@@ -224,14 +248,14 @@ impl<C: Client> Scenario<C> {
     }
 }
 
-/// The nine checks, each a complete test body for any client.
+/// The nine checks, each a complete test body for any client, run on a shared [`Scenario`]
+/// below its own group (the paths they name are relative to [`Scenario::prefix`]).
 mod checks {
     use super::*;
 
     /// 1. A login with a good token succeeds (ctr has none: a push with `--user U:P` works).
-    pub async fn login_with_a_good_token_succeeds<C: Client>(start: fn(&Stack) -> C) {
-        let s = Scenario::start(start).await;
-        s.app().create_project_with_groups("acme/web").await;
+    pub async fn login_with_a_good_token_succeeds<C: Client>(s: &Scenario<C>) {
+        s.create_project("acme/web").await;
         let token = s.token(Project, "acme/web", READ_WRITE).await;
         let user = s.stack.user(&token);
         match blocking(|| s.client.login(&user, &s.stack.host())) {
@@ -249,9 +273,8 @@ mod checks {
     }
 
     /// 2. A login with a wrong secret is refused, and so is a pull with it.
-    pub async fn login_with_a_wrong_secret_is_refused<C: Client>(start: fn(&Stack) -> C) {
-        let s = Scenario::start(start).await;
-        s.app().create_project_with_groups("acme/web").await;
+    pub async fn login_with_a_wrong_secret_is_refused<C: Client>(s: &Scenario<C>) {
+        s.create_project("acme/web").await;
         let token = s.token(Project, "acme/web", READ_WRITE).await;
         let good = s.stack.user(&token);
         let image = s.image("acme/web/app", "v1");
@@ -268,9 +291,8 @@ mod checks {
     }
 
     /// 3. A push with a read+write token works, and the registry serves what was pushed.
-    pub async fn push_with_a_read_write_token_works<C: Client>(start: fn(&Stack) -> C) {
-        let s = Scenario::start(start).await;
-        s.app().create_project_with_groups("acme/web").await;
+    pub async fn push_with_a_read_write_token_works<C: Client>(s: &Scenario<C>) {
+        s.create_project("acme/web").await;
         let token = s.token(Project, "acme/web", READ_WRITE).await;
         let user = s.stack.user(&token);
         s.login_ok(&user, "login with a read+write token");
@@ -290,10 +312,9 @@ mod checks {
 
     /// 4. A push with a read-only token is refused and writes nothing.
     pub async fn push_with_a_read_only_token_is_refused_and_writes_nothing<C: Client>(
-        start: fn(&Stack) -> C,
+        s: &Scenario<C>,
     ) {
-        let s = Scenario::start(start).await;
-        s.app().create_project_with_groups("acme/web").await;
+        s.create_project("acme/web").await;
         let writer = s.token(Project, "acme/web", READ_WRITE).await;
         let reader = s.token(Project, "acme/web", READ_ONLY).await;
         let user = s.stack.user(&reader);
@@ -307,11 +328,8 @@ mod checks {
     }
 
     /// 5. A pull with a read-only token gives the manifest digest that was pushed.
-    pub async fn pull_with_a_read_only_token_gives_the_pushed_digest<C: Client>(
-        start: fn(&Stack) -> C,
-    ) {
-        let s = Scenario::start(start).await;
-        s.app().create_project_with_groups("acme/web").await;
+    pub async fn pull_with_a_read_only_token_gives_the_pushed_digest<C: Client>(s: &Scenario<C>) {
+        s.create_project("acme/web").await;
         let writer_token = s.token(Project, "acme/web", READ_WRITE).await;
         let reader_token = s.token(Project, "acme/web", READ_ONLY).await;
         let image = s.image("acme/web/app", "v1");
@@ -334,18 +352,11 @@ mod checks {
     ///    (pull and push) — although their logins succeed, since a login proves only the
     ///    credentials.
     pub async fn tokens_of_another_project_and_of_a_sibling_group_are_refused<C: Client>(
-        start: fn(&Stack) -> C,
+        s: &Scenario<C>,
     ) {
-        let s = Scenario::start(start).await;
-        s.app()
-            .create_project_with_groups("acme/platform/web")
-            .await;
-        s.app()
-            .create_project_with_groups("acme/platform/other")
-            .await;
-        s.app()
-            .create_project_with_groups("acme/marketing/site")
-            .await;
+        s.create_project("acme/platform/web").await;
+        s.create_project("acme/platform/other").await;
+        s.create_project("acme/marketing/site").await;
         let owner_token = s.token(Project, "acme/platform/web", READ_WRITE).await;
         let other_project = s.token(Project, "acme/platform/other", READ_WRITE).await;
         let sibling_group = s.token(Group, "acme/marketing", READ_WRITE).await;
@@ -388,13 +399,8 @@ mod checks {
     }
 
     /// 7. A group token reaches a project two subgroups down.
-    pub async fn a_group_token_reaches_a_project_two_subgroups_down<C: Client>(
-        start: fn(&Stack) -> C,
-    ) {
-        let s = Scenario::start(start).await;
-        s.app()
-            .create_project_with_groups("acme/platform/infra/deploy")
-            .await;
+    pub async fn a_group_token_reaches_a_project_two_subgroups_down<C: Client>(s: &Scenario<C>) {
+        s.create_project("acme/platform/infra/deploy").await;
         let token = s.token(Group, "acme", READ_WRITE).await;
         let user = s.stack.user(&token);
         let image = s.image("acme/platform/infra/deploy", "v1");
@@ -414,9 +420,8 @@ mod checks {
     }
 
     /// 8. A revoked token is refused at once: the very next operation fails.
-    pub async fn a_revoked_token_is_refused_at_once<C: Client>(start: fn(&Stack) -> C) {
-        let s = Scenario::start(start).await;
-        s.app().create_project_with_groups("acme/web").await;
+    pub async fn a_revoked_token_is_refused_at_once<C: Client>(s: &Scenario<C>) {
+        s.create_project("acme/web").await;
         let token = s.token(Project, "acme/web", READ_WRITE).await;
         let auditor = s.token(Project, "acme/web", READ_ONLY).await;
         let user = s.stack.user(&token);
@@ -439,10 +444,9 @@ mod checks {
     ///    public the same pull was refused, and an anonymous push is refused and writes
     ///    nothing.
     pub async fn a_public_project_is_pulled_without_a_login_and_never_pushed<C: Client>(
-        start: fn(&Stack) -> C,
+        s: &Scenario<C>,
     ) {
-        let s = Scenario::start(start).await;
-        s.app().create_project_with_groups("acme/web").await;
+        s.create_project("acme/web").await;
         let writer_token = s.token(Project, "acme/web", READ_WRITE).await;
         let image = s.image("acme/web/app", "v1");
         let writer = s.stack.user(&writer_token);
@@ -456,8 +460,7 @@ mod checks {
 
         let anonymous = User::new("", "");
         s.pull_refused(&anonymous, &image, "anonymous pull of a private project");
-        s.app()
-            .set_visibility("acme/web", regauth::domain::Visibility::Public)
+        s.set_visibility("acme/web", regauth::domain::Visibility::Public)
             .await;
         let pulled = s.pull_ok(&anonymous, &image, "anonymous pull of a public project");
         s.assert_same_digest(&pulled, &pushed, "anonymous pull of a public project");
@@ -470,7 +473,10 @@ mod checks {
     }
 }
 
-/// One test per check for `$client`, each starting its own stack and client with `$start`.
+/// `clients::$client::every_check`: the nine checks on one stack and one `$client` (started
+/// with `$start`), one after the other, each in a namespace of its own. A failing check does
+/// not stop the others: the test fails at the end, naming every check that failed (each
+/// check's own message is printed as it fails).
 macro_rules! every_check {
     ($client:ident, $start:expr) => {
         mod $client {
@@ -481,28 +487,63 @@ macro_rules! every_check {
                 ($start)(stack)
             }
 
-            every_check!(@tests
-                login_with_a_good_token_succeeds,
-                login_with_a_wrong_secret_is_refused,
-                push_with_a_read_write_token_works,
-                push_with_a_read_only_token_is_refused_and_writes_nothing,
-                pull_with_a_read_only_token_gives_the_pushed_digest,
-                tokens_of_another_project_and_of_a_sibling_group_are_refused,
-                a_group_token_reaches_a_project_two_subgroups_down,
-                a_revoked_token_is_refused_at_once,
-                a_public_project_is_pulled_without_a_login_and_never_pushed,
-            );
-        }
-    };
-    (@tests $($check:ident),* $(,)?) => {
-        $(
             #[ignore = "needs docker-registry and the real client (root for ctr and docker): run by scripts/test.sh"]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                checks::$check(start).await
+            async fn every_check() {
+                let mut s = Scenario::start(start).await;
+                let mut failed = Vec::new();
+                every_check!(@run s, failed;
+                    login_with_a_good_token_succeeds,
+                    login_with_a_wrong_secret_is_refused,
+                    push_with_a_read_write_token_works,
+                    push_with_a_read_only_token_is_refused_and_writes_nothing,
+                    pull_with_a_read_only_token_gives_the_pushed_digest,
+                    tokens_of_another_project_and_of_a_sibling_group_are_refused,
+                    a_group_token_reaches_a_project_two_subgroups_down,
+                    a_revoked_token_is_refused_at_once,
+                    a_public_project_is_pulled_without_a_login_and_never_pushed,
+                );
+                assert!(
+                    failed.is_empty(),
+                    "[{}] {} of the nine checks failed (each one's message is above):\n{}",
+                    s.client.name(),
+                    failed.len(),
+                    failed.join("\n")
+                );
+            }
+        }
+    };
+    (@run $s:ident, $failed:ident; $($check:ident),* $(,)?) => {
+        $(
+            // Its own top-level group: `<check>/acme/...`.
+            $s.prefix = format!("{}/", stringify!($check).replace('_', "-"));
+            if let Err(message) = caught(checks::$check(&$s)).await {
+                let first_line = message.lines().next().unwrap_or_default().to_owned();
+                $failed.push(format!("{}: {first_line}", stringify!($check)));
             }
         )*
     };
+}
+
+/// Runs `check` to completion; a panic (a failed assertion) becomes `Err` with its message.
+async fn caught(check: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    let mut check = std::pin::pin!(check);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| check.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(())) => std::task::Poll::Ready(Ok(())),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic_message(panic.as_ref()).to_owned())),
+        }
+    })
+    .await
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("<no message>")
 }
 
 every_check!(skopeo, |_: &Stack| SkopeoClient::start());

@@ -57,7 +57,7 @@ async fn push_with_a_read_write_token_and_pull_back_with_a_read_only_token() {
     assert_eq!(digest, stack.image.manifest_digest, "same image back");
 }
 
-/// What the shared client checks (`clients::skopeo::*`: wrong secret, read-only push,
+/// What the shared client checks (`clients::skopeo::every_check`: wrong secret, read-only push,
 /// another project, a sibling group, revocation) leave out, with the refusal's source pinned
 /// down: the registry refuses a group token in a lookalike group (`acme-evil` is no subgroup
 /// of `acme`) for lack of scope, and regauth refuses an expired token's credentials.

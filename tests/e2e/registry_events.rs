@@ -21,6 +21,8 @@ use crate::support::{
 };
 
 const SECRET: &str = "Bearer e2e-registry-events-secret";
+/// The endpoint's name in the printed `notifications:` block.
+const ENDPOINT: &str = "regauth";
 
 /// The `notifications:` block from `regauth serve`'s banner, with the secret filled in.
 fn printed_notifications_block(stdout: &str) -> String {
@@ -190,6 +192,7 @@ async fn trail_through_an_outage(binary: Option<std::path::PathBuf>) {
         root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
         extra_config: notifications,
         binary,
+        debug: true,
         ..RegistryOptions::default()
     });
     let host = registry.host();
@@ -252,12 +255,22 @@ async fn trail_through_an_outage(binary: Option<std::path::PathBuf>) {
     // The receiver goes away; the registry keeps taking pushes and retries its notifications.
     receiver.terminate();
     assert!(receiver.wait(Duration::from_secs(30)).success());
+    let before = registry.notification_endpoint(ENDPOINT).await;
     expect(
         &blocking(|| writer_skopeo.push(&second, &host, "acme/web/app", "v2")),
         "push v2 while the receiver is down",
         &registry,
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The registry has tried to deliver since the receiver went away, and failed.
+    wait_for(
+        "a failed delivery to the stopped receiver",
+        &registry,
+        async || {
+            let now = registry.notification_endpoint(ENDPOINT).await;
+            (now.errors > before.errors && now.pending > 0).then_some(())
+        },
+    )
+    .await;
     assert!(
         !trail(&app, &admin, &writer)
             .await
@@ -286,8 +299,14 @@ async fn trail_through_an_outage(binary: Option<std::path::PathBuf>) {
         (pushes_of(&rows).len() >= expected.len()).then_some(rows)
     })
     .await;
-    // Give any further retries a moment to land (they must not count twice).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Nothing is left for the registry to retry (a batch stays queued until it is answered
+    // with a 2xx): any retry has landed by now, and must not have counted twice.
+    wait_for(
+        "the registry's queue to the receiver to drain",
+        &registry,
+        async || (registry.notification_endpoint(ENDPOINT).await.pending == 0).then_some(()),
+    )
+    .await;
     let writer_trail_after = trail(&app, &admin, &writer).await;
     assert_eq!(writer_trail, writer_trail_after);
     assert_eq!(

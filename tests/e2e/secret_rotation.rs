@@ -4,13 +4,14 @@
 //! as an operator's script does, while the pulls run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use regauth::domain::NamespaceKind::Project;
 use reqwest::Method;
 use serde_json::json;
 
+use super::helpers::eventually;
 use super::support::{blocking, Skopeo, Stack, CREDENTIALS_REFUSED};
 
 /// One pull of the loop: when it started (since the loop began) and how it ended.
@@ -25,6 +26,8 @@ const GRACE: Duration = Duration::from_secs(12);
 /// started this close before the grace period ends may authenticate after it, and is judged
 /// neither way.
 const AUTHENTICATES_WITHIN: Duration = Duration::from_secs(3);
+/// How many pulls of the loop the test waits for before the rotation, and after the grace.
+const PULLS_EACH_SIDE: usize = 2;
 
 #[ignore = "needs docker-registry and skopeo: run by scripts/test.sh"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,17 +46,18 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
     let writer = stack.logged_in(&token);
     stack.expect(&stack.push(&writer, "acme/web/app"), true, "push the image");
 
-    // The pipeline: pulls with the secret it holds (the old one), one after another.
+    // The pipeline: pulls with the secret it holds (the old one), one after another. Each
+    // finished pull is shared at once, so the test waits for pulls rather than for time.
     let stop = Arc::new(AtomicBool::new(false));
+    let finished: Arc<Mutex<Vec<Pull>>> = Arc::default();
     let began = Instant::now();
     let pipeline = {
-        let stop = Arc::clone(&stop);
+        let (stop, finished) = (Arc::clone(&stop), Arc::clone(&finished));
         let host = stack.host();
         let username = token.token.username.clone();
         let secret = token.secret.clone();
         std::thread::spawn(move || {
             let skopeo = Skopeo::new();
-            let mut pulls = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let dest = tempfile::tempdir().unwrap();
                 let started = began.elapsed();
@@ -65,13 +69,25 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
                     &username,
                     &secret,
                 );
-                pulls.push(Pull { started, outcome });
+                finished.lock().unwrap().push(Pull { started, outcome });
             }
-            pulls
         })
     };
-    // A few pulls before the rotation.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Pulls started from `since` on that have finished.
+    let finished_since = |since: Duration| {
+        let finished = Arc::clone(&finished);
+        async move || {
+            let pulls = finished.lock().unwrap();
+            let count = pulls.iter().filter(|pull| pull.started >= since).count();
+            (count >= PULLS_EACH_SIDE).then_some(())
+        }
+    };
+    eventually(
+        "a few pulls before the rotation",
+        Duration::from_secs(60),
+        finished_since(Duration::ZERO),
+    )
+    .await;
     let response = stack
         .app
         .api(
@@ -112,11 +128,16 @@ async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuse
     };
     pull_with_new_secret("during the grace period");
 
-    // Run on until the grace period is well over, then stop the pipeline.
-    let until = grace_ends + Duration::from_secs(6);
-    tokio::time::sleep(until.saturating_sub(began.elapsed())).await;
+    // Run on until the grace period is over and the loop has pulled after it, then stop it.
+    eventually(
+        "pulls with the old secret after the grace period",
+        GRACE + Duration::from_secs(60),
+        finished_since(grace_ends),
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
-    let pulls = blocking(|| pipeline.join().expect("the pull loop"));
+    blocking(|| pipeline.join().expect("the pull loop"));
+    let pulls = std::mem::take(&mut *finished.lock().unwrap());
 
     let within: Vec<&Pull> = pulls
         .iter()

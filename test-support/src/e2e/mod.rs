@@ -26,7 +26,7 @@ pub use oci::{
     sha256_hex, tar_one_file, write_oci_archive, write_oci_image, write_rootfs_tar, OciImage,
 };
 pub use podman::Podman;
-pub use registry::{Registry, RegistryOptions};
+pub use registry::{NotificationEndpoint, Registry, RegistryOptions};
 pub use skopeo::{Skopeo, SkopeoClient};
 pub use stack::{blocking, registry_for, Stack, CREDENTIALS_REFUSED, REGISTRY_DENIAL};
 

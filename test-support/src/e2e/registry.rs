@@ -36,6 +36,21 @@ pub struct RegistryOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Top-level YAML appended as given (e.g. a `notifications:` block).
     pub extra_config: String,
+    /// `http.debug.addr` on a free 127.0.0.1 port: the registry's `/debug/vars`, read by
+    /// [`Registry::notification_endpoint`].
+    pub debug: bool,
+}
+
+/// The counters the registry keeps for one notification endpoint (`/debug/vars`), in events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationEndpoint {
+    /// Queued and not yet delivered: a batch stays pending while its delivery is retried.
+    pub pending: u64,
+    /// Answered with a status other than 2xx.
+    pub failures: u64,
+    /// Not answered at all (e.g. connection refused).
+    pub errors: u64,
+    pub successes: u64,
 }
 
 impl RegistryOptions {
@@ -48,6 +63,7 @@ impl RegistryOptions {
 pub struct Registry {
     daemon: Daemon,
     port: u16,
+    debug_port: Option<u16>,
     config_path: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -87,6 +103,10 @@ impl Registry {
                 yq(&key.to_string_lossy()),
             ));
         }
+        let debug_port = opts.debug.then(free_loopback_port);
+        if let Some(debug_port) = debug_port {
+            yaml.push_str(&format!("  debug:\n    addr: 127.0.0.1:{debug_port}\n"));
+        }
         if !opts.realm.is_empty() {
             yaml.push_str(&format!(
                 "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n",
@@ -118,7 +138,9 @@ impl Registry {
             yaml.push_str(&opts.extra_config);
             yaml.push('\n');
         }
-        Registry::start_with_config(dir, &yaml, port, opts.binary.clone())
+        let mut registry = Registry::start_with_config(dir, &yaml, port, opts.binary.clone());
+        registry.debug_port = debug_port;
+        registry
     }
 
     /// Starts the registry on a config written elsewhere (`regauth registry-config`), which
@@ -155,6 +177,7 @@ impl Registry {
         let mut registry = Registry {
             daemon,
             port,
+            debug_port: None,
             config_path,
             dir,
         };
@@ -180,6 +203,41 @@ impl Registry {
     /// `http://127.0.0.1:PORT` (e.g. as another registry's `proxy_remote_url`).
     pub fn url(&self) -> String {
         format!("http://{}", self.host())
+    }
+
+    /// The counters of the notification endpoint `name`, from `/debug/vars` (the registry
+    /// must have been started with [`RegistryOptions::debug`]). Panics with the log when the
+    /// registry does not answer or has no such endpoint.
+    pub async fn notification_endpoint(&self, name: &str) -> NotificationEndpoint {
+        let debug_port = self
+            .debug_port
+            .expect("the registry was started without RegistryOptions::debug");
+        let url = format!("http://127.0.0.1:{debug_port}/debug/vars");
+        let vars: serde_json::Value = match reqwest::get(&url).await {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(error) => panic!("GET {url}: {error}\n--- registry log ---\n{}", self.log()),
+        };
+        let endpoints = vars["registry"]["notifications"]["endpoints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let Some(metrics) = endpoints
+            .iter()
+            .find(|endpoint| endpoint["name"] == name)
+            .map(|endpoint| &endpoint["Metrics"])
+        else {
+            panic!(
+                "no notification endpoint {name:?} in {url}: {endpoints:#?}\n--- registry log ---\n{}",
+                self.log()
+            )
+        };
+        let count = |field: &str| metrics[field].as_u64().unwrap_or(0);
+        NotificationEndpoint {
+            pending: count("Pending"),
+            failures: count("Failures"),
+            errors: count("Errors"),
+            successes: count("Successes"),
+        }
     }
 
     /// The whole log so far (stdout and stderr interleaved).
