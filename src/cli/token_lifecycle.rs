@@ -49,7 +49,7 @@ pub async fn rotate_deploy_token(
     )
     .await?;
     let json = args.json.then(|| {
-        views::rotated_deploy_token(
+        views::RotatedDeployTokenView::new(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
@@ -65,8 +65,7 @@ pub async fn rotate_deploy_token(
         &rotated,
         expires_at,
         now,
-    );
-    Ok(())
+    )
 }
 
 pub async fn rotate_personal_access_token(
@@ -86,7 +85,7 @@ pub async fn rotate_personal_access_token(
     )
     .await?;
     let json = args.json.then(|| {
-        views::rotated_personal_access_token(
+        views::RotatedPersonalAccessTokenView::new(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
@@ -94,22 +93,20 @@ pub async fn rotate_personal_access_token(
         )
     });
     let expires_at = rotated.token.expires_at;
-    print_rotated(json, rotated.token.id, None, &rotated, expires_at, now);
-    Ok(())
+    print_rotated(json, rotated.token.id, None, &rotated, expires_at, now)
 }
 
 /// The rotated token: its JSON when asked for (`--json`), else a few lines.
 fn print_rotated<T>(
-    json: Option<serde_json::Value>,
+    json: Option<impl serde::Serialize>,
     id: i64,
     username: Option<&str>,
     rotated: &Rotated<T>,
     expires_at: Option<chrono::DateTime<Utc>>,
     now: chrono::DateTime<Utc>,
-) {
+) -> anyhow::Result<()> {
     if let Some(value) = json {
-        println!("{value}");
-        return;
+        return super::print_json(&value);
     }
     let previous_secret_expires_at = rotated.previous_secret_expires_at;
     println!("id:       {id}");
@@ -130,6 +127,7 @@ fn print_rotated<T>(
         println!("previous: refused from now on");
     }
     println!("This is the only time the new secret is shown; store it now.");
+    Ok(())
 }
 
 pub async fn update_group(

@@ -192,7 +192,7 @@ async fn current_user(request: HttpRequest, state: web::Data<AppState>) -> ApiRe
     let caller = caller(&request, &state).await?;
     match &caller.identity {
         crate::service::caller::Identity::User { user, .. } => {
-            Ok(HttpResponse::Ok().json(views::user(user)))
+            Ok(HttpResponse::Ok().json(views::UserView::new(user)))
         }
         crate::service::caller::Identity::Operator { .. } => Err(Error::Unauthorized.into()),
     }
@@ -219,7 +219,7 @@ async fn ci_deploy_credentials(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(views::ci_credentials(&credentials, now)))
+        .json(views::CiCredentialsView::new(&credentials, now)))
 }
 
 async fn get_namespace(
@@ -230,24 +230,26 @@ async fn get_namespace(
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let (namespace, _) =
         namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
-    let view = views::namespace(&namespace, &public_url(&state, &request));
-    if kind == NamespaceKind::Group {
-        return Ok(HttpResponse::Ok().json(group_view(&state, view, &namespace).await?));
-    }
-    Ok(HttpResponse::Ok().json(view))
+    namespace_answer(&state, &request, &namespace).await
 }
 
-/// A group as `GET` and `PUT /groups/:id` answer it: with its `ip_restriction_ranges` and its
-/// limits on new tokens.
-async fn group_view(
+/// A namespace as `GET` and `PUT /{projects|groups}/:id` answer it: a group with its
+/// `ip_restriction_ranges` and its limits on new tokens.
+async fn namespace_answer(
     state: &AppState,
-    view: Value,
-    group: &crate::domain::Namespace,
-) -> Result<Value, ApiError> {
-    let ranges = crate::service::restrictions::group_ip_ranges(state.store.as_ref(), group).await?;
-    let mut value = crate::routes::restrictions::with_ranges(view, &ranges);
-    crate::routes::token_lifecycle::add_group_limits(&mut value, state, group).await?;
-    Ok(value)
+    request: &HttpRequest,
+    namespace: &crate::domain::Namespace,
+) -> ApiResult {
+    let public_url = public_url(state, request);
+    if namespace.kind == NamespaceKind::Group {
+        let store = state.store.as_ref();
+        let ranges = crate::service::restrictions::group_ip_ranges(store, namespace).await?;
+        let limits = crate::service::token_lifecycle::group_limits(store, namespace).await?;
+        let settings = views::GroupSettingsView::new(&ranges, limits);
+        let view = views::GroupView::new(namespace, &public_url, Some(settings));
+        return Ok(HttpResponse::Ok().json(view));
+    }
+    Ok(HttpResponse::Ok().json(views::ProjectView::new(namespace, &public_url)))
 }
 
 /// `PUT /projects/:id` with `visibility` (GitLab's "Edit a project"; the one setting kept
@@ -293,15 +295,14 @@ async fn update_namespace(
             );
         }
         let group = group.ok_or_else(|| Error::internal("a group update changed nothing"))?;
-        let view = views::namespace(&group, &public_url(&state, &request));
-        return Ok(HttpResponse::Ok().json(group_view(&state, view, &group).await?));
+        return namespace_answer(&state, &request, &group).await;
     }
     let visibility =
         parameter(&request, &body, "visibility")?.ok_or(Error::MissingParameter("visibility"))?;
     let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;
     let project =
         namespaces::set_visibility(state.store.as_ref(), &caller, &reference, visibility).await?;
-    Ok(HttpResponse::Ok().json(views::namespace(&project, &public_url(&state, &request))))
+    namespace_answer(&state, &request, &project).await
 }
 
 /// A parameter from the query string, else from a JSON or form body, as GitLab takes them
@@ -404,11 +405,11 @@ pub(super) fn parse_gitlab_bool(text: &str) -> Option<bool> {
 }
 
 /// The list as JSON with GitLab's pagination headers.
-pub(super) fn paginated(
+pub(super) fn paginated<T: serde::Serialize>(
     request: &HttpRequest,
     base_url: &str,
     options: ListOptions,
-    page: Page<Value>,
+    page: Page<T>,
 ) -> HttpResponse {
     let total_pages = page.total.div_ceil(options.per_page).max(1);
     let next = (options.page < total_pages).then_some(options.page + 1);
@@ -443,14 +444,14 @@ pub(super) fn paginated(
         .json(page.items)
 }
 
-fn token_page(page: Page<crate::domain::DeployToken>) -> Page<Value> {
+fn token_page(page: &Page<crate::domain::DeployToken>) -> Page<views::DeployTokenView<'_>> {
     let now = Utc::now();
     Page {
         total: page.total,
         items: page
             .items
             .iter()
-            .map(|t| views::deploy_token(t, now))
+            .map(|token| views::DeployTokenView::new(token, now))
             .collect(),
     }
 }
@@ -463,7 +464,7 @@ async fn list_instance_tokens(request: HttpRequest, state: web::Data<AppState>) 
         &request,
         &public_url(&state, &request),
         options,
-        token_page(page),
+        token_page(&page),
     ))
 }
 
@@ -481,7 +482,7 @@ async fn list_tokens(
         &request,
         &public_url(&state, &request),
         options,
-        token_page(page),
+        token_page(&page),
     ))
 }
 
@@ -508,7 +509,7 @@ async fn get_token(
 ) -> ApiResult {
     let (caller, owner, token_id) = token_route(&request, path, &state).await?;
     let token = deploy_tokens::get(state.store.as_ref(), &caller, &owner, token_id).await?;
-    Ok(HttpResponse::Ok().json(views::deploy_token(&token, Utc::now())))
+    Ok(HttpResponse::Ok().json(views::DeployTokenView::new(&token, Utc::now())))
 }
 
 /// What the token did at the registry (its notifications), the latest first, paginated.
@@ -542,7 +543,7 @@ async fn token_events(
             .iter()
             .enumerate()
             .map(|(index, event)| {
-                views::registry_event(event, issued.get(index).and_then(Option::as_ref))
+                views::RegistryEventView::new(event, issued.get(index).and_then(Option::as_ref))
             })
             .collect(),
     };
@@ -608,7 +609,7 @@ async fn create_token(
     .await?;
     Ok(HttpResponse::Created()
         .content_type(ContentType::json())
-        .json(views::created_deploy_token(
+        .json(views::CreatedDeployTokenView::new(
             &created.token,
             created.secret.expose(),
             now,

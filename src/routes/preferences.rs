@@ -6,13 +6,13 @@
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde_json::json;
 
 use super::api::{caller, parameter, parse_gitlab_bool};
 use crate::error::{ApiError, Error};
 use crate::routes::route_list::RouteList;
 use crate::service::users::{self, Preferences};
 use crate::state::AppState;
+use crate::views::PreferencesView;
 
 pub fn register_api(routes: &mut RouteList<'_>) {
     routes
@@ -22,11 +22,11 @@ pub fn register_api(routes: &mut RouteList<'_>) {
         .done();
 }
 
-fn view(user_id: i64, preferences: Preferences) -> serde_json::Value {
-    json!({
-        "user_id": user_id,
-        "new_address_mail": preferences.new_address_mail,
-    })
+fn view(user_id: i64, preferences: Preferences) -> PreferencesView {
+    PreferencesView {
+        user_id,
+        new_address_mail: preferences.new_address_mail,
+    }
 }
 
 fn user_id(caller: &crate::service::caller::Caller) -> Result<i64, Error> {

@@ -133,9 +133,9 @@ pub async fn receive(
             Err(error) => tracing::error!(error = %Report(&error), "cannot set up SMTP"),
         }
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "recorded": intake.recorded.len(),
-        "duplicates": intake.duplicates.len(),
-        "odd": intake.odd.len(),
-    })))
+    Ok(HttpResponse::Ok().json(crate::views::EnvelopeReceiptView {
+        recorded: intake.recorded.len(),
+        duplicates: intake.duplicates.len(),
+        odd: intake.odd.len(),
+    }))
 }

@@ -80,11 +80,5 @@ pub async fn update_token(
         now,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(views::deploy_token(&token, now)))
-}
-
-/// A group as GitLab renders it, with its `ip_restriction_ranges` ("" when none).
-pub fn with_ranges(mut group: Value, ranges: &IpRanges) -> Value {
-    group[FIELD] = Value::String(ranges.to_text());
-    group
+    Ok(HttpResponse::Ok().json(views::DeployTokenView::new(&token, now)))
 }

@@ -161,7 +161,7 @@ async fn rotate_deploy_token(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(views::rotated_deploy_token(
+        .json(views::RotatedDeployTokenView::new(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
@@ -206,7 +206,7 @@ async fn rotate_personal_access_token(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(views::rotated_personal_access_token(
+        .json(views::RotatedPersonalAccessTokenView::new(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
@@ -269,19 +269,4 @@ pub(super) async fn set_group_limits(
     )
     .await?;
     Ok(group)
-}
-
-/// Adds the group's own limits to its JSON (`GET` / `PUT /groups/:id`).
-pub(super) async fn add_group_limits(
-    value: &mut Value,
-    state: &AppState,
-    group: &Namespace,
-) -> Result<(), ApiError> {
-    let limits = token_lifecycle::group_limits(state.store.as_ref(), group).await?;
-    if let (Value::Object(object), Value::Object(extra)) =
-        (value, token_lifecycle::limits_json(limits))
-    {
-        object.extend(extra);
-    }
-    Ok(())
 }
