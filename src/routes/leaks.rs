@@ -18,6 +18,7 @@ use crate::client_address;
 use crate::domain::TokenSecret;
 use crate::error::{ApiError, Error};
 use crate::metrics::LoginRoute;
+use crate::routes::requests::AdminTokenBody;
 use crate::routes::route_list::RouteList;
 use crate::service::leaks::{self, Identified, LeakReport, Reporter};
 use crate::service::login_guard::Attempt;
@@ -67,18 +68,7 @@ async fn admin_and_token(
         return Err(Error::Forbidden.into());
     }
     let body = crate::routes::body::read_api_body(request, payload, state).await?;
-    #[derive(serde::Deserialize)]
-    struct Body {
-        token: String,
-    }
-    let parsed: Body = serde_json::from_slice(&body)
-        .ok()
-        .or_else(|| serde_urlencoded::from_bytes(&body).ok())
-        .ok_or(Error::MissingParameter("token"))?;
-    Ok((
-        caller,
-        TokenSecret::from_presented(parsed.token.trim().to_owned()),
-    ))
+    Ok((caller, AdminTokenBody::parse(&body)?.secret()))
 }
 
 async fn token_information(
