@@ -7,6 +7,7 @@ use super::{UserCommand, UserTokenCommand};
 use crate::config::Settings;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::text::printable;
+use crate::domain::{Email, Username};
 use crate::service::caller::Caller;
 use crate::service::users;
 use crate::views;
@@ -43,6 +44,8 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             email,
             admin,
         } => {
+            let username = Username::parse(&username)?;
+            let email = Email::parse(&email)?;
             let user =
                 users::create(store.as_ref(), &operator, &username, &email, admin, now).await?;
             println!(
