@@ -124,3 +124,62 @@ impl GroupSettingsView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NamespacePath;
+    use chrono::{TimeZone as _, Utc};
+    use serde_json::json;
+
+    fn namespace(kind: NamespaceKind, path: &str, parent_id: Option<i64>) -> Namespace {
+        Namespace {
+            id: 7,
+            kind,
+            parent_id,
+            full_path: NamespacePath::parse(path).unwrap(),
+            name: "Web".into(),
+            visibility: Default::default(),
+            created_at: Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_top_level_project_has_a_null_namespace() {
+        let project = namespace(NamespaceKind::Project, "web", None);
+        let view = serde_json::to_value(NamespaceView::new(&project, "https://r.test")).unwrap();
+        assert_eq!(view["namespace"], json!({"id": null, "full_path": null}));
+        assert_eq!(view["web_url"], "https://r.test/web");
+    }
+
+    #[test]
+    fn a_groups_settings_are_left_out_where_the_answer_has_none_and_null_when_unset() {
+        let group = namespace(NamespaceKind::Group, "acme/tools", Some(3));
+        let listed = serde_json::to_value(NamespaceView::new(&group, "https://r.test")).unwrap();
+        let keys: Vec<&str> = listed
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "created_at",
+                "full_path",
+                "id",
+                "name",
+                "parent_id",
+                "path",
+                "web_url"
+            ]
+        );
+        let settings = GroupSettingsView::new(&IpRanges::default(), LifetimeLimits::default());
+        let shown =
+            serde_json::to_value(GroupView::new(&group, "https://r.test", Some(settings))).unwrap();
+        assert_eq!(shown["ip_restriction_ranges"], "");
+        assert_eq!(shown["max_token_lifetime_days"], serde_json::Value::Null);
+        assert_eq!(shown["require_token_expiry"], false);
+        assert_eq!(shown["path"], "tools");
+    }
+}
