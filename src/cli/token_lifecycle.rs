@@ -2,7 +2,6 @@
 //! (issue #27), through the same services as the API, acting as the operator.
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::store::open_store;
 use super::RotateArgs;
@@ -158,10 +157,7 @@ pub async fn update_group(
     println!(
         "group {}: {}",
         group.full_path.as_str(),
-        json!({
-            "max_token_lifetime_days": limits.max_days,
-            "require_token_expiry": limits.require_expiry,
-        })
+        serde_json::to_string(&views::GroupLimitsView::new(limits))?
     );
     Ok(())
 }

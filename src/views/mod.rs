@@ -20,7 +20,9 @@ pub use admin_token::{
 pub use deploy_token::{
     CiCredentialsView, CiOwnerView, CreatedDeployTokenView, DeployTokenView, RotatedDeployTokenView,
 };
-pub use namespace::{GroupSettingsView, GroupView, NamespaceView, ParentView, ProjectView};
+pub use namespace::{
+    GroupLimitsView, GroupSettingsView, GroupView, NamespaceView, ParentView, ProjectView,
+};
 pub use registry_event::{EnvelopeReceiptView, IssuedTokenView, RegistryEventView};
 pub use user::{
     CreatedPersonalAccessTokenView, PatExpiry, PersonalAccessTokenView, PreferencesView,

@@ -110,15 +110,31 @@ impl<'a> GroupView<'a> {
 pub struct GroupSettingsView {
     /// Comma-separated, `""` when none.
     pub ip_restriction_ranges: String,
-    /// `null`: no maximum of the group's own.
-    pub max_token_lifetime_days: Option<u32>,
-    pub require_token_expiry: bool,
+    #[serde(flatten)]
+    pub limits: GroupLimitsView,
 }
 
 impl GroupSettingsView {
     pub fn new(ranges: &IpRanges, limits: LifetimeLimits) -> Self {
         GroupSettingsView {
             ip_restriction_ranges: ranges.to_text(),
+            limits: GroupLimitsView::new(limits),
+        }
+    }
+}
+
+/// A group's own limits on new tokens: in [`GroupSettingsView`]; `regauth group update`
+/// prints them.
+#[derive(Debug, Serialize)]
+pub struct GroupLimitsView {
+    /// `null`: no maximum of the group's own.
+    pub max_token_lifetime_days: Option<u32>,
+    pub require_token_expiry: bool,
+}
+
+impl GroupLimitsView {
+    pub fn new(limits: LifetimeLimits) -> Self {
+        GroupLimitsView {
             max_token_lifetime_days: limits.max_days,
             require_token_expiry: limits.require_expiry,
         }
