@@ -27,7 +27,7 @@ use regauth::domain::text::{is_forbidden, printable, refuse_control_characters};
 use regauth::domain::{DeployTokenScope, NamespaceKind, ScopeSet};
 use regauth::error::Error;
 use regauth::jwt::SigningKey;
-use regauth::routes::api::parse_create_body;
+use regauth::routes::requests::CreateDeployTokenBody;
 use regauth::routes::token::form_pairs;
 
 /// Cases per property: few in every CI run, many with `PROPTEST_CASES` (scripts/fuzz.sh).
@@ -330,7 +330,7 @@ proptest! {
             ("application/x-www-form-urlencoded", form.as_bytes()),
             ("", raw.as_slice()),
         ] {
-            match parse_create_body(content_type, body) {
+            match CreateDeployTokenBody::parse(content_type, body).and_then(CreateDeployTokenBody::into_request) {
                 Err(error) => assert_clean_api_error(&error),
                 Ok(request) => match NewDeployToken::validate(request, kind, now()) {
                     Ok(token) => {

@@ -3,6 +3,7 @@
 
 use chrono::{SecondsFormat, Utc};
 
+use super::print_json;
 use super::store::open_store;
 use super::DeployTokenCommand;
 use crate::config::Settings;
@@ -67,9 +68,11 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                 eprintln!("warning: {warning}");
             }
             if json {
-                let value =
-                    views::created_deploy_token(&created.token, created.secret.expose(), now);
-                println!("{value}");
+                print_json(&views::CreatedDeployTokenView::new(
+                    &created.token,
+                    created.secret.expose(),
+                    now,
+                ))?;
             } else {
                 println!("id:       {}", created.token.id);
                 println!("username: {}", printable(&created.token.username));
@@ -104,7 +107,7 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
             )
             .await?;
             if json {
-                println!("{}", views::deploy_token(&token, now));
+                print_json(&views::DeployTokenView::new(&token, now))?;
             } else {
                 println!(
                     "deploy token {} is usable from {}",
@@ -120,8 +123,11 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                     .await?
                     .items;
             if json {
-                let list: Vec<_> = tokens.iter().map(|t| views::deploy_token(t, now)).collect();
-                println!("{}", serde_json::Value::Array(list));
+                let list: Vec<_> = tokens
+                    .iter()
+                    .map(|token| views::DeployTokenView::new(token, now))
+                    .collect();
+                print_json(&list)?;
             } else {
                 println!(
                     "{:<6} {:<24} {:<32} {:<10} {:<20} SCOPES",
@@ -183,9 +189,9 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                             .map(Option::as_ref)
                             .chain(std::iter::repeat(None)),
                     )
-                    .map(|(event, issued)| views::registry_event(event, issued))
+                    .map(|(event, issued)| views::RegistryEventView::new(event, issued))
                     .collect();
-                println!("{}", serde_json::Value::Array(list));
+                print_json(&list)?;
             } else {
                 println!(
                     "deploy token {} ({}): {} registry events",

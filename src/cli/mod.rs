@@ -542,6 +542,12 @@ impl From<RoleArg> for Role {
 }
 
 /// Runs a command; the error is one line for the user.
+/// A `--json` answer: one line, the shape the API answers with (`views`).
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     if cli.verbose
         && !matches!(

@@ -94,9 +94,9 @@ async fn list(settings: &Settings, kind: NamespaceKind, json: bool) -> anyhow::R
         let public_url = settings.public_url(settings.listen.port());
         let list: Vec<_> = found
             .iter()
-            .map(|namespace| views::namespace(namespace, &public_url))
+            .map(|namespace| views::NamespaceView::new(namespace, &public_url))
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        super::print_json(&list)?;
         return Ok(());
     }
     match kind {

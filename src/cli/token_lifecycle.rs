@@ -2,7 +2,6 @@
 //! (issue #27), through the same services as the API, acting as the operator.
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::store::open_store;
 use super::RotateArgs;
@@ -49,7 +48,7 @@ pub async fn rotate_deploy_token(
     )
     .await?;
     let json = args.json.then(|| {
-        views::rotated_deploy_token(
+        views::RotatedDeployTokenView::new(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
@@ -65,8 +64,7 @@ pub async fn rotate_deploy_token(
         &rotated,
         expires_at,
         now,
-    );
-    Ok(())
+    )
 }
 
 pub async fn rotate_personal_access_token(
@@ -86,7 +84,7 @@ pub async fn rotate_personal_access_token(
     )
     .await?;
     let json = args.json.then(|| {
-        views::rotated_personal_access_token(
+        views::RotatedPersonalAccessTokenView::new(
             &rotated.token,
             rotated.secret.expose(),
             rotated.previous_secret_expires_at,
@@ -94,22 +92,20 @@ pub async fn rotate_personal_access_token(
         )
     });
     let expires_at = rotated.token.expires_at;
-    print_rotated(json, rotated.token.id, None, &rotated, expires_at, now);
-    Ok(())
+    print_rotated(json, rotated.token.id, None, &rotated, expires_at, now)
 }
 
 /// The rotated token: its JSON when asked for (`--json`), else a few lines.
 fn print_rotated<T>(
-    json: Option<serde_json::Value>,
+    json: Option<impl serde::Serialize>,
     id: i64,
     username: Option<&str>,
     rotated: &Rotated<T>,
     expires_at: Option<chrono::DateTime<Utc>>,
     now: chrono::DateTime<Utc>,
-) {
+) -> anyhow::Result<()> {
     if let Some(value) = json {
-        println!("{value}");
-        return;
+        return super::print_json(&value);
     }
     let previous_secret_expires_at = rotated.previous_secret_expires_at;
     println!("id:       {id}");
@@ -130,6 +126,7 @@ fn print_rotated<T>(
         println!("previous: refused from now on");
     }
     println!("This is the only time the new secret is shown; store it now.");
+    Ok(())
 }
 
 pub async fn update_group(
@@ -160,10 +157,7 @@ pub async fn update_group(
     println!(
         "group {}: {}",
         group.full_path.as_str(),
-        json!({
-            "max_token_lifetime_days": limits.max_days,
-            "require_token_expiry": limits.require_expiry,
-        })
+        serde_json::to_string(&views::GroupLimitsView::new(limits))?
     );
     Ok(())
 }

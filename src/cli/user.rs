@@ -1,13 +1,13 @@
 //! `regauth user list|create|block|unblock|password|new-address-mail` and `regauth user token create|revoke`.
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::store::open_store;
 use super::{UserCommand, UserTokenCommand};
 use crate::config::Settings;
 use crate::domain::expiry::parse_expires_at;
 use crate::domain::text::printable;
+use crate::domain::{Email, Username};
 use crate::service::caller::Caller;
 use crate::service::users;
 use crate::views;
@@ -20,8 +20,8 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
         UserCommand::List { json } => {
             let found = users::list(store.as_ref()).await?;
             if json {
-                let list: Vec<_> = found.iter().map(views::user).collect();
-                println!("{}", serde_json::Value::Array(list));
+                let list: Vec<_> = found.iter().map(views::UserView::new).collect();
+                super::print_json(&list)?;
             } else {
                 println!(
                     "{:<6} {:<24} {:<8} {:<6} EMAIL",
@@ -44,6 +44,8 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             email,
             admin,
         } => {
+            let username = Username::parse(&username)?;
+            let email = Email::parse(&email)?;
             let user =
                 users::create(store.as_ref(), &operator, &username, &email, admin, now).await?;
             println!(
@@ -132,18 +134,15 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             }
             let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
             if json {
-                println!(
-                    "{}",
-                    json!({
-                        "id": token.id,
-                        "name": token.name,
-                        "username": username,
-                        "token": secret.expose(),
-                        "scopes": scopes,
-                        "expires_at": token.expires_at.map(views::timestamp),
-                        "ip_restriction_ranges": ranges.to_text(),
-                    })
-                );
+                super::print_json(&views::CreatedPersonalAccessTokenView {
+                    id: token.id,
+                    name: &token.name,
+                    username: &username,
+                    token: secret.expose(),
+                    scopes: scopes.clone(),
+                    expires_at: token.expires_at.map(views::Timestamp),
+                    ip_restriction_ranges: ranges.to_text(),
+                })?;
             } else {
                 println!("id:     {}", token.id);
                 println!("token:  {}", secret.expose());

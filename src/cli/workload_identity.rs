@@ -72,7 +72,7 @@ pub async fn run(settings: &Settings, command: WorkloadIdentityCommand) -> anyho
                 eprintln!("warning: {warning}");
             }
             if json {
-                println!("{}", views::workload_identity(&created.policy));
+                super::print_json(&views::WorkloadIdentityView::new(&created.policy))?;
             } else {
                 println!("id:       {}", created.policy.id);
                 println!("username: {}", created.policy.username());
@@ -84,8 +84,11 @@ pub async fn run(settings: &Settings, command: WorkloadIdentityCommand) -> anyho
             let owner = owner.find(store.as_ref()).await?;
             let policies = workload_identity::list(store.as_ref(), &caller, &owner).await?;
             if json {
-                let list: Vec<_> = policies.iter().map(views::workload_identity).collect();
-                println!("{}", serde_json::Value::Array(list));
+                let list: Vec<_> = policies
+                    .iter()
+                    .map(views::WorkloadIdentityView::new)
+                    .collect();
+                super::print_json(&list)?;
             } else {
                 println!(
                     "{:<6} {:<24} {:<24} {:<40} SCOPES",

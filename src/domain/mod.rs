@@ -58,4 +58,4 @@ pub use path::{NamespacePath, PathError};
 pub use restrictions::TokenRestrictions;
 pub use secret::{SecretDigest, TokenSecret};
 pub use token_scope::{DeployTokenScope, ScopeSet};
-pub use user::{ApiScope, PersonalAccessToken, Role, User};
+pub use user::{ApiScope, Email, PersonalAccessToken, Role, User, Username};

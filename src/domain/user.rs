@@ -121,23 +121,67 @@ impl PersonalAccessToken {
     }
 }
 
-/// Usernames follow GitLab's rule: letters, digits, '_', '-', '.', 1–255 characters, not
-/// starting with '-' or '.'.
-pub fn parse_username(username: &str) -> Result<String, super::ValidationError> {
-    let username = username.trim();
-    let valid = !username.is_empty()
-        && username.len() <= 255
-        && !username.starts_with(['-', '.'])
-        && username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(username.to_owned())
-    } else {
-        Err(super::ValidationError::new(
-            "username",
-            "can contain only letters, digits, '_', '-' and '.', and cannot start with '-' or '.'",
-        ))
+/// A person's username, checked once where it comes in (the CLI's `user create`): GitLab's
+/// rule, letters, digits, '_', '-', '.', 1–255 characters, not starting with '-' or '.'.
+/// A name looked up (to sign in, to block someone) stays text: one that breaks the rule is
+/// simply nobody's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    /// The name without surrounding blanks, if it follows the rule.
+    pub fn parse(text: &str) -> Result<Username, super::ValidationError> {
+        let username = text.trim();
+        let valid = !username.is_empty()
+            && username.len() <= 255
+            && !username.starts_with(['-', '.'])
+            && username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if valid {
+            Ok(Username(username.to_owned()))
+        } else {
+            Err(super::ValidationError::new(
+                "username",
+                "can contain only letters, digits, '_', '-' and '.', and cannot start with '-' or '.'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person's email address, checked once where it comes in: notices are sent to it, so
+/// lettre, which sends them, is the judge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// The address without surrounding blanks, if lettre can send to it.
+    pub fn parse(text: &str) -> Result<Email, super::ValidationError> {
+        let email = text.trim();
+        if email.parse::<lettre::Address>().is_err() {
+            return Err(super::ValidationError::new("email", "is invalid"));
+        }
+        Ok(Email(email.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -175,9 +219,34 @@ mod tests {
 
     #[test]
     fn usernames_follow_gitlabs_rule() {
-        assert!(parse_username("alice.b-c_d").is_ok());
-        assert!(parse_username("-alice").is_err());
-        assert!(parse_username("al ice").is_err());
-        assert!(parse_username("").is_err());
+        assert_eq!(
+            Username::parse(" alice.b-c_d ").unwrap().as_str(),
+            "alice.b-c_d"
+        );
+        for refused in [
+            "-alice",
+            ".alice",
+            "al ice",
+            "",
+            "alice+ci",
+            &"a".repeat(256),
+        ] {
+            assert!(Username::parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn emails_are_what_lettre_can_send_to() {
+        assert_eq!(
+            Email::parse(" a@example.com\n").unwrap().as_str(),
+            "a@example.com"
+        );
+        for refused in ["", "alice", "a@", "a b@example.com", "<a@example.com>"] {
+            let error = Email::parse(refused).unwrap_err();
+            assert_eq!(
+                (error.field, error.message.as_str()),
+                ("email", "is invalid")
+            );
+        }
     }
 }

@@ -170,7 +170,9 @@ pub fn parse_workload_username(username: &str) -> Option<i64> {
     id.parse().ok()
 }
 
-/// What a caller asks for, before validation.
+/// What a caller asks for, before validation: the JSON body of `POST
+/// /api/v4/{projects|groups}/:id/workload_identities` (unknown fields ignored) and what
+/// `regauth workload-identity create` builds from its flags.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct WorkloadIdentityRequest {
     #[serde(default)]

@@ -9,15 +9,15 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde_json::Value;
 
 use crate::auth::{api_token_from_headers, authenticate_personal_access_token};
 use crate::client_address;
-use crate::domain::deploy_token::DeployTokenRequest;
-use crate::domain::expiry::parse_expires_at;
-use crate::domain::{NamespaceKind, ValidationError};
+use crate::domain::NamespaceKind;
 use crate::error::{ApiError, Error};
 use crate::metrics::LoginRoute;
+use crate::routes::requests::{
+    CreateDeployTokenBody, DeployTokenUpdate, GroupLimitsParams, ListQuery, ProjectUpdate, Sources,
+};
 use crate::routes::route_list::RouteList;
 use crate::service::caller::Caller;
 use crate::service::deploy_tokens::{self, ListOptions};
@@ -192,7 +192,7 @@ async fn current_user(request: HttpRequest, state: web::Data<AppState>) -> ApiRe
     let caller = caller(&request, &state).await?;
     match &caller.identity {
         crate::service::caller::Identity::User { user, .. } => {
-            Ok(HttpResponse::Ok().json(views::user(user)))
+            Ok(HttpResponse::Ok().json(views::UserView::new(user)))
         }
         crate::service::caller::Identity::Operator { .. } => Err(Error::Unauthorized.into()),
     }
@@ -219,7 +219,7 @@ async fn ci_deploy_credentials(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(views::ci_credentials(&credentials, now)))
+        .json(views::CiCredentialsView::new(&credentials, now)))
 }
 
 async fn get_namespace(
@@ -230,24 +230,26 @@ async fn get_namespace(
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let (namespace, _) =
         namespaces::find_visible(state.store.as_ref(), &caller, kind, &reference).await?;
-    let view = views::namespace(&namespace, &public_url(&state, &request));
-    if kind == NamespaceKind::Group {
-        return Ok(HttpResponse::Ok().json(group_view(&state, view, &namespace).await?));
-    }
-    Ok(HttpResponse::Ok().json(view))
+    namespace_answer(&state, &request, &namespace).await
 }
 
-/// A group as `GET` and `PUT /groups/:id` answer it: with its `ip_restriction_ranges` and its
-/// limits on new tokens.
-async fn group_view(
+/// A namespace as `GET` and `PUT /{projects|groups}/:id` answer it: a group with its
+/// `ip_restriction_ranges` and its limits on new tokens.
+async fn namespace_answer(
     state: &AppState,
-    view: Value,
-    group: &crate::domain::Namespace,
-) -> Result<Value, ApiError> {
-    let ranges = crate::service::restrictions::group_ip_ranges(state.store.as_ref(), group).await?;
-    let mut value = crate::routes::restrictions::with_ranges(view, &ranges);
-    crate::routes::token_lifecycle::add_group_limits(&mut value, state, group).await?;
-    Ok(value)
+    request: &HttpRequest,
+    namespace: &crate::domain::Namespace,
+) -> ApiResult {
+    let public_url = public_url(state, request);
+    if namespace.kind == NamespaceKind::Group {
+        let store = state.store.as_ref();
+        let ranges = crate::service::restrictions::group_ip_ranges(store, namespace).await?;
+        let limits = crate::service::token_lifecycle::group_limits(store, namespace).await?;
+        let settings = views::GroupSettingsView::new(&ranges, limits);
+        let view = views::GroupView::new(namespace, &public_url, Some(settings));
+        return Ok(HttpResponse::Ok().json(view));
+    }
+    Ok(HttpResponse::Ok().json(views::ProjectView::new(namespace, &public_url)))
 }
 
 /// `PUT /projects/:id` with `visibility` (GitLab's "Edit a project"; the one setting kept
@@ -261,10 +263,11 @@ async fn update_namespace(
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     // Only now the body: a caller without credentials cannot make us wait for one.
     let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
+    let sources = Sources::new(&request, &body);
     if kind == NamespaceKind::Group {
         // Every field checked before anything is written: a bad value changes nothing.
-        let ranges = crate::routes::restrictions::ranges_field(&request, &body)?;
-        let limits = crate::routes::token_lifecycle::group_limits_change(&request, &body)?;
+        let ranges = DeployTokenUpdate::read(&sources)?.ranges()?;
+        let limits = GroupLimitsParams::read(&sources)?.change()?;
         if ranges.is_none() && limits.is_none() {
             return Err(Error::MissingParameter(
                 "ip_restriction_ranges, max_token_lifetime_days or require_token_expiry",
@@ -293,122 +296,25 @@ async fn update_namespace(
             );
         }
         let group = group.ok_or_else(|| Error::internal("a group update changed nothing"))?;
-        let view = views::namespace(&group, &public_url(&state, &request));
-        return Ok(HttpResponse::Ok().json(group_view(&state, view, &group).await?));
+        return namespace_answer(&state, &request, &group).await;
     }
-    let visibility =
-        parameter(&request, &body, "visibility")?.ok_or(Error::MissingParameter("visibility"))?;
-    let visibility = crate::domain::Visibility::parse(&visibility).map_err(Error::from)?;
+    let visibility = ProjectUpdate::read(&sources)?.visibility()?;
     let project =
         namespaces::set_visibility(state.store.as_ref(), &caller, &reference, visibility).await?;
-    Ok(HttpResponse::Ok().json(views::namespace(&project, &public_url(&state, &request))))
-}
-
-/// A parameter from the query string, else from a JSON or form body, as GitLab takes them
-/// (a JSON `true` or `12` reads as the text `true`, `12`).
-pub(super) fn parameter(
-    request: &HttpRequest,
-    body: &[u8],
-    name: &str,
-) -> Result<Option<String>, ApiError> {
-    let from_pairs = |pairs: Vec<(String, String)>| {
-        pairs
-            .into_iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
-    };
-    let query: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
-        .map_err(|_| Error::InvalidRequest("the query is not valid URL encoding".into()))?;
-    if let Some(value) = from_pairs(query) {
-        return Ok(Some(value));
-    }
-    if body.is_empty() {
-        return Ok(None);
-    }
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/json"));
-    if is_json {
-        let value: Value = serde_json::from_slice(body).map_err(|error| {
-            Error::InvalidRequest(format!("the body is not valid JSON: {error}"))
-        })?;
-        return match value.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.clone())),
-            Some(scalar @ (Value::Bool(_) | Value::Number(_))) => Ok(Some(scalar.to_string())),
-            Some(_) => Err(Error::InvalidRequest(format!("{name} is invalid")).into()),
-        };
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| Error::InvalidRequest("the form is not valid URL encoding".into()))?;
-    Ok(from_pairs(pairs))
+    namespace_answer(&state, &request, &project).await
 }
 
 /// GitLab's pagination parameters.
 pub(super) fn list_options(request: &HttpRequest) -> Result<ListOptions, ApiError> {
-    let params: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
-        .map_err(|_| Error::InvalidRequest("the query string is not valid URL encoding".into()))?;
-    let get = |key: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let number = |key: &'static str, default: u64| -> Result<u64, ApiError> {
-        match get(key) {
-            None | Some("") => Ok(default),
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| Error::InvalidRequest(format!("{key} is invalid")).into()),
-        }
-    };
-    let active_only = match get("active") {
-        None | Some("") => false,
-        Some(text) => parse_gitlab_bool(text)
-            .ok_or_else(|| Error::InvalidRequest("active is invalid".into()))?,
-    };
-    let page = number("page", 1)?;
-    // GitLab clamps per_page to 100 rather than refusing larger values.
-    let per_page = number("per_page", 20)?.min(100);
-    // The offset must fit the database's signed 64-bit integers.
-    if (page - 1)
-        .checked_mul(per_page)
-        .is_none_or(|offset| offset > i64::MAX as u64)
-    {
-        return Err(Error::InvalidRequest("page is invalid".into()).into());
-    }
-    Ok(ListOptions {
-        active_only,
-        page,
-        per_page,
-    })
-}
-
-/// A boolean parameter as GitLab (Grape) reads it: `true`/`false`, `1`/`0`, `t`/`f`,
-/// `yes`/`no`, `y`/`n`, `on`/`off`, in any case. python-gitlab sends `True`.
-pub(super) fn parse_gitlab_bool(text: &str) -> Option<bool> {
-    const TRUE: [&str; 6] = ["true", "1", "t", "yes", "y", "on"];
-    const FALSE: [&str; 6] = ["false", "0", "f", "no", "n", "off"];
-    let text = text.trim();
-    if TRUE.iter().any(|word| word.eq_ignore_ascii_case(text)) {
-        Some(true)
-    } else if FALSE.iter().any(|word| word.eq_ignore_ascii_case(text)) {
-        Some(false)
-    } else {
-        None
-    }
+    ListQuery::parse(request.query_string())?.into_options()
 }
 
 /// The list as JSON with GitLab's pagination headers.
-pub(super) fn paginated(
+pub(super) fn paginated<T: serde::Serialize>(
     request: &HttpRequest,
     base_url: &str,
     options: ListOptions,
-    page: Page<Value>,
+    page: Page<T>,
 ) -> HttpResponse {
     let total_pages = page.total.div_ceil(options.per_page).max(1);
     let next = (options.page < total_pages).then_some(options.page + 1);
@@ -443,14 +349,14 @@ pub(super) fn paginated(
         .json(page.items)
 }
 
-fn token_page(page: Page<crate::domain::DeployToken>) -> Page<Value> {
+fn token_page(page: &Page<crate::domain::DeployToken>) -> Page<views::DeployTokenView<'_>> {
     let now = Utc::now();
     Page {
         total: page.total,
         items: page
             .items
             .iter()
-            .map(|t| views::deploy_token(t, now))
+            .map(|token| views::DeployTokenView::new(token, now))
             .collect(),
     }
 }
@@ -463,7 +369,7 @@ async fn list_instance_tokens(request: HttpRequest, state: web::Data<AppState>) 
         &request,
         &public_url(&state, &request),
         options,
-        token_page(page),
+        token_page(&page),
     ))
 }
 
@@ -481,7 +387,7 @@ async fn list_tokens(
         &request,
         &public_url(&state, &request),
         options,
-        token_page(page),
+        token_page(&page),
     ))
 }
 
@@ -508,7 +414,7 @@ async fn get_token(
 ) -> ApiResult {
     let (caller, owner, token_id) = token_route(&request, path, &state).await?;
     let token = deploy_tokens::get(state.store.as_ref(), &caller, &owner, token_id).await?;
-    Ok(HttpResponse::Ok().json(views::deploy_token(&token, Utc::now())))
+    Ok(HttpResponse::Ok().json(views::DeployTokenView::new(&token, Utc::now())))
 }
 
 /// What the token did at the registry (its notifications), the latest first, paginated.
@@ -542,7 +448,7 @@ async fn token_events(
             .iter()
             .enumerate()
             .map(|(index, event)| {
-                views::registry_event(event, issued.get(index).and_then(Option::as_ref))
+                views::RegistryEventView::new(event, issued.get(index).and_then(Option::as_ref))
             })
             .collect(),
     };
@@ -594,7 +500,7 @@ async fn create_token(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    let token_request = parse_create_body(content_type, &body)?;
+    let token_request = CreateDeployTokenBody::parse(content_type, &body)?.into_request()?;
     let now = Utc::now();
     let created = deploy_tokens::create(
         state.store.as_ref(),
@@ -608,144 +514,9 @@ async fn create_token(
     .await?;
     Ok(HttpResponse::Created()
         .content_type(ContentType::json())
-        .json(views::created_deploy_token(
+        .json(views::CreatedDeployTokenView::new(
             &created.token,
             created.secret.expose(),
             now,
         )))
-}
-
-/// The create body, as JSON or as a form; `scopes` as an array, `scopes[]` repeated, or a
-/// comma list; `expires_at` as a date or a date-time.
-pub fn parse_create_body(content_type: &str, body: &[u8]) -> Result<DeployTokenRequest, ApiError> {
-    let content_type = content_type.to_ascii_lowercase();
-    let fields = if content_type.starts_with("application/json") {
-        json_fields(body)?
-    } else {
-        // curl --data sends a form; an absent Content-Type is treated the same way.
-        form_fields(body)?
-    };
-    let name = fields
-        .name
-        .filter(|n| !n.trim().is_empty())
-        .ok_or(Error::MissingParameter("name"))?;
-    if fields.scopes.is_empty() {
-        return Err(Error::MissingParameter("scopes").into());
-    }
-    let expires_at = match fields.expires_at.filter(|text| !text.trim().is_empty()) {
-        Some(text) => Some(parse_expires_at(&text).map_err(|_| {
-            Error::from(ValidationError::new(
-                "expires_at",
-                "is invalid: use YYYY-MM-DD or an ISO 8601 date-time",
-            ))
-        })?),
-        None => None,
-    };
-    Ok(DeployTokenRequest {
-        name,
-        username: fields.username,
-        scopes: fields.scopes,
-        expires_at,
-        ip_restriction_ranges: fields.ip_restriction_ranges,
-        repository_patterns: fields.repository_patterns,
-    })
-}
-
-#[derive(Default)]
-struct CreateFields {
-    name: Option<String>,
-    username: Option<String>,
-    scopes: Vec<String>,
-    expires_at: Option<String>,
-    ip_restriction_ranges: Vec<String>,
-    repository_patterns: Vec<String>,
-}
-
-/// A JSON field that is a list of strings or one string (a comma list, as GitLab accepts).
-pub(super) fn string_list(value: &Value, key: &str) -> Result<Vec<String>, ApiError> {
-    let invalid = || ApiError(Error::InvalidRequest(format!("{key} is invalid")));
-    match value.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(list)) => Ok(vec![list.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
-            .collect(),
-        Some(_) => Err(invalid()),
-    }
-}
-
-fn json_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|error| Error::InvalidRequest(format!("the body is not valid JSON: {error}")))?;
-    let text = |key: &str| -> Result<Option<String>, ApiError> {
-        match value.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.clone())),
-            Some(_) => Err(Error::InvalidRequest(format!("{key} is invalid")).into()),
-        }
-    };
-    Ok(CreateFields {
-        name: text("name")?,
-        username: text("username")?,
-        scopes: string_list(&value, "scopes")?,
-        expires_at: text("expires_at")?,
-        ip_restriction_ranges: string_list(&value, "ip_restriction_ranges")?,
-        // One pattern may not hold a comma, so a string is one pattern per comma-separated
-        // entry, as for scopes.
-        repository_patterns: split_commas(string_list(&value, "repository_patterns")?),
-    })
-}
-
-fn form_fields(body: &[u8]) -> Result<CreateFields, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| Error::InvalidRequest("the form is not valid URL encoding".into()))?;
-    let mut fields = CreateFields::default();
-    for (key, value) in pairs {
-        match key.as_str() {
-            "name" => fields.name = Some(value),
-            "username" => fields.username = Some(value),
-            "expires_at" => fields.expires_at = Some(value),
-            "scopes" | "scopes[]" => fields.scopes.push(value),
-            "ip_restriction_ranges" | "ip_restriction_ranges[]" => {
-                fields.ip_restriction_ranges.push(value)
-            }
-            "repository_patterns" | "repository_patterns[]" => {
-                fields.repository_patterns.push(value)
-            }
-            _ => {}
-        }
-    }
-    fields.repository_patterns = split_commas(fields.repository_patterns);
-    Ok(fields)
-}
-
-fn split_commas(entries: Vec<String>) -> Vec<String> {
-    entries
-        .iter()
-        .flat_map(|entry| entry.split(','))
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_gitlab_bool;
-
-    #[test]
-    fn booleans_are_read_as_gitlab_reads_them() {
-        for text in [
-            "true", "True", "TRUE", "1", "t", "T", "yes", "Yes", "y", "on",
-        ] {
-            assert_eq!(parse_gitlab_bool(text), Some(true), "{text}");
-        }
-        for text in ["false", "False", "0", "f", "F", "no", "NO", "n", "off"] {
-            assert_eq!(parse_gitlab_bool(text), Some(false), "{text}");
-        }
-        for text in ["", "2", "yes please", "truee", "nil"] {
-            assert_eq!(parse_gitlab_bool(text), None, "{text}");
-        }
-    }
 }

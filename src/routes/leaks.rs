@@ -12,13 +12,13 @@
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::client_address;
-use crate::domain::token_format::TokenKind;
 use crate::domain::TokenSecret;
 use crate::error::{ApiError, Error};
 use crate::metrics::LoginRoute;
+use crate::routes::requests::AdminTokenBody;
 use crate::routes::route_list::RouteList;
 use crate::service::leaks::{self, Identified, LeakReport, Reporter};
 use crate::service::login_guard::Attempt;
@@ -68,89 +68,7 @@ async fn admin_and_token(
         return Err(Error::Forbidden.into());
     }
     let body = crate::routes::body::read_api_body(request, payload, state).await?;
-    #[derive(serde::Deserialize)]
-    struct Body {
-        token: String,
-    }
-    let parsed: Body = serde_json::from_slice(&body)
-        .ok()
-        .or_else(|| serde_urlencoded::from_bytes(&body).ok())
-        .ok_or(Error::MissingParameter("token"))?;
-    Ok((
-        caller,
-        TokenSecret::from_presented(parsed.token.trim().to_owned()),
-    ))
-}
-
-fn owner(namespace: &crate::domain::Namespace) -> Value {
-    json!({
-        "id": namespace.id,
-        "kind": namespace.kind.to_string(),
-        "full_path": namespace.full_path.as_str(),
-    })
-}
-
-/// Which of a token's secrets was presented (#27): `current`, or `previous` (replaced by a
-/// rotation) with the end of its grace period.
-fn presented_secret(value: &mut Value, rotation: &crate::domain::rotation::SecretRotation) {
-    value["presented_secret"] = json!(if rotation.found_by_previous_secret {
-        "previous"
-    } else {
-        "current"
-    });
-    value["rotated_at"] = json!(rotation.rotated_at.map(views::timestamp));
-    value["previous_token_expires_at"] =
-        json!(rotation.previous_secret_expires_at.map(views::timestamp));
-}
-
-/// What an administrator learns about a token: never its secret.
-fn describe(found: &Identified) -> Value {
-    let mut value = describe_token(found);
-    match found {
-        Identified::DeployToken(token) => presented_secret(&mut value, &token.rotation),
-        Identified::PersonalAccessToken(token, _) => presented_secret(&mut value, &token.rotation),
-        Identified::RefreshToken(_) | Identified::WorkloadCredential(_) => {}
-    }
-    value
-}
-
-fn describe_token(found: &Identified) -> Value {
-    let now = Utc::now();
-    match found {
-        Identified::DeployToken(token) => {
-            let mut value = views::deploy_token(token, now);
-            value["kind"] = json!(TokenKind::DeployToken.as_str());
-            value["last_used_at"] = json!(token.last_used_at.map(views::timestamp));
-            value["created_at"] = json!(views::timestamp(token.created_at));
-            value["owner"] = owner(&token.owner);
-            value
-        }
-        Identified::PersonalAccessToken(token, user) => json!({
-            "kind": TokenKind::PersonalAccessToken.as_str(),
-            "id": token.id,
-            "name": token.name,
-            "scopes": token.scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>(),
-            "revoked": token.revoked,
-            "expires_at": token.expires_at.map(views::timestamp),
-            "created_at": views::timestamp(token.created_at),
-            "ip_restriction_ranges": token.ip_ranges.to_text(),
-            "user": { "id": user.id, "username": user.username },
-        }),
-        Identified::RefreshToken(token) => json!({
-            "kind": TokenKind::RefreshToken.as_str(),
-            "deploy_token": describe(&Identified::DeployToken(token.clone())),
-        }),
-        // Deleted when revoked: one that is found is not revoked.
-        Identified::WorkloadCredential(credential) => json!({
-            "kind": TokenKind::WorkloadCredential.as_str(),
-            "id": credential.id,
-            "scopes": credential.scopes.names(),
-            "revoked": false,
-            "expires_at": views::timestamp(credential.expires_at),
-            "owner": owner(&credential.policy.owner),
-            "workload_identity": views::workload_identity(&credential.policy),
-        }),
-    }
+    Ok((caller, AdminTokenBody::parse(&body)?.secret()))
 }
 
 async fn token_information(
@@ -160,7 +78,9 @@ async fn token_information(
 ) -> Result<HttpResponse, ApiError> {
     let (_, secret) = admin_and_token(&request, payload, &state).await?;
     match leaks::identify(state.store.as_ref(), &state.token_formats, &secret).await? {
-        Some(found) => Ok(HttpResponse::Ok().json(describe(&found))),
+        Some(found) => {
+            Ok(HttpResponse::Ok().json(views::TokenInformation::new(&found, Utc::now())))
+        }
         None => Err(Error::not_found("Token", "").into()),
     }
 }
@@ -360,7 +280,9 @@ async fn gitlab_token_types(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
     gitlab_authorized(&request, &state).await?;
-    Ok(HttpResponse::Ok().json(json!({ "types": [GITLAB_TOKEN_TYPE] })))
+    Ok(HttpResponse::Ok().json(views::RevocableTokenTypesView {
+        types: [GITLAB_TOKEN_TYPE],
+    }))
 }
 
 async fn gitlab_report(

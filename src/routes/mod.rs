@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod observe;
 pub mod preferences;
 pub mod registry_events;
+pub mod requests;
 pub mod restrictions;
 pub mod route_list;
 pub mod token;

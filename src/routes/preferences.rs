@@ -6,13 +6,14 @@
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde_json::json;
 
-use super::api::{caller, parameter, parse_gitlab_bool};
+use super::api::caller;
 use crate::error::{ApiError, Error};
+use crate::routes::requests::{PreferencesUpdate, Sources};
 use crate::routes::route_list::RouteList;
 use crate::service::users::{self, Preferences};
 use crate::state::AppState;
+use crate::views::PreferencesView;
 
 pub fn register_api(routes: &mut RouteList<'_>) {
     routes
@@ -22,11 +23,11 @@ pub fn register_api(routes: &mut RouteList<'_>) {
         .done();
 }
 
-fn view(user_id: i64, preferences: Preferences) -> serde_json::Value {
-    json!({
-        "user_id": user_id,
-        "new_address_mail": preferences.new_address_mail,
-    })
+fn view(user_id: i64, preferences: Preferences) -> PreferencesView {
+    PreferencesView {
+        user_id,
+        new_address_mail: preferences.new_address_mail,
+    }
 }
 
 fn user_id(caller: &crate::service::caller::Caller) -> Result<i64, Error> {
@@ -50,11 +51,7 @@ async fn update(
     let caller = caller(&request, &state).await?;
     // Only now the body: a caller without credentials cannot make us wait for one.
     let body = crate::routes::body::read_api_body(&request, payload, &state).await?;
-    let text = parameter(&request, &body, "new_address_mail")?
-        .ok_or(Error::MissingParameter("new_address_mail"))?;
-    let on = parse_gitlab_bool(&text).ok_or_else(|| {
-        Error::InvalidRequest("new_address_mail is invalid: true or false".into())
-    })?;
+    let on = PreferencesUpdate::read(&Sources::new(&request, &body))?.new_address_mail()?;
     let preferences = users::set_preferences(state.store.as_ref(), &caller, on, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(view(user_id(&caller)?, preferences)))
 }

@@ -90,8 +90,8 @@ pub async fn receive(
             "registry notification event set aside"
         );
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "accepted": accepted.events,
-        "odd": accepted.odd.len(),
-    })))
+    Ok(HttpResponse::Ok().json(crate::views::EnvelopeReceiptView {
+        accepted: accepted.events,
+        odd: accepted.odd.len(),
+    }))
 }

@@ -6,7 +6,6 @@ use crate::routes::route_list::RouteList;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde_json::json;
 
 use crate::access::permissions::TokenOperation;
 use crate::domain::workload_identity::WorkloadIdentityRequest;
@@ -46,7 +45,10 @@ async fn list(
     let (caller, kind, reference) = namespace_route(&request, path, &state).await?;
     let owner = namespaces::find(state.store.as_ref(), kind, &reference).await?;
     let policies = workload_identity::list(state.store.as_ref(), &caller, &owner).await?;
-    let body: Vec<_> = policies.iter().map(views::workload_identity).collect();
+    let body: Vec<_> = policies
+        .iter()
+        .map(views::WorkloadIdentityView::new)
+        .collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -81,9 +83,12 @@ async fn create(
         Utc::now(),
     )
     .await?;
-    let mut body = views::workload_identity(&created.policy);
-    body["warnings"] = json!(created.warnings);
-    Ok(HttpResponse::Created().json(body))
+    Ok(
+        HttpResponse::Created().json(views::CreatedWorkloadIdentityView {
+            policy: views::WorkloadIdentityView::new(&created.policy),
+            warnings: &created.warnings,
+        }),
+    )
 }
 
 /// `/{kind}/{id}/workload_identities/{policy_id}`: the caller, the owner and the policy id.
@@ -116,7 +121,7 @@ async fn get(
 ) -> ApiResult {
     let (caller, owner, policy_id) = policy_route(&request, path, &state).await?;
     let policy = workload_identity::get(state.store.as_ref(), &caller, &owner, policy_id).await?;
-    Ok(HttpResponse::Ok().json(views::workload_identity(&policy)))
+    Ok(HttpResponse::Ok().json(views::WorkloadIdentityView::new(&policy)))
 }
 
 async fn delete(
@@ -152,7 +157,7 @@ async fn events(
         items: page
             .items
             .iter()
-            .map(|event| views::registry_event(event, None))
+            .map(|event| views::RegistryEventView::new(event, None))
             .collect(),
     };
     Ok(paginated(

@@ -135,7 +135,7 @@ pub async fn set_group_limits(
 }
 
 /// The limits as the API names them.
-pub fn limits_json(limits: LifetimeLimits) -> serde_json::Value {
+fn limits_json(limits: LifetimeLimits) -> serde_json::Value {
     json!({
         "max_token_lifetime_days": limits.max_days,
         "require_token_expiry": limits.require_expiry,

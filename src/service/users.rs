@@ -5,10 +5,9 @@ use chrono::{DateTime, Utc};
 use super::caller::{Caller, Identity};
 use super::namespaces::{self, NamespaceRef};
 use crate::domain::token_format::{TokenFormats, TokenKind};
-use crate::domain::user::parse_username;
 use crate::domain::{
-    ApiScope, AuditAction, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User,
-    ValidationError,
+    ApiScope, AuditAction, Email, NamespaceKind, PersonalAccessToken, Role, TokenSecret, User,
+    Username, ValidationError,
 };
 use crate::error::Error;
 use crate::store::Store;
@@ -18,17 +17,11 @@ use serde_json::json;
 pub async fn create(
     store: &dyn Store,
     caller: &Caller,
-    username: &str,
-    email: &str,
+    username: &Username,
+    email: &Email,
     admin: bool,
     now: DateTime<Utc>,
 ) -> Result<User, Error> {
-    let username = parse_username(username)?;
-    // The address notices are sent to, so lettre, which sends them, is the judge.
-    let email = email.trim();
-    if email.parse::<lettre::Address>().is_err() {
-        return Err(ValidationError::new("email", "is invalid").into());
-    }
     let audit = |created: &User| {
         caller.audit(
             AuditAction::UserCreate,
@@ -38,7 +31,7 @@ pub async fn create(
         )
     };
     Ok(store
-        .create_user(&username, email, admin, now, &audit)
+        .create_user(username, email, admin, now, &audit)
         .await?)
 }
 

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::registry_event::{ActorName, NewAddress, RegistryEvent, StoredRegistryEvent};
 use crate::domain::NamespacePath;
 use crate::domain::{
-    AuditEvent, DeployToken, DeployTokenScope, Namespace, NamespaceKind, NewDeployToken,
-    NoticeWindow, PersonalAccessToken, Role, SecretDigest, User, Visibility,
+    AuditEvent, DeployToken, DeployTokenScope, Email, Namespace, NamespaceKind, NewDeployToken,
+    NoticeWindow, PersonalAccessToken, Role, SecretDigest, User, Username, Visibility,
 };
 
 /// Database errors seen by this process, for `regauth_database_errors_total`.
@@ -345,8 +345,8 @@ pub trait UserStore: Send + Sync {
     /// Creates a user with the audit record, in one transaction.
     async fn create_user(
         &self,
-        username: &str,
-        email: &str,
+        username: &Username,
+        email: &Email,
         admin: bool,
         now: DateTime<Utc>,
         audit: AuditOf<'_, User>,

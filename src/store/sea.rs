@@ -49,7 +49,7 @@ use crate::domain::{
     NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
     Visibility,
 };
-use crate::domain::{NamespacePath, TokenRestrictions};
+use crate::domain::{Email, NamespacePath, TokenRestrictions, Username};
 
 use crate::config::MEMORY_URL_PREFIX;
 

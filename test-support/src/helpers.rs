@@ -394,8 +394,8 @@ impl TestApp {
         users::create(
             self.store.as_ref(),
             &Caller::operator(),
-            username,
-            &format!("{username}@example.com"),
+            &regauth::domain::Username::parse(username).unwrap(),
+            &regauth::domain::Email::parse(&format!("{username}@example.com")).unwrap(),
             admin,
             Utc::now(),
         )

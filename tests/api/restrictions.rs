@@ -480,6 +480,41 @@ async fn forward_auth_and_group_ranges_apply_to_every_token_below_the_group() {
 }
 
 #[tokio::test]
+async fn a_groups_ranges_take_a_json_list_beside_its_limits_as_a_tokens_do() {
+    let (app, admin, _) = world(|_| {}, json!({})).await;
+    // The list's entries were once refused as "ip_restriction_ranges is invalid" by the
+    // reader of the group's other settings.
+    let response = app
+        .api(Method::PUT, "/groups/acme", &admin)
+        .json(&json!({
+            "ip_restriction_ranges": ["10.0.0.0/8", "192.0.2.0/24"],
+            "require_token_expiry": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let group = json_of(response).await;
+    assert_eq!(group["ip_restriction_ranges"], "10.0.0.0/8,192.0.2.0/24");
+    assert_eq!(group["require_token_expiry"], true);
+    assert_eq!(group["max_token_lifetime_days"], Value::Null);
+    // Anything else that is not a scalar is still refused, naming the field.
+    for body in [
+        json!({"ip_restriction_ranges": {"a": 1}}),
+        json!({"ip_restriction_ranges": "", "max_token_lifetime_days": [30]}),
+    ] {
+        let response = app
+            .api(Method::PUT, "/groups/acme", &admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert!(json_of(response).await.to_string().contains(" is invalid"));
+    }
+}
+
+#[tokio::test]
 async fn repository_patterns_limit_the_registry_grant_and_forward_auth() {
     let (app, _, token) = world(|_| {}, json!({"repository_patterns": "app,tools/*"})).await;
     let client = reqwest::Client::new();

@@ -7,15 +7,15 @@ use super::*;
 impl UserStore for SeaStore {
     async fn create_user(
         &self,
-        username: &str,
-        email: &str,
+        username: &Username,
+        email: &Email,
         admin: bool,
         now: DateTime<Utc>,
         audit: AuditOf<'_, User>,
     ) -> Result<User, StoreError> {
         let row = user::ActiveModel {
-            username: Set(username.to_owned()),
-            email: Set(email.to_owned()),
+            username: Set(username.as_str().to_owned()),
+            email: Set(email.as_str().to_owned()),
             admin: Set(admin),
             blocked: Set(false),
             created_at: Set(now),
