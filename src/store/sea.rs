@@ -4,6 +4,7 @@ mod audit;
 mod cache;
 mod connection;
 mod deploy_tokens;
+mod inline_write;
 mod lifecycle;
 mod namespaces;
 mod notifications;
@@ -59,6 +60,8 @@ pub struct SeaStore {
     /// Writes by this process to what the cache holds, bumped after each commit.
     local_writes: Arc<AtomicU64>,
     cache: Option<Arc<TokenCache>>,
+    /// The SQLite file, for the registry events inbox's inline insert (`inline_write`).
+    sqlite_path: Option<String>,
 }
 
 impl SeaStore {
@@ -68,6 +71,7 @@ impl SeaStore {
             db,
             local_writes: Arc::new(AtomicU64::new(0)),
             cache: None,
+            sqlite_path: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl SeaStore {
         capacity: usize,
     ) -> Result<SeaStore, StoreError> {
         let mut store = SeaStore::new(db.clone());
+        store.sqlite_path = sqlite_file(url).map(str::to_owned);
         if capacity == 0 {
             return Ok(store);
         }

@@ -447,6 +447,11 @@ impl RegistryEventStore for SeaStore {
         envelope: &str,
         received_at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        if let Some(path) = &self.sqlite_path {
+            if let Some(id) = super::inline_write::try_enqueue(path, envelope, received_at) {
+                return Ok(id);
+            }
+        }
         let inserted = registry_event_inbox::Entity::insert(registry_event_inbox::ActiveModel {
             received_at: Set(received_at),
             envelope: Set(envelope.to_owned()),
