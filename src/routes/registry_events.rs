@@ -21,7 +21,7 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(secret) = &state.settings.registry_events_secret else {
+    let Some(secret) = &state.settings.registry.events_secret else {
         return Err(Error::not_found("Route", "").into());
     };
     let presented = request
@@ -64,7 +64,7 @@ pub async fn receive(
         state.store.as_ref(),
         &body,
         Utc::now(),
-        state.settings.registry_new_address_days,
+        state.settings.registry.new_address_days,
     )
     .await
     {
@@ -111,7 +111,10 @@ pub async fn receive(
             "deploy token used from a network it had not used lately"
         );
     }
-    if let (false, Some(smtp)) = (intake.new_addresses.is_empty(), &state.settings.smtp) {
+    if let (false, Some(smtp)) = (
+        intake.new_addresses.is_empty(),
+        &state.settings.housekeeping.smtp,
+    ) {
         // In the background: the registry's answer does not wait for SMTP.
         let store = std::sync::Arc::clone(&state.store);
         let news = intake.new_addresses.clone();

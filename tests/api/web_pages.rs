@@ -127,7 +127,7 @@ async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
     assert!(!session.contains("Secure"), "plain http: {session}");
 
     let https = spawn_app_with(|settings| {
-        settings.public_url = Some("https://auth.example.com".into());
+        settings.server.public_url = Some("https://auth.example.com".into());
     })
     .await;
     user_with_password(&https, "bob").await;
@@ -270,12 +270,12 @@ async fn a_session_signed_in_with_a_personal_access_token_ends_when_the_token_is
     let (token, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
         &regauth::service::caller::Caller::operator(),
-        &app.settings.token_formats(),
+        &app.settings.tokens.formats(),
         "alice",
         "browser",
         vec![regauth::domain::ApiScope::Api],
         None,
-        app.settings.token_lifetime,
+        app.settings.tokens.lifetime,
         Utc::now(),
     )
     .await
@@ -326,12 +326,12 @@ async fn a_session_signed_in_with_an_expiring_token_ends_when_the_token_expires(
     let (_, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
         &regauth::service::caller::Caller::operator(),
-        &app.settings.token_formats(),
+        &app.settings.tokens.formats(),
         "alice",
         "short",
         vec![regauth::domain::ApiScope::ReadApi],
         Some(token_expiry),
-        app.settings.token_lifetime,
+        app.settings.tokens.lifetime,
         now,
     )
     .await
@@ -558,8 +558,8 @@ fn peak_rss_kib() -> u64 {
 async fn two_hundred_parallel_sign_ins_hash_a_few_passwords_at_a_time_in_bounded_memory() {
     // The brute-force limits off: only the hashing bound is under test.
     let app = spawn_app_with(|settings| {
-        settings.login_throttle.max_failures_per_address = 0;
-        settings.login_throttle.max_failures_per_username = 0;
+        settings.login.throttle.max_failures_per_address = 0;
+        settings.login.throttle.max_failures_per_username = 0;
     })
     .await;
     user_with_password(&app, "alice").await;

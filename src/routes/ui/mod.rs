@@ -174,9 +174,10 @@ fn cookie_value(request: &HttpRequest, state: &AppState, base: &str) -> Option<S
 /// `Secure` when regauth is reached over https: it serves TLS itself, or its public URL
 /// (a TLS-terminating proxy in front) says so.
 fn secure(state: &AppState) -> bool {
-    state.settings.tls.is_some()
+    state.settings.server.tls.is_some()
         || state
             .settings
+            .server
             .public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("https://"))

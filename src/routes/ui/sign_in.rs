@@ -126,7 +126,7 @@ pub(super) async fn sign_in(
                 &username,
                 Password::new(form.get("password").to_owned()),
                 address.as_deref(),
-                state.settings.session_ttl,
+                state.settings.login.session_ttl,
                 Utc::now(),
             ),
         )
@@ -141,7 +141,7 @@ pub(super) async fn sign_in(
                     SESSION_COOKIE,
                     new.id.expose(),
                     "/",
-                    Some(state.settings.session_ttl.as_secs()),
+                    Some(state.settings.login.session_ttl.as_secs()),
                 ),
             );
             set_cookie(

@@ -97,7 +97,7 @@ async fn render_settings(
     let path = namespace.full_path.as_str().to_owned();
     let lifetime = crate::service::token_lifecycle::policy_for_owner(
         state.store.as_ref(),
-        state.settings.token_lifetime,
+        state.settings.tokens.lifetime,
         &namespace,
     )
     .await?;
@@ -229,7 +229,7 @@ pub(super) async fn create_token(
         store,
         &authorized,
         request_body,
-        state.settings.token_lifetime,
+        state.settings.tokens.lifetime,
         &state.token_formats,
         &state.ci_key,
         now,
