@@ -28,23 +28,22 @@ use crate::store::workload::WorkloadCredential;
 use crate::store::Store;
 
 /// Who reported a leak, for the audit record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Reporter {
     /// An administrator through the API or the operator at the command line.
+    #[strum(serialize = "admin")]
     Administrator,
     /// GitHub's secret-scanning partner program.
+    #[strum(serialize = "github")]
     GitHub,
     /// A GitLab instance's secret detection (Token Revocation API).
+    #[strum(serialize = "gitlab")]
     GitLab,
 }
 
 impl Reporter {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reporter::Administrator => "admin",
-            Reporter::GitHub => "github",
-            Reporter::GitLab => "gitlab",
-        }
+        self.into()
     }
 }
 
