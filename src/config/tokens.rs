@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{invalid, Seconds, SettingsError};
-use crate::domain::token_format::TokenFormats;
+use crate::domain::token_format::{TokenFormats, TokenKind};
 use crate::domain::token_lifetime::{LifetimeLimits, MAX_LIFETIME_DAYS};
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ pub(super) struct Raw {
 impl Default for Raw {
     fn default() -> Self {
         Raw {
-            token_prefix: "gldt-".into(),
+            token_prefix: TokenKind::DeployToken.default_prefix().into(),
             token_instance_prefix: String::new(),
             refresh_token_ttl: Seconds(30 * 86_400),
             refresh_tokens_per_deploy_token: 10,

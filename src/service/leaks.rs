@@ -98,14 +98,10 @@ pub async fn identify(
     formats: &TokenFormats,
     secret: &TokenSecret,
 ) -> Result<Option<Identified>, Error> {
-    let kinds: &[TokenKind] = match formats.shape(secret.expose()) {
+    let shape = formats.shape(secret.expose());
+    let kinds: &[TokenKind] = match &shape {
         Shape::Malformed => return Ok(None),
-        Shape::Valid(kind) | Shape::Legacy(kind) => match kind {
-            TokenKind::DeployToken => &[TokenKind::DeployToken],
-            TokenKind::PersonalAccessToken => &[TokenKind::PersonalAccessToken],
-            TokenKind::RefreshToken => &[TokenKind::RefreshToken],
-            TokenKind::WorkloadCredential => &[TokenKind::WorkloadCredential],
-        },
+        Shape::Valid(kind) | Shape::Legacy(kind) => std::slice::from_ref(kind),
         // Made under an older prefix: any kind.
         Shape::Unknown => &TokenKind::ALL,
     };
