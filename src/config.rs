@@ -223,6 +223,28 @@ impl Seconds {
     fn duration(self) -> Duration {
         Duration::from_secs(self.0)
     }
+
+    /// The duration when within `low..=high` seconds; else an error naming the setting and
+    /// the range, `high` also in words when given (` (1d)`).
+    fn within(
+        self,
+        name: &str,
+        low: u64,
+        high: u64,
+        high_in_words: &str,
+    ) -> Result<Duration, SettingsError> {
+        if (low..=high).contains(&self.0) {
+            Ok(self.duration())
+        } else {
+            Err(invalid(
+                name,
+                format!(
+                    "{} s is out of range: between {low} s and {high} s{high_in_words}",
+                    self.0
+                ),
+            ))
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Seconds {
@@ -602,6 +624,22 @@ mod tests {
         assert!(error.contains("max_token_lifetime_days"), "{error}");
         let error = error_of("token_rotation_grace = \"31d\"");
         assert!(error.contains("token_rotation_grace"), "{error}");
+    }
+
+    #[test]
+    fn a_duration_out_of_range_names_the_setting_and_the_range() {
+        assert_eq!(
+            error_of("token_ttl = 5"),
+            "invalid setting token_ttl: 5 s is out of range: between 10 s and 86400 s (1d)"
+        );
+        assert_eq!(
+            error_of("keep_alive = \"2h\""),
+            "invalid setting keep_alive: 7200 s is out of range: between 0 s and 3600 s"
+        );
+        assert_eq!(
+            error_of("database_acquire_timeout = 0"),
+            "invalid setting database_acquire_timeout: 0 s is out of range: between 1 s and 300 s (5m)"
+        );
     }
 
     #[test]

@@ -71,15 +71,9 @@ impl Raw {
         if self.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
-        if !(1..=300).contains(&self.database_acquire_timeout.0) {
-            return Err(invalid(
-                "database_acquire_timeout",
-                format!(
-                    "{} s is out of range: between 1 s and 300 s (5m)",
-                    self.database_acquire_timeout.0
-                ),
-            ));
-        }
+        let acquire_timeout =
+            self.database_acquire_timeout
+                .within("database_acquire_timeout", 1, 300, " (5m)")?;
         if self.token_cache_capacity > 10_000_000 {
             return Err(invalid(
                 "token_cache_capacity",
@@ -89,7 +83,7 @@ impl Raw {
         Ok(DatabaseSettings {
             url: self.database_url,
             max_connections: self.database_max_connections,
-            acquire_timeout: self.database_acquire_timeout.duration(),
+            acquire_timeout,
             token_cache_capacity: self.token_cache_capacity,
         })
     }

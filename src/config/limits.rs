@@ -74,28 +74,19 @@ pub struct ConnectionLimits {
 
 impl Raw {
     pub(super) fn validate(self) -> Result<ConnectionLimits, SettingsError> {
-        for (name, value, low, high) in [
-            ("request_head_timeout", self.request_head_timeout, 1, 300),
-            ("request_body_timeout", self.request_body_timeout, 1, 300),
-            ("tls_handshake_timeout", self.tls_handshake_timeout, 1, 60),
-            ("keep_alive", self.keep_alive, 0, 3600),
-            (
-                "client_disconnect_timeout",
-                self.client_disconnect_timeout,
-                0,
-                60,
-            ),
-        ] {
-            if !(low..=high).contains(&value.0) {
-                return Err(invalid(
-                    name,
-                    format!(
-                        "{} s is out of range: between {low} s and {high} s",
-                        value.0
-                    ),
-                ));
-            }
-        }
+        let request_head_timeout =
+            self.request_head_timeout
+                .within("request_head_timeout", 1, 300, "")?;
+        let request_body_timeout =
+            self.request_body_timeout
+                .within("request_body_timeout", 1, 300, "")?;
+        let tls_handshake_timeout =
+            self.tls_handshake_timeout
+                .within("tls_handshake_timeout", 1, 60, "")?;
+        let keep_alive = self.keep_alive.within("keep_alive", 0, 3600, "")?;
+        let client_disconnect_timeout =
+            self.client_disconnect_timeout
+                .within("client_disconnect_timeout", 0, 60, "")?;
         for (name, value, low, high) in [
             ("max_connections", self.max_connections, 1, 1_000_000),
             ("max_connection_rate", self.max_connection_rate, 1, 100_000),
@@ -110,11 +101,11 @@ impl Raw {
             }
         }
         Ok(ConnectionLimits {
-            request_head_timeout: self.request_head_timeout.duration(),
-            request_body_timeout: self.request_body_timeout.duration(),
-            tls_handshake_timeout: self.tls_handshake_timeout.duration(),
-            keep_alive: self.keep_alive.duration(),
-            client_disconnect_timeout: self.client_disconnect_timeout.duration(),
+            request_head_timeout,
+            request_body_timeout,
+            tls_handshake_timeout,
+            keep_alive,
+            client_disconnect_timeout,
             max_connections: self.max_connections,
             max_connection_rate: self.max_connection_rate,
             token_body_limit: self.token_body_limit,

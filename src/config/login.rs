@@ -70,15 +70,9 @@ impl LoginThrottleSettings {
 
 impl Raw {
     pub(super) fn validate(self) -> Result<LoginSettings, SettingsError> {
-        if !(60..=31 * 86_400).contains(&self.session_ttl.0) {
-            return Err(invalid(
-                "session_ttl",
-                format!(
-                    "{} s is out of range: between 60 s and 2678400 s (31d)",
-                    self.session_ttl.0
-                ),
-            ));
-        }
+        let session_ttl = self
+            .session_ttl
+            .within("session_ttl", 60, 31 * 86_400, " (31d)")?;
         let window = self.login_failure_window.0;
         if !(10..=86_400).contains(&window) {
             return Err(invalid(
@@ -99,7 +93,7 @@ impl Raw {
             return Err(invalid("login_max_delayed", "between 1 and 100000"));
         }
         Ok(LoginSettings {
-            session_ttl: self.session_ttl.duration(),
+            session_ttl,
             throttle: LoginThrottleSettings {
                 window: self.login_failure_window.duration(),
                 lockout: self.login_lockout.duration(),

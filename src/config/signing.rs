@@ -75,15 +75,7 @@ impl Raw {
         if self.issuer.trim().is_empty() {
             return Err(invalid("issuer", "must not be empty"));
         }
-        if !(10..=86_400).contains(&self.token_ttl.0) {
-            return Err(invalid(
-                "token_ttl",
-                format!(
-                    "{} s is out of range: between 10 s and 86400 s (1d)",
-                    self.token_ttl.0
-                ),
-            ));
-        }
+        let token_ttl = self.token_ttl.within("token_ttl", 10, 86_400, " (1d)")?;
         let key_algorithm: KeyAlgorithm = self
             .key_algorithm
             .parse()
@@ -114,7 +106,7 @@ impl Raw {
         }
         Ok(SigningSettings {
             issuer: self.issuer,
-            token_ttl: self.token_ttl.duration(),
+            token_ttl,
             keys_dir: self.keys_dir,
             key_algorithm,
             token_header,

@@ -100,15 +100,9 @@ impl Raw {
                 "at most 20 lowercase letters, digits or '-' (e.g. \"acme-\")",
             ));
         }
-        if !(60..=366 * 86_400).contains(&self.refresh_token_ttl.0) {
-            return Err(invalid(
-                "refresh_token_ttl",
-                format!(
-                    "{} s is out of range: between 60 s and 31622400 s (366d)",
-                    self.refresh_token_ttl.0
-                ),
-            ));
-        }
+        let refresh_token_ttl =
+            self.refresh_token_ttl
+                .within("refresh_token_ttl", 60, 366 * 86_400, " (366d)")?;
         if !(1..=1000).contains(&self.refresh_tokens_per_deploy_token) {
             return Err(invalid(
                 "refresh_tokens_per_deploy_token",
@@ -139,7 +133,7 @@ impl Raw {
         Ok(TokenSettings {
             prefix: self.token_prefix,
             instance_prefix: Some(self.token_instance_prefix).filter(|prefix| !prefix.is_empty()),
-            refresh_token_ttl: self.refresh_token_ttl.duration(),
+            refresh_token_ttl,
             refresh_tokens_per_deploy_token: self.refresh_tokens_per_deploy_token,
             lifetime: LifetimeLimits {
                 max_days: (self.max_token_lifetime_days > 0)
