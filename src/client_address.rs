@@ -19,7 +19,7 @@ pub fn of_request(request: &HttpRequest) -> Option<IpAddr> {
     let peer = request.peer_addr()?.ip();
     let trusted = request
         .app_data::<web::Data<AppState>>()
-        .map(|state| &state.settings.trusted_proxies);
+        .map(|state| &state.settings.server.trusted_proxies);
     Some(match trusted {
         Some(trusted) => resolve_from_headers(trusted, peer, request.headers()),
         None => canonical(peer),

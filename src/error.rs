@@ -149,44 +149,192 @@ impl std::fmt::Display for Report<'_> {
 /// The realm named in Basic challenges.
 const BASIC_REALM: &str = "regauth";
 
-fn errcode_body(code: &str, message: &str) -> serde_json::Value {
-    json!({ "errors": [{ "code": code, "message": message, "detail": null }] })
+/// What a client is told to wait before retrying a 503.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+/// ... and a 503 for a full queue, which drains within a second.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// Everything the renderings of one error need, decided in one place ([`Error::parts`]):
+/// the status, the registry's body, GitLab's body, the OAuth 2.0 code, `Retry-After`.
+pub(crate) struct Parts {
+    pub status: StatusCode,
+    /// `/jwt/auth`'s body.
+    registry: RegistryBody,
+    /// `/api/v4`'s body (GitLab's `{"message"}` / `{"error"}`).
+    api: serde_json::Value,
+    /// `/oauth/token`'s RFC 6749 / RFC 8693 error code and the status it is sent with.
+    oauth: (&'static str, StatusCode),
+    /// Seconds for `Retry-After` (RFC 6585 on 429, and 503), whichever client reads it.
+    pub retry_after: Option<u64>,
 }
 
-pub(crate) fn status_of(error: &Error) -> StatusCode {
-    match error {
-        Error::Unauthorized | Error::AddressNotAllowed => StatusCode::UNAUTHORIZED,
-        Error::Denied | Error::Forbidden => StatusCode::FORBIDDEN,
-        Error::UnknownService(_) | Error::NotFound { .. } => StatusCode::NOT_FOUND,
-        Error::UnsupportedGrantType(_)
-        | Error::InvalidRequest(_)
-        | Error::MissingParameter(_)
-        | Error::Validation(_) => StatusCode::BAD_REQUEST,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-        Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::Unavailable { .. } | Error::IssuerUnavailable | Error::Busy(_) => {
-            StatusCode::SERVICE_UNAVAILABLE
+/// The registry-facing body: distribution's errcode shape, or RFC 6749's `{"error"}` with
+/// the error's text as its description (for malformed requests).
+enum RegistryBody {
+    Errcode(&'static str, String),
+    OAuth(&'static str),
+}
+
+impl Parts {
+    fn new(
+        status: StatusCode,
+        registry: RegistryBody,
+        api: serde_json::Value,
+        oauth: (&'static str, StatusCode),
+    ) -> Parts {
+        Parts {
+            status,
+            registry,
+            api,
+            oauth,
+            retry_after: None,
         }
+    }
+
+    fn retry_after(self, seconds: u64) -> Parts {
+        Parts {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
+    /// Every rendering's common headers: `Retry-After`, the Basic challenge on 401 (only
+    /// for a client that may present credentials again), and a closed connection after
+    /// 408 and 413, whose body was not read.
+    fn response(&self, challenge: bool) -> actix_web::HttpResponseBuilder {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if challenge && self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Basic realm=\"{BASIC_REALM}\""),
+            ));
+        }
+        if matches!(
+            self.status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        ) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            response.force_close();
+        }
+        response
     }
 }
 
-/// What a client is told to wait before retrying a 503.
-pub(crate) const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
-/// ... and a 503 for a full queue, which drains within a second.
-pub(crate) const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
-
-/// `Retry-After` on 429 (RFC 6585) and 503, whichever family of client reads the error.
-fn retry_after(response: &mut actix_web::HttpResponseBuilder, error: &Error) {
-    let seconds = match error {
-        Error::TooManyRequests { retry_after } => *retry_after,
-        Error::Unavailable { .. } | Error::IssuerUnavailable => UNAVAILABLE_RETRY_AFTER_SECONDS,
-        Error::Busy(_) => BUSY_RETRY_AFTER_SECONDS,
-        _ => return,
-    };
-    response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+impl Error {
+    /// How this error is answered, to every family of client: one row per variant.
+    pub(crate) fn parts(&self) -> Parts {
+        use RegistryBody::{Errcode, OAuth};
+        use StatusCode as S;
+        let text = self.to_string();
+        let unavailable = ("temporarily_unavailable", S::SERVICE_UNAVAILABLE);
+        match self {
+            Error::Unauthorized | Error::AddressNotAllowed => Parts::new(
+                S::UNAUTHORIZED,
+                Errcode("UNAUTHORIZED", "HTTP Basic: Access denied".into()),
+                json!({ "message": "401 Unauthorized" }),
+                ("invalid_grant", S::BAD_REQUEST),
+            ),
+            Error::Denied | Error::Forbidden => Parts::new(
+                S::FORBIDDEN,
+                Errcode("DENIED", "access forbidden".into()),
+                json!({ "message": "403 Forbidden" }),
+                ("invalid_grant", S::BAD_REQUEST),
+            ),
+            Error::UnknownService(_) => Parts::new(
+                S::NOT_FOUND,
+                Errcode("NOT_FOUND", text),
+                json!({ "message": "404 Not found" }),
+                ("server_error", S::INTERNAL_SERVER_ERROR),
+            ),
+            Error::NotFound { kind, .. } => Parts::new(
+                S::NOT_FOUND,
+                Errcode("NOT_FOUND", text),
+                json!({ "message": format!("404 {kind} Not Found") }),
+                ("invalid_target", S::BAD_REQUEST),
+            ),
+            Error::UnsupportedGrantType(message) => Parts::new(
+                S::BAD_REQUEST,
+                OAuth("unsupported_grant_type"),
+                json!({ "error": message }),
+                ("unsupported_grant_type", S::BAD_REQUEST),
+            ),
+            Error::InvalidRequest(_) | Error::MissingParameter(_) => Parts::new(
+                S::BAD_REQUEST,
+                OAuth("invalid_request"),
+                json!({ "error": text }),
+                ("invalid_request", S::BAD_REQUEST),
+            ),
+            // GitLab's model-validation shape: the field and the rule it broke.
+            Error::Validation(error) => Parts::new(
+                S::BAD_REQUEST,
+                OAuth("invalid_request"),
+                json!({ "message": { error.field: [error.message] } }),
+                if error.field == "scope" {
+                    ("invalid_scope", S::BAD_REQUEST)
+                } else {
+                    ("invalid_request", S::BAD_REQUEST)
+                },
+            ),
+            Error::Conflict(message) => Parts::new(
+                S::CONFLICT,
+                Errcode("CONFLICT", message.clone()),
+                json!({ "message": message }),
+                ("server_error", S::INTERNAL_SERVER_ERROR),
+            ),
+            Error::TooManyRequests { retry_after } => Parts::new(
+                S::TOO_MANY_REQUESTS,
+                Errcode(
+                    "TOO_MANY_REQUESTS",
+                    "too many failed logins; retry later".into(),
+                ),
+                json!({ "message": "429 Too Many Requests" }),
+                ("slow_down", S::TOO_MANY_REQUESTS),
+            )
+            .retry_after(*retry_after),
+            Error::PayloadTooLarge(_) => Parts::new(
+                S::PAYLOAD_TOO_LARGE,
+                OAuth("invalid_request"),
+                json!({ "message": "413 Request Entity Too Large" }),
+                ("invalid_request", S::BAD_REQUEST),
+            ),
+            Error::RequestTimeout(_) => Parts::new(
+                S::REQUEST_TIMEOUT,
+                OAuth("invalid_request"),
+                json!({ "message": "408 Request Timeout" }),
+                ("invalid_request", S::BAD_REQUEST),
+            ),
+            Error::Internal { .. } => Parts::new(
+                S::INTERNAL_SERVER_ERROR,
+                Errcode("UNKNOWN", "internal server error".into()),
+                json!({ "message": "500 Internal Server Error" }),
+                ("server_error", S::INTERNAL_SERVER_ERROR),
+            ),
+            Error::Unavailable { reason, .. } => Parts::new(
+                S::SERVICE_UNAVAILABLE,
+                Errcode("UNAVAILABLE", text),
+                json!({ "message": "503 Service Unavailable", "error": reason }),
+                unavailable,
+            )
+            .retry_after(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            Error::Busy(what) => Parts::new(
+                S::SERVICE_UNAVAILABLE,
+                Errcode("UNAVAILABLE", text),
+                json!({ "message": "503 Service Unavailable", "error": what }),
+                unavailable,
+            )
+            .retry_after(BUSY_RETRY_AFTER_SECONDS),
+            Error::IssuerUnavailable => Parts::new(
+                S::SERVICE_UNAVAILABLE,
+                Errcode("UNAVAILABLE", text.clone()),
+                json!({ "message": "503 Service Unavailable", "error": text }),
+                unavailable,
+            )
+            .retry_after(UNAVAILABLE_RETRY_AFTER_SECONDS),
+        }
+    }
 }
 
 pub(crate) fn log_internal(error: &Error) {
@@ -202,53 +350,22 @@ pub(crate) fn log_internal(error: &Error) {
 /// Registry-facing rendering (`/jwt/auth`).
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
-        status_of(self)
+        self.parts().status
     }
 
     fn error_response(&self) -> HttpResponse {
         log_internal(self);
-        let mut response = HttpResponse::build(self.status_code());
-        retry_after(&mut response, self);
-        let body = match self {
-            Error::Unauthorized | Error::AddressNotAllowed => {
-                response.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    format!("Basic realm=\"{BASIC_REALM}\""),
-                ));
-                errcode_body("UNAUTHORIZED", "HTTP Basic: Access denied")
+        let parts = self.parts();
+        let body = match &parts.registry {
+            RegistryBody::Errcode(code, message) => {
+                json!({ "errors": [{ "code": code, "message": message, "detail": null }] })
             }
-            Error::Denied | Error::Forbidden => errcode_body("DENIED", "access forbidden"),
-            Error::UnknownService(_) | Error::NotFound { .. } => {
-                errcode_body("NOT_FOUND", &self.to_string())
-            }
-            Error::UnsupportedGrantType(_) => json!({
-                "error": "unsupported_grant_type",
+            RegistryBody::OAuth(code) => json!({
+                "error": code,
                 "error_description": self.to_string(),
             }),
-            Error::InvalidRequest(_) | Error::MissingParameter(_) | Error::Validation(_) => json!({
-                "error": "invalid_request",
-                "error_description": self.to_string(),
-            }),
-            Error::Conflict(message) => errcode_body("CONFLICT", message),
-            Error::TooManyRequests { .. } => {
-                errcode_body("TOO_MANY_REQUESTS", "too many failed logins; retry later")
-            }
-            Error::PayloadTooLarge(_) | Error::RequestTimeout(_) => json!({
-                "error": "invalid_request",
-                "error_description": self.to_string(),
-            }),
-            Error::Internal { .. } => errcode_body("UNKNOWN", "internal server error"),
-            Error::Unavailable { reason, .. } => {
-                errcode_body("UNAVAILABLE", &format!("service unavailable: {reason}"))
-            }
-            Error::Busy(what) => errcode_body("UNAVAILABLE", &format!("busy: {what}")),
-            Error::IssuerUnavailable => errcode_body("UNAVAILABLE", &self.to_string()),
         };
-        if matches!(self, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
-            // The rest of the body is not read: the connection cannot carry another request.
-            response.force_close();
-        }
-        response.json(body)
+        parts.response(true).json(body)
     }
 }
 
@@ -265,43 +382,13 @@ impl From<StoreError> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        status_of(&self.0)
+        self.0.parts().status
     }
 
     fn error_response(&self) -> HttpResponse {
         log_internal(&self.0);
-        let body = match &self.0 {
-            Error::Unauthorized | Error::AddressNotAllowed => {
-                json!({ "message": "401 Unauthorized" })
-            }
-            Error::Denied | Error::Forbidden => json!({ "message": "403 Forbidden" }),
-            Error::NotFound { kind, .. } => json!({ "message": format!("404 {kind} Not Found") }),
-            Error::UnknownService(_) => json!({ "message": "404 Not found" }),
-            Error::MissingParameter(field) => json!({ "error": format!("{field} is missing") }),
-            Error::InvalidRequest(message) | Error::UnsupportedGrantType(message) => {
-                json!({ "error": message })
-            }
-            // GitLab's model-validation shape: the field and the rule it broke.
-            Error::Validation(error) => json!({ "message": { error.field: [error.message] } }),
-            Error::Conflict(message) => json!({ "message": message }),
-            Error::TooManyRequests { .. } => json!({ "message": "429 Too Many Requests" }),
-            Error::PayloadTooLarge(_) => json!({ "message": "413 Request Entity Too Large" }),
-            Error::RequestTimeout(_) => json!({ "message": "408 Request Timeout" }),
-            Error::Internal { .. } => json!({ "message": "500 Internal Server Error" }),
-            Error::Unavailable { reason, .. } => {
-                json!({ "message": "503 Service Unavailable", "error": reason })
-            }
-            Error::Busy(what) => json!({ "message": "503 Service Unavailable", "error": what }),
-            Error::IssuerUnavailable => {
-                json!({ "message": "503 Service Unavailable", "error": self.0.to_string() })
-            }
-        };
-        let mut response = HttpResponse::build(self.status_code());
-        retry_after(&mut response, &self.0);
-        if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
-            response.force_close();
-        }
-        response.json(body)
+        let parts = self.0.parts();
+        parts.response(false).json(&parts.api)
     }
 }
 
@@ -312,45 +399,17 @@ impl ResponseError for ApiError {
 #[error(transparent)]
 pub struct OAuthError(#[from] pub Error);
 
-impl OAuthError {
-    /// The RFC's error code and the status it is sent with.
-    fn code(&self) -> (&'static str, StatusCode) {
-        match &self.0 {
-            Error::Unauthorized | Error::AddressNotAllowed => {
-                ("invalid_grant", StatusCode::BAD_REQUEST)
-            }
-            Error::NotFound { .. } => ("invalid_target", StatusCode::BAD_REQUEST),
-            Error::Validation(error) if error.field == "scope" => {
-                ("invalid_scope", StatusCode::BAD_REQUEST)
-            }
-            Error::UnsupportedGrantType(_) => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
-            Error::InvalidRequest(_)
-            | Error::MissingParameter(_)
-            | Error::Validation(_)
-            | Error::PayloadTooLarge(_)
-            | Error::RequestTimeout(_) => ("invalid_request", StatusCode::BAD_REQUEST),
-            Error::TooManyRequests { .. } => ("slow_down", StatusCode::TOO_MANY_REQUESTS),
-            Error::Unavailable { .. } | Error::IssuerUnavailable | Error::Busy(_) => {
-                ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE)
-            }
-            Error::Denied | Error::Forbidden => ("invalid_grant", StatusCode::BAD_REQUEST),
-            Error::UnknownService(_) | Error::Conflict(_) | Error::Internal { .. } => {
-                ("server_error", StatusCode::INTERNAL_SERVER_ERROR)
-            }
-        }
-    }
-}
-
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
-        self.code().1
+        self.0.parts().oauth.1
     }
 
     fn error_response(&self) -> HttpResponse {
         log_internal(&self.0);
-        let (code, status) = self.code();
-        let mut response = HttpResponse::build(status);
-        retry_after(&mut response, &self.0);
+        let parts = self.0.parts();
+        let (code, status) = parts.oauth;
+        let mut response = parts.response(false);
+        response.status(status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         // Descriptions only for malformed requests: they say nothing about credentials.
         let body = match code {
@@ -359,9 +418,6 @@ impl ResponseError for OAuthError {
             }
             _ => json!({ "error": code }),
         };
-        if matches!(self.0, Error::PayloadTooLarge(_) | Error::RequestTimeout(_)) {
-            response.force_close();
-        }
         response.json(body)
     }
 }
@@ -442,6 +498,43 @@ mod tests {
         ))
         .error_response();
         assert!(!body_of(internal).await.to_string().contains("password"));
+    }
+
+    #[actix_web::test]
+    async fn the_three_renderings_share_retry_after_and_the_closed_connection() {
+        use actix_web::http::ConnectionType;
+        for response in [
+            Error::Busy("hashing").error_response(),
+            ApiError(Error::Busy("hashing")).error_response(),
+            OAuthError(Error::Busy("hashing")).error_response(),
+        ] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        }
+        let registry = Error::PayloadTooLarge(16).error_response();
+        let api = ApiError(Error::PayloadTooLarge(16)).error_response();
+        let oauth = OAuthError(Error::PayloadTooLarge(16)).error_response();
+        assert_eq!(registry.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(api.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(oauth.status(), StatusCode::BAD_REQUEST);
+        for response in [&registry, &api, &oauth] {
+            assert_eq!(response.head().connection_type(), ConnectionType::Close);
+        }
+        assert_eq!(
+            body_of(oauth).await,
+            json!({"error": "invalid_request", "error_description": "the request body is larger than 16 bytes"})
+        );
+        assert_eq!(
+            body_of(registry).await["error_description"],
+            "the request body is larger than 16 bytes"
+        );
+        // Only the registry's 401 challenges.
+        let api = ApiError(Error::Unauthorized).error_response();
+        assert!(api.headers().get(header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(body_of(api).await, json!({"message": "401 Unauthorized"}));
+        let oauth = OAuthError(Error::Unauthorized).error_response();
+        assert_eq!(oauth.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(body_of(oauth).await, json!({"error": "invalid_grant"}));
     }
 
     #[test]

@@ -10,7 +10,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    regauth::telemetry::init(settings.log_format, cli.verbosity());
+    regauth::telemetry::init(settings.server.log_format, cli.verbosity());
     match regauth::cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -55,7 +55,10 @@ const BUCKETS: [f64; 12] = [
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::EnumCount)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::EnumCount, strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum TokenOutcome {
     Issued,
     Partial,
@@ -77,14 +80,7 @@ impl TokenOutcome {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            TokenOutcome::Issued => "issued",
-            TokenOutcome::Partial => "partial",
-            TokenOutcome::Denied => "denied",
-            TokenOutcome::Unauthorized => "unauthorized",
-            TokenOutcome::Throttled => "throttled",
-            TokenOutcome::Error => "error",
-        }
+        self.into()
     }
 }
 
@@ -97,7 +93,8 @@ pub enum ServiceLabel {
 }
 
 /// Where a credential was checked (the `route` label of login failures).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum LoginRoute {
     /// `/jwt/auth` with a deploy token (Basic or the OAuth2 password grant).
     Registry,
@@ -124,19 +121,13 @@ impl LoginRoute {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            LoginRoute::Registry => "registry",
-            LoginRoute::RefreshToken => "refresh_token",
-            LoginRoute::Api => "api",
-            LoginRoute::ForwardAuth => "forward_auth",
-            LoginRoute::Web => "web",
-            LoginRoute::TokenExchange => "token_exchange",
-        }
+        self.into()
     }
 }
 
 /// What a brute-force lock is keyed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum LockKey {
     Address,
     Username,
@@ -146,15 +137,13 @@ impl LockKey {
     const ALL: [LockKey; 2] = [LockKey::Address, LockKey::Username];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            LockKey::Address => "address",
-            LockKey::Username => "username",
-        }
+        self.into()
     }
 }
 
 /// Why an attempt was answered 429.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Throttled {
     /// Its address or username is locked.
     Locked,
@@ -166,10 +155,7 @@ impl Throttled {
     const ALL: [Throttled; 2] = [Throttled::Locked, Throttled::Overloaded];
 
     fn as_str(self) -> &'static str {
-        match self {
-            Throttled::Locked => "locked",
-            Throttled::Overloaded => "overloaded",
-        }
+        self.into()
     }
 }
 
@@ -276,7 +262,8 @@ pub struct Metrics {
 }
 
 /// What became of one `POST /api/v4/container_registry_event/events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum EnvelopeOutcome {
     Accepted,
     Unauthorized,
@@ -293,12 +280,7 @@ impl EnvelopeOutcome {
     ];
 
     fn as_str(self) -> &'static str {
-        match self {
-            EnvelopeOutcome::Accepted => "accepted",
-            EnvelopeOutcome::Unauthorized => "unauthorized",
-            EnvelopeOutcome::Invalid => "invalid",
-            EnvelopeOutcome::Error => "error",
-        }
+        self.into()
     }
 }
 

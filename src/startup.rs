@@ -114,7 +114,7 @@ impl StartupError {
             _ => "",
         };
         StartupError::Database {
-            url: crate::redact::redact_url_password(&settings.database_url),
+            url: crate::redact::redact_url_password(&settings.database.url),
             hint,
             source,
         }
@@ -123,20 +123,29 @@ impl StartupError {
 
 /// Loads the signing keys from the configured directory, creating one on first start.
 pub fn load_keys(settings: &Settings) -> Result<(KeyRing, Option<GeneratedKey>), StartupError> {
-    jwt::load_or_generate(&settings.keys_dir, settings.key_algorithm, &settings.issuer)
-        .map(|(ring, generated)| (ring.with_token_header(settings.token_header), generated))
-        .map_err(|error| StartupError::Keys {
-            dir: settings.keys_dir.display().to_string(),
-            message: error.to_string(),
-        })
+    jwt::load_or_generate(
+        &settings.signing.keys_dir,
+        settings.signing.key_algorithm,
+        &settings.signing.issuer,
+    )
+    .map(|(ring, generated)| {
+        (
+            ring.with_token_header(settings.signing.token_header),
+            generated,
+        )
+    })
+    .map_err(|error| StartupError::Keys {
+        dir: settings.signing.keys_dir.display().to_string(),
+        message: error.to_string(),
+    })
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let db = store::connect_with(
-            &settings.database_url,
-            settings.database_max_connections,
-            settings.database_acquire_timeout,
+            &settings.database.url,
+            settings.database.max_connections,
+            settings.database.acquire_timeout,
             true,
         )
         .await
@@ -150,9 +159,9 @@ impl Application {
             }
         };
         let (keys, generated_key) = load_keys(&settings)?;
-        match jwt::open_up_key_dir(&settings.keys_dir) {
+        match jwt::open_up_key_dir(&settings.signing.keys_dir) {
             Ok(true) => tracing::info!(
-                dir = %settings.keys_dir.display(),
+                dir = %settings.signing.keys_dir.display(),
                 "made the keys directory readable by other users (0755; private keys stay 0600): a registry running as its own user reads bundle.crt and jwks.json there"
             ),
             Ok(false) => {}
@@ -160,31 +169,34 @@ impl Application {
         }
         let keys = Arc::new(SharedKeyRing::new(keys));
         let (ci_key, ci_key_generated) =
-            CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
+            CiSecretKey::load_or_generate(&settings.signing.ci_secret_key_file())?;
         if ci_key_generated {
             tracing::info!(
-                file = %settings.ci_secret_key_file().display(),
+                file = %settings.signing.ci_secret_key_file().display(),
                 key_id = ci_key.id(),
                 "created the CI secret key"
             );
         }
         let ci_key = Arc::new(ci_key);
-        let (listener, port) = bind(settings.listen)?;
-        let metrics_listener = settings.metrics_listen.map(bind).transpose()?;
-        let certificate = match &settings.tls {
+        let (listener, port) = bind(settings.server.listen)?;
+        let metrics_listener = settings.server.metrics_listen.map(bind).transpose()?;
+        let certificate = match &settings.server.tls {
             Some(files) => Some(Arc::new(ReloadingCertificate::load(files).await?)),
             None => None,
         };
         let sea_store = SeaStore::with_cache(
             db.clone(),
-            &settings.database_url,
-            settings.token_cache_capacity,
+            &settings.database.url,
+            settings.database.token_cache_capacity,
         )
         .await
         .map_err(|source| StartupError::database(&settings, source))?;
         let store: Arc<dyn Store> = Arc::new(sea_store.clone());
         let (usage, usage_writer) = UsageRecorder::start(Arc::clone(&store), USAGE_FLUSH_INTERVAL);
-        crate::service::audit_retention::start(Arc::clone(&store), settings.audit_retention_days);
+        crate::service::audit_retention::start(
+            Arc::clone(&store),
+            settings.housekeeping.audit_retention_days,
+        );
         crate::service::registry_token::start_refresh_token_sweep(
             Arc::clone(&store),
             crate::service::registry_token::REFRESH_TOKEN_SWEEP_EVERY,
@@ -196,16 +208,16 @@ impl Application {
         // Detached: it sleeps until the daily run and ends with the runtime.
         crate::service::notifications::schedule::start(
             Arc::clone(&store),
-            settings.smtp.as_ref(),
-            settings.notify_at,
+            settings.housekeeping.smtp.as_ref(),
+            settings.housekeeping.notify_at,
         );
         let metrics = Arc::new(Metrics::new(
-            &settings.registry_service,
-            &settings.virtual_registry_service,
+            &settings.registry.service,
+            &settings.registry.virtual_service,
         ));
         let logins = LoginGuard::start(
             Arc::clone(&store),
-            settings.login_throttle,
+            settings.login.throttle,
             Arc::clone(&metrics),
             usage.clone(),
         );
@@ -214,12 +226,12 @@ impl Application {
             &settings.oidc_issuers,
             Some(Arc::clone(&metrics)),
         ));
-        let registry_event_inbox = settings.registry_events_secret.as_ref().map(|_| {
+        let registry_event_inbox = settings.registry.events_secret.as_ref().map(|_| {
             crate::service::registry_event_inbox::EventInbox::start(
                 Arc::clone(&store),
                 Arc::clone(&metrics),
-                settings.smtp.clone(),
-                settings.registry_new_address_days,
+                settings.housekeeping.smtp.clone(),
+                settings.registry.new_address_days,
                 db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite,
             )
         });
@@ -233,19 +245,25 @@ impl Application {
             usage,
             metrics,
             logins,
-            token_formats: settings.token_formats(),
+            token_formats: settings.tokens.formats(),
             report_limiter: crate::service::leaks::ReportLimiter::new(
                 crate::service::leaks::REPORTS_PER_MINUTE,
             ),
             github_keys: crate::service::secret_scanning::GitHubKeySource::new(
-                settings.github_secret_scanning_keys_file.clone(),
-                settings.github_secret_scanning_keys_url.clone(),
+                settings
+                    .leak_reports
+                    .github_secret_scanning_keys_file
+                    .clone(),
+                settings
+                    .leak_reports
+                    .github_secret_scanning_keys_url
+                    .clone(),
             ),
         });
-        let workers = if settings.workers == 0 {
+        let workers = if settings.server.workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
-            settings.workers
+            settings.server.workers
         };
         let metrics_elsewhere = metrics_listener.is_some();
         let main_state = state.clone();
@@ -269,7 +287,7 @@ impl Application {
             }),
             &settings.limits,
             workers,
-            settings.shutdown_timeout
+            settings.server.shutdown_timeout
         );
         let listen_error = |source| StartupError::Listen {
             address: format!("port {port}"),
@@ -298,7 +316,7 @@ impl Application {
                     }),
                     &settings.limits,
                     1,
-                    settings.shutdown_timeout
+                    settings.server.shutdown_timeout
                 )
                 .listen(listener)
                 .map_err(|source| StartupError::Listen {
@@ -429,13 +447,13 @@ fn reload_on_sighup(
 /// Loads the key directory again and puts it in use; rewrites `bundle.crt` and `jwks.json`
 /// for the registries (a read-only key directory keeps its files).
 fn reload_keys(settings: &Settings, keys: &SharedKeyRing) -> Result<KeyRingChange, StartupError> {
-    let ring = KeyRing::load_dir(&settings.keys_dir)
-        .map(|ring| ring.with_token_header(settings.token_header))
+    let ring = KeyRing::load_dir(&settings.signing.keys_dir)
+        .map(|ring| ring.with_token_header(settings.signing.token_header))
         .map_err(|error| StartupError::Keys {
-            dir: settings.keys_dir.display().to_string(),
+            dir: settings.signing.keys_dir.display().to_string(),
             message: error.to_string(),
         })?;
-    if let Err(error) = jwt::write_certificate_bundle(&settings.keys_dir) {
+    if let Err(error) = jwt::write_certificate_bundle(&settings.signing.keys_dir) {
         tracing::warn!(%error, "SIGHUP: cannot rewrite bundle.crt and jwks.json");
     }
     let before = keys.replace(ring);

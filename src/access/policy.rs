@@ -399,7 +399,8 @@ pub fn authorize_anonymous(
 
 /// The families of scopes, for the metrics and the logs: the container registry (and its
 /// virtual registry), git repositories, package registries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ScopeFamily {
     Registry,
     Repository,
@@ -408,11 +409,7 @@ pub enum ScopeFamily {
 
 impl ScopeFamily {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ScopeFamily::Registry => "registry",
-            ScopeFamily::Repository => "repository",
-            ScopeFamily::Package => "package",
-        }
+        self.into()
     }
 }
 

@@ -10,7 +10,7 @@ use crate::redact::redact_url_password;
 use crate::store;
 
 pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::Result<()> {
-    let url = &settings.database_url;
+    let url = &settings.database.url;
     let Some(source) = sqlite_file(url) else {
         if url.starts_with("postgres") {
             anyhow::bail!(
@@ -34,7 +34,7 @@ pub async fn backup(settings: &Settings, target: &Path, force: bool) -> anyhow::
         std::process::id()
     ));
     let _ = std::fs::remove_file(&partial);
-    let db = store::connect_with(url, 1, settings.database_acquire_timeout, false).await?;
+    let db = store::connect_with(url, 1, settings.database.acquire_timeout, false).await?;
     let progress = Progress::start(&partial, &source);
     let copied = store::vacuum_into(&db, &partial).await;
     progress.finish(copied.is_ok());

@@ -45,8 +45,9 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                     .map(str::to_owned)
                     .collect(),
             };
-            let (ci_key, _) =
-                crate::ci_secret::CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
+            let (ci_key, _) = crate::ci_secret::CiSecretKey::load_or_generate(
+                &settings.signing.ci_secret_key_file(),
+            )?;
             let authorized = deploy_tokens::authorize(
                 store.as_ref(),
                 &caller,
@@ -58,8 +59,8 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                 store.as_ref(),
                 &authorized,
                 request,
-                settings.token_lifetime,
-                &settings.token_formats(),
+                settings.tokens.lifetime,
+                &settings.tokens.formats(),
                 &ci_key,
                 now,
             )
@@ -177,7 +178,7 @@ pub async fn run(settings: &Settings, command: DeployTokenCommand) -> anyhow::Re
                     store.as_ref(),
                     token.id,
                     &events.items,
-                    settings.token_ttl,
+                    settings.signing.token_ttl,
                 )
                 .await?;
                 let list: Vec<_> = events

@@ -8,19 +8,23 @@ use crate::jwt::{self, KeyAlgorithm};
 pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Bundle => {
-            let bundle = jwt::write_certificate_bundle(&settings.keys_dir)?;
+            let bundle = jwt::write_certificate_bundle(&settings.signing.keys_dir)?;
             println!(
                 "certificate bundle for the registry's rootcertbundle: {}",
                 bundle.display()
             );
             println!(
                 "JWK set for the registry's jwks: {}",
-                settings.keys_dir.join(jwt::JWKS_FILE_NAME).display()
+                settings
+                    .signing
+                    .keys_dir
+                    .join(jwt::JWKS_FILE_NAME)
+                    .display()
             );
             Ok(())
         }
         KeysCommand::CiSecret => {
-            let path = settings.ci_secret_key_file();
+            let path = settings.signing.ci_secret_key_file();
             let (key, generated) = crate::ci_secret::CiSecretKey::load_or_generate(&path)?;
             println!(
                 "{} CI secret key {} (id {})",
@@ -31,9 +35,13 @@ pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Generate { alg, staged } => {
-            let alg = alg.map_or(settings.key_algorithm, KeyAlgorithm::from);
-            let generated =
-                jwt::generate_key_with(&settings.keys_dir, alg, &settings.issuer, staged)?;
+            let alg = alg.map_or(settings.signing.key_algorithm, KeyAlgorithm::from);
+            let generated = jwt::generate_key_with(
+                &settings.signing.keys_dir,
+                alg,
+                &settings.signing.issuer,
+                staged,
+            )?;
             println!("private key: {}", generated.key_path.display());
             println!("certificate: {}", generated.cert_path.display());
             println!(
@@ -50,11 +58,11 @@ pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Activate => {
-            let activated = jwt::activate_staged_keys(&settings.keys_dir)?;
+            let activated = jwt::activate_staged_keys(&settings.signing.keys_dir)?;
             if activated.is_empty() {
-                println!("no staged key in {}", settings.keys_dir.display());
+                println!("no staged key in {}", settings.signing.keys_dir.display());
             } else {
-                let ring = jwt::KeyRing::load_dir(&settings.keys_dir)?;
+                let ring = jwt::KeyRing::load_dir(&settings.signing.keys_dir)?;
                 println!(
                     "activated {}; the server signs with {} after SIGHUP (or a restart)",
                     activated.join(", "),

@@ -7,16 +7,16 @@ use crate::store;
 
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     store::connect_with(
-        &settings.database_url,
+        &settings.database.url,
         1,
-        settings.database_acquire_timeout,
+        settings.database.acquire_timeout,
         true,
     )
     .await
     .map_err(|source| StartupError::database(settings, source))?;
     println!(
         "database {} is up to date",
-        redact_url_password(&settings.database_url)
+        redact_url_password(&settings.database.url)
     );
     Ok(())
 }

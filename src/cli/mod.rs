@@ -555,7 +555,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Command::Keys(_) | Command::RegistryConfig { .. }
         )
     {
-        eprintln!("{}", store::describe_database(&settings.database_url));
+        eprintln!("{}", store::describe_database(&settings.database.url));
     }
     match cli.command {
         Command::Serve => serve::serve(settings).await,

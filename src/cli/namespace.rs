@@ -91,7 +91,7 @@ async fn list(settings: &Settings, kind: NamespaceKind, json: bool) -> anyhow::R
     let store = open_store(settings).await?;
     let found = namespaces::list(store.as_ref(), kind).await?;
     if json {
-        let public_url = settings.public_url(settings.listen.port());
+        let public_url = settings.public_url(settings.server.listen.port());
         let list: Vec<_> = found
             .iter()
             .map(|namespace| views::NamespaceView::new(namespace, &public_url))

@@ -16,7 +16,7 @@ pub async fn notify_expiring(settings: &Settings, now: Option<&str>) -> anyhow::
             .with_timezone(&Utc),
         None => Utc::now(),
     };
-    let Some(smtp) = &settings.smtp else {
+    let Some(smtp) = &settings.housekeeping.smtp else {
         anyhow::bail!("expiry notifications are off: no SMTP server configured (set smtp_url / REGAUTH_SMTP_URL)");
     };
     let mailer = SmtpMailer::new(smtp)?;

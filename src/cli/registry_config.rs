@@ -49,7 +49,7 @@ fn yaml_value(text: &str) -> String {
 /// The `auth:` block: the realm, service and issuer of these settings, and the key material
 /// the token header form needs (`rootcertbundle` for x5c, `jwks` for jwks) under `keys_dir`.
 pub fn auth_block(settings: &Settings, public_url: &str, keys_dir: &Path) -> String {
-    let key_line = match settings.token_header {
+    let key_line = match settings.signing.token_header {
         TokenHeader::X5c => format!(
             "    rootcertbundle: {}\n",
             yaml_value(&keys_dir.join(jwt::BUNDLE_FILE_NAME).display().to_string())
@@ -62,8 +62,8 @@ pub fn auth_block(settings: &Settings, public_url: &str, keys_dir: &Path) -> Str
     format!(
         "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n{key_line}",
         yaml_value(&format!("{public_url}/jwt/auth")),
-        yaml_value(&settings.registry_service),
-        yaml_value(&settings.issuer),
+        yaml_value(&settings.registry.service),
+        yaml_value(&settings.signing.issuer),
     )
 }
 
@@ -83,7 +83,8 @@ pub fn registry_config(
             "registry serve config.yml or the registry:3 image",
         ),
     };
-    if layout.release == RegistryRelease::V2_8 && settings.token_header == TokenHeader::Jwks {
+    if layout.release == RegistryRelease::V2_8 && settings.signing.token_header == TokenHeader::Jwks
+    {
         anyhow::bail!(
             "registry 2.8 refuses tokens of token_header = \"jwks\" (no x5c certificate); use --registry 3, or token_header = \"x5c\" for registry 2.8"
         );
@@ -116,17 +117,17 @@ pub fn run(
         Some(path) => absolute(&path),
         None => absolute(Path::new("registry-data")),
     };
-    let own_keys = absolute(&settings.keys_dir);
+    let own_keys = absolute(&settings.signing.keys_dir);
     let layout = RegistryLayout {
         release,
         listen,
         storage,
         keys_dir: keys_dir.unwrap_or_else(|| own_keys.clone()),
     };
-    let public_url = settings.public_url(settings.listen.port());
+    let public_url = settings.public_url(settings.server.listen.port());
     let config = registry_config(settings, &public_url, &layout)?;
     print!("{config}");
-    let needed = match settings.token_header {
+    let needed = match settings.signing.token_header {
         TokenHeader::X5c => jwt::BUNDLE_FILE_NAME,
         TokenHeader::Jwks => jwt::JWKS_FILE_NAME,
     };
@@ -136,7 +137,7 @@ pub fn run(
             own_keys.join(needed).display()
         );
     }
-    if let Some(warning) = settings.unreachable_realm_warning(settings.listen.port()) {
+    if let Some(warning) = settings.unreachable_realm_warning(settings.server.listen.port()) {
         eprintln!("warning: {warning}");
     }
     Ok(())
@@ -177,7 +178,7 @@ mod tests {
     #[test]
     fn jwks_tokens_need_registry_3_and_name_the_jwks_file() {
         let mut settings = Settings::defaults();
-        settings.token_header = TokenHeader::Jwks;
+        settings.signing.token_header = TokenHeader::Jwks;
         let url = "https://auth.example.com";
         let error = registry_config(&settings, url, &layout(RegistryRelease::V2_8))
             .unwrap_err()

@@ -11,24 +11,26 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings.clone()).await?;
     let keys = application.keys();
     let signing = keys.signing_key();
-    let bundle = settings.keys_dir.join(jwt::BUNDLE_FILE_NAME);
+    let bundle = settings.signing.keys_dir.join(jwt::BUNDLE_FILE_NAME);
     // The registry reads its `jwks` from a file: keep one next to the bundle. A read-only key
     // directory (a mounted secret) is fine as long as the token form does not need it.
-    if let Err(error) = jwt::write_jwks_file(&settings.keys_dir, &keys) {
+    if let Err(error) = jwt::write_jwks_file(&settings.signing.keys_dir, &keys) {
         tracing::warn!(%error, "cannot write the JWK set file for the registry");
     }
-    let bound = std::net::SocketAddr::new(settings.listen.ip(), application.port());
+    let bound = std::net::SocketAddr::new(settings.server.listen.ip(), application.port());
     let in_memory = settings
-        .database_url
+        .database
+        .url
         .starts_with(crate::config::MEMORY_URL_PREFIX);
-    let database = redact_url_password(&settings.database_url);
-    let scheme = if settings.tls.is_some() {
+    let database = redact_url_password(&settings.database.url);
+    let scheme = if settings.server.tls.is_some() {
         "https"
     } else {
         "http"
     };
     // The separate /metrics listener, when `metrics_listen` is set.
     let metrics = settings
+        .server
         .metrics_listen
         .zip(application.metrics_port())
         .map(|(address, port)| std::net::SocketAddr::new(address.ip(), port));
@@ -37,7 +39,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let notifications_config =
         notifications_config_block(&settings, &settings.public_url(application.port()));
     // Registry 2.8 refuses every jwks-form token: say so however the logs are read.
-    let jwks_warning = (settings.token_header == jwt::TokenHeader::Jwks).then_some(
+    let jwks_warning = (settings.signing.token_header == jwt::TokenHeader::Jwks).then_some(
         "token_header = \"jwks\": tokens carry no x5c certificate and a thumbprint kid; registry 2.8 (Debian's docker-registry) refuses every one of them, registry 3.x accepts them; use token_header = \"x5c\" for registry 2.8",
     );
     if let Some(warning) = jwks_warning {
@@ -47,7 +49,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(warning) = &realm_warning {
         tracing::warn!("{warning}");
     }
-    match settings.log_format {
+    match settings.server.log_format {
         // A person reads stdout: the banner and the block to paste into the registry config.
         LogFormat::Text => {
             if let Some(generated) = application.generated_key() {
@@ -61,7 +63,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 "signing with {} key {} from {} ({} key(s) published)",
                 signing.algorithm(),
                 signing.libtrust_kid(),
-                settings.keys_dir.display(),
+                settings.signing.keys_dir.display(),
                 keys.keys().len()
             );
             println!(
@@ -95,7 +97,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::info!(
                 algorithm = %signing.algorithm(),
                 kid = signing.libtrust_kid(),
-                keys_dir = %settings.keys_dir.display(),
+                keys_dir = %settings.signing.keys_dir.display(),
                 published = keys.keys().len(),
                 "signing key loaded"
             );
@@ -137,10 +139,10 @@ pub fn registry_config_block(
             .display()
             .to_string()
     };
-    let keys_dir =
-        std::fs::canonicalize(&settings.keys_dir).unwrap_or_else(|_| settings.keys_dir.clone());
+    let keys_dir = std::fs::canonicalize(&settings.signing.keys_dir)
+        .unwrap_or_else(|_| settings.signing.keys_dir.clone());
     let block = super::registry_config::auth_block(settings, public_url, &keys_dir);
-    match settings.token_header {
+    match settings.signing.token_header {
         jwt::TokenHeader::X5c => format!(
             "# registry config.yml (CNCF distribution 2.8 or 3.x; token_header = \"x5c\"; the whole file: regauth registry-config):\n{block}# a registry 3.x trusting regauth by jwks alone needs token_header = \"jwks\""
         ),
@@ -155,7 +157,7 @@ pub fn registry_config_block(
 /// (`/api/v4/container_registry_event/events`, GitLab's path). The secret itself is never
 /// printed: the `Authorization` value is the `registry_events_secret` setting, whole.
 pub fn notifications_config_block(settings: &Settings, public_url: &str) -> String {
-    if settings.registry_events_secret.is_none() {
+    if settings.registry.events_secret.is_none() {
         return "# registry notifications (what each token pushed and pulled) are off: set \
                 registry_events_secret to receive them"
             .to_owned();

@@ -11,11 +11,11 @@ use crate::startup::StartupError;
 use crate::store::{self, SeaStore, Store};
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    refuse_missing_database(&settings.database_url)?;
+    refuse_missing_database(&settings.database.url)?;
     let db = store::connect_with(
-        &settings.database_url,
+        &settings.database.url,
         2,
-        settings.database_acquire_timeout,
+        settings.database.acquire_timeout,
         true,
     )
     .await

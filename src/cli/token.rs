@@ -12,7 +12,7 @@ use crate::service::caller::Caller;
 use crate::service::leaks::{self, Identified, LeakReport, Reporter};
 
 pub async fn revoke_leaked(settings: &Settings, location: Option<String>) -> anyhow::Result<()> {
-    let formats = settings.token_formats();
+    let formats = settings.tokens.formats();
     // Standard input is read first, whole (a pipe from a scanner), off the executor.
     let lines = tokio::task::spawn_blocking(|| -> std::io::Result<Vec<String>> {
         std::io::stdin().lock().lines().collect()
@@ -57,7 +57,9 @@ pub async fn revoke_leaked(settings: &Settings, location: Option<String>) -> any
             Some((found, newly)) => {
                 if newly {
                     revoked += 1;
-                    if let (Identified::DeployToken(token), Some(smtp)) = (&found, &settings.smtp) {
+                    if let (Identified::DeployToken(token), Some(smtp)) =
+                        (&found, &settings.housekeeping.smtp)
+                    {
                         let mailer = crate::mail::SmtpMailer::new(smtp)?;
                         leaks::notify_owners(
                             store.as_ref(),

@@ -34,7 +34,7 @@ pub async fn rotate_deploy_token(
     args: RotateArgs,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
-    let (ci_key, _) = CiSecretKey::load_or_generate(&settings.ci_secret_key_file())?;
+    let (ci_key, _) = CiSecretKey::load_or_generate(&settings.signing.ci_secret_key_file())?;
     let rotated = token_lifecycle::rotate_deploy_token(
         store,
         &Caller::operator(),
@@ -42,7 +42,7 @@ pub async fn rotate_deploy_token(
         args.id,
         rotate_request(&args)?,
         LifecycleSettings::of(settings),
-        &settings.token_formats(),
+        &settings.tokens.formats(),
         &ci_key,
         now,
     )
@@ -79,7 +79,7 @@ pub async fn rotate_personal_access_token(
         PersonalAccessTokenRef::Id(args.id),
         rotate_request(&args)?,
         LifecycleSettings::of(settings),
-        &settings.token_formats(),
+        &settings.tokens.formats(),
         now,
     )
     .await?;
@@ -150,7 +150,7 @@ pub async fn update_group(
             max_token_lifetime_days: max_token_lifetime_days.map(|days| (days > 0).then_some(days)),
             require_token_expiry,
         },
-        settings.token_lifetime,
+        settings.tokens.lifetime,
         Utc::now(),
     )
     .await?;

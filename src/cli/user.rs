@@ -87,7 +87,7 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
                 printable(&user.username),
                 printable(&user.email)
             );
-            if on && settings.smtp.is_none() {
+            if on && settings.housekeeping.smtp.is_none() {
                 eprintln!("warning: smtp_url is not set: no mail is sent until it is");
             }
         }
@@ -114,12 +114,12 @@ pub async fn run(settings: &Settings, command: UserCommand) -> anyhow::Result<()
             let (token, secret) = users::create_personal_access_token(
                 store.as_ref(),
                 &operator,
-                &settings.token_formats(),
+                &settings.tokens.formats(),
                 &username,
                 &name,
                 scopes,
                 expires_at,
-                settings.token_lifetime,
+                settings.tokens.lifetime,
                 now,
             )
             .await?;

@@ -21,6 +21,23 @@ pub struct RawOidcIssuer {
     pub jwks_file: Option<PathBuf>,
 }
 
+/// The `oidc_issuers` setting as written.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub(super) struct Raw {
+    /// Issuers whose OIDC tokens workload identity policies may trust: `[[oidc_issuers]]`
+    /// tables with `url` (exactly the tokens' `iss`), `kind` (`gitlab`, `github`,
+    /// `kubernetes`, `generic`) and an optional `jwks_file`; see [Keyless CI and
+    /// pods](workload-identity.md).
+    oidc_issuers: Vec<RawOidcIssuer>,
+}
+
+impl Raw {
+    pub(super) fn validate(self) -> Result<Vec<OidcIssuer>, super::SettingsError> {
+        validate_issuers(&self.oidc_issuers)
+            .map_err(|(name, message)| super::invalid(name, message))
+    }
+}
+
 /// A trusted issuer, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcIssuer {
@@ -76,7 +93,7 @@ pub fn is_allowed_fetch_url(url: &Url) -> bool {
 }
 
 /// Checks every entry; the message names the entry (`oidc_issuers[1].url`).
-pub fn validate_issuers(raw: &[RawOidcIssuer]) -> Result<Vec<OidcIssuer>, (String, String)> {
+fn validate_issuers(raw: &[RawOidcIssuer]) -> Result<Vec<OidcIssuer>, (String, String)> {
     let mut issuers: Vec<OidcIssuer> = Vec::with_capacity(raw.len());
     for (index, entry) in raw.iter().enumerate() {
         let field = |name: &str| format!("oidc_issuers[{index}].{name}");

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr, strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ActorKind {
     /// A person through the API.
     User,
@@ -20,101 +23,95 @@ pub enum ActorKind {
 
 impl ActorKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::User => "user",
-            ActorKind::Cli => "cli",
-            ActorKind::DeployToken => "deploy_token",
-            ActorKind::Anonymous => "anonymous",
-            ActorKind::Reporter => "reporter",
-            ActorKind::Workload => "workload",
-        }
+        self.into()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr, strum::EnumString,
+)]
 pub enum AuditAction {
+    #[strum(serialize = "deploy_token.create")]
     DeployTokenCreate,
+    #[strum(serialize = "deploy_token.revoke")]
     DeployTokenRevoke,
+    #[strum(serialize = "deploy_token.delete")]
     DeployTokenDelete,
+    #[strum(serialize = "registry_token.issue")]
     RegistryTokenIssue,
     /// A CI system was handed a `gitlab-deploy-token`'s credentials.
+    #[strum(serialize = "deploy_token.ci_credentials_read")]
     CiCredentialsRead,
     /// A credential check failed (never recording the secret).
+    #[strum(serialize = "login.failure")]
     LoginFailure,
     /// Failed logins locked a client address or a username.
+    #[strum(serialize = "login.lockout")]
     LoginLockout,
     /// A personal access token was revoked (as leaked).
+    #[strum(serialize = "personal_access_token.revoke")]
     PersonalAccessTokenRevoke,
     /// A refresh token was deleted (as leaked).
+    #[strum(serialize = "refresh_token.revoke")]
     RefreshTokenRevoke,
+    #[strum(serialize = "workload_identity.create")]
     WorkloadIdentityCreate,
+    #[strum(serialize = "workload_identity.delete")]
     WorkloadIdentityDelete,
     /// A federated login: an OIDC token accepted through a workload identity policy.
+    #[strum(serialize = "workload.login")]
     WorkloadLogin,
     /// A token exchange: an OIDC token traded for a short-lived credential.
+    #[strum(serialize = "workload.exchange")]
     WorkloadExchange,
     /// The registry reported the token acting from a network it had not used lately.
+    #[strum(serialize = "deploy_token.new_address")]
     DeployTokenNewAddress,
     /// A credential minted by the token exchange was revoked (as leaked).
+    #[strum(serialize = "workload_credential.revoke")]
     WorkloadCredentialRevoke,
     /// A group or project was created.
+    #[strum(serialize = "namespace.create")]
     NamespaceCreate,
     /// A project's visibility changed.
+    #[strum(serialize = "namespace.visibility_change")]
     NamespaceVisibilityChange,
+    #[strum(serialize = "user.create")]
     UserCreate,
+    #[strum(serialize = "user.block")]
     UserBlock,
+    #[strum(serialize = "user.unblock")]
     UserUnblock,
     /// A user's web sign-in password was set.
+    #[strum(serialize = "user.password_change")]
     UserPasswordChange,
     /// A membership was added or its role changed.
+    #[strum(serialize = "member.set")]
     MemberSet,
+    #[strum(serialize = "member.remove")]
     MemberRemove,
+    #[strum(serialize = "personal_access_token.create")]
     PersonalAccessTokenCreate,
     /// A token's address allow-list was replaced or cleared.
+    #[strum(serialize = "deploy_token.update")]
     DeployTokenUpdate,
     /// A group's address allow-list was replaced or cleared.
+    #[strum(serialize = "group.update")]
     GroupUpdate,
     /// A deploy token got a new secret (the previous one works for the grace period).
+    #[strum(serialize = "deploy_token.rotate")]
     DeployTokenRotate,
     /// A personal access token got a new secret.
+    #[strum(serialize = "personal_access_token.rotate")]
     PersonalAccessTokenRotate,
     /// A group's token lifetime limits changed.
+    #[strum(serialize = "group.token_policy")]
     GroupTokenPolicyChange,
 }
 
 impl AuditAction {
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::DeployTokenCreate => "deploy_token.create",
-            AuditAction::DeployTokenRevoke => "deploy_token.revoke",
-            AuditAction::DeployTokenDelete => "deploy_token.delete",
-            AuditAction::RegistryTokenIssue => "registry_token.issue",
-            AuditAction::CiCredentialsRead => "deploy_token.ci_credentials_read",
-            AuditAction::LoginFailure => "login.failure",
-            AuditAction::LoginLockout => "login.lockout",
-            AuditAction::PersonalAccessTokenRevoke => "personal_access_token.revoke",
-            AuditAction::RefreshTokenRevoke => "refresh_token.revoke",
-            AuditAction::WorkloadIdentityCreate => "workload_identity.create",
-            AuditAction::WorkloadIdentityDelete => "workload_identity.delete",
-            AuditAction::WorkloadLogin => "workload.login",
-            AuditAction::WorkloadExchange => "workload.exchange",
-            AuditAction::DeployTokenNewAddress => "deploy_token.new_address",
-            AuditAction::WorkloadCredentialRevoke => "workload_credential.revoke",
-            AuditAction::NamespaceCreate => "namespace.create",
-            AuditAction::NamespaceVisibilityChange => "namespace.visibility_change",
-            AuditAction::UserCreate => "user.create",
-            AuditAction::UserBlock => "user.block",
-            AuditAction::UserUnblock => "user.unblock",
-            AuditAction::UserPasswordChange => "user.password_change",
-            AuditAction::MemberSet => "member.set",
-            AuditAction::MemberRemove => "member.remove",
-            AuditAction::PersonalAccessTokenCreate => "personal_access_token.create",
-            AuditAction::DeployTokenUpdate => "deploy_token.update",
-            AuditAction::GroupUpdate => "group.update",
-            AuditAction::DeployTokenRotate => "deploy_token.rotate",
-            AuditAction::PersonalAccessTokenRotate => "personal_access_token.rotate",
-            AuditAction::GroupTokenPolicyChange => "group.token_policy",
-        }
+        self.into()
     }
 }
 

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::NamespacePath;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum NamespaceKind {
     Group,
     Project,
@@ -12,31 +15,31 @@ pub enum NamespaceKind {
 
 impl NamespaceKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            NamespaceKind::Group => "group",
-            NamespaceKind::Project => "project",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<NamespaceKind> {
-        match text {
-            "group" => Some(NamespaceKind::Group),
-            "project" => Some(NamespaceKind::Project),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for NamespaceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        text.parse().ok()
     }
 }
 
 /// Who may read a project without a token (GitLab's three levels). Deploy tokens are not
 /// users, so `internal` ("any signed-in user") grants them nothing beyond their scopes, and
 /// anonymous callers nothing at all: only `public` opens reads to everyone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, strum::EnumCount)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumCount,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Visibility {
     #[default]
     Private,
@@ -52,31 +55,18 @@ impl Visibility {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Private => "private",
-            Visibility::Internal => "internal",
-            Visibility::Public => "public",
-        }
+        self.into()
     }
 
     /// Parses `private`, `internal` or `public` (case-insensitive, surrounding blanks ignored).
     pub fn parse(text: &str) -> Result<Visibility, crate::domain::ValidationError> {
         let text = text.trim();
-        Visibility::ALL
-            .into_iter()
-            .find(|level| level.as_str().eq_ignore_ascii_case(text))
-            .ok_or_else(|| {
-                crate::domain::ValidationError::new(
-                    "visibility",
-                    format!("{text:?} is not one of private, internal, public"),
-                )
-            })
-    }
-}
-
-impl std::fmt::Display for Visibility {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        text.parse().map_err(|_| {
+            crate::domain::ValidationError::new(
+                "visibility",
+                format!("{text:?} is not one of private, internal, public"),
+            )
+        })
     }
 }
 

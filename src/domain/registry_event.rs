@@ -33,7 +33,18 @@ const MAX_MEDIA_TYPE: usize = 200;
 const MAX_ADDRESS: usize = 100;
 const MAX_USER_AGENT: usize = 300;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumCount)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumCount,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum RegistryAction {
     Push,
     Pull,
@@ -51,23 +62,19 @@ impl RegistryAction {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            RegistryAction::Push => "push",
-            RegistryAction::Pull => "pull",
-            RegistryAction::Mount => "mount",
-            RegistryAction::Delete => "delete",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<RegistryAction> {
-        RegistryAction::ALL
-            .into_iter()
-            .find(|action| action.as_str() == text)
+        text.parse().ok()
     }
 }
 
 /// What the event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr, strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum TargetKind {
     Manifest,
     Blob,
@@ -86,18 +93,11 @@ impl TargetKind {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Manifest => "manifest",
-            TargetKind::Blob => "blob",
-            TargetKind::Tag => "tag",
-            TargetKind::Repository => "repository",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<TargetKind> {
-        TargetKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        text.parse().ok()
     }
 
     /// From the target's fields. A digest with a manifest or index media type is a manifest,
@@ -389,7 +389,8 @@ pub struct Issuance {
 
 /// How sure a link from an event to an issued token is: the grant and lifetime match, and
 /// the client address too, or not (a proxy, NAT, or another client of the same token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum IssueMatch {
     OtherAddress,
     SameAddress,
@@ -397,10 +398,7 @@ pub enum IssueMatch {
 
 impl IssueMatch {
     pub fn as_str(self) -> &'static str {
-        match self {
-            IssueMatch::SameAddress => "same_address",
-            IssueMatch::OtherAddress => "other_address",
-        }
+        self.into()
     }
 }
 

@@ -7,6 +7,8 @@ use std::fmt;
 use base64::Engine as _;
 use ring::rand::SecureRandom as _;
 
+use super::token_format::TokenKind;
+
 /// Random bytes per secret: 24 bytes = 192 bits, 32 base64url characters.
 const SECRET_RANDOM_BYTES: usize = 24;
 
@@ -82,9 +84,8 @@ impl fmt::Debug for SecretDigest {
     }
 }
 
-/// Prefixes of the secrets regauth issues or accepts (deploy tokens by default, personal
-/// access tokens, refresh tokens) and of JWTs (`eyJ`, a base64url `{"`).
-const KNOWN_SECRET_PREFIXES: [&str; 4] = ["gldt-", "glpat-", "regauth-rt-", "eyJ"];
+/// The start of a JWT: `eyJ`, a base64url `{"`.
+const JWT_PREFIX: &str = "eyJ";
 
 /// Whether text a client sent where a name belongs (a username) looks like a secret: it starts
 /// with a known token prefix (or `extra_prefix`, the instance's deploy-token prefix), or it is a
@@ -93,9 +94,11 @@ const KNOWN_SECRET_PREFIXES: [&str; 4] = ["gldt-", "glpat-", "regauth-rt-", "eyJ
 pub fn looks_like_secret(text: &str, extra_prefix: &str) -> bool {
     let text = text.trim();
     if (!extra_prefix.is_empty() && text.starts_with(extra_prefix))
-        || KNOWN_SECRET_PREFIXES
+        || text.starts_with(JWT_PREFIX)
+        // Every kind regauth issues, by its built-in prefix.
+        || TokenKind::ALL
             .iter()
-            .any(|prefix| text.starts_with(prefix))
+            .any(|kind| text.starts_with(kind.default_prefix()))
     {
         return true;
     }
@@ -197,6 +200,7 @@ mod tests {
             TokenSecret::generate("").unwrap().expose().to_owned(),
             "glpat-abc".to_owned(),
             "regauth-rt-xyz".to_owned(),
+            "regauth-wl-xyz".to_owned(),
             "eyJhbGciOiJSUzI1NiJ9.e30.sig".to_owned(),
             "acme-dt-anything".to_owned(),
         ] {

@@ -36,36 +36,58 @@ impl TokenKind {
         TokenKind::WorkloadCredential,
     ];
 
-    /// The prefix without an instance prefix (deploy tokens: unless `token_prefix` says
-    /// otherwise). Never change one: tokens in the wild carry them.
-    pub const fn default_prefix(self) -> &'static str {
+    /// Each kind's names in one row. Never change a prefix or a code: tokens in the wild
+    /// carry them.
+    const fn names(self) -> KindNames {
         match self {
-            TokenKind::DeployToken => "gldt-",
-            TokenKind::PersonalAccessToken => "glpat-",
-            TokenKind::RefreshToken => "regauth-rt-",
-            TokenKind::WorkloadCredential => "regauth-wl-",
+            TokenKind::DeployToken => KindNames {
+                name: "deploy_token",
+                default_prefix: "gldt-",
+                instance_code: "dt-",
+            },
+            TokenKind::PersonalAccessToken => KindNames {
+                name: "personal_access_token",
+                default_prefix: "glpat-",
+                instance_code: "pat-",
+            },
+            TokenKind::RefreshToken => KindNames {
+                name: "refresh_token",
+                default_prefix: "regauth-rt-",
+                instance_code: "rt-",
+            },
+            TokenKind::WorkloadCredential => KindNames {
+                name: "workload_credential",
+                default_prefix: "regauth-wl-",
+                instance_code: "wt-",
+            },
         }
+    }
+
+    /// The prefix without an instance prefix (deploy tokens: unless `token_prefix` says
+    /// otherwise).
+    pub const fn default_prefix(self) -> &'static str {
+        self.names().default_prefix
     }
 
     /// The type code after an instance prefix (`acme-dt-`).
     pub const fn instance_code(self) -> &'static str {
-        match self {
-            TokenKind::DeployToken => "dt-",
-            TokenKind::PersonalAccessToken => "pat-",
-            TokenKind::RefreshToken => "rt-",
-            TokenKind::WorkloadCredential => "wt-",
-        }
+        self.names().instance_code
     }
 
     /// The name in API answers (`POST /api/v4/admin/token`).
     pub const fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::DeployToken => "deploy_token",
-            TokenKind::PersonalAccessToken => "personal_access_token",
-            TokenKind::RefreshToken => "refresh_token",
-            TokenKind::WorkloadCredential => "workload_credential",
-        }
+        self.names().name
     }
+}
+
+/// What a kind is called and how its secrets begin.
+struct KindNames {
+    /// In API answers and the audit trail.
+    name: &'static str,
+    /// Without an instance prefix.
+    default_prefix: &'static str,
+    /// After an instance prefix.
+    instance_code: &'static str,
 }
 
 const BODY_CHARS: usize = 32;

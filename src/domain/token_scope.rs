@@ -1,10 +1,22 @@
 //! The seven deploy-token scopes (DOMAIN.md "Deploy tokens"), in GitLab's canonical order.
 
-use std::fmt;
-
 /// One scope a deploy token may carry. The order of [`DeployTokenScope::ALL`] is the order
 /// GitLab's API lists them in, and the order every list we print follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, strum::EnumCount)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::EnumCount,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum DeployTokenScope {
     ReadRepository,
     ReadRegistry,
@@ -27,20 +39,12 @@ impl DeployTokenScope {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeployTokenScope::ReadRepository => "read_repository",
-            DeployTokenScope::ReadRegistry => "read_registry",
-            DeployTokenScope::WriteRegistry => "write_registry",
-            DeployTokenScope::ReadVirtualRegistry => "read_virtual_registry",
-            DeployTokenScope::WriteVirtualRegistry => "write_virtual_registry",
-            DeployTokenScope::ReadPackageRegistry => "read_package_registry",
-            DeployTokenScope::WritePackageRegistry => "write_package_registry",
-        }
+        self.into()
     }
 
     /// Parses one scope name exactly as GitLab spells it.
     pub fn parse(name: &str) -> Option<DeployTokenScope> {
-        Self::ALL.into_iter().find(|scope| scope.as_str() == name)
+        name.parse().ok()
     }
 
     /// GitLab's one-line meaning of the scope, as its deploy-token form shows it.
@@ -68,12 +72,6 @@ impl DeployTokenScope {
             self,
             DeployTokenScope::ReadVirtualRegistry | DeployTokenScope::WriteVirtualRegistry
         )
-    }
-}
-
-impl fmt::Display for DeployTokenScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

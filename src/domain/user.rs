@@ -5,7 +5,20 @@ use chrono::{DateTime, Utc};
 use super::expiry::is_expired;
 
 /// GitLab access levels; the numbers are GitLab's and appear in its API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Role {
     Guest = 10,
     Reporter = 20,
@@ -34,25 +47,11 @@ impl Role {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Guest => "guest",
-            Role::Reporter => "reporter",
-            Role::Developer => "developer",
-            Role::Maintainer => "maintainer",
-            Role::Owner => "owner",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str().eq_ignore_ascii_case(name.trim()))
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        name.trim().parse().ok()
     }
 }
 
@@ -67,7 +66,8 @@ pub struct User {
 }
 
 /// Scopes of a personal access token: `api` reads and writes, `read_api` only reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum ApiScope {
     Api,
     ReadApi,
@@ -75,18 +75,11 @@ pub enum ApiScope {
 
 impl ApiScope {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ApiScope::Api => "api",
-            ApiScope::ReadApi => "read_api",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<ApiScope> {
-        match name.trim() {
-            "api" => Some(ApiScope::Api),
-            "read_api" => Some(ApiScope::ReadApi),
-            _ => None,
-        }
+        name.trim().parse().ok()
     }
 }
 

@@ -27,8 +27,9 @@ const MAX_VALUES: usize = 64;
 const MAX_TEXT: usize = 1024;
 
 /// What platform an issuer is: decides which claims pin an owner and which pin a ref.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum IssuerKind {
     Gitlab,
     Github,
@@ -38,12 +39,7 @@ pub enum IssuerKind {
 
 impl IssuerKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            IssuerKind::Gitlab => "gitlab",
-            IssuerKind::Github => "github",
-            IssuerKind::Kubernetes => "kubernetes",
-            IssuerKind::Generic => "generic",
-        }
+        self.into()
     }
 
     /// Claims that name an owner by an id that is never reused (names can be).

@@ -68,7 +68,8 @@ impl FromStr for KeyAlgorithm {
 /// chain to reach its `rootcertbundle`; only without `x5c` does it look the `kid` up among
 /// the keys of its `jwks` file (and the thumbprints of the bundle's certificates). Registry
 /// 2.8 accepts `x5c`, or a `kid` equal to a bundle key's libtrust key ID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum TokenHeader {
     /// `{"alg","typ","kid":<libtrust key ID>,"x5c":[<certificate>]}`: registry 2.8 and 3.x
     /// trusting regauth through `rootcertbundle`.
@@ -82,10 +83,7 @@ pub enum TokenHeader {
 impl TokenHeader {
     /// The setting's value: `"x5c"` or `"jwks"`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TokenHeader::X5c => "x5c",
-            TokenHeader::Jwks => "jwks",
-        }
+        self.into()
     }
 }
 

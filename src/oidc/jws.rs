@@ -15,16 +15,20 @@ pub const LEEWAY_SECONDS: i64 = 60;
 
 /// Why a token was not accepted. Logged and counted; never told to the client, which gets
 /// one answer for all (so that an attacker cannot learn which check failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumCount, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Rejection {
     Oversized,
     Malformed,
     /// `alg` other than RS256 / ES256 (`none`, HS256, ...).
     Algorithm,
+    #[strum(serialize = "missing_kid")]
     MissingKeyId,
     UnknownIssuer,
+    #[strum(serialize = "unknown_kid")]
     UnknownKey,
     BadSignature,
+    #[strum(serialize = "missing_exp")]
     MissingExpiry,
     Expired,
     NotYetValid,
@@ -59,23 +63,7 @@ impl Rejection {
 
     /// The metric label and the log word.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Rejection::Oversized => "oversized",
-            Rejection::Malformed => "malformed",
-            Rejection::Algorithm => "algorithm",
-            Rejection::MissingKeyId => "missing_kid",
-            Rejection::UnknownIssuer => "unknown_issuer",
-            Rejection::UnknownKey => "unknown_kid",
-            Rejection::BadSignature => "bad_signature",
-            Rejection::MissingExpiry => "missing_exp",
-            Rejection::Expired => "expired",
-            Rejection::NotYetValid => "not_yet_valid",
-            Rejection::Audience => "audience",
-            Rejection::Conditions => "conditions",
-            Rejection::NoPolicy => "no_policy",
-            Rejection::IssuerUnavailable => "issuer_unavailable",
-            Rejection::Replayed => "replayed",
-        }
+        self.into()
     }
 }
 

@@ -151,17 +151,17 @@ pub(super) async fn namespace_route(
 /// `X-Forwarded-Host` / `-Proto` headers are believed only from a trusted proxy: from anyone
 /// else they would let a client put another site's address into the answers.
 pub(super) fn public_url(state: &AppState, request: &HttpRequest) -> String {
-    if let Some(url) = &state.settings.public_url {
+    if let Some(url) = &state.settings.server.public_url {
         return url.clone();
     }
     let from_trusted_proxy = request
         .peer_addr()
-        .is_some_and(|peer| state.settings.trusted_proxies.contains(peer.ip()));
+        .is_some_and(|peer| state.settings.server.trusted_proxies.contains(peer.ip()));
     if from_trusted_proxy {
         let info = request.connection_info();
         return format!("{}://{}", info.scheme(), info.host());
     }
-    let scheme = if state.settings.tls.is_some() {
+    let scheme = if state.settings.server.tls.is_some() {
         "https"
     } else {
         "http"
@@ -184,7 +184,7 @@ pub(super) fn public_url(state: &AppState, request: &HttpRequest) -> String {
         });
     match host {
         Some(host) => format!("{scheme}://{host}"),
-        None => format!("{scheme}://{}", state.settings.listen),
+        None => format!("{scheme}://{}", state.settings.server.listen),
     }
 }
 
@@ -438,7 +438,7 @@ async fn token_events(
         state.store.as_ref(),
         token_id,
         &page.items,
-        state.settings.token_ttl,
+        state.settings.signing.token_ttl,
     )
     .await?;
     let page = Page {
@@ -506,7 +506,7 @@ async fn create_token(
         state.store.as_ref(),
         &authorized,
         token_request,
-        state.settings.token_lifetime,
+        state.settings.tokens.lifetime,
         &state.token_formats,
         &state.ci_key,
         now,

@@ -132,8 +132,8 @@ pub async fn forward_auth(
 ) -> Result<HttpResponse, Error> {
     let settings = &state.settings;
     let (Ok(uri), Ok(method)) = (
-        sole_header(&request, &settings.forward_auth_uri_headers),
-        sole_header(&request, &settings.forward_auth_method_headers),
+        sole_header(&request, &settings.forward_auth.uri_headers),
+        sole_header(&request, &settings.forward_auth.method_headers),
     ) else {
         tracing::warn!(
             "forward-auth request with conflicting original URI or method headers refused"
@@ -143,7 +143,7 @@ pub async fn forward_auth(
     let Some(uri) = uri else {
         configuration_error(
             &MISSING_URI_LOGGED,
-            &settings.forward_auth_uri_headers,
+            &settings.forward_auth.uri_headers,
             "URI",
         );
         return Err(Error::Denied);
@@ -151,7 +151,7 @@ pub async fn forward_auth(
     let Some(method) = method else {
         configuration_error(
             &MISSING_METHOD_LOGGED,
-            &settings.forward_auth_method_headers,
+            &settings.forward_auth.method_headers,
             "method",
         );
         return Err(Error::Denied);
@@ -209,7 +209,7 @@ pub async fn forward_auth(
             };
             forward_auth::authorize(
                 state.store.as_ref(),
-                settings.external_authorization,
+                settings.forward_auth.external_authorization,
                 method,
                 uri,
                 lfs,

@@ -169,7 +169,7 @@ fn after_revocation(
     if let Identified::DeployToken(token) = found {
         leaks::notify_owners_later(
             std::sync::Arc::clone(&state.store),
-            state.settings.smtp.as_ref(),
+            state.settings.housekeeping.smtp.as_ref(),
             token.clone(),
             reporter,
             location,
@@ -254,7 +254,7 @@ async fn github_report(
 
 /// Checks GitLab's pre-shared token (constant time; failures count as failed logins).
 async fn gitlab_authorized(request: &HttpRequest, state: &AppState) -> Result<(), Error> {
-    let Some(expected) = &state.settings.gitlab_token_revocation_token else {
+    let Some(expected) = &state.settings.leak_reports.gitlab_token_revocation_token else {
         return Err(Error::not_found("Route", "revoke_tokens"));
     };
     let presented = header_text(request, header::AUTHORIZATION.as_str()).unwrap_or("");

@@ -23,7 +23,7 @@ pub async fn receive(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (Some(secret), Some(inbox)) = (
-        &state.settings.registry_events_secret,
+        &state.settings.registry.events_secret,
         &state.registry_event_inbox,
     ) else {
         return Err(Error::not_found("Route", "").into());

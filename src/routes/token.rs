@@ -496,8 +496,8 @@ async fn issue(
         service: service.to_owned(),
         granted: issued.scope.clone(),
         // With the registry's notifications on, "last used" is its last real action.
-        marks_last_used: state.settings.registry_events_secret.is_none()
-            || service != state.settings.registry_service,
+        marks_last_used: state.settings.registry.events_secret.is_none()
+            || service != state.settings.registry.service,
     });
     Ok(issued)
 }

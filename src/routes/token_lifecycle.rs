@@ -137,7 +137,7 @@ pub(super) async fn set_group_limits(
         caller,
         reference,
         change,
-        state.settings.token_lifetime,
+        state.settings.tokens.lifetime,
         Utc::now(),
     )
     .await?;

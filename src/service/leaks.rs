@@ -28,23 +28,22 @@ use crate::store::workload::WorkloadCredential;
 use crate::store::Store;
 
 /// Who reported a leak, for the audit record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Reporter {
     /// An administrator through the API or the operator at the command line.
+    #[strum(serialize = "admin")]
     Administrator,
     /// GitHub's secret-scanning partner program.
+    #[strum(serialize = "github")]
     GitHub,
     /// A GitLab instance's secret detection (Token Revocation API).
+    #[strum(serialize = "gitlab")]
     GitLab,
 }
 
 impl Reporter {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reporter::Administrator => "admin",
-            Reporter::GitHub => "github",
-            Reporter::GitLab => "gitlab",
-        }
+        self.into()
     }
 }
 
@@ -99,14 +98,10 @@ pub async fn identify(
     formats: &TokenFormats,
     secret: &TokenSecret,
 ) -> Result<Option<Identified>, Error> {
-    let kinds: &[TokenKind] = match formats.shape(secret.expose()) {
+    let shape = formats.shape(secret.expose());
+    let kinds: &[TokenKind] = match &shape {
         Shape::Malformed => return Ok(None),
-        Shape::Valid(kind) | Shape::Legacy(kind) => match kind {
-            TokenKind::DeployToken => &[TokenKind::DeployToken],
-            TokenKind::PersonalAccessToken => &[TokenKind::PersonalAccessToken],
-            TokenKind::RefreshToken => &[TokenKind::RefreshToken],
-            TokenKind::WorkloadCredential => &[TokenKind::WorkloadCredential],
-        },
+        Shape::Valid(kind) | Shape::Legacy(kind) => std::slice::from_ref(kind),
         // Made under an older prefix: any kind.
         Shape::Unknown => &TokenKind::ALL,
     };

@@ -38,10 +38,11 @@ pub async fn create_refresh_token(
     now: DateTime<Utc>,
 ) -> Result<TokenSecret, Error> {
     let secret = settings
-        .token_formats()
+        .tokens
+        .formats()
         .generate(TokenKind::RefreshToken)
         .map_err(|_| Error::internal("the system random generator failed"))?;
-    let lifetime = chrono::Duration::from_std(settings.refresh_token_ttl)
+    let lifetime = chrono::Duration::from_std(settings.tokens.refresh_token_ttl)
         .map_err(|error| Error::internal_from("refresh_token_ttl out of range", error))?;
     // Never outlive the deploy token itself.
     let expires_at = match token.expires_at {
@@ -55,7 +56,7 @@ pub async fn create_refresh_token(
             &secret.digest(),
             expires_at,
             now,
-            settings.refresh_tokens_per_deploy_token,
+            settings.tokens.refresh_tokens_per_deploy_token,
         )
         .await?;
     Ok(secret)
@@ -130,9 +131,9 @@ impl std::fmt::Debug for IssuedToken {
 
 /// Maps a configured service name to the service it stands for.
 pub fn service_named(settings: &Settings, name: &str) -> Result<Service, Error> {
-    if name == settings.registry_service {
+    if name == settings.registry.service {
         Ok(Service::ContainerRegistry)
-    } else if name == settings.virtual_registry_service {
+    } else if name == settings.registry.virtual_service {
         Ok(Service::DependencyProxy)
     } else {
         Err(Error::UnknownService(name.to_owned()))
@@ -177,11 +178,11 @@ pub async fn issue(
         Some(expires_at) => (expires_at - issued_at)
             .to_std()
             .unwrap_or_default()
-            .min(settings.token_ttl),
-        None => settings.token_ttl,
+            .min(settings.signing.token_ttl),
+        None => settings.signing.token_ttl,
     };
     let claims = RegistryClaims::new(
-        &settings.issuer,
+        &settings.signing.issuer,
         &token.username,
         service_name,
         access_entries,
@@ -316,18 +317,18 @@ pub async fn issue_anonymous(
     let (access_entries, granted_actions) = access_claim(&granted);
     let issued_at = now.trunc_subsecs(0);
     let claims = RegistryClaims::new(
-        &settings.issuer,
+        &settings.signing.issuer,
         "",
         service_name,
         access_entries,
         issued_at,
-        settings.token_ttl,
+        settings.signing.token_ttl,
     )
     .map_err(|error| Error::internal_from("cannot build claims", error))?;
     let jwt = sign(keys, claims).await?;
     Ok(IssuedToken {
         jwt,
-        expires_in: settings.token_ttl.as_secs(),
+        expires_in: settings.signing.token_ttl.as_secs(),
         issued_at,
         scope: granted.scope_string(),
         complete: granted_actions >= requested_actions,

@@ -31,8 +31,8 @@ pub struct LifecycleSettings {
 impl LifecycleSettings {
     pub fn of(settings: &crate::config::Settings) -> LifecycleSettings {
         LifecycleSettings {
-            lifetime: settings.token_lifetime,
-            max_grace: Duration::from_std(settings.token_rotation_grace)
+            lifetime: settings.tokens.lifetime,
+            max_grace: Duration::from_std(settings.tokens.rotation_grace)
                 .unwrap_or(Duration::zero()),
         }
     }

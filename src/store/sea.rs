@@ -417,14 +417,14 @@ fn personal_access_token_from_row(
 }
 
 fn audit_event_from_row(row: audit_event::Model) -> Result<AuditEvent, StoreError> {
-    let actor_kind = ActorKind::ALL
-        .into_iter()
-        .find(|kind| kind.as_str() == row.actor_kind)
-        .ok_or_else(|| corrupt("audit_events", row.id, "unknown actor kind"))?;
-    let action = AuditAction::ALL
-        .into_iter()
-        .find(|action| action.as_str() == row.action)
-        .ok_or_else(|| corrupt("audit_events", row.id, "unknown action"))?;
+    let actor_kind: ActorKind = row
+        .actor_kind
+        .parse()
+        .map_err(|_| corrupt("audit_events", row.id, "unknown actor kind"))?;
+    let action: AuditAction = row
+        .action
+        .parse()
+        .map_err(|_| corrupt("audit_events", row.id, "unknown action"))?;
     Ok(AuditEvent {
         created_at: row.created_at,
         actor_kind,

@@ -69,13 +69,13 @@ pub async fn fresh_postgres_url(dir: &std::path::Path) -> Option<String> {
 
 pub async fn test_settings(dir: &std::path::Path) -> Settings {
     let mut settings = Settings::defaults();
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = fresh_database_url(dir).await;
-    settings.keys_dir = dir.join("keys");
-    settings.database_max_connections = 5;
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = fresh_database_url(dir).await;
+    settings.signing.keys_dir = dir.join("keys");
+    settings.database.max_connections = 5;
     // The server's hourly pruner runs once at start, at a moment the test does not control:
     // tests that write old records and prune them call `prune_issue_records` themselves.
-    settings.audit_retention_days = 0;
+    settings.housekeeping.audit_retention_days = 0;
     settings
 }
 
@@ -94,28 +94,28 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path()).await;
-    let made_url = settings.database_url.clone();
+    let made_url = settings.database.url.clone();
     customise(&mut settings);
-    let own_postgres_database = (settings.database_url == made_url)
+    let own_postgres_database = (settings.database.url == made_url)
         .then(|| postgres_database_name(&made_url))
         .flatten();
     let application = Application::build(settings.clone())
         .await
         .expect("build app");
-    let scheme = if settings.tls.is_some() {
+    let scheme = if settings.server.tls.is_some() {
         "https"
     } else {
         "http"
     };
     let address = format!("{scheme}://127.0.0.1:{}", application.port());
-    settings.public_url = Some(address.clone());
-    let db = store::connect(&settings.database_url, 2, false)
+    settings.server.public_url = Some(address.clone());
+    let db = store::connect(&settings.database.url, 2, false)
         .await
         .unwrap();
     // On SQLite the tests write through a connection of their own, as another process would,
     // and the server sees it on the next request. On PostgreSQL another writer is seen within
     // 1 s (the change counter is polled), so the tests write through the server's own store.
-    let test_store: Arc<dyn Store> = if settings.database_url.starts_with("postgres") {
+    let test_store: Arc<dyn Store> = if settings.database.url.starts_with("postgres") {
         Arc::new(application.store())
     } else {
         Arc::new(SeaStore::new(db.clone()))
@@ -240,9 +240,10 @@ impl TestApp {
         let owner = namespaces::find(self.store.as_ref(), kind, &NamespaceRef::Path(owner.into()))
             .await
             .unwrap();
-        let (ci_key, _) =
-            regauth::ci_secret::CiSecretKey::load_or_generate(&self.settings.ci_secret_key_file())
-                .unwrap();
+        let (ci_key, _) = regauth::ci_secret::CiSecretKey::load_or_generate(
+            &self.settings.signing.ci_secret_key_file(),
+        )
+        .unwrap();
         let operator = Caller::operator();
         let authorized = deploy_tokens::authorize(
             self.store.as_ref(),
@@ -256,8 +257,8 @@ impl TestApp {
             self.store.as_ref(),
             &authorized,
             request,
-            self.settings.token_lifetime,
-            &self.settings.token_formats(),
+            self.settings.tokens.lifetime,
+            &self.settings.tokens.formats(),
             &ci_key,
             Utc::now(),
         )
@@ -279,7 +280,7 @@ impl TestApp {
         let mut row: entity::deploy_token::ActiveModel = row.into();
         row.expires_at = Set(Some(expires_at));
         row.update(&self.db).await.unwrap();
-        if self.settings.database_url.starts_with("postgres") {
+        if self.settings.database.url.starts_with("postgres") {
             // Written behind the server's back: a PostgreSQL server sees it within 1 s.
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
@@ -404,12 +405,12 @@ impl TestApp {
         let (_, secret) = users::create_personal_access_token(
             self.store.as_ref(),
             &Caller::operator(),
-            &self.settings.token_formats(),
+            &self.settings.tokens.formats(),
             username,
             "test",
             users::parse_api_scopes(scopes).unwrap(),
             None,
-            self.settings.token_lifetime,
+            self.settings.tokens.lifetime,
             Utc::now(),
         )
         .await

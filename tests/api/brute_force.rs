@@ -17,8 +17,8 @@ const REGISTRY: &str = "container_registry";
 
 fn limits(per_address: u32, per_username: u32) -> impl FnOnce(&mut Settings) {
     move |settings| {
-        settings.login_throttle.max_failures_per_address = per_address;
-        settings.login_throttle.max_failures_per_username = per_username;
+        settings.login.throttle.max_failures_per_address = per_address;
+        settings.login.throttle.max_failures_per_username = per_username;
     }
 }
 
@@ -140,7 +140,7 @@ async fn a_ci_running_parallel_pulls_with_a_valid_token_is_never_counted_or_dela
     // 200 requests sharing a test pool of 5 connections on a loaded machine.
     let (app, token) = world(|settings| {
         limits(2, 2)(settings);
-        settings.database_acquire_timeout = Duration::from_secs(120);
+        settings.database.acquire_timeout = Duration::from_secs(120);
     })
     .await;
     let client = client_from(1);
@@ -237,12 +237,12 @@ async fn a_lockout_is_seen_by_a_second_replica_on_the_same_database() {
             .status(),
         429
     );
-    let database_url = first.settings.database_url.clone();
-    let keys_dir = first.settings.keys_dir.clone();
+    let database_url = first.settings.database.url.clone();
+    let keys_dir = first.settings.signing.keys_dir.clone();
     let second = spawn_app_with(move |settings| {
         limits(LIMIT, 0)(settings);
-        settings.database_url = database_url;
-        settings.keys_dir = keys_dir;
+        settings.database.url = database_url;
+        settings.signing.keys_dir = keys_dir;
     })
     .await;
     // Wrong guesses at the second replica: it answers 401 (and counts them) until it has read

@@ -368,7 +368,7 @@ async fn metrics_count_token_cache_hits_misses_and_bypasses() {
     }
 
     let uncached =
-        crate::helpers::spawn_app_with(|settings| settings.token_cache_capacity = 0).await;
+        crate::helpers::spawn_app_with(|settings| settings.database.token_cache_capacity = 0).await;
     assert!(!metrics(&uncached)
         .await
         .contains("regauth_token_cache_lookups"));

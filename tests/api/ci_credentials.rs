@@ -221,14 +221,14 @@ async fn a_replaced_or_deleted_key_file_fails_clearly_and_leaks_nothing() {
     let token = app
         .create_named_token(Project, "acme/web", CI_NAME, &["read_registry"])
         .await;
-    let key_file = app.settings.ci_secret_key_file();
+    let key_file = app.settings.signing.ci_secret_key_file();
     assert!(key_file.is_file(), "generated on first start");
     let restart = || {
-        let database_url = app.settings.database_url.clone();
-        let keys_dir = app.settings.keys_dir.clone();
+        let database_url = app.settings.database.url.clone();
+        let keys_dir = app.settings.signing.keys_dir.clone();
         spawn_app_with(move |settings| {
-            settings.database_url = database_url;
-            settings.keys_dir = keys_dir;
+            settings.database.url = database_url;
+            settings.signing.keys_dir = keys_dir;
         })
     };
 
@@ -266,7 +266,7 @@ async fn a_damaged_key_file_stops_the_start_naming_the_setting() {
     let key_file = dir.path().join("ci.key");
     std::fs::write(&key_file, "too short").unwrap();
     let mut settings = crate::helpers::test_settings(dir.path()).await;
-    settings.ci_secret_key_file = Some(key_file);
+    settings.signing.ci_secret_key_file = Some(key_file);
     let error = regauth::startup::Application::build(settings)
         .await
         .err()

@@ -43,8 +43,8 @@ impl Cli {
         let database_url = self.database_url.clone();
         let keys_dir = self.dir.path().join("keys");
         spawn_app_with(move |settings| {
-            settings.database_url = database_url;
-            settings.keys_dir = keys_dir;
+            settings.database.url = database_url;
+            settings.signing.keys_dir = keys_dir;
         })
         .await
     }

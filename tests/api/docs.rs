@@ -337,10 +337,22 @@ fn every_setting_named_in_the_docs_exists() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// `(name, doc comment)` of every field of `RawSettings`, in declaration order.
+/// `(name, doc comment)` of every setting, in declaration order: the groups as
+/// `RawSettings` in src/config.rs lists them, each group's `Raw` fields in its file
+/// (`src/config/<group>.rs`).
 fn setting_definitions() -> Vec<(String, String)> {
-    let source = std::fs::read_to_string(root().join("src/config.rs")).unwrap();
-    let start = source.find("struct RawSettings {").unwrap();
+    struct_fields("src/config.rs", "struct RawSettings {")
+        .into_iter()
+        .flat_map(|(group, _)| struct_fields(&format!("src/config/{group}.rs"), "struct Raw {"))
+        .collect()
+}
+
+/// `(name, doc comment)` of each field of the struct that `declaration` opens in `file`.
+fn struct_fields(file: &str, declaration: &str) -> Vec<(String, String)> {
+    let source = std::fs::read_to_string(root().join(file)).unwrap();
+    let start = source
+        .find(declaration)
+        .unwrap_or_else(|| panic!("no `{declaration}` in {file}"));
     let end = start + source[start..].find("\n}\n").unwrap();
     let mut found = Vec::new();
     let mut doc = Vec::new();
@@ -351,10 +363,6 @@ fn setting_definitions() -> Vec<(String, String)> {
         } else if line.starts_with("#[") || line.is_empty() {
             continue;
         } else if let Some((name, _)) = line.split_once(':') {
-            assert!(
-                !doc.is_empty(),
-                "the setting {name} has no doc comment in src/config.rs"
-            );
             found.push((name.trim().to_owned(), doc.join(" ")));
             doc.clear();
         }
@@ -372,6 +380,10 @@ fn reference_table() -> String {
         "| setting (`regauth.toml`) | environment | default | meaning |\n|---|---|---|---|\n",
     );
     for (name, doc) in setting_definitions() {
+        assert!(
+            !doc.is_empty(),
+            "the setting {name} has no doc comment in src/config/"
+        );
         let default = defaults
             .get(&name)
             .unwrap_or_else(|| panic!("no default for {name}"));

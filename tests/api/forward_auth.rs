@@ -340,7 +340,7 @@ async fn a_client_sent_uri_or_method_header_that_disagrees_with_the_proxys_is_re
 
 #[tokio::test]
 async fn external_authorization_refuses_deploy_tokens_for_git_and_packages_but_not_the_registry() {
-    let app = spawn_app_with(|settings| settings.external_authorization = true).await;
+    let app = spawn_app_with(|settings| settings.forward_auth.external_authorization = true).await;
     app.create_project_with_groups("acme/web").await;
     let token = app
         .create_token(

@@ -60,10 +60,10 @@ async fn world(
 #[tokio::test]
 async fn new_secrets_carry_prefix_and_checksum_and_a_wrong_checksum_costs_no_lookup() {
     let (app, token, admin) = world(|settings| {
-        settings.token_instance_prefix = Some("acme-".into());
+        settings.tokens.instance_prefix = Some("acme-".into());
     })
     .await;
-    let formats = app.settings.token_formats();
+    let formats = app.settings.tokens.formats();
     assert!(token.secret.starts_with("acme-dt-"), "{}", token.secret);
     assert_eq!(
         formats.shape(&token.secret),
@@ -244,7 +244,7 @@ async fn a_signed_github_report_revokes_its_real_tokens_and_a_badly_signed_one_n
     let (pair, keys) = github_key("test-key-1");
     std::fs::write(&keys_file, keys.to_string()).unwrap();
     let (app, token, _) = world(|settings| {
-        settings.github_secret_scanning_keys_file = Some(keys_file.clone());
+        settings.leak_reports.github_secret_scanning_keys_file = Some(keys_file.clone());
     })
     .await;
     let other = app
@@ -337,7 +337,8 @@ async fn the_github_and_gitlab_endpoints_are_off_unless_configured() {
 #[tokio::test]
 async fn gitlabs_token_revocation_api_revokes_with_its_pre_shared_token_and_answers_alike() {
     let (app, token, _) = world(|settings| {
-        settings.gitlab_token_revocation_token = Some("shared-secret-of-the-gitlab".into());
+        settings.leak_reports.gitlab_token_revocation_token =
+            Some("shared-secret-of-the-gitlab".into());
     })
     .await;
     let types = app
@@ -452,7 +453,7 @@ async fn the_command_line_revokes_every_token_a_scanner_found_in_its_input() {
 async fn the_people_who_manage_a_leaked_token_are_mailed_where_it_leaked_and_what_to_do() {
     let sink = crate::smtp_sink::SmtpSink::start();
     let smtp = regauth::config::SmtpSettings::parse(&sink.url(), "regauth@localhost").unwrap();
-    let (app, token, admin) = world(move |settings| settings.smtp = Some(smtp)).await;
+    let (app, token, admin) = world(move |settings| settings.housekeeping.smtp = Some(smtp)).await;
     app.create_user("maintainer", false, "api").await;
     app.add_member(
         "maintainer",
@@ -536,7 +537,7 @@ async fn githubs_keys_are_fetched_from_their_url_once_and_not_again_for_every_un
     let (pair, keys) = github_key("published-key");
     let (url, hits) = key_server(keys.to_string());
     let (app, token, _) = world(|settings| {
-        settings.github_secret_scanning_keys_url = Some(url.parse().unwrap());
+        settings.leak_reports.github_secret_scanning_keys_url = Some(url.parse().unwrap());
     })
     .await;
     let post = |body: String, id: &str, signature: String| {

@@ -892,7 +892,7 @@ async fn web_url_and_link_believe_forwarded_host_headers_only_from_a_trusted_pro
 
     // Behind a trusted proxy, the proxy's word is taken.
     let proxied = crate::helpers::spawn_app_with(|settings| {
-        settings.trusted_proxies =
+        settings.server.trusted_proxies =
             regauth::config::TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
     })
     .await;

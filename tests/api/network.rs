@@ -199,7 +199,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         (vec!["127.0.0.0/8".to_owned()], "203.0.113.7"),
     ] {
         let app = spawn_app_with(|settings| {
-            settings.trusted_proxies = TrustedProxies::parse(&trusted).unwrap();
+            settings.server.trusted_proxies = TrustedProxies::parse(&trusted).unwrap();
         })
         .await;
         app.create_project_with_groups("acme/web").await;

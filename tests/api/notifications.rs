@@ -50,7 +50,7 @@ fn run_cli(
     command
         .args(["notify-expiring", "--now", &now.to_rfc3339()])
         .current_dir(dir.path())
-        .env("REGAUTH_DATABASE_URL", &app.settings.database_url)
+        .env("REGAUTH_DATABASE_URL", &app.settings.database.url)
         .env_remove("REGAUTH_CONFIG")
         .env_remove("REGAUTH_SMTP_URL")
         .env_remove("REGAUTH_NOTIFY_AT");
@@ -623,7 +623,7 @@ async fn bad_notification_settings_and_a_bad_now_are_named() {
     let output = Command::new(env!("CARGO_BIN_EXE_regauth"))
         .args(["notify-expiring", "--now", "tomorrow"])
         .current_dir(tempfile::tempdir().unwrap().path())
-        .env("REGAUTH_DATABASE_URL", &app.settings.database_url)
+        .env("REGAUTH_DATABASE_URL", &app.settings.database.url)
         .env("REGAUTH_SMTP_URL", sink.url())
         .output()
         .unwrap();

@@ -48,8 +48,8 @@ async fn a_postgres_outage_gives_fast_503s_no_stale_tokens_and_recovers_without_
     let postgres = OwnPostgres::start();
     let url = postgres.url();
     let app = spawn_app_with(|settings| {
-        settings.database_url = url;
-        settings.database_acquire_timeout = Duration::from_secs(1);
+        settings.database.url = url;
+        settings.database.acquire_timeout = Duration::from_secs(1);
     })
     .await;
     app.create_project_with_groups("acme/web").await;
@@ -316,7 +316,7 @@ async fn sqlite_on_a_full_disk_refuses_writes_clearly_and_keeps_issuing_tokens()
         "sqlite://{}?mode=rwc",
         disk.path().join("regauth.db").display()
     );
-    let app = spawn_app_with(|settings| settings.database_url = url).await;
+    let app = spawn_app_with(|settings| settings.database.url = url).await;
     app.create_project_with_groups("acme/web").await;
     let admin = app.create_user("root", true, "api").await;
     let token = app

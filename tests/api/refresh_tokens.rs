@@ -270,7 +270,7 @@ async fn refresh_rows(app: &crate::helpers::TestApp, deploy_token_id: i64) -> u6
 
 #[tokio::test]
 async fn logins_beyond_the_refresh_token_limit_remove_the_oldest() {
-    let app = spawn_app_with(|settings| settings.refresh_tokens_per_deploy_token = 3).await;
+    let app = spawn_app_with(|settings| settings.tokens.refresh_tokens_per_deploy_token = 3).await;
     app.create_project_with_groups("acme/web").await;
     let token = app
         .create_token(Project, "acme/web", &["read_registry"])
@@ -324,11 +324,11 @@ async fn expired_refresh_tokens_are_swept_by_the_background_task() {
         .unwrap();
     // A replica starting on this database sweeps at once (and hourly after that); nobody
     // logs in with the stale token, so only the sweep can remove its row.
-    let database_url = app.settings.database_url.clone();
-    let keys_dir = app.settings.keys_dir.clone();
+    let database_url = app.settings.database.url.clone();
+    let keys_dir = app.settings.signing.keys_dir.clone();
     let _replica = spawn_app_with(move |settings| {
-        settings.database_url = database_url;
-        settings.keys_dir = keys_dir;
+        settings.database.url = database_url;
+        settings.signing.keys_dir = keys_dir;
     })
     .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -20,7 +20,7 @@ const V2: &str = "application/vnd.docker.distribution.events.v2+json";
 
 async fn app_with_receiver() -> TestApp {
     spawn_app_with(|settings| {
-        settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+        settings.registry.events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
     })
     .await
 }
@@ -535,7 +535,7 @@ fn stalled_answer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_body_is_read_only_after_the_secret_and_then_within_the_deadline() {
     let app = spawn_app_with(|settings| {
-        settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+        settings.registry.events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
         settings.limits.request_body_timeout = std::time::Duration::from_secs(2);
     })
     .await;
@@ -583,9 +583,9 @@ async fn the_command_line_lists_a_tokens_events_and_memory_databases_start_with_
         let database_url = cli.database_url.clone();
         let keys_dir = cli.dir.path().join("keys");
         let app = spawn_app_with(move |settings| {
-            settings.database_url = database_url;
-            settings.keys_dir = keys_dir;
-            settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+            settings.database.url = database_url;
+            settings.signing.keys_dir = keys_dir;
+            settings.registry.events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
         })
         .await;
         let body = json!({"events": [
@@ -929,8 +929,8 @@ async fn managers_who_asked_are_mailed_once_per_token_and_new_network() {
     let sink = crate::smtp_sink::SmtpSink::start();
     let smtp_url = sink.url();
     let app = spawn_app_with(|settings| {
-        settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
-        settings.smtp =
+        settings.registry.events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+        settings.housekeeping.smtp =
             Some(regauth::config::SmtpSettings::parse(&smtp_url, "regauth@localhost").unwrap());
     })
     .await;
@@ -1159,7 +1159,7 @@ async fn what_a_workload_identitys_jobs_did_is_listed_under_its_policy() {
     use crate::workload_identity::{issuer, policy, GITHUB};
     use regauth::config::oidc::IssuerKind;
     let app = spawn_app_with(|settings| {
-        settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+        settings.registry.events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
         settings.oidc_issuers = vec![issuer(GITHUB, IssuerKind::Github, None)];
     })
     .await;

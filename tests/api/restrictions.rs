@@ -18,7 +18,7 @@ use crate::helpers::{jwt_claims, spawn_app_with, TestApp};
 const REGISTRY: &str = "container_registry";
 
 fn behind_proxy(settings: &mut Settings) {
-    settings.trusted_proxies = TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
+    settings.server.trusted_proxies = TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
 }
 
 fn client_from(last: u8) -> reqwest::Client {
@@ -343,8 +343,8 @@ async fn a_token_is_refused_outside_its_ranges_as_a_wrong_secret_and_accepted_th
 async fn refusals_count_against_the_address_but_never_lock_the_username_out() {
     let (app, _, token) = world(
         |settings| {
-            settings.login_throttle.max_failures_per_address = 3;
-            settings.login_throttle.max_failures_per_username = 3;
+            settings.login.throttle.max_failures_per_address = 3;
+            settings.login.throttle.max_failures_per_username = 3;
         },
         json!({"ip_restriction_ranges": "127.0.0.2/32"}),
     )

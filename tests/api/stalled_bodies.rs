@@ -79,7 +79,7 @@ async fn app_with_body_timeout(seconds: u64) -> (TestApp, u16) {
     let app = spawn_app_with(|settings| {
         settings.limits.request_body_timeout = Duration::from_secs(seconds);
         // The registry-event receiver on, so that it is held like every other route.
-        settings.registry_events_secret = Some(
+        settings.registry.events_secret = Some(
             regauth::config::RegistryEventsSecret::parse(crate::registry_events::SECRET).unwrap(),
         );
     })

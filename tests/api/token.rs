@@ -655,7 +655,7 @@ async fn concurrent_requests_to_an_rs256_server_all_get_valid_signatures() {
     use ring::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 
     let app = spawn_app_with(|settings| {
-        settings.key_algorithm = regauth::jwt::KeyAlgorithm::Rs256;
+        settings.signing.key_algorithm = regauth::jwt::KeyAlgorithm::Rs256;
     })
     .await;
     app.create_project_with_groups("acme/web").await;

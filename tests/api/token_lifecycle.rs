@@ -57,7 +57,7 @@ async fn pull_status(app: &TestApp, username: &str, secret: &str) -> u16 {
     app.get_token(
         Some((username, secret)),
         &[
-            ("service", app.settings.registry_service.as_str()),
+            ("service", app.settings.registry.service.as_str()),
             ("scope", "repository:acme/web/app:pull"),
         ],
     )
@@ -75,7 +75,7 @@ async fn refresh_token_of(app: &TestApp, username: &str, secret: &str) -> String
                 ("account", username),
                 ("client_id", "docker"),
                 ("offline_token", "true"),
-                ("service", app.settings.registry_service.as_str()),
+                ("service", app.settings.registry.service.as_str()),
             ],
         )
         .await;
@@ -90,7 +90,7 @@ async fn refresh_status(app: &TestApp, refresh_token: &str) -> u16 {
         ("grant_type", "refresh_token"),
         ("client_id", "docker"),
         ("refresh_token", refresh_token),
-        ("service", app.settings.registry_service.as_str()),
+        ("service", app.settings.registry.service.as_str()),
         ("scope", "repository:acme/web/app:pull"),
     ])
     .await
@@ -120,7 +120,7 @@ fn error_text(body: &Value, field: &str) -> String {
 #[tokio::test]
 async fn a_new_deploy_token_past_the_instance_limit_is_refused_naming_the_limit() {
     let (app, admin) = world(|settings| {
-        settings.token_lifetime.max_days = Some(30);
+        settings.tokens.lifetime.max_days = Some(30);
     })
     .await;
     let body = |expires_at: Option<String>| json!({"name": "ci", "scopes": ["read_registry"], "expires_at": expires_at});
@@ -147,7 +147,7 @@ async fn a_new_deploy_token_past_the_instance_limit_is_refused_naming_the_limit(
 #[tokio::test]
 async fn a_groups_limit_applies_below_it_is_set_by_its_owner_and_can_only_be_stricter() {
     let (app, admin) = world(|settings| {
-        settings.token_lifetime.max_days = Some(90);
+        settings.tokens.lifetime.max_days = Some(90);
     })
     .await;
     let owner = app.create_user("olga", false, "api").await;
@@ -317,8 +317,8 @@ async fn a_groups_limit_applies_below_it_is_set_by_its_owner_and_can_only_be_str
 #[tokio::test]
 async fn a_rotated_token_keeps_its_identity_and_its_old_secret_works_only_for_the_grace_period() {
     let (app, admin) = world(|settings| {
-        settings.token_rotation_grace = StdDuration::from_secs(3600);
-        settings.token_lifetime.max_days = Some(60);
+        settings.tokens.rotation_grace = StdDuration::from_secs(3600);
+        settings.tokens.lifetime.max_days = Some(60);
     })
     .await;
     let created = web_token(&app, &admin, json!({"name": "ci", "username": "pipeline", "scopes": ["read_registry", "write_registry"], "expires_at": day(10)})).await;
@@ -368,7 +368,7 @@ async fn a_rotated_token_keeps_its_identity_and_its_old_secret_works_only_for_th
     assert_ne!(new_secret, old_secret);
     // The current format: prefix and checksum.
     assert!(new_secret.starts_with("gldt-"), "{new_secret}");
-    assert!(app.settings.token_formats().may_be(
+    assert!(app.settings.tokens.formats().may_be(
         &new_secret,
         regauth::domain::token_format::TokenKind::DeployToken
     ));
@@ -490,7 +490,7 @@ async fn a_rotated_gitlab_deploy_token_hands_ci_its_new_secret() {
 #[tokio::test]
 async fn a_personal_access_token_rotates_itself_or_by_id_keeping_its_id() {
     let (app, admin) = world(|settings| {
-        settings.token_rotation_grace = StdDuration::from_secs(600);
+        settings.tokens.rotation_grace = StdDuration::from_secs(600);
     })
     .await;
     let alice = app.create_user("alice", false, "api").await;
@@ -589,19 +589,19 @@ async fn a_personal_access_token_rotates_itself_or_by_id_keeping_its_id() {
 #[tokio::test]
 async fn a_personal_access_token_gets_the_longest_allowed_expiry_when_none_is_given() {
     let (app, _) = world(|settings| {
-        settings.token_lifetime.max_days = Some(30);
+        settings.tokens.lifetime.max_days = Some(30);
     })
     .await;
     let now = Utc::now();
     let (token, _) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
         &regauth::service::caller::Caller::operator(),
-        &app.settings.token_formats(),
+        &app.settings.tokens.formats(),
         "root",
         "script",
         vec![regauth::domain::ApiScope::Api],
         None,
-        app.settings.token_lifetime,
+        app.settings.tokens.lifetime,
         now,
     )
     .await
@@ -614,12 +614,12 @@ async fn a_personal_access_token_gets_the_longest_allowed_expiry_when_none_is_gi
     let error = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
         &regauth::service::caller::Caller::operator(),
-        &app.settings.token_formats(),
+        &app.settings.tokens.formats(),
         "root",
         "script",
         vec![regauth::domain::ApiScope::Api],
         Some(now + Duration::days(31)),
-        app.settings.token_lifetime,
+        app.settings.tokens.lifetime,
         now,
     )
     .await
@@ -757,7 +757,7 @@ fn hidden(html: &str, name: &str) -> String {
 async fn the_pages_show_the_limit_and_rotate_a_token_showing_its_new_secret_once() {
     use crate::web_pages::{get_page, signed_in, user_with_password, PASSWORD};
     let (app, admin) = world(|settings| {
-        settings.token_rotation_grace = StdDuration::from_secs(900);
+        settings.tokens.rotation_grace = StdDuration::from_secs(900);
     })
     .await;
     user_with_password(&app, "mia").await;
@@ -868,7 +868,7 @@ fn hidden_input(html: &str, id: &str) -> String {
 #[tokio::test]
 async fn a_leaked_old_secret_revokes_the_token_in_its_grace_and_not_after() {
     let (app, admin) = world(|settings| {
-        settings.token_rotation_grace = StdDuration::from_secs(600);
+        settings.tokens.rotation_grace = StdDuration::from_secs(600);
     })
     .await;
     let create = |name: &'static str| {

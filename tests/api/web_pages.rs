@@ -127,7 +127,7 @@ async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
     assert!(!session.contains("Secure"), "plain http: {session}");
 
     let https = spawn_app_with(|settings| {
-        settings.public_url = Some("https://auth.example.com".into());
+        settings.server.public_url = Some("https://auth.example.com".into());
     })
     .await;
     user_with_password(&https, "bob").await;
@@ -180,6 +180,110 @@ async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
     let digest: String = stored.try_get("", "session_digest").unwrap();
     assert_ne!(digest, value);
     assert_eq!(digest.len(), 64);
+}
+
+/// A `Set-Cookie` header as its `name=value` and its attributes, in any order.
+fn cookie_parts(set_cookie: &str) -> (String, std::collections::BTreeSet<String>) {
+    let mut parts = set_cookie.split(';').map(|part| part.trim().to_owned());
+    let pair = parts.next().unwrap();
+    (pair, parts.collect())
+}
+
+fn attributes(list: &[&str]) -> std::collections::BTreeSet<String> {
+    list.iter()
+        .map(|attribute| (*attribute).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_cookie_of_the_pages_carries_exactly_its_attributes_and_sign_out_removes_the_session()
+{
+    let app = spawn_app().await;
+    user_with_password(&app, "alice").await;
+    // The sign-in form's CSRF cookie lives for the browser session, under /users.
+    let page = client()
+        .get(format!("{}/users/sign_in", app.address))
+        .send()
+        .await
+        .unwrap();
+    let (pair, attrs) = cookie_parts(&set_cookies(&page)[0]);
+    assert!(pair.starts_with("_regauth_sign_in_csrf="), "{pair}");
+    assert_eq!(
+        attrs,
+        attributes(&["Path=/users", "HttpOnly", "SameSite=Lax"])
+    );
+
+    // Signing in sets the session for session_ttl (8 h) and removes the CSRF cookie.
+    let response = post_sign_in(&app, "alice", PASSWORD).await;
+    let cookies: Vec<_> = set_cookies(&response)
+        .iter()
+        .map(|cookie| cookie_parts(cookie))
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    let (session, attrs) = &cookies[0];
+    assert!(session.starts_with("_regauth_session=") && session.len() > 20);
+    assert_eq!(
+        attrs,
+        &attributes(&["Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=28800"])
+    );
+    assert_eq!(
+        cookies[1],
+        (
+            "_regauth_sign_in_csrf=".to_owned(),
+            attributes(&["Path=/users", "HttpOnly", "SameSite=Lax", "Max-Age=0"])
+        )
+    );
+
+    // Signing out ends the session and removes its cookie.
+    let home = client()
+        .get(format!("{}/", app.address))
+        .header("cookie", session.as_str())
+        .send()
+        .await
+        .unwrap();
+    let csrf = hidden_csrf(&home.text().await.unwrap());
+    let out = client()
+        .post(format!("{}/users/sign_out", app.address))
+        .header("cookie", session.as_str())
+        .form(&[("authenticity_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        set_cookies(&out)
+            .iter()
+            .map(|cookie| cookie_parts(cookie))
+            .collect::<Vec<_>>(),
+        [(
+            "_regauth_session=".to_owned(),
+            attributes(&["Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=0"])
+        )]
+    );
+    let after = client()
+        .get(format!("{}/", app.address))
+        .header("cookie", session.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303);
+
+    // Under HTTPS every cookie is `Secure`, `__Host-` and for the whole site.
+    let https = spawn_app_with(|settings| {
+        settings.server.public_url = Some("https://auth.example.com".into());
+    })
+    .await;
+    let page = client()
+        .get(format!("{}/users/sign_in", https.address))
+        .send()
+        .await
+        .unwrap();
+    let (pair, attrs) = cookie_parts(&set_cookies(&page)[0]);
+    assert!(pair.starts_with("__Host-_regauth_sign_in_csrf="), "{pair}");
+    assert_eq!(
+        attrs,
+        attributes(&["Path=/", "HttpOnly", "SameSite=Lax", "Secure"])
+    );
 }
 
 pub(crate) async fn signed_in(app: &TestApp, username: &str, password: &str) -> String {
@@ -270,12 +374,12 @@ async fn a_session_signed_in_with_a_personal_access_token_ends_when_the_token_is
     let (token, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
         &regauth::service::caller::Caller::operator(),
-        &app.settings.token_formats(),
+        &app.settings.tokens.formats(),
         "alice",
         "browser",
         vec![regauth::domain::ApiScope::Api],
         None,
-        app.settings.token_lifetime,
+        app.settings.tokens.lifetime,
         Utc::now(),
     )
     .await
@@ -326,12 +430,12 @@ async fn a_session_signed_in_with_an_expiring_token_ends_when_the_token_expires(
     let (_, secret) = regauth::service::users::create_personal_access_token(
         app.store.as_ref(),
         &regauth::service::caller::Caller::operator(),
-        &app.settings.token_formats(),
+        &app.settings.tokens.formats(),
         "alice",
         "short",
         vec![regauth::domain::ApiScope::ReadApi],
         Some(token_expiry),
-        app.settings.token_lifetime,
+        app.settings.tokens.lifetime,
         now,
     )
     .await
@@ -558,8 +662,8 @@ fn peak_rss_kib() -> u64 {
 async fn two_hundred_parallel_sign_ins_hash_a_few_passwords_at_a_time_in_bounded_memory() {
     // The brute-force limits off: only the hashing bound is under test.
     let app = spawn_app_with(|settings| {
-        settings.login_throttle.max_failures_per_address = 0;
-        settings.login_throttle.max_failures_per_username = 0;
+        settings.login.throttle.max_failures_per_address = 0;
+        settings.login.throttle.max_failures_per_username = 0;
     })
     .await;
     user_with_password(&app, "alice").await;

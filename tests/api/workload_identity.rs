@@ -232,8 +232,8 @@ async fn forged_expired_and_foreign_tokens_are_refused_alike() {
         settings.oidc_issuers = vec![github_file];
         // Every refusal here would be delayed by the brute-force guard (which counts
         // federated failures like any other: see the first test).
-        settings.login_throttle.max_failures_per_address = 0;
-        settings.login_throttle.max_failures_per_username = 0;
+        settings.login.throttle.max_failures_per_address = 0;
+        settings.login.throttle.max_failures_per_username = 0;
     })
     .await;
     app.create_project_with_groups("acme/web").await;
@@ -709,8 +709,8 @@ async fn an_exchanged_credential_works_like_a_deploy_token_once_per_oidc_token()
     let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
     let app = spawn_app_with(move |settings| {
         settings.oidc_issuers = vec![github_file];
-        settings.login_throttle.max_failures_per_address = 0;
-        settings.login_throttle.max_failures_per_username = 0;
+        settings.login.throttle.max_failures_per_address = 0;
+        settings.login.throttle.max_failures_per_username = 0;
     })
     .await;
     app.create_project_with_groups("acme/web").await;
@@ -951,7 +951,7 @@ async fn an_exchanged_credential_carries_the_instance_prefix_and_dies_when_repor
     let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
     let app = spawn_app_with(move |settings| {
         settings.oidc_issuers = vec![github_file];
-        settings.token_instance_prefix = Some("acme-".into());
+        settings.tokens.instance_prefix = Some("acme-".into());
     })
     .await;
     app.create_project_with_groups("acme/web").await;
@@ -1114,8 +1114,8 @@ async fn the_command_line_manages_policies_with_the_api_rules() {
     let (database_url, keys_dir) = (cli.database_url.clone(), cli.dir.path().join("keys"));
     let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
     let app = spawn_app_with(move |settings| {
-        settings.database_url = database_url;
-        settings.keys_dir = keys_dir;
+        settings.database.url = database_url;
+        settings.signing.keys_dir = keys_dir;
         settings.oidc_issuers = vec![github_file];
     })
     .await;
@@ -1714,7 +1714,7 @@ async fn refused_exchanges_count_for_the_brute_force_protection() {
     let github_file = issuer(GITHUB, IssuerKind::Github, Some(&github));
     let app = spawn_app_with(move |settings| {
         settings.oidc_issuers = vec![github_file];
-        settings.login_throttle.max_failures_per_address = 2;
+        settings.login.throttle.max_failures_per_address = 2;
     })
     .await;
     app.create_project_with_groups("acme/web").await;

@@ -74,11 +74,11 @@ async fn skopeo_is_served_while_hundreds_of_stalled_connections_are_held() {
         .create_token(Project, "acme/web", &["read_registry", "write_registry"])
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let keys_dir = app.settings.keys_dir.to_str().unwrap().to_owned();
+    let keys_dir = app.settings.signing.keys_dir.to_str().unwrap().to_owned();
     let server = ServerProcess::start(
         dir.path(),
         &[
-            ("REGAUTH_DATABASE_URL", &app.settings.database_url),
+            ("REGAUTH_DATABASE_URL", &app.settings.database.url),
             ("REGAUTH_KEYS_DIR", &keys_dir),
             ("REGAUTH_REQUEST_HEAD_TIMEOUT", &HEAD_DEADLINE.to_string()),
             ("REGAUTH_REQUEST_BODY_TIMEOUT", &BODY_DEADLINE.to_string()),
@@ -184,7 +184,7 @@ async fn skopeo_logs_in_pushes_and_pulls_through_an_https_realm_it_verifies() {
     let ca_file = ca.write_ca(tls_dir.path());
     let server_cert = ca.issue(tls_dir.path());
     let app = spawn_app_with(|settings| {
-        settings.tls = Some(regauth::config::TlsFiles {
+        settings.server.tls = Some(regauth::config::TlsFiles {
             certificate: server_cert.cert_path.clone(),
             key: server_cert.key_path.clone(),
         });

@@ -107,8 +107,8 @@ async fn a_token_committed_to_git_is_found_by_a_scanner_revoked_and_then_refused
             "--location",
             "acme/app deploy/.env",
         ])
-        .env("REGAUTH_DATABASE_URL", &stack.app.settings.database_url)
-        .env("REGAUTH_KEYS_DIR", &stack.app.settings.keys_dir)
+        .env("REGAUTH_DATABASE_URL", &stack.app.settings.database.url)
+        .env("REGAUTH_KEYS_DIR", &stack.app.settings.signing.keys_dir)
         .env_remove("REGAUTH_CONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

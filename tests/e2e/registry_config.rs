@@ -25,8 +25,8 @@ async fn the_printed_registry_config_starts_a_registry_that_trusts_regauth() {
         .current_dir(dir.path())
         .env_remove("REGAUTH_CONFIG")
         .env("REGAUTH_PUBLIC_URL", &app.address)
-        .env("REGAUTH_KEYS_DIR", &app.settings.keys_dir)
-        .env("REGAUTH_ISSUER", &app.settings.issuer)
+        .env("REGAUTH_KEYS_DIR", &app.settings.signing.keys_dir)
+        .env("REGAUTH_ISSUER", &app.settings.signing.issuer)
         .output()
         .unwrap();
     assert!(
@@ -90,11 +90,11 @@ async fn debian_registry_running_as_its_own_user_reads_the_public_keys_only() {
     let keys_dir = base.path().join("keys");
     let app = super::helpers::spawn_app_with({
         let keys_dir = keys_dir.clone();
-        move |settings| settings.keys_dir = keys_dir
+        move |settings| settings.signing.keys_dir = keys_dir
     })
     .await;
     // The CI sealing key as `serve` creates it on first start.
-    let ci_key = app.settings.ci_secret_key_file();
+    let ci_key = app.settings.signing.ci_secret_key_file();
     assert!(ci_key.exists(), "{}", ci_key.display());
 
     let registry_dir = tempfile::Builder::new()

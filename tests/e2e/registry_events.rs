@@ -150,7 +150,7 @@ async fn registry3_notifications_trail_through_an_outage() {
 /// `binary`: the registry to run (`None`: Debian's 2.8).
 async fn trail_through_an_outage(binary: Option<std::path::PathBuf>) {
     let app = spawn_app_with(|settings| {
-        settings.registry_events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
+        settings.registry.events_secret = Some(RegistryEventsSecret::parse(SECRET).unwrap());
     })
     .await;
     app.create_project_with_groups("acme/web").await;
@@ -168,10 +168,15 @@ async fn trail_through_an_outage(binary: Option<std::path::PathBuf>) {
     // The receiver: another regauth on the same database and keys, on a port of its own.
     let receiver_dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_loopback_port());
-    let keys = app.settings.keys_dir.display().to_string();
-    let ci_key = app.settings.ci_secret_key_file().display().to_string();
+    let keys = app.settings.signing.keys_dir.display().to_string();
+    let ci_key = app
+        .settings
+        .signing
+        .ci_secret_key_file()
+        .display()
+        .to_string();
     let env = [
-        ("REGAUTH_DATABASE_URL", app.settings.database_url.as_str()),
+        ("REGAUTH_DATABASE_URL", app.settings.database.url.as_str()),
         ("REGAUTH_KEYS_DIR", keys.as_str()),
         ("REGAUTH_CI_SECRET_KEY_FILE", ci_key.as_str()),
         ("REGAUTH_REGISTRY_EVENTS_SECRET", SECRET),
@@ -188,8 +193,8 @@ async fn trail_through_an_outage(binary: Option<std::path::PathBuf>) {
     let registry = Registry::start(RegistryOptions {
         realm: format!("{}/jwt/auth", app.address),
         service: "container_registry".into(),
-        issuer: app.settings.issuer.clone(),
-        root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
+        issuer: app.settings.signing.issuer.clone(),
+        root_cert_bundle: app.settings.signing.keys_dir.join("bundle.crt"),
         extra_config: notifications,
         binary,
         debug: true,

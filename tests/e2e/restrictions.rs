@@ -113,7 +113,7 @@ impl Proxy {
 async fn a_token_limited_to_10_0_0_0_8_is_refused_from_127_0_0_1_and_accepted_through_a_trusted_proxy(
 ) {
     let stack = Stack::start_with(|settings| {
-        settings.trusted_proxies = TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
+        settings.server.trusted_proxies = TrustedProxies::parse(&["127.0.0.1".to_owned()]).unwrap();
     })
     .await;
     stack.app.create_project_with_groups("acme/web").await;
@@ -138,8 +138,8 @@ async fn a_token_limited_to_10_0_0_0_8_is_refused_from_127_0_0_1_and_accepted_th
     let proxied = Registry::start(RegistryOptions {
         realm: format!("{}/jwt/auth", proxy.address),
         service: "container_registry".into(),
-        issuer: stack.app.settings.issuer.clone(),
-        root_cert_bundle: stack.app.settings.keys_dir.join("bundle.crt"),
+        issuer: stack.app.settings.signing.issuer.clone(),
+        root_cert_bundle: stack.app.settings.signing.keys_dir.join("bundle.crt"),
         ..RegistryOptions::default()
     });
     let through_proxy = Skopeo::new();

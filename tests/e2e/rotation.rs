@@ -43,7 +43,7 @@ async fn after_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key() {
     .await;
 
     // Rotation: a new RSA key beside the old one; a restarted regauth signs with it.
-    let keys_dir = old_app.settings.keys_dir.clone();
+    let keys_dir = old_app.settings.signing.keys_dir.clone();
     let generated = jwt::generate_key(&keys_dir, KeyAlgorithm::Rs256, "regauth").unwrap();
     let bundle = std::fs::read_to_string(&generated.bundle_path).unwrap();
     assert_eq!(
@@ -51,12 +51,12 @@ async fn after_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key() {
         2,
         "the bundle holds both"
     );
-    let database_url = old_app.settings.database_url.clone();
+    let database_url = old_app.settings.database.url.clone();
     let new_app = spawn_app_with({
         let keys_dir = keys_dir.clone();
         move |settings| {
-            settings.database_url = database_url;
-            settings.keys_dir = keys_dir;
+            settings.database.url = database_url;
+            settings.signing.keys_dir = keys_dir;
         }
     })
     .await;

@@ -34,7 +34,7 @@ const PULLS_EACH_SIDE: usize = 2;
 async fn a_rotation_during_a_pull_loop_loses_no_pull_within_the_grace_and_refuses_the_old_secret_after(
 ) {
     let stack = Stack::start_with(|settings| {
-        settings.token_rotation_grace = Duration::from_secs(3600);
+        settings.tokens.rotation_grace = Duration::from_secs(3600);
     })
     .await;
     stack.app.create_project_with_groups("acme/web").await;

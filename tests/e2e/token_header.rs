@@ -25,7 +25,7 @@ enum Trust {
 }
 
 async fn app_with(form: TokenHeader) -> (TestApp, CreatedToken) {
-    let app = spawn_app_with(move |settings| settings.token_header = form).await;
+    let app = spawn_app_with(move |settings| settings.signing.token_header = form).await;
     app.create_project_with_groups("acme/web").await;
     let token = app
         .create_token(Project, "acme/web", &["read_registry", "write_registry"])
@@ -34,7 +34,7 @@ async fn app_with(form: TokenHeader) -> (TestApp, CreatedToken) {
 }
 
 fn registry(app: &TestApp, trust: Trust, binary: Option<PathBuf>) -> Registry {
-    let keys = &app.settings.keys_dir;
+    let keys = &app.settings.signing.keys_dir;
     let jwks_file = keys.join("jwks.json");
     // The file regauth serve writes; tests build the app without `serve`, so write it here
     // from the document the server publishes.
@@ -43,7 +43,7 @@ fn registry(app: &TestApp, trust: Trust, binary: Option<PathBuf>) -> Registry {
     Registry::start(RegistryOptions {
         realm: format!("{}/jwt/auth", app.address),
         service: "container_registry".into(),
-        issuer: app.settings.issuer.clone(),
+        issuer: app.settings.signing.issuer.clone(),
         root_cert_bundle: match trust {
             Trust::JwksOnly => PathBuf::new(),
             _ => keys.join("bundle.crt"),

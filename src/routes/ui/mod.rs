@@ -13,7 +13,9 @@ mod sign_in;
 mod tokens;
 pub mod workload;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -158,25 +160,22 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// The value of one of the pages' cookies (by its name under this scheme), if set and not
+/// empty (a removed cookie a browser still sends).
 fn cookie_value(request: &HttpRequest, state: &AppState, base: &str) -> Option<String> {
-    let name = cookie_name(state, base);
     request
-        .headers()
-        .get_all(header::COOKIE)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name.as_str())
-        .map(|(_, value)| value.trim().to_owned())
+        .cookie(&cookie_name(state, base))
+        .map(|cookie| cookie.value().to_owned())
         .filter(|value| !value.is_empty())
 }
 
 /// `Secure` when regauth is reached over https: it serves TLS itself, or its public URL
 /// (a TLS-terminating proxy in front) says so.
 fn secure(state: &AppState) -> bool {
-    state.settings.tls.is_some()
+    state.settings.server.tls.is_some()
         || state
             .settings
+            .server
             .public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("https://"))
@@ -193,24 +192,44 @@ fn cookie_name(state: &AppState, base: &str) -> String {
     }
 }
 
-fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: Option<u64>) -> String {
-    let name = cookie_name(state, name);
-    // `__Host-` requires the whole site as path.
-    let path = if secure(state) { "/" } else { path };
-    let mut text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
-    if let Some(seconds) = max_age {
-        text.push_str(&format!("; Max-Age={seconds}"));
+/// Sets one of the pages' cookies: `HttpOnly`, `SameSite=Lax`, for `path` (the whole site
+/// under HTTPS, as `__Host-` requires) and `Secure` under HTTPS; a session cookie without
+/// `max_age`.
+fn set_cookie(
+    response: &mut HttpResponse,
+    state: &AppState,
+    base: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<std::time::Duration>,
+) {
+    let secure = secure(state);
+    let mut cookie = Cookie::build(cookie_name(state, base), value)
+        .path(if secure { "/" } else { path })
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .finish();
+    if let Some(max_age) = max_age {
+        let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+        cookie.set_max_age(CookieDuration::seconds(seconds));
     }
-    if secure(state) {
-        text.push_str("; Secure");
+    // Our names and values are tokens: they always make a header value.
+    if let Err(error) = response.add_cookie(&cookie) {
+        tracing::error!(%error, cookie = base, "a cookie could not be set");
     }
-    text
 }
 
-fn set_cookie(response: &mut HttpResponse, value: String) {
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+/// Tells the browser to drop one of the pages' cookies (set with the same `path`).
+fn remove_cookie(response: &mut HttpResponse, state: &AppState, base: &str, path: &str) {
+    set_cookie(
+        response,
+        state,
+        base,
+        "",
+        path,
+        Some(std::time::Duration::ZERO),
+    );
 }
 
 /// A form body, repeated fields kept (`scopes=a&scopes=b`).

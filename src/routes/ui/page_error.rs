@@ -6,9 +6,7 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::error::{
-    log_internal, status_of, Error, BUSY_RETRY_AFTER_SECONDS, UNAVAILABLE_RETRY_AFTER_SECONDS,
-};
+use crate::error::{log_internal, Error};
 use crate::store::StoreError;
 
 /// Web-page rendering of the same errors (the deploy-token pages): an HTML page, or the
@@ -37,7 +35,7 @@ impl ResponseError for PageError {
             PageError::Error(Error::Unauthorized) | PageError::SignIn { .. } => {
                 StatusCode::SEE_OTHER
             }
-            PageError::Error(error) => status_of(error),
+            PageError::Error(error) => error.parts().status,
             PageError::Csrf => StatusCode::FORBIDDEN,
         }
     }
@@ -110,10 +108,8 @@ impl ResponseError for PageError {
             },
         );
         let retry = match self {
-            PageError::Error(Error::TooManyRequests { retry_after }) => Some(*retry_after),
-            PageError::Error(Error::Unavailable { .. }) => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
-            PageError::Error(Error::Busy(_)) => Some(BUSY_RETRY_AFTER_SECONDS),
-            _ => None,
+            PageError::Error(error) => error.parts().retry_after,
+            PageError::SignIn { .. } | PageError::Csrf => None,
         };
         if let Some(seconds) = retry {
             if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {

@@ -50,7 +50,7 @@ async fn preferences_page(
         csrf: session.csrf(),
         new_address_mail: preferences.new_address_mail,
         email: Some(session.user.email.clone()).filter(|email| !email.is_empty()),
-        mail_configured: state.settings.smtp.is_some(),
+        mail_configured: state.settings.housekeeping.smtp.is_some(),
         notice: query
             .saved
             .is_some()

@@ -62,7 +62,7 @@ pub async fn view(
 ) -> Result<RotationView, PageError> {
     let policy = token_lifecycle::policy_for_owner(
         state.store.as_ref(),
-        state.settings.token_lifetime,
+        state.settings.tokens.lifetime,
         &token.owner,
     )
     .await?;

@@ -71,7 +71,11 @@ fn sign_in_form(
     );
     set_cookie(
         &mut response,
-        cookie(state, SIGN_IN_CSRF_COOKIE, &csrf, "/users", None),
+        state,
+        SIGN_IN_CSRF_COOKIE,
+        &csrf,
+        "/users",
+        None,
     );
     Ok(response)
 }
@@ -126,7 +130,7 @@ pub(super) async fn sign_in(
                 &username,
                 Password::new(form.get("password").to_owned()),
                 address.as_deref(),
-                state.settings.session_ttl,
+                state.settings.login.session_ttl,
                 Utc::now(),
             ),
         )
@@ -136,18 +140,13 @@ pub(super) async fn sign_in(
             let mut response = see_other(redirect_to);
             set_cookie(
                 &mut response,
-                cookie(
-                    &state,
-                    SESSION_COOKIE,
-                    new.id.expose(),
-                    "/",
-                    Some(state.settings.session_ttl.as_secs()),
-                ),
+                &state,
+                SESSION_COOKIE,
+                new.id.expose(),
+                "/",
+                Some(state.settings.login.session_ttl),
             );
-            set_cookie(
-                &mut response,
-                cookie(&state, SIGN_IN_CSRF_COOKIE, "", "/users", Some(0)),
-            );
+            remove_cookie(&mut response, &state, SIGN_IN_CSRF_COOKIE, "/users");
             Ok(response)
         }
         // One message whatever was wrong, as GitLab says it.
@@ -173,10 +172,7 @@ pub(super) async fn sign_out(
     session.check_csrf(&form)?;
     web_sessions::sign_out(state.store.as_ref(), &session.session).await?;
     let mut response = see_other("/users/sign_in");
-    set_cookie(
-        &mut response,
-        cookie(&state, SESSION_COOKIE, "", "/", Some(0)),
-    );
+    remove_cookie(&mut response, &state, SESSION_COOKIE, "/");
     Ok(response)
 }
 

@@ -97,7 +97,7 @@ async fn render_settings(
     let path = namespace.full_path.as_str().to_owned();
     let lifetime = crate::service::token_lifecycle::policy_for_owner(
         state.store.as_ref(),
-        state.settings.token_lifetime,
+        state.settings.tokens.lifetime,
         &namespace,
     )
     .await?;
@@ -183,11 +183,6 @@ pub(super) async fn create_token(
             }
         },
     };
-    let invalid = |errors: FieldErrors, form: FormValues| SettingsExtras {
-        form,
-        errors,
-        ..SettingsExtras::default()
-    };
     let request_body = DeployTokenRequest {
         name: values.name.clone(),
         username: Some(values.username.clone()),
@@ -206,75 +201,57 @@ pub(super) async fn create_token(
     for error in deploy_tokens::field_errors(&request_body, &namespace, now) {
         errors.set(error.field, error.message);
     }
-    if errors.count() > 0 {
-        let extras = invalid(errors, values);
-        return render_settings(
-            &state,
-            &session,
-            kind,
-            &path,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            extras,
+    if errors.count() == 0 {
+        // A reload of the answer re-posts the form: create nothing, show no secret.
+        if !web_sessions::first_submission(store, &session.session, form.get("form_nonce")).await? {
+            return Ok(see_other(&format!(
+                "{}?resubmitted=1",
+                pages::settings_url(kind, namespace.full_path.as_str())
+            )));
+        }
+        match deploy_tokens::create(
+            store,
+            &authorized,
+            request_body,
+            state.settings.tokens.lifetime,
+            &state.token_formats,
+            &state.ci_key,
+            now,
         )
-        .await;
+        .await
+        {
+            Ok(created) => {
+                let extras = SettingsExtras {
+                    created: Some(CreatedView {
+                        username: created.token.username.clone(),
+                        secret: created.secret.expose().to_owned(),
+                    }),
+                    notice: (!created.warnings.is_empty()).then(|| created.warnings.join(" ")),
+                    ..SettingsExtras::default()
+                };
+                return render_settings(&state, &session, kind, &path, StatusCode::CREATED, extras)
+                    .await;
+            }
+            Err(Error::Validation(error)) => errors.set(error.field, error.message),
+            Err(Error::Conflict(message)) => errors.set("username", message),
+            Err(other) => return Err(other.into()),
+        }
     }
-    // A reload of the answer re-posts the form: create nothing, show no secret.
-    if !web_sessions::first_submission(store, &session.session, form.get("form_nonce")).await? {
-        return Ok(see_other(&format!(
-            "{}?resubmitted=1",
-            pages::settings_url(kind, namespace.full_path.as_str())
-        )));
-    }
-    match deploy_tokens::create(
-        store,
-        &authorized,
-        request_body,
-        state.settings.token_lifetime,
-        &state.token_formats,
-        &state.ci_key,
-        now,
+    // The form again, with every field's error.
+    let extras = SettingsExtras {
+        form: values,
+        errors,
+        ..SettingsExtras::default()
+    };
+    render_settings(
+        &state,
+        &session,
+        kind,
+        &path,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        extras,
     )
     .await
-    {
-        Ok(created) => {
-            let extras = SettingsExtras {
-                created: Some(CreatedView {
-                    username: created.token.username.clone(),
-                    secret: created.secret.expose().to_owned(),
-                }),
-                notice: (!created.warnings.is_empty()).then(|| created.warnings.join(" ")),
-                ..SettingsExtras::default()
-            };
-            render_settings(&state, &session, kind, &path, StatusCode::CREATED, extras).await
-        }
-        Err(Error::Validation(error)) => {
-            errors.set(error.field, error.message);
-            let extras = invalid(errors, values);
-            render_settings(
-                &state,
-                &session,
-                kind,
-                &path,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                extras,
-            )
-            .await
-        }
-        Err(Error::Conflict(message)) => {
-            errors.set("username", message);
-            let extras = invalid(errors, values);
-            render_settings(
-                &state,
-                &session,
-                kind,
-                &path,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                extras,
-            )
-            .await
-        }
-        Err(other) => Err(other.into()),
-    }
 }
 
 pub(super) async fn token_page(

@@ -303,90 +303,75 @@ pub async fn create_policy(
         max_ttl: form.get("max_ttl").trim().to_owned(),
     };
     let checked_scopes = form.all("scopes");
-    let invalid = |message: String| Extras {
-        form: values.clone(),
-        checked_scopes: checked_scopes.clone(),
-        error: Some(message),
-        ..Extras::default()
-    };
-    let conditions = match parse_condition_lines(&values.conditions) {
-        Ok(conditions) => conditions,
-        Err(message) => {
-            let extras = invalid(message);
-            return render(
-                &state,
-                &session,
-                kind,
-                &path,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                extras,
-            )
-            .await;
-        }
-    };
-    let max_ttl = match values.max_ttl.as_str() {
-        "" => None,
-        text => match text.parse() {
-            Ok(seconds) => Some(seconds),
-            Err(_) => {
-                let extras = invalid("max_ttl must be a number of seconds".into());
-                return render(
-                    &state,
-                    &session,
-                    kind,
-                    &path,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    extras,
-                )
-                .await;
+    let error = match policy_request(&values, &checked_scopes) {
+        Err(message) => message,
+        Ok(policy_request) => match workload_identity::create(
+            state.store.as_ref(),
+            &session.caller,
+            &namespace,
+            policy_request,
+            &state.settings.oidc_issuers,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(created) => {
+                let extras = Extras {
+                    notice: Some(format!(
+                        "Workload identity {} created: jobs log in as {}.",
+                        created.policy.name,
+                        created.policy.username()
+                    )),
+                    warnings: created.warnings,
+                    ..Extras::default()
+                };
+                return render(&state, &session, kind, &path, StatusCode::CREATED, extras).await;
             }
+            Err(Error::Validation(error)) => error.to_string(),
+            Err(error) => return Err(PageError::from(error)),
         },
     };
-    let policy_request = WorkloadIdentityRequest {
+    // The form again, with the error.
+    let extras = Extras {
+        form: values,
+        checked_scopes,
+        error: Some(error),
+        ..Extras::default()
+    };
+    render(
+        &state,
+        &session,
+        kind,
+        &path,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        extras,
+    )
+    .await
+}
+
+/// The policy a form asks for, or what is wrong with its conditions or `max_ttl` (the rest
+/// the service checks).
+fn policy_request(
+    values: &PolicyForm,
+    checked_scopes: &[String],
+) -> Result<WorkloadIdentityRequest, String> {
+    let conditions = parse_condition_lines(&values.conditions)?;
+    let max_ttl = match values.max_ttl.as_str() {
+        "" => None,
+        text => Some(
+            text.parse()
+                .map_err(|_| "max_ttl must be a number of seconds".to_owned())?,
+        ),
+    };
+    Ok(WorkloadIdentityRequest {
         name: values.name.clone(),
         issuer: values.issuer.clone(),
         audience: values.audience.clone(),
         conditions,
-        scopes: checked_scopes.clone(),
+        scopes: checked_scopes.to_vec(),
         max_ttl,
         ip_restriction_ranges: Vec::new(),
-    };
-    match workload_identity::create(
-        state.store.as_ref(),
-        &session.caller,
-        &namespace,
-        policy_request,
-        &state.settings.oidc_issuers,
-        Utc::now(),
-    )
-    .await
-    {
-        Ok(created) => {
-            let extras = Extras {
-                notice: Some(format!(
-                    "Workload identity {} created: jobs log in as {}.",
-                    created.policy.name,
-                    created.policy.username()
-                )),
-                warnings: created.warnings,
-                ..Extras::default()
-            };
-            render(&state, &session, kind, &path, StatusCode::CREATED, extras).await
-        }
-        Err(Error::Validation(error)) => {
-            let extras = invalid(error.to_string());
-            render(
-                &state,
-                &session,
-                kind,
-                &path,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                extras,
-            )
-            .await
-        }
-        Err(error) => Err(PageError::from(error)),
-    }
+    })
 }
 
 pub async fn delete_policy(
@@ -411,4 +396,43 @@ pub async fn delete_policy(
         "{}?deleted=1",
         page_url(kind, namespace.full_path.as_str())
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(conditions: &str, max_ttl: &str) -> PolicyForm {
+        PolicyForm {
+            name: "ci".into(),
+            issuer: "https://gitlab.example.com".into(),
+            audience: "regauth".into(),
+            conditions: conditions.into(),
+            max_ttl: max_ttl.into(),
+        }
+    }
+
+    #[test]
+    fn a_policy_form_is_read_into_a_request_or_names_its_first_mistake() {
+        let scopes = ["read_registry".to_owned()];
+        let request = policy_request(&form("ref=main\nref=dev", "300"), &scopes).unwrap();
+        assert_eq!(request.max_ttl, Some(300));
+        assert_eq!(request.scopes, scopes);
+        assert!(
+            matches!(request.conditions.get("ref"), Some(Expected::AnyOf(values)) if values.len() == 2)
+        );
+        assert_eq!(
+            policy_request(&form("", ""), &scopes).unwrap().max_ttl,
+            None
+        );
+        assert_eq!(
+            policy_request(&form("ref=main", "soon"), &scopes).unwrap_err(),
+            "max_ttl must be a number of seconds"
+        );
+        // The conditions are read first.
+        assert_eq!(
+            policy_request(&form("ref", "soon"), &scopes).unwrap_err(),
+            "conditions: \"ref\" is not claim=value"
+        );
+    }
 }

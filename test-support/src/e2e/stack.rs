@@ -55,8 +55,8 @@ impl Stack {
         let registry = Registry::start(RegistryOptions {
             realm: realm.to_owned(),
             service: "container_registry".into(),
-            issuer: app.settings.issuer.clone(),
-            root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
+            issuer: app.settings.signing.issuer.clone(),
+            root_cert_bundle: app.settings.signing.keys_dir.join("bundle.crt"),
             proxy_remote_url: None,
             proxy_credentials: None,
             tls: registry_tls,
@@ -215,8 +215,8 @@ pub fn registry_for(
     Registry::start(RegistryOptions {
         realm: format!("{}/jwt/auth", app.address),
         service: service.into(),
-        issuer: app.settings.issuer.clone(),
-        root_cert_bundle: app.settings.keys_dir.join("bundle.crt"),
+        issuer: app.settings.signing.issuer.clone(),
+        root_cert_bundle: app.settings.signing.keys_dir.join("bundle.crt"),
         proxy_remote_url,
         proxy_credentials,
         tls: None,
