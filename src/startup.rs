@@ -226,15 +226,15 @@ impl Application {
             &settings.oidc_issuers,
             Some(Arc::clone(&metrics)),
         ));
-        let registry_event_inbox = settings.registry.events_secret.as_ref().map(|_| {
-            crate::service::registry_event_inbox::EventInbox::start(
-                Arc::clone(&store),
-                Arc::clone(&metrics),
-                settings.housekeeping.smtp.clone(),
-                settings.registry.new_address_days,
-                db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite,
-            )
-        });
+        // Also with the receiver off: envelopes a server left in the inbox before the setting
+        // was removed are recorded all the same.
+        let registry_event_inbox = crate::service::registry_event_inbox::EventInbox::start(
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+            settings.housekeeping.smtp.clone(),
+            settings.registry.new_address_days,
+            db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite,
+        );
         let state = web::Data::new(AppState {
             registry_event_inbox,
             oidc,

@@ -32,6 +32,6 @@ pub struct AppState {
     pub report_limiter: crate::service::leaks::ReportLimiter,
     /// The trusted OIDC issuers and their cached keys (workload identity federation).
     pub oidc: Arc<crate::oidc::Verifier>,
-    /// Records the registry's notifications written to the inbox (with the receiver on).
-    pub registry_event_inbox: Option<crate::service::registry_event_inbox::EventInbox>,
+    /// Writes the registry's notifications to the inbox and has them recorded.
+    pub registry_event_inbox: crate::service::registry_event_inbox::EventInbox,
 }

@@ -11,6 +11,8 @@ pub struct Model {
     pub received_at: DateTimeUtc,
     #[sea_orm(column_type = "Text")]
     pub envelope: String,
+    /// Failed attempts to record it.
+    pub attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 //! attributed and recorded from there in batches (issue #26, item 3). The registry delivers
 //! one event at a time and waits for each answer: one insert per envelope keeps its queue
 //! flat where the whole attribution per envelope let it grow under a burst of pushes.
+//! `attempts` counts failed recordings: an envelope that keeps failing is set aside.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -14,6 +15,7 @@ enum RegistryEventInbox {
     Id,
     ReceivedAt,
     Envelope,
+    Attempts,
 }
 
 #[async_trait::async_trait]
@@ -26,6 +28,7 @@ impl MigrationTrait for Migration {
                     .col(big_pk_auto(RegistryEventInbox::Id))
                     .col(timestamp_with_time_zone(RegistryEventInbox::ReceivedAt))
                     .col(text(RegistryEventInbox::Envelope))
+                    .col(integer(RegistryEventInbox::Attempts).default(0))
                     .to_owned(),
             )
             .await

@@ -22,12 +22,10 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (Some(secret), Some(inbox)) = (
-        &state.settings.registry.events_secret,
-        &state.registry_event_inbox,
-    ) else {
+    let Some(secret) = &state.settings.registry.events_secret else {
         return Err(Error::not_found("Route", "").into());
     };
+    let inbox = &state.registry_event_inbox;
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)

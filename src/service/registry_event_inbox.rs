@@ -27,6 +27,9 @@ pub const BATCH: usize = 500;
 pub const LEFT_BEHIND_AFTER: TimeDelta = TimeDelta::seconds(5);
 /// How often the inbox is swept for envelopes left behind.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// Failed recordings after which the sweep leaves an envelope alone (one that can never be
+/// recorded must not be retried for ever, nor hold back those behind it).
+pub const SET_ASIDE_AFTER: u32 = 10;
 /// Envelopes the receiver may hand over before the recorder takes them; past that, the
 /// sweep finds them.
 const HANDED_OVER: usize = 65_536;
@@ -132,7 +135,11 @@ impl Recorder {
                 _ = sweep.tick() => {
                     let before = Utc::now() - LEFT_BEHIND_AFTER;
                     // Batch after batch while full ones come and are recorded.
-                    while self.take(InboxSelection::ReceivedBefore(before)).await == BATCH {}
+                    let left_behind = InboxSelection::LeftBehind {
+                        before,
+                        attempts_below: SET_ASIDE_AFTER,
+                    };
+                    while self.take(left_behind).await == BATCH {}
                 }
             }
         }
@@ -158,6 +165,19 @@ impl Recorder {
         for envelope in &envelopes {
             if self.record(std::slice::from_ref(envelope)).await {
                 recorded += 1;
+                continue;
+            }
+            match self.store.inbox_envelope_failed(envelope.id).await {
+                Ok(attempts) if attempts >= SET_ASIDE_AFTER => tracing::error!(
+                    inbox_id = envelope.id,
+                    attempts,
+                    "registry notification envelope set aside after failing to be recorded; \
+                     it stays in registry_event_inbox for a look"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(error = %Report(&error), "cannot count a failed recording");
+                }
             }
         }
         recorded

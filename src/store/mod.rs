@@ -680,9 +680,12 @@ pub struct InboxEnvelope {
 pub enum InboxSelection<'a> {
     /// These (those still there).
     Ids(&'a [i64]),
-    /// Those received before this instant: left by a process that stopped before recording
-    /// them, or whose recording failed.
-    ReceivedBefore(DateTime<Utc>),
+    /// Those received before `before` that failed fewer than `attempts_below` times: left
+    /// by a process that stopped before recording them, or whose recording failed.
+    LeftBehind {
+        before: DateTime<Utc>,
+        attempts_below: u32,
+    },
 }
 
 /// The credential an actor name stands for, with its owner.
@@ -733,6 +736,9 @@ pub trait RegistryEventStore: Send + Sync {
         envelope: &str,
         received_at: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
+
+    /// Notes a failed attempt to record an inbox envelope; how many there were.
+    async fn inbox_envelope_failed(&self, id: i64) -> Result<u32, StoreError>;
 
     /// Up to `limit` envelopes waiting in the inbox, the oldest first.
     async fn inbox_envelopes(

@@ -44,7 +44,8 @@ impl<'a> DeployTokenView<'a> {
 
 /// A new deploy token with its secret, the one place a secret is ever rendered: `POST
 /// /api/v4/{projects|groups}/:id/deploy_tokens` (201); `regauth deploy-token create --json`.
-#[derive(Debug, Serialize)]
+/// No `Debug`: it holds a secret in clear, and must never reach a log line.
+#[derive(Serialize)]
 pub struct CreatedDeployTokenView<'a> {
     #[serde(flatten)]
     pub deploy_token: DeployTokenView<'a>,
@@ -64,7 +65,8 @@ impl<'a> CreatedDeployTokenView<'a> {
 /// A rotated deploy token: as created (with its new secret), plus until when the previous
 /// secret works. `POST /api/v4/{projects|groups}/:id/deploy_tokens/:token_id/rotate`;
 /// `regauth deploy-token rotate --json`.
-#[derive(Debug, Serialize)]
+/// No `Debug`: it holds a secret in clear, and must never reach a log line.
+#[derive(Serialize)]
 pub struct RotatedDeployTokenView<'a> {
     #[serde(flatten)]
     pub created: CreatedDeployTokenView<'a>,
@@ -87,7 +89,8 @@ impl<'a> RotatedDeployTokenView<'a> {
 
 /// The variables a CI system injects, and which token they come from: `GET
 /// /api/v4/projects/:id/ci_deploy_credentials`.
-#[derive(Debug, Serialize)]
+/// No `Debug`: it holds a secret in clear, and must never reach a log line.
+#[derive(Serialize)]
 pub struct CiCredentialsView<'a> {
     #[serde(rename = "CI_DEPLOY_USER")]
     pub ci_deploy_user: &'a str,

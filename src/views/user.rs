@@ -88,7 +88,8 @@ impl<'a> PersonalAccessTokenView<'a> {
 
 /// A rotated personal access token with its new secret (GitLab's rotate answer): `POST
 /// /api/v4/personal_access_tokens/:id/rotate`; `regauth user token rotate --json`.
-#[derive(Debug, Serialize)]
+/// No `Debug`: it holds a secret in clear, and must never reach a log line.
+#[derive(Serialize)]
 pub struct RotatedPersonalAccessTokenView<'a> {
     #[serde(flatten)]
     pub personal_access_token: PersonalAccessTokenView<'a>,
@@ -114,7 +115,8 @@ impl<'a> RotatedPersonalAccessTokenView<'a> {
 
 /// A new personal access token with its secret: `regauth user token create --json` (no API
 /// creates one).
-#[derive(Debug, Serialize)]
+/// No `Debug`: it holds a secret in clear, and must never reach a log line.
+#[derive(Serialize)]
 pub struct CreatedPersonalAccessTokenView<'a> {
     pub id: i64,
     pub name: &'a str,

@@ -1292,3 +1292,81 @@ async fn envelopes_left_in_the_inbox_by_a_stopped_server_are_recorded_once_by_th
         .unwrap();
     assert_eq!(manifest["tag"], "1.0");
 }
+
+#[tokio::test]
+async fn an_envelope_that_failed_to_be_recorded_ten_times_is_set_aside_and_the_rest_go_on() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = app_with_receiver().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
+        .await;
+    let user = token.token.username.clone();
+    let received_at = Utc::now() - chrono::TimeDelta::minutes(1);
+    let mut ids = Vec::new();
+    for (id, attempts) in [("failed-often", 10), ("failed-once", 9)] {
+        let body = json!({"events": [event(
+            id, "pull", &user, manifest("acme/web", Some(id), "sha256:m"), "2026-12-05T10:00:00Z")]});
+        let row = entity::registry_event_inbox::ActiveModel {
+            received_at: Set(received_at),
+            envelope: Set(body.to_string()),
+            attempts: Set(attempts),
+            ..Default::default()
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+        ids.push(row.id);
+    }
+    eventually("the envelope below the limit recorded", Duration::from_secs(10), async || {
+        (count_rows(&app, "registry_events").await == 1).then_some(())
+    })
+    .await;
+    let left = entity::registry_event_inbox::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left.iter().map(|row| row.id).collect::<Vec<_>>(), [ids[0]]);
+    events_counted(&app, "recorded", 1).await;
+}
+
+#[tokio::test]
+async fn an_envelope_whose_recording_fails_is_counted_and_recorded_once_the_database_recovers() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = app_with_receiver().await;
+    app.create_project_with_groups("acme/web").await;
+    let token = app
+        .create_token(NamespaceKind::Project, "acme/web", &["read_registry"])
+        .await;
+    let rename = async |from: &str, to: &str| {
+        app.db
+            .execute_unprepared(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .await
+            .unwrap();
+    };
+    // Recording fails while the receipts table is away.
+    rename("registry_event_receipts", "receipts_away").await;
+    let body = json!({"events": [event(
+        "during-outage", "pull", &token.token.username,
+        manifest("acme/web", Some("1.0"), "sha256:m"), "2026-12-05T10:00:00Z")]});
+    let row = entity::registry_event_inbox::ActiveModel {
+        received_at: Set(Utc::now() - chrono::TimeDelta::minutes(1)),
+        envelope: Set(body.to_string()),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    eventually("a failed attempt counted", Duration::from_secs(10), async || {
+        let row = entity::registry_event_inbox::Entity::find_by_id(row.id)
+            .one(&app.db)
+            .await
+            .unwrap()?;
+        (row.attempts >= 1).then_some(())
+    })
+    .await;
+    rename("receipts_away", "registry_event_receipts").await;
+    recorded(&app).await;
+    assert_eq!(count_rows(&app, "registry_events").await, 1);
+    events_counted(&app, "recorded", 1).await;
+}

@@ -12,13 +12,22 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 thread_local! {
     /// This thread's connections, by database path (tests run several servers in a process).
-    static WRITERS: RefCell<HashMap<String, rusqlite::Connection>> = RefCell::new(HashMap::new());
+    static WRITERS: RefCell<HashMap<String, Writer>> = RefCell::new(HashMap::new());
+}
+
+/// How long a thread writes through the pool after its connection could not be opened, before
+/// it tries again (an open is file system work on the request thread).
+const RETRY_OPEN_AFTER: Duration = Duration::from_secs(10);
+
+enum Writer {
+    Open(rusqlite::Connection),
+    FailedAt(Instant),
 }
 
 fn open(path: &str) -> Result<rusqlite::Connection, rusqlite::Error> {
@@ -44,15 +53,23 @@ fn stored_time(at: DateTime<Utc>) -> String {
 pub(super) fn try_enqueue(path: &str, envelope: &str, received_at: DateTime<Utc>) -> Option<i64> {
     WRITERS.with(|writers| {
         let mut writers = writers.borrow_mut();
-        let connection = match writers.get_mut(path) {
-            Some(connection) => connection,
-            None => match open(path) {
-                Ok(connection) => writers.entry(path.to_owned()).or_insert(connection),
-                Err(error) => {
+        let reopen = match writers.get(path) {
+            Some(Writer::Open(_)) => false,
+            Some(Writer::FailedAt(at)) => at.elapsed() >= RETRY_OPEN_AFTER,
+            None => true,
+        };
+        if reopen {
+            let writer = open(path).map_or_else(
+                |error| {
                     tracing::debug!(%error, "cannot open a connection for inline inbox writes");
-                    return None;
-                }
-            },
+                    Writer::FailedAt(Instant::now())
+                },
+                Writer::Open,
+            );
+            writers.insert(path.to_owned(), writer);
+        }
+        let Some(Writer::Open(connection)) = writers.get_mut(path) else {
+            return None;
         };
         let inserted = connection
             .prepare_cached(
@@ -71,7 +88,7 @@ pub(super) fn try_enqueue(path: &str, envelope: &str, received_at: DateTime<Utc>
             }
             Err(error) => {
                 tracing::debug!(%error, "inline inbox write failed; written through the pool");
-                writers.remove(path);
+                writers.insert(path.to_owned(), Writer::FailedAt(Instant::now()));
                 None
             }
         }

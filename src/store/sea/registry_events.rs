@@ -52,6 +52,11 @@ fn stored_from_row(row: registry_event::Model) -> Result<StoredRegistryEvent, St
 /// The CASE keeps the later (or earlier) of the stored and the new time, on both databases.
 const LATER_LAST_AT: &str = "CASE WHEN excluded.last_at > registry_events.last_at \
     THEN excluded.last_at ELSE registry_events.last_at END";
+const EARLIER_FIRST_SEEN: &str =
+    "CASE WHEN excluded.first_seen < registry_event_addresses.first_seen \
+    THEN excluded.first_seen ELSE registry_event_addresses.first_seen END";
+const LATER_LAST_SEEN: &str = "CASE WHEN excluded.last_seen > registry_event_addresses.last_seen \
+    THEN excluded.last_seen ELSE registry_event_addresses.last_seen END";
 const EARLIER_CREATED_AT: &str = "CASE WHEN excluded.created_at < registry_events.created_at \
     THEN excluded.created_at ELSE registry_events.created_at END";
 
@@ -101,7 +106,7 @@ async fn insert_events<C: ConnectionTrait>(
     kept: &[&NewRegistryEvent],
 ) -> Result<(), StoreError> {
     let mut whole = Vec::new();
-    let mut added_up: Vec<(registry_event::ActiveModel, Tally)> = Vec::new();
+    let mut added_up: Vec<(String, registry_event::ActiveModel, Tally)> = Vec::new();
     let mut row_of_key: HashMap<String, usize> = HashMap::new();
     for new in kept {
         let event = &new.event;
@@ -135,16 +140,18 @@ async fn insert_events<C: ConnectionTrait>(
             continue;
         };
         match row_of_key.get(&key) {
-            Some(&index) => added_up[index].1.add(event),
+            Some(&index) => added_up[index].2.add(event),
             None => {
-                row_of_key.insert(key, added_up.len());
-                added_up.push((row, Tally::of(event)));
+                row_of_key.insert(key.clone(), added_up.len());
+                added_up.push((key, row, Tally::of(event)));
             }
         }
     }
+    // In key order, as every replica writes them (no deadlock between two batches).
+    added_up.sort_by(|(a, ..), (b, ..)| a.cmp(b));
     let added_up: Vec<registry_event::ActiveModel> = added_up
         .into_iter()
-        .map(|(row, tally)| tally.onto(row))
+        .map(|(_, row, tally)| tally.onto(row))
         .collect();
     for rows in whole.chunks(ROWS_PER_STATEMENT) {
         registry_event::Entity::insert_many(rows.iter().cloned())
@@ -283,15 +290,22 @@ async fn note_networks<C: ConnectionTrait>(
             known
                 .into_iter()
                 .filter(|seen| touched.contains(&seen.network))
-                .map(|seen| registry_event_address::ActiveModel {
-                    deploy_token_id: Set(token_id),
-                    network: Set(seen.network),
-                    first_seen: Set(seen.first_seen),
-                    last_seen: Set(seen.last_seen),
-                    ..Default::default()
-                }),
+                .map(|seen| (token_id, seen)),
         );
     }
+    // In key order, as every replica writes them: two batches never wait on each other's
+    // rows in opposite orders (a deadlock on PostgreSQL).
+    noted.sort_by(|(a, a_seen), (b, b_seen)| (a, &a_seen.network).cmp(&(b, &b_seen.network)));
+    let noted: Vec<registry_event_address::ActiveModel> = noted
+        .into_iter()
+        .map(|(token_id, seen)| registry_event_address::ActiveModel {
+            deploy_token_id: Set(token_id),
+            network: Set(seen.network),
+            first_seen: Set(seen.first_seen),
+            last_seen: Set(seen.last_seen),
+            ..Default::default()
+        })
+        .collect();
     for rows in noted.chunks(ROWS_PER_STATEMENT) {
         registry_event_address::Entity::insert_many(rows.iter().cloned())
             .on_conflict(
@@ -299,10 +313,16 @@ async fn note_networks<C: ConnectionTrait>(
                     registry_event_address::Column::DeployTokenId,
                     registry_event_address::Column::Network,
                 ])
-                .update_columns([
+                // Widened, never narrowed: another replica may have noted a later use since
+                // this batch read the row.
+                .value(
                     registry_event_address::Column::FirstSeen,
+                    Expr::cust(EARLIER_FIRST_SEEN),
+                )
+                .value(
                     registry_event_address::Column::LastSeen,
-                ])
+                    Expr::cust(LATER_LAST_SEEN),
+                )
                 .to_owned(),
             )
             .exec_without_returning(connection)
@@ -462,6 +482,22 @@ impl RegistryEventStore for SeaStore {
         Ok(inserted.last_insert_id)
     }
 
+    async fn inbox_envelope_failed(&self, id: i64) -> Result<u32, StoreError> {
+        registry_event_inbox::Entity::update_many()
+            .col_expr(
+                registry_event_inbox::Column::Attempts,
+                Expr::cust("attempts + 1"),
+            )
+            .filter(registry_event_inbox::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        let attempts = registry_event_inbox::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map_or(0, |row| row.attempts);
+        Ok(u32::try_from(attempts).unwrap_or(0))
+    }
+
     async fn inbox_envelopes(
         &self,
         which: InboxSelection<'_>,
@@ -472,9 +508,12 @@ impl RegistryEventStore for SeaStore {
             InboxSelection::Ids(ids) => {
                 query.filter(registry_event_inbox::Column::Id.is_in(ids.iter().copied()))
             }
-            InboxSelection::ReceivedBefore(before) => {
-                query.filter(registry_event_inbox::Column::ReceivedAt.lt(before))
-            }
+            InboxSelection::LeftBehind {
+                before,
+                attempts_below,
+            } => query
+                .filter(registry_event_inbox::Column::ReceivedAt.lt(before))
+                .filter(registry_event_inbox::Column::Attempts.lt(attempts_below)),
         };
         Ok(query
             .order_by_asc(registry_event_inbox::Column::Id)
