@@ -1,5 +1,6 @@
-//! Background work on the records: how long token-issue audit records are kept, and the
-//! daily expiry notices (when, and through which SMTP server).
+//! Background work on the records and the mail regauth sends: how long token-issue audit
+//! records are kept, when the daily expiry notices go, and the SMTP server every mail goes
+//! through (expiry notices, leaked-token notices, new-address mail).
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -13,12 +14,13 @@ pub(super) struct Raw {
     audit_retention_days: u32,
     /// Time of day (`HH:MM`, UTC) of the daily expiry notification run.
     notify_at: String,
-    /// SMTP server for expiry notices: `smtp://host:25`,
+    /// SMTP server for the mail regauth sends (expiry notices, leaked-token notices,
+    /// new-address mail): `smtp://host:25`,
     /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465`. Not
-    /// set: no notices.
+    /// set: no mail.
     #[serde(with = "optional_url")]
     smtp_url: Option<Url>,
-    /// Sender of expiry notices (`addr` or `Name <addr>`).
+    /// Sender of that mail (`addr` or `Name <addr>`).
     smtp_from: String,
 }
 
@@ -40,7 +42,7 @@ pub struct HousekeepingSettings {
     pub audit_retention_days: u32,
     /// When the daily expiry notification run starts (UTC).
     pub notify_at: NotifyAt,
-    /// Where expiry notices are sent through; `None` turns them off.
+    /// Where all mail is sent through; `None` turns mail off.
     pub smtp: Option<SmtpSettings>,
 }
 
