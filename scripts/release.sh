@@ -27,7 +27,9 @@ esac
 log() { printf 'release: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-TARGET=x86_64-unknown-linux-gnu
+# TARGET=x86_64-unknown-linux-musl where that target is installed (`rustup target add`): the
+# same checks apply, and no NSS caveat.
+TARGET="${TARGET:-x86_64-unknown-linux-gnu}"
 VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
 [ -n "$VERSION" ] || die "no version in Cargo.toml"
 
