@@ -6,7 +6,10 @@
 # (`Pending` in its /debug/vars) is sampled every 100 ms; the figures are its peak and mean,
 # the events per second regauth took, how long after the last push the queue was empty, and
 # what the trail holds afterwards (each manifest push, and each blob push or cross-repository
-# mount — skopeo mounts blobs it pushed to another repository before — exactly once).
+# mount — skopeo mounts blobs it pushed to another repository before — exactly once). The same
+# burst, first, to a fresh registry whose notifications go to a receiver that only answers 200:
+# the registry's own share of its queue (it sends one event per request, a new connection
+# each, while it serves the pushes on the same cores), beside regauth's.
 # Then the receiver alone, sent one envelope at a time as the registry sends them (its queue
 # delivers serially): envelopes per second and the latency, the capacity to compare with the
 # burst's arrival rate.
@@ -94,21 +97,52 @@ json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.
 open(os.path.join(root, "oci-layout"), "w").write('{"imageLayoutVersion": "1.0.0"}')
 PY
 
-# The registry, with the block regauth printed (the secret filled in).
-REGISTRY_PORT="$(free_port)"; DEBUG_PORT="$(free_port)"
-{
-    cat <<YAML
+# The registry's own share of its queue: the same burst with its notifications sent to a
+# receiver that answers 200 and does nothing else (a few lines of Python, like regauth's
+# receiver one request at a time), against the same regauth for the logins.
+BASELINE_PORT="$(free_port)"
+python3 - "$BASELINE_PORT" >"$WORK/baseline.log" 2>&1 <<'PY' &
+import http.server, sys
+class Answer(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Answer).serve_forever()
+PY
+PIDS+=($!)
+
+# Log every client in to a registry (the logins are not part of the burst).
+login_all() { # registry port
+    local i=0 line user secret
+    while read -r line; do
+        i=$((i + 1))
+        user="$(printf '%s' "$line" | python3 -c 'import json, sys; print(json.load(sys.stdin)["username"])')"
+        secret="$(printf '%s' "$line" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
+        printf '%s' "$secret" | skopeo login --tls-verify=false --authfile "$WORK/auth-$i.json" -u "$user" --password-stdin "127.0.0.1:$1" >/dev/null
+    done <"$WORK/tokens.jsonl"
+}
+
+# One burst: a registry of its own (fresh storage) with the notifications block regauth
+# printed, sent to NOTIFY_URL; every client pushes at once while the registry's queue is
+# sampled. Prints "peak mean samples push_seconds drain_seconds delivered events_per_second".
+burst() { # label notify_url
+    local label="$1" notify_url="$2" registry_port debug_port registry_pid
+    registry_port="$(free_port)"; debug_port="$(free_port)"
+    {
+        cat <<YAML
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $WORK/storage
+    rootdirectory: $WORK/storage-$label
 http:
-  addr: 127.0.0.1:$REGISTRY_PORT
-  secret: bench-$REGISTRY_PORT
+  addr: 127.0.0.1:$registry_port
+  secret: bench-$registry_port
   debug:
-    addr: 127.0.0.1:$DEBUG_PORT
+    addr: 127.0.0.1:$debug_port
 auth:
   token:
     realm: http://127.0.0.1:$REGAUTH_PORT/jwt/auth
@@ -116,58 +150,73 @@ auth:
     issuer: regauth
     rootcertbundle: $WORK/keys/bundle.crt
 YAML
-    sed -n '/^notifications:$/,/^[^ ]/p' "$WORK/serve.out" | sed '/^notifications:$/!{/^[^ ]/d}' |
-        SECRET="$SECRET" python3 -c 'import json, os, sys; print(sys.stdin.read().replace("\"<the value of registry_events_secret>\"", json.dumps(os.environ["SECRET"])))'
-} >"$WORK/registry.yml"
-grep -q '^notifications:' "$WORK/registry.yml" || { echo "serve printed no notifications block" >&2; exit 1; }
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$DEBUG_PORT/debug/vars" >/dev/null && break; sleep 0.1; done
-
-pending() { # the registry's queue for regauth: pending events, events delivered
-    curl -fs "http://127.0.0.1:$DEBUG_PORT/debug/vars" | python3 -c '
+        sed -n '/^notifications:$/,/^[^ ]/p' "$WORK/serve.out" | sed '/^notifications:$/!{/^[^ ]/d}' |
+            SECRET="$SECRET" NOTIFY_URL="$notify_url" python3 -c '
+import json, os, re, sys
+text = sys.stdin.read().replace("\"<the value of registry_events_secret>\"", json.dumps(os.environ["SECRET"]))
+print(re.sub(r"url: .*", "url: " + os.environ["NOTIFY_URL"], text, count=1))'
+    } >"$WORK/registry-$label.yml"
+    grep -q '^notifications:' "$WORK/registry-$label.yml" || { echo "serve printed no notifications block" >&2; exit 1; }
+    docker-registry serve "$WORK/registry-$label.yml" >"$WORK/registry-$label.log" 2>&1 &
+    registry_pid=$!
+    PIDS+=($registry_pid)
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$debug_port/debug/vars" >/dev/null && break; sleep 0.1; done
+    pending() { # the registry's queue for regauth: pending events, events delivered
+        curl -fs "http://127.0.0.1:$debug_port/debug/vars" | python3 -c '
 import json, sys
 for e in json.load(sys.stdin)["registry"]["notifications"]["endpoints"]:
     if e["name"] == "regauth":
         print(e["Metrics"]["Pending"], e["Metrics"]["Successes"])'
+    }
+    login_all "$registry_port"
+    local started pushed drained="" failed=0 sampler now_pending delivered samples="$WORK/pending-$label.txt"
+    : >"$samples"
+    started="$(date +%s.%N)"
+    local pushes=()
+    for i in $(seq 1 "$CLIENTS"); do
+        skopeo copy --quiet --dest-tls-verify=false --authfile "$WORK/auth-$i.json" \
+            "oci:$WORK/image:v1" "docker://127.0.0.1:$registry_port/acme/web/app$i:v1" >"$WORK/push-$label-$i.log" 2>&1 &
+        pushes+=($!)
+    done
+    ( while true; do pending >>"$samples" || true; sleep 0.1; done ) &
+    sampler=$!
+    PIDS+=($sampler)
+    for pid in "${pushes[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+    pushed="$(date +%s.%N)"
+    [ "$failed" -eq 0 ] || { cat "$WORK"/push-"$label"-*.log >&2; echo "$failed pushes failed" >&2; exit 1; }
+    # Until the registry's queue is empty (at most 60 s after the last push).
+    for _ in $(seq 1 600); do
+        read -r now_pending _ < <(pending)
+        if [ "$now_pending" = 0 ]; then drained="$(date +%s.%N)"; break; fi
+        sleep 0.1
+    done
+    kill "$sampler" 2>/dev/null || true
+    [ -n "$drained" ] || { echo "the registry's queue did not drain within 60 s ($label)" >&2; exit 1; }
+    read -r _ delivered < <(pending)
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+    python3 - "$samples" "$started" "$pushed" "$drained" "$delivered" <<'PY'
+import sys
+samples, started, pushed, drained, delivered = sys.argv[1:]
+values = [int(line.split()[0]) for line in open(samples) if line.strip()]
+print(max(values or [0]), "%.1f" % (sum(values) / max(len(values), 1)), len(values),
+      "%.1f" % (float(pushed) - float(started)), "%.1f" % max(0.0, float(drained) - float(pushed)),
+      delivered, "%.0f" % (int(delivered) / (float(drained) - float(started))))
+PY
 }
 
-# Log in every client first: the burst is the pushes.
-i=0
-while read -r line; do
-    i=$((i + 1))
-    user="$(printf '%s' "$line" | python3 -c 'import json, sys; print(json.load(sys.stdin)["username"])')"
-    secret="$(printf '%s' "$line" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
-    printf '%s' "$secret" | skopeo login --tls-verify=false --authfile "$WORK/auth-$i.json" -u "$user" --password-stdin "127.0.0.1:$REGISTRY_PORT" >/dev/null
-done <"$WORK/tokens.jsonl"
+report() { # label, then burst's figures
+    local label="$1"; shift
+    printf '%s: %s events delivered, pushes took %s s (%s events/s), registry queue: peak %s, mean %s over %s samples, empty %s s after the last push' \
+        "$label" "$6" "$4" "$7" "$1" "$2" "$3" "$5"
+}
 
-started="$(date +%s.%N)"
-PUSHES=()
-for i in $(seq 1 "$CLIENTS"); do
-    skopeo copy --quiet --dest-tls-verify=false --authfile "$WORK/auth-$i.json" \
-        "oci:$WORK/image:v1" "docker://127.0.0.1:$REGISTRY_PORT/acme/web/app$i:v1" >"$WORK/push-$i.log" 2>&1 &
-    PUSHES+=($!)
-done
-samples="$WORK/pending.txt"; : >"$samples"
-(
-    while true; do pending >>"$samples" || true; sleep 0.1; done
-) &
-SAMPLER=$!
-PIDS+=($SAMPLER)
-failed=0
-for pid in "${PUSHES[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-pushed="$(date +%s.%N)"
-[ "$failed" -eq 0 ] || { cat "$WORK"/push-*.log >&2; echo "$failed pushes failed" >&2; exit 1; }
-# Until the registry's queue is empty (at most 60 s after the last push).
-drained=""
-for _ in $(seq 1 600); do
-    read -r now_pending _ < <(pending)
-    if [ "$now_pending" = 0 ]; then drained="$(date +%s.%N)"; break; fi
-    sleep 0.1
-done
-kill "$SAMPLER" 2>/dev/null || true
-[ -n "$drained" ] || { echo "the registry's queue did not drain within 60 s" >&2; exit 1; }
-read -r _ delivered < <(pending)
+# In this shell (not a subshell), so that a failure stops the script and its PIDs are known.
+burst baseline "http://127.0.0.1:$BASELINE_PORT/events" >"$WORK/baseline.figures"
+burst regauth "http://127.0.0.1:$REGAUTH_PORT/api/v4/container_registry_event/events" >"$WORK/regauth.figures"
+read -r -a baseline <"$WORK/baseline.figures"
+read -r -a measured <"$WORK/regauth.figures"
+
 # The receiver's own time per envelope (its latency histogram): sum / count.
 receiver_ms="$(curl -fs "http://127.0.0.1:$REGAUTH_PORT/metrics" | python3 -c '
 import sys
@@ -178,25 +227,21 @@ for line in sys.stdin:
         values[name] = values.get(name, 0) + float(line.split()[-1])
 print("%.1f" % (1000 * values.get("sum", 0) / max(values.get("count", 1), 1)))')"
 
+# Everything delivered is recorded within a moment (the inbox's recorder gathers 50 ms).
 expected_manifests="$CLIENTS"; expected_blobs=$(( CLIENTS * (LAYERS + 1) ))
-read -r manifests blobs distinct < <(sqlite3 "$WORK/regauth.db" "SELECT
+for _ in $(seq 1 100); do
+    [ "$(sqlite3 "$WORK/regauth.db" 'SELECT COUNT(*) FROM registry_event_inbox')" = 0 ] && break
+    sleep 0.1
+done
+read -r manifests blobs < <(sqlite3 "$WORK/regauth.db" "SELECT
     SUM(action = 'push' AND target_kind = 'manifest'),
-    SUM(action IN ('push', 'mount') AND target_kind = 'blob'),
-    COUNT(DISTINCT event_id) FROM registry_events" | tr '|' ' ')
-python3 - "$samples" "$started" "$pushed" "$drained" "$delivered" "$manifests" "$blobs" "$expected_manifests" "$expected_blobs" "$CLIENTS" "$LAYERS" "$receiver_ms" <<'PY'
-import sys
-samples, started, pushed, drained, delivered, manifests, blobs, want_m, want_b, clients, layers, receiver_ms = sys.argv[1:]
-values = [int(line.split()[0]) for line in open(samples) if line.strip()]
-push_s = float(pushed) - float(started)
-print(f"registry events burst ({layers} layers x {clients} clients, skopeo, registry 2.8, SQLite): "
-      f"{delivered} events delivered, pushes took {push_s:.1f} s ({int(delivered) / (float(drained) - float(started)):.0f} events/s), "
-      f"registry queue for regauth: peak {max(values or [0])}, mean {sum(values) / max(len(values), 1):.1f} over {len(values)} samples, "
-      f"empty {max(0.0, float(drained) - float(pushed)):.1f} s after the last push; "
-      f"receiver {receiver_ms} ms per envelope (mean); "
-      f"trail: {manifests}/{want_m} manifest pushes, {blobs}/{want_b} blob pushes and mounts")
-ok = int(manifests) == int(want_m) and int(blobs) == int(want_b)
-sys.exit(0 if ok else 1)
-PY
+    SUM(action IN ('push', 'mount') AND target_kind = 'blob') FROM registry_events" | tr '|' ' ')
+echo "registry events burst ($LAYERS layers x $CLIENTS clients, skopeo, registry 2.8, SQLite):" \
+    "$(report "to regauth" "${measured[@]}"), receiver ${receiver_ms} ms per envelope (mean);" \
+    "$(report "to a receiver that only answers" "${baseline[@]}");" \
+    "trail: ${manifests:-0}/$expected_manifests manifest pushes, ${blobs:-0}/$expected_blobs blob pushes and mounts"
+[ "${manifests:-0}" -eq "$expected_manifests" ] && [ "${blobs:-0}" -eq "$expected_blobs" ] ||
+    { echo "the trail does not hold exactly the pushes" >&2; exit 1; }
 
 first_user="$(head -n1 "$WORK/tokens.jsonl" | python3 -c 'import json, sys; print(json.load(sys.stdin)["username"])')"
 SECRET="$SECRET" USERNAME="$first_user" python3 - "$REGAUTH_PORT" <<'PY'
