@@ -119,7 +119,8 @@ pub async fn get_token(
 ) -> Result<HttpResponse, Error> {
     let params = pairs(request.query_string());
     let result = match &params {
-        Ok(params) => get_token_inner(&request, &state, params).await,
+        // One view of the database for the whole request (the token cache checks once).
+        Ok(params) => crate::store::one_view(get_token_inner(&request, &state, params)).await,
         Err(error) => Err(Error::InvalidRequest(error.to_string())),
     };
     finish(&state, params.as_deref(), result)
@@ -145,7 +146,7 @@ pub async fn post_token(
         Ok(params) => params,
         Err(error) => return finish(&state, Ok(&[]), Err(error)),
     };
-    let result = post_token_inner(&request, &state, &params).await;
+    let result = crate::store::one_view(post_token_inner(&request, &state, &params)).await;
     finish(&state, Ok(&params), result)
 }
 

@@ -8,7 +8,7 @@ pub mod restrictions;
 mod sea;
 pub mod workload;
 
-pub use sea::{connect, connect_with, vacuum_into, SeaStore};
+pub use sea::{connect, connect_with, one_view, vacuum_into, SeaStore};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

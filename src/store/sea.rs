@@ -15,6 +15,7 @@ mod web;
 mod workload;
 
 use audit::insert_audit_events;
+pub use cache::one_view;
 use connection::sqlite_file;
 pub use connection::{connect, connect_with, vacuum_into};
 

@@ -1318,9 +1318,11 @@ async fn an_envelope_that_failed_to_be_recorded_ten_times_is_set_aside_and_the_r
         .unwrap();
         ids.push(row.id);
     }
-    eventually("the envelope below the limit recorded", Duration::from_secs(10), async || {
-        (count_rows(&app, "registry_events").await == 1).then_some(())
-    })
+    eventually(
+        "the envelope below the limit recorded",
+        Duration::from_secs(10),
+        async || (count_rows(&app, "registry_events").await == 1).then_some(()),
+    )
     .await;
     let left = entity::registry_event_inbox::Entity::find()
         .all(&app.db)
@@ -1357,13 +1359,17 @@ async fn an_envelope_whose_recording_fails_is_counted_and_recorded_once_the_data
     .insert(&app.db)
     .await
     .unwrap();
-    eventually("a failed attempt counted", Duration::from_secs(10), async || {
-        let row = entity::registry_event_inbox::Entity::find_by_id(row.id)
-            .one(&app.db)
-            .await
-            .unwrap()?;
-        (row.attempts >= 1).then_some(())
-    })
+    eventually(
+        "a failed attempt counted",
+        Duration::from_secs(10),
+        async || {
+            let row = entity::registry_event_inbox::Entity::find_by_id(row.id)
+                .one(&app.db)
+                .await
+                .unwrap()?;
+            (row.attempts >= 1).then_some(())
+        },
+    )
     .await;
     rename("receipts_away", "registry_event_receipts").await;
     recorded(&app).await;

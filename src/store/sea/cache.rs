@@ -20,7 +20,7 @@
 //!
 //! Expiry is not cached state: callers check it against the clock at every use.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,6 +31,20 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use crate::domain::workload_identity::WorkloadIdentity;
 use crate::domain::DeployToken;
 use crate::store::TokenCacheLookups;
+
+tokio::task_local! {
+    /// The database's state as first read within the current [`one_view`].
+    static REQUEST_VIEW: Cell<Option<Generation>>;
+}
+
+/// Runs `work` with one view of the database for the cache: its first lookup reads whether
+/// the database changed, the later ones reuse that reading. A group token's request looks up
+/// the token and then the projects: one change check (a `PRAGMA data_version` on SQLite), not
+/// two, and both answers from the same state. A change committed meanwhile is seen by the
+/// next request, as a change committed just after this one would be.
+pub async fn one_view<F: std::future::Future>(work: F) -> F::Output {
+    REQUEST_VIEW.scope(Cell::new(None), work).await
+}
 
 /// How often a PostgreSQL replica reads the change counter.
 const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -223,10 +237,21 @@ impl TokenCache {
     }
 
     /// The database's state now, or `None` when it cannot be told (the cache is bypassed).
+    /// Within [`one_view`], the state first read is the request's: later lookups reuse it.
     pub fn generation(&self) -> Option<Generation> {
         if self.capacity == 0 {
             return None;
         }
+        if let Ok(Some(generation)) = REQUEST_VIEW.try_with(Cell::get) {
+            return Some(generation);
+        }
+        let generation = self.generation_now()?;
+        // Outside `one_view` there is no request view to keep it in.
+        let _ = REQUEST_VIEW.try_with(|view| view.set(Some(generation)));
+        Some(generation)
+    }
+
+    fn generation_now(&self) -> Option<Generation> {
         // Read before the shared counter: a local write bumps after its commit.
         let local = self.local_writes.load(Ordering::Acquire);
         let shared = match &self.watch {
@@ -322,5 +347,33 @@ impl TokenCache {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Within one view the change state is read once; outside, every lookup reads it.
+    #[tokio::test]
+    async fn one_view_reads_the_change_state_once() {
+        let writes = Arc::new(AtomicU64::new(0));
+        let cache = TokenCache::new(ChangeWatch::LocalOnly, Arc::clone(&writes), 10);
+        let before = cache.generation().unwrap();
+        one_view(async {
+            let first = cache.generation().unwrap();
+            assert_eq!(first, before);
+            writes.fetch_add(1, Ordering::Release);
+            assert_eq!(cache.generation().unwrap(), first, "the request's view");
+        })
+        .await;
+        let after = cache.generation().unwrap();
+        assert_ne!(after, before, "the next request sees the write");
+        writes.fetch_add(1, Ordering::Release);
+        assert_ne!(
+            cache.generation().unwrap(),
+            after,
+            "no view outside one_view"
+        );
     }
 }
