@@ -1,7 +1,8 @@
 //! The registry's notifications taken in (`POST /api/v4/container_registry_event/events`):
 //! each envelope written to the inbox as it came ([`accept`]), then, in batches
-//! ([`record_inbox`], driven by `registry_event_inbox`), each event attributed to the credential its `actor.name` (the registry JWT's `sub`) names,
-//! then kept once however often the registry retries it. Events whose actor is unknown, and
+//! ([`record_inbox`], driven by `registry_event_inbox`), each event attributed to the
+//! credential its `actor.name` (the registry JWT's `sub`) names, then kept once however often
+//! the registry retries it. Events whose actor is unknown, and
 //! anonymous pulls, are kept too, without a credential. Odd events are set apart for the
 //! caller to log and count: one never costs the envelope its other events.
 
@@ -38,7 +39,7 @@ pub struct Accepted {
     pub odd: Vec<OddEvent>,
 }
 
-/// Takes one envelope in: `Ok` once it is durably written to the inbox, one insert, so that
+/// Takes one envelope in: `Ok` once it is committed to the inbox, one insert, so that
 /// the registry (which delivers one event at a time, waiting for each answer) is answered
 /// quickly; [`record_inbox`] attributes and records its events right after. An envelope that
 /// is not one (not JSON, no `events`) is refused here; an odd event is not (see `parse_envelope`).

@@ -309,6 +309,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `GET /jwt/auth` with Basic credentials.
     pub async fn get_token(
         &self,

@@ -60,17 +60,6 @@ fn retry_after(response: &Response) -> u64 {
         .unwrap()
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_burst_of_wrong_secrets_gets_429_with_retry_after_and_a_valid_token_from_elsewhere_is_unaffected(
 ) {
@@ -119,7 +108,7 @@ async fn a_burst_of_wrong_secrets_gets_429_with_retry_after_and_a_valid_token_fr
     // The same token from another address is served as usual.
     let elsewhere = login(&app, &client_from(2), username, &token.secret).await;
     assert_eq!(elsewhere.status(), 200);
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert!(
         text.contains("regauth_login_lockouts_total{key=\"address\"} 1"),
         "{text}"
@@ -155,7 +144,7 @@ async fn a_ci_running_parallel_pulls_with_a_valid_token_is_never_counted_or_dela
     while let Some(status) = pulls.join_next().await {
         assert_eq!(status.unwrap(), 200);
     }
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert!(
         text.contains("regauth_login_failures_total{route=\"registry\"} 0"),
         "{text}"
@@ -452,7 +441,7 @@ async fn wrong_secrets_and_passwords_sent_at_once_are_checked_only_up_to_the_lim
     assert!(statuses
         .iter()
         .all(|&status| status == 401 || status == 429));
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert!(
         text.contains(&format!(
             "regauth_login_failures_total{{route=\"registry\"}} {LIMIT}"
@@ -492,7 +481,7 @@ async fn wrong_secrets_and_passwords_sent_at_once_are_checked_only_up_to_the_lim
             .all(|&status| status == 401 || status == 429 || status == 503),
         "{statuses:?}"
     );
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     let web_failures: usize = text
         .lines()
         .find_map(|line| line.strip_prefix("regauth_login_failures_total{route=\"web\"} "))

@@ -27,17 +27,6 @@ async fn pull(app: &TestApp, token: &CreatedToken) -> u16 {
     .as_u16()
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name).map(str::trim))
@@ -72,7 +61,7 @@ async fn new_secrets_carry_prefix_and_checksum_and_a_wrong_checksum_costs_no_loo
     assert!(admin.starts_with("acme-pat-"), "{admin}");
     assert_eq!(pull(&app, &token).await, 200);
     // One character changed: refused as a failed login without a database or cache lookup.
-    let before = metrics(&app).await;
+    let before = app.metrics_text().await;
     let lookups = |text: &str| {
         ["hit", "miss", "bypassed"]
             .iter()
@@ -94,7 +83,7 @@ async fn new_secrets_carry_prefix_and_checksum_and_a_wrong_checksum_costs_no_loo
         )
         .await;
     assert_eq!(refused.status(), 401);
-    let after = metrics(&app).await;
+    let after = app.metrics_text().await;
     assert_eq!(
         lookups(&after),
         lookups(&before),
@@ -181,7 +170,7 @@ async fn the_admin_token_api_says_what_a_token_is_and_revokes_it_for_administrat
         .await
         .unwrap();
     assert_eq!(after["revoked"], true);
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert_eq!(
         metric(&text, "regauth_tokens_revoked_total{reason=\"leaked\"}"),
         1,
@@ -306,7 +295,7 @@ async fn a_signed_github_report_revokes_its_real_tokens_and_a_badly_signed_one_n
         .await
         .unwrap();
     assert_eq!(again.status(), 200);
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert_eq!(
         metric(&text, "regauth_tokens_revoked_total{reason=\"leaked\"}"),
         1,

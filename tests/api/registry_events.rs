@@ -160,15 +160,7 @@ async fn count_rows(app: &TestApp, table: &str) -> i64 {
 /// (`recorded` or `duplicate`): the recorder counts them right after it recorded them.
 async fn events_counted(app: &TestApp, result: &str, expected: u64) {
     let counted = async || {
-        let text = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics_text().await;
         text.lines()
             .filter(|line| line.starts_with("regauth_registry_events_total{"))
             .filter(|line| line.contains(&format!("result=\"{result}\"")))
@@ -183,15 +175,7 @@ async fn events_counted(app: &TestApp, result: &str, expected: u64) {
 }
 
 async fn metric(app: &TestApp, line_start: &str) -> Option<String> {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     text.lines()
         .find(|line| line.starts_with(line_start))
         .map(str::to_owned)
