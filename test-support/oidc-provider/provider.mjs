@@ -8,16 +8,24 @@
 // CONFIG: {"port": 0, "key_ids": ["k1", ...], "clients": [{"client_id", "client_secret",
 // "claims": {...}}], "ttl": 300, "keys_file": PATH}. One RSA key is generated per key id; the
 // first signs. Keys already in keys_file (a previous run's) follow the new ones, and all are
-// written back there: a restart with a new key id is a key rotation. Prints "listening <issuer>" once it accepts connections.
+// written back there: a restart with a new key id is a key rotation. Prints "listening <issuer>"
+// once it accepts connections; each stage before that is named on stderr, so that a start that
+// stalls (the test gives it 30 s) says where.
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
+const stage = (what) => process.stderr.write(`provider.mjs: ${what}\n`);
+stage('oidc-provider loaded');
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const server = createServer();
-await new Promise((resolve) => server.listen(config.port ?? 0, '127.0.0.1', resolve));
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(config.port ?? 0, '127.0.0.1', resolve);
+});
 const issuer = `http://127.0.0.1:${server.address().port}`;
+stage(`bound ${issuer}; generating ${config.key_ids.length} RSA keys`);
 const generated = config.key_ids.map((kid) => ({
   ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
   kid,
@@ -29,6 +37,7 @@ const kept = config.keys_file && existsSync(config.keys_file)
   : [];
 const keys = [...generated, ...kept];
 if (config.keys_file) writeFileSync(config.keys_file, JSON.stringify(keys));
+stage('keys ready; constructing the provider');
 const claimsOf = new Map(config.clients.map((client) => [client.client_id, client.claims]));
 
 const provider = new Provider(issuer, {

@@ -126,7 +126,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         settings,
         store: test_store,
         db,
-        client: reqwest::Client::new(),
+        // A server that stops answering fails the test instead of hanging it.
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .unwrap(),
         own_postgres_database,
         _dir: dir,
     }

@@ -11,6 +11,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -75,33 +77,38 @@ impl OidcProvider {
         });
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
-        let mut child = Command::new("node")
-            .arg(provider_dir().join("provider.mjs"))
-            .arg(&config_path)
-            .current_dir(provider_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let issuer = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("the OIDC provider did not start: {line:?}"))
-            .to_owned();
-        OidcProvider {
-            issuer,
-            child,
-            _dir: dir,
+        // A node that stalls before it listens (seen once in CI, after oidc-provider loaded
+        // and before it was constructed) would hang the test for ever: each start has a
+        // deadline, and a stalled one is killed and started once more, from the same keys.
+        let kept_keys = keys_file.and_then(|path| std::fs::read(path).ok());
+        let mut failures = Vec::new();
+        for _attempt in 0..2 {
+            match start_node(&config_path) {
+                Ok((child, issuer)) => {
+                    if !failures.is_empty() {
+                        eprintln!("the OIDC provider started on a second try after: {failures:?}");
+                    }
+                    return OidcProvider {
+                        issuer,
+                        child,
+                        _dir: dir,
+                    };
+                }
+                Err(failure) => failures.push(failure),
+            }
+            if let Some(path) = keys_file {
+                match &kept_keys {
+                    Some(keys) => std::fs::write(path, keys).unwrap(),
+                    None => std::fs::remove_file(path).or_else(ignore_not_found).unwrap(),
+                }
+            }
         }
+        panic!("the OIDC provider did not start: {failures:?}");
     }
 
     /// The job's OIDC token for `audience` (the client-credentials grant with `resource`).
     pub async fn token(&self, client_id: &str, audience: &str) -> String {
-        let response = reqwest::Client::new()
+        let response = provider_client()
             .post(format!("{}/token", self.issuer))
             .basic_auth(client_id, Some(format!("{client_id}-secret")))
             .form(&[("grant_type", "client_credentials"), ("resource", audience)])
@@ -116,13 +123,72 @@ impl OidcProvider {
 
     /// The provider's published keys.
     pub async fn jwks(&self) -> Value {
-        reqwest::get(format!("{}/jwks", self.issuer))
+        provider_client()
+            .get(format!("{}/jwks", self.issuer))
+            .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap()
     }
+}
+
+/// How long node may take to print `listening <issuer>`: it takes about a second.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Starts `provider.mjs` with `config_path` and waits for its `listening <issuer>` line, at
+/// most [`START_DEADLINE`]; a provider that does not print it is killed.
+fn start_node(config_path: &Path) -> Result<(Child, String), String> {
+    let mut child = Command::new("node")
+        .arg(provider_dir().join("provider.mjs"))
+        .arg(config_path)
+        .current_dir(provider_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| format!("cannot start node: {error}"))?;
+    let stdout = child.stdout.take().ok_or("node's stdout is not a pipe")?;
+    let (first_line, seen) = mpsc::channel();
+    // Reads the first line, then drains the rest (oidc-provider's notices) until node exits.
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = first_line.send(lines.next());
+        lines.for_each(drop);
+    });
+    let outcome = match seen.recv_timeout(START_DEADLINE) {
+        Ok(Some(Ok(line))) => match line.trim().strip_prefix("listening ") {
+            Some(issuer) => return Ok((child, issuer.to_owned())),
+            None => format!("its first line was {line:?}"),
+        },
+        Ok(Some(Err(error))) => format!("its stdout failed: {error}"),
+        Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+            "it exited before it listened".to_owned()
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => format!(
+            "it printed nothing on stdout within {} s (its last stage is on stderr)",
+            START_DEADLINE.as_secs()
+        ),
+    };
+    child.kill().ok();
+    let status = child.wait().map(|status| status.to_string());
+    Err(format!("{outcome}; node: {status:?}"))
+}
+
+fn ignore_not_found(error: std::io::Error) -> std::io::Result<()> {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(error),
+    }
+}
+
+/// A client for the provider that gives up rather than hang a test.
+fn provider_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 impl Drop for OidcProvider {
