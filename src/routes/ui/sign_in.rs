@@ -120,13 +120,19 @@ pub(super) async fn sign_in(
     let username = form.get("username").trim().to_owned();
     let address = client_address::text_of_request(&request);
     // A failed sign-in counts toward the brute-force limits, per address and username.
-    let attempt = Attempt::new(address.clone(), Some(&username), LoginRoute::Web);
+    let attempt = Attempt::new(
+        address.clone(),
+        Some(&username),
+        LoginRoute::Web,
+        &state.token_formats,
+    );
     let result = state
         .logins
         .check_password(
             &attempt,
             web_sessions::sign_in(
                 state.store.as_ref(),
+                &state.token_formats,
                 &username,
                 Password::new(form.get("password").to_owned()),
                 address.as_deref(),
