@@ -1,8 +1,21 @@
 //! `/users/sign_in` and `/users/sign_out`: the sign-in form (password or personal access
 //! token, brute-force limited), the session cookie, and where sign-in may send the browser.
 
-#[allow(unused_imports)]
-use super::*;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use chrono::Utc;
+
+use super::pages::SignInPage;
+use super::{
+    cookie_value, html, read_form, remove_cookie, see_other, session, session_form, set_cookie,
+    PageError, PageResult, CSRF_FIELD, SESSION_COOKIE, SIGN_IN_CSRF_COOKIE,
+};
+use crate::client_address;
+use crate::error::Error;
+use crate::metrics::LoginRoute;
+use crate::service::login_guard::Attempt;
+use crate::service::web_sessions::{self, Password};
+use crate::state::AppState;
 
 #[derive(serde::Deserialize)]
 pub(super) struct SignInQuery {
