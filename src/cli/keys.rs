@@ -3,7 +3,7 @@
 
 use super::KeysCommand;
 use crate::config::Settings;
-use crate::jwt::{self, KeyAlgorithm};
+use crate::jwt;
 
 pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
     match command {
@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Generate { alg, staged } => {
-            let alg = alg.map_or(settings.signing.key_algorithm, KeyAlgorithm::from);
+            let alg = alg.unwrap_or(settings.signing.key_algorithm);
             let generated = jwt::generate_key_with(
                 &settings.signing.keys_dir,
                 alg,

@@ -6,7 +6,6 @@ use super::store::open_store;
 use super::MemberCommand;
 use crate::config::Settings;
 use crate::domain::text::printable;
-use crate::domain::Role;
 use crate::service::caller::Caller;
 use crate::service::users;
 
@@ -18,7 +17,6 @@ pub async fn run(settings: &Settings, command: MemberCommand) -> anyhow::Result<
             namespace,
             role,
         } => {
-            let role = Role::from(role);
             let (kind, path) = namespace.kind_and_path();
             users::add_member(
                 store.as_ref(),

@@ -22,6 +22,9 @@ mod token_lifecycle;
 mod user;
 mod workload_identity;
 
+use std::str::FromStr;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
@@ -228,11 +231,11 @@ pub enum MemberCommand {
         namespace: Owner,
         #[arg(
             long,
-            value_enum,
+            value_parser = one_of::<Role>(Role::ALL.map(Role::as_str)),
             ignore_case = true,
             value_name = "guest|reporter|developer|maintainer|owner"
         )]
-        role: RoleArg,
+        role: Role,
     },
     /// Remove a user's membership of a group or project.
     Remove {
@@ -251,8 +254,13 @@ pub enum KeysCommand {
     /// keys directory; the newest active key signs, older ones stay published until removed.
     Generate {
         /// The signing algorithm; `key_algorithm` when not given.
-        #[arg(long, value_enum, ignore_case = true, value_name = "es256|rs256")]
-        alg: Option<KeyAlgorithmArg>,
+        #[arg(
+            long,
+            value_parser = one_of::<KeyAlgorithm>(KeyAlgorithm::ALL.map(KeyAlgorithm::as_str)),
+            ignore_case = true,
+            value_name = "es256|rs256"
+        )]
+        alg: Option<KeyAlgorithm>,
         /// Publish the key without signing with it yet (staged rotation): activate it with
         /// `keys activate` once the registries have loaded the new bundle.
         #[arg(long)]
@@ -307,23 +315,23 @@ pub enum ProjectCommand {
         /// downloaded from by anyone.
         #[arg(
             long,
-            value_enum,
+            value_parser = one_of::<Visibility>(Visibility::ALL.map(Visibility::as_str)),
             ignore_case = true,
             value_name = "private|internal|public",
             default_value = "private"
         )]
-        visibility: VisibilityArg,
+        visibility: Visibility,
     },
     /// Change a project's settings.
     Update {
         path: String,
         #[arg(
             long,
-            value_enum,
+            value_parser = one_of::<Visibility>(Visibility::ALL.map(Visibility::as_str)),
             ignore_case = true,
             value_name = "private|internal|public"
         )]
-        visibility: VisibilityArg,
+        visibility: Visibility,
     },
 }
 
@@ -485,60 +493,20 @@ pub enum CredentialProviderMode {
     Exchange,
 }
 
-/// `--alg`: the signing algorithms (`jwt::KeyAlgorithm`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KeyAlgorithmArg {
-    Es256,
-    Rs256,
-}
-
-impl From<KeyAlgorithmArg> for KeyAlgorithm {
-    fn from(arg: KeyAlgorithmArg) -> KeyAlgorithm {
-        match arg {
-            KeyAlgorithmArg::Es256 => KeyAlgorithm::Es256,
-            KeyAlgorithmArg::Rs256 => KeyAlgorithm::Rs256,
-        }
-    }
-}
-
-/// `--visibility`: who may read a project without a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VisibilityArg {
-    Private,
-    Internal,
-    Public,
-}
-
-impl From<VisibilityArg> for Visibility {
-    fn from(arg: VisibilityArg) -> Visibility {
-        match arg {
-            VisibilityArg::Private => Visibility::Private,
-            VisibilityArg::Internal => Visibility::Internal,
-            VisibilityArg::Public => Visibility::Public,
-        }
-    }
-}
-
-/// `--role`: a member's role in a group or project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RoleArg {
-    Guest,
-    Reporter,
-    Developer,
-    Maintainer,
-    Owner,
-}
-
-impl From<RoleArg> for Role {
-    fn from(arg: RoleArg) -> Role {
-        match arg {
-            RoleArg::Guest => Role::Guest,
-            RoleArg::Reporter => Role::Reporter,
-            RoleArg::Developer => Role::Developer,
-            RoleArg::Maintainer => Role::Maintainer,
-            RoleArg::Owner => Role::Owner,
-        }
-    }
+/// The value parser of a flag whose values are a domain enum's `names`: clap lists them in
+/// the help and in the error for any other value (honouring the flag's `ignore_case`), as it
+/// does for a `ValueEnum`, and the enum's own `FromStr` makes the value, so the CLI keeps no
+/// copy of the enum.
+fn one_of<T>(names: impl IntoIterator<Item = &'static str>) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+{
+    // `names` were checked first: the enum refuses none of them (strum's error, without
+    // `std`, has no text to pass on).
+    PossibleValuesParser::new(names).try_map(|name| {
+        name.parse::<T>()
+            .map_err(|_| format!("{name:?} is not one of the accepted values"))
+    })
 }
 
 /// Runs a command; the error is one line for the user.
@@ -615,13 +583,13 @@ mod tests {
     fn closed_flag_values_parse_in_any_case_into_the_domain_types() {
         match parse(&["project", "create", "acme/web", "--visibility", "PUBLIC"]) {
             Ok(Command::Project(ProjectCommand::Create { visibility, .. })) => {
-                assert_eq!(Visibility::from(visibility), Visibility::Public)
+                assert_eq!(visibility, Visibility::Public)
             }
             other => panic!("{other:?}"),
         }
         match parse(&["project", "create", "acme/web"]) {
             Ok(Command::Project(ProjectCommand::Create { visibility, .. })) => {
-                assert_eq!(Visibility::from(visibility), Visibility::Private)
+                assert_eq!(visibility, Visibility::Private)
             }
             other => panic!("{other:?}"),
         }
@@ -635,27 +603,57 @@ mod tests {
             "Maintainer",
         ]) {
             Ok(Command::Member(MemberCommand::Add { role, .. })) => {
-                assert_eq!(Role::from(role), Role::Maintainer)
+                assert_eq!(role, Role::Maintainer)
             }
             other => panic!("{other:?}"),
         }
         match parse(&["keys", "generate", "--alg", "RS256"]) {
             Ok(Command::Keys(KeysCommand::Generate { alg: Some(alg), .. })) => {
-                assert_eq!(KeyAlgorithm::from(alg), KeyAlgorithm::Rs256)
+                assert_eq!(alg, KeyAlgorithm::Rs256)
             }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn every_domain_value_has_its_flag_value() {
+    fn every_domain_value_is_accepted_by_its_flag_as_itself() {
         for role in Role::ALL {
-            let parsed = RoleArg::from_str(role.as_str(), false).map(Role::from);
-            assert_eq!(parsed, Ok(role));
+            match parse(&[
+                "member",
+                "add",
+                "alice",
+                "--group",
+                "acme",
+                "--role",
+                role.as_str(),
+            ]) {
+                Ok(Command::Member(MemberCommand::Add { role: parsed, .. })) => {
+                    assert_eq!(parsed, role)
+                }
+                other => panic!("{other:?}"),
+            }
         }
         for visibility in Visibility::ALL {
-            let parsed = VisibilityArg::from_str(visibility.as_str(), false).map(Visibility::from);
-            assert_eq!(parsed, Ok(visibility));
+            match parse(&[
+                "project",
+                "update",
+                "acme/web",
+                "--visibility",
+                visibility.as_str(),
+            ]) {
+                Ok(Command::Project(ProjectCommand::Update {
+                    visibility: parsed, ..
+                })) => assert_eq!(parsed, visibility),
+                other => panic!("{other:?}"),
+            }
+        }
+        for alg in KeyAlgorithm::ALL {
+            match parse(&["keys", "generate", "--alg", alg.as_str()]) {
+                Ok(Command::Keys(KeysCommand::Generate { alg: parsed, .. })) => {
+                    assert_eq!(parsed, Some(alg))
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 

@@ -66,7 +66,7 @@ pub async fn project(settings: &Settings, command: ProjectCommand) -> anyhow::Re
     match command {
         ProjectCommand::List { json } => list(settings, NamespaceKind::Project, json).await,
         ProjectCommand::Create { path, visibility } => {
-            create_namespace(settings, NamespaceKind::Project, &path, visibility.into()).await
+            create_namespace(settings, NamespaceKind::Project, &path, visibility).await
         }
         ProjectCommand::Update { path, visibility } => {
             let store = open_store(settings).await?;
@@ -74,7 +74,7 @@ pub async fn project(settings: &Settings, command: ProjectCommand) -> anyhow::Re
                 store.as_ref(),
                 &Caller::operator(),
                 &NamespaceRef::Path(path),
-                visibility.into(),
+                visibility,
             )
             .await?;
             println!(

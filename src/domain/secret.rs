@@ -7,7 +7,7 @@ use std::fmt;
 use base64::Engine as _;
 use ring::rand::SecureRandom as _;
 
-use super::token_format::TokenKind;
+use super::token_format::{TokenFormats, TokenKind};
 
 /// Random bytes per secret: 24 bytes = 192 bits, 32 base64url characters.
 const SECRET_RANDOM_BYTES: usize = 24;
@@ -88,12 +88,13 @@ impl fmt::Debug for SecretDigest {
 const JWT_PREFIX: &str = "eyJ";
 
 /// Whether text a client sent where a name belongs (a username) looks like a secret: it starts
-/// with a known token prefix (or `extra_prefix`, the instance's deploy-token prefix), or it is a
-/// long run of base64-like characters with all three character classes and high entropy, as
-/// a pasted random secret is and a chosen name is not. Such text is never logged or stored.
-pub fn looks_like_secret(text: &str, extra_prefix: &str) -> bool {
+/// with a known token prefix (the built-in ones, or one of this instance's `formats`:
+/// `token_prefix`, `token_instance_prefix`), or it is a long run of base64-like characters
+/// with all three character classes and high entropy, as a pasted random secret is and a
+/// chosen name is not. Such text is never logged or stored.
+pub fn looks_like_secret(text: &str, formats: &TokenFormats) -> bool {
     let text = text.trim();
-    if (!extra_prefix.is_empty() && text.starts_with(extra_prefix))
+    if formats.has_known_prefix(text)
         || text.starts_with(JWT_PREFIX)
         // Every kind regauth issues, by its built-in prefix.
         || TokenKind::ALL
@@ -141,8 +142,11 @@ fn shannon_bits_per_char(text: &str) -> f64 {
 /// What may be logged or stored for a username a client sent: the name itself, or, when it
 /// looks like a secret, a short digest of it (enough to group repeated attempts, useless to
 /// anyone reading the log).
-pub fn username_for_records<'a>(text: &'a str, extra_prefix: &str) -> std::borrow::Cow<'a, str> {
-    if looks_like_secret(text, extra_prefix) {
+pub fn username_for_records<'a>(
+    text: &'a str,
+    formats: &TokenFormats,
+) -> std::borrow::Cow<'a, str> {
+    if looks_like_secret(text, formats) {
         let digest = TokenSecret::from_presented(text.to_owned()).digest();
         let short = digest.as_hex().get(..16).unwrap_or_default();
         std::borrow::Cow::Owned(format!("secret-like:sha256:{short}"))
@@ -195,6 +199,7 @@ mod tests {
 
     #[test]
     fn a_secret_in_the_username_position_is_recognised_and_a_name_is_not() {
+        let formats = TokenFormats::new("acme_", Some("acme-"));
         for secret in [
             TokenSecret::generate("gldt-").unwrap().expose().to_owned(),
             TokenSecret::generate("").unwrap().expose().to_owned(),
@@ -203,9 +208,10 @@ mod tests {
             "regauth-wl-xyz".to_owned(),
             "eyJhbGciOiJSUzI1NiJ9.e30.sig".to_owned(),
             "acme-dt-anything".to_owned(),
+            "acme_anything".to_owned(),
         ] {
-            assert!(looks_like_secret(&secret, "acme-dt-"), "{secret}");
-            let recorded = username_for_records(&secret, "acme-dt-");
+            assert!(looks_like_secret(&secret, &formats), "{secret}");
+            let recorded = username_for_records(&secret, &formats);
             assert!(recorded.starts_with("secret-like:sha256:"), "{recorded}");
             assert!(!recorded.contains(&secret));
         }
@@ -217,8 +223,15 @@ mod tests {
             "k8s-pull-secret-production",
             "Jane.Doe@example.com",
         ] {
-            assert!(!looks_like_secret(name, "acme-dt-"), "{name}");
-            assert_eq!(username_for_records(name, "acme-dt-"), name);
+            assert!(!looks_like_secret(name, &formats), "{name}");
+            assert_eq!(username_for_records(name, &formats), name);
         }
+    }
+
+    #[test]
+    fn an_empty_token_prefix_makes_no_name_a_secret() {
+        let formats = TokenFormats::new("", None);
+        assert!(!looks_like_secret("ci-deployer", &formats));
+        assert!(looks_like_secret("gldt-anything", &formats));
     }
 }

@@ -219,6 +219,14 @@ impl TokenFormats {
             .map(|(_, kind)| *kind)
     }
 
+    /// Whether `text` begins with the prefix of one of this instance's secrets (an empty
+    /// `token_prefix` is no prefix): a username that does is a pasted secret.
+    pub fn has_known_prefix(&self, text: &str) -> bool {
+        self.recognised
+            .iter()
+            .any(|(prefix, _)| !prefix.is_empty() && text.starts_with(prefix.as_str()))
+    }
+
     /// Whether a presented secret may be looked up as a secret of `kind`: not malformed and
     /// not recognisably another kind.
     pub fn may_be(&self, presented: &str, kind: TokenKind) -> bool {

@@ -20,7 +20,8 @@ use super::error::{KeyError, SignError};
 const MIN_RSA_BITS: usize = 2048;
 
 /// JWS signature algorithm of a signing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumCount, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum KeyAlgorithm {
     /// ECDSA P-256 with SHA-256, signature as raw `r || s` (64 bytes).
     Es256,
@@ -28,7 +29,16 @@ pub enum KeyAlgorithm {
     Rs256,
 }
 
+crate::every_variant_listed!(KeyAlgorithm);
+
 impl KeyAlgorithm {
+    pub const ALL: [KeyAlgorithm; 2] = [KeyAlgorithm::Es256, KeyAlgorithm::Rs256];
+
+    /// The name in settings (`key_algorithm`) and flags (`--alg`): `es256` or `rs256`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
     /// The JWS `alg` name: `"ES256"` or `"RS256"`.
     pub fn jws_name(self) -> &'static str {
         match self {

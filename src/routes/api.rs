@@ -89,6 +89,7 @@ pub(super) async fn caller_and_token(
         client_address::text_of_request(request),
         None,
         LoginRoute::Api,
+        &state.token_formats,
     );
     let (user, token) = state
         .logins

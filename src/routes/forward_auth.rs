@@ -166,11 +166,13 @@ pub async fn forward_auth(
                     client_address::text_of_request(&request),
                     Some(username),
                     LoginRoute::ForwardAuth,
+                    &state.token_formats,
                 )),
                 forward_auth::Presented::DeployTokenHeader(_) => Some(Attempt::new(
                     client_address::text_of_request(&request),
                     None,
                     LoginRoute::ForwardAuth,
+                    &state.token_formats,
                 )),
             };
             let authenticate = async {

@@ -262,6 +262,7 @@ async fn gitlab_authorized(request: &HttpRequest, state: &AppState) -> Result<()
         client_address::text_of_request(request),
         None,
         LoginRoute::Api,
+        &state.token_formats,
     );
     state
         .logins

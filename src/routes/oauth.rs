@@ -61,6 +61,7 @@ async fn token(
         ip_address.clone(),
         exchange.resource,
         LoginRoute::TokenExchange,
+        &state.token_formats,
     );
     let exchanged = state
         .logins

@@ -184,6 +184,7 @@ async fn get_token_inner(
         client_address::text_of_request(request),
         Some(&credentials.username),
         LoginRoute::Registry,
+        &state.token_formats,
     );
     let login = state
         .logins
@@ -250,6 +251,7 @@ async fn post_token_inner(
                 client_address::text_of_request(request),
                 Some(username),
                 LoginRoute::Registry,
+                &state.token_formats,
             );
             let login = state
                 .logins
@@ -272,6 +274,7 @@ async fn post_token_inner(
                 client_address::text_of_request(request),
                 None,
                 LoginRoute::RefreshToken,
+                &state.token_formats,
             );
             let login = state
                 .logins

@@ -40,6 +40,7 @@ use crate::config::LoginThrottleSettings;
 use crate::domain::login_throttle::{judge, retry_after_seconds, FailureRecord, Limit, Verdict};
 use crate::domain::secret::username_for_records;
 use crate::domain::text::printable;
+use crate::domain::token_format::TokenFormats;
 use crate::domain::{ActorKind, AuditAction, AuditEvent};
 use crate::error::Error;
 use crate::metrics::{LockKey, LoginRoute, Metrics, Throttled};
@@ -71,13 +72,19 @@ impl Attempt {
     /// `address` comes from `client_address::text_of_request` (the TCP peer, or the forwarded address behind `trusted_proxies`); `username` is what the client
     /// sent (none for personal access tokens and refresh tokens).
     ///
-    /// A username that looks like a secret (a token pasted into the wrong field) is kept only
-    /// as a digest: it becomes a key in `login_failures`, an audit actor and a log field.
-    pub fn new(address: Option<String>, username: Option<&str>, route: LoginRoute) -> Attempt {
+    /// A username that looks like a secret (a token pasted into the wrong field, judged with
+    /// the instance's `formats`) is kept only as a digest: it becomes a key in
+    /// `login_failures`, an audit actor and a log field.
+    pub fn new(
+        address: Option<String>,
+        username: Option<&str>,
+        route: LoginRoute,
+        formats: &TokenFormats,
+    ) -> Attempt {
         Attempt {
             address,
             username: username.map(|name| {
-                username_for_records(name, "")
+                username_for_records(name, formats)
                     .chars()
                     .take(USERNAME_CHARS)
                     .collect()
@@ -677,6 +684,7 @@ mod tests {
             Some(address.to_owned()),
             Some(username),
             LoginRoute::Registry,
+            &TokenFormats::default(),
         )
     }
 

@@ -11,6 +11,7 @@ use ring::rand::SecureRandom as _;
 use super::caller::Caller;
 use crate::access::permissions::{self, TokenOperation};
 use crate::auth::authenticate_personal_access_token;
+use crate::domain::token_format::TokenFormats;
 use crate::domain::NamespacePath;
 use crate::domain::{Namespace, Role, TokenSecret, User, ValidationError};
 use crate::error::Error;
@@ -139,9 +140,9 @@ pub async fn set_password(
 
 /// Logs a failed web sign-in. The brute-force limits count it through `LoginGuard::check`
 /// around this function's caller (`routes/ui`), as for every other credential check.
-fn record_failed_sign_in(username: &str, ip_address: Option<&str>) {
+fn record_failed_sign_in(username: &str, formats: &TokenFormats, ip_address: Option<&str>) {
     // A secret typed into the username field must not reach the log.
-    let username = crate::domain::secret::username_for_records(username, "");
+    let username = crate::domain::secret::username_for_records(username, formats);
     tracing::warn!(
         username = %username,
         client = ip_address.unwrap_or("unknown"),
@@ -153,6 +154,7 @@ fn record_failed_sign_in(username: &str, ip_address: Option<&str>) {
 /// `Unauthorized`: unknown user, wrong password, blocked user, revoked token.
 pub async fn sign_in(
     store: &dyn Store,
+    formats: &TokenFormats,
     username: &str,
     password: Password,
     ip_address: Option<&str>,
@@ -174,10 +176,8 @@ pub async fn sign_in(
     if signed_in.is_none() {
         // A personal access token in the password field, as GitLab accepts for Git over HTTP.
         let secret = TokenSecret::from_presented(password);
-        // Default formats: an instance-prefixed token is looked up as an unknown shape.
-        let formats = crate::domain::token_format::TokenFormats::default();
         if let Ok((user, token)) =
-            authenticate_personal_access_token(store, &formats, &secret, now).await
+            authenticate_personal_access_token(store, formats, &secret, now).await
         {
             if user.username == username {
                 signed_in = Some((user, Some(token)));
@@ -185,7 +185,7 @@ pub async fn sign_in(
         }
     }
     let Some((user, access_token)) = signed_in else {
-        record_failed_sign_in(username, ip_address);
+        record_failed_sign_in(username, formats, ip_address);
         return Err(Error::Unauthorized);
     };
     let id = random_text()?;

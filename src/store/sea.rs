@@ -25,33 +25,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{
-    audit_event, deploy_token, login_failure, membership, namespace, personal_access_token,
-    refresh_token, user,
-};
-use migration::{Migrator, MigratorTrait};
+use entity::{audit_event, deploy_token, namespace, personal_access_token, refresh_token, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqlErr, Statement, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr};
 
-use self::cache::{ChangeWatch, Lookup, PolledCounter, SqliteWatch, TokenCache};
-use super::{
-    AuditOf, AuditStore, DeployTokenStore, FailureCount, LoginFailureStore, NamespaceStore, Page,
-    RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts, Store, StoreError,
-    TokenCacheLookups, TokenQuery, UserStore,
-};
+use self::cache::{ChangeWatch, PolledCounter, SqliteWatch, TokenCache};
+use super::{Store, StoreError};
 use crate::domain::deploy_token::default_username;
 use crate::domain::repository_pattern::RepositoryPatterns;
 use crate::domain::rotation::SecretRotation;
 use crate::domain::{
     ActorKind, ApiScope, AuditAction, AuditEvent, DeployToken, DeployTokenScope, Namespace,
-    NamespaceKind, NewDeployToken, PersonalAccessToken, Role, ScopeSet, SecretDigest, User,
-    Visibility,
+    NamespaceKind, PersonalAccessToken, ScopeSet, SecretDigest, User, Visibility,
 };
-use crate::domain::{Email, NamespacePath, TokenRestrictions, Username};
+use crate::domain::{NamespacePath, TokenRestrictions};
 
 use crate::config::MEMORY_URL_PREFIX;
 

@@ -390,6 +390,50 @@ async fn refused_logins_are_audited_with_address_and_username_but_never_the_secr
     }
 }
 
+#[tokio::test]
+async fn a_username_with_this_instances_token_prefix_is_recorded_as_a_digest() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (app, _) = world(|settings| {
+        limits(10, 10)(settings);
+        settings.tokens.prefix = "corp_".into();
+        settings.tokens.instance_prefix = Some("acme-".into());
+    })
+    .await;
+    // Short and plain: only the instance's prefixes tell these apart from names.
+    for pasted in ["corp_pastedsecret", "acme-dt-pastedsecret"] {
+        let response = login(&app, &client_from(1), pasted, "wrong").await;
+        assert_eq!(response.status(), 401);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = entity::audit_event::Entity::find()
+            .filter(entity::audit_event::Column::Action.eq("login.failure"))
+            .all(&app.db)
+            .await
+            .unwrap();
+        if rows.len() >= 2 {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "audit rows missing: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for row in &rows {
+        assert!(row.actor.starts_with("secret-like:sha256:"), "{row:?}");
+    }
+    let everything = format!(
+        "{:?} {:?}",
+        rows,
+        entity::login_failure::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !everything.contains("pastedsecret"),
+        "stored in clear: {everything}"
+    );
+}
+
 /// The sign-in form's CSRF cookie and field, fetched once (the double-submit pair may be
 /// posted any number of times).
 async fn sign_in_csrf(app: &TestApp, client: &reqwest::Client) -> (String, String) {

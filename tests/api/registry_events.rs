@@ -705,6 +705,7 @@ async fn the_token_page_shows_what_the_token_did_at_the_registry() {
         .await;
     let session = regauth::service::web_sessions::sign_in(
         app.store.as_ref(),
+        &app.settings.tokens.formats(),
         "root",
         regauth::service::web_sessions::Password::new(admin),
         None,

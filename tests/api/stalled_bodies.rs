@@ -95,6 +95,7 @@ async fn every_route_answers_a_stalled_body_by_the_deadline_even_for_an_administ
     let pat = app.create_user("root", true, "api").await;
     let session = web_sessions::sign_in(
         app.store.as_ref(),
+        &app.settings.tokens.formats(),
         "root",
         Password::new(pat.clone()),
         None,

@@ -442,6 +442,7 @@ async fn a_session_signed_in_with_an_expiring_token_ends_when_the_token_expires(
     .unwrap();
     let session = web_sessions::sign_in(
         app.store.as_ref(),
+        &app.settings.tokens.formats(),
         "alice",
         Password::new(secret.expose().to_owned()),
         None,

@@ -21,24 +21,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::Utc;
 
-use crate::access::permissions::{self, TokenOperation};
 use crate::client_address;
-use crate::domain::deploy_token::DeployTokenRequest;
-use crate::domain::expiry::parse_expires_at;
 use crate::domain::{NamespaceKind, User};
 use crate::error::Error;
-use crate::metrics::LoginRoute;
 use crate::routes::body::read_limited;
 use crate::routes::route_list::RouteList;
 use crate::service::caller::Caller;
-use crate::service::deploy_tokens::{self, ListOptions};
-use crate::service::login_guard::Attempt;
 use crate::service::namespaces::{self, NamespaceRef};
-use crate::service::web_sessions::{self, Password};
+use crate::service::web_sessions;
 use crate::state::AppState;
 use crate::store::WebSession;
 pub use page_error::PageError;
-use pages::*;
 use sign_in::{sign_in, sign_in_page, sign_out};
 use tokens::{create_token, home, render_token_page, revoke_token, settings_page, token_page};
 

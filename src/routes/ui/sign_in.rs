@@ -1,8 +1,21 @@
 //! `/users/sign_in` and `/users/sign_out`: the sign-in form (password or personal access
 //! token, brute-force limited), the session cookie, and where sign-in may send the browser.
 
-#[allow(unused_imports)]
-use super::*;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use chrono::Utc;
+
+use super::pages::SignInPage;
+use super::{
+    cookie_value, html, read_form, remove_cookie, see_other, session, session_form, set_cookie,
+    PageError, PageResult, CSRF_FIELD, SESSION_COOKIE, SIGN_IN_CSRF_COOKIE,
+};
+use crate::client_address;
+use crate::error::Error;
+use crate::metrics::LoginRoute;
+use crate::service::login_guard::Attempt;
+use crate::service::web_sessions::{self, Password};
+use crate::state::AppState;
 
 #[derive(serde::Deserialize)]
 pub(super) struct SignInQuery {
@@ -120,13 +133,19 @@ pub(super) async fn sign_in(
     let username = form.get("username").trim().to_owned();
     let address = client_address::text_of_request(&request);
     // A failed sign-in counts toward the brute-force limits, per address and username.
-    let attempt = Attempt::new(address.clone(), Some(&username), LoginRoute::Web);
+    let attempt = Attempt::new(
+        address.clone(),
+        Some(&username),
+        LoginRoute::Web,
+        &state.token_formats,
+    );
     let result = state
         .logins
         .check_password(
             &attempt,
             web_sessions::sign_in(
                 state.store.as_ref(),
+                &state.token_formats,
                 &username,
                 Password::new(form.get("password").to_owned()),
                 address.as_deref(),

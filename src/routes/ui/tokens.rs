@@ -1,8 +1,26 @@
 //! `/` (the groups and projects the user manages) and the deploy-token pages of a group or
 //! project: the list with the add form, a token's detail view with its trails, and revoke.
 
-#[allow(unused_imports)]
-use super::*;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use chrono::Utc;
+
+use super::pages::{
+    self, event_row, kind_word, scope_options, settings_url, token_row, token_url, CreatedView,
+    FieldErrors, FormValues, HomePage, NamespaceRow, SettingsPage, TokenPage,
+};
+use super::{
+    html, namespace_form, namespace_of, rotation, see_other, session, PageResult, Session,
+    AUDIT_EVENTS_SHOWN, REGISTRY_EVENTS_SHOWN,
+};
+use crate::access::permissions::{self, TokenOperation};
+use crate::domain::deploy_token::DeployTokenRequest;
+use crate::domain::expiry::parse_expires_at;
+use crate::domain::NamespaceKind;
+use crate::error::Error;
+use crate::service::deploy_tokens::{self, ListOptions};
+use crate::service::web_sessions;
+use crate::state::AppState;
 
 #[derive(serde::Deserialize)]
 pub(super) struct HomeQuery {

@@ -1,7 +1,15 @@
 //! [`AuditStore`] and [`LoginFailureStore`] for [`SeaStore`]: the audit trail and failed logins.
 
-#[allow(unused_imports)]
-use super::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use entity::{audit_event, login_failure};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::{audit_event_from_row, SeaStore};
+use crate::domain::{AuditAction, AuditEvent};
+use crate::store::{AuditStore, FailureCount, LoginFailureStore, StoreError};
 
 /// Audit records go in with the change they describe: `connection` is the change's transaction.
 pub(super) async fn insert_audit_events<C: ConnectionTrait>(

@@ -1,8 +1,13 @@
 //! Opening the database: SQLite files, `memory://` copies, PostgreSQL; migrations run once
 //! and a schema newer than the binary refused; `vacuum_into` for backups.
 
-#[allow(unused_imports)]
-use super::*;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+
+use crate::config::MEMORY_URL_PREFIX;
+use crate::store::StoreError;
 
 /// The SQLite file behind a `sqlite:` URL, if it is one (and not in memory).
 pub(super) fn sqlite_file(url: &str) -> Option<&str> {

@@ -1,7 +1,26 @@
 //! [`DeployTokenStore`] for [`SeaStore`]: deploy tokens, their refresh tokens and uses.
 
-#[allow(unused_imports)]
-use super::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use entity::{deploy_token, namespace, refresh_token};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+};
+
+use super::cache::Lookup;
+use super::{
+    corrupt, delete_refresh_tokens, deploy_token_from_row, deploy_token_from_rows,
+    insert_audit_events, is_unique_violation, restrictions, revoke_statement, SeaStore,
+};
+use crate::domain::{
+    AuditEvent, DeployToken, DeployTokenScope, Namespace, NewDeployToken, SecretDigest,
+};
+use crate::store::{
+    DeployTokenStore, Page, RefreshTokenGrant, ScopeCounts, SealedDeployToken, StateCounts,
+    StoreError, TokenCacheLookups, TokenQuery,
+};
 
 #[async_trait]
 impl DeployTokenStore for SeaStore {

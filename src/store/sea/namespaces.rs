@@ -1,7 +1,14 @@
 //! [`NamespaceStore`] for [`SeaStore`]: groups and projects.
 
-#[allow(unused_imports)]
-use super::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use entity::namespace;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+
+use super::{insert_audit_events, is_unique_violation, namespace_from_row, SeaStore};
+use crate::domain::{AuditEvent, Namespace, NamespaceKind, NamespacePath, Visibility};
+use crate::store::{AuditOf, NamespaceStore, StoreError};
 
 #[async_trait]
 impl NamespaceStore for SeaStore {

@@ -1,7 +1,22 @@
 //! [`UserStore`] for [`SeaStore`]: users, memberships, personal access tokens.
 
-#[allow(unused_imports)]
-use super::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use entity::{membership, namespace, personal_access_token, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+
+use super::{
+    insert_audit_events, is_unique_violation, personal_access_token_from_row, user_from_row,
+    SeaStore,
+};
+use crate::domain::{
+    ApiScope, AuditEvent, Email, Namespace, PersonalAccessToken, Role, SecretDigest, User, Username,
+};
+use crate::store::{AuditOf, StoreError, UserStore};
 
 #[async_trait]
 impl UserStore for SeaStore {
