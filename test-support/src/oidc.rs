@@ -99,7 +99,9 @@ impl OidcProvider {
             if let Some(path) = keys_file {
                 match &kept_keys {
                     Some(keys) => std::fs::write(path, keys).unwrap(),
-                    None => std::fs::remove_file(path).or_else(ignore_not_found).unwrap(),
+                    None => std::fs::remove_file(path)
+                        .or_else(ignore_not_found)
+                        .unwrap(),
                 }
             }
         }

@@ -7,14 +7,13 @@ use entity::{membership, namespace, user, user_password, web_session};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    Set, TransactionTrait,
 };
 
 use super::{namespace_from_row, user_from_row, SeaStore};
 use crate::domain::NamespacePath;
 use crate::domain::{AuditEvent, Namespace, Role, SecretDigest, User};
 use crate::store::{NewWebSession, StoreError, WebSession, WebStore};
-use sea_orm::TransactionTrait;
 
 fn session_from_row(row: web_session::Model) -> WebSession {
     WebSession {
