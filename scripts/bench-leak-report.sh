@@ -10,8 +10,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TOKENS="${REGAUTH_BENCH_LEAK_TOKENS:-1000}"
-cargo build --release --quiet --bin regauth
-BIN="$ROOT/target/release/regauth"
+cargo build --profile dist --quiet --bin regauth
+BIN="$ROOT/target/dist/regauth"
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {

@@ -35,8 +35,8 @@ need skopeo skopeo
 need python3 python3
 need curl curl
 need sqlite3 sqlite3
-cargo build --release --quiet --bin regauth
-BIN="$ROOT/target/release/regauth"
+cargo build --profile dist --quiet --bin regauth
+BIN="$ROOT/target/dist/regauth"
 
 WORK="$(mktemp -d)"
 PIDS=()

@@ -15,8 +15,8 @@ CONNECTIONS="${CONNECTIONS:-32}"
 ROUNDS="${ROUNDS:-3}"
 ROOT="$PWD"
 command -v wrk >/dev/null 2>&1 || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --quiet --bin regauth
-BIN="$ROOT/target/release/regauth"
+cargo build --profile dist --quiet --bin regauth
+BIN="$ROOT/target/dist/regauth"
 
 WORK="$(mktemp -d)"
 SERVER_PID=""

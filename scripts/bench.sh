@@ -45,8 +45,9 @@ fi
 command -v python3 >/dev/null 2>&1 || as_root apt-get install -y -q python3 >/dev/null
 # The open-loop runs need oha; the federated pair alone does not.
 if [ -z "${FEDERATED_ONLY:-}${TOKEN_ONLY:-}" ] || [ -n "${OPEN_LOOP:-}" ]; then . scripts/oha.sh; fi
-cargo build --release --quiet --bin regauth --example rs256_sign_rate --example oidc_fixture
-BIN="$ROOT/target/release/regauth"
+# The profile the release ships with (Cargo.toml's `dist`: fat LTO, one codegen unit).
+cargo build --profile dist --quiet --bin regauth --example rs256_sign_rate --example oidc_fixture
+BIN="$ROOT/target/dist/regauth"
 # The minimal server: its own lock file, built into this tree's target (the shared directory
 # is read-only).
 cargo build --release --quiet --locked --manifest-path "$CEILING_DIR/Cargo.toml" --target-dir "$ROOT/target/ceiling"
@@ -69,7 +70,7 @@ trap cleanup EXIT
 # never looks at it).
 BENCH_ISSUER="https://token.actions.githubusercontent.com"
 BENCH_AUDIENCE="https://regauth.bench"
-WORKLOAD_TOKEN="$("$ROOT/target/release/examples/oidc_fixture" "$WORK/jwks.json" "$BENCH_ISSUER" "$BENCH_AUDIENCE" 7200)"
+WORKLOAD_TOKEN="$("$ROOT/target/dist/examples/oidc_fixture" "$WORK/jwks.json" "$BENCH_ISSUER" "$BENCH_AUDIENCE" 7200)"
 export REGAUTH_OIDC_ISSUERS="[{url=\"$BENCH_ISSUER\",kind=\"github\",jwks_file=\"$WORK/jwks.json\"}]"
 
 # --- seeding -----------------------------------------------------------------------------
@@ -294,7 +295,7 @@ open_loop() {
 rs256_against_raw() {
     local key raw_before raw_after rps ratio ratios=() round
     key="$(ls "$WORK"/keys-rs256/*.key | head -n1)"
-    raw_rate() { "$ROOT/target/release/examples/rs256_sign_rate" "$key" 4 "$1" | sed 's/.*=//'; }
+    raw_rate() { "$ROOT/target/dist/examples/rs256_sign_rate" "$key" 4 "$1" | sed 's/.*=//'; }
     printf 'ring raw RS256, one thread: %s signatures/s\n' "$(raw_rate 1)"
     raw_before="$(raw_rate "$(nproc)")"
     for round in 1 2 3; do

@@ -35,8 +35,8 @@ VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
 
 log "building regauth $VERSION for $TARGET, statically linked"
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build --release --locked --bin regauth --target "$TARGET"
-BUILT="${CARGO_TARGET_DIR:-target}/$TARGET/release/regauth"
+    cargo build --profile dist --locked --bin regauth --target "$TARGET"
+BUILT="${CARGO_TARGET_DIR:-target}/$TARGET/dist/regauth"
 
 # Static, or no release: a binary asking for a loader or shared libraries would fail on a
 # system without them. (ldd answers "statically linked" with success for a static-pie.)
