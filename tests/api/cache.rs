@@ -348,11 +348,7 @@ async fn metrics_count_token_cache_hits_misses_and_bypasses() {
             .await;
         assert_eq!(response.status(), 200);
     }
-    let metrics = |app: &crate::helpers::TestApp| {
-        let request = app.client.get(format!("{}/metrics", app.address));
-        async move { request.send().await.unwrap().text().await.unwrap() }
-    };
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     let (hits, misses, bypassed) = (
         lookups(&text, "hit"),
         lookups(&text, "miss"),
@@ -369,7 +365,8 @@ async fn metrics_count_token_cache_hits_misses_and_bypasses() {
 
     let uncached =
         crate::helpers::spawn_app_with(|settings| settings.database.token_cache_capacity = 0).await;
-    assert!(!metrics(&uncached)
+    assert!(!uncached
+        .metrics_text()
         .await
         .contains("regauth_token_cache_lookups"));
 }

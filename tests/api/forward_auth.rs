@@ -521,15 +521,7 @@ async fn requests_are_counted_by_scope_family_and_outcome() {
     assert_eq!(status(&app, "GET", PACKAGE, Some(("x", "y"))).await, 401);
     app.token_access(&token, REGISTRY, &["repository:acme/web:pull"])
         .await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     for line in [
         "regauth_scope_family_requests_total{family=\"repository\",outcome=\"allowed\"} 1",
         "regauth_scope_family_requests_total{family=\"package\",outcome=\"denied\"} 1",

@@ -214,15 +214,7 @@ async fn metrics_count_tokens_per_scope_and_token_requests_by_outcome() {
         5.0
     );
     // Healthy traffic adds no database errors.
-    let again = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = app.metrics_text().await;
     assert_eq!(
         sample(&parse_metrics(&again), "regauth_database_errors_total", ""),
         sample(&samples, "regauth_database_errors_total", "")
@@ -238,15 +230,7 @@ async fn invented_http_methods_do_not_become_metric_labels() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(!text.contains("BREW"), "{text}");
     assert!(text.contains("method=\"other\""), "{text}");
 }

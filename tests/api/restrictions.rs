@@ -102,17 +102,6 @@ async fn address_refusals(app: &TestApp, at_least: usize) -> Vec<entity::audit_e
     }
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn ranges_are_taken_as_gitlabs_string_or_a_list_shown_changed_and_cleared() {
     let (app, admin, created) = world(
@@ -328,7 +317,7 @@ async fn a_token_is_refused_outside_its_ranges_as_a_wrong_secret_and_accepted_th
     assert!(rows
         .iter()
         .any(|row| row.details.contains("\"route\":\"refresh_token\"")));
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert!(
         text.contains("regauth_address_refusals_total{route=\"registry\"} 4"),
         "{text}"

@@ -205,15 +205,7 @@ async fn github_and_kubernetes_tokens_log_in_through_their_policies() {
     )
     .await;
     assert_eq!(status, 401);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     for line in [
         format!("regauth_workload_logins_total{{issuer=\"{GITHUB}\",outcome=\"accepted\"}} 3"),
         format!("regauth_workload_logins_total{{issuer=\"{GITHUB}\",outcome=\"audience\"}} 1"),
@@ -412,15 +404,7 @@ async fn an_unreachable_issuer_refuses_only_its_own_tokens() {
         )
         .await;
     assert_eq!(access[0]["actions"], json!(["pull"]));
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(&format!(
             "regauth_oidc_key_fetch_failures_total{{issuer=\"{dead_url}\"}} 1"
